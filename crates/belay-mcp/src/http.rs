@@ -1,0 +1,145 @@
+//! HTTP routers for MCP servers, and a listener tuned for them.
+//!
+//! [`streamable_router`] mounts rmcp's Streamable HTTP service; [`legacy_sse::router`]
+//! (re-exported through [`sse_router`]) mounts the 2024-11-05 transport. Both come back as
+//! plain axum routers, so callers (the gateway, tests) can nest them, add layers or call
+//! them in process with `tower::ServiceExt::oneshot`.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::{Method, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Error, guard::AllowList, legacy_sse};
+
+/// Largest request body accepted, so one client cannot exhaust memory.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Streamable HTTP at `path`, serving clones of `server`.
+///
+/// `stateless` drops handshake-era sessions (each POST stands alone); 2026-07-28 requests
+/// are stateless whatever it says, as that revision has no sessions.
+pub fn streamable_router<S>(
+    server: S,
+    path: &str,
+    stateless: bool,
+    shutdown: CancellationToken,
+) -> Router
+where
+    S: ServerHandler + Clone,
+{
+    // Host and Origin are checked once, by our guard, for every transport alike.
+    let config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_legacy_session_mode(!stateless)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(shutdown);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        LocalSessionManager::default().into(),
+        config,
+    );
+    Router::new()
+        .route_service(path, service)
+        .layer(middleware::from_fn(reject_malformed_json))
+}
+
+/// Answers a POST whose body is not JSON with JSON-RPC's parse error (-32700) and 400.
+///
+/// rmcp answers such bodies with a plain-text 415, which tells a client neither the
+/// JSON-RPC code nor that the media type was fine. Validating with `IgnoredAny` builds
+/// nothing, so the cost on the hot path is one scan of the body.
+async fn reject_malformed_json(request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                -32600,
+                &format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+            );
+        }
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32700,
+            &format!("parse error: the body is not valid JSON ({e})"),
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// A JSON-RPC error response with no id (the request could not be read far enough to have one).
+pub fn jsonrpc_error(status: StatusCode, code: i32, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message },
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The legacy HTTP+SSE transport at `/sse` and `/messages`.
+pub fn sse_router<S>(server: S, shutdown: CancellationToken) -> Router
+where
+    S: ServerHandler + Clone,
+{
+    legacy_sse::router(server, "/sse", "/messages", shutdown)
+}
+
+/// Puts the DNS rebinding guard in front of every route of `router`.
+pub fn guarded(router: Router, allow: AllowList) -> Router {
+    router.layer(middleware::from_fn_with_state(
+        Arc::new(allow),
+        crate::guard::dns_rebinding_guard,
+    ))
+}
+
+/// Binds `addr` and returns the listener with its real address (port 0 picks a free one).
+pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), Error> {
+    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        addr: addr.to_owned(),
+        source,
+    })?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves `router` until `shutdown` is cancelled, then lets open requests finish.
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    use axum::serve::ListenerExt;
+    // rmcp answers with SSE in several small writes; with Nagle on, each response on a
+    // kept-alive connection waits ~40 ms for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}

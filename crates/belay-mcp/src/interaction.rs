@@ -1,0 +1,319 @@
+//! Era-neutral questions from a tool to its client: elicitation and sampling.
+//!
+//! Handshake-era clients (2025-03-26 to 2025-11-25) are asked with a server-to-client
+//! request while the tool call is still open. 2026-07-28 clients forbid that: the tool must
+//! answer with an `input_required` result, and the client retries the call with the answers
+//! (multi round-trip requests, SEP-2322). [`Ask`] hides the difference, so a tool is written
+//! once as straight-line code:
+//!
+//! ```text
+//! let choice = ask.elicit::<WeekRange>("week_range", "Include the 52-week range?").await?;
+//! ```
+//!
+//! In the round-trip era the tool body is *replayed* on every retry. Answers already given
+//! travel in `requestState`, sealed with an HMAC so the client cannot forge them; the first
+//! question without an answer suspends the call with [`Suspend::InputRequired`]. A tool
+//! body must therefore do nothing irreversible before its last question, which holds for
+//! every reference server (they only read data).
+
+// Sampling is deprecated by SEP-2577 yet part of every revision Belay serves, so its
+// types are used here on purpose.
+#![allow(deprecated)]
+
+use std::sync::OnceLock;
+
+use rmcp::{
+    ErrorData, RoleServer,
+    handler::server::{common::FromContextPart, tool::ToolCallContext},
+    model::{
+        CallToolResponse, CallToolResult, ClientCapabilities, CreateMessageRequest,
+        CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
+        ElicitResult, ElicitationAction, ElicitationSchema, InputRequest, InputRequests,
+        InputRequiredResult, InputResponses, ProtocolVersion, RequestStateCodec,
+    },
+    service::RequestContext,
+};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// What a person (or their client) did with an elicitation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Elicited<T> {
+    /// They filled in the form; the content matched the requested schema.
+    Accepted(T),
+    /// They said no.
+    Declined,
+    /// They dismissed the form without choosing.
+    Cancelled,
+    /// The client cannot show forms (it did not declare the elicitation capability).
+    /// Tools fall back to a sensible default instead of failing.
+    Unsupported,
+}
+
+/// Why a tool cannot finish right now.
+#[derive(Debug)]
+pub enum Suspend {
+    /// Round-trip era: the client must answer these requests and call again.
+    InputRequired(Box<InputRequiredResult>),
+    /// The exchange failed (bad answer, transport error): the call ends with this error.
+    Failed(ErrorData),
+}
+
+impl From<ErrorData> for Suspend {
+    fn from(error: ErrorData) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// Turns a tool body's outcome into what rmcp sends: the final result, an
+/// `input_required` result, or a JSON-RPC error.
+pub trait IntoToolResponse {
+    /// Converts `self` into the response for `tools/call`.
+    fn into_response(self) -> Result<CallToolResponse, ErrorData>;
+}
+
+impl IntoToolResponse for Result<CallToolResult, Suspend> {
+    fn into_response(self) -> Result<CallToolResponse, ErrorData> {
+        match self {
+            Ok(result) => Ok(result.into()),
+            Err(Suspend::InputRequired(pending)) => Ok((*pending).into()),
+            Err(Suspend::Failed(error)) => Err(error),
+        }
+    }
+}
+
+/// Asks the client for input on behalf of one tool call. Take it as a tool argument:
+/// it is extracted from the call like `Parameters<T>`.
+#[derive(Debug)]
+pub struct Ask {
+    context: RequestContext<RoleServer>,
+    capabilities: Option<ClientCapabilities>,
+    era: Era,
+}
+
+#[derive(Debug)]
+enum Era {
+    /// Server-to-client requests on the open call.
+    Live,
+    /// `input_required` results; `answered` holds every answer given so far.
+    RoundTrip { answered: InputResponses },
+}
+
+impl Ask {
+    /// Builds an `Ask` for a call. `request_state` and `input_responses` are the fields of
+    /// the retried `tools/call` (absent on the first round and in the handshake era).
+    pub fn new(
+        context: RequestContext<RoleServer>,
+        request_state: Option<&str>,
+        input_responses: Option<InputResponses>,
+    ) -> Result<Self, ErrorData> {
+        let capabilities = context.client_capabilities();
+        let era = if is_round_trip_era(context.protocol_version().as_ref()) {
+            let mut answered = match request_state {
+                Some(sealed) => codec().open_json::<InputResponses>(sealed).map_err(|_| {
+                    ErrorData::invalid_params(
+                        "requestState is invalid, tampered with or expired; \
+                         repeat the call without requestState and inputResponses",
+                        None,
+                    )
+                })?,
+                None => InputResponses::new(),
+            };
+            answered.extend(input_responses.unwrap_or_default());
+            Era::RoundTrip { answered }
+        } else {
+            Era::Live
+        };
+        Ok(Self {
+            context,
+            capabilities,
+            era,
+        })
+    }
+
+    /// True when the client declared that it can show elicitation forms.
+    pub fn can_elicit(&self) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_some_and(|c| c.elicitation.is_some())
+    }
+
+    /// True when the client declared that it can sample from its model.
+    pub fn can_sample(&self) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_some_and(|c| c.sampling.is_some())
+    }
+
+    /// Asks the person to fill in a form shaped like `T`. `key` names this question
+    /// uniquely within the tool (it keys the answer across round trips).
+    pub async fn elicit<T>(&self, key: &str, message: &str) -> Result<Elicited<T>, Suspend>
+    where
+        T: JsonSchema + DeserializeOwned,
+    {
+        if !self.can_elicit() {
+            return Ok(Elicited::Unsupported);
+        }
+        let schema = ElicitationSchema::from_type::<T>().map_err(|e| {
+            ErrorData::internal_error(format!("elicitation schema for `{key}`: {e}"), None)
+        })?;
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: message.to_owned(),
+            requested_schema: schema,
+        };
+        let answer: ElicitResult = match &self.era {
+            Era::Live => self
+                .context
+                .peer
+                .create_elicitation(params)
+                .await
+                .map_err(|e| ErrorData::internal_error(format!("elicitation failed: {e}"), None))?,
+            Era::RoundTrip { answered } => match answered.get(key) {
+                Some(value) => parse_answer(key, value)?,
+                None => {
+                    return Err(self.suspend(
+                        key,
+                        InputRequest::Elicitation(ElicitRequest::new(params)),
+                    ));
+                }
+            },
+        };
+        match answer.action {
+            ElicitationAction::Accept => {
+                let content = answer.content.unwrap_or(Value::Object(Default::default()));
+                serde_json::from_value(content)
+                    .map(Elicited::Accepted)
+                    .map_err(|e| {
+                        Suspend::Failed(ErrorData::invalid_params(
+                            format!("the answer to `{key}` does not match the requested form: {e}"),
+                            None,
+                        ))
+                    })
+            }
+            ElicitationAction::Decline => Ok(Elicited::Declined),
+            _ => Ok(Elicited::Cancelled),
+        }
+    }
+
+    /// Asks the client's model for a completion. Returns `None` when the client cannot
+    /// sample, so the tool can fall back.
+    pub async fn sample(
+        &self,
+        key: &str,
+        params: CreateMessageRequestParams,
+    ) -> Result<Option<CreateMessageResult>, Suspend> {
+        if !self.can_sample() {
+            return Ok(None);
+        }
+        match &self.era {
+            Era::Live => self
+                .context
+                .peer
+                .create_message(params)
+                .await
+                .map(Some)
+                .map_err(|e| {
+                    Suspend::Failed(ErrorData::internal_error(
+                        format!("sampling failed: {e}"),
+                        None,
+                    ))
+                }),
+            Era::RoundTrip { answered } => match answered.get(key) {
+                Some(value) => parse_answer(key, value).map(Some),
+                None => Err(self.suspend(
+                    key,
+                    InputRequest::CreateMessage(CreateMessageRequest::new(params)),
+                )),
+            },
+        }
+    }
+
+    /// The request context of the call, for progress, logging and cancellation.
+    pub fn context(&self) -> &RequestContext<RoleServer> {
+        &self.context
+    }
+
+    fn suspend(&self, key: &str, request: InputRequest) -> Suspend {
+        let Era::RoundTrip { answered } = &self.era else {
+            return Suspend::Failed(ErrorData::internal_error("suspend outside round trip", None));
+        };
+        let sealed = match codec().seal_json(answered) {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                return Suspend::Failed(ErrorData::internal_error(
+                    format!("cannot seal requestState: {e}"),
+                    None,
+                ));
+            }
+        };
+        let mut requests = InputRequests::new();
+        requests.insert(key.to_owned(), request);
+        Suspend::InputRequired(Box::new(InputRequiredResult::new(
+            Some(requests),
+            Some(sealed),
+        )))
+    }
+}
+
+impl<S> FromContextPart<ToolCallContext<'_, S>> for Ask {
+    fn from_context_part(context: &mut ToolCallContext<'_, S>) -> Result<Self, ErrorData> {
+        let state = context.request_state.take();
+        let responses = context.input_responses.take();
+        Ask::new(context.request_context.clone(), state.as_deref(), responses)
+    }
+}
+
+fn is_round_trip_era(version: Option<&ProtocolVersion>) -> bool {
+    // Revisions are ISO dates, so string order is release order (rmcp compares them the same way).
+    version.is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+fn parse_answer<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Suspend> {
+    T::deserialize(value).map_err(|e| {
+        Suspend::Failed(ErrorData::invalid_params(
+            format!("inputResponses[`{key}`] is malformed: {e}"),
+            None,
+        ))
+    })
+}
+
+/// The key that seals `requestState`. It is random per process: answers in flight do not
+/// survive a restart, which only costs the client one extra round trip.
+fn codec() -> &'static RequestStateCodec {
+    static CODEC: OnceLock<RequestStateCodec> = OnceLock::new();
+    CODEC.get_or_init(|| {
+        let key: Vec<u8> = (0..2)
+            .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
+            .collect();
+        // `new` is deprecated only to steer callers to keys of at least 32 bytes; ours is 32.
+        RequestStateCodec::new(key)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_starts_at_2026_07_28() {
+        assert!(!is_round_trip_era(None));
+        assert!(!is_round_trip_era(Some(&ProtocolVersion::V_2025_11_25)));
+        assert!(is_round_trip_era(Some(&ProtocolVersion::V_2026_07_28)));
+    }
+
+    #[test]
+    fn sealed_answers_open_and_tampering_is_refused() {
+        let mut answers = InputResponses::new();
+        answers.insert("k".into(), serde_json::json!({"action": "decline"}));
+        let sealed = codec().seal_json(&answers).expect("seal");
+        let opened: InputResponses = codec().open_json(&sealed).expect("open");
+        assert_eq!(opened, answers);
+        let mut tampered = sealed.into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).expect("ascii");
+        assert!(codec().open_json::<InputResponses>(&tampered).is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! One entry point that runs a server on the transport the user picked.
+
+use std::{fmt, str::FromStr};
+
+use rmcp::{ServerHandler, ServiceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Error, guard::AllowList, http};
+
+/// The wire a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// JSON-RPC lines on stdin/stdout, for a client that launched us.
+    #[default]
+    Stdio,
+    /// Streamable HTTP (revisions 2025-03-26 and later).
+    Http,
+    /// The legacy HTTP+SSE transport (revision 2024-11-05).
+    Sse,
+}
+
+impl FromStr for Transport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "stdio" => Ok(Self::Stdio),
+            "http" | "streamable-http" => Ok(Self::Http),
+            "sse" => Ok(Self::Sse),
+            other => Err(format!(
+                "unknown transport `{other}`: expected stdio, http or sse"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Stdio => "stdio",
+            Self::Http => "http",
+            Self::Sse => "sse",
+        })
+    }
+}
+
+/// Where and how an HTTP transport listens.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Interface to bind, e.g. `127.0.0.1`.
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// Path of the Streamable HTTP endpoint, e.g. `/mcp`.
+    pub path: String,
+    /// Serve handshake-era clients without sessions.
+    pub stateless: bool,
+    /// Extra names and origins accepted by the DNS rebinding guard.
+    pub allow: AllowList,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            path: "/mcp".into(),
+            stateless: false,
+            allow: AllowList::default(),
+        }
+    }
+}
+
+/// Runs `server` over stdio until the client closes stdin or `shutdown` fires.
+pub async fn serve_stdio<S: ServerHandler>(
+    server: S,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let running = server
+        .serve_with_ct(rmcp::transport::stdio(), shutdown)
+        .await
+        .map_err(|e| Error::Session(e.to_string()))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| Error::Session(e.to_string()))?;
+    Ok(())
+}
+
+/// Runs `server` on `transport`. For HTTP transports `on_ready` receives the bound URL
+/// before the first request is accepted (so callers can print it, or tests connect).
+pub async fn serve<S>(
+    server: S,
+    transport: Transport,
+    options: &HttpOptions,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(String),
+) -> Result<(), Error>
+where
+    S: ServerHandler + Clone,
+{
+    let router = match transport {
+        Transport::Stdio => return serve_stdio(server, shutdown).await,
+        Transport::Http => http::streamable_router(
+            server,
+            &options.path,
+            options.stateless,
+            shutdown.clone(),
+        ),
+        Transport::Sse => http::sse_router(server, shutdown.clone()),
+    };
+    let (listener, addr) = http::bind(&format!("{}:{}", options.host, options.port)).await?;
+    let path = match transport {
+        Transport::Sse => "/sse",
+        _ => options.path.as_str(),
+    };
+    on_ready(format!("http://{addr}{path}"));
+    http::run(
+        listener,
+        http::guarded(router, options.allow.clone()),
+        shutdown,
+    )
+    .await
+}

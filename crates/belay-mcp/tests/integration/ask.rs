@@ -1,0 +1,94 @@
+//! `Ask` gives the same answers to handshake-era and round-trip-era clients.
+
+use belay_mcp::testkit::{Era, ScriptedClient, over_http, over_pipe, text_of};
+use rmcp::model::{CallToolRequestParams, CallToolResponse};
+use serde_json::json;
+
+use crate::probe::Probe;
+
+async fn confirm(client: ScriptedClient) -> anyhow::Result<String> {
+    let client = over_pipe(Probe::new(), client).await?;
+    let result = client
+        .call_tool(CallToolRequestParams::new("confirm"))
+        .await?;
+    let text = text_of(&result);
+    client.cancel().await?;
+    Ok(text)
+}
+
+#[tokio::test]
+async fn elicitation_and_sampling_are_answered_in_both_eras() -> anyhow::Result<()> {
+    for era in Era::BOTH {
+        let person = ScriptedClient::new(era).answering(json!({"proceed": true}));
+        let text = confirm(person.clone()).await?;
+        assert_eq!(text, "proceed=true; Scripted headline", "{era:?}");
+        // The person saw the question and the model saw the prompt, once each.
+        assert_eq!(person.questions(), vec!["Proceed?", "Say something"], "{era:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_declined_form_is_not_an_error() -> anyhow::Result<()> {
+    for era in Era::BOTH {
+        let text = confirm(ScriptedClient::new(era)).await?;
+        assert_eq!(text, "declined; Scripted headline", "{era:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_without_capabilities_gets_the_fallback() -> anyhow::Result<()> {
+    for era in Era::BOTH {
+        let text = confirm(ScriptedClient::new(era).bare()).await?;
+        assert_eq!(text, "no-elicitation; no-sampling", "{era:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn round_trips_work_over_streamable_http() -> anyhow::Result<()> {
+    for era in Era::BOTH {
+        let person = ScriptedClient::new(era).answering(json!({"proceed": false}));
+        let (client, server) = over_http(Probe::new(), person).await?;
+        let result = client
+            .call_tool(CallToolRequestParams::new("confirm"))
+            .await?;
+        assert_eq!(text_of(&result), "proceed=false; Scripted headline", "{era:?}");
+        client.cancel().await?;
+        server.cancel();
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn first_round_asks_and_forged_state_is_refused() -> anyhow::Result<()> {
+    let client = over_pipe(Probe::new(), ScriptedClient::new(Era::RoundTrip)).await?;
+    let first = client
+        .call_tool_once(CallToolRequestParams::new("confirm"))
+        .await?;
+    let CallToolResponse::InputRequired(pending) = first else {
+        anyhow::bail!("expected input_required, got {first:?}");
+    };
+    let requests = pending.input_requests.unwrap_or_default();
+    assert_eq!(requests.keys().collect::<Vec<_>>(), vec!["confirm"]);
+    let sealed = pending.request_state.unwrap_or_default();
+    assert!(!sealed.is_empty());
+
+    // A client that edits requestState (to skip a question, say) is refused with -32602.
+    let mut forged = CallToolRequestParams::new("confirm");
+    forged.request_state = Some(format!("{sealed}x"));
+    forged.input_responses = Some(
+        [("headline".to_owned(), json!({"role": "assistant", "content": {"type": "text", "text": "x"}, "model": "m"}))]
+            .into(),
+    );
+    let err = client
+        .call_tool_once(forged)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("requestState"), "{err}");
+    client.cancel().await?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Raw HTTP against the harness: JSON-RPC error codes and the DNS rebinding guard.
+
+use belay_mcp::http;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::probe::Probe;
+
+struct Running {
+    url: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start(stateless: bool) -> anyhow::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let router = http::streamable_router(Probe::new(), "/mcp", stateless, shutdown.clone());
+    let router = http::guarded(router, Default::default());
+    let (listener, addr) = http::bind("127.0.0.1:0").await?;
+    tokio::spawn(http::run(listener, router, shutdown.clone()));
+    Ok(Running {
+        url: format!("http://{addr}/mcp"),
+        shutdown,
+    })
+}
+
+fn post(url: &str, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body)
+}
+
+/// Reads a JSON-RPC message from a JSON or SSE response body.
+fn message_of(body: &str) -> anyhow::Result<Value> {
+    let json_text = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| d.starts_with('{'))
+        .unwrap_or(body);
+    Ok(serde_json::from_str(json_text)?)
+}
+
+async fn initialize(url: &str) -> anyhow::Result<Option<String>> {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    let response = post(url, init.to_string()).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let _ = response.text().await?;
+    Ok(session)
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_parse_error() -> anyhow::Result<()> {
+    let server = start(true).await?;
+    let response = post(&server.url, "{\"jsonrpc\": \"2.0\", ").send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    assert!(status.is_client_error(), "{status} {text}");
+    let body = message_of(&text).map_err(|e| anyhow::anyhow!("{status} {text:?}: {e}"))?;
+    assert_eq!(body["error"]["code"], -32700, "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_method_and_bad_params_get_their_codes() -> anyhow::Result<()> {
+    let server = start(false).await?;
+    let session = initialize(&server.url).await?.unwrap_or_default();
+    let with_session = |body: Value| post(&server.url, body.to_string()).header("mcp-session-id", session.clone());
+    let ack = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    with_session(ack).send().await?;
+
+    let unknown = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/explode"});
+    let body = message_of(&with_session(unknown).send().await?.text().await?)?;
+    assert_eq!(body["error"]["code"], -32601, "{body}");
+
+    let no_tool = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "nope", "arguments": {}}});
+    let body = message_of(&with_session(no_tool).send().await?.text().await?)?;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+
+    // Since 2025-11-25 (SEP-1303) wrong tool arguments are a tool error the model can read
+    // and correct, not a protocol error; the message must say what is wrong.
+    let bad = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": 42}}});
+    let body = message_of(&with_session(bad).send().await?.text().await?)?;
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let message = body["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(message.contains("expected a string"), "{message}");
+
+    let good = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "hi"}}});
+    let body = message_of(&with_session(good).send().await?.text().await?)?;
+    assert_eq!(body["result"]["content"][0]["text"], "hi", "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn foreign_host_and_origin_are_forbidden() -> anyhow::Result<()> {
+    let server = start(true).await?;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let response = post(&server.url, ping.clone())
+        .header("host", "attacker.example")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await?;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("Host"));
+
+    let response = post(&server.url, ping)
+        .header("origin", "https://attacker.example")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // The same request from a loopback page passes the guard.
+    assert_eq!(initialize(&server.url).await.map(|_| ()).ok(), Some(()));
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Harness tests: a small probe server driven by real clients over every transport.
+#![allow(unreachable_pub, missing_docs, deprecated)]
+
+mod ask;
+mod http_errors;
+mod legacy_sse;
+mod probe;

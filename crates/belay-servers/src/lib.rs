@@ -1,0 +1,93 @@
+//! Belay's reference MCP servers, one module each.
+//!
+//! Each server is an [`rmcp::ServerHandler`] that knows nothing of transports: run it with
+//! [`belay_mcp::serve`]. Data is bundled and deterministic (no network), so tests can assert
+//! exact values. [`ServerName`] is the list `belay serve NAME` accepts; the names are part
+//! of Belay's interface.
+#![deny(missing_docs)]
+
+pub mod stock;
+
+use std::{fmt, str::FromStr};
+
+use belay_mcp::{HttpOptions, Transport};
+use tokio_util::sync::CancellationToken;
+
+/// The reference servers `belay serve` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerName {
+    /// Mock stock market data with elicitation and sampling.
+    Stock,
+}
+
+impl ServerName {
+    /// Every server `belay serve` accepts.
+    pub const ALL: &'static [ServerName] = &[ServerName::Stock];
+
+    /// The servers `belay up` starts, in order (the conformance server is a test fixture).
+    pub const UP: &'static [ServerName] = &[ServerName::Stock];
+
+    /// The name typed on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerName::Stock => "stock",
+        }
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ServerName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|n| n.as_str()).collect();
+                format!("unknown server `{s}`: expected one of {}", known.join(", "))
+            })
+    }
+}
+
+/// Binds `$server` to a fresh instance of the server `$name` names, then evaluates `$body`.
+/// One match for every place that needs a concrete server type.
+macro_rules! with_server {
+    ($name:expr, |$server:ident| $body:expr) => {
+        match $name {
+            ServerName::Stock => {
+                let $server = stock::StockServer::new();
+                $body
+            }
+        }
+    };
+}
+
+/// Runs the server `name` on `transport` until `shutdown` (see [`belay_mcp::serve`]).
+pub async fn serve(
+    name: ServerName,
+    transport: Transport,
+    options: &HttpOptions,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(String),
+) -> Result<(), belay_mcp::Error> {
+    with_server!(name, |server| belay_mcp::serve(server, transport, options, shutdown, on_ready).await)
+}
+
+/// The Streamable HTTP router of server `name` at `path`, for mounting beside others.
+pub fn streamable_router(
+    name: ServerName,
+    path: &str,
+    stateless: bool,
+    shutdown: CancellationToken,
+) -> axum::Router {
+    with_server!(name, |server| belay_mcp::http::streamable_router(
+        server, path, stateless, shutdown
+    ))
+}

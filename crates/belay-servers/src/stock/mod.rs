@@ -1,0 +1,1 @@
+//! The `stock` server (placeholder; being written).

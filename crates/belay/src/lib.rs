@@ -1,0 +1,67 @@
+//! The `belay` command line: one subcommand per file under [`commands`].
+//!
+//! This crate is the only home of `anyhow` and of process exit codes; the libraries it
+//! drives return typed errors.
+#![deny(missing_docs)]
+
+pub mod commands;
+
+use std::process::ExitCode;
+
+use belay_core::telemetry::{self, LogFormat};
+use clap::{Parser, Subcommand};
+
+/// Build, secure and run Model Context Protocol servers.
+#[derive(Debug, Parser)]
+#[command(name = "belay", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr: `text` for people, `json` for log shippers.
+    #[arg(long, global = true, default_value = "text", env = "BELAY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Log filter when RUST_LOG is unset (e.g. `debug`, `belay_mcp=trace`).
+    #[arg(long, global = true, default_value = "info", env = "BELAY_LOG")]
+    pub log: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the main job on embedded defaults: every reference server on Streamable HTTP.
+    Up(commands::up::UpArgs),
+    /// Run one reference MCP server on stdio, Streamable HTTP or legacy SSE.
+    Serve(commands::serve::ServeArgs),
+}
+
+/// Parses the command line, runs the command and maps errors to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format, &cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => commands::up::run(args).await,
+            Command::Serve(args) => commands::serve::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

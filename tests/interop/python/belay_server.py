@@ -1,0 +1,157 @@
+"""Start `belay serve stock` on a free loopback port for the interop clients.
+
+Used two ways:
+
+* as a module: ``with running_server("http") as url: ...`` (stock_session.py uses it when no
+  --url is given);
+* as a command that wraps another command, which is how tests/interop/run drives clients
+  written in other languages:
+
+      python belay_server.py http -- node stock_session.mjs {url}
+
+  ``{url}`` in the wrapped command is replaced by the server's URL, which is also exported as
+  BELAY_MCP_URL. The exit code is the wrapped command's (or 2 if the server never came up).
+
+Only the standard library is used, so this works with any Python 3.10+.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+HOST = "127.0.0.1"
+MCP_PATH = "/mcp"
+START_TIMEOUT_S = 30.0
+
+
+def belay_bin() -> str:
+    """The server binary under test: $BELAY_BIN, else the debug build."""
+    return os.environ.get("BELAY_BIN") or str(ROOT / "target" / "debug" / "belay")
+
+
+def free_port() -> int:
+    # Ask the kernel for an unused port. There is a small window before the server binds it,
+    # which is acceptable on a test machine; a clash shows up as the server exiting early.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def url_for(transport: str, port: int) -> str:
+    if transport == "http":
+        return f"http://{HOST}:{port}{MCP_PATH}"
+    if transport == "sse":
+        # Legacy 2024-11-05 HTTP+SSE: the client GETs /sse and is told where to POST.
+        return f"http://{HOST}:{port}/sse"
+    raise ValueError(f"no URL for transport {transport!r}")
+
+
+def server_command(transport: str, port: int | None = None) -> list[str]:
+    cmd = [belay_bin(), "serve", "stock", "--transport", transport]
+    if port is not None:
+        cmd += ["--host", HOST, "--port", str(port), "--path", MCP_PATH]
+    return cmd
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited with code {proc.returncode} before listening on port {port}\n"
+                + _tail(log_path)
+            )
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not listen on port {port} within {START_TIMEOUT_S:.0f}s\n" + _tail(log_path))
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return "(no server log)"
+    return "--- server log (tail) ---\n" + "\n".join(text) + "\n--- end server log ---"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    # The server runs in its own process group (we started it that way), so signalling the
+    # group cannot reach anything but it and its children.
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterator[str]:
+    """Run `belay serve stock` over http or sse; yield the URL a client should connect to."""
+    binary = belay_bin()
+    if not os.access(binary, os.X_OK):
+        raise RuntimeError(f"server binary {binary} is missing or not executable (cargo build -p belay?)")
+    port = free_port()
+    cmd = server_command(transport, port)
+    log_file = tempfile.NamedTemporaryFile(prefix=f"belay-{transport}-", suffix=".log", delete=False)
+    log_path = Path(log_file.name)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log_file.close()
+    failed = False
+    try:
+        _wait_for_port(proc, port, log_path)
+        yield url_for(transport, port)
+        if proc.poll() is not None:
+            failed = True
+            raise RuntimeError(f"server exited (code {proc.returncode}) during the session\n" + _tail(log_path))
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        _stop(proc)
+        if failed and show_log_on_error:
+            print(_tail(log_path), file=sys.stderr)
+        with contextlib.suppress(OSError):
+            log_path.unlink()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("transport", choices=["http", "sse"])
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS... ({url} is substituted)")
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give a command to run after --")
+    try:
+        with running_server(args.transport) as url:
+            env = dict(os.environ, BELAY_MCP_URL=url)
+            rc = subprocess.call([part.replace("{url}", url) for part in command], env=env)
+            if rc != 0:
+                raise SystemExit(rc)
+    except RuntimeError as exc:
+        print(f"belay_server: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
