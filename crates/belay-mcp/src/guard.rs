@@ -115,7 +115,13 @@ mod tests {
     #[test]
     fn loopback_hosts_and_origins_pass() {
         let allow = AllowList::default();
-        for host in ["localhost:8000", "127.0.0.1:1", "[::1]:9", "127.0.0.1", "LOCALHOST"] {
+        for host in [
+            "localhost:8000",
+            "127.0.0.1:1",
+            "[::1]:9",
+            "127.0.0.1",
+            "LOCALHOST",
+        ] {
             assert!(allow.check(&headers(host, None)).is_ok(), "{host}");
         }
         assert!(
@@ -129,7 +135,11 @@ mod tests {
     fn rebinding_hosts_and_foreign_origins_are_refused() {
         let allow = AllowList::default();
         assert!(allow.check(&headers("evil.example:8000", None)).is_err());
-        assert!(allow.check(&headers("127.0.0.1.evil.example", None)).is_err());
+        assert!(
+            allow
+                .check(&headers("127.0.0.1.evil.example", None))
+                .is_err()
+        );
         assert!(
             allow
                 .check(&headers("127.0.0.1:8000", Some("https://evil.example")))
@@ -137,7 +147,10 @@ mod tests {
         );
         assert!(
             allow
-                .check(&headers("127.0.0.1:8000", Some("http://localhost.evil.example")))
+                .check(&headers(
+                    "127.0.0.1:8000",
+                    Some("http://localhost.evil.example")
+                ))
                 .is_err()
         );
         assert!(allow.check(&HeaderMap::new()).is_err());
@@ -151,12 +164,18 @@ mod tests {
         };
         assert!(
             allow
-                .check(&headers("mcp.example.com:443", Some("https://app.example.com")))
+                .check(&headers(
+                    "mcp.example.com:443",
+                    Some("https://app.example.com")
+                ))
                 .is_ok()
         );
         assert!(
             allow
-                .check(&headers("mcp.example.com", Some("https://other.example.com")))
+                .check(&headers(
+                    "mcp.example.com",
+                    Some("https://other.example.com")
+                ))
                 .is_err()
         );
     }

@@ -85,7 +85,8 @@ async fn reject_malformed_json(request: Request, next: Next) -> Response {
             &format!("parse error: the body is not valid JSON ({e})"),
         );
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// A JSON-RPC error response with no id (the request could not be read far enough to have one).
@@ -116,10 +117,12 @@ pub fn guarded(router: Router, allow: AllowList) -> Router {
 
 /// Binds `addr` and returns the listener with its real address (port 0 picks a free one).
 pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), Error> {
-    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind {
-        addr: addr.to_owned(),
-        source,
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: addr.to_owned(),
+            source,
+        })?;
     let local = listener.local_addr()?;
     Ok((listener, local))
 }

@@ -173,10 +173,9 @@ impl Ask {
             Era::RoundTrip { answered } => match answered.get(key) {
                 Some(value) => parse_answer(key, value)?,
                 None => {
-                    return Err(self.suspend(
-                        key,
-                        InputRequest::Elicitation(ElicitRequest::new(params)),
-                    ));
+                    return Err(
+                        self.suspend(key, InputRequest::Elicitation(ElicitRequest::new(params)))
+                    );
                 }
             },
         };
@@ -237,7 +236,10 @@ impl Ask {
 
     fn suspend(&self, key: &str, request: InputRequest) -> Suspend {
         let Era::RoundTrip { answered } = &self.era else {
-            return Suspend::Failed(ErrorData::internal_error("suspend outside round trip", None));
+            return Suspend::Failed(ErrorData::internal_error(
+                "suspend outside round trip",
+                None,
+            ));
         };
         let sealed = match codec().seal_json(answered) {
             Ok(sealed) => sealed,

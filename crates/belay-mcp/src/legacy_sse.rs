@@ -58,7 +58,9 @@ where
         .with_state(sessions)
 }
 
-async fn open_stream<S: ServerHandler + Clone>(State(sessions): State<Arc<Sessions<S>>>) -> Response {
+async fn open_stream<S: ServerHandler + Clone>(
+    State(sessions): State<Arc<Sessions<S>>>,
+) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_DEPTH);
     let (to_client, from_server) = mpsc::channel(CHANNEL_DEPTH);
@@ -77,7 +79,9 @@ async fn open_stream<S: ServerHandler + Clone>(State(sessions): State<Arc<Sessio
             Ok(running) => {
                 let _ = running.waiting().await;
             }
-            Err(e) => tracing::info!(session = %task_id, error = %e, "legacy SSE session did not start"),
+            Err(e) => {
+                tracing::info!(session = %task_id, error = %e, "legacy SSE session did not start")
+            }
         }
         task_sessions.open.lock().await.remove(&task_id);
         tracing::debug!(session = %task_id, "legacy SSE session closed");
@@ -147,8 +151,12 @@ async fn post_message<S: ServerHandler + Clone>(
 /// Parses one client message, telling malformed JSON (-32700) from JSON that is not a
 /// valid JSON-RPC message (-32600) so the client learns what to fix.
 pub fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (i32, String)> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| (-32700, format!("parse error: the body is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        (
+            -32700,
+            format!("parse error: the body is not valid JSON: {e}"),
+        )
+    })?;
     serde_json::from_value(value).map_err(|e| {
         (
             -32600,

@@ -101,12 +101,9 @@ where
 {
     let router = match transport {
         Transport::Stdio => return serve_stdio(server, shutdown).await,
-        Transport::Http => http::streamable_router(
-            server,
-            &options.path,
-            options.stateless,
-            shutdown.clone(),
-        ),
+        Transport::Http => {
+            http::streamable_router(server, &options.path, options.stateless, shutdown.clone())
+        }
         Transport::Sse => http::sse_router(server, shutdown.clone()),
     };
     let (listener, addr) = http::bind(&format!("{}:{}", options.host, options.port)).await?;

@@ -42,7 +42,7 @@ impl Era {
         }
     }
 
-    fn lifecycle(self) -> ClientLifecycleMode {
+    pub fn lifecycle(self) -> ClientLifecycleMode {
         match self {
             Era::Handshake => ClientLifecycleMode::Initialize,
             Era::RoundTrip => ClientLifecycleMode::Discover {
@@ -133,7 +133,9 @@ impl ClientHandler for ScriptedClient {
             self.record(message.clone());
         }
         Ok(match &self.form_answer {
-            Some(answer) => ElicitResult::new(ElicitationAction::Accept).with_content(answer.clone()),
+            Some(answer) => {
+                ElicitResult::new(ElicitationAction::Accept).with_content(answer.clone())
+            }
             None => ElicitResult::new(ElicitationAction::Decline),
         })
     }
@@ -146,12 +148,20 @@ impl ClientHandler for ScriptedClient {
         let prompt = params
             .messages
             .iter()
-            .filter_map(|m| m.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()))
+            .filter_map(|m| {
+                m.content
+                    .first()
+                    .and_then(|c| c.as_text())
+                    .map(|t| t.text.clone())
+            })
             .collect::<Vec<_>>()
             .join("\n");
         self.record(prompt);
         Ok(CreateMessageResult::new(
-            SamplingMessage::new(Role::Assistant, rmcp::model::SamplingMessageContentBlock::text(self.headline.clone())),
+            SamplingMessage::new(
+                Role::Assistant,
+                rmcp::model::SamplingMessageContentBlock::text(self.headline.clone()),
+            ),
             "scripted-model".into(),
         ))
     }
@@ -160,7 +170,10 @@ impl ClientHandler for ScriptedClient {
 pub type Client = RunningService<RoleClient, ScriptedClient>;
 
 /// Connects `client` to `server` over an in-memory pipe, as stdio would carry it.
-pub async fn over_pipe<S: ServerHandler>(server: S, client: ScriptedClient) -> Result<Client, Error> {
+pub async fn over_pipe<S: ServerHandler>(
+    server: S,
+    client: ScriptedClient,
+) -> Result<Client, Error> {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         if let Ok(running) = server.serve(server_io).await {

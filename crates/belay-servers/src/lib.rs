@@ -6,7 +6,10 @@
 //! of Belay's interface.
 #![deny(missing_docs)]
 
+pub mod matheval;
+pub mod news;
 pub mod stock;
+pub mod weather;
 
 use std::{fmt, str::FromStr};
 
@@ -18,19 +21,38 @@ use tokio_util::sync::CancellationToken;
 pub enum ServerName {
     /// Mock stock market data with elicitation and sampling.
     Stock,
+    /// Mock weather for bundled cities.
+    Weather,
+    /// Safe arithmetic evaluation.
+    Matheval,
+    /// Mock news headlines and search.
+    News,
 }
 
 impl ServerName {
     /// Every server `belay serve` accepts.
-    pub const ALL: &'static [ServerName] = &[ServerName::Stock];
+    pub const ALL: &'static [ServerName] = &[
+        ServerName::Stock,
+        ServerName::Weather,
+        ServerName::Matheval,
+        ServerName::News,
+    ];
 
     /// The servers `belay up` starts, in order (the conformance server is a test fixture).
-    pub const UP: &'static [ServerName] = &[ServerName::Stock];
+    pub const UP: &'static [ServerName] = &[
+        ServerName::Stock,
+        ServerName::Weather,
+        ServerName::Matheval,
+        ServerName::News,
+    ];
 
     /// The name typed on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             ServerName::Stock => "stock",
+            ServerName::Weather => "weather",
+            ServerName::Matheval => "matheval",
+            ServerName::News => "news",
         }
     }
 }
@@ -65,6 +87,18 @@ macro_rules! with_server {
                 let $server = stock::StockServer::new();
                 $body
             }
+            ServerName::Weather => {
+                let $server = weather::WeatherServer::new();
+                $body
+            }
+            ServerName::Matheval => {
+                let $server = matheval::MathEvalServer::new();
+                $body
+            }
+            ServerName::News => {
+                let $server = news::NewsServer::new();
+                $body
+            }
         }
     };
 }
@@ -77,7 +111,10 @@ pub async fn serve(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(String),
 ) -> Result<(), belay_mcp::Error> {
-    with_server!(name, |server| belay_mcp::serve(server, transport, options, shutdown, on_ready).await)
+    with_server!(name, |server| belay_mcp::serve(
+        server, transport, options, shutdown, on_ready
+    )
+    .await)
 }
 
 /// The Streamable HTTP router of server `name` at `path`, for mounting beside others.

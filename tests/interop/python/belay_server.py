@@ -115,20 +115,23 @@ def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterato
         cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
     )
     log_file.close()
-    failed = False
     try:
-        _wait_for_port(proc, port, log_path)
-        yield url_for(transport, port)
+        try:
+            _wait_for_port(proc, port, log_path)  # its error already carries the log tail
+        except BaseException:
+            _stop(proc)
+            raise
+        try:
+            yield url_for(transport, port)
+        except BaseException:
+            # The client failed: the server's side of the story usually explains why.
+            if show_log_on_error:
+                print(_tail(log_path), file=sys.stderr)
+            raise
         if proc.poll() is not None:
-            failed = True
             raise RuntimeError(f"server exited (code {proc.returncode}) during the session\n" + _tail(log_path))
-    except BaseException:
-        failed = True
-        raise
     finally:
         _stop(proc)
-        if failed and show_log_on_error:
-            print(_tail(log_path), file=sys.stderr)
         with contextlib.suppress(OSError):
             log_path.unlink()
 

@@ -23,7 +23,11 @@ async fn elicitation_and_sampling_are_answered_in_both_eras() -> anyhow::Result<
         let text = confirm(person.clone()).await?;
         assert_eq!(text, "proceed=true; Scripted headline", "{era:?}");
         // The person saw the question and the model saw the prompt, once each.
-        assert_eq!(person.questions(), vec!["Proceed?", "Say something"], "{era:?}");
+        assert_eq!(
+            person.questions(),
+            vec!["Proceed?", "Say something"],
+            "{era:?}"
+        );
     }
     Ok(())
 }
@@ -54,7 +58,11 @@ async fn round_trips_work_over_streamable_http() -> anyhow::Result<()> {
         let result = client
             .call_tool(CallToolRequestParams::new("confirm"))
             .await?;
-        assert_eq!(text_of(&result), "proceed=false; Scripted headline", "{era:?}");
+        assert_eq!(
+            text_of(&result),
+            "proceed=false; Scripted headline",
+            "{era:?}"
+        );
         client.cancel().await?;
         server.cancel();
     }
@@ -79,8 +87,11 @@ async fn first_round_asks_and_forged_state_is_refused() -> anyhow::Result<()> {
     let mut forged = CallToolRequestParams::new("confirm");
     forged.request_state = Some(format!("{sealed}x"));
     forged.input_responses = Some(
-        [("headline".to_owned(), json!({"role": "assistant", "content": {"type": "text", "text": "x"}, "model": "m"}))]
-            .into(),
+        [(
+            "headline".to_owned(),
+            json!({"role": "assistant", "content": {"type": "text", "text": "x"}, "model": "m"}),
+        )]
+        .into(),
     );
     let err = client
         .call_tool_once(forged)

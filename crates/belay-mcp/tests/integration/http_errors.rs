@@ -81,7 +81,8 @@ async fn malformed_json_is_a_parse_error() -> anyhow::Result<()> {
 async fn unknown_method_and_bad_params_get_their_codes() -> anyhow::Result<()> {
     let server = start(false).await?;
     let session = initialize(&server.url).await?.unwrap_or_default();
-    let with_session = |body: Value| post(&server.url, body.to_string()).header("mcp-session-id", session.clone());
+    let with_session =
+        |body: Value| post(&server.url, body.to_string()).header("mcp-session-id", session.clone());
     let ack = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     with_session(ack).send().await?;
 
@@ -100,7 +101,9 @@ async fn unknown_method_and_bad_params_get_their_codes() -> anyhow::Result<()> {
         "params": {"name": "echo", "arguments": {"text": 42}}});
     let body = message_of(&with_session(bad).send().await?.text().await?)?;
     assert_eq!(body["result"]["isError"], true, "{body}");
-    let message = body["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    let message = body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
     assert!(message.contains("expected a string"), "{message}");
 
     let good = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
@@ -120,7 +123,12 @@ async fn foreign_host_and_origin_are_forbidden() -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await?;
-    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("Host"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Host")
+    );
 
     let response = post(&server.url, ping)
         .header("origin", "https://attacker.example")

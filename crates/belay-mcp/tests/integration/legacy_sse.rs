@@ -53,7 +53,10 @@ impl Events {
 async fn a_session_initialises_lists_and_calls() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let _stop = shutdown.clone().drop_guard();
-    let router = http::guarded(http::sse_router(Probe::new(), shutdown.clone()), Default::default());
+    let router = http::guarded(
+        http::sse_router(Probe::new(), shutdown.clone()),
+        Default::default(),
+    );
     let (listener, addr) = http::bind("127.0.0.1:0").await?;
     tokio::spawn(http::run(listener, router, shutdown.clone()));
     let base = format!("http://{addr}");
@@ -61,7 +64,10 @@ async fn a_session_initialises_lists_and_calls() -> anyhow::Result<()> {
 
     let response = http.get(format!("{base}/sse")).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let mut events = Events { stream: response.bytes_stream().boxed(), buffer: String::new() };
+    let mut events = Events {
+        stream: response.bytes_stream().boxed(),
+        buffer: String::new(),
+    };
     let (event, endpoint) = events.next().await?;
     assert_eq!(event, "endpoint");
     assert!(endpoint.starts_with("/messages?sessionId="), "{endpoint}");
@@ -83,10 +89,14 @@ async fn a_session_initialises_lists_and_calls() -> anyhow::Result<()> {
         .as_array()
         .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
         .unwrap_or_default();
-    assert!(names.contains(&"echo") && names.contains(&"confirm"), "{names:?}");
+    assert!(
+        names.contains(&"echo") && names.contains(&"confirm"),
+        "{names:?}"
+    );
 
     send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-        "params": {"name": "echo", "arguments": {"text": "over sse"}}})).await?;
+        "params": {"name": "echo", "arguments": {"text": "over sse"}}}))
+    .await?;
     let reply = events.message().await?;
     assert_eq!(reply["result"]["content"][0]["text"], "over sse");
 
@@ -99,16 +109,29 @@ async fn a_session_initialises_lists_and_calls() -> anyhow::Result<()> {
     assert_eq!(events.message().await?["id"], 4);
 
     // Unknown sessions and missing ids are refused clearly.
-    let response = http.post(format!("{base}/messages?sessionId=nope")).body("{}").send().await?;
+    let response = http
+        .post(format!("{base}/messages?sessionId=nope"))
+        .body("{}")
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let response = http.post(format!("{base}/messages")).body("{}").send().await?;
+    let response = http
+        .post(format!("{base}/messages"))
+        .body("{}")
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
     // Closing the stream ends the session: its id stops working.
     drop(events);
     let mut closed = false;
     for _ in 0..50 {
-        let status = http.post(&post_url).json(&json!({"jsonrpc": "2.0", "id": 9, "method": "ping"})).send().await?.status();
+        let status = http
+            .post(&post_url)
+            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}))
+            .send()
+            .await?
+            .status();
         if status == StatusCode::NOT_FOUND {
             closed = true;
             break;

@@ -46,10 +46,8 @@ impl Probe {
             Elicited::Cancelled => "cancelled".to_owned(),
             Elicited::Unsupported => "no-elicitation".to_owned(),
         };
-        let params = CreateMessageRequestParams::new(
-            vec![SamplingMessage::user_text("Say something")],
-            50,
-        );
+        let params =
+            CreateMessageRequestParams::new(vec![SamplingMessage::user_text("Say something")], 50);
         let sampled = match ask.sample("headline", params).await? {
             Some(result) => result
                 .message

@@ -4,4 +4,7 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod common;
+mod matheval;
+mod news;
 mod stock;
+mod weather;

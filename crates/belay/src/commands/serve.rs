@@ -67,10 +67,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = belay_core::shutdown::on_signal();
     let name = args.name;
     let transport = args.transport;
+    // Logs, not println!: stdout may be the protocol channel.
     belay_servers::serve(name, transport, &options, shutdown, |url| {
-        // stderr, not stdout: stdout may be a protocol channel.
-        tracing::info!(server = %name, %transport, %url, "serving");
-        eprintln!("belay serve {name}: listening on {url}");
+        tracing::info!(server = %name, %transport, %url, "listening");
     })
     .await
     .with_context(|| format!("`belay serve {name}` stopped"))

@@ -82,7 +82,9 @@ fn print_banner(endpoints: &[(ServerName, String)]) {
     let green = Style::new().fg_color(Some(AnsiColor::Green.into())).bold();
     let dim = Style::new().dimmed();
     let mut out = String::new();
-    out.push_str(&format!("\n{green}Belay is up.{green:#} Reference MCP servers (Streamable HTTP):\n\n"));
+    out.push_str(&format!(
+        "\n{green}Belay is up.{green:#} Reference MCP servers (Streamable HTTP):\n\n"
+    ));
     for (name, url) in endpoints {
         out.push_str(&format!("  {bold}{:<10}{bold:#} {url}\n", name.as_str()));
     }
@@ -106,6 +108,9 @@ mod tests {
             value["stock"],
             json!({"type": "http", "url": "http://127.0.0.1:8000/servers/stock/mcp"})
         );
-        assert_eq!(value.as_object().map(|o| o.len()), Some(ServerName::UP.len()));
+        assert_eq!(
+            value.as_object().map(|o| o.len()),
+            Some(ServerName::UP.len())
+        );
     }
 }

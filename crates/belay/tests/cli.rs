@@ -1,0 +1,178 @@
+//! The `belay` binary end to end: real processes, real sockets, real signals.
+#![allow(missing_docs)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use belay_mcp::testkit::{Era, ScriptedClient};
+use rmcp::{
+    ClientServiceExt, ServiceExt,
+    model::CallToolRequestParams,
+    transport::{StreamableHttpClientTransport, TokioChildProcess},
+};
+use serde_json::Value;
+
+fn belay() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_belay"));
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// Kills the child if a test fails before it stops it properly.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[tokio::test]
+async fn up_serves_every_server_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
+    let child = belay()
+        .args(["up", "--port", "0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut child = Reaper(child);
+    let stdout = child
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let endpoints: Value = serde_json::from_str(&line)?;
+    let servers = endpoints["servers"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for name in ["stock", "weather", "matheval", "news"] {
+        assert_eq!(servers[name]["type"], "http", "{name} missing from {line}");
+    }
+
+    for era in Era::BOTH {
+        let url = servers["stock"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let transport = StreamableHttpClientTransport::from_uri(url);
+        let client = ScriptedClient::new(era)
+            .serve_with_lifecycle(transport, era.lifecycle())
+            .await?;
+        let price = client
+            .call_tool(
+                CallToolRequestParams::new("get_stock_price").with_arguments(
+                    serde_json::json!({"symbol": "AAPL"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            )
+            .await?;
+        assert_ne!(price.is_error, Some(true), "{price:?}");
+        client.cancel().await?;
+    }
+
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(
+        status.map(|s| s.success()),
+        Some(true),
+        "belay up did not exit 0 on SIGTERM"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_over_stdio_keeps_stdout_for_the_protocol() -> anyhow::Result<()> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_belay"));
+    // Debug logging must all go to stderr: one stray line on stdout would break the stream.
+    command.args(["serve", "stock", "--log", "debug"]);
+    let transport = TokioChildProcess::new(command)?;
+    let client = ScriptedClient::new(Era::Handshake).serve(transport).await?;
+    let tools = client.list_all_tools().await?;
+    assert!(
+        tools.iter().any(|t| t.name == "get_stock_history"),
+        "{tools:?}"
+    );
+    client.cancel().await?;
+    Ok(())
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_message_that_says_what_to_fix() -> anyhow::Result<()> {
+    let output = belay().args(["serve", "bogus"]).output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown server `bogus`") && stderr.contains("stock"),
+        "{stderr}"
+    );
+
+    let output = belay()
+        .args(["serve", "stock", "--transport", "carrier-pigeon"])
+        .output()?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected stdio, http or sse"));
+    Ok(())
+}
+
+#[test]
+fn json_logs_are_json_lines_on_stderr() -> anyhow::Result<()> {
+    let child = belay()
+        .args([
+            "serve",
+            "weather",
+            "--transport",
+            "http",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut child = Reaper(child);
+    let stderr = child
+        .0
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().transpose()?.unwrap_or_default();
+    let record: Value = serde_json::from_str(&first)
+        .map_err(|e| anyhow::anyhow!("not a JSON log line: {first:?}: {e}"))?;
+    assert_eq!(record["level"], "INFO", "{record}");
+    assert!(
+        record["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
+    );
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.map(|s| s.success()), Some(true));
+    Ok(())
+}
