@@ -119,10 +119,10 @@ pub(crate) fn find_response(body: &[u8], sse: bool, id: u64) -> anyhow::Result<V
     for line in text.lines().chain(std::iter::once("")) {
         if line.is_empty() {
             if !data.is_empty() {
-                if let Ok(m) = serde_json::from_str::<Value>(&data) {
-                    if has_id(&m, id) {
-                        return Ok(m);
-                    }
+                if let Ok(m) = serde_json::from_str::<Value>(&data)
+                    && has_id(&m, id)
+                {
+                    return Ok(m);
                 }
                 data.clear();
             }

@@ -86,6 +86,7 @@ fn render(runs: &[RunResult], args: &TableArgs) -> String {
             "errors",
             "server CPU",
             "loadgen CPU",
+            "other CPU",
         ]);
     }
     let _ = writeln!(out, "| {} |", header.join(" | "));
@@ -208,7 +209,7 @@ fn thousands(x: f64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

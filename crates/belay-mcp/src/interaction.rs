@@ -1,4 +1,4 @@
-//! Era-neutral questions from a tool to its client: elicitation and sampling.
+//! Era-neutral questions from a tool to its client: elicitation, sampling and roots.
 //!
 //! Handshake-era clients (2025-03-26 to 2025-11-25) are asked with a server-to-client
 //! request while the tool call is still open. 2026-07-28 clients forbid that: the tool must
@@ -14,28 +14,31 @@
 //! travel in `requestState`, sealed with an HMAC so the client cannot forge them; the first
 //! question without an answer suspends the call with [`Suspend::InputRequired`]. A tool
 //! body must therefore do nothing irreversible before its last question, which holds for
-//! every reference server (they only read data).
+//! every reference server (they only read data). Questions that do not depend on each
+//! other can be asked together with [`Ask::all`], which costs one round trip for all.
 
-// Sampling is deprecated by SEP-2577 yet part of every revision Belay serves, so its
-// types are used here on purpose.
+// Sampling and roots are deprecated by SEP-2577 yet part of every revision Belay serves,
+// so their types are used here on purpose.
 #![allow(deprecated)]
+
+mod question;
 
 use std::sync::OnceLock;
 
+pub use question::{Answer, Question};
+use question::{elicited, form_params, parse_answer};
 use rmcp::{
     ErrorData, RoleServer,
     handler::server::{common::FromContextPart, tool::ToolCallContext},
     model::{
-        CallToolResponse, CallToolResult, ClientCapabilities, CreateMessageRequest,
-        CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
-        ElicitResult, ElicitationAction, ElicitationSchema, InputRequest, InputRequests,
-        InputRequiredResult, InputResponses, ProtocolVersion, RequestStateCodec,
+        CallToolResponse, CallToolResult, ClientCapabilities, CreateMessageRequestParams,
+        CreateMessageResult, ElicitationSchema, InputRequests, InputRequiredResult, InputResponses,
+        ListRootsResult, ProtocolVersion, RequestStateCodec,
     },
     service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// What a person (or their client) did with an elicitation.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,16 +78,27 @@ pub trait IntoToolResponse {
 
 impl IntoToolResponse for Result<CallToolResult, Suspend> {
     fn into_response(self) -> Result<CallToolResponse, ErrorData> {
-        match self {
-            Ok(result) => Ok(result.into()),
-            Err(Suspend::InputRequired(pending)) => Ok((*pending).into()),
-            Err(Suspend::Failed(error)) => Err(error),
-        }
+        respond(self)
     }
 }
 
-/// Asks the client for input on behalf of one tool call. Take it as a tool argument:
-/// it is extracted from the call like `Parameters<T>`.
+/// Turns the outcome of any request that may ask for input (`tools/call`, `prompts/get`,
+/// `resources/read`) into its rmcp response, e.g. `Result<GetPromptResult, Suspend>` into
+/// `Result<GetPromptResponse, ErrorData>`.
+pub fn respond<T, R>(outcome: Result<T, Suspend>) -> Result<R, ErrorData>
+where
+    R: From<T> + From<InputRequiredResult>,
+{
+    match outcome {
+        Ok(result) => Ok(result.into()),
+        Err(Suspend::InputRequired(pending)) => Ok((*pending).into()),
+        Err(Suspend::Failed(error)) => Err(error),
+    }
+}
+
+/// Asks the client for input on behalf of one request. In a tool, take it as an argument:
+/// it is extracted from the call like `Parameters<T>`. Elsewhere (`prompts/get`), build it
+/// with [`Ask::new`].
 #[derive(Debug)]
 pub struct Ask {
     context: RequestContext<RoleServer>,
@@ -101,8 +115,8 @@ enum Era {
 }
 
 impl Ask {
-    /// Builds an `Ask` for a call. `request_state` and `input_responses` are the fields of
-    /// the retried `tools/call` (absent on the first round and in the handshake era).
+    /// Builds an `Ask` for a request. `request_state` and `input_responses` are the fields of
+    /// the retried request (absent on the first round and in the handshake era).
     pub fn new(
         context: RequestContext<RoleServer>,
         request_state: Option<&str>,
@@ -146,54 +160,50 @@ impl Ask {
             .is_some_and(|c| c.sampling.is_some())
     }
 
+    /// True when the client declared that it can list its roots.
+    pub fn can_list_roots(&self) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_some_and(|c| c.roots.is_some())
+    }
+
     /// Asks the person to fill in a form shaped like `T`. `key` names this question
     /// uniquely within the tool (it keys the answer across round trips).
     pub async fn elicit<T>(&self, key: &str, message: &str) -> Result<Elicited<T>, Suspend>
     where
         T: JsonSchema + DeserializeOwned,
     {
-        if !self.can_elicit() {
-            return Ok(Elicited::Unsupported);
-        }
         let schema = ElicitationSchema::from_type::<T>().map_err(|e| {
             ErrorData::internal_error(format!("elicitation schema for `{key}`: {e}"), None)
         })?;
-        let params = ElicitRequestParams::FormElicitationParams {
-            meta: None,
-            message: message.to_owned(),
-            requested_schema: schema,
+        self.elicit_with(key, message, schema).await
+    }
+
+    /// Like [`Ask::elicit`], with a hand-written `schema` for forms a Rust type cannot
+    /// describe (titled enums, defaults); the accepted content must deserialize as `T`.
+    pub async fn elicit_with<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        message: &str,
+        schema: ElicitationSchema,
+    ) -> Result<Elicited<T>, Suspend> {
+        let Some(Answer::Form(answer)) = self.one(Question::form(key, message, schema)).await?
+        else {
+            return Err(mismatched(key));
         };
-        let answer: ElicitResult = match &self.era {
-            Era::Live => self
-                .context
-                .peer
-                .create_elicitation(params)
-                .await
-                .map_err(|e| ErrorData::internal_error(format!("elicitation failed: {e}"), None))?,
-            Era::RoundTrip { answered } => match answered.get(key) {
-                Some(value) => parse_answer(key, value)?,
-                None => {
-                    return Err(
-                        self.suspend(key, InputRequest::Elicitation(ElicitRequest::new(params)))
-                    );
-                }
-            },
-        };
-        match answer.action {
-            ElicitationAction::Accept => {
-                let content = answer.content.unwrap_or(Value::Object(Default::default()));
-                serde_json::from_value(content)
-                    .map(Elicited::Accepted)
-                    .map_err(|e| {
-                        Suspend::Failed(ErrorData::invalid_params(
-                            format!("the answer to `{key}` does not match the requested form: {e}"),
-                            None,
-                        ))
-                    })
+        Ok(match answer {
+            Elicited::Accepted(content) => {
+                Elicited::Accepted(serde_json::from_value(content).map_err(|e| {
+                    ErrorData::invalid_params(
+                        format!("the answer to `{key}` does not match the requested form: {e}"),
+                        None,
+                    )
+                })?)
             }
-            ElicitationAction::Decline => Ok(Elicited::Declined),
-            _ => Ok(Elicited::Cancelled),
-        }
+            Elicited::Declined => Elicited::Declined,
+            Elicited::Cancelled => Elicited::Cancelled,
+            Elicited::Unsupported => Elicited::Unsupported,
+        })
     }
 
     /// Asks the client's model for a completion. Returns `None` when the client cannot
@@ -203,29 +213,45 @@ impl Ask {
         key: &str,
         params: CreateMessageRequestParams,
     ) -> Result<Option<CreateMessageResult>, Suspend> {
-        if !self.can_sample() {
-            return Ok(None);
+        match self.one(Question::sample(key, params)).await? {
+            Some(Answer::Sample(result)) => Ok(result),
+            _ => Err(mismatched(key)),
         }
-        match &self.era {
-            Era::Live => self
-                .context
-                .peer
-                .create_message(params)
-                .await
-                .map(Some)
-                .map_err(|e| {
-                    Suspend::Failed(ErrorData::internal_error(
-                        format!("sampling failed: {e}"),
-                        None,
-                    ))
-                }),
-            Era::RoundTrip { answered } => match answered.get(key) {
-                Some(value) => parse_answer(key, value).map(Some),
-                None => Err(self.suspend(
-                    key,
-                    InputRequest::CreateMessage(CreateMessageRequest::new(params)),
-                )),
-            },
+    }
+
+    /// Asks the client for its roots. Returns `None` when the client has none to offer.
+    pub async fn list_roots(&self, key: &str) -> Result<Option<ListRootsResult>, Suspend> {
+        match self.one(Question::roots(key)).await? {
+            Some(Answer::Roots(result)) => Ok(result),
+            _ => Err(mismatched(key)),
+        }
+    }
+
+    /// Asks several independent questions at once and returns their answers in order.
+    /// A round-trip client gets every unanswered question in one `input_required` result;
+    /// a handshake-era client is asked them one after the other.
+    pub async fn all(&self, questions: Vec<Question>) -> Result<Vec<Answer>, Suspend> {
+        let mut answers = Vec::with_capacity(questions.len());
+        let mut missing = InputRequests::new();
+        for question in questions {
+            if let Some(unsupported) = self.unsupported(&question) {
+                answers.push(unsupported);
+                continue;
+            }
+            match &self.era {
+                Era::Live => answers.push(self.ask_live(question).await?),
+                Era::RoundTrip { answered } => match answered.get(question.key()) {
+                    Some(value) => answers.push(parse_answer(&question, value)?),
+                    None => {
+                        missing.insert(question.key().to_owned(), question.into_request());
+                    }
+                },
+            }
+        }
+        if missing.is_empty() {
+            Ok(answers)
+        } else {
+            Err(self.suspend(missing))
         }
     }
 
@@ -234,28 +260,67 @@ impl Ask {
         &self.context
     }
 
-    fn suspend(&self, key: &str, request: InputRequest) -> Suspend {
+    async fn one(&self, question: Question) -> Result<Option<Answer>, Suspend> {
+        Ok(self.all(vec![question]).await?.pop())
+    }
+
+    fn unsupported(&self, question: &Question) -> Option<Answer> {
+        match question {
+            Question::Form { .. } if !self.can_elicit() => {
+                Some(Answer::Form(Elicited::Unsupported))
+            }
+            Question::Sample { .. } if !self.can_sample() => Some(Answer::Sample(None)),
+            Question::Roots { .. } if !self.can_list_roots() => Some(Answer::Roots(None)),
+            _ => None,
+        }
+    }
+
+    async fn ask_live(&self, question: Question) -> Result<Answer, Suspend> {
+        let peer = &self.context.peer;
+        let failed = |what: &str, e: rmcp::ServiceError| {
+            Suspend::Failed(ErrorData::internal_error(
+                format!("{what} failed: {e}"),
+                None,
+            ))
+        };
+        Ok(match question {
+            Question::Form {
+                message, schema, ..
+            } => Answer::Form(elicited(
+                peer.create_elicitation(form_params(message, schema))
+                    .await
+                    .map_err(|e| failed("elicitation", e))?,
+            )),
+            Question::Sample { params, .. } => Answer::Sample(Some(
+                peer.create_message(params)
+                    .await
+                    .map_err(|e| failed("sampling", e))?,
+            )),
+            Question::Roots { .. } => Answer::Roots(Some(
+                peer.list_roots()
+                    .await
+                    .map_err(|e| failed("roots/list", e))?,
+            )),
+        })
+    }
+
+    fn suspend(&self, requests: InputRequests) -> Suspend {
         let Era::RoundTrip { answered } = &self.era else {
             return Suspend::Failed(ErrorData::internal_error(
                 "suspend outside round trip",
                 None,
             ));
         };
-        let sealed = match codec().seal_json(answered) {
-            Ok(sealed) => sealed,
-            Err(e) => {
-                return Suspend::Failed(ErrorData::internal_error(
-                    format!("cannot seal requestState: {e}"),
-                    None,
-                ));
-            }
-        };
-        let mut requests = InputRequests::new();
-        requests.insert(key.to_owned(), request);
-        Suspend::InputRequired(Box::new(InputRequiredResult::new(
-            Some(requests),
-            Some(sealed),
-        )))
+        match codec().seal_json(answered) {
+            Ok(sealed) => Suspend::InputRequired(Box::new(InputRequiredResult::new(
+                Some(requests),
+                Some(sealed),
+            ))),
+            Err(e) => Suspend::Failed(ErrorData::internal_error(
+                format!("cannot seal requestState: {e}"),
+                None,
+            )),
+        }
     }
 }
 
@@ -272,13 +337,11 @@ fn is_round_trip_era(version: Option<&ProtocolVersion>) -> bool {
     version.is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
-fn parse_answer<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Suspend> {
-    T::deserialize(value).map_err(|e| {
-        Suspend::Failed(ErrorData::invalid_params(
-            format!("inputResponses[`{key}`] is malformed: {e}"),
-            None,
-        ))
-    })
+fn mismatched(key: &str) -> Suspend {
+    Suspend::Failed(ErrorData::internal_error(
+        format!("no answer of the asked kind for `{key}`"),
+        None,
+    ))
 }
 
 /// The key that seals `requestState`. It is random per process: answers in flight do not
@@ -293,7 +356,6 @@ fn codec() -> &'static RequestStateCodec {
         RequestStateCodec::new(key)
     })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,11 +12,13 @@ pub mod guard;
 pub mod http;
 pub mod interaction;
 pub mod legacy_sse;
+pub mod parameters;
 mod serve;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use interaction::{Ask, Elicited, IntoToolResponse, Suspend};
+pub use parameters::Parameters;
 pub use serve::{HttpOptions, Transport, serve, serve_stdio};
 
 /// Errors from running a server.

@@ -8,6 +8,7 @@
 
 pub mod matheval;
 pub mod news;
+mod results;
 pub mod stock;
 pub mod weather;
 

@@ -87,18 +87,20 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    # The server runs in its own process group (we started it that way), so signalling the
-    # group cannot reach anything but it and its children.
+    """SIGTERM (the server shuts down gracefully), then SIGKILL if it lingers."""
     if proc.poll() is not None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+    proc.terminate()
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()
         proc.wait(timeout=5)
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM (e.g. from `timeout`) into SystemExit so `finally` blocks stop the server."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
 @contextlib.contextmanager
@@ -111,9 +113,8 @@ def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterato
     cmd = server_command(transport, port)
     log_file = tempfile.NamedTemporaryFile(prefix=f"belay-{transport}-", suffix=".log", delete=False)
     log_path = Path(log_file.name)
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    # Same process group as us: a `timeout` that kills the test's group takes the server too.
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
     log_file.close()
     try:
         try:
@@ -144,6 +145,7 @@ def main() -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give a command to run after --")
+    stop_on_sigterm()
     try:
         with running_server(args.transport) as url:
             env = dict(os.environ, BELAY_MCP_URL=url)

@@ -44,7 +44,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from belay_server import belay_bin, running_server, server_command  # noqa: E402
+from belay_server import belay_bin, running_server, server_command, stop_on_sigterm  # noqa: E402
 
 TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "META", "NVDA"]
 TOOLS = [
@@ -641,6 +641,7 @@ def main() -> int:
     if args.url and (len(transports) != 1 or transports[0] == "stdio"):
         parser.error("--url needs --transport http or sse")
     print(f"server binary: {belay_bin()}", flush=True)
+    stop_on_sigterm()
 
     reports = anyio.run(run_all, transports, args.url, args.mode)
 

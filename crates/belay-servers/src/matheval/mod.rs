@@ -14,9 +14,11 @@ mod tests;
 
 pub use eval::{CONSTANTS, EvalError, FUNCTIONS, MAX_DEPTH, MAX_LEN, evaluate};
 
+use crate::results::structured;
+use belay_mcp::Parameters;
 use rmcp::{
     ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::schema_for_output, wrapper::Parameters},
+    handler::server::{router::tool::ToolRouter, tool::schema_for_output},
     model::{CallToolResult, ContentBlock},
     tool, tool_handler, tool_router,
 };
@@ -85,17 +87,3 @@ impl MathEvalServer {
     instructions = "Call `evaluate` for any arithmetic instead of computing it yourself."
 )]
 impl ServerHandler for MathEvalServer {}
-
-/// A success result with readable text for people and `structuredContent` for programs.
-fn structured<T: Serialize>(text: String, value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(json) => {
-            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-            result.structured_content = Some(json);
-            result
-        }
-        Err(err) => CallToolResult::error(vec![ContentBlock::text(format!(
-            "internal error: cannot encode the result: {err}"
-        ))]),
-    }
-}

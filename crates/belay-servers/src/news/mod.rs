@@ -10,11 +10,13 @@ mod tests;
 
 use std::collections::HashSet;
 
+use crate::results::{structured, tool_error as error};
+use belay_mcp::Parameters;
 use data::{ARTICLES, Entry};
 use rmcp::{
     ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::schema_for_output, wrapper::Parameters},
-    model::{CallToolResult, ContentBlock},
+    handler::server::{router::tool::ToolRouter, tool::schema_for_output},
+    model::CallToolResult,
     tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
@@ -297,20 +299,4 @@ fn title_case(word: &str) -> String {
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
-}
-
-fn error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
-}
-
-/// A success result with readable text for people and `structuredContent` for programs.
-fn structured<T: Serialize>(text: String, value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(json) => {
-            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-            result.structured_content = Some(json);
-            result
-        }
-        Err(err) => error(format!("internal error: cannot encode the result: {err}")),
-    }
 }

@@ -1,14 +1,14 @@
 //! The stock tools. Tool-level failures (unknown ticker, bad period, bad holdings) are
 //! `isError` results whose text says what is valid. Arguments that do not deserialize
-//! are `isError` results too: rmcp 3.11 reports them that way so the model can retry.
+//! are `isError` results too, naming the argument (2025-11-25: so the model can retry).
 
 // Sampling is deprecated by SEP-2577 yet served by every revision Belay supports.
 #![allow(deprecated)]
 
-use belay_mcp::{Ask, Elicited, IntoToolResponse, Suspend};
+use belay_mcp::{Ask, Elicited, IntoToolResponse, Parameters, Suspend};
 use rmcp::{
     ErrorData,
-    handler::server::{tool::schema_for_output, wrapper::Parameters},
+    handler::server::tool::schema_for_output,
     model::{
         CallToolResponse, CallToolResult, ContentBlock, CreateMessageRequestParams, SamplingMessage,
     },
@@ -77,9 +77,7 @@ pub(super) struct PriceComparison {
     percent_higher: f64,
 }
 
-pub(super) fn tool_error(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
-}
+pub(super) use crate::results::tool_error;
 
 pub(super) fn unknown(error: UnknownTicker) -> CallToolResult {
     tool_error(error.to_string())
@@ -90,12 +88,7 @@ pub(super) fn with_structure<T: Serialize>(
     text: String,
     value: &T,
 ) -> Result<CallToolResult, ErrorData> {
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    let value = serde_json::to_value(value).map_err(|e| {
-        ErrorData::internal_error(format!("cannot serialize structured output: {e}"), None)
-    })?;
-    result.structured_content = Some(value);
-    Ok(result)
+    Ok(crate::results::structured(text, value))
 }
 
 #[tool_router(vis = "pub(super)")]

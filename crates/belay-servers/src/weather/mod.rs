@@ -10,10 +10,12 @@ mod date;
 pub use climate::{CITIES, City, Day, day, find_city};
 pub use date::Date;
 
+use crate::results::{structured, tool_error as error};
+use belay_mcp::Parameters;
 use rmcp::{
     ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::schema_for_output, wrapper::Parameters},
-    model::{CallToolResult, ContentBlock},
+    handler::server::{router::tool::ToolRouter, tool::schema_for_output},
+    model::CallToolResult,
     tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
@@ -268,20 +270,4 @@ fn lookup(name: &str) -> Result<&'static City, CallToolResult> {
             known.join(", ")
         ))
     })
-}
-
-fn error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
-}
-
-/// A success result with readable text for people and `structuredContent` for programs.
-fn structured<T: Serialize>(text: String, value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(json) => {
-            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-            result.structured_content = Some(json);
-            result
-        }
-        Err(err) => error(format!("internal error: cannot encode the result: {err}")),
-    }
 }

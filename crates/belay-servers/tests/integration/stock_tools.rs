@@ -305,17 +305,17 @@ async fn malformed_arguments_are_tool_errors_that_say_what_is_wrong() -> anyhow:
         (
             "calculate_portfolio_value",
             json!({"holdings": {"AAPL": "ten"}}),
-            "invalid type: string \"ten\", expected f64",
+            "argument `holdings.AAPL`: invalid type: string \"ten\", expected f64",
         ),
         (
             "calculate_portfolio_value",
             json!({"holdings": [1]}),
-            "expected a map",
+            "argument `holdings`: invalid type: sequence, expected a map",
         ),
         (
             "get_ticker_info",
             json!({"symbol": ["AAPL"]}),
-            "expected a string",
+            "argument `symbol`: invalid type: sequence, expected a string",
         ),
     ];
     for (wire, era) in setups() {
@@ -328,7 +328,8 @@ async fn malformed_arguments_are_tool_errors_that_say_what_is_wrong() -> anyhow:
             assert_eq!(result.is_error, Some(true), "{label}: {tool} {args}");
             let text = text_of(&result);
             assert!(
-                text.starts_with("failed to deserialize parameters: "),
+                text.starts_with("failed to deserialize parameters: ")
+                    && text.ends_with("; see the tool's inputSchema"),
                 "{label}: {text}"
             );
             assert!(text.contains(hint), "{label}: {tool}: {text}");

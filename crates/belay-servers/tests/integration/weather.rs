@@ -274,7 +274,7 @@ async fn forecast_days_outside_one_to_seven_are_tool_errors() -> anyhow::Result<
         let missing = call(&conn, "get_forecast", json!({ "city": "Paris" })).await?;
         assert_eq!(
             tool_error(&missing),
-            "failed to deserialize parameters: missing field `days`",
+            "failed to deserialize parameters: missing field `days`; see the tool's inputSchema",
             "{}",
             conn.label
         );
