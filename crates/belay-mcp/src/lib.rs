@@ -14,6 +14,7 @@ pub mod interaction;
 pub mod legacy_sse;
 pub mod parameters;
 mod serve;
+pub mod stdio;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

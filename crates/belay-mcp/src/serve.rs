@@ -76,14 +76,16 @@ pub async fn serve_stdio<S: ServerHandler>(
     server: S,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let (transport, written) = crate::stdio::transport(tokio::io::stdin(), tokio::io::stdout());
     let running = server
-        .serve_with_ct(rmcp::transport::stdio(), shutdown)
+        .serve_with_ct(transport, shutdown)
         .await
         .map_err(|e| Error::Session(e.to_string()))?;
-    running
-        .waiting()
-        .await
-        .map_err(|e| Error::Session(e.to_string()))?;
+    let outcome = running.waiting().await;
+    // The service has dropped its sink; let the writer flush what is queued, but do not
+    // hang on a stdout nobody reads.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), written).await;
+    outcome.map_err(|e| Error::Session(e.to_string()))?;
     Ok(())
 }
 

@@ -5,3 +5,4 @@ mod ask;
 mod http_errors;
 mod legacy_sse;
 mod probe;
+mod stdio;
