@@ -119,6 +119,29 @@ impl HttpSession {
         mcp::find_response(&bytes, is_sse(&headers), id)
     }
 
+    /// Ends the session (HTTP DELETE with its id), so the server can free it; a server that
+    /// does not support that answers 405, which is fine.
+    pub(crate) async fn close(mut self) -> anyhow::Result<()> {
+        let Some(id) = self.session_id.clone() else {
+            return Ok(());
+        };
+        let mut req = Request::delete(self.path.as_str())
+            .header(HOST, self.authority.clone())
+            .header(SESSION_ID, id);
+        if let Some(version) = &self.protocol {
+            req = req.header(PROTOCOL_VERSION, version.clone());
+        }
+        let req = req.body(Full::new(Bytes::new()))?;
+        self.sender.ready().await.context("connection closed")?;
+        let response = self.sender.send_request(req).await.context("send DELETE")?;
+        response
+            .into_body()
+            .collect()
+            .await
+            .context("read DELETE response")?;
+        Ok(())
+    }
+
     /// One POST on the session's connection; the body is read to its end so the connection
     /// can carry the next request.
     async fn post(&mut self, body: String) -> anyhow::Result<(StatusCode, http::HeaderMap, Bytes)> {

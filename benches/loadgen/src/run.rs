@@ -275,11 +275,19 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
     } = started.context("no server started")?;
     let mut servers = vec![server];
 
-    // The sessions under load.
+    // The sessions under load. stdio connections are also held here until the end: a stdio
+    // server exits when its stdin closes, and it must still be there to be measured.
     let mut clients = Vec::with_capacity(args.sessions);
+    let mut keep_open: Vec<Arc<StdioConn>> = Vec::new();
     match (args.transport, args.stdio_mode) {
         (Transport::Http, _) => {
-            drop(probe);
+            // End the cold-start session, so N sessions are open under load, not N + 1.
+            if let Client::Http(session) = probe {
+                session
+                    .close()
+                    .await
+                    .context("DELETE the cold-start session")?;
+            }
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port.context("no port")?));
             for _ in 0..args.sessions {
                 let stream = tokio::net::TcpStream::connect(addr).await?;
@@ -294,8 +302,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
                 anyhow::bail!("stdio probe is not a stdio session")
             };
             clients.extend((0..args.sessions).map(|_| Client::Stdio(Arc::clone(&conn))));
+            keep_open.push(conn);
         }
         (Transport::Stdio, StdioMode::Processes) => {
+            if let Client::Stdio(conn) = &probe {
+                keep_open.push(Arc::clone(conn));
+            }
             clients.push(probe);
             for _ in 1..args.sessions {
                 let mut server =
@@ -303,7 +315,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
                 let (stdin, stdout) = server.take_stdio()?;
                 let conn = StdioConn::new(stdin, stdout);
                 conn.handshake(ids.fetch_add(1, Ordering::Relaxed)).await?;
-                clients.push(Client::Stdio(Arc::new(conn)));
+                let conn = Arc::new(conn);
+                keep_open.push(Arc::clone(&conn));
+                clients.push(Client::Stdio(conn));
                 servers.push(server);
             }
         }
@@ -343,6 +357,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
     let server_cpu = (server_cpu1 - server_cpu0) / wall;
     let loadgen_cpu = (self_cpu1 - self_cpu0) / wall;
     let other_cpu = ((machine1 - machine0) / wall - server_cpu - loadgen_cpu).max(0.0);
+    // Now, while every session is still open: a stdio server exits once its stdin closes,
+    // and a process that has exited has no VmHWM any more.
+    let mut rss = Vec::new();
+    for s in &servers {
+        rss.push(s.peak_rss_kib()?);
+    }
 
     let mut latencies = Vec::new();
     let mut errors = 0;
@@ -358,10 +378,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
         }
     }
 
-    let mut rss = Vec::new();
-    for s in &servers {
-        rss.push(s.peak_rss_kib()?);
-    }
+    drop(keep_open);
     for s in servers {
         s.stop().await;
     }

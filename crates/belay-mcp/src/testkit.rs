@@ -9,17 +9,18 @@
 use std::sync::{Arc, Mutex};
 
 use rmcp::{
-    ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServerHandler, ServiceExt,
+    ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServerHandler, ServiceError,
+    ServiceExt,
     model::{
-        ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
-        ElicitRequestParams, ElicitResult, ElicitationAction, Implementation, ProtocolVersion,
-        Role, SamplingMessage,
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+        CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+        ElicitationAction, Implementation, JsonObject, ProtocolVersion, Role, SamplingMessage,
     },
     service::{RequestContext, RunningService},
     transport::StreamableHttpClientTransport,
 };
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::Error;
 
@@ -197,6 +198,98 @@ pub async fn over_http<S: ServerHandler + Clone>(
     let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
     let client = connect(client, transport).await?;
     Ok((client, shutdown))
+}
+
+/// How the client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// An in-memory duplex pipe, carrying what stdio would.
+    Pipe,
+    /// Streamable HTTP on a loopback port.
+    Http,
+}
+
+impl Wire {
+    pub const ALL: [Wire; 2] = [Wire::Pipe, Wire::Http];
+}
+
+/// Every wire in every era: a server's behaviour should be the same in all four, so
+/// tests loop over these rather than pick one.
+pub fn setups() -> Vec<(Wire, Era)> {
+    Wire::ALL
+        .into_iter()
+        .flat_map(|wire| Era::BOTH.map(|era| (wire, era)))
+        .collect()
+}
+
+/// A client connected to a server over one wire, labelled for assertion messages.
+pub struct Session {
+    pub client: Client,
+    /// `wire/era`, e.g. "Pipe/Handshake", so a failing loop says which setup broke.
+    pub label: String,
+    /// Over HTTP, stops the server when the session is closed or dropped, so a test that
+    /// fails half-way does not leave servers listening.
+    _http_server: Option<DropGuard>,
+}
+
+impl Session {
+    /// Connects `person` (whose era it speaks) to `server` over `wire`.
+    pub async fn open<S: ServerHandler + Clone>(
+        server: S,
+        wire: Wire,
+        person: ScriptedClient,
+    ) -> Result<Self, Error> {
+        let label = format!("{wire:?}/{:?}", person.era);
+        let (client, http_server) = match wire {
+            Wire::Pipe => (over_pipe(server, person).await?, None),
+            Wire::Http => {
+                let (client, stop) = over_http(server, person).await?;
+                (client, Some(stop.drop_guard()))
+            }
+        };
+        Ok(Self {
+            client,
+            label,
+            _http_server: http_server,
+        })
+    }
+
+    /// Calls `tool` with `arguments` (a JSON object), driving any input-required rounds
+    /// (`call_tool` answers them with the scripted person), so tests see the final result.
+    pub async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
+        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(object(arguments));
+        self.client.call_tool(params).await
+    }
+
+    /// Ends the client session, then (over HTTP) stops the server.
+    pub async fn close(self) -> Result<(), Error> {
+        self.client
+            .cancel()
+            .await
+            .map_err(|e| Error::Session(format!("{}: {e}", self.label)))?;
+        Ok(())
+    }
+}
+
+/// One session per setup (every wire × era), each with the person `person` makes for its
+/// era. The servers are clones of `server`, so they share whatever state it shares.
+pub async fn open_all<S: ServerHandler + Clone>(
+    server: S,
+    person: impl Fn(Era) -> ScriptedClient,
+) -> Result<Vec<Session>, Error> {
+    let mut sessions = Vec::new();
+    for (wire, era) in setups() {
+        sessions.push(Session::open(server.clone(), wire, person(era)).await?);
+    }
+    Ok(sessions)
+}
+
+/// `value` as a JSON object (empty when it is not one), for request arguments.
+pub fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
+    }
 }
 
 /// The text of every text block of a tool result, joined by newlines.

@@ -6,6 +6,7 @@
 //! of Belay's interface.
 #![deny(missing_docs)]
 
+pub mod conformance;
 pub mod matheval;
 pub mod news;
 mod results;
@@ -28,6 +29,8 @@ pub enum ServerName {
     Matheval,
     /// Mock news headlines and search.
     News,
+    /// The fixture the MCP conformance suite drives (not started by `belay up`).
+    Conformance,
 }
 
 impl ServerName {
@@ -37,6 +40,7 @@ impl ServerName {
         ServerName::Weather,
         ServerName::Matheval,
         ServerName::News,
+        ServerName::Conformance,
     ];
 
     /// The servers `belay up` starts, in order (the conformance server is a test fixture).
@@ -54,6 +58,7 @@ impl ServerName {
             ServerName::Weather => "weather",
             ServerName::Matheval => "matheval",
             ServerName::News => "news",
+            ServerName::Conformance => "conformance",
         }
     }
 }
@@ -98,6 +103,10 @@ macro_rules! with_server {
             }
             ServerName::News => {
                 let $server = news::NewsServer::new();
+                $body
+            }
+            ServerName::Conformance => {
+                let $server = conformance::ConformanceServer::new();
                 $body
             }
         }

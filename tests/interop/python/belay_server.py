@@ -36,8 +36,9 @@ START_TIMEOUT_S = 30.0
 
 
 def belay_bin() -> str:
-    """The server binary under test: $BELAY_BIN, else the debug build."""
-    return os.environ.get("BELAY_BIN") or str(ROOT / "target" / "debug" / "belay")
+    """The server binary under test: $BELAY_BIN, else the debug build (honouring $CARGO_TARGET_DIR)."""
+    target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
+    return os.environ.get("BELAY_BIN") or str(Path(target) / "debug" / "belay")
 
 
 def free_port() -> int:
@@ -98,9 +99,24 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+# Servers started by running_server() and not yet stopped, for the SIGTERM handler.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
 def stop_on_sigterm() -> None:
-    """Turn SIGTERM (e.g. from `timeout`) into SystemExit so `finally` blocks stop the server."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    """On SIGTERM (e.g. from `timeout`), stop the servers we started, then exit at once.
+
+    Exiting from the handler rather than raising: unwinding an async client mid-request
+    can hang, and then nothing would ever stop the server.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        for proc in list(_LIVE):
+            with contextlib.suppress(Exception):
+                _stop(proc)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 @contextlib.contextmanager
@@ -115,6 +131,7 @@ def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterato
     log_path = Path(log_file.name)
     # Same process group as us: a `timeout` that kills the test's group takes the server too.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    _LIVE.add(proc)
     log_file.close()
     try:
         try:
@@ -133,6 +150,7 @@ def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterato
             raise RuntimeError(f"server exited (code {proc.returncode}) during the session\n" + _tail(log_path))
     finally:
         _stop(proc)
+        _LIVE.discard(proc)
         with contextlib.suppress(OSError):
             log_path.unlink()
 

@@ -1,26 +1,24 @@
 //! `Ask` gives the same answers to handshake-era and round-trip-era clients.
 
-use belay_mcp::testkit::{Era, ScriptedClient, over_http, over_pipe, text_of};
+use belay_mcp::testkit::{Era, ScriptedClient, Session, Wire, over_pipe, text_of};
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
 use serde_json::json;
 
 use crate::probe::Probe;
 
-async fn confirm(client: ScriptedClient) -> anyhow::Result<String> {
-    let client = over_pipe(Probe::new(), client).await?;
-    let result = client
-        .call_tool(CallToolRequestParams::new("confirm"))
-        .await?;
-    let text = text_of(&result);
-    client.cancel().await?;
-    Ok(text)
+/// The text `confirm` returns to `person` over `wire`.
+async fn confirm(wire: Wire, person: ScriptedClient) -> anyhow::Result<String> {
+    let session = Session::open(Probe::new(), wire, person).await?;
+    let result = session.call("confirm", json!({})).await?;
+    session.close().await?;
+    Ok(text_of(&result))
 }
 
 #[tokio::test]
 async fn elicitation_and_sampling_are_answered_in_both_eras() -> anyhow::Result<()> {
     for era in Era::BOTH {
         let person = ScriptedClient::new(era).answering(json!({"proceed": true}));
-        let text = confirm(person.clone()).await?;
+        let text = confirm(Wire::Pipe, person.clone()).await?;
         assert_eq!(text, "proceed=true; Scripted headline", "{era:?}");
         // The person saw the question and the model saw the prompt, once each.
         assert_eq!(
@@ -35,7 +33,7 @@ async fn elicitation_and_sampling_are_answered_in_both_eras() -> anyhow::Result<
 #[tokio::test]
 async fn a_declined_form_is_not_an_error() -> anyhow::Result<()> {
     for era in Era::BOTH {
-        let text = confirm(ScriptedClient::new(era)).await?;
+        let text = confirm(Wire::Pipe, ScriptedClient::new(era)).await?;
         assert_eq!(text, "declined; Scripted headline", "{era:?}");
     }
     Ok(())
@@ -44,7 +42,7 @@ async fn a_declined_form_is_not_an_error() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_client_without_capabilities_gets_the_fallback() -> anyhow::Result<()> {
     for era in Era::BOTH {
-        let text = confirm(ScriptedClient::new(era).bare()).await?;
+        let text = confirm(Wire::Pipe, ScriptedClient::new(era).bare()).await?;
         assert_eq!(text, "no-elicitation; no-sampling", "{era:?}");
     }
     Ok(())
@@ -54,17 +52,8 @@ async fn a_client_without_capabilities_gets_the_fallback() -> anyhow::Result<()>
 async fn round_trips_work_over_streamable_http() -> anyhow::Result<()> {
     for era in Era::BOTH {
         let person = ScriptedClient::new(era).answering(json!({"proceed": false}));
-        let (client, server) = over_http(Probe::new(), person).await?;
-        let result = client
-            .call_tool(CallToolRequestParams::new("confirm"))
-            .await?;
-        assert_eq!(
-            text_of(&result),
-            "proceed=false; Scripted headline",
-            "{era:?}"
-        );
-        client.cancel().await?;
-        server.cancel();
+        let text = confirm(Wire::Http, person).await?;
+        assert_eq!(text, "proceed=false; Scripted headline", "{era:?}");
     }
     Ok(())
 }

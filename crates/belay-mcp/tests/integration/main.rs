@@ -2,6 +2,7 @@
 #![allow(unreachable_pub, missing_docs, deprecated)]
 
 mod ask;
+mod ask_all;
 mod http_errors;
 mod legacy_sse;
 mod probe;

@@ -30,11 +30,7 @@ const STEP: Duration = Duration::from_millis(50);
 pub(super) fn catalogue() -> Vec<Tool> {
     let none = schemas::no_arguments;
     vec![
-        Tool::new(
-            "test_simple_text",
-            "Returns a fixed line of text.",
-            none(),
-        ),
+        Tool::new("test_simple_text", "Returns a fixed line of text.", none()),
         Tool::new("test_image_content", "Returns a 1x1 PNG image.", none()),
         Tool::new("test_audio_content", "Returns a short WAV clip.", none()),
         Tool::new(

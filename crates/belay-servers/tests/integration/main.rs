@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod common;
+mod conformance;
 mod matheval;
 mod news;
 mod stock;

@@ -2,53 +2,20 @@
 
 use anyhow::Context as _;
 use belay_servers::matheval::{Evaluation, MAX_LEN, MathEvalServer};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use serde_json::{Value, json};
-use tokio_util::sync::DropGuard;
+use rmcp::model::CallToolResult;
+use serde_json::json;
 
-use crate::common::{Client, Era, ScriptedClient, over_http, over_pipe, text_of};
-
-/// One connected client; dropping it stops its HTTP server, if any.
-struct Conn {
-    label: String,
-    client: Client,
-    _stop: Option<DropGuard>,
-}
+use crate::common::{ScriptedClient, Session, open_all, text_of};
 
 /// Every transport and era at once, so each test covers all four.
-async fn connect_all() -> anyhow::Result<Vec<Conn>> {
-    let server = MathEvalServer::new();
-    let mut conns = Vec::new();
-    for era in Era::BOTH {
-        let client = over_pipe(server.clone(), ScriptedClient::new(era)).await?;
-        conns.push(Conn {
-            label: format!("pipe/{era:?}"),
-            client,
-            _stop: None,
-        });
-        let (client, stop) = over_http(server.clone(), ScriptedClient::new(era)).await?;
-        conns.push(Conn {
-            label: format!("http/{era:?}"),
-            client,
-            _stop: Some(stop.drop_guard()),
-        });
-    }
-    Ok(conns)
+async fn connect_all() -> anyhow::Result<Vec<Session>> {
+    Ok(open_all(MathEvalServer::new(), ScriptedClient::new).await?)
 }
 
-async fn call(conn: &Conn, args: Value) -> anyhow::Result<CallToolResult> {
-    let Value::Object(args) = args else {
-        anyhow::bail!("arguments must be an object");
-    };
-    let params = CallToolRequestParams::new("evaluate").with_arguments(args);
-    conn.client
-        .call_tool(params)
-        .await
-        .with_context(|| format!("evaluate on {}", conn.label))
-}
-
-async fn evaluate(conn: &Conn, expression: &str) -> anyhow::Result<CallToolResult> {
-    call(conn, json!({ "expression": expression })).await
+async fn evaluate(conn: &Session, expression: &str) -> anyhow::Result<CallToolResult> {
+    Ok(conn
+        .call("evaluate", json!({ "expression": expression }))
+        .await?)
 }
 
 #[tokio::test]
@@ -194,7 +161,7 @@ async fn malformed_arguments_are_tool_errors_too() -> anyhow::Result<()> {
                 "invalid type: integer `42`, expected a string",
             ),
         ] {
-            let result = call(&conn, args).await?;
+            let result = conn.call("evaluate", args).await?;
             assert_eq!(result.is_error, Some(true), "{}", conn.label);
             let text = text_of(&result);
             assert!(

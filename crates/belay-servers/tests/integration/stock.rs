@@ -1,7 +1,8 @@
 //! Tests of the stock server through real rmcp clients, over the pipe (what stdio
 //! carries) and Streamable HTTP, in both protocol eras.
 //!
-//! This file holds the harness and the discovery tests; the sibling files hold the rest.
+//! This file holds the stock-only helpers and the discovery tests; the sibling files hold
+//! the rest. The sessions themselves come from the shared kit (`crate::common`).
 
 #[path = "stock_asking.rs"]
 mod asking;
@@ -11,93 +12,12 @@ mod data;
 mod tools;
 
 use belay_servers::stock::StockServer;
-use rmcp::{
-    ServiceError,
-    model::{CallToolRequestParams, CallToolResult, ErrorData, JsonObject},
-};
+use rmcp::{ServiceError, model::ErrorData};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{Client, Era, ScriptedClient, over_http, over_pipe};
+use crate::common::{ScriptedClient, Session, setups};
 
 pub const TICKER_LIST: &str = "Valid tickers: AAPL, MSFT, GOOGL, AMZN, TSLA, META, NVDA.";
-
-/// How the client reaches the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
-    Pipe,
-    Http,
-}
-
-/// Every wire in every era: each behaviour is checked in all four.
-pub fn setups() -> Vec<(Wire, Era)> {
-    [Wire::Pipe, Wire::Http]
-        .into_iter()
-        .flat_map(|wire| Era::BOTH.map(|era| (wire, era)))
-        .collect()
-}
-
-/// A connected client and, over HTTP, the server to stop afterwards.
-pub struct Session {
-    pub client: Client,
-    http_server: Option<CancellationToken>,
-    pub label: String,
-}
-
-impl Session {
-    /// Connects `person` (whose era it speaks) to a fresh stock server over `wire`.
-    pub async fn open(wire: Wire, person: ScriptedClient) -> anyhow::Result<Self> {
-        let label = format!("{wire:?}/{:?}", person.era);
-        let (client, http_server) = match wire {
-            Wire::Pipe => (over_pipe(StockServer::new(), person).await?, None),
-            Wire::Http => {
-                let (client, server) = over_http(StockServer::new(), person).await?;
-                (client, Some(server))
-            }
-        };
-        Ok(Self {
-            client,
-            http_server,
-            label,
-        })
-    }
-
-    /// Calls `tool` with `arguments` (a JSON object), driving any input-required rounds.
-    pub async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
-        self.client
-            .call_tool(
-                CallToolRequestParams::new(tool.to_owned()).with_arguments(object(arguments)),
-            )
-            .await
-    }
-
-    /// Calls `tool` and insists on a successful result.
-    pub async fn ok(&self, tool: &str, arguments: Value) -> anyhow::Result<CallToolResult> {
-        let result = self.call(tool, arguments).await?;
-        anyhow::ensure!(
-            result.is_error != Some(true),
-            "{}: {tool} failed: {result:?}",
-            self.label
-        );
-        Ok(result)
-    }
-
-    pub async fn close(self) -> anyhow::Result<()> {
-        self.client.cancel().await?;
-        if let Some(server) = self.http_server {
-            server.cancel();
-        }
-        Ok(())
-    }
-}
-
-/// `value` as a JSON object (empty when it is not one).
-pub fn object(value: Value) -> JsonObject {
-    match value {
-        Value::Object(map) => map,
-        _ => JsonObject::new(),
-    }
-}
 
 /// The JSON-RPC error inside a failed request.
 pub fn rpc_error<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> anyhow::Result<ErrorData> {
@@ -120,7 +40,7 @@ const TOOLS: [&str; 7] = [
 #[tokio::test]
 async fn the_server_names_itself_and_its_capabilities() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let Some(peer) = session.client.peer_info() else {
             anyhow::bail!("{label}: no server info");
@@ -146,7 +66,7 @@ async fn the_server_names_itself_and_its_capabilities() -> anyhow::Result<()> {
 #[tokio::test]
 async fn tools_are_listed_with_schemas_and_annotations() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let tools = session.client.list_all_tools().await?;
         let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
@@ -201,7 +121,7 @@ async fn tools_are_listed_with_schemas_and_annotations() -> anyhow::Result<()> {
 #[tokio::test]
 async fn prompts_are_listed_with_their_arguments() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let prompts = session.client.list_all_prompts().await?;
         let mut seen = Vec::new();

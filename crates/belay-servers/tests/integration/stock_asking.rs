@@ -2,11 +2,11 @@
 //! sampling (`stock_headline_sampling`). Handshake-era clients are asked during the call;
 //! 2026-07-28 clients get input-required results that rmcp's `call_tool` answers and retries.
 
+use belay_servers::stock::StockServer;
 use rmcp::model::ErrorCode;
 use serde_json::json;
 
-use super::{Session, setups};
-use crate::common::{ScriptedClient, text_of};
+use crate::common::{ScriptedClient, Session, Succeeds as _, setups, text_of};
 
 const AAPL_PROFILE: &str = "Apple Inc. (AAPL)\nSector: Technology\nPrice: $150.25\n\
                             Market cap: $2.35T\nP/E ratio: 24.8\nVolume: 52.3M";
@@ -42,7 +42,7 @@ async fn ticker_info_adds_the_range_only_when_the_person_asks_for_it() -> anyhow
             ),
         ];
         for (person, expected, questions) in cases {
-            let session = Session::open(wire, person.clone()).await?;
+            let session = Session::open(StockServer::new(), wire, person.clone()).await?;
             let label = format!("{} answering {:?}", session.label, person.form_answer);
             let result = session
                 .ok("get_ticker_info", json!({"symbol": "aapl"}))
@@ -61,7 +61,7 @@ async fn advice_is_personalised_from_one_form_with_two_enums() -> anyhow::Result
     for (wire, era) in setups() {
         let person = ScriptedClient::new(era)
             .answering(json!({"risk_level": "low", "time_horizon": "long"}));
-        let session = Session::open(wire, person.clone()).await?;
+        let session = Session::open(StockServer::new(), wire, person.clone()).await?;
         let label = &session.label;
         let result = session
             .ok("get_investment_advice", json!({"symbol": "TSLA"}))
@@ -90,7 +90,7 @@ async fn advice_is_personalised_from_one_form_with_two_enums() -> anyhow::Result
 
         let bold = ScriptedClient::new(era)
             .answering(json!({"risk_level": "high", "time_horizon": "short"}));
-        let session_bold = Session::open(wire, bold).await?;
+        let session_bold = Session::open(StockServer::new(), wire, bold).await?;
         let nvda = session_bold
             .ok("get_investment_advice", json!({"symbol": "nvda"}))
             .await?;
@@ -119,7 +119,7 @@ async fn advice_is_personalised_from_one_form_with_two_enums() -> anyhow::Result
 async fn declined_or_impossible_forms_give_general_advice() -> anyhow::Result<()> {
     for (wire, era) in setups() {
         let declining = ScriptedClient::new(era);
-        let session = Session::open(wire, declining.clone()).await?;
+        let session = Session::open(StockServer::new(), wire, declining.clone()).await?;
         let label = session.label.clone();
         let declined = text_of(
             &session
@@ -133,7 +133,8 @@ async fn declined_or_impossible_forms_give_general_advice() -> anyhow::Result<()
             "{label}: the person was asked"
         );
 
-        let session = Session::open(wire, ScriptedClient::new(era).bare()).await?;
+        let session =
+            Session::open(StockServer::new(), wire, ScriptedClient::new(era).bare()).await?;
         let bare = text_of(
             &session
                 .ok("get_investment_advice", json!({"symbol": "MSFT"}))
@@ -168,7 +169,7 @@ async fn an_answer_outside_the_form_is_invalid_params() -> anyhow::Result<()> {
     for (wire, era) in setups() {
         let person = ScriptedClient::new(era)
             .answering(json!({"risk_level": "extreme", "time_horizon": "long"}));
-        let session = Session::open(wire, person).await?;
+        let session = Session::open(StockServer::new(), wire, person).await?;
         let label = &session.label;
         let outcome = session
             .call("get_investment_advice", json!({"symbol": "AAPL"}))
@@ -195,7 +196,7 @@ async fn the_headline_comes_from_the_clients_model() -> anyhow::Result<()> {
     for (wire, era) in setups() {
         let mut person = ScriptedClient::new(era);
         person.headline = "Apple Steadies at $150 as Investors Weigh iPhone Demand".into();
-        let session = Session::open(wire, person.clone()).await?;
+        let session = Session::open(StockServer::new(), wire, person.clone()).await?;
         let label = &session.label;
         let result = session
             .ok("stock_headline_sampling", json!({"symbol": "AAPL"}))
@@ -228,7 +229,7 @@ async fn the_headline_comes_from_the_clients_model() -> anyhow::Result<()> {
 async fn without_sampling_the_headline_is_a_labelled_template() -> anyhow::Result<()> {
     for (wire, era) in setups() {
         let person = ScriptedClient::new(era).bare();
-        let session = Session::open(wire, person.clone()).await?;
+        let session = Session::open(StockServer::new(), wire, person.clone()).await?;
         let label = &session.label;
         let result = session
             .ok("stock_headline_sampling", json!({"symbol": "aapl"}))
@@ -257,10 +258,15 @@ async fn without_sampling_the_headline_is_a_labelled_template() -> anyhow::Resul
 async fn round_trip_clients_receive_the_forms_as_input_requests() -> anyhow::Result<()> {
     use rmcp::model::{CallToolRequestParams, CallToolResponse};
 
-    use crate::common::Era;
+    use crate::common::{Era, Wire, object};
 
-    for wire in [super::Wire::Pipe, super::Wire::Http] {
-        let session = Session::open(wire, ScriptedClient::new(Era::RoundTrip)).await?;
+    for wire in Wire::ALL {
+        let session = Session::open(
+            StockServer::new(),
+            wire,
+            ScriptedClient::new(Era::RoundTrip),
+        )
+        .await?;
         let label = &session.label;
         for (tool, key, field, title, expected) in [
             (
@@ -285,8 +291,8 @@ async fn round_trip_clients_receive_the_forms_as_input_requests() -> anyhow::Res
                 json!(["short", "medium", "long"]),
             ),
         ] {
-            let params = CallToolRequestParams::new(tool)
-                .with_arguments(super::object(json!({"symbol": "AAPL"})));
+            let params =
+                CallToolRequestParams::new(tool).with_arguments(object(json!({"symbol": "AAPL"})));
             let first = session.client.call_tool_once(params).await?;
             let CallToolResponse::InputRequired(pending) = first else {
                 anyhow::bail!("{label}: {tool}: expected input_required, got {first:?}");

@@ -1,13 +1,14 @@
 //! Resources, prompts and argument completion of the stock server.
 
+use belay_servers::stock::StockServer;
 use rmcp::model::{
     ArgumentInfo, CompleteRequestParams, ErrorCode, GetPromptRequestParams,
     ReadResourceRequestParams, Reference, ResourceContents,
 };
 use serde_json::{Value, json};
 
-use super::{Session, TICKER_LIST, object, rpc_error, setups};
-use crate::common::{Era, ScriptedClient, text_of};
+use super::{TICKER_LIST, rpc_error};
+use crate::common::{Era, ScriptedClient, Session, Succeeds as _, object, setups, text_of};
 
 /// The text and MIME type of the single content of `uri`.
 async fn read(session: &Session, uri: &str) -> anyhow::Result<(String, Option<String>)> {
@@ -34,7 +35,7 @@ async fn read(session: &Session, uri: &str) -> anyhow::Result<(String, Option<St
 #[tokio::test]
 async fn resources_and_the_template_are_listed() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let resources = session.client.list_all_resources().await?;
         let uris: Vec<_> = resources.iter().map(|r| r.uri.as_str()).collect();
@@ -50,7 +51,7 @@ async fn resources_and_the_template_are_listed() -> anyhow::Result<()> {
 #[tokio::test]
 async fn reading_a_resource_gives_json() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let (tickers, mime) = read(&session, "stock://tickers").await?;
         assert_eq!(mime.as_deref(), Some("application/json"), "{label}");
@@ -88,7 +89,7 @@ async fn reading_a_resource_gives_json() -> anyhow::Result<()> {
 #[tokio::test]
 async fn an_unknown_resource_is_not_found() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         // rmcp maps resource-not-found to -32602 for 2026-07-28 peers (SEP-2164).
         let expected = match era {
@@ -131,7 +132,7 @@ fn price(cell: &str) -> anyhow::Result<f64> {
 #[tokio::test]
 async fn the_analysis_prompt_summarises_the_history() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         for (period, args) in [
             ("3mo", json!({"symbol": "amzn", "period": "3mo"})),
@@ -208,7 +209,7 @@ async fn the_analysis_prompt_summarises_the_history() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_risk_prompt_reflects_the_tolerance_and_rejects_bad_input() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let args = json!({"symbol": "tsla", "risk_tolerance": "Low"});
         let text = prompt_text(&session, "risk_assessment_prompt", args).await?;
@@ -309,7 +310,7 @@ async fn completion_matches_prefixes_ignoring_case() -> anyhow::Result<()> {
         ),
     ];
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         for (reference, argument, value, expected) in &cases {
             let request =

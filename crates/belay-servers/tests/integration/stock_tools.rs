@@ -1,11 +1,12 @@
 //! The stock tools that need no input from the person: quotes, history, comparison,
 //! portfolio, and how bad input is reported.
 
+use belay_servers::stock::StockServer;
 use rmcp::model::ErrorCode;
 use serde_json::{Value, json};
 
-use super::{Session, TICKER_LIST, setups};
-use crate::common::{ScriptedClient, text_of};
+use super::TICKER_LIST;
+use crate::common::{ScriptedClient, Session, Succeeds as _, setups, text_of};
 
 /// AAPL's last five trading days. A golden copy: the generator must not drift.
 const AAPL_5D: &str = "Date,Open,High,Low,Close,Volume
@@ -19,7 +20,7 @@ const AAPL_5D: &str = "Date,Open,High,Low,Close,Volume
 #[tokio::test]
 async fn the_price_is_a_number_in_text_and_structure() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let result = session
             .ok("get_stock_price", json!({"symbol": " aapl"}))
@@ -59,7 +60,7 @@ async fn an_unknown_ticker_is_a_tool_error_listing_the_valid_ones() -> anyhow::R
     for (wire, era) in setups() {
         // A capable person: an unknown ticker must fail before anyone is asked anything.
         let person = ScriptedClient::new(era).answering(json!({"include_week_range": true}));
-        let session = Session::open(wire, person.clone()).await?;
+        let session = Session::open(StockServer::new(), wire, person.clone()).await?;
         let label = &session.label;
         for (tool, args) in &calls {
             let result = session.call(tool, args.clone()).await?;
@@ -91,7 +92,7 @@ async fn an_unknown_ticker_is_a_tool_error_listing_the_valid_ones() -> anyhow::R
 #[tokio::test]
 async fn comparison_says_which_is_higher_and_by_how_much() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let result = session
             .ok(
@@ -165,7 +166,7 @@ async fn history_has_a_fixed_row_count_per_period_and_never_changes() -> anyhow:
     ];
     let mut first_csvs: Option<Vec<String>> = None;
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = session.label.clone();
         let mut csvs = Vec::new();
         for (period, count) in periods {
@@ -221,7 +222,7 @@ async fn history_has_a_fixed_row_count_per_period_and_never_changes() -> anyhow:
 #[tokio::test]
 async fn an_unknown_period_lists_the_valid_ones() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let result = session
             .call(
@@ -243,7 +244,7 @@ async fn an_unknown_period_lists_the_valid_ones() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_portfolio_is_valued_per_holding_and_in_total() -> anyhow::Result<()> {
     for (wire, era) in setups() {
-        let session = Session::open(wire, ScriptedClient::new(era)).await?;
+        let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
         let label = &session.label;
         let holdings = json!({"holdings": {"nvda": 1, "AAPL": 10, "msft": 2.5}});
         let result = session.ok("calculate_portfolio_value", holdings).await?;
@@ -321,7 +322,7 @@ async fn malformed_arguments_are_tool_errors_that_say_what_is_wrong() -> anyhow:
     for (wire, era) in setups() {
         // A capable person: the form must not be shown for a call that cannot run.
         let person = ScriptedClient::new(era).answering(json!({"include_week_range": true}));
-        let session = Session::open(wire, person.clone()).await?;
+        let session = Session::open(StockServer::new(), wire, person.clone()).await?;
         let label = &session.label;
         for (tool, args, hint) in &cases {
             let result = session.call(tool, args.clone()).await?;

@@ -2,37 +2,15 @@
 
 use anyhow::Context as _;
 use belay_servers::weather::{CITIES, CurrentWeather, Date, Forecast, WeatherServer};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use serde_json::{Value, json};
-use tokio_util::sync::DropGuard;
+use serde_json::json;
 
-use crate::common::{Client, Era, ScriptedClient, over_http, over_pipe, text_of};
-
-/// One connected client; dropping it stops its HTTP server, if any.
-struct Conn {
-    label: String,
-    client: Client,
-    _stop: Option<DropGuard>,
-}
+use crate::common::{
+    ScriptedClient, Session, decode, open_all, text_of, tool_error, tools_with_outputs,
+};
 
 /// Every transport and era at once, so each test covers all four.
-async fn connect_all(server: WeatherServer) -> anyhow::Result<Vec<Conn>> {
-    let mut conns = Vec::new();
-    for era in Era::BOTH {
-        let client = over_pipe(server.clone(), ScriptedClient::new(era)).await?;
-        conns.push(Conn {
-            label: format!("pipe/{era:?}"),
-            client,
-            _stop: None,
-        });
-        let (client, stop) = over_http(server.clone(), ScriptedClient::new(era)).await?;
-        conns.push(Conn {
-            label: format!("http/{era:?}"),
-            client,
-            _stop: Some(stop.drop_guard()),
-        });
-    }
-    Ok(conns)
+async fn connect_all(server: WeatherServer) -> anyhow::Result<Vec<Session>> {
+    Ok(open_all(server, ScriptedClient::new).await?)
 }
 
 fn pinned() -> anyhow::Result<WeatherServer> {
@@ -40,50 +18,14 @@ fn pinned() -> anyhow::Result<WeatherServer> {
     Ok(WeatherServer::on_date(date))
 }
 
-async fn call(conn: &Conn, tool: &'static str, args: Value) -> anyhow::Result<CallToolResult> {
-    let Value::Object(args) = args else {
-        anyhow::bail!("arguments must be an object");
-    };
-    let params = CallToolRequestParams::new(tool).with_arguments(args);
-    conn.client
-        .call_tool(params)
-        .await
-        .with_context(|| format!("{tool} on {}", conn.label))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(result: &CallToolResult) -> anyhow::Result<T> {
-    let value = result
-        .structured_content
-        .clone()
-        .context("no structuredContent")?;
-    Ok(serde_json::from_value(value)?)
-}
-
-/// The error text of a result that must be a tool error, not a JSON-RPC error.
-fn tool_error(result: &CallToolResult) -> String {
-    assert_eq!(result.is_error, Some(true), "expected isError: {result:?}");
-    text_of(result)
-}
-
 #[tokio::test]
 async fn tools_are_listed_with_output_schemas() -> anyhow::Result<()> {
     for conn in connect_all(pinned()?).await? {
-        let tools = conn.client.list_all_tools().await?;
-        let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-        names.sort_unstable();
-        assert_eq!(names, ["get_forecast", "get_weather"], "{}", conn.label);
-        for (tool, field) in [("get_weather", "temperature_c"), ("get_forecast", "days")] {
-            let tool = tools
-                .iter()
-                .find(|t| t.name == tool)
-                .context("tool listed")?;
-            let schema = tool.output_schema.as_ref().context("output schema")?;
-            assert!(
-                schema["properties"].get(field).is_some(),
-                "{}: {schema:?}",
-                conn.label
-            );
-        }
+        let tools = tools_with_outputs(
+            &conn,
+            &[("get_weather", "temperature_c"), ("get_forecast", "days")],
+        )
+        .await?;
         // The description names the cities for the model; it must not drift from the table.
         let weather = tools
             .iter()
@@ -117,7 +59,9 @@ async fn current_weather_is_fixed_for_a_city_and_day() -> anyhow::Result<()> {
     };
     for conn in connect_all(pinned()?).await? {
         for spelling in ["Tokyo", "  tOKYO "] {
-            let result = call(&conn, "get_weather", json!({ "city": spelling })).await?;
+            let result = conn
+                .call("get_weather", json!({ "city": spelling }))
+                .await?;
             assert_ne!(result.is_error, Some(true), "{}", conn.label);
             assert_eq!(
                 decode::<CurrentWeather>(&result)?,
@@ -141,11 +85,11 @@ async fn weather_changes_with_the_day_and_the_city() -> anyhow::Result<()> {
     let later = connect_all(later).await?;
     let (conn, later) = (&conns[0], &later[0]);
     let tokyo =
-        decode::<CurrentWeather>(&call(conn, "get_weather", json!({"city": "Tokyo"})).await?)?;
+        decode::<CurrentWeather>(&conn.call("get_weather", json!({"city": "Tokyo"})).await?)?;
     let sydney =
-        decode::<CurrentWeather>(&call(conn, "get_weather", json!({"city": "sydney"})).await?)?;
+        decode::<CurrentWeather>(&conn.call("get_weather", json!({"city": "sydney"})).await?)?;
     let tokyo_later =
-        decode::<CurrentWeather>(&call(later, "get_weather", json!({"city": "Tokyo"})).await?)?;
+        decode::<CurrentWeather>(&later.call("get_weather", json!({"city": "Tokyo"})).await?)?;
     assert_eq!(
         (sydney.city.as_str(), sydney.temperature_c),
         ("Sydney", 20.8)
@@ -163,7 +107,9 @@ async fn weather_changes_with_the_day_and_the_city() -> anyhow::Result<()> {
 #[tokio::test]
 async fn forecast_covers_consecutive_days_from_today() -> anyhow::Result<()> {
     for conn in connect_all(pinned()?).await? {
-        let result = call(&conn, "get_forecast", json!({ "city": "Tokyo", "days": 3 })).await?;
+        let result = conn
+            .call("get_forecast", json!({ "city": "Tokyo", "days": 3 }))
+            .await?;
         let forecast = decode::<Forecast>(&result)?;
         assert_eq!(
             (forecast.city.as_str(), forecast.country.as_str()),
@@ -206,11 +152,12 @@ async fn forecast_agrees_with_current_weather_at_both_range_ends() -> anyhow::Re
     let conns = connect_all(pinned()?).await?;
     let conn = &conns[conns.len() - 1];
     for city in CITIES {
-        let now = decode::<CurrentWeather>(
-            &call(conn, "get_weather", json!({"city": city.name})).await?,
-        )?;
+        let now =
+            decode::<CurrentWeather>(&conn.call("get_weather", json!({"city": city.name})).await?)?;
         let week = decode::<Forecast>(
-            &call(conn, "get_forecast", json!({"city": city.name, "days": 7})).await?,
+            &conn
+                .call("get_forecast", json!({"city": city.name, "days": 7}))
+                .await?,
         )?;
         assert_eq!(week.days.len(), 7, "{}", city.name);
         assert_eq!(week.days[6].date, "2025-03-20");
@@ -226,7 +173,9 @@ async fn forecast_agrees_with_current_weather_at_both_range_ends() -> anyhow::Re
         );
         assert!(week.days.iter().all(|d| d.low_c <= d.high_c), "{week:?}");
         let one = decode::<Forecast>(
-            &call(conn, "get_forecast", json!({"city": city.name, "days": 1})).await?,
+            &conn
+                .call("get_forecast", json!({"city": city.name, "days": 1}))
+                .await?,
         )?;
         assert_eq!(one.days, week.days[..1], "{}", city.name);
     }
@@ -238,13 +187,16 @@ async fn unknown_city_is_a_tool_error_listing_valid_cities() -> anyhow::Result<(
     let valid: Vec<&str> = CITIES.iter().map(|c| c.name).collect();
     let listed = format!("valid cities: {}", valid.join(", "));
     for conn in connect_all(pinned()?).await? {
-        let weather = call(&conn, "get_weather", json!({ "city": "Atlantis" })).await?;
+        let weather = conn
+            .call("get_weather", json!({ "city": "Atlantis" }))
+            .await?;
         assert_eq!(
             tool_error(&weather),
             format!("unknown city `Atlantis`; {listed}")
         );
-        assert_eq!(weather.structured_content, None);
-        let forecast = call(&conn, "get_forecast", json!({ "city": "", "days": 2 })).await?;
+        let forecast = conn
+            .call("get_forecast", json!({ "city": "", "days": 2 }))
+            .await?;
         assert_eq!(
             tool_error(&forecast),
             format!("unknown city ``; {listed}"),
@@ -259,19 +211,18 @@ async fn unknown_city_is_a_tool_error_listing_valid_cities() -> anyhow::Result<(
 async fn forecast_days_outside_one_to_seven_are_tool_errors() -> anyhow::Result<()> {
     for conn in connect_all(pinned()?).await? {
         for days in [0, 8, -1, 365] {
-            let result = call(
-                &conn,
-                "get_forecast",
-                json!({ "city": "Paris", "days": days }),
-            )
-            .await?;
+            let result = conn
+                .call("get_forecast", json!({ "city": "Paris", "days": days }))
+                .await?;
             assert_eq!(
                 tool_error(&result),
                 format!("days must be between 1 and 7, got {days}")
             );
         }
         // rmcp turns arguments that do not fit the schema into a tool error as well.
-        let missing = call(&conn, "get_forecast", json!({ "city": "Paris" })).await?;
+        let missing = conn
+            .call("get_forecast", json!({ "city": "Paris" }))
+            .await?;
         assert_eq!(
             tool_error(&missing),
             "failed to deserialize parameters: missing field `days`; see the tool's inputSchema",
