@@ -191,11 +191,7 @@ async fn run(
         Interaction::AllAtOnce => {
             let answers = ask
                 .all(vec![
-                    Question::form(
-                        "user_name",
-                        "What is your name?",
-                        schemas::single_field("name", "string")?,
-                    ),
+                    name_question()?,
                     Question::sample("greeting", prompt_params("Generate a greeting", 50)),
                     Question::roots("client_roots"),
                 ])
@@ -222,11 +218,7 @@ async fn run(
             // no form, one without sampling no sampling request.
             let answers = ask
                 .all(vec![
-                    Question::form(
-                        "user_name",
-                        "What is your name?",
-                        schemas::single_field("name", "string")?,
-                    ),
+                    name_question()?,
                     Question::sample("greeting", prompt_params("Say hello", 20)),
                 ])
                 .await?;
@@ -312,4 +304,13 @@ fn describe_all(answers: &[Answer]) -> String {
 
 fn tool_error(message: &str) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// The name form both multi-question tools start with.
+fn name_question() -> Result<Question, ErrorData> {
+    Ok(Question::form(
+        "user_name",
+        "What is your name?",
+        schemas::single_field("name", "string")?,
+    ))
 }
