@@ -301,3 +301,28 @@ pub fn text_of(result: &rmcp::model::CallToolResult) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Sends one round of `tools/call` (no automatic retries) and insists on an
+/// `input_required` answer: the first half of every round-trip test.
+pub async fn input_required(
+    client: &Client,
+    params: rmcp::model::CallToolRequestParams,
+) -> Result<rmcp::model::InputRequiredResult, Error> {
+    let name = params.name.clone();
+    match client.call_tool_once(params).await {
+        Ok(rmcp::model::CallToolResponse::InputRequired(pending)) => Ok(pending),
+        Ok(other) => Err(Error::Session(format!(
+            "{name}: expected input_required, got {other:?}"
+        ))),
+        Err(e) => Err(Error::Session(format!("{name}: {e}"))),
+    }
+}
+
+/// The keys of the questions an `input_required` answer asks, in order.
+pub fn question_keys(pending: &rmcp::model::InputRequiredResult) -> Vec<String> {
+    pending
+        .input_requests
+        .as_ref()
+        .map(|requests| requests.keys().cloned().collect())
+        .unwrap_or_default()
+}

@@ -1,7 +1,9 @@
 //! `Ask` gives the same answers to handshake-era and round-trip-era clients.
 
-use belay_mcp::testkit::{Era, ScriptedClient, Session, Wire, over_pipe, text_of};
-use rmcp::model::{CallToolRequestParams, CallToolResponse};
+use belay_mcp::testkit::{
+    Era, ScriptedClient, Session, Wire, input_required, over_pipe, question_keys, text_of,
+};
+use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
 use crate::probe::Probe;
@@ -61,14 +63,8 @@ async fn round_trips_work_over_streamable_http() -> anyhow::Result<()> {
 #[tokio::test]
 async fn first_round_asks_and_forged_state_is_refused() -> anyhow::Result<()> {
     let client = over_pipe(Probe::new(), ScriptedClient::new(Era::RoundTrip)).await?;
-    let first = client
-        .call_tool_once(CallToolRequestParams::new("confirm"))
-        .await?;
-    let CallToolResponse::InputRequired(pending) = first else {
-        anyhow::bail!("expected input_required, got {first:?}");
-    };
-    let requests = pending.input_requests.unwrap_or_default();
-    assert_eq!(requests.keys().collect::<Vec<_>>(), vec!["confirm"]);
+    let pending = input_required(&client, CallToolRequestParams::new("confirm")).await?;
+    assert_eq!(question_keys(&pending), ["confirm"]);
     let sealed = pending.request_state.unwrap_or_default();
     assert!(!sealed.is_empty());
 

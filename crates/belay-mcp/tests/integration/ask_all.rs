@@ -4,7 +4,7 @@
 use belay_mcp::{
     Ask, Elicited, Suspend,
     interaction::{Answer, Question, respond},
-    testkit::{Era, ScriptedClient, over_pipe, text_of},
+    testkit::{Era, ScriptedClient, input_required, over_pipe, question_keys, text_of},
 };
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -142,33 +142,15 @@ async fn both_eras_get_the_same_answers() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_round_trip_client_gets_every_question_in_one_round() -> anyhow::Result<()> {
     let client = over_pipe(Batch, person(Era::RoundTrip)).await?;
-    let first = client
-        .call_tool_once(CallToolRequestParams::new("batch"))
-        .await?;
-    let CallToolResponse::InputRequired(pending) = first else {
-        anyhow::bail!("expected input_required, got {first:?}");
-    };
-    let keys: Vec<_> = pending
-        .input_requests
-        .unwrap_or_default()
-        .into_keys()
-        .collect();
-    assert_eq!(keys, ["line", "who"]);
+    let pending = input_required(&client, CallToolRequestParams::new("batch")).await?;
+    assert_eq!(question_keys(&pending), ["line", "who"]);
 
     // Half the answers: only the missing question is asked again, with sealed state.
     let mut retry = CallToolRequestParams::new("batch");
     retry.request_state = pending.request_state;
     retry.input_responses = Some([("who".to_owned(), json!({"action": "decline"}))].into());
-    let second = client.call_tool_once(retry).await?;
-    let CallToolResponse::InputRequired(pending) = second else {
-        anyhow::bail!("expected input_required, got {second:?}");
-    };
-    let keys: Vec<_> = pending
-        .input_requests
-        .unwrap_or_default()
-        .into_keys()
-        .collect();
-    assert_eq!(keys, ["line"]);
+    let pending = input_required(&client, retry).await?;
+    assert_eq!(question_keys(&pending), ["line"]);
 
     // An answer of the wrong shape is a -32602 naming its key, not a silent re-ask.
     let mut malformed = CallToolRequestParams::new("batch");

@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use belay_servers::conformance::ConformanceServer;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, ReadResourceRequestParams, ResourceContents, ServerNotification,
-    SubscriptionFilter,
+    CallToolRequestParams, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    ReadResourceRequestParams, ResourceContents, ServerNotification, SubscriptionFilter,
 };
 use serde_json::{Value, json};
 
-use crate::common::{Client, Era, ScriptedClient, over_http, over_pipe, text_of};
+use crate::common::{
+    Client, Era, ScriptedClient, input_required, over_http, over_pipe, question_keys, text_of,
+};
 
 /// One answer for every form the fixture asks, so a single scripted person fits all.
 fn person(era: Era) -> ScriptedClient {
@@ -131,19 +132,9 @@ async fn sampling_and_elicitation_work_in_both_eras_over_http() -> anyhow::Resul
 async fn independent_questions_come_in_one_round_and_state_is_sealed() -> anyhow::Result<()> {
     let client = over_pipe(ConformanceServer::new(), person(Era::RoundTrip)).await?;
     let tool = "test_input_required_result_multiple_inputs";
-    let first = client
-        .call_tool_once(CallToolRequestParams::new(tool))
-        .await?;
-    let CallToolResponse::InputRequired(pending) = first else {
-        anyhow::bail!("expected input_required, got {first:?}");
-    };
+    let pending = input_required(&client, CallToolRequestParams::new(tool)).await?;
     // The scripted client declares no roots, so only two of the three questions are asked.
-    let keys: Vec<_> = pending
-        .input_requests
-        .unwrap_or_default()
-        .into_keys()
-        .collect();
-    assert_eq!(keys, ["greeting", "user_name"]);
+    assert_eq!(question_keys(&pending), ["greeting", "user_name"]);
     let done = text_of(&call(&client, tool, Value::Null).await?);
     // The scripted person fills every form alike; the form answer is echoed raw.
     assert!(done.starts_with("form: {"), "{done}");

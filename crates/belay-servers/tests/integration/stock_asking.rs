@@ -256,9 +256,9 @@ async fn without_sampling_the_headline_is_a_labelled_template() -> anyhow::Resul
 /// The first round of a 2026-07-28 call: the form itself, as the client receives it.
 #[tokio::test]
 async fn round_trip_clients_receive_the_forms_as_input_requests() -> anyhow::Result<()> {
-    use rmcp::model::{CallToolRequestParams, CallToolResponse};
+    use rmcp::model::CallToolRequestParams;
 
-    use crate::common::{Era, Wire, object};
+    use crate::common::{Era, Wire, input_required, object};
 
     for wire in Wire::ALL {
         let session = Session::open(
@@ -293,10 +293,9 @@ async fn round_trip_clients_receive_the_forms_as_input_requests() -> anyhow::Res
         ] {
             let params =
                 CallToolRequestParams::new(tool).with_arguments(object(json!({"symbol": "AAPL"})));
-            let first = session.client.call_tool_once(params).await?;
-            let CallToolResponse::InputRequired(pending) = first else {
-                anyhow::bail!("{label}: {tool}: expected input_required, got {first:?}");
-            };
+            let pending = input_required(&session.client, params)
+                .await
+                .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
             let requests = serde_json::to_value(pending.input_requests.unwrap_or_default())?;
             let schema = &requests[key]["params"]["requestedSchema"];
             let property = &schema["properties"][field];
