@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod commands;
+pub mod config;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,10 @@ pub struct Cli {
     /// Log filter when RUST_LOG is unset (e.g. `debug`, `belay_mcp=trace`).
     #[arg(long, global = true, default_value = "info", env = "BELAY_LOG")]
     pub log: String,
+
+    /// Configuration file (`belay.toml`); `BELAY_<TABLE>__<KEY>` variables override it.
+    #[arg(long, global = true, env = "BELAY_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
 
     /// What to do.
     #[command(subcommand)]

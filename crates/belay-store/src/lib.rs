@@ -1,0 +1,243 @@
+//! Belay's state store: one SQLite file that every stateful part (authorization server,
+//! audit log, registry) shares, with versioned migrations per component.
+//!
+//! [`Db`] owns one connection behind a mutex and runs queries on tokio's blocking pool, so
+//! async callers never block a runtime thread on disk. SQLite allows one writer at a time
+//! anyway; one connection keeps that explicit. Each component names its own migration list
+//! ([`Db::migrate`]), so parts evolve their tables without a central schema file. The
+//! scale-out store (PostgreSQL) will sit behind the same typed repositories that use `Db`.
+//!
+//! ```
+//! let db = belay_store::Db::in_memory()?;
+//! db.migrate("notes", &["CREATE TABLE notes (body TEXT NOT NULL)"])?;
+//! let n: i64 = db.call_blocking(|c| c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0)))?;
+//! assert_eq!(n, 0);
+//! # Ok::<(), belay_store::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+pub use rusqlite;
+use rusqlite::{Connection, OptionalExtension};
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// SQLite refused an operation.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database file or its folder could not be created.
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        /// The file we tried to open.
+        path: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The file was written by a newer Belay than this one.
+    #[error(
+        "the database has {component} schema version {found}, newer than this build knows ({known}); upgrade belay"
+    )]
+    TooNew {
+        /// Component whose migrations are ahead.
+        component: String,
+        /// Version recorded in the file.
+        found: i64,
+        /// Highest version this build has.
+        known: i64,
+    },
+    /// The blocking task running a query panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A shared handle to the store; clone it freely.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens (or creates) the database file at `path`, creating its folder.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path)?;
+        // WAL lets readers (`belay audit tail`, `belay auth user list`) work while a server
+        // writes; the busy timeout covers the short windows where two processes collide.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::configure(conn)
+    }
+
+    /// A private in-memory database, for tests and throwaway runs.
+    pub fn in_memory() -> Result<Self, Error> {
+        Self::configure(Connection::open_in_memory()?)
+    }
+
+    fn configure(conn: Connection) -> Result<Self, Error> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 component TEXT PRIMARY KEY,
+                 version   INTEGER NOT NULL
+             )",
+        )?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Brings `component`'s tables up to date by running the steps not yet applied, each in
+    /// its own transaction. Steps are append-only: never edit one that has shipped.
+    pub fn migrate(&self, component: &str, steps: &[&str]) -> Result<(), Error> {
+        let component = component.to_owned();
+        let steps: Vec<String> = steps.iter().map(|s| (*s).to_owned()).collect();
+        self.call_blocking(move |conn| Ok(migrate(conn, &component, &steps)))?
+    }
+
+    /// Runs `f` with the connection on the current thread. For start-up and CLI commands;
+    /// async code uses [`Db::call`].
+    pub fn call_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(f(&mut conn)?)
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.call_blocking(f))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &mut Connection, component: &str, steps: &[String]) -> Result<(), Error> {
+    let current: i64 = conn
+        .query_row(
+            "SELECT version FROM schema_migrations WHERE component = ?1",
+            [component],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let known = i64::try_from(steps.len()).unwrap_or(i64::MAX);
+    if current > known {
+        return Err(Error::TooNew {
+            component: component.to_owned(),
+            found: current,
+            known,
+        });
+    }
+    for (index, step) in steps
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)
+             ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+            rusqlite::params![component, version],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEPS: &[&str] = &[
+        "CREATE TABLE t (a INTEGER)",
+        "ALTER TABLE t ADD COLUMN b TEXT",
+    ];
+
+    #[test]
+    fn migrations_apply_once_and_survive_reopen() -> Result<(), Error> {
+        let dir = std::env::temp_dir().join(format!("belay-store-{}", std::process::id()));
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let db = Db::open(&path)?;
+            db.migrate("demo", &STEPS[..1])?;
+            db.call_blocking(|c| c.execute("INSERT INTO t (a) VALUES (1)", []))?;
+        }
+        let db = Db::open(&path)?;
+        db.migrate("demo", STEPS)?;
+        db.migrate("demo", STEPS)?;
+        let (a, b): (i64, Option<String>) = db.call_blocking(|c| {
+            c.query_row("SELECT a, b FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        })?;
+        assert_eq!((a, b), (1, None));
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() -> Result<(), Error> {
+        let db = Db::in_memory()?;
+        db.migrate("demo", STEPS)?;
+        let err = db.migrate("demo", &STEPS[..1]);
+        assert!(matches!(
+            err,
+            Err(Error::TooNew {
+                found: 2,
+                known: 1,
+                ..
+            })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_version_unchanged() -> Result<(), Error> {
+        let db = Db::in_memory()?;
+        assert!(db.migrate("demo", &[STEPS[0], "NOT SQL"]).is_err());
+        let v: i64 = db.call_blocking(|c| {
+            c.query_row(
+                "SELECT version FROM schema_migrations WHERE component='demo'",
+                [],
+                |r| r.get(0),
+            )
+        })?;
+        assert_eq!(v, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn async_calls_run_off_the_runtime() -> Result<(), Error> {
+        let db = Db::in_memory()?;
+        let n: i64 = db
+            .call(|c| c.query_row("SELECT 40 + 2", [], |r| r.get(0)))
+            .await?;
+        assert_eq!(n, 42);
+        Ok(())
+    }
+}
