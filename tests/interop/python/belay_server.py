@@ -120,14 +120,16 @@ def stop_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterator[str]:
-    """Run `belay serve stock` over http or sse; yield the URL a client should connect to."""
-    binary = belay_bin()
+def running(cmd: list[str], port: int, label: str, *, show_log_on_error: bool = True) -> Iterator[None]:
+    """Run `cmd` (a belay command that listens on `port`) until the block ends.
+
+    Waits until the port accepts connections; on failure of the block, prints the tail of
+    the process's log, which usually explains the client's side of the story.
+    """
+    binary = cmd[0]
     if not os.access(binary, os.X_OK):
         raise RuntimeError(f"server binary {binary} is missing or not executable (cargo build -p belay?)")
-    port = free_port()
-    cmd = server_command(transport, port)
-    log_file = tempfile.NamedTemporaryFile(prefix=f"belay-{transport}-", suffix=".log", delete=False)
+    log_file = tempfile.NamedTemporaryFile(prefix=f"belay-{label}-", suffix=".log", delete=False)
     log_path = Path(log_file.name)
     # Same process group as us: a `timeout` that kills the test's group takes the server too.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
@@ -140,19 +142,26 @@ def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterato
             _stop(proc)
             raise
         try:
-            yield url_for(transport, port)
+            yield
         except BaseException:
-            # The client failed: the server's side of the story usually explains why.
             if show_log_on_error:
                 print(_tail(log_path), file=sys.stderr)
             raise
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited (code {proc.returncode}) during the session\n" + _tail(log_path))
+            raise RuntimeError(f"{label} exited (code {proc.returncode}) during the session\n" + _tail(log_path))
     finally:
         _stop(proc)
         _LIVE.discard(proc)
         with contextlib.suppress(OSError):
             log_path.unlink()
+
+
+@contextlib.contextmanager
+def running_server(transport: str, *, show_log_on_error: bool = True) -> Iterator[str]:
+    """Run `belay serve stock` over http or sse; yield the URL a client should connect to."""
+    port = free_port()
+    with running(server_command(transport, port), port, transport, show_log_on_error=show_log_on_error):
+        yield url_for(transport, port)
 
 
 def main() -> int:
