@@ -1,9 +1,181 @@
-//! Belay's embedded OAuth 2.1 authorization server.
+//! Belay's embedded OAuth 2.1 authorization server: authorization code + PKCE, refresh
+//! rotation, client credentials, token exchange, dynamic registration, revocation,
+//! introspection and userinfo, issuing RFC 9068 JWT access tokens bound to one resource.
+//!
+//! [`AuthServer`] holds the state ([`belay_store::Db`] for everything persistent, the
+//! issuer, a [`Clock`]); [`AuthServer::router`] serves every endpoint; [`Users`] manages
+//! logins. One module per endpoint; all state lives in the store, so a restart loses
+//! nothing and `belay auth` commands can run beside a live server.
 #![deny(missing_docs)]
 
-use serde::Deserialize;
+mod authorize;
+mod clients;
+pub mod clock;
+mod device;
+mod error;
+mod exchange;
+mod families;
+mod grants;
+mod introspect;
+mod jwt;
+pub mod keys;
+mod metadata;
+mod page;
+mod params;
+mod ratelimit;
+mod register;
+mod revoke;
+mod schema;
+mod secret;
+mod spec;
+mod token;
+mod userinfo;
+pub mod users;
 
-/// The embedded authorization server (`[auth_server]` in belay.toml).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerSpec {}
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use belay_store::Db;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use clients::{AuthMethod, Client, check_redirect_uri};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, OAuthError};
+pub use jwt::{AccessClaims, Actor};
+pub use keys::Alg;
+pub use schema::migrate;
+pub use spec::{ClientSpec, DEFAULT_SCOPES, ServerSpec, Settings};
+pub use users::{User, Users};
+
+/// The embedded authorization server; cheap to clone.
+#[derive(Clone)]
+pub struct AuthServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    keys: keys::KeyRing,
+    limiter: ratelimit::RateLimiter,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("issuer", &self.inner.settings.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthServer {
+    /// Opens the server on `db`: creates its tables, stores the pre-registered clients
+    /// and makes a signing key if there is none. Blocking (key generation).
+    pub fn new(db: Db, settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        migrate(&db)?;
+        let now = clock.now();
+        let configured = settings
+            .clients
+            .iter()
+            .map(clients::from_spec)
+            .collect::<Result<Vec<_>, _>>()?;
+        db.call_blocking(|c| {
+            for client in &configured {
+                clients::store(c, client, "config", now)?;
+            }
+            Ok(())
+        })?;
+        keys::ensure(&db, settings.signing_alg, now)?;
+        let limiter = ratelimit::RateLimiter::new(
+            settings.registration_burst,
+            settings.registration_per_minute,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                settings,
+                clock,
+                keys: keys::KeyRing::default(),
+                limiter,
+            }),
+        })
+    }
+
+    /// Every endpoint, at the root (mount it where the issuer's path says).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(metadata::oauth),
+            )
+            .route("/.well-known/openid-configuration", get(metadata::openid))
+            .route("/jwks.json", get(metadata::jwks))
+            .route("/authorize", get(authorize::show).post(authorize::submit))
+            .route("/token", post(token::token))
+            .route("/register", post(register::register))
+            .route("/revoke", post(revoke::revoke))
+            .route("/introspect", post(introspect::introspect))
+            .route(
+                "/userinfo",
+                get(userinfo::userinfo).post(userinfo::userinfo),
+            )
+            .route("/device_authorization", post(device::authorization))
+            .route("/device", get(device::page))
+            .with_state(self.clone())
+    }
+
+    /// The issuer identifier (base URL without trailing slash).
+    pub fn issuer(&self) -> &str {
+        &self.inner.settings.issuer
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The store.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The user table.
+    pub fn users(&self) -> Users {
+        Users::new(self.inner.db.clone())
+    }
+
+    /// Current time on the server's clock.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// Makes a new current signing key of `alg`; older keys stay published until every
+    /// token they signed has expired. Returns the new `kid`.
+    pub async fn rotate(&self, alg: Alg) -> Result<String, Error> {
+        let db = self.inner.db.clone();
+        let now = self.now();
+        tokio::task::spawn_blocking(move || keys::rotate(&db, alg, now))
+            .await
+            .map_err(|e| Error::Key(e.to_string()))?
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown`, with client addresses available to
+/// handlers (registration is rate limited per IP).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}

@@ -40,6 +40,8 @@ pub enum Command {
     Up(commands::up::UpArgs),
     /// Run one reference MCP server on stdio, Streamable HTTP or legacy SSE.
     Serve(commands::serve::ServeArgs),
+    /// Run the embedded OAuth authorization server; manage its users and signing keys.
+    Auth(commands::auth::AuthArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -60,6 +62,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Up(args) => commands::up::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
+            Command::Auth(args) => commands::auth::run(args, cli.config.as_deref()).await,
         }
     });
     match result {

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod auth;
 pub mod serve;
 pub mod up;

@@ -1,0 +1,299 @@
+//! The user grants: authorization code (with PKCE) and refresh token (rotated).
+
+use belay_store::rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use crate::{
+    AuthServer, OAuthError, clients::Client, families::RefreshLookup, jwt::Subject, params::Params,
+    secret, token::Issued, users::User,
+};
+
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    redirect_given: bool,
+    code_challenge: String,
+    scope: String,
+    resource: String,
+    user_id: String,
+    nonce: Option<String>,
+    expires_at: i64,
+    used: bool,
+    family_id: Option<String>,
+}
+
+fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Whether this grant gets a refresh token: when the client may use the refresh_token
+/// grant, or asked for `offline_access`.
+fn wants_refresh(client: &Client, scope: &str) -> bool {
+    client.allows("refresh_token") || scope.split_whitespace().any(|s| s == "offline_access")
+}
+
+async fn user(server: &AuthServer, id: &str) -> Result<User, OAuthError> {
+    let users = server.users();
+    let id = id.to_owned();
+    tokio::task::spawn_blocking(move || users.get(&id))
+        .await
+        .map_err(OAuthError::server)??
+        .ok_or_else(|| OAuthError::invalid_grant("the user of this grant no longer exists"))
+}
+
+fn subject(user: &User) -> Subject {
+    Subject {
+        sub: user.id.clone(),
+        username: Some(user.username.clone()),
+        name: user.name.clone(),
+    }
+}
+
+/// Access token (and refresh and ID tokens as due) for a user grant in `family`.
+async fn issue(
+    server: &AuthServer,
+    client: &Client,
+    user: &User,
+    family: &str,
+    scope: &str,
+    resource: &str,
+    nonce: Option<&str>,
+) -> Result<Issued, OAuthError> {
+    let (access_token, claims) = server
+        .mint_access(&subject(user), &client.client_id, scope, resource, None)
+        .await?;
+    server
+        .record_issued(family, &claims.jti, claims.exp)
+        .await?;
+    let refresh_token = if wants_refresh(client, scope) {
+        Some(server.issue_refresh(family).await?)
+    } else {
+        None
+    };
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    let id_token = if scopes.contains(&"openid") {
+        let mut claims = json!({
+            "iss": server.issuer(), "sub": user.id, "aud": client.client_id,
+            "iat": claims.iat, "exp": claims.exp,
+        });
+        if let Some(nonce) = nonce {
+            claims["nonce"] = nonce.into();
+        }
+        if scopes.contains(&"profile") {
+            claims["preferred_username"] = user.username.clone().into();
+            if let Some(name) = &user.name {
+                claims["name"] = name.clone().into();
+            }
+        }
+        if let (true, Some(email)) = (scopes.contains(&"email"), &user.email) {
+            claims["email"] = email.clone().into();
+        }
+        Some(server.sign("JWT", &claims).await?)
+    } else {
+        None
+    };
+    Ok(Issued {
+        access_token,
+        expires_in: server.settings().access_token_ttl,
+        scope: scope.to_owned(),
+        refresh_token,
+        id_token,
+        issued_token_type: None,
+    })
+}
+
+pub(crate) async fn authorization_code(
+    server: &AuthServer,
+    client: &Client,
+    p: &Params,
+) -> Result<Issued, OAuthError> {
+    let code = p.required("code")?;
+    let verifier = p
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    if !valid_verifier(verifier) {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]",
+        ));
+    }
+    let hash = secret::hash(code);
+    let family = uuid::Uuid::new_v4().to_string();
+    let now = server.now();
+    // Look up and burn the code in one transaction: it is single use whatever follows.
+    let (hash_q, family_q) = (hash.clone(), family.clone());
+    let found = server
+        .db()
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let row = tx
+                .query_row(
+                    "SELECT client_id, redirect_uri, redirect_given, code_challenge, scope, resource,
+                            user_id, nonce, expires_at, used_at IS NOT NULL, family_id
+                     FROM as_codes WHERE hash = ?1",
+                    [&hash_q],
+                    |r| {
+                        Ok(Code {
+                            client_id: r.get(0)?,
+                            redirect_uri: r.get(1)?,
+                            redirect_given: r.get(2)?,
+                            code_challenge: r.get(3)?,
+                            scope: r.get(4)?,
+                            resource: r.get(5)?,
+                            user_id: r.get(6)?,
+                            nonce: r.get(7)?,
+                            expires_at: r.get(8)?,
+                            used: r.get(9)?,
+                            family_id: r.get(10)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if row.as_ref().is_some_and(|c| !c.used) {
+                tx.execute(
+                    "UPDATE as_codes SET used_at = ?1, family_id = ?2 WHERE hash = ?3",
+                    params![now, family_q, hash_q],
+                )?;
+            }
+            tx.commit()?;
+            Ok(row)
+        })
+        .await?;
+    let Some(code) = found else {
+        return Err(OAuthError::invalid_grant("unknown authorization code"));
+    };
+    if code.used {
+        if let Some(family) = &code.family_id {
+            server.revoke_family(family).await?;
+        }
+        return Err(OAuthError::invalid_grant(
+            "this authorization code was already used; the tokens issued from it are revoked",
+        ));
+    }
+    if code.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "this code was issued to another client",
+        ));
+    }
+    if code.expires_at <= now {
+        return Err(OAuthError::invalid_grant(format!(
+            "the authorization code expired (codes are valid for {} s)",
+            server.settings().code_ttl
+        )));
+    }
+    match p.get("redirect_uri") {
+        Some(uri) if uri == code.redirect_uri => {}
+        None if !code.redirect_given => {}
+        _ => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri must be identical to the one in the authorization request",
+            ));
+        }
+    }
+    if !secret::same(&secret::s256(verifier.as_bytes()), &code.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge (S256)",
+        ));
+    }
+    if let Some(resource) = p.get("resource")
+        && resource != code.resource
+    {
+        return Err(OAuthError::invalid_target(format!(
+            "resource must be the one authorized: {}",
+            code.resource
+        )));
+    }
+    let user = user(server, &code.user_id).await?;
+    server
+        .create_family_with_id(
+            &family,
+            &client.client_id,
+            &user.id,
+            Some(&user.id),
+            &code.scope,
+            &code.resource,
+        )
+        .await?;
+    issue(
+        server,
+        client,
+        &user,
+        &family,
+        &code.scope,
+        &code.resource,
+        code.nonce.as_deref(),
+    )
+    .await
+}
+
+pub(crate) async fn refresh(
+    server: &AuthServer,
+    client: &Client,
+    p: &Params,
+) -> Result<Issued, OAuthError> {
+    let token = p.required("refresh_token")?;
+    let family = match server.take_refresh(token, &client.client_id).await? {
+        RefreshLookup::Unknown | RefreshLookup::WrongClient => {
+            return Err(OAuthError::invalid_grant("unknown refresh token"));
+        }
+        RefreshLookup::Expired => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token expired; sign in again",
+            ));
+        }
+        RefreshLookup::Reused(family) => {
+            server.revoke_family(&family.id).await?;
+            return Err(OAuthError::invalid_grant(
+                "this refresh token was already used; every token of this grant is now revoked",
+            ));
+        }
+        RefreshLookup::Live(family) if family.revoked => {
+            return Err(OAuthError::invalid_grant(
+                "this grant was revoked; sign in again",
+            ));
+        }
+        RefreshLookup::Live(family) => family,
+    };
+    if let Some(resource) = p.get("resource")
+        && resource != family.resource
+    {
+        return Err(OAuthError::invalid_target(format!(
+            "this grant is for resource {}; ask the user to authorize {resource} separately",
+            family.resource
+        )));
+    }
+    let granted: Vec<&str> = family.scope.split_whitespace().collect();
+    let scope = match p.get("scope") {
+        None => family.scope.clone(),
+        Some(s) => {
+            if let Some(extra) = s.split_whitespace().find(|x| !granted.contains(x)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope `{extra}` was not granted; a refresh can only narrow: {}",
+                    family.scope
+                )));
+            }
+            s.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    };
+    let user_id = family
+        .user_id
+        .clone()
+        .ok_or_else(|| OAuthError::invalid_grant("this grant has no user"))?;
+    let user = user(server, &user_id).await?;
+    let mut issued = issue(
+        server,
+        client,
+        &user,
+        &family.id,
+        &scope,
+        &family.resource,
+        None,
+    )
+    .await?;
+    // A refresh grant always rotates, whatever `wants_refresh` says for new grants.
+    if issued.refresh_token.is_none() {
+        issued.refresh_token = Some(server.issue_refresh(&family.id).await?);
+    }
+    Ok(issued)
+}

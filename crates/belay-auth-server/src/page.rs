@@ -1,0 +1,113 @@
+//! The one HTML page of the authorization endpoint: sign-in and consent together, and
+//! the plain error page shown when there is no trustworthy redirect URI.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+
+/// What the consent page shows and carries.
+pub(crate) struct Consent<'a> {
+    pub(crate) client_name: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) redirect_host: &'a str,
+    pub(crate) scopes: &'a str,
+    pub(crate) resource: &'a str,
+    pub(crate) request_id: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) username: &'a str,
+}
+
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;\
+padding:0 1rem;color:#222}h1{font-size:1.3rem}dl{background:#f5f5f5;padding:.8rem;\
+border-radius:6px}dt{font-weight:600}dd{margin:0 0 .5rem 0;word-break:break-all}\
+label{display:block;margin:.6rem 0}input[type=text],input[type=password]{width:100%;\
+padding:.4rem;box-sizing:border-box}.error{color:#b00020}button{padding:.5rem 1rem;\
+margin-right:.5rem}";
+
+fn secure(status: StatusCode, body: String) -> Response {
+    let mut response = (status, Html(body)).into_response();
+    let h = response.headers_mut();
+    // No framing (clickjacking on the consent button), no caching of the page.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+pub(crate) fn consent(status: StatusCode, c: &Consent<'_>, cookie: Option<&str>) -> Response {
+    let scopes: String = c
+        .scopes
+        .split_whitespace()
+        .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+        .collect();
+    let error = c
+        .error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width\"><title>Sign in to Belay</title>\
+<style>{STYLE}</style></head><body><h1>Sign in to allow {name}</h1>{error}\
+<dl><dt>Application</dt><dd>{name} (<code>{client_id}</code>)</dd>\
+<dt>Will return you to</dt><dd>{host}</dd><dt>Access requested</dt><dd><ul>{scopes}</ul></dd>\
+<dt>For the server</dt><dd><code>{resource}</code></dd></dl>\
+<form method=\"post\" action=\"authorize\">\
+<input type=\"hidden\" name=\"request_id\" value=\"{request_id}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<label>User name <input type=\"text\" name=\"username\" value=\"{username}\" autocomplete=\"username\" autofocus></label>\
+<label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\"></label>\
+<button type=\"submit\" name=\"consent\" value=\"approve\">Allow</button>\
+<button type=\"submit\" name=\"consent\" value=\"deny\">Deny</button></form></body></html>",
+        name = escape(c.client_name),
+        client_id = escape(c.client_id),
+        host = escape(c.redirect_host),
+        resource = escape(c.resource),
+        request_id = escape(c.request_id),
+        csrf = escape(c.csrf),
+        username = escape(c.username),
+    );
+    let mut response = secure(status, body);
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
+    secure(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Authorization error</title><style>{STYLE}</style></head><body>\
+<h1>This sign-in request cannot continue</h1><p class=\"error\">{}</p>\
+<p>Return to the application and start again.</p></body></html>",
+            escape(message)
+        ),
+    )
+}

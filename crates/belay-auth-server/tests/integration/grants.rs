@@ -1,0 +1,180 @@
+//! Refresh, client credentials, token exchange, userinfo, revocation.
+
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+#[tokio::test]
+async fn refresh_rotates_the_token() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let (client, first) = h.signed_in().await?;
+    let (status, second) = h
+        .refresh(&client.id, str_of(&first, "refresh_token")?)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let claims = h.verify_with_jwks(str_of(&second, "access_token")?).await?;
+    assert_eq!(claims["aud"], RESOURCE);
+    // Narrowing the scope is allowed, widening is not.
+    let (status, narrow) = h
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client.id),
+                ("refresh_token", str_of(&second, "refresh_token")?),
+                ("scope", "mcp:tools"),
+            ],
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (status, narrow["scope"].as_str()),
+        (StatusCode::OK, Some("mcp:tools"))
+    );
+    let (status, wide) = h
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client.id),
+                ("refresh_token", str_of(&narrow, "refresh_token")?),
+                ("scope", "mcp:tools mcp:prompts"),
+            ],
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (status, wide["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_name_the_client() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let (status, body) = h
+        .token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", RESOURCE),
+                ("scope", "mcp:tools"),
+            ],
+            Some((RS_ID, RS_SECRET)),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["refresh_token"].is_null());
+    let claims = h.verify_with_jwks(str_of(&body, "access_token")?).await?;
+    assert_eq!(
+        (claims["sub"].as_str(), claims["client_id"].as_str()),
+        (Some(RS_ID), Some(RS_ID))
+    );
+    // A public client may not use it.
+    let public = h.register("none").await?;
+    let (status, body) = h
+        .token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &public.id),
+                ("resource", RESOURCE),
+            ],
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_exchange_reaches_userinfo_with_an_act_claim() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let (_, tokens) = h.signed_in().await?;
+    let subject = str_of(&tokens, "access_token")?;
+    // The user's token is for the MCP server, not for userinfo.
+    let resp = h
+        .http
+        .get(h.url("/userinfo"))
+        .bearer_auth(subject)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let userinfo = h.url("/userinfo");
+    let (status, body) = h
+        .token(
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", subject),
+                ("subject_token_type", AT),
+                ("resource", &userinfo),
+            ],
+            Some((RS_ID, RS_SECRET)),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["issued_token_type"], AT);
+    let exchanged = str_of(&body, "access_token")?;
+    let claims = h.verify_with_jwks(exchanged).await?;
+    assert_eq!(claims["aud"], userinfo.as_str());
+    assert_eq!(claims["act"]["sub"], RS_ID);
+    assert_eq!(claims["scope"], "mcp:tools offline_access");
+    let resp = h.http.get(&userinfo).bearer_auth(exchanged).send().await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let info: serde_json::Value = resp.json().await?;
+    assert_eq!(info["preferred_username"], USER);
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["sub"], claims["sub"]);
+    // More scope than the subject token holds is refused.
+    let (status, body) = h
+        .token(
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", subject),
+                ("subject_token_type", AT),
+                ("resource", &userinfo),
+                ("scope", "mcp:prompts"),
+            ],
+            Some((RS_ID, RS_SECRET)),
+        )
+        .await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_grant() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let (client, tokens) = h.signed_in().await?;
+    let refresh = str_of(&tokens, "refresh_token")?;
+    let resp = h
+        .http
+        .post(h.url("/revoke"))
+        .form(&[("token", refresh), ("client_id", &client.id)])
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, body) = h.refresh(&client.id, refresh).await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let intro = h.introspect(str_of(&tokens, "access_token")?).await?;
+    assert_eq!(intro["active"], false);
+    // Unknown tokens get 200 too.
+    let resp = h
+        .http
+        .post(h.url("/revoke"))
+        .form(&[("token", "nonsense"), ("client_id", &client.id)])
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    Ok(())
+}

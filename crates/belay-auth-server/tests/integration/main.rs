@@ -1,0 +1,9 @@
+//! The authorization server on a real loopback listener, driven over HTTP with a frozen,
+//! advanceable clock.
+#![allow(unreachable_pub, missing_docs)]
+
+mod flow;
+mod grants;
+mod persistence;
+mod refusals;
+mod support;
