@@ -20,7 +20,10 @@ use axum::{
     routing::{get, post},
 };
 use futures::{StreamExt, channel::mpsc};
-use rmcp::{ServerHandler, ServiceExt, model::ClientJsonRpcMessage};
+use rmcp::{
+    ServerHandler, ServiceExt,
+    model::{ClientJsonRpcMessage, GetExtensions},
+};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -117,6 +120,7 @@ struct SessionQuery {
 async fn post_message<S: ServerHandler + Clone>(
     State(sessions): State<Arc<Sessions<S>>>,
     Query(query): Query<SessionQuery>,
+    parts: http::request::Parts,
     body: Bytes,
 ) -> Response {
     let Some(session_id) = query.session_id else {
@@ -133,10 +137,21 @@ async fn post_message<S: ServerHandler + Clone>(
             "unknown or closed session: open a new stream with GET /sse",
         );
     };
-    let message = match parse_message(&body) {
+    let mut message = match parse_message(&body) {
         Ok(message) => message,
         Err((code, reason)) => return error(StatusCode::BAD_REQUEST, code, &reason),
     };
+    // As rmcp's Streamable HTTP does: handlers read this POST's headers and extensions
+    // (e.g. the caller an auth layer put there) from the request context.
+    match &mut message {
+        ClientJsonRpcMessage::Request(request) => {
+            request.request.extensions_mut().insert(parts);
+        }
+        ClientJsonRpcMessage::Notification(notification) => {
+            notification.notification.extensions_mut().insert(parts);
+        }
+        _ => {}
+    }
     use futures::SinkExt;
     if sender.send(message).await.is_err() {
         return error(

@@ -20,7 +20,7 @@ pub mod testkit;
 
 pub use interaction::{Ask, Elicited, IntoToolResponse, Suspend};
 pub use parameters::Parameters;
-pub use serve::{HttpOptions, Transport, serve, serve_stdio};
+pub use serve::{HttpOptions, RouterWrap, Transport, serve, serve_stdio};
 
 /// Errors from running a server.
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +40,7 @@ pub enum Error {
     /// The MCP session could not start (for stdio: the client never initialised).
     #[error("MCP session failed: {0}")]
     Session(String),
+    /// The [`HttpOptions::wrap`] hook refused to build the router.
+    #[error("cannot set up the HTTP router: {0}")]
+    Setup(String),
 }

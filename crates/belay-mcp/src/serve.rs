@@ -1,7 +1,8 @@
 //! One entry point that runs a server on the transport the user picked.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, sync::Arc};
 
+use axum::Router;
 use rmcp::{ServerHandler, ServiceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -44,8 +45,14 @@ impl fmt::Display for Transport {
     }
 }
 
+/// Wraps a server's HTTP router once the bound URL (second argument, e.g.
+/// `http://127.0.0.1:8001/mcp`) is known, so layers that must name the server's own URL
+/// (authorization's resource URI) work with `--port 0`. An `Err` stops the server
+/// before it accepts a request, with the message as the reason.
+pub type RouterWrap = Arc<dyn Fn(Router, &str) -> Result<Router, String> + Send + Sync>;
+
 /// Where and how an HTTP transport listens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     /// Interface to bind, e.g. `127.0.0.1`.
     pub host: String,
@@ -57,6 +64,22 @@ pub struct HttpOptions {
     pub stateless: bool,
     /// Extra names and origins accepted by the DNS rebinding guard.
     pub allow: AllowList,
+    /// Called after bind with the router and the bound URL; its result is served (inside
+    /// the DNS rebinding guard). This crate knows nothing of auth: callers add it here.
+    pub wrap: Option<RouterWrap>,
+}
+
+impl fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("path", &self.path)
+            .field("stateless", &self.stateless)
+            .field("allow", &self.allow)
+            .field("wrap", &self.wrap.as_ref().map(|_| "Fn(Router, &str)"))
+            .finish()
+    }
 }
 
 impl Default for HttpOptions {
@@ -67,6 +90,7 @@ impl Default for HttpOptions {
             path: "/mcp".into(),
             stateless: false,
             allow: AllowList::default(),
+            wrap: None,
         }
     }
 }
@@ -117,7 +141,12 @@ where
         Transport::Sse => "/sse",
         _ => options.path.as_str(),
     };
-    on_ready(format!("http://{addr}{path}"));
+    let url = format!("http://{addr}{path}");
+    let router = match &options.wrap {
+        Some(wrap) => wrap(router, &url).map_err(Error::Setup)?,
+        None => router,
+    };
+    on_ready(url);
     http::run(
         listener,
         http::guarded(router, options.allow.clone()),

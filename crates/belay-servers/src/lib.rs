@@ -12,6 +12,7 @@ pub mod news;
 mod results;
 pub mod stock;
 pub mod weather;
+pub mod whoami;
 
 use std::{fmt, str::FromStr};
 
@@ -31,6 +32,8 @@ pub enum ServerName {
     News,
     /// The fixture the MCP conformance suite drives (not started by `belay up`).
     Conformance,
+    /// Who the caller is, via a token exchange (needs `--auth`; not started by `belay up`).
+    Whoami,
 }
 
 impl ServerName {
@@ -41,6 +44,7 @@ impl ServerName {
         ServerName::Matheval,
         ServerName::News,
         ServerName::Conformance,
+        ServerName::Whoami,
     ];
 
     /// The servers `belay up` starts, in order (the conformance server is a test fixture).
@@ -59,6 +63,7 @@ impl ServerName {
             ServerName::Matheval => "matheval",
             ServerName::News => "news",
             ServerName::Conformance => "conformance",
+            ServerName::Whoami => "whoami",
         }
     }
 }
@@ -107,6 +112,12 @@ macro_rules! with_server {
             }
             ServerName::Conformance => {
                 let $server = conformance::ConformanceServer::new();
+                $body
+            }
+            // Without --auth: its tool says what it needs. `belay serve --auth` builds a
+            // connected one with `whoami::WhoamiServer::connect`.
+            ServerName::Whoami => {
+                let $server = whoami::WhoamiServer::new();
                 $body
             }
         }

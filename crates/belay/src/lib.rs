@@ -61,7 +61,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => commands::up::run(args).await,
-            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Serve(args) => commands::serve::run(args, cli.config.as_deref()).await,
             Command::Auth(args) => commands::auth::run(args, cli.config.as_deref()).await,
         }
     });

@@ -176,3 +176,111 @@ fn json_logs_are_json_lines_on_stderr() -> anyhow::Result<()> {
     assert_eq!(status.map(|s| s.success()), Some(true));
     Ok(())
 }
+
+/// Status, headers (names lower-cased) and body of one HTTP answer.
+type HttpAnswer = (u16, Vec<(String, String)>, String);
+
+/// One HTTP/1.1 exchange on a fresh connection.
+fn http_exchange(url: &str, method: &str, body: &str) -> anyhow::Result<HttpAnswer> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("not http: {url}"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status line: {head}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok((status, headers, body.to_owned()))
+}
+
+#[test]
+fn serve_with_auth_answers_401_with_the_metadata_link_and_serves_it() -> anyhow::Result<()> {
+    let child = belay()
+        .args([
+            "serve",
+            "weather",
+            "--transport",
+            "http",
+            "--auth",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .env_remove("BELAY_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut child = Reaper(child);
+    let stderr = child
+        .0
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut url = None;
+    for line in BufReader::new(stderr).lines().take(10) {
+        let record: Value = serde_json::from_str(&line?)?;
+        if let Some(found) = record["url"].as_str() {
+            url = Some(found.to_owned());
+            break;
+        }
+    }
+    let url = url.ok_or_else(|| anyhow::anyhow!("no `listening` log line"))?;
+
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let (status, headers, _) = http_exchange(&url, "POST", initialize)?;
+    assert_eq!(status, 401);
+    let challenge = headers
+        .iter()
+        .find(|(k, _)| k == "www-authenticate")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let origin = url.trim_end_matches("/mcp");
+    let metadata_url = format!("{origin}/.well-known/oauth-protected-resource/mcp");
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"mcp:tools"), "{challenge}");
+
+    let (status, _, body) = http_exchange(&metadata_url, "GET", "")?;
+    assert_eq!(status, 200, "{body}");
+    let metadata: Value = serde_json::from_str(&body)?;
+    assert_eq!(metadata["resource"], url.as_str());
+    assert_eq!(
+        metadata["authorization_servers"],
+        serde_json::json!(["http://127.0.0.1:9000"])
+    );
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.map(|s| s.success()), Some(true));
+    Ok(())
+}
+
+#[test]
+fn auth_over_stdio_is_refused_with_a_way_out() -> anyhow::Result<()> {
+    let output = belay().args(["serve", "weather", "--auth"]).output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--transport http"), "{stderr}");
+    Ok(())
+}

@@ -9,3 +9,4 @@ mod matheval;
 mod news;
 mod stock;
 mod weather;
+mod whoami;

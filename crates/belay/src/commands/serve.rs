@@ -1,14 +1,21 @@
-//! `belay serve NAME`: one reference server on the transport of your choice.
+//! `belay serve NAME`: one reference server on the transport of your choice, optionally
+//! behind OAuth (`--auth`: a resource server checking the issuer's tokens).
+
+use std::{path::Path, sync::Arc};
 
 use anyhow::Context;
+use belay_auth::{Protection, ResourceSpec, exchange::ClientCredentials};
 use belay_mcp::{HttpOptions, Transport, guard::AllowList};
-use belay_servers::ServerName;
-use clap::Args;
+use belay_servers::{
+    ServerName,
+    whoami::{WhoamiConfig, WhoamiServer},
+};
+use clap::{Args, Parser};
 
 /// Arguments of `belay serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Which server: stock, weather, matheval, news or conformance.
+    /// Which server: stock, weather, matheval, news, whoami or conformance.
     pub name: ServerName,
 
     /// Transport: `stdio` (launched by a client), `http` (Streamable HTTP) or `sse`
@@ -39,6 +46,34 @@ pub struct ServeArgs {
     /// Browser origin to accept besides loopback, e.g. https://app.example.com; repeatable.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+
+    /// Require OAuth access tokens (HTTP transports): 401 with the protected resource
+    /// metadata link without one, 403 without the scope a method needs. `[resource]` in
+    /// the config file sets the details.
+    #[arg(long)]
+    pub auth: bool,
+
+    /// Issuer whose tokens are accepted (overrides `[resource] issuer`).
+    #[arg(long, value_name = "URL", requires = "auth")]
+    pub issuer: Option<String>,
+
+    /// Canonical URI of this server that tokens must be minted for (overrides
+    /// `[resource] resource`; default: the URL it listens on).
+    #[arg(long, value_name = "URL", requires = "auth")]
+    pub resource: Option<String>,
+
+    /// whoami: its own client id for the token exchange (default: register one).
+    #[arg(long, value_name = "ID", requires = "client_secret")]
+    pub client_id: Option<String>,
+
+    /// whoami: its client secret.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "BELAY_WHOAMI_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
 }
 
 impl ServeArgs {
@@ -57,20 +92,78 @@ impl ServeArgs {
                 hosts: self.allowed_hosts.clone(),
                 origins: self.allowed_origins.clone(),
             },
+            wrap: None,
         })
     }
 }
 
-/// Runs the server until the client leaves (stdio) or SIGINT/SIGTERM.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let options = args.http_options()?;
+/// Runs the server until the client leaves (stdio) or SIGINT/SIGTERM, with `config` as the
+/// configuration file (the global `--config`).
+pub async fn run(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
+    let mut options = args.http_options()?;
     let shutdown = belay_core::shutdown::on_signal();
     let name = args.name;
     let transport = args.transport;
-    // Logs, not println!: stdout may be the protocol channel.
-    belay_servers::serve(name, transport, &options, shutdown, |url| {
+    let on_ready = |url: String| {
+        // Logs, not println!: stdout may be the protocol channel.
         tracing::info!(server = %name, %transport, %url, "listening");
+    };
+    if !args.auth {
+        return belay_servers::serve(name, transport, &options, shutdown, on_ready)
+            .await
+            .with_context(|| format!("`belay serve {name}` stopped"));
+    }
+    anyhow::ensure!(
+        transport != Transport::Stdio,
+        "--auth protects HTTP transports: add `--transport http` (or `sse`). Over stdio the \
+         client launches the server and no bearer token is exchanged"
+    );
+    let spec = args.resource_spec(config)?;
+    options.wrap = Some(protect(spec.clone()));
+    let served = if name == ServerName::Whoami {
+        let credentials = match (&args.client_id, &args.client_secret) {
+            (Some(id), Some(secret)) => Some(ClientCredentials::new(id.clone(), secret.clone())),
+            _ => None,
+        };
+        let server = WhoamiServer::connect(WhoamiConfig {
+            issuer: spec.issuer.clone(),
+            credentials,
+        })
+        .await
+        .with_context(|| format!("whoami cannot reach its issuer `{}`", spec.issuer))?;
+        belay_mcp::serve(server, transport, &options, shutdown, on_ready).await
+    } else {
+        belay_servers::serve(name, transport, &options, shutdown, on_ready).await
+    };
+    served.with_context(|| format!("`belay serve {name} --auth` stopped"))
+}
+
+impl ServeArgs {
+    /// `[resource]` from the config file and environment, then the flags.
+    fn resource_spec(&self, config: Option<&Path>) -> anyhow::Result<ResourceSpec> {
+        let mut spec = crate::config::BelayConfig::load(config)?.resource;
+        if let Some(issuer) = &self.issuer {
+            spec.issuer = issuer.clone();
+        }
+        if let Some(resource) = &self.resource {
+            spec.resource = Some(resource.clone());
+        }
+        // Refuse a bad issuer or resource now, not at the first request.
+        Protection::new(&spec, "http://127.0.0.1/mcp")?;
+        Ok(spec)
+    }
+}
+
+/// The hook that puts the server behind OAuth once its URL is known (`--port 0`).
+fn protect(spec: ResourceSpec) -> belay_mcp::RouterWrap {
+    Arc::new(move |router, url| {
+        let protection = Protection::new(&spec, url).map_err(|e| e.to_string())?;
+        tracing::info!(
+            issuer = %spec.issuer,
+            resource = %protection.resource(),
+            metadata = %protection.metadata_url(),
+            "OAuth required"
+        );
+        Ok(protection.protect(router))
     })
-    .await
-    .with_context(|| format!("`belay serve {name}` stopped"))
 }

@@ -1,0 +1,155 @@
+//! Local JWT checks (RFC 9068): signature with a pinned algorithm, issuer, audience,
+//! lifetime; then, if configured, introspection.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Validation, errors::ErrorKind};
+use serde_json::{Map, Value};
+
+use crate::{AccessToken, Caller, Error, ResourceSpec, introspect::Introspector, jwks::JwksCache};
+
+/// Checks bearer tokens for one resource.
+pub struct Validator {
+    issuer: String,
+    audience: String,
+    skew: u64,
+    accept_plain_jwt: bool,
+    jwks: JwksCache,
+    introspector: Option<Introspector>,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// A validator for tokens meant for `resource` (the canonical URI, used as the
+    /// audience unless `spec.audience` says otherwise). Fetches nothing yet.
+    pub fn new(spec: &ResourceSpec, resource: &str, http: reqwest::Client) -> Result<Self, Error> {
+        crate::discovery::metadata_urls(&spec.issuer)?;
+        let introspector = if spec.introspection.enabled {
+            Some(Introspector::new(
+                &spec.issuer,
+                &spec.introspection,
+                http.clone(),
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            issuer: spec.issuer.clone(),
+            audience: spec.audience.clone().unwrap_or_else(|| resource.to_owned()),
+            skew: spec.clock_skew_secs,
+            accept_plain_jwt: spec.accept_plain_jwt,
+            jwks: JwksCache::new(
+                http,
+                &spec.issuer,
+                Duration::from_secs(spec.jwks_ttl_secs),
+                Duration::from_secs(spec.jwks_refetch_interval_secs),
+            ),
+            introspector,
+        })
+    }
+
+    /// The audience tokens must carry.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The key cache (its fetch count shows refetches).
+    pub fn jwks(&self) -> &JwksCache {
+        &self.jwks
+    }
+
+    /// Checks `token` and returns its caller. [`Error::InvalidToken`] says what is wrong
+    /// with the token; [`Error::Unavailable`] that the issuer could not be asked.
+    pub async fn validate(&self, token: &str) -> Result<Caller, Error> {
+        let header = peek_header(token)?;
+        let typ = header.get("typ").and_then(Value::as_str);
+        let typ_ok = matches!(
+            typ.map(str::to_ascii_lowercase).as_deref(),
+            Some("at+jwt" | "application/at+jwt")
+        );
+        if !typ_ok && !self.accept_plain_jwt {
+            return Err(Error::InvalidToken(format!(
+                "header typ is {}, not `at+jwt`: not an access token (RFC 9068)",
+                typ.map(|t| format!("`{t}`"))
+                    .unwrap_or_else(|| "missing".into())
+            )));
+        }
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
+            return Err(Error::InvalidToken(format!(
+                "alg `{alg}` is refused: tokens must be signed with the issuer's ES256 or RS256 key"
+            )));
+        }
+        let kid = header.get("kid").and_then(Value::as_str);
+        let key = self.jwks.key(kid).await?;
+        if alg != format!("{:?}", key.alg) {
+            return Err(Error::InvalidToken(format!(
+                "alg `{alg}` does not match the issuer's key `{}`, which signs with {:?}",
+                kid.unwrap_or_default(),
+                key.alg
+            )));
+        }
+        let mut validation = Validation::new(key.alg);
+        validation.leeway = self.skew;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
+            .map_err(|e| self.explain(e.kind()))?;
+        let caller = Caller::from_claims(data.claims, AccessToken::new(token))?;
+        if let Some(introspector) = &self.introspector {
+            introspector.check(token).await?;
+        }
+        Ok(caller)
+    }
+
+    fn explain(&self, kind: &ErrorKind) -> Error {
+        Error::InvalidToken(match kind {
+            ErrorKind::ExpiredSignature => "the token has expired".into(),
+            ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+            ErrorKind::InvalidIssuer => format!("the token was not issued by `{}`", self.issuer),
+            ErrorKind::InvalidAudience => format!(
+                "the token's audience is not `{}`: request it with resource={}",
+                self.audience, self.audience
+            ),
+            ErrorKind::InvalidSignature => "the signature does not verify".into(),
+            ErrorKind::MissingRequiredClaim(claim) => format!("the `{claim}` claim is missing"),
+            ErrorKind::InvalidAlgorithm => "the algorithm does not match the key".into(),
+            other => format!("the token cannot be read: {other:?}"),
+        })
+    }
+}
+
+/// The JOSE header, read before anything is trusted, only to choose the key and to
+/// refuse `none`/HMAC with a clear message.
+fn peek_header(token: &str) -> Result<Map<String, Value>, Error> {
+    let malformed = |why: &str| Error::InvalidToken(format!("not a JWT: {why}"));
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed(
+            "expected three base64url parts separated by dots",
+        ));
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed("the header is not base64url"))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(header)) => Ok(header),
+        _ => Err(malformed("the header is not a JSON object")),
+    }
+}

@@ -1,0 +1,178 @@
+//! Tokens that must pass, and the metadata clients discover.
+
+use serde_json::{Value, json};
+
+use crate::issuer::*;
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn an_es256_token_reaches_the_handler_with_its_caller() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let protected = protect(spec(&issuer)).await?;
+    let token = key.sign(&issuer.claims(&protected.url, "mcp:tools openid"))?;
+    let answer = call(
+        &protected.url,
+        Some(&bearer(&token)),
+        &tools_call("get_weather"),
+    )
+    .await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.body,
+        json!({"sub": "user-42", "client_id": "vscode", "scopes": ["mcp:tools", "openid"], "username": "alice"})
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_rs256_token_is_accepted() -> anyhow::Result<()> {
+    let key = SigningKey::rs256("rsa-1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let protected = protect(spec(&issuer)).await?;
+    let token = key.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
+    let answer = call(
+        &protected.url,
+        Some(&bearer(&token)),
+        &tools_call("get_weather"),
+    )
+    .await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // The RSA key only allows RS256: the same key id with ES256 is refused.
+    let es = SigningKey {
+        kid: "rsa-1".into(),
+        ..SigningKey::es256("x")?
+    };
+    let answer = call(
+        &protected.url,
+        Some(&bearer(
+            &es.sign(&issuer.claims(&protected.url, "mcp:tools"))?,
+        )),
+        &ping(),
+    )
+    .await?;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert!(
+        answer
+            .param("error_description")
+            .unwrap_or_default()
+            .contains("signs with RS256")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn entra_style_tokens_pass_by_configuration() -> anyhow::Result<()> {
+    let key = SigningKey::rs256("entra")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let mut spec = spec(&issuer);
+    spec.audience = Some("api://belay-weather".into());
+    spec.accept_plain_jwt = true;
+    spec.scope_prefix = Some("api://belay-weather/".into());
+    spec.scopes.tools = vec!["Tools.Call".into()];
+    spec.scopes.resources = vec!["Resources.Admin".into()];
+    let protected = protect(spec).await?;
+    let now = now();
+    // Entra v2: `typ: JWT`, scp for delegated scopes, roles for app roles, azp.
+    let claims = json!({
+        "iss": issuer.url, "sub": "entra-sub", "aud": "api://belay-weather", "azp": "cli-app",
+        "scp": "Tools.Call", "roles": ["Resources.Admin"], "iat": now, "nbf": now, "exp": now + 600,
+        "preferred_username": "alice@contoso.example", "name": "Alice",
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("entra".into());
+    let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
+    let answer = call(
+        &protected.url,
+        Some(&bearer(&token)),
+        &tools_call("get_weather"),
+    )
+    .await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["client_id"], "cli-app");
+    let read =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "x"}});
+    let answer = call(&protected.url, Some(&bearer(&token)), &read).await?;
+    assert_eq!(answer.status, 200, "roles count as scopes: {answer:?}");
+    // Clients are told the scope names Entra expects.
+    let answer = call(&protected.url, None, &ping()).await?;
+    assert!(
+        answer
+            .param("scope")
+            .unwrap_or_default()
+            .contains("api://belay-weather/Tools.Call"),
+        "{answer:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_is_served_at_both_paths() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let protected = protect(spec(&issuer)).await?;
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let response = reqwest::get(format!("{}{path}", protected.base)).await?;
+        assert_eq!(response.status(), 200, "{path}");
+        let metadata: Value = response.json().await?;
+        assert_eq!(metadata["resource"], protected.url.as_str(), "{path}");
+        assert_eq!(metadata["authorization_servers"], json!([issuer.url]));
+        assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
+        assert_eq!(
+            metadata["scopes_supported"],
+            json!(["mcp:tools", "mcp:resources", "mcp:prompts", "weather:read"])
+        );
+        assert!(metadata["resource_name"].is_string());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_on_its_first_token() -> anyhow::Result<()> {
+    let old = SigningKey::es256("2026-01")?;
+    let issuer = Issuer::start(&[&old]).await?;
+    let protected = protect(spec(&issuer)).await?;
+    let token = old.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
+    assert_eq!(
+        call(&protected.url, Some(&bearer(&token)), &ping())
+            .await?
+            .status,
+        200
+    );
+
+    let new = SigningKey::rs256("2026-02")?;
+    issuer.state.set_keys(&[&new]);
+    let token = new.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
+    let answer = call(&protected.url, Some(&bearer(&token)), &ping()).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(issuer.jwks_fetches(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_issuer_whose_metadata_names_another_issuer_is_not_trusted() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    // Same server, but configured with a trailing slash: the metadata's issuer differs.
+    let mut spec = spec(&issuer);
+    spec.issuer = format!("{}/", issuer.url);
+    let protected = protect(spec).await?;
+    let mut claims = issuer.claims(&protected.url, "mcp:tools");
+    claims["iss"] = json!(format!("{}/", issuer.url));
+    let answer = call(&protected.url, Some(&bearer(&key.sign(&claims)?)), &ping()).await?;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(
+        answer.body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not the configured"),
+        "{answer:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! The `whoami` server: who is calling, as told by a downstream API reached on the
+//! caller's behalf with a token exchanged for it (never the caller's own token).
+//!
+//! Run with `belay serve whoami --transport http --auth`. At start it finds the issuer's
+//! endpoints and, without `--client-id`/`--client-secret`, registers itself (RFC 7591) for
+//! the token-exchange grant. Each call exchanges the caller's token (RFC 8693) for one
+//! whose audience is `{issuer}/userinfo`, calls that endpoint and reports the answer.
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use belay_auth::{
+    AccessToken, Caller,
+    discovery::discover,
+    exchange::{
+        ClientCredentials, ClientRegistration, ExchangeRequest, TOKEN_EXCHANGE_GRANT,
+        exchange_token, register_client,
+    },
+};
+use rmcp::{
+    ServerHandler,
+    handler::server::{router::tool::ToolRouter, tool::schema_for_output},
+    model::{CallToolResult, Extensions},
+    tool, tool_handler, tool_router,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::results::{structured, tool_error};
+
+/// Where the whoami server gets its downstream tokens.
+#[derive(Debug, Clone)]
+pub struct WhoamiConfig {
+    /// The authorization server (the same issuer that protects this server).
+    pub issuer: String,
+    /// This server's own client credentials; `None` registers a new client at start.
+    pub credentials: Option<ClientCredentials>,
+}
+
+/// Structured result of `whoami`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct WhoAmI {
+    /// Subject, as the profile API reports it.
+    pub sub: String,
+    /// Login name.
+    pub username: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// The OAuth client the caller used to reach this server.
+    pub client_id: Option<String>,
+    /// Scopes of the caller's token.
+    pub scopes: Vec<String>,
+    /// Audience of the caller's token (this server).
+    pub caller_token_audience: Vec<String>,
+    /// Audience of the token sent to the profile API: a different one, minted by exchange.
+    pub downstream_token_audience: Vec<String>,
+    /// The profile API that was called.
+    pub downstream: String,
+}
+
+/// The endpoints and credentials used for the downstream call.
+#[derive(Debug)]
+struct Downstream {
+    http: reqwest::Client,
+    token_endpoint: String,
+    userinfo: String,
+    credentials: ClientCredentials,
+}
+
+/// Says who the caller is, through a token exchange.
+#[derive(Debug, Clone)]
+pub struct WhoamiServer {
+    tool_router: ToolRouter<Self>,
+    downstream: Option<Arc<Downstream>>,
+}
+
+impl Default for WhoamiServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[tool_router]
+impl WhoamiServer {
+    /// A server without downstream access: `whoami` explains it needs `--auth`.
+    pub fn new() -> Self {
+        Self {
+            tool_router: Self::tool_router(),
+            downstream: None,
+        }
+    }
+
+    /// Discovers `config.issuer`'s endpoints and registers a client if no credentials
+    /// are given.
+    pub async fn connect(config: WhoamiConfig) -> Result<Self, belay_auth::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| belay_auth::Error::Config(format!("cannot build an HTTP client: {e}")))?;
+        let metadata = discover(&http, &config.issuer).await?;
+        let token_endpoint = metadata.token_endpoint.ok_or_else(|| {
+            belay_auth::Error::BadServer(format!("`{}` has no token_endpoint", config.issuer))
+        })?;
+        let credentials = match config.credentials {
+            Some(credentials) => credentials,
+            None => {
+                let endpoint = metadata.registration_endpoint.ok_or_else(|| {
+                    belay_auth::Error::Config(format!(
+                        "`{}` has no registration_endpoint: pass --client-id and --client-secret",
+                        config.issuer
+                    ))
+                })?;
+                let registration = ClientRegistration {
+                    client_name: "belay whoami".into(),
+                    grant_types: vec![TOKEN_EXCHANGE_GRANT.into()],
+                    token_endpoint_auth_method: "client_secret_basic".into(),
+                    scope: None,
+                };
+                let credentials = register_client(&http, &endpoint, &registration).await?;
+                tracing::info!(client_id = %credentials.client_id, "whoami registered itself");
+                credentials
+            }
+        };
+        Ok(Self {
+            tool_router: Self::tool_router(),
+            downstream: Some(Arc::new(Downstream {
+                http,
+                token_endpoint,
+                userinfo: format!("{}/userinfo", config.issuer),
+                credentials,
+            })),
+        })
+    }
+
+    /// The client id this server exchanges tokens as, once connected.
+    pub fn client_id(&self) -> Option<&str> {
+        self.downstream
+            .as_ref()
+            .map(|d| d.credentials.client_id.as_str())
+    }
+
+    /// Who is calling.
+    #[tool(
+        description = "Who am I? Returns the signed-in user (subject, username, name, e-mail) \
+            as the profile API reports it, the client used and the granted scopes. The profile \
+            API is called with a token exchanged for it, not with yours.",
+        output_schema = schema_for_output::<WhoAmI>(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn whoami(&self, extensions: Extensions) -> CallToolResult {
+        let caller = Caller::from_rmcp_parts(extensions.get::<http::request::Parts>());
+        let (Some(caller), Some(downstream)) = (caller, &self.downstream) else {
+            return tool_error(
+                "whoami needs to know its caller: start it with `belay serve whoami \
+                 --transport http --auth` and call it with an OAuth access token",
+            );
+        };
+        match downstream.ask(caller).await {
+            Ok(who) => {
+                let text = format!(
+                    "You are {} ({}), signed in with client {}; scopes: {}.",
+                    who.name.as_deref().unwrap_or("(no name)"),
+                    who.username.as_deref().unwrap_or(&who.sub),
+                    who.client_id.as_deref().unwrap_or("(unknown)"),
+                    who.scopes.join(" ")
+                );
+                structured(text, &who)
+            }
+            Err(why) => tool_error(why),
+        }
+    }
+}
+
+impl Downstream {
+    /// Exchanges the caller's token and calls the profile API with the new one.
+    async fn ask(&self, caller: &Caller) -> Result<WhoAmI, String> {
+        let exchanged = exchange_token(
+            &self.http,
+            &self.token_endpoint,
+            &self.credentials,
+            &ExchangeRequest {
+                subject_token: Some(&caller.token),
+                resource: Some(&self.userinfo),
+                ..ExchangeRequest::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("the token exchange failed: {e}"))?;
+        let token = exchanged.access_token;
+        // Defence in depth: an exchange that hands back the same token is no exchange.
+        if token == caller.token {
+            return Err(
+                "the token exchange returned the caller's own token; refusing to forward it".into(),
+            );
+        }
+        let response = self
+            .http
+            .get(&self.userinfo)
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.userinfo))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            // The OAuth error body says why (e.g. the subject is a client, not a user).
+            let why = response
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|body| body.get("error_description")?.as_str().map(str::to_owned))
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            return Err(format!("{} answered {status}{why}", self.userinfo));
+        }
+        let profile: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("{} did not answer JSON: {e}", self.userinfo))?;
+        let text = |name: &str| profile.get(name).and_then(Value::as_str).map(str::to_owned);
+        Ok(WhoAmI {
+            sub: text("sub").unwrap_or_else(|| caller.sub.clone()),
+            username: text("preferred_username"),
+            name: text("name"),
+            email: text("email"),
+            client_id: caller.client_id.clone(),
+            scopes: caller.scopes.iter().cloned().collect(),
+            caller_token_audience: caller.audience.clone(),
+            downstream_token_audience: audience_of(&token)
+                .unwrap_or_else(|| vec![self.userinfo.clone()]),
+            downstream: self.userinfo.clone(),
+        })
+    }
+}
+
+/// The `aud` of a JWT, read without verification: only to show it, the profile API
+/// is the one that checks it.
+fn audience_of(token: &AccessToken) -> Option<Vec<String>> {
+    let payload = token.secret().split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    match claims.get("aud")? {
+        Value::String(aud) => Some(vec![aud.clone()]),
+        Value::Array(auds) => Some(
+            auds.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[tool_handler(
+    router = self.tool_router,
+    name = "belay-whoami",
+    instructions = "Call `whoami` to learn who you are signed in as. Needs an OAuth access token."
+)]
+impl ServerHandler for WhoamiServer {}

@@ -1,0 +1,300 @@
+//! The whoami server against an in-test authorization server speaking the real wire
+//! format (RFC 8414 metadata, RFC 7591 registration, RFC 8693 exchange, userinfo).
+//! The caller is put in the request by a stand-in for belay-auth's layer, as it would be.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode},
+    middleware::{self, Next},
+    response::Response,
+    routing::{get, post},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use belay_auth::{AccessToken, Caller, exchange::ClientCredentials};
+use belay_servers::whoami::{WhoAmI, WhoamiConfig, WhoamiServer};
+use rmcp::{
+    ClientServiceExt, ServiceExt, model::CallToolRequestParams,
+    transport::StreamableHttpClientTransport,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{Era, ScriptedClient, Session, Wire, decode, tool_error};
+
+const CALLER_TOKEN: &str = "caller.token.for-whoami";
+
+#[derive(Default)]
+struct Seen {
+    registrations: Vec<Value>,
+    exchanges: Vec<Vec<(String, String)>>,
+    userinfo_tokens: Vec<String>,
+    minted: Vec<String>,
+}
+
+struct AuthServer {
+    url: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[derive(Clone)]
+struct StubState {
+    url: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+const CLIENT_ID: &str = "whoami-client";
+const CLIENT_SECRET: &str = "whoami-secret";
+
+async fn start_auth_server() -> anyhow::Result<AuthServer> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let state = StubState {
+        url: url.clone(),
+        seen: Arc::clone(&seen),
+    };
+    let router = Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/register", post(register))
+        .route("/token", post(token))
+        .route("/userinfo", get(userinfo))
+        .with_state(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(AuthServer { url, seen })
+}
+
+async fn metadata(State(state): State<StubState>) -> Json<Value> {
+    let url = &state.url;
+    Json(json!({
+        "issuer": url,
+        "token_endpoint": format!("{url}/token"),
+        "registration_endpoint": format!("{url}/register"),
+        "jwks_uri": format!("{url}/jwks.json"),
+    }))
+}
+
+async fn register(
+    State(state): State<StubState>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    if let Ok(mut seen) = state.seen.lock() {
+        seen.registrations.push(body);
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({ "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET })),
+    )
+}
+
+/// RFC 8693 at the token endpoint: checks what a real server would, mints a new token.
+async fn token(
+    State(state): State<StubState>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, Json<Value>) {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    let refuse = |error: &str| (StatusCode::BAD_REQUEST, Json(json!({ "error": error })));
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "invalid_client" })),
+        );
+    }
+    let userinfo = format!("{}/userinfo", state.url);
+    if field("grant_type") != Some("urn:ietf:params:oauth:grant-type:token-exchange")
+        || field("subject_token_type") != Some("urn:ietf:params:oauth:token-type:access_token")
+        || field("subject_token") != Some(CALLER_TOKEN)
+        || field("resource") != Some(userinfo.as_str())
+    {
+        return refuse("invalid_request");
+    }
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let minted = format!(
+        "{}.{}.c2ln",
+        part(json!({"alg": "ES256", "typ": "at+jwt"})),
+        part(json!({"sub": "user-42", "aud": userinfo, "act": {"sub": CLIENT_ID}}))
+    );
+    if let Ok(mut seen) = state.seen.lock() {
+        seen.exchanges.push(form.clone());
+        seen.minted.push(minted.clone());
+    }
+    (
+        StatusCode::OK,
+        Json(json!({
+            "access_token": minted, "token_type": "Bearer", "expires_in": 900,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        })),
+    )
+}
+
+async fn userinfo(
+    State(state): State<StubState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    let mut seen = state
+        .seen
+        .lock()
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    seen.userinfo_tokens.push(token.clone());
+    if !seen.minted.contains(&token) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    Ok(Json(json!({
+        "sub": "user-42", "preferred_username": "alice", "name": "Alice Example",
+        "email": "alice@example.com",
+    })))
+}
+
+fn caller(resource: &str) -> anyhow::Result<Caller> {
+    let Value::Object(claims) = json!({
+        "iss": "http://issuer.invalid", "sub": "user-42", "aud": resource, "client_id": "vscode",
+        "scope": "mcp:tools openid", "exp": 4_000_000_000u64,
+    }) else {
+        anyhow::bail!("claims literal is an object")
+    };
+    Ok(Caller::from_claims(claims, AccessToken::new(CALLER_TOKEN))?)
+}
+
+/// `server` on Streamable HTTP with every request carrying `caller`, as belay-auth's
+/// layer leaves it. Returns the MCP URL and the server's stop token.
+async fn serve_with_caller(server: WhoamiServer) -> anyhow::Result<(String, CancellationToken)> {
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    let caller = caller(&url)?;
+    let router = belay_mcp::http::streamable_router(server, "/mcp", false, shutdown.clone()).layer(
+        middleware::from_fn(move |mut request: Request, next: Next| {
+            request.extensions_mut().insert(caller.clone());
+            async move { Ok::<Response, std::convert::Infallible>(next.run(request).await) }
+        }),
+    );
+    tokio::spawn(belay_mcp::http::run(listener, router, shutdown.clone()));
+    Ok((url, shutdown))
+}
+
+#[tokio::test]
+async fn whoami_answers_through_an_exchanged_token_never_the_callers() -> anyhow::Result<()> {
+    let auth = start_auth_server().await?;
+    let server = WhoamiServer::connect(WhoamiConfig {
+        issuer: auth.url.clone(),
+        credentials: None,
+    })
+    .await?;
+    assert_eq!(
+        server.client_id(),
+        Some(CLIENT_ID),
+        "registered itself by DCR"
+    );
+    let (url, shutdown) = serve_with_caller(server).await?;
+    let _stop = shutdown.drop_guard();
+
+    for era in Era::BOTH {
+        let transport = StreamableHttpClientTransport::from_uri(url.clone());
+        let client = ScriptedClient::new(era)
+            .serve_with_lifecycle(transport, era.lifecycle())
+            .await?;
+        let result = client
+            .call_tool(CallToolRequestParams::new("whoami"))
+            .await?;
+        let who: WhoAmI = decode(&result)?;
+        assert_eq!(who.sub, "user-42", "{era:?}");
+        assert_eq!(who.username.as_deref(), Some("alice"));
+        assert_eq!(who.name.as_deref(), Some("Alice Example"));
+        assert_eq!(who.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(who.client_id.as_deref(), Some("vscode"));
+        assert_eq!(who.scopes, ["mcp:tools", "openid"]);
+        assert_eq!(who.caller_token_audience, std::slice::from_ref(&url));
+        assert_eq!(
+            who.downstream_token_audience,
+            [format!("{}/userinfo", auth.url)]
+        );
+        client.cancel().await?;
+    }
+
+    let seen = auth.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    assert_eq!(seen.registrations.len(), 1);
+    let registration = &seen.registrations[0];
+    assert_eq!(
+        registration["grant_types"],
+        json!(["urn:ietf:params:oauth:grant-type:token-exchange"])
+    );
+    assert_eq!(
+        registration["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
+    assert_eq!(seen.exchanges.len(), 2);
+    assert_eq!(seen.userinfo_tokens.len(), 2);
+    for token in &seen.userinfo_tokens {
+        assert_ne!(
+            token, CALLER_TOKEN,
+            "the caller's token reached the downstream API"
+        );
+        assert!(
+            seen.minted.contains(token),
+            "userinfo got a token the AS never minted"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn configured_credentials_skip_registration() -> anyhow::Result<()> {
+    let auth = start_auth_server().await?;
+    let server = WhoamiServer::connect(WhoamiConfig {
+        issuer: auth.url.clone(),
+        credentials: Some(ClientCredentials::new(CLIENT_ID, CLIENT_SECRET)),
+    })
+    .await?;
+    let (url, shutdown) = serve_with_caller(server).await?;
+    let _stop = shutdown.drop_guard();
+    let transport = StreamableHttpClientTransport::from_uri(url);
+    let client = ScriptedClient::new(Era::Handshake).serve(transport).await?;
+    let result = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await?;
+    decode::<WhoAmI>(&result).context("whoami with configured credentials")?;
+    client.cancel().await?;
+    let seen = auth.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    assert!(seen.registrations.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_auth_whoami_says_it_needs_it() -> anyhow::Result<()> {
+    for wire in Wire::ALL {
+        let session = Session::open(
+            WhoamiServer::new(),
+            wire,
+            ScriptedClient::new(Era::Handshake),
+        )
+        .await?;
+        let result = session.call("whoami", json!({})).await?;
+        let text = tool_error(&result);
+        assert!(text.contains("--auth"), "{}: {text}", session.label);
+        session.close().await?;
+    }
+    Ok(())
+}
