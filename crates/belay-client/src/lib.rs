@@ -1,2 +1,25 @@
-//! Connect to MCP servers and sign in to them with OAuth: the client side the chat client and the gateway reuse.
+//! Connect to MCP servers over Streamable HTTP and sign in to them with OAuth 2.1.
+//!
+//! [`SignIn`] holds one server's sign-in (discovery, client identity, authorization code +
+//! PKCE or device grant, step-up, refresh; tokens in a [`TokenCache`]); [`SignedInClient`]
+//! is the HTTP client under rmcp's transport that signs in when the server answers 401;
+//! [`connect`] puts an rmcp client session on top. rmcp's `AuthorizationManager` does the
+//! protocol work; this crate decides when and keeps state. It depends on no Belay crate.
+//! A [`UserAgent`] takes the user through the authorization URL: [`BrowserAgent`] prints it
+//! and opens a browser, [`HeadlessAgent`] follows it itself (tests, auto-approving servers).
 #![deny(missing_docs)]
+
+pub mod agent;
+pub mod cache;
+mod connect;
+mod device;
+pub mod error;
+mod http;
+mod signin;
+
+pub use agent::{BrowserAgent, DevicePrompt, HeadlessAgent, LoopbackRedirect, UserAgent};
+pub use cache::{ClientRecord, TokenCache, TokenStore};
+pub use connect::{connect, connect_with, transport};
+pub use error::{Error, Result};
+pub use http::SignedInClient;
+pub use signin::{Grant, SignIn, SignInOptions, canonical_server_url};

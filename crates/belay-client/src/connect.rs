@@ -1,0 +1,50 @@
+//! Connecting: a Streamable HTTP transport with sign-in, and an MCP session on top.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient,
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+
+use crate::{
+    error::{Error, Result},
+    http::SignedInClient,
+    signin::{SignIn, SignInOptions},
+};
+
+/// rmcp's Streamable HTTP client transport for `sign_in`'s server, signing in on demand.
+pub fn transport(sign_in: Arc<SignIn>) -> StreamableHttpClientTransport<SignedInClient> {
+    let config = StreamableHttpClientTransportConfig::with_uri(sign_in.server().as_str());
+    StreamableHttpClientTransport::with_client(
+        SignedInClient::new(reqwest::Client::new(), sign_in),
+        config,
+    )
+}
+
+/// Connects `handler` to the MCP server at `server_url`, signing in when the server asks.
+/// `lifecycle` picks the handshake (`initialize`) or the 2026-07-28 `server/discover` era.
+pub async fn connect<H: ClientHandler>(
+    server_url: &str,
+    options: SignInOptions,
+    handler: H,
+    lifecycle: ClientLifecycleMode,
+) -> Result<RunningService<RoleClient, H>> {
+    let sign_in = Arc::new(SignIn::new(server_url, options)?);
+    connect_with(sign_in, handler, lifecycle).await
+}
+
+/// Like [`connect`], with sign-in state the caller keeps (to share it or sign out later).
+pub async fn connect_with<H: ClientHandler>(
+    sign_in: Arc<SignIn>,
+    handler: H,
+    lifecycle: ClientLifecycleMode,
+) -> Result<RunningService<RoleClient, H>> {
+    handler
+        .serve_with_lifecycle(transport(sign_in), lifecycle)
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))
+}
