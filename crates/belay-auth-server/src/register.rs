@@ -56,13 +56,6 @@ pub(crate) async fn register(
             "the body must be a JSON client metadata object: {e}"
         ))
     })?;
-    if request.redirect_uris.is_empty() {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_redirect_uri",
-            "redirect_uris is required and must list at least one URI",
-        ));
-    }
     for uri in &request.redirect_uris {
         check_redirect_uri(uri)
             .map_err(|m| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", m))?;
@@ -93,6 +86,17 @@ pub(crate) async fn register(
                  client_secret_basic or client_secret_post)"
             )));
         }
+    }
+    // Only redirect-based grants need redirect URIs (RFC 7591 §2): a service that uses
+    // client credentials or token exchange has nowhere to be redirected to.
+    if grant_types.iter().any(|g| g == "authorization_code") && request.redirect_uris.is_empty()
+    {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            "redirect_uris is required for the authorization_code grant and must list at least \
+             one URI",
+        ));
     }
     if let Some(types) = &request.response_types
         && types.iter().any(|t| t != "code")

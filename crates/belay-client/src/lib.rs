@@ -5,8 +5,8 @@
 //! is the HTTP client under rmcp's transport that signs in when the server answers 401;
 //! [`connect`] puts an rmcp client session on top. rmcp's `AuthorizationManager` does the
 //! protocol work; this crate decides when and keeps state. It depends on no Belay crate.
-//! A [`UserAgent`] takes the user through the authorization URL: [`BrowserAgent`] prints it
-//! and opens a browser, [`HeadlessAgent`] follows it itself (tests, auto-approving servers).
+//! A [`UserAgent`] takes the user through the authorization URL: [`BrowserAgent`] (prints,
+//! opens a browser), [`HeadlessAgent`] (auto-approving servers), [`FormAgent`] (scripts).
 #![deny(missing_docs)]
 
 pub mod agent;
@@ -14,6 +14,7 @@ pub mod cache;
 mod connect;
 mod device;
 pub mod error;
+mod form;
 mod http;
 mod signin;
 
@@ -21,5 +22,6 @@ pub use agent::{BrowserAgent, DevicePrompt, HeadlessAgent, LoopbackRedirect, Use
 pub use cache::{ClientRecord, TokenCache, TokenStore};
 pub use connect::{connect, connect_with, transport};
 pub use error::{Error, Result};
+pub use form::FormAgent;
 pub use http::SignedInClient;
 pub use signin::{Grant, SignIn, SignInOptions, canonical_server_url};

@@ -11,7 +11,7 @@ and `consent=approve`.
 Checks, each reported on its own line:
   * an unauthenticated request gets 401 with `WWW-Authenticate: Bearer resource_metadata=…`;
   * a wrong password shows the form again (401), and no code is issued;
-  * sign-in, then `get_weather` answers for Seattle;
+  * sign-in, then `get_weather` answers for London;
   * a second session reuses the stored tokens: nobody is sent to sign in again;
   * a person who presses "deny" gets `access_denied` back at the redirect URI.
 Exit code 0 only if every check passed.
@@ -36,6 +36,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import logging  # noqa: E402
+
 from belay_server import HOST, belay_bin, free_port, running, stop_on_sigterm  # noqa: E402
 
 USER, PASSWORD = "alice", "correct horse battery staple"
@@ -143,7 +145,7 @@ def provider(url: str, storage: MemoryStorage, person: ScriptedPerson) -> OAuthC
 async def weather_for(url: str, auth: OAuthClientProvider) -> str:
     async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
         async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=TIMEOUT_S) as client:
-            result = await client.call_tool("get_weather", {"city": "Seattle"})
+            result = await client.call_tool("get_weather", {"city": "London"})
             text = " ".join(getattr(c, "text", "") for c in result.content)
             if result.is_error:
                 raise RuntimeError(f"get_weather failed: {text}")
@@ -183,13 +185,13 @@ async def session(mcp_url: str, report: Report) -> None:
     storage, person = MemoryStorage(), ScriptedPerson()
     with anyio.fail_after(TIMEOUT_S):
         text = await weather_for(mcp_url, provider(mcp_url, storage, person))
-    report.check("sign in, then get_weather(Seattle)", "Seattle" in text and person.visits == 1, text[:200])
+    report.check("sign in, then get_weather(London)", "London" in text and person.visits == 1, text[:200])
     report.check("registered by DCR", storage.client is not None and bool(storage.client.client_id))
 
     again = ScriptedPerson()
     with anyio.fail_after(TIMEOUT_S):
         text = await weather_for(mcp_url, provider(mcp_url, storage, again))
-    report.check("second session reuses the tokens", "Seattle" in text and again.visits == 0, again.visits)
+    report.check("second session reuses the tokens", "London" in text and again.visits == 0, again.visits)
 
     denied = ScriptedPerson(consent="deny")
     with contextlib.suppress(Exception):
@@ -200,6 +202,8 @@ async def session(mcp_url: str, report: Report) -> None:
 
 
 def main() -> int:
+    # The wrong-password and deny checks make the SDK log its (expected) failures loudly.
+    logging.getLogger("mcp.client.auth").setLevel(logging.CRITICAL)
     stop_on_sigterm()
     belay = belay_bin()
     report = Report()

@@ -178,3 +178,32 @@ async fn revoking_a_refresh_token_ends_its_grant() -> anyhow::Result<()> {
     assert_eq!(resp.status(), StatusCode::OK);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_service_registers_for_token_exchange_without_redirect_uris() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let resp = h
+        .http
+        .post(h.url("/register"))
+        .json(&serde_json::json!({
+            "grant_types": [EXCHANGE],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "client_name": "whoami",
+        }))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: serde_json::Value = resp.json().await?;
+    assert!(body["client_secret"].is_string(), "{body}");
+    // A client that wants redirects still has to say where to.
+    let resp = h
+        .http
+        .post(h.url("/register"))
+        .json(&serde_json::json!({ "grant_types": ["authorization_code"] }))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await?;
+    assert_eq!(body["error"], "invalid_redirect_uri");
+    Ok(())
+}

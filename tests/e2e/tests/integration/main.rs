@@ -1,0 +1,5 @@
+//! Belay's client signs in at Belay's authorization server and calls protected servers.
+#![allow(missing_docs)]
+
+mod signin;
+mod world;

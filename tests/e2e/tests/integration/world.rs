@@ -1,0 +1,99 @@
+//! An embedded authorization server with one user, and protected servers beside it, each
+//! on its own loopback port, all stopped when the [`World`] is dropped.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use belay_auth::{Protection, ResourceSpec};
+use belay_auth_server::{AuthServer, ServerSpec, Settings, SystemClock};
+use belay_client::{FormAgent, SignInOptions};
+use belay_mcp::guard::AllowList;
+use rmcp::ServerHandler;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) const USER: &str = "alice";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+pub(crate) struct World {
+    pub(crate) issuer: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl World {
+    /// The authorization server with `alice`, configured by `tune`.
+    pub(crate) async fn start(tune: impl FnOnce(&mut ServerSpec)) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let issuer = format!("http://{}", listener.local_addr()?);
+        let mut spec = ServerSpec {
+            issuer: Some(issuer.clone()),
+            ..ServerSpec::default()
+        };
+        tune(&mut spec);
+        let settings = Settings::try_from(&spec)?;
+        let server = tokio::task::spawn_blocking(move || {
+            AuthServer::new(
+                belay_store::Db::in_memory()?,
+                settings,
+                Arc::new(SystemClock),
+            )
+            .map_err(anyhow::Error::from)
+        })
+        .await??;
+        server.users().add(
+            USER,
+            PASSWORD,
+            Some("Alice Liddell"),
+            Some("alice@example.com"),
+        )?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(belay_auth_server::serve(
+            listener,
+            server.router(),
+            shutdown.clone(),
+        ));
+        Ok(Self { issuer, shutdown })
+    }
+
+    /// The resource-server settings that trust this world's issuer.
+    pub(crate) fn resource_spec(&self) -> ResourceSpec {
+        ResourceSpec {
+            issuer: self.issuer.clone(),
+            ..ResourceSpec::default()
+        }
+    }
+
+    /// Serves `server` over Streamable HTTP at `/mcp` behind `spec`'s checks; returns its URL.
+    pub(crate) async fn protected<S: ServerHandler + Clone>(
+        &self,
+        server: S,
+        spec: &ResourceSpec,
+    ) -> anyhow::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/mcp", listener.local_addr()?);
+        let router =
+            belay_mcp::http::streamable_router(server, "/mcp", false, self.shutdown.clone());
+        let router = Protection::new(spec, &url)?.protect(router);
+        tokio::spawn(belay_mcp::http::run(
+            listener,
+            belay_mcp::http::guarded(router, AllowList::default()),
+            self.shutdown.clone(),
+        ));
+        Ok(url)
+    }
+}
+
+/// Sign-in options for a person who types `password` as alice and approves.
+pub(crate) fn as_alice(password: &str) -> anyhow::Result<SignInOptions> {
+    Ok(SignInOptions {
+        client_name: "belay e2e".into(),
+        user_agent: Arc::new(FormAgent::new(USER, password).context("form agent")?),
+        allow_private_addresses: true,
+        ..SignInOptions::default()
+    })
+}
