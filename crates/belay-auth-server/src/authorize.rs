@@ -49,10 +49,13 @@ enum Refusal {
 
 impl From<OAuthError> for Refusal {
     fn from(e: OAuthError) -> Self {
-        Self::Page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            e.description().to_owned(),
-        )
+        // Only our own failures are 500; a client's bad metadata document is its fault.
+        let status = if e.code() == "server_error" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self::Page(status, e.description().to_owned())
     }
 }
 
@@ -271,6 +274,7 @@ fn render(
     page::consent(
         status,
         &Consent {
+            action: "authorize",
             client_name: client.name.as_deref().unwrap_or(&client.client_id),
             client_id: &client.client_id,
             redirect_host: &host,

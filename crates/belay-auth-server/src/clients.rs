@@ -210,7 +210,7 @@ impl AuthServer {
     /// uses, so URL-shaped ids (Client ID Metadata Documents) can be resolved here.
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
         let id = client_id.to_owned();
-        Ok(self
+        let stored = self
             .db()
             .call(move |c| {
                 c.query_row(
@@ -221,7 +221,17 @@ impl AuthServer {
                 )
                 .optional()
             })
-            .await?)
+            .await?;
+        if stored.is_some() || !crate::cimd::is_document_url(client_id) {
+            return Ok(stored);
+        }
+        let settings = self.settings();
+        Ok(Some(
+            self.inner
+                .cimd
+                .resolve(client_id, &settings.scopes, self.now())
+                .await?,
+        ))
     }
 
     /// Authenticates the client of a token, revocation or introspection request:

@@ -27,6 +27,9 @@ pub enum Error {
     /// Password hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// A URL client ID's metadata document is unusable (the client's fault, not ours).
+    #[error(transparent)]
+    Cimd(#[from] crate::cimd::CimdError),
 }
 
 /// An OAuth error response: status, `error` code and a description saying what to fix.
@@ -125,7 +128,10 @@ impl From<belay_store::Error> for OAuthError {
 
 impl From<Error> for OAuthError {
     fn from(e: Error) -> Self {
-        Self::server(e)
+        match e {
+            Error::Cimd(e) => e.into(),
+            e => Self::server(e),
+        }
     }
 }
 

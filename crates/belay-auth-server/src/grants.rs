@@ -34,7 +34,7 @@ fn wants_refresh(client: &Client, scope: &str) -> bool {
     client.allows("refresh_token") || scope.split_whitespace().any(|s| s == "offline_access")
 }
 
-async fn user(server: &AuthServer, id: &str) -> Result<User, OAuthError> {
+pub(crate) async fn user(server: &AuthServer, id: &str) -> Result<User, OAuthError> {
     let users = server.users();
     let id = id.to_owned();
     tokio::task::spawn_blocking(move || users.get(&id))
@@ -52,7 +52,7 @@ fn subject(user: &User) -> Subject {
 }
 
 /// Access token (and refresh and ID tokens as due) for a user grant in `family`.
-async fn issue(
+pub(crate) async fn issue(
     server: &AuthServer,
     client: &Client,
     user: &User,

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod authorize;
+mod cimd;
 mod clients;
 pub mod clock;
 mod device;
@@ -42,6 +43,7 @@ use belay_store::Db;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use cimd::{CimdError, CimdSpec};
 pub use clients::{AuthMethod, Client, check_redirect_uri};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, OAuthError};
@@ -63,6 +65,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     keys: keys::KeyRing,
     limiter: ratelimit::RateLimiter,
+    cimd: cimd::Resolver,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -95,6 +98,7 @@ impl AuthServer {
             settings.registration_burst,
             settings.registration_per_minute,
         );
+        let cimd = cimd::Resolver::new(&settings.cimd)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -102,6 +106,7 @@ impl AuthServer {
                 clock,
                 keys: keys::KeyRing::default(),
                 limiter,
+                cimd,
             }),
         })
     }
@@ -125,7 +130,7 @@ impl AuthServer {
                 get(userinfo::userinfo).post(userinfo::userinfo),
             )
             .route("/device_authorization", post(device::authorization))
-            .route("/device", get(device::page))
+            .route("/device", get(device::page).post(device::submit))
             .with_state(self.clone())
     }
 

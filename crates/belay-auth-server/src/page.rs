@@ -8,6 +8,8 @@ use axum::{
 
 /// What the consent page shows and carries.
 pub(crate) struct Consent<'a> {
+    /// Where the form posts: `authorize` or `device`.
+    pub(crate) action: &'a str,
     pub(crate) client_name: &'a str,
     pub(crate) client_id: &'a str,
     pub(crate) redirect_host: &'a str,
@@ -34,14 +36,14 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;\
 padding:0 1rem;color:#222}h1{font-size:1.3rem}dl{background:#f5f5f5;padding:.8rem;\
 border-radius:6px}dt{font-weight:600}dd{margin:0 0 .5rem 0;word-break:break-all}\
 label{display:block;margin:.6rem 0}input[type=text],input[type=password]{width:100%;\
 padding:.4rem;box-sizing:border-box}.error{color:#b00020}button{padding:.5rem 1rem;\
 margin-right:.5rem}";
 
-fn secure(status: StatusCode, body: String) -> Response {
+pub(crate) fn secure(status: StatusCode, body: String) -> Response {
     let mut response = (status, Html(body)).into_response();
     let h = response.headers_mut();
     // No framing (clickjacking on the consent button), no caching of the page.
@@ -77,13 +79,14 @@ pub(crate) fn consent(status: StatusCode, c: &Consent<'_>, cookie: Option<&str>)
 <dl><dt>Application</dt><dd>{name} (<code>{client_id}</code>)</dd>\
 <dt>Will return you to</dt><dd>{host}</dd><dt>Access requested</dt><dd><ul>{scopes}</ul></dd>\
 <dt>For the server</dt><dd><code>{resource}</code></dd></dl>\
-<form method=\"post\" action=\"authorize\">\
+<form method=\"post\" action=\"{action}\">\
 <input type=\"hidden\" name=\"request_id\" value=\"{request_id}\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
 <label>User name <input type=\"text\" name=\"username\" value=\"{username}\" autocomplete=\"username\" autofocus></label>\
 <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\"></label>\
 <button type=\"submit\" name=\"consent\" value=\"approve\">Allow</button>\
 <button type=\"submit\" name=\"consent\" value=\"deny\">Deny</button></form></body></html>",
+        action = escape(c.action),
         name = escape(c.client_name),
         client_id = escape(c.client_id),
         host = escape(c.redirect_host),

@@ -89,8 +89,7 @@ pub(crate) async fn register(
     }
     // Only redirect-based grants need redirect URIs (RFC 7591 §2): a service that uses
     // client credentials or token exchange has nowhere to be redirected to.
-    if grant_types.iter().any(|g| g == "authorization_code") && request.redirect_uris.is_empty()
-    {
+    if grant_types.iter().any(|g| g == "authorization_code") && request.redirect_uris.is_empty() {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_redirect_uri",

@@ -3,7 +3,8 @@
 use belay_store::Db;
 
 /// Migration steps of component `auth_server`.
-const STEPS: &[&str] = &[r"
+const STEPS: &[&str] = &[
+    r"
 CREATE TABLE as_keys (
     kid           TEXT PRIMARY KEY,
     alg           TEXT NOT NULL,
@@ -96,7 +97,12 @@ CREATE TABLE as_device_codes (
     last_polled_at   INTEGER,
     expires_at       INTEGER NOT NULL
 );
-"];
+",
+    r"
+-- Device flow: the consent form's CSRF token, set when the device code is created.
+ALTER TABLE as_device_codes ADD COLUMN csrf TEXT NOT NULL DEFAULT '';
+",
+];
 
 /// Creates or upgrades the authorization server's tables.
 pub fn migrate(db: &Db) -> Result<(), belay_store::Error> {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::{Error, keys::Alg};
+use crate::{Error, cimd::CimdSpec, keys::Alg};
 
 /// Scopes the embedded server knows unless configured otherwise.
 pub const DEFAULT_SCOPES: &[&str] = &[
@@ -50,6 +50,8 @@ pub struct ServerSpec {
     pub allowed_hosts: Vec<String>,
     /// Pre-registered clients.
     pub clients: Vec<ClientSpec>,
+    /// Client ID Metadata Documents (`[auth_server.cimd]`).
+    pub cimd: CimdSpec,
 }
 
 impl Default for ServerSpec {
@@ -72,6 +74,7 @@ impl Default for ServerSpec {
             registration_per_minute: 10,
             allowed_hosts: Vec::new(),
             clients: Vec::new(),
+            cimd: CimdSpec::default(),
         }
     }
 }
@@ -153,6 +156,8 @@ pub struct Settings {
     pub registration_per_minute: u32,
     /// Pre-registered clients.
     pub clients: Vec<ClientSpec>,
+    /// How client metadata documents are fetched and cached.
+    pub cimd: CimdSpec,
 }
 
 impl ServerSpec {
@@ -209,6 +214,7 @@ impl TryFrom<&ServerSpec> for Settings {
             registration_burst: spec.registration_burst.max(1),
             registration_per_minute: spec.registration_per_minute.max(1),
             clients: spec.clients.clone(),
+            cimd: spec.cimd.clone(),
         })
     }
 }

@@ -23,6 +23,7 @@ pub(crate) const GRANT_TYPES: &[&str] = &[
     "refresh_token",
     "client_credentials",
     TOKEN_EXCHANGE,
+    crate::device::DEVICE_CODE,
 ];
 
 /// A successful token response.
@@ -104,6 +105,7 @@ async fn dispatch(
         "refresh_token" => crate::grants::refresh(server, client, params).await,
         "client_credentials" => crate::exchange::client_credentials(server, client, params).await,
         TOKEN_EXCHANGE => crate::exchange::token_exchange(server, client, params).await,
+        crate::device::DEVICE_CODE => crate::device::grant(server, client, params).await,
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",

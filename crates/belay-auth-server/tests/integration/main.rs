@@ -2,6 +2,8 @@
 //! advanceable clock.
 #![allow(unreachable_pub, missing_docs)]
 
+mod cimd;
+mod device;
 mod flow;
 mod grants;
 mod persistence;

@@ -1,0 +1,282 @@
+//! `/device`: the person enters the user code shown on their device, then signs in and
+//! consents on the same page as `/authorize`.
+//!
+//! The form carries the user code as its request id and a CSRF token stored with the
+//! device code; the token is also set as a cookie and both must match on POST, as at
+//! `/authorize`. Only codes still pending and unexpired are ever shown or approved.
+
+use axum::{
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::Response,
+};
+use belay_store::rusqlite::{OptionalExtension, params};
+
+use super::{COLUMNS, DeviceCode, EXPIRES_IN, Status, display_user_code, from_row};
+use crate::{
+    AuthServer, OAuthError,
+    page::{self, Consent},
+    params::Params,
+    secret,
+};
+
+fn cookie_name(user_code: &str) -> String {
+    format!("belay_device_{user_code}")
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The page asking for the user code, with `error` above the field when the last one
+/// was not accepted.
+fn entry(status: StatusCode, prefill: &str, error: Option<&str>) -> Response {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", page::escape(e)))
+        .unwrap_or_default();
+    page::secure(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width\"><title>Connect a device</title>\
+<style>{style}</style></head><body><h1>Connect a device</h1>{error}\
+<p>Enter the code shown on your device.</p>\
+<form method=\"get\" action=\"device\">\
+<label>Code <input type=\"text\" name=\"user_code\" value=\"{prefill}\" autocomplete=\"off\" \
+autocapitalize=\"characters\" spellcheck=\"false\" autofocus></label>\
+<button type=\"submit\">Continue</button></form></body></html>",
+            style = page::STYLE,
+            prefill = page::escape(prefill),
+        ),
+    )
+}
+
+/// The page shown once the person has approved or denied.
+fn done(title: &str, message: &str) -> Response {
+    page::secure(
+        StatusCode::OK,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>{title}</title><style>{style}</style></head><body><h1>{title}</h1><p>{message}</p>\
+</body></html>",
+            title = page::escape(title),
+            message = page::escape(message),
+            style = page::STYLE,
+        ),
+    )
+}
+
+/// The pending, unexpired device code with user code `code`.
+async fn pending(server: &AuthServer, code: &str) -> Result<Option<DeviceCode>, OAuthError> {
+    let code = code.to_owned();
+    let now = server.now();
+    Ok(server
+        .db()
+        .call(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM as_device_codes
+                     WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?2"
+                ),
+                params![code, now],
+                from_row,
+            )
+            .optional()
+        })
+        .await?)
+}
+
+const UNKNOWN_CODE: &str = "That code is not valid or has expired. Check the code on your \
+                            device, or start again there to get a new one.";
+
+/// The consent page for `row`, as at `/authorize` but posting back to `/device`.
+async fn consent(
+    server: &AuthServer,
+    row: &DeviceCode,
+    status: StatusCode,
+    error: Option<&str>,
+    username: &str,
+    set_cookie: bool,
+) -> Response {
+    let client = match server.client(&row.client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return page::error(
+                StatusCode::BAD_REQUEST,
+                "the application that asked for this code is no longer registered",
+            );
+        }
+        Err(e) => {
+            let e = OAuthError::from(e);
+            return page::error(StatusCode::BAD_REQUEST, e.description());
+        }
+    };
+    let shown = display_user_code(&row.user_code);
+    let destination = format!("your device (code {shown})");
+    let cookie = set_cookie.then(|| {
+        format!(
+            "{}={}; Path=/; Max-Age={EXPIRES_IN}; HttpOnly; SameSite=Strict",
+            cookie_name(&row.user_code),
+            row.csrf
+        )
+    });
+    page::consent(
+        status,
+        &Consent {
+            action: "device",
+            client_name: client.name.as_deref().unwrap_or(&client.client_id),
+            client_id: &client.client_id,
+            redirect_host: &destination,
+            scopes: &row.scope,
+            resource: &row.resource,
+            request_id: &row.user_code,
+            csrf: &row.csrf,
+            error,
+            username,
+        },
+        cookie.as_deref(),
+    )
+}
+
+/// GET /device, optionally `?user_code=` (from `verification_uri_complete`).
+pub(crate) async fn page(State(server): State<AuthServer>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return entry(StatusCode::BAD_REQUEST, "", Some(e.description())),
+    };
+    let Some(given) = params.get("user_code") else {
+        return entry(StatusCode::OK, "", None);
+    };
+    let Some(code) = super::normalize_user_code(given) else {
+        return entry(StatusCode::BAD_REQUEST, given, Some(UNKNOWN_CODE));
+    };
+    match pending(&server, &code).await {
+        Ok(Some(row)) => consent(&server, &row, StatusCode::OK, None, "", true).await,
+        Ok(None) => entry(StatusCode::BAD_REQUEST, given, Some(UNKNOWN_CODE)),
+        Err(e) => page::error(StatusCode::INTERNAL_SERVER_ERROR, e.description()),
+    }
+}
+
+/// POST /device: the consent form.
+pub(crate) async fn submit(
+    State(server): State<AuthServer>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match submit_inner(&server, &headers, &body).await {
+        Ok(response) => response,
+        Err((status, message)) => page::error(status, &message),
+    }
+}
+
+async fn set_status(
+    server: &AuthServer,
+    code: &str,
+    status: Status,
+    user_id: Option<&str>,
+) -> Result<bool, OAuthError> {
+    let (code, user_id) = (code.to_owned(), user_id.map(str::to_owned));
+    let now = server.now();
+    // Only a pending, live code changes: a second tab cannot flip an answer already given.
+    let changed = server
+        .db()
+        .call(move |c| {
+            c.execute(
+                "UPDATE as_device_codes SET status = ?1, user_id = ?2
+                 WHERE user_code = ?3 AND status = 'pending' AND expires_at > ?4",
+                params![status.as_str(), user_id, code, now],
+            )
+        })
+        .await?;
+    Ok(changed == 1)
+}
+
+async fn submit_inner(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, (StatusCode, String)> {
+    let internal = |e: OAuthError| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.description().to_owned(),
+        )
+    };
+    let gone = || (StatusCode::BAD_REQUEST, UNKNOWN_CODE.to_owned());
+    let form = Params::form(headers, body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.description().to_owned()))?;
+    let code = form
+        .get("request_id")
+        .and_then(super::normalize_user_code)
+        .ok_or_else(gone)?;
+    let row = pending(server, &code)
+        .await
+        .map_err(internal)?
+        .ok_or_else(gone)?;
+    let csrf_ok = form.get("csrf").is_some_and(|f| secret::same(f, &row.csrf))
+        && cookie_value(headers, &cookie_name(&row.user_code))
+            .is_some_and(|c| secret::same(c, &row.csrf));
+    if !csrf_ok {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or does not match its cookie; open the device \
+             page again"
+                .into(),
+        ));
+    }
+    match form.get("consent") {
+        Some("deny") => {
+            if !set_status(server, &code, Status::Denied, None)
+                .await
+                .map_err(internal)?
+            {
+                return Err(gone());
+            }
+            Ok(done(
+                "Access denied",
+                "The device was not given access. You can close this window.",
+            ))
+        }
+        Some("approve") => {
+            let username = form.get("username").unwrap_or_default().to_owned();
+            let password = form.get("password").unwrap_or_default().to_owned();
+            let users = server.users();
+            let user = tokio::task::spawn_blocking(move || users.verify(&username, &password))
+                .await
+                .map_err(|e| internal(OAuthError::server(e)))?
+                .map_err(|e| internal(OAuthError::from(e)))?;
+            let Some(user) = user else {
+                return Ok(consent(
+                    server,
+                    &row,
+                    StatusCode::UNAUTHORIZED,
+                    Some("Wrong user name or password."),
+                    form.get("username").unwrap_or_default(),
+                    false,
+                )
+                .await);
+            };
+            if !set_status(server, &code, Status::Approved, Some(&user.id))
+                .await
+                .map_err(internal)?
+            {
+                return Err(gone());
+            }
+            Ok(done(
+                "Device connected",
+                "You are signed in on your device. You can close this window and return to it.",
+            ))
+        }
+        _ => Err((
+            StatusCode::BAD_REQUEST,
+            "consent must be `approve` or `deny`".into(),
+        )),
+    }
+}
