@@ -47,8 +47,16 @@ impl FormAgent {
     }
 
     /// Opens `page_url`, fills in its form and submits it; returns the absolute URL the
-    /// server redirected to.
+    /// server redirected to (the authorization response).
     pub async fn submit(&self, page_url: &str) -> Result<String> {
+        match self.answer(page_url).await? {
+            Answer::Redirect(url) => Ok(url),
+            Answer::Page(status, body) => Err(self.refusal(status, &body)),
+        }
+    }
+
+    /// Submits the form and returns the server's answer, redirect or page.
+    async fn answer(&self, page_url: &str) -> Result<Answer> {
         let page = self.http.get(page_url).send().await?;
         let status = page.status();
         let base = page.url().clone();
@@ -87,21 +95,33 @@ impl FormAgent {
         {
             return action
                 .join(location)
-                .map(String::from)
+                .map(|url| Answer::Redirect(url.into()))
                 .map_err(|e| Error::UserAgent(format!("bad redirect `{location}`: {e}")));
         }
-        let body = answer.text().await.unwrap_or_default();
-        Err(Error::UserAgent(
-            if status == reqwest::StatusCode::UNAUTHORIZED {
-                format!(
-                    "the server refused the username or password for `{}`",
-                    self.username
-                )
-            } else {
-                format!("the sign-in form answered {status}: {}", excerpt(&body))
-            },
+        Ok(Answer::Page(
+            status,
+            answer.text().await.unwrap_or_default(),
         ))
     }
+
+    fn refusal(&self, status: reqwest::StatusCode, body: &str) -> Error {
+        Error::UserAgent(if status == reqwest::StatusCode::UNAUTHORIZED {
+            format!(
+                "the server refused the username or password for `{}`",
+                self.username
+            )
+        } else {
+            format!("the sign-in form answered {status}: {}", excerpt(body))
+        })
+    }
+}
+
+/// What the server answered to the submitted form.
+enum Answer {
+    /// A redirect (authorization response), as an absolute URL.
+    Redirect(String),
+    /// A page: the device flow's confirmation, or the form again with an error.
+    Page(reqwest::StatusCode, String),
 }
 
 #[async_trait]
@@ -126,7 +146,14 @@ impl UserAgent for FormAgent {
                 url.into()
             }
         };
-        self.submit(&page).await.map(drop)
+        // The device flow ends on a confirmation page, not a redirect.
+        match self.answer(&page).await? {
+            Answer::Page(status, _) if status.is_success() => Ok(()),
+            Answer::Page(status, body) => Err(self.refusal(status, &body)),
+            Answer::Redirect(url) => Err(Error::UserAgent(format!(
+                "the device verification page redirected to {url} instead of confirming"
+            ))),
+        }
     }
 }
 

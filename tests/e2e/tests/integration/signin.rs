@@ -118,3 +118,23 @@ async fn whoami_answers_for_the_person_through_an_exchanged_token() -> anyhow::R
     client.cancel().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_device_signs_in_while_the_person_approves_on_the_verification_page()
+-> anyhow::Result<()> {
+    let world = World::start(|_| {}).await?;
+    let url = world
+        .protected(WeatherServer::new(), &world.resource_spec())
+        .await?;
+    let options = belay_client::SignInOptions {
+        grant: belay_client::Grant::DeviceCode,
+        ..as_alice(PASSWORD)?
+    };
+    let client = connect(&url, options, (), ClientLifecycleMode::Initialize).await?;
+    let result = client
+        .call_tool(call("get_weather", json!({"city": "Tokyo"})))
+        .await?;
+    assert!(text_of(&result).contains("Tokyo"), "{}", text_of(&result));
+    client.cancel().await?;
+    Ok(())
+}
