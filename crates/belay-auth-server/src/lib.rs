@@ -65,6 +65,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     keys: keys::KeyRing,
     limiter: ratelimit::RateLimiter,
+    /// User-code lookups at `/device`, per address.
+    code_lookups: ratelimit::RateLimiter,
     cimd: cimd::Resolver,
 }
 
@@ -106,6 +108,7 @@ impl AuthServer {
                 clock,
                 keys: keys::KeyRing::default(),
                 limiter,
+                code_lookups: ratelimit::RateLimiter::new(10, 10),
                 cimd,
             }),
         })

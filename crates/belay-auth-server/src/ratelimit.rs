@@ -1,5 +1,6 @@
-//! A token bucket per client IP, for dynamic registration. In memory on purpose: limits
-//! are about bursts, and a restart giving everyone a fresh bucket is harmless.
+//! A token bucket per client IP, for dynamic registration and device user-code lookups.
+//! In memory on purpose: limits are about bursts, and a restart giving everyone a fresh
+//! bucket is harmless.
 
 use std::{
     collections::HashMap,

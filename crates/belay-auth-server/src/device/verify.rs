@@ -5,9 +5,11 @@
 //! device code; the token is also set as a cookie and both must match on POST, as at
 //! `/authorize`. Only codes still pending and unexpired are ever shown or approved.
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::Response,
 };
 use belay_store::rusqlite::{OptionalExtension, params};
@@ -146,14 +148,33 @@ async fn consent(
 }
 
 /// GET /device, optionally `?user_code=` (from `verification_uri_complete`).
-pub(crate) async fn page(State(server): State<AuthServer>, RawQuery(query): RawQuery) -> Response {
-    let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
+pub(crate) async fn page(State(server): State<AuthServer>, request: Parts) -> Response {
+    let params = match Params::parse(request.uri.query().unwrap_or_default().as_bytes()) {
         Ok(p) => p,
         Err(e) => return entry(StatusCode::BAD_REQUEST, "", Some(e.description())),
     };
     let Some(given) = params.get("user_code") else {
         return entry(StatusCode::OK, "", None);
     };
+    // A user code is short enough to guess (about 34 bits): bound lookups per address so
+    // guessing one within its ten minutes is hopeless. People need one or two tries.
+    let ip = request
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Err(wait) = server.inner.code_lookups.take(ip, server.now()) {
+        let mut response = entry(
+            StatusCode::TOO_MANY_REQUESTS,
+            given,
+            Some(&format!(
+                "Too many codes tried from here: wait {wait} s and try again."
+            )),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let Some(code) = super::normalize_user_code(given) else {
         return entry(StatusCode::BAD_REQUEST, given, Some(UNKNOWN_CODE));
     };

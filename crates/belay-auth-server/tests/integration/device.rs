@@ -290,3 +290,33 @@ async fn refusals() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn guessing_user_codes_is_rate_limited() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let resp = h
+            .http
+            .get(h.url("/device?user_code=BCDF-GHJK"))
+            .send()
+            .await?;
+        statuses.push((resp.status(), resp.headers().get("retry-after").cloned()));
+    }
+    // Ten tries are a person mistyping; the eleventh from the same address waits.
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|(s, _)| *s == StatusCode::BAD_REQUEST),
+        "{statuses:?}"
+    );
+    let (status, retry_after) = &statuses[10];
+    assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some(), "429 without Retry-After");
+    // The page without a code is never limited.
+    assert_eq!(
+        h.http.get(h.url("/device")).send().await?.status(),
+        StatusCode::OK
+    );
+    Ok(())
+}
