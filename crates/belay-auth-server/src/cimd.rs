@@ -6,7 +6,8 @@
 //! [`belay_fetch::SafeFetcher`] (no private addresses, size and time caps). A document is
 //! trusted only if its `client_id` is the URL itself; it becomes a public [`Client`] whose
 //! redirect URIs follow the same policy as dynamic registration. Good documents are cached
-//! for `cache_ttl` seconds; failures are not, so a fixed document works at the next try.
+//! for `cache_ttl` seconds, or less when the server's `Cache-Control` says so; failures
+//! are not cached, so a fixed document works at the next try.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
@@ -159,14 +160,21 @@ impl Resolver {
             return Ok(client);
         }
         let url = check_url(client_id, self.fetcher.policy().allow_http)?;
-        let bytes = self.fetcher.get_bytes(&url).await?;
+        let fetched = self.fetcher.get(&url).await?;
         let document: Document =
-            serde_json::from_slice(&bytes).map_err(|e| CimdError::Document {
+            serde_json::from_slice(&fetched.body).map_err(|e| CimdError::Document {
                 url: client_id.to_owned(),
                 reason: format!("not a JSON object of client metadata: {e}"),
             })?;
         let client = to_client(client_id, document, scopes)?;
-        self.store(client.clone(), now);
+        // The server's Cache-Control may shorten the configured lifetime, never extend it:
+        // a document's owner can ask for changes to show sooner, not to be trusted longer.
+        let ttl = fetched.max_age.map_or(self.ttl, |age| {
+            i64::try_from(age.as_secs())
+                .unwrap_or(i64::MAX)
+                .min(self.ttl)
+        });
+        self.store(client.clone(), now, ttl);
         Ok(client)
     }
 
@@ -178,8 +186,8 @@ impl Resolver {
             .map(|c| c.client.clone())
     }
 
-    fn store(&self, client: Client, now: i64) {
-        if self.ttl <= 0 {
+    fn store(&self, client: Client, now: i64, ttl: i64) {
+        if ttl <= 0 {
             return;
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -198,7 +206,7 @@ impl Resolver {
             client.client_id.clone(),
             Cached {
                 client,
-                expires_at: now.saturating_add(self.ttl),
+                expires_at: now.saturating_add(ttl),
             },
         );
     }

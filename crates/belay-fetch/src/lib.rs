@@ -167,6 +167,11 @@ impl SafeFetcher {
 
     /// GETs `url` and returns its body, within the policy's limits.
     pub async fn get_bytes(&self, url: &Url) -> Result<Bytes, FetchError> {
+        self.get(url).await.map(|fetched| fetched.body)
+    }
+
+    /// GETs `url` and returns its body with how long the server says it stays fresh.
+    pub async fn get(&self, url: &Url) -> Result<Fetched, FetchError> {
         check_target(url, &self.policy)?;
         let shown = url.to_string();
         let mut response = self
@@ -183,6 +188,7 @@ impl SafeFetcher {
                 status: status.as_u16(),
             });
         }
+        let max_age = freshness(response.headers());
         let limit = self.policy.max_bytes;
         if response
             .content_length()
@@ -202,7 +208,10 @@ impl SafeFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        Ok(Fetched {
+            body: body.freeze(),
+            max_age,
+        })
     }
 
     /// GETs `url` and parses its body as JSON into `T`.
@@ -248,6 +257,37 @@ impl SafeFetcher {
             reason: format!("cannot fetch from {host}: {}", chain(error)),
         }
     }
+}
+
+/// A fetched document.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The body, at most the policy's `max_bytes`.
+    pub body: Bytes,
+    /// How long the server says the document stays fresh (`Cache-Control: max-age`);
+    /// zero for `no-store` / `no-cache`; `None` when it does not say.
+    pub max_age: Option<Duration>,
+}
+
+/// Reads `Cache-Control`: `no-store` and `no-cache` mean zero, else `max-age=N`.
+fn freshness(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let mut max_age = None;
+    for value in headers.get_all(reqwest::header::CACHE_CONTROL) {
+        for directive in value.to_str().unwrap_or_default().split(',') {
+            let directive = directive.trim().to_ascii_lowercase();
+            if directive == "no-store" || directive == "no-cache" {
+                return Some(Duration::ZERO);
+            }
+            if let Some(seconds) = directive.strip_prefix("max-age=") {
+                max_age = seconds
+                    .trim_matches('"')
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs);
+            }
+        }
+    }
+    max_age
 }
 
 /// Checks scheme and, for IP-literal hosts, the address. Names are checked at resolution.
@@ -386,6 +426,22 @@ mod tests {
             );
         }
         assert!(check_target(&url("https://93.184.215.14/"), &policy).is_ok());
+    }
+
+    #[test]
+    fn freshness_follows_cache_control() {
+        use reqwest::header::{CACHE_CONTROL, HeaderMap, HeaderValue};
+        let of = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(CACHE_CONTROL, HeaderValue::from_static(v));
+            freshness(&h)
+        };
+        assert_eq!(of("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(of("no-store"), Some(Duration::ZERO));
+        assert_eq!(of("max-age=60, no-cache"), Some(Duration::ZERO));
+        assert_eq!(of("private"), None);
+        assert_eq!(of("max-age=soon"), None);
+        assert_eq!(freshness(&HeaderMap::new()), None);
     }
 
     #[test]

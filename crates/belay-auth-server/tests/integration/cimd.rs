@@ -21,6 +21,14 @@ struct Docs {
 }
 
 async fn serve_doc(body: impl Fn(&str) -> String) -> anyhow::Result<Docs> {
+    serve_doc_with(body, "public").await
+}
+
+/// Serves the document with `cache_control` as its Cache-Control header.
+async fn serve_doc_with(
+    body: impl Fn(&str) -> String,
+    cache_control: &'static str,
+) -> anyhow::Result<Docs> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/client.json", listener.local_addr()?);
     let fetches = Arc::new(AtomicUsize::new(0));
@@ -29,11 +37,14 @@ async fn serve_doc(body: impl Fn(&str) -> String) -> anyhow::Result<Docs> {
         .route(
             "/client.json",
             get(
-                |State((doc, n)): State<(Arc<String>, Arc<AtomicUsize>)>| async move {
+                move |State((doc, n)): State<(Arc<String>, Arc<AtomicUsize>)>| async move {
                     n.fetch_add(1, Ordering::SeqCst);
                     (
                         AxumStatus::OK,
-                        [("content-type", "application/json")],
+                        [
+                            ("content-type", "application/json"),
+                            ("cache-control", cache_control),
+                        ],
                         doc.as_str().to_owned(),
                     )
                 },
@@ -114,6 +125,34 @@ async fn code_flow_with_a_metadata_document() -> anyhow::Result<()> {
         docs.fetches.load(Ordering::SeqCst),
         2,
         "refetched after cache_ttl"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn cache_control_can_shorten_the_cache_but_not_extend_it() -> anyhow::Result<()> {
+    let short = serve_doc_with(document, "max-age=60").await?;
+    let long = serve_doc_with(document, "max-age=86400").await?;
+    let h = harness(lab()).await?;
+    for docs in [&short, &long] {
+        assert_eq!(authorize_page(&h, &docs.url, &[]).await?.0, StatusCode::OK);
+    }
+    h.clock.advance(61);
+    for docs in [&short, &long] {
+        assert_eq!(authorize_page(&h, &docs.url, &[]).await?.0, StatusCode::OK);
+    }
+    assert_eq!(
+        short.fetches.load(Ordering::SeqCst),
+        2,
+        "max-age=60 expired"
+    );
+    assert_eq!(long.fetches.load(Ordering::SeqCst), 1, "still fresh");
+    h.clock.advance(3600);
+    assert_eq!(authorize_page(&h, &long.url, &[]).await?.0, StatusCode::OK);
+    assert_eq!(
+        long.fetches.load(Ordering::SeqCst),
+        2,
+        "cache_ttl (1 h) caps a longer max-age"
     );
     Ok(())
 }
