@@ -284,3 +284,152 @@ fn auth_over_stdio_is_refused_with_a_way_out() -> anyhow::Result<()> {
     assert!(stderr.contains("--transport http"), "{stderr}");
     Ok(())
 }
+
+/// The first line of `child`'s stdout that starts with `prefix`, minus the prefix.
+fn stdout_line(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    for line in BufReader::new(stdout).lines().take(10) {
+        if let Some(rest) = line?.strip_prefix(prefix) {
+            return Ok(rest.trim().to_owned());
+        }
+    }
+    anyhow::bail!("no line starting with `{prefix}`")
+}
+
+/// The URL a `belay serve --log-format json` child logs when it listens.
+fn listening_url(child: &mut Child) -> anyhow::Result<String> {
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    for line in BufReader::new(stderr).lines().take(20) {
+        let record: Value = serde_json::from_str(&line?)?;
+        if let Some(found) = record["url"].as_str() {
+            return Ok(found.to_owned());
+        }
+    }
+    anyhow::bail!("no `listening` log line")
+}
+
+#[test]
+fn auth_login_signs_in_with_a_device_code_and_keeps_the_token() -> anyhow::Result<()> {
+    let data = std::env::temp_dir().join(format!("belay-cli-login-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let data_dir = data.to_string_lossy().into_owned();
+    let tokens = data.join("tokens").to_string_lossy().into_owned();
+    let password = "correct horse battery staple";
+    let added = belay()
+        .args(["auth", "user", "add", "alice", "--password", password])
+        .args(["--data-dir", &data_dir])
+        .output()?;
+    assert!(added.status.success(), "{added:?}");
+
+    let mut auth = Reaper(
+        belay()
+            .args(["auth", "serve", "--port", "0", "--data-dir", &data_dir])
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let issuer = stdout_line(&mut auth.0, "issuer")?;
+    let mut weather = Reaper(
+        belay()
+            .args(["serve", "weather", "--transport", "http", "--port", "0"])
+            .args(["--auth", "--issuer", &issuer, "--log-format", "json"])
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let url = listening_url(&mut weather.0)?;
+
+    let login = |extra: &[&str]| {
+        belay()
+            .args(["auth", "login", &url, "--device-code", "--no-browser"])
+            .args(["--token-cache", &tokens, "--print-token"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    let mut first = Reaper(login(&[])?);
+    let stderr = first
+        .0
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut lines = BufReader::new(stderr).lines();
+    // "To sign in, open {link} and enter the code {code} (expires in N s)."
+    let prompt = lines
+        .by_ref()
+        .take(20)
+        .map_while(Result::ok)
+        .find(|l| l.contains("/device?user_code="))
+        .ok_or_else(|| anyhow::anyhow!("login printed no device prompt"))?;
+    let link = prompt
+        .split_whitespace()
+        .find(|w| w.contains("/device?user_code="))
+        .unwrap_or_default()
+        .to_owned();
+    let code = link.rsplit('=').next().unwrap_or_default().to_owned();
+    // The person approves on the verification page, as on their phone.
+    let person = belay_client::FormAgent::new("alice", password)?;
+    tokio::runtime::Runtime::new()?.block_on(belay_client::UserAgent::device_code(
+        &person,
+        &belay_client::DevicePrompt {
+            verification_uri: link.clone(),
+            verification_uri_complete: Some(link),
+            user_code: code,
+            expires_in: 600,
+        },
+    ))?;
+    let status = wait_with_timeout(&mut first.0, Duration::from_secs(30));
+    assert_eq!(
+        status.map(|s| s.success()),
+        Some(true),
+        "first login failed"
+    );
+    let mut token = String::new();
+    std::io::Read::read_to_string(
+        &mut first
+            .0
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?,
+        &mut token,
+    )?;
+    let token = token.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
+    let rest: Vec<_> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("Signed in")), "{rest:?}");
+
+    // The cached token is used at once: no second prompt.
+    let again = belay()
+        .args(["auth", "login", &url, "--device-code", "--no-browser"])
+        .args(["--token-cache", &tokens, "--print-token"])
+        .output()?;
+    assert!(again.status.success(), "{again:?}");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !stderr.contains("/device?user_code="),
+        "asked again: {stderr}"
+    );
+
+    let out = belay()
+        .args(["auth", "logout", &url, "--token-cache", &tokens])
+        .output()?;
+    assert!(out.status.success(), "{out:?}");
+    let cached: Vec<_> = std::fs::read_dir(&tokens)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert!(cached.is_empty(), "tokens left after logout: {cached:?}");
+    terminate(&weather.0);
+    terminate(&auth.0);
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}

@@ -36,6 +36,10 @@ pub enum AuthCommand {
     /// Manage the people who can sign in.
     #[command(subcommand)]
     User(UserCommand),
+    /// Sign in to an MCP server that asks for OAuth, and keep the tokens.
+    Login(super::login::LoginArgs),
+    /// Forget the tokens kept for an MCP server.
+    Logout(super::login::LogoutArgs),
 }
 
 /// Arguments of `belay auth serve`.
@@ -101,10 +105,12 @@ fn open_db(spec: &ServerSpec, data_dir: Option<PathBuf>) -> anyhow::Result<Db> {
 
 /// Runs `belay auth …` with the configuration file `config`.
 pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let mut spec = BelayConfig::load(config)?.auth_server;
-    let db = open_db(&spec, args.data_dir)?;
+    let state = |spec: &ServerSpec| open_db(spec, args.data_dir.clone());
+    let spec = || BelayConfig::load(config).map(|c| c.auth_server);
     match args.command {
         AuthCommand::Serve(serve) => {
+            let mut spec = spec()?;
+            let db = state(&spec)?;
             if let Some(host) = serve.host {
                 spec.host = host;
             }
@@ -117,6 +123,7 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
             run_server(spec, db).await
         }
         AuthCommand::RotateKeys { alg } => {
+            let db = state(&spec()?)?;
             let kid = tokio::task::spawn_blocking(move || {
                 belay_auth_server::keys::rotate(
                     &db,
@@ -131,8 +138,12 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
             Ok(())
         }
         AuthCommand::User(cmd) => {
+            let db = state(&spec()?)?;
             tokio::task::spawn_blocking(move || user(Users::new(db), cmd)).await?
         }
+        // Signing in to a server is the client side: no authorization-server state.
+        AuthCommand::Login(login) => super::login::login(login).await,
+        AuthCommand::Logout(logout) => super::login::logout(logout).await,
     }
 }
 

@@ -10,7 +10,7 @@ use belay_servers::{
     ServerName,
     whoami::{WhoamiConfig, WhoamiServer},
 };
-use clap::{Args, Parser};
+use clap::Args;
 
 /// Arguments of `belay serve`.
 #[derive(Debug, Args)]
