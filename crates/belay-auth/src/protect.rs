@@ -125,11 +125,27 @@ impl Protection {
             .merge(self.metadata_router())
     }
 
+    /// Like [`protect`](Self::protect), for one of several servers sharing an origin (as
+    /// under `belay up`): only the path-suffixed metadata route is added, since the root
+    /// one can describe a single resource.
+    pub fn protect_shared_origin(&self, router: Router) -> Router {
+        // The root path comes first; a server at the origin's root has only that one.
+        let skip = usize::from(self.0.metadata_paths.len() > 1);
+        let suffixed = &self.0.metadata_paths[skip..];
+        router
+            .layer(middleware::from_fn_with_state(self.clone(), check))
+            .merge(self.routes(suffixed))
+    }
+
     /// Just the metadata routes.
     pub fn metadata_router(&self) -> Router {
+        self.routes(&self.0.metadata_paths)
+    }
+
+    fn routes(&self, paths: &[String]) -> Router {
         let metadata = self.0.metadata.clone();
         let mut router = Router::new();
-        for path in &self.0.metadata_paths {
+        for path in paths {
             let metadata = metadata.clone();
             router = router.route(path, get(move || async move { Json(metadata) }));
         }

@@ -36,7 +36,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the main job on embedded defaults: every reference server on Streamable HTTP.
+    /// Run the main job on embedded defaults: the authorization server and every reference
+    /// server behind OAuth, on one port.
     Up(commands::up::UpArgs),
     /// Run one reference MCP server on stdio, Streamable HTTP or legacy SSE.
     Serve(commands::serve::ServeArgs),
@@ -60,7 +61,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => commands::up::run(args).await,
+            Command::Up(args) => commands::up::run(args, cli.config.as_deref()).await,
             Command::Serve(args) => commands::serve::run(args, cli.config.as_deref()).await,
             Command::Auth(args) => commands::auth::run(args, cli.config.as_deref()).await,
         }

@@ -49,9 +49,9 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process:
 }
 
 #[tokio::test]
-async fn up_serves_every_server_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
+async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
     let child = belay()
-        .args(["up", "--port", "0", "--json"])
+        .args(["up", "--no-auth", "--port", "0", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -430,6 +430,123 @@ fn auth_login_signs_in_with_a_device_code_and_keeps_the_token() -> anyhow::Resul
     assert!(cached.is_empty(), "tokens left after logout: {cached:?}");
     terminate(&weather.0);
     terminate(&auth.0);
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+/// Starts `belay up` on a free port with state in `data`; returns it and its JSON line.
+fn start_up(data: &str) -> anyhow::Result<(Reaper, Value)> {
+    let mut child = Reaper(
+        belay()
+            .args(["up", "--port", "0", "--json", "--data-dir", data])
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let stdout = child
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    Ok((child, serde_json::from_str(&line)?))
+}
+
+/// Signs in as `demo` through the login form and calls `tool` on the server at `url`.
+async fn call_as_demo(
+    url: &str,
+    password: &str,
+    tool: &str,
+    arguments: Value,
+) -> anyhow::Result<rmcp::model::CallToolResult> {
+    let options = belay_client::SignInOptions {
+        user_agent: std::sync::Arc::new(belay_client::FormAgent::new("demo", password)?),
+        allow_private_addresses: true,
+        ..belay_client::SignInOptions::default()
+    };
+    let client =
+        belay_client::connect(url, options, (), rmcp::ClientLifecycleMode::Initialize).await?;
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new(tool.to_owned())
+                .with_arguments(arguments.as_object().cloned().unwrap_or_default()),
+        )
+        .await?;
+    client.cancel().await?;
+    Ok(result)
+}
+
+#[tokio::test]
+async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::Result<()> {
+    let data = std::env::temp_dir().join(format!("belay-cli-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let data = data.to_string_lossy().into_owned();
+    let (mut first, info) = start_up(&data)?;
+    let password = info["user"]["password"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the first run printed no password: {info}"))?
+        .to_owned();
+    let url = |name: &str| {
+        info["servers"][name]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    // Without a token: 401 naming this server's own metadata.
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let (status, headers, _) = http_exchange(&url("stock"), "POST", ping)?;
+    assert_eq!(status, 401);
+    let challenge = headers
+        .iter()
+        .find(|(k, _)| k == "www-authenticate")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        challenge.contains("/.well-known/oauth-protected-resource/servers/stock/mcp"),
+        "{challenge}"
+    );
+
+    let price = call_as_demo(
+        &url("stock"),
+        &password,
+        "get_stock_price",
+        serde_json::json!({"symbol": "AAPL"}),
+    )
+    .await?;
+    assert_ne!(price.is_error, Some(true), "{price:?}");
+    let who = call_as_demo(&url("whoami"), &password, "whoami", serde_json::json!({})).await?;
+    let who = who
+        .structured_content
+        .ok_or_else(|| anyhow::anyhow!("whoami gave no structured result"))?;
+    assert_eq!(who["username"], "demo", "{who}");
+    terminate(&first.0);
+    let status = wait_with_timeout(&mut first.0, Duration::from_secs(10));
+    assert_eq!(
+        status.map(|s| s.success()),
+        Some(true),
+        "first run did not exit 0"
+    );
+
+    // The next run keeps the user: no new password, and the old one still signs in.
+    let (mut second, info) = start_up(&data)?;
+    assert!(info["user"]["password"].is_null(), "{info}");
+    let weather = info["servers"]["weather"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let forecast = call_as_demo(
+        &weather,
+        &password,
+        "get_weather",
+        serde_json::json!({"city": "Paris"}),
+    )
+    .await?;
+    assert_ne!(forecast.is_error, Some(true), "{forecast:?}");
+    terminate(&second.0);
+    let _ = wait_with_timeout(&mut second.0, Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }

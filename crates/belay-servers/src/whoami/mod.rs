@@ -135,6 +135,30 @@ impl WhoamiServer {
         })
     }
 
+    /// A server that exchanges tokens at Belay's embedded authorization server `issuer`
+    /// (endpoints `{issuer}/token` and `{issuer}/userinfo`) as the client `credentials`,
+    /// without discovery: for `belay up`, where the issuer is served by the same process
+    /// and is not answering yet when the server is built.
+    pub fn for_embedded_issuer(
+        issuer: &str,
+        credentials: ClientCredentials,
+    ) -> Result<Self, belay_auth::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| belay_auth::Error::Config(format!("cannot build an HTTP client: {e}")))?;
+        let issuer = issuer.trim_end_matches('/');
+        Ok(Self {
+            tool_router: Self::tool_router(),
+            downstream: Some(Arc::new(Downstream {
+                http,
+                token_endpoint: format!("{issuer}/token"),
+                userinfo: format!("{issuer}/userinfo"),
+                credentials,
+            })),
+        })
+    }
+
     /// The client id this server exchanges tokens as, once connected.
     pub fn client_id(&self) -> Option<&str> {
         self.downstream

@@ -89,7 +89,7 @@ pub enum UserCommand {
     },
 }
 
-fn open_db(spec: &ServerSpec, data_dir: Option<PathBuf>) -> anyhow::Result<Db> {
+pub(crate) fn open_db(spec: &ServerSpec, data_dir: Option<PathBuf>) -> anyhow::Result<Db> {
     let path = match (&spec.database, data_dir) {
         (Some(path), _) => path.clone(),
         (None, Some(dir)) => dir.join("belay.db"),
