@@ -3,8 +3,9 @@
 //!
 //! Run with `belay serve whoami --transport http --auth`. At start it finds the issuer's
 //! endpoints and, without `--client-id`/`--client-secret`, registers itself (RFC 7591) for
-//! the token-exchange grant. Each call exchanges the caller's token (RFC 8693) for one
-//! whose audience is `{issuer}/userinfo`, calls that endpoint and reports the answer.
+//! the token-exchange grant. Each call exchanges the caller's token for one meant for the
+//! profile API and reports that API's answer: RFC 8693 for `{issuer}/userinfo` at Belay's
+//! (or any RFC 8693) server, Entra ID's on-behalf-of grant for Microsoft Graph `/me`.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use belay_auth::{
     discovery::discover,
     exchange::{
         ClientCredentials, ClientRegistration, ExchangeRequest, TOKEN_EXCHANGE_GRANT,
-        exchange_token, register_client,
+        TokenResponse, exchange_token, on_behalf_of, register_client,
     },
 };
 use rmcp::{
@@ -36,6 +37,45 @@ pub struct WhoamiConfig {
     pub issuer: String,
     /// This server's own client credentials; `None` registers a new client at start.
     pub credentials: Option<ClientCredentials>,
+    /// The profile API and how tokens for it are obtained; `None` picks by issuer
+    /// ([`ProfileApi::for_issuer`]).
+    pub profile: Option<ProfileApi>,
+}
+
+/// The downstream profile API, and the grant that turns the caller's token into one for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileApi {
+    /// RFC 8693 token exchange with `resource={issuer}/userinfo`, then OIDC userinfo.
+    Userinfo,
+    /// Entra ID's on-behalf-of grant for `scope`, then `url` (Microsoft Graph `/me`).
+    OnBehalfOf {
+        /// Scope of the downstream API, e.g. `https://graph.microsoft.com/User.Read`.
+        scope: String,
+        /// The profile endpoint, e.g. `https://graph.microsoft.com/v1.0/me`.
+        url: String,
+    },
+}
+
+impl ProfileApi {
+    /// Microsoft Graph's `/me`, reached on behalf of the caller.
+    pub fn microsoft_graph() -> Self {
+        Self::OnBehalfOf {
+            scope: "https://graph.microsoft.com/User.Read".into(),
+            url: "https://graph.microsoft.com/v1.0/me".into(),
+        }
+    }
+
+    /// Graph for Entra ID issuers (`login.microsoftonline.com`), userinfo for the rest.
+    pub fn for_issuer(issuer: &str) -> Self {
+        let host = url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        if host.as_deref() == Some("login.microsoftonline.com") {
+            Self::microsoft_graph()
+        } else {
+            Self::Userinfo
+        }
+    }
 }
 
 /// Structured result of `whoami`.
@@ -66,7 +106,10 @@ pub struct WhoAmI {
 struct Downstream {
     http: reqwest::Client,
     token_endpoint: String,
-    userinfo: String,
+    /// The profile API's URL.
+    api: String,
+    /// `Some(scope)` for on-behalf-of; `None` for RFC 8693 with `resource = api`.
+    obo_scope: Option<String>,
     credentials: ClientCredentials,
 }
 
@@ -124,12 +167,20 @@ impl WhoamiServer {
                 credentials
             }
         };
+        let profile = config
+            .profile
+            .unwrap_or_else(|| ProfileApi::for_issuer(&config.issuer));
+        let (api, obo_scope) = match profile {
+            ProfileApi::Userinfo => (format!("{}/userinfo", config.issuer), None),
+            ProfileApi::OnBehalfOf { scope, url } => (url, Some(scope)),
+        };
         Ok(Self {
             tool_router: Self::tool_router(),
             downstream: Some(Arc::new(Downstream {
                 http,
                 token_endpoint,
-                userinfo: format!("{}/userinfo", config.issuer),
+                api,
+                obo_scope,
                 credentials,
             })),
         })
@@ -153,7 +204,8 @@ impl WhoamiServer {
             downstream: Some(Arc::new(Downstream {
                 http,
                 token_endpoint: format!("{issuer}/token"),
-                userinfo: format!("{issuer}/userinfo"),
+                api: format!("{issuer}/userinfo"),
+                obo_scope: None,
                 credentials,
             })),
         })
@@ -201,18 +253,10 @@ impl WhoamiServer {
 impl Downstream {
     /// Exchanges the caller's token and calls the profile API with the new one.
     async fn ask(&self, caller: &Caller) -> Result<WhoAmI, String> {
-        let exchanged = exchange_token(
-            &self.http,
-            &self.token_endpoint,
-            &self.credentials,
-            &ExchangeRequest {
-                subject_token: Some(&caller.token),
-                resource: Some(&self.userinfo),
-                ..ExchangeRequest::default()
-            },
-        )
-        .await
-        .map_err(|e| format!("the token exchange failed: {e}"))?;
+        let exchanged = self
+            .exchange(caller)
+            .await
+            .map_err(|e| format!("the token exchange failed: {e}"))?;
         let token = exchanged.access_token;
         // Defence in depth: an exchange that hands back the same token is no exchange.
         if token == caller.token {
@@ -222,11 +266,11 @@ impl Downstream {
         }
         let response = self
             .http
-            .get(&self.userinfo)
+            .get(&self.api)
             .bearer_auth(token.secret())
             .send()
             .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.userinfo))?;
+            .map_err(|e| format!("cannot reach {}: {e}", self.api))?;
         if !response.status().is_success() {
             let status = response.status();
             // The OAuth error body says why (e.g. the subject is a client, not a user).
@@ -237,25 +281,59 @@ impl Downstream {
                 .and_then(|body| body.get("error_description")?.as_str().map(str::to_owned))
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default();
-            return Err(format!("{} answered {status}{why}", self.userinfo));
+            return Err(format!("{} answered {status}{why}", self.api));
         }
         let profile: Value = response
             .json()
             .await
-            .map_err(|e| format!("{} did not answer JSON: {e}", self.userinfo))?;
-        let text = |name: &str| profile.get(name).and_then(Value::as_str).map(str::to_owned);
+            .map_err(|e| format!("{} did not answer JSON: {e}", self.api))?;
+        // OIDC userinfo names first, then Microsoft Graph's.
+        let text = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| profile.get(*n).and_then(Value::as_str).map(str::to_owned))
+        };
         Ok(WhoAmI {
-            sub: text("sub").unwrap_or_else(|| caller.sub.clone()),
-            username: text("preferred_username"),
-            name: text("name"),
-            email: text("email"),
+            sub: text(&["sub", "id"]).unwrap_or_else(|| caller.sub.clone()),
+            username: text(&["preferred_username", "userPrincipalName"]),
+            name: text(&["name", "displayName"]),
+            email: text(&["email", "mail"]),
             client_id: caller.client_id.clone(),
             scopes: caller.scopes.iter().cloned().collect(),
             caller_token_audience: caller.audience.clone(),
             downstream_token_audience: audience_of(&token)
-                .unwrap_or_else(|| vec![self.userinfo.clone()]),
-            downstream: self.userinfo.clone(),
+                .unwrap_or_else(|| vec![self.api.clone()]),
+            downstream: self.api.clone(),
         })
+    }
+
+    /// The grant that turns the caller's token into one for the profile API.
+    async fn exchange(&self, caller: &Caller) -> Result<TokenResponse, belay_auth::Error> {
+        match &self.obo_scope {
+            Some(scope) => {
+                on_behalf_of(
+                    &self.http,
+                    &self.token_endpoint,
+                    &self.credentials,
+                    &caller.token,
+                    scope,
+                )
+                .await
+            }
+            None => {
+                exchange_token(
+                    &self.http,
+                    &self.token_endpoint,
+                    &self.credentials,
+                    &ExchangeRequest {
+                        subject_token: Some(&caller.token),
+                        resource: Some(&self.api),
+                        ..ExchangeRequest::default()
+                    },
+                )
+                .await
+            }
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use belay_auth::{AccessToken, Caller, exchange::ClientCredentials};
-use belay_servers::whoami::{WhoAmI, WhoamiConfig, WhoamiServer};
+use belay_servers::whoami::{ProfileApi, WhoAmI, WhoamiConfig, WhoamiServer};
 use rmcp::{
     ClientServiceExt, ServiceExt, model::CallToolRequestParams,
     transport::StreamableHttpClientTransport,
@@ -201,6 +201,7 @@ async fn whoami_answers_through_an_exchanged_token_never_the_callers() -> anyhow
     let server = WhoamiServer::connect(WhoamiConfig {
         issuer: auth.url.clone(),
         credentials: None,
+        profile: None,
     })
     .await?;
     assert_eq!(
@@ -266,6 +267,7 @@ async fn configured_credentials_skip_registration() -> anyhow::Result<()> {
     let server = WhoamiServer::connect(WhoamiConfig {
         issuer: auth.url.clone(),
         credentials: Some(ClientCredentials::new(CLIENT_ID, CLIENT_SECRET)),
+        profile: None,
     })
     .await?;
     let (url, shutdown) = serve_with_caller(server).await?;
@@ -297,4 +299,179 @@ async fn without_auth_whoami_says_it_needs_it() -> anyhow::Result<()> {
         session.close().await?;
     }
     Ok(())
+}
+
+/// A stand-in for Entra ID speaking its wire format: OpenID metadata under the v2.0 issuer,
+/// the on-behalf-of grant at `/oauth2/v2.0/token`, and Microsoft Graph's `/v1.0/me`.
+struct Entra {
+    issuer: String,
+    graph_me: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+const GRAPH_SCOPE: &str = "https://graph.microsoft.com/User.Read";
+
+async fn start_entra() -> anyhow::Result<Entra> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let issuer = format!("{base}/tenant-1/v2.0");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let state = StubState {
+        url: base.clone(),
+        seen: Arc::clone(&seen),
+    };
+    let router = Router::new()
+        .route(
+            "/tenant-1/v2.0/.well-known/openid-configuration",
+            get(|State(s): State<StubState>| async move {
+                Json(json!({
+                    "issuer": format!("{}/tenant-1/v2.0", s.url),
+                    "token_endpoint": format!("{}/tenant-1/oauth2/v2.0/token", s.url),
+                    "authorization_endpoint": format!("{}/tenant-1/oauth2/v2.0/authorize", s.url),
+                    "jwks_uri": format!("{}/tenant-1/discovery/v2.0/keys", s.url),
+                }))
+            }),
+        )
+        .route("/tenant-1/oauth2/v2.0/token", post(entra_token))
+        .route("/v1.0/me", get(graph_me))
+        .with_state(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(Entra {
+        issuer,
+        graph_me: format!("{base}/v1.0/me"),
+        seen,
+    })
+}
+
+/// Entra's on-behalf-of grant (jwt-bearer with requested_token_use=on_behalf_of).
+async fn entra_token(
+    State(state): State<StubState>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, Json<Value>) {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "invalid_client" })),
+        );
+    }
+    if field("grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+        || field("requested_token_use") != Some("on_behalf_of")
+        || field("assertion") != Some(CALLER_TOKEN)
+        || field("scope") != Some(GRAPH_SCOPE)
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_grant", "error_description": "AADSTS50013" })),
+        );
+    }
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let minted = format!(
+        "{}.{}.c2ln",
+        part(json!({"alg": "RS256", "typ": "JWT"})),
+        part(json!({"aud": "00000003-0000-0000-c000-000000000000", "scp": "User.Read"}))
+    );
+    if let Ok(mut seen) = state.seen.lock() {
+        seen.exchanges.push(form.clone());
+        seen.minted.push(minted.clone());
+    }
+    (
+        StatusCode::OK,
+        Json(json!({
+            "token_type": "Bearer", "scope": GRAPH_SCOPE, "expires_in": 3599,
+            "ext_expires_in": 3599, "access_token": minted,
+        })),
+    )
+}
+
+async fn graph_me(
+    State(state): State<StubState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    let mut seen = state
+        .seen
+        .lock()
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    seen.userinfo_tokens.push(token.clone());
+    if !seen.minted.contains(&token) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    Ok(Json(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+        "id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd",
+        "displayName": "Adele Vance",
+        "userPrincipalName": "AdeleV@contoso.com",
+        "mail": "AdeleV@contoso.com",
+    })))
+}
+
+#[tokio::test]
+async fn with_entra_whoami_uses_on_behalf_of_and_graph() -> anyhow::Result<()> {
+    let entra = start_entra().await?;
+    let server = WhoamiServer::connect(WhoamiConfig {
+        issuer: entra.issuer.clone(),
+        credentials: Some(ClientCredentials::new(CLIENT_ID, CLIENT_SECRET)),
+        profile: Some(ProfileApi::OnBehalfOf {
+            scope: GRAPH_SCOPE.into(),
+            url: entra.graph_me.clone(),
+        }),
+    })
+    .await?;
+    let (url, shutdown) = serve_with_caller(server).await?;
+    let _stop = shutdown.drop_guard();
+    let transport = StreamableHttpClientTransport::from_uri(url);
+    let client = ScriptedClient::new(Era::Handshake).serve(transport).await?;
+    let result = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await?;
+    let who: WhoAmI = decode(&result)?;
+    assert_eq!(who.sub, "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
+    assert_eq!(who.username.as_deref(), Some("AdeleV@contoso.com"));
+    assert_eq!(who.name.as_deref(), Some("Adele Vance"));
+    assert_eq!(who.downstream, entra.graph_me);
+    assert_eq!(
+        who.downstream_token_audience,
+        ["00000003-0000-0000-c000-000000000000"]
+    );
+    client.cancel().await?;
+    let seen = entra.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    assert_eq!(seen.exchanges.len(), 1);
+    assert_eq!(seen.userinfo_tokens.len(), 1);
+    assert_ne!(
+        seen.userinfo_tokens[0], CALLER_TOKEN,
+        "the caller's token reached Graph"
+    );
+    Ok(())
+}
+
+#[test]
+fn entra_issuers_default_to_graph_on_behalf_of() {
+    assert_eq!(
+        ProfileApi::for_issuer("https://login.microsoftonline.com/4f6c-tenant/v2.0"),
+        ProfileApi::microsoft_graph()
+    );
+    assert_eq!(
+        ProfileApi::for_issuer("http://127.0.0.1:9000"),
+        ProfileApi::Userinfo
+    );
 }

@@ -8,7 +8,7 @@ use belay_auth::{Protection, ResourceSpec, exchange::ClientCredentials};
 use belay_mcp::{HttpOptions, Transport, guard::AllowList};
 use belay_servers::{
     ServerName,
-    whoami::{WhoamiConfig, WhoamiServer},
+    whoami::{ProfileApi, WhoamiConfig, WhoamiServer},
 };
 use clap::Args;
 
@@ -74,9 +74,29 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub client_secret: Option<String>,
+
+    /// whoami: reach the profile API with Entra ID's on-behalf-of grant for this scope
+    /// (default for Entra issuers: https://graph.microsoft.com/User.Read; others use RFC 8693).
+    #[arg(long, value_name = "SCOPE")]
+    pub obo_scope: Option<String>,
+
+    /// whoami: the profile API called on-behalf-of (default: Microsoft Graph's /v1.0/me).
+    #[arg(long, value_name = "URL", requires = "obo_scope")]
+    pub profile_url: Option<String>,
 }
 
 impl ServeArgs {
+    /// whoami's profile API: on-behalf-of when a scope is given, else chosen by issuer.
+    fn profile_api(&self) -> Option<ProfileApi> {
+        let scope = self.obo_scope.clone()?;
+        let url = match (&self.profile_url, ProfileApi::microsoft_graph()) {
+            (Some(url), _) => url.clone(),
+            (None, ProfileApi::OnBehalfOf { url, .. }) => url,
+            (None, ProfileApi::Userinfo) => return None,
+        };
+        Some(ProfileApi::OnBehalfOf { scope, url })
+    }
+
     fn http_options(&self) -> anyhow::Result<HttpOptions> {
         anyhow::ensure!(
             self.path.starts_with('/'),
@@ -128,6 +148,7 @@ pub async fn run(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
         let server = WhoamiServer::connect(WhoamiConfig {
             issuer: spec.issuer.clone(),
             credentials,
+            profile: args.profile_api(),
         })
         .await
         .with_context(|| format!("whoami cannot reach its issuer `{}`", spec.issuer))?;

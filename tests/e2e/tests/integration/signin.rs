@@ -97,6 +97,7 @@ async fn whoami_answers_for_the_person_through_an_exchanged_token() -> anyhow::R
     let whoami = WhoamiServer::connect(WhoamiConfig {
         issuer: world.issuer.clone(),
         credentials: None,
+        profile: None,
     })
     .await?;
     let url = world.protected(whoami, &world.resource_spec()).await?;
