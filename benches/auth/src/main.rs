@@ -21,6 +21,7 @@ use std::{
 use anyhow::{Context, bail};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use belay_auth_server::{Alg, AuthServer, ClientSpec, ServerSpec, Settings, SystemClock};
+use belay_client::FormAgent;
 use clap::Parser;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -117,6 +118,7 @@ async fn measure(args: &Args, server: &AuthServer, issuer: &str) -> anyhow::Resu
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
         .build()?;
+    let person = FormAgent::new(USER, PASSWORD)?;
     let mut rows = Vec::new();
     for alg in [Alg::Es256, Alg::Rs256] {
         // New tokens are signed with the key that rotation makes current.
@@ -131,7 +133,7 @@ async fn measure(args: &Args, server: &AuthServer, issuer: &str) -> anyhow::Resu
                 "sign-in (authorize page + form + token)",
                 workers,
                 window,
-                || sign_in(&http, issuer),
+                || sign_in(&http, &person, issuer),
             )
             .await?,
         );
@@ -139,7 +141,7 @@ async fn measure(args: &Args, server: &AuthServer, issuer: &str) -> anyhow::Resu
     for &workers in &args.workers {
         rows.push(
             grant_load("refresh-token rotation", workers, window, || {
-                refresh_chain(&http, issuer)
+                refresh_chain(&http, &person, issuer)
             })
             .await?,
         );
@@ -274,14 +276,25 @@ async fn client_credentials(http: &reqwest::Client, issuer: &str) -> anyhow::Res
 }
 
 /// One complete sign-in; returns 1 (grant) for the counters.
-async fn sign_in(http: &reqwest::Client, issuer: &str) -> anyhow::Result<usize> {
-    sign_in_tokens(http, issuer).await.map(|_| 1)
+async fn sign_in(
+    http: &reqwest::Client,
+    person: &FormAgent,
+    issuer: &str,
+) -> anyhow::Result<usize> {
+    sign_in_tokens(http, person, issuer).await.map(|_| 1)
 }
 
 /// Signs in once, then rotates the refresh token ten times; counts the rotations.
-async fn refresh_chain(http: &reqwest::Client, issuer: &str) -> anyhow::Result<usize> {
+async fn refresh_chain(
+    http: &reqwest::Client,
+    person: &FormAgent,
+    issuer: &str,
+) -> anyhow::Result<usize> {
     const ROTATIONS: usize = 10;
-    let mut refresh = text(&sign_in_tokens(http, issuer).await?, "refresh_token")?;
+    let mut refresh = text(
+        &sign_in_tokens(http, person, issuer).await?,
+        "refresh_token",
+    )?;
     for _ in 0..ROTATIONS {
         let answer: serde_json::Value = http
             .post(format!("{issuer}/token"))
@@ -301,7 +314,11 @@ async fn refresh_chain(http: &reqwest::Client, issuer: &str) -> anyhow::Result<u
     Ok(ROTATIONS)
 }
 
-async fn sign_in_tokens(http: &reqwest::Client, issuer: &str) -> anyhow::Result<serde_json::Value> {
+async fn sign_in_tokens(
+    http: &reqwest::Client,
+    person: &FormAgent,
+    issuer: &str,
+) -> anyhow::Result<serde_json::Value> {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let verifier = URL_SAFE_NO_PAD.encode(bytes);
@@ -317,38 +334,13 @@ async fn sign_in_tokens(http: &reqwest::Client, issuer: &str) -> anyhow::Result<
         .append_pair("resource", RESOURCE)
         .append_pair("scope", "mcp:tools")
         .append_pair("state", "bench");
-    let page = http.get(authorize).send().await?.error_for_status()?;
-    let cookie = page
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .context("the authorization page set no CSRF cookie")?
-        .to_owned();
-    let html = page.text().await?;
-    let form = [
-        ("request_id", hidden(&html, "request_id")?),
-        ("csrf", hidden(&html, "csrf")?),
-        ("username", USER.to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("consent", "approve".to_owned()),
-    ];
-    let answer = http
-        .post(format!("{issuer}/authorize"))
-        .header(reqwest::header::COOKIE, cookie)
-        .form(&form)
-        .send()
-        .await?;
-    let location = answer
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .with_context(|| format!("sign-in answered {} without a redirect", answer.status()))?;
-    let code = url::Url::parse(location)?
+    // The person's part, as scripts do it: Belay's documented login form.
+    let redirected = person.submit(authorize.as_str()).await?;
+    let code = url::Url::parse(&redirected)?
         .query_pairs()
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
-        .with_context(|| format!("no code in {location}"))?;
+        .with_context(|| format!("no code in {redirected}"))?;
     let tokens: serde_json::Value = http
         .post(format!("{issuer}/token"))
         .form(&[
@@ -365,18 +357,6 @@ async fn sign_in_tokens(http: &reqwest::Client, issuer: &str) -> anyhow::Result<
         .json()
         .await?;
     Ok(tokens)
-}
-
-fn hidden(html: &str, name: &str) -> anyhow::Result<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .with_context(|| format!("no hidden field {name} on the page"))?
-        + marker.len();
-    let end = html[start..]
-        .find('"')
-        .with_context(|| format!("unterminated field {name}"))?;
-    Ok(html[start..start + end].to_owned())
 }
 
 fn text(value: &serde_json::Value, key: &str) -> anyhow::Result<String> {

@@ -56,14 +56,8 @@ async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> a
         .stderr(Stdio::null())
         .spawn()?;
     let mut child = Reaper(child);
-    let stdout = child
-        .0
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let endpoints: Value = serde_json::from_str(&line)?;
+    let endpoints = first_json_line(&mut child.0)?;
+    let line = endpoints.to_string();
     let servers = endpoints["servers"]
         .as_object()
         .cloned()
@@ -231,20 +225,7 @@ fn serve_with_auth_answers_401_with_the_metadata_link_and_serves_it() -> anyhow:
         .stderr(Stdio::piped())
         .spawn()?;
     let mut child = Reaper(child);
-    let stderr = child
-        .0
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let mut url = None;
-    for line in BufReader::new(stderr).lines().take(10) {
-        let record: Value = serde_json::from_str(&line?)?;
-        if let Some(found) = record["url"].as_str() {
-            url = Some(found.to_owned());
-            break;
-        }
-    }
-    let url = url.ok_or_else(|| anyhow::anyhow!("no `listening` log line"))?;
+    let url = listening_url(&mut child.0)?;
 
     let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let (status, headers, _) = http_exchange(&url, "POST", initialize)?;
@@ -444,14 +425,19 @@ fn start_up(data: &str) -> anyhow::Result<(Reaper, Value)> {
             .stderr(Stdio::null())
             .spawn()?,
     );
+    let info = first_json_line(&mut child.0)?;
+    Ok((child, info))
+}
+
+/// The first line `child` writes on stdout, as JSON (`belay up --json`).
+fn first_json_line(child: &mut Child) -> anyhow::Result<Value> {
     let stdout = child
-        .0
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    Ok((child, serde_json::from_str(&line)?))
+    Ok(serde_json::from_str(&line)?)
 }
 
 /// Signs in as `demo` through the login form and calls `tool` on the server at `url`.
