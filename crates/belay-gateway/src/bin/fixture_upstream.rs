@@ -1,0 +1,34 @@
+//! Test fixture: serves one reference server (`argv[1]`, default `stock`) on stdio, so
+//! the gateway's tests can spawn, kill and restart a real stdio upstream.
+
+use belay_mcp::{HttpOptions, Transport};
+use belay_servers::ServerName;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let name = std::env::args().nth(1).unwrap_or_else(|| "stock".into());
+    let name: ServerName = match name.parse() {
+        Ok(name) => name,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let options = HttpOptions::default();
+    match belay_servers::serve(
+        name,
+        Transport::Stdio,
+        &options,
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Belay's gateway: one MCP front door for many upstream MCP servers.
+//!
+//! [`GatewaySpec`] (config: upstreams as values, checked by [`check`] with line numbers)
+//! becomes a [`Gateway`] (runtime: supervised upstream connections, health, breakers)
+//! whose [`Gateway::router`] serves `/mcp` (every upstream's tools and prompts as
+//! `<prefix><name>`) and `/servers/NAME/mcp`. Each proxied request runs through one
+//! written-out [`chain::Chain::apply`]: authenticate → policy → rate limit → guard in →
+//! upstream → guard out → audit, each step a trait with an allow-all default. Upstreams
+//! only ever see their own configured credential, never the client's token.
+#![deny(missing_docs)]
+
+pub mod breaker;
+pub mod chain;
+mod check;
+pub mod credential;
+mod error;
+pub mod federation;
+mod gateway;
+pub mod relay;
+mod server;
+pub mod spec;
+pub mod upstream;
+
+pub use chain::{AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard, Limit};
+pub use check::check;
+pub use error::{ConfigError, Error};
+pub use gateway::Gateway;
+pub use server::GatewayServer;
+pub use spec::{CredentialSpec, GatewaySpec, TransportSpec, UpstreamSpec};

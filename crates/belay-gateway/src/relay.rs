@@ -1,0 +1,252 @@
+//! The gateway as an MCP client of one upstream: what the upstream sends back.
+//!
+//! One upstream connection is shared by every downstream session (one process per stdio
+//! upstream, so restarts, health and the breaker are per upstream). A server-to-client
+//! request (elicitation, sampling, roots) or log message carries no link to the call that
+//! caused it, so it goes to the downstream session with calls in flight on this upstream.
+//! If several sessions have calls in flight, it is refused rather than risk showing one
+//! user's question to another (the upstream then falls back as for a client that cannot
+//! elicit). Progress carries its token, so it is always routed exactly.
+#![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use rmcp::{
+    ClientHandler, ErrorData, RoleClient, RoleServer,
+    model::{
+        ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
+        ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
+        LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    },
+    service::{NotificationContext, Peer, RequestContext},
+};
+use tokio::sync::mpsc;
+
+/// Who is waiting on a request sent upstream.
+#[derive(Clone)]
+pub struct Downstream {
+    /// The downstream session's peer, to send requests and notifications to.
+    pub peer: Peer<RoleServer>,
+    /// Identifies the downstream session (its `Mcp-Session-Id`), if it has one.
+    pub session: Option<String>,
+    /// The progress token the downstream client gave, if any.
+    pub progress: Option<ProgressToken>,
+}
+
+/// A catalog change an upstream announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// `notifications/tools/list_changed`.
+    Tools,
+    /// `notifications/prompts/list_changed`.
+    Prompts,
+    /// `notifications/resources/list_changed`.
+    Resources,
+}
+
+/// Requests in flight on one upstream connection, keyed by the progress token rmcp put
+/// on each (unique per connection).
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<Mutex<HashMap<ProgressToken, Downstream>>>);
+
+impl InFlight {
+    /// Records a request; it is forgotten when the guard drops.
+    pub fn register(&self, token: ProgressToken, downstream: Downstream) -> InFlightGuard {
+        self.lock().insert(token.clone(), downstream);
+        InFlightGuard {
+            map: self.clone(),
+            token,
+        }
+    }
+
+    fn by_token(&self, token: &ProgressToken) -> Option<Downstream> {
+        self.lock().get(token).cloned()
+    }
+
+    /// The one downstream session with calls in flight, or why there is none.
+    fn sole(&self) -> Result<Downstream, &'static str> {
+        let map = self.lock();
+        let mut found: Option<&Downstream> = None;
+        for candidate in map.values() {
+            match (found, &candidate.session) {
+                (None, _) => found = Some(candidate),
+                (Some(first), Some(session)) if first.session.as_ref() == Some(session) => {}
+                _ => return Err("several client sessions have calls in flight on this upstream"),
+            }
+        }
+        found
+            .cloned()
+            .ok_or("no client call is in flight on this upstream")
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, Downstream>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Removes its request from [`InFlight`] when the call ends, however it ends.
+pub struct InFlightGuard {
+    map: InFlight,
+    token: ProgressToken,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.map.lock().remove(&self.token);
+    }
+}
+
+/// The `ClientHandler` of one upstream connection.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    upstream: Arc<str>,
+    in_flight: InFlight,
+    changes: mpsc::UnboundedSender<Change>,
+}
+
+impl UpstreamClient {
+    /// A handler for a new connection to `upstream`.
+    pub fn new(
+        upstream: &str,
+        in_flight: InFlight,
+        changes: mpsc::UnboundedSender<Change>,
+    ) -> Self {
+        Self {
+            upstream: upstream.into(),
+            in_flight,
+            changes,
+        }
+    }
+
+    fn target(&self, what: &str) -> Result<Downstream, ErrorData> {
+        self.in_flight.sole().map_err(|why| {
+            tracing::warn!(upstream = %self.upstream, "{what} refused: {why}");
+            ErrorData::internal_error(
+                format!(
+                    "the gateway cannot pass this {what} from upstream `{}` to a client: {why}",
+                    self.upstream
+                ),
+                None,
+            )
+        })
+    }
+
+    fn downstream_failed(&self, what: &str, e: impl std::fmt::Display) -> ErrorData {
+        ErrorData::internal_error(
+            format!(
+                "the client did not answer the {what} of upstream `{}`: {e}",
+                self.upstream
+            ),
+            None,
+        )
+    }
+}
+
+impl ClientHandler for UpstreamClient {
+    fn get_info(&self) -> ClientConfig {
+        // Declared so upstreams elicit and sample; whether the real client can is only
+        // known per call, and a refusal reaches the upstream as an error it handles.
+        let capabilities = ClientCapabilities::builder()
+            .enable_elicitation()
+            .enable_sampling()
+            .build();
+        ClientConfig::new(
+            capabilities,
+            Implementation::new("belay-gateway", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let target = self.target("elicitation")?;
+        target
+            .peer
+            .create_elicitation(request)
+            .await
+            .map_err(|e| self.downstream_failed("elicitation", e))
+    }
+
+    #[allow(deprecated)] // Sampling is deprecated by SEP-2577 but still served.
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let target = self.target("sampling request")?;
+        target
+            .peer
+            .create_message(params)
+            .await
+            .map_err(|e| self.downstream_failed("sampling request", e))
+    }
+
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        // Roots are the client's business; with no single client to ask, there are none.
+        match self.in_flight.sole() {
+            Ok(target) => target
+                .peer
+                .list_roots()
+                .await
+                .map_err(|e| self.downstream_failed("roots request", e)),
+            Err(_) => Ok(ListRootsResult::default()),
+        }
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let Some(target) = self.in_flight.by_token(&params.progress_token) else {
+            return;
+        };
+        let Some(token) = target.progress else {
+            return; // The client did not ask for progress.
+        };
+        let mut params = params;
+        params.progress_token = token;
+        if let Err(e) = target.peer.notify_progress(params).await {
+            tracing::debug!(upstream = %self.upstream, error = %e, "progress not delivered");
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        match self.in_flight.sole() {
+            Ok(target) => {
+                if let Err(e) = target.peer.notify_logging_message(params).await {
+                    tracing::debug!(upstream = %self.upstream, error = %e, "log not delivered");
+                }
+            }
+            Err(_) => {
+                tracing::info!(upstream = %self.upstream, level = ?params.level, data = %params.data, "upstream log");
+            }
+        }
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.changes.send(Change::Tools);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.changes.send(Change::Prompts);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.changes.send(Change::Resources);
+    }
+}

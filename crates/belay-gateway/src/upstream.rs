@@ -1,0 +1,488 @@
+//! One upstream at run time: its supervised connection, catalog, health and breaker.
+//!
+//! A supervisor task owns the rmcp client session: it connects, waits for the session to
+//! end, and reconnects with exponential backoff as the restart policy says. Everything
+//! else only borrows the current peer, so a dead upstream is a clear error for calls to
+//! it and nothing more: the gateway and the other upstreams carry on.
+
+use std::{
+    collections::HashMap,
+    process::Stdio,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use http::{HeaderName, HeaderValue};
+use rmcp::{
+    ErrorData, RoleClient, ServiceError, ServiceExt,
+    model::{
+        CancelledNotificationParam, ClientRequest, Prompt, Resource, ResourceTemplate,
+        ServerResult, Tool,
+    },
+    service::{Peer, PeerRequestOptions, RunningService},
+    transport::{
+        StreamableHttpClientTransport, TokioChildProcess,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::{mpsc, watch},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Error,
+    breaker::{Breaker, BreakerState},
+    credential::{Credential, UpstreamHttpClient},
+    relay::{Change, Downstream, InFlight, UpstreamClient},
+    spec::{GatewaySpec, RestartPolicy, RestartSpec, TransportSpec, UpstreamSpec},
+};
+
+/// Whether an upstream can take calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamState {
+    /// Starting or reconnecting.
+    Connecting,
+    /// Connected; calls go through (unless the breaker is open).
+    Up,
+    /// Not connected; the reason, and whether a reconnect is scheduled.
+    Down {
+        /// Why (spawn error, session ended, handshake timeout, …).
+        reason: String,
+        /// A reconnect will be attempted.
+        retrying: bool,
+    },
+}
+
+/// A snapshot of an upstream's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamStatus {
+    /// Connection state.
+    pub state: UpstreamState,
+    /// How many sessions have been established so far (1 after the first connect).
+    pub generation: u64,
+    /// Process id of a stdio upstream while it runs.
+    pub pid: Option<u32>,
+}
+
+/// What an upstream offers, as last listed.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Its tools, names unprefixed.
+    pub tools: Vec<Tool>,
+    /// Its prompts, names unprefixed.
+    pub prompts: Vec<Prompt>,
+    /// Its resources.
+    pub resources: Vec<Resource>,
+    /// Its resource templates.
+    pub templates: Vec<ResourceTemplate>,
+}
+
+#[derive(Clone)]
+struct Conn {
+    peer: Peer<RoleClient>,
+    in_flight: InFlight,
+}
+
+/// One upstream MCP server and the gateway's connection to it.
+pub struct Upstream {
+    spec: UpstreamSpec,
+    prefix: String,
+    credential: Credential,
+    conn: RwLock<Option<Conn>>,
+    catalog: RwLock<Arc<Catalog>>,
+    status: watch::Sender<UpstreamStatus>,
+    breaker: Breaker,
+    health_interval: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.spec.name)
+            .field("status", &*self.status.borrow())
+            .finish()
+    }
+}
+
+impl Upstream {
+    /// Builds an upstream from its spec (reading its secrets); not yet connected.
+    pub fn new(spec: UpstreamSpec, gateway: &GatewaySpec) -> Result<Self, Error> {
+        let credential = Credential::from_spec(&spec.name, &spec.credentials)?;
+        let (status, _) = watch::channel(UpstreamStatus {
+            state: UpstreamState::Connecting,
+            generation: 0,
+            pid: None,
+        });
+        Ok(Self {
+            prefix: spec.effective_prefix(),
+            spec,
+            credential,
+            conn: RwLock::new(None),
+            catalog: RwLock::default(),
+            status,
+            breaker: Breaker::new(
+                gateway.breaker_failures,
+                Duration::from_secs(gateway.breaker_open_secs),
+            ),
+            health_interval: Duration::from_secs(gateway.health_interval_secs),
+        })
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Its tool and prompt prefix in the federated endpoint.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Current health.
+    pub fn status(&self) -> UpstreamStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Health updates, for waiting on a (re)connect.
+    pub fn watch(&self) -> watch::Receiver<UpstreamStatus> {
+        self.status.subscribe()
+    }
+
+    /// The breaker's state.
+    pub fn breaker(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// What it offered when last listed (empty while it has never been up).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    fn current(&self) -> Option<Conn> {
+        self.conn
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    fn set_conn(&self, conn: Option<Conn>) {
+        match self.conn.write() {
+            Ok(mut slot) => *slot = conn,
+            Err(e) => *e.into_inner() = conn,
+        }
+    }
+
+    fn unavailable(&self, why: impl std::fmt::Display) -> ErrorData {
+        ErrorData::internal_error(
+            format!("upstream `{}` is unavailable: {why}", self.spec.name),
+            Some(serde_json::json!({ "upstream": self.spec.name })),
+        )
+    }
+
+    /// Sends `request` upstream on behalf of `downstream`, within the call timeout and
+    /// the breaker; cancelling `ct` cancels it upstream too.
+    pub async fn request(
+        &self,
+        request: ClientRequest,
+        downstream: Option<Downstream>,
+        ct: &CancellationToken,
+    ) -> Result<ServerResult, ErrorData> {
+        let conn = match self.current() {
+            Some(conn) => conn,
+            None => {
+                let why = match self.status().state {
+                    UpstreamState::Down { reason, .. } => reason,
+                    _ => "it is still connecting".into(),
+                };
+                return Err(self.unavailable(why));
+            }
+        };
+        self.breaker.admit().map_err(|wait| {
+            self.unavailable(format!(
+                "its circuit breaker is open after repeated failures; next try in {} s",
+                wait.as_secs().max(1)
+            ))
+        })?;
+        let options = PeerRequestOptions::with_timeout(self.spec.timeouts.call());
+        let handle = conn
+            .peer
+            .send_request_with_option(request, options)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let _in_flight =
+            downstream.map(|d| conn.in_flight.register(handle.progress_token.clone(), d));
+        let id = handle.id.clone();
+        tokio::select! {
+            result = handle.await_response() => result.map_err(|e| self.failed(e)),
+            () = ct.cancelled() => {
+                let _ = conn.peer.notify_cancelled(CancelledNotificationParam::new(
+                    Some(id),
+                    Some("cancelled by the client".into()),
+                )).await;
+                Err(ErrorData::internal_error("request cancelled", None))
+            }
+        }
+        .inspect(|_| self.breaker.success())
+    }
+
+    /// Maps a failed request to a JSON-RPC error naming this upstream, counting
+    /// upstream failures (not its own error answers) against the breaker.
+    fn failed(&self, error: ServiceError) -> ErrorData {
+        match error {
+            ServiceError::McpError(e) => {
+                self.breaker.success(); // It answered: it is alive.
+                e
+            }
+            ServiceError::Timeout { timeout } => {
+                self.breaker.failure();
+                self.unavailable(format!("no answer within {} ms", timeout.as_millis()))
+            }
+            other => {
+                self.breaker.failure();
+                self.unavailable(format!("the connection failed ({other})"))
+            }
+        }
+    }
+
+    /// Runs the connection until `shutdown`: connects, serves, reconnects per policy.
+    /// Catalog changes (and every reconnect) are reported on `changes`.
+    pub async fn supervise(
+        self: Arc<Self>,
+        changes: mpsc::UnboundedSender<(String, Change)>,
+        shutdown: CancellationToken,
+    ) {
+        let restart = match &self.spec.transport {
+            TransportSpec::Stdio { restart, .. } => restart.clone(),
+            // HTTP upstreams are remote: keep trying to reach them.
+            _ => RestartSpec::default(),
+        };
+        let mut attempt = 0u32;
+        loop {
+            self.status
+                .send_modify(|s| s.state = UpstreamState::Connecting);
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let in_flight = InFlight::default();
+            let client = UpstreamClient::new(&self.spec.name, in_flight.clone(), tx);
+            let connected = tokio::select! {
+                c = tokio::time::timeout(self.spec.timeouts.connect(), self.connect(client)) => c,
+                () = shutdown.cancelled() => return,
+            };
+            let failure = match connected {
+                Ok(Ok((running, pid))) => {
+                    attempt = 0;
+                    self.breaker.success();
+                    let peer = running.peer().clone();
+                    self.refresh(&peer).await;
+                    self.set_conn(Some(Conn { peer, in_flight }));
+                    self.status.send_modify(|s| {
+                        s.state = UpstreamState::Up;
+                        s.generation += 1;
+                        s.pid = pid;
+                    });
+                    let _ = changes.send((self.spec.name.clone(), Change::Tools));
+                    tracing::info!(upstream = %self.spec.name, "upstream connected");
+                    let reason = self.serve(running, &mut rx, &changes, &shutdown).await;
+                    self.set_conn(None);
+                    let _ = changes.send((self.spec.name.clone(), Change::Tools));
+                    match reason {
+                        None => return, // Shutdown.
+                        Some(reason) => reason,
+                    }
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!(
+                    "upstream `{}`: no session within {} ms",
+                    self.spec.name, self.spec.timeouts.connect_ms
+                ),
+            };
+            let retrying = match restart.policy {
+                RestartPolicy::Never => false,
+                RestartPolicy::OnFailure | RestartPolicy::Always => true,
+            };
+            tracing::warn!(upstream = %self.spec.name, %failure, retrying, "upstream down");
+            self.status.send_modify(|s| {
+                s.state = UpstreamState::Down {
+                    reason: failure,
+                    retrying,
+                };
+                s.pid = None;
+            });
+            if !retrying {
+                return;
+            }
+            let wait = restart.backoff(attempt);
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Serves one session until it ends (`Some(reason)`) or shutdown (`None`), relaying
+    /// list changes and pinging on the health interval.
+    async fn serve(
+        &self,
+        running: RunningService<RoleClient, UpstreamClient>,
+        rx: &mut mpsc::UnboundedReceiver<Change>,
+        changes: &mpsc::UnboundedSender<(String, Change)>,
+        shutdown: &CancellationToken,
+    ) -> Option<String> {
+        let peer = running.peer().clone();
+        let session_ct = running.cancellation_token();
+        let mut waiting = std::pin::pin!(running.waiting());
+        let mut health = tokio::time::interval(if self.health_interval.is_zero() {
+            Duration::from_secs(365 * 24 * 3600)
+        } else {
+            self.health_interval
+        });
+        health.tick().await; // The first tick is immediate; we just connected.
+        loop {
+            tokio::select! {
+                ended = &mut waiting => {
+                    return Some(match ended {
+                        Ok(reason) => format!("session ended ({reason:?})"),
+                        Err(e) => format!("session failed ({e})"),
+                    });
+                }
+                () = shutdown.cancelled() => {
+                    session_ct.cancel();
+                    let _ = waiting.await;
+                    return None;
+                }
+                Some(change) = rx.recv() => {
+                    self.refresh(&peer).await;
+                    let _ = changes.send((self.spec.name.clone(), change));
+                }
+                _ = health.tick(), if !self.health_interval.is_zero() => {
+                    let ping = ClientRequest::PingRequest(Default::default());
+                    let options = PeerRequestOptions::with_timeout(self.spec.timeouts.call());
+                    let ok = match peer.send_request_with_option(ping, options).await {
+                        Ok(handle) => handle.await_response().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if ok { self.breaker.success() } else {
+                        tracing::warn!(upstream = %self.spec.name, "health ping failed");
+                        self.breaker.failure();
+                    }
+                }
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        client: UpstreamClient,
+    ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
+        let fail = |reason: String| Error::Upstream {
+            upstream: self.spec.name.clone(),
+            reason,
+        };
+        match &self.spec.transport {
+            TransportSpec::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+                ..
+            } => {
+                let mut cmd = tokio::process::Command::new(command);
+                cmd.args(args).envs(env);
+                if let Some(cwd) = cwd {
+                    cmd.current_dir(cwd);
+                }
+                let (process, stderr) = TokioChildProcess::builder(cmd)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| fail(format!("cannot start `{command}`: {e}")))?;
+                let pid = process.id();
+                if let Some(stderr) = stderr {
+                    tokio::spawn(log_stderr(self.spec.name.clone(), stderr));
+                }
+                let running = client
+                    .serve(process)
+                    .await
+                    .map_err(|e| fail(format!("`{command}` did not start an MCP session: {e}")))?;
+                Ok((running, pid))
+            }
+            TransportSpec::Http { url, headers } => {
+                let mut extra = HashMap::new();
+                for (name, value) in headers {
+                    let name = HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|e| fail(format!("header `{name}`: {e}")))?;
+                    let value = HeaderValue::from_str(value)
+                        .map_err(|e| fail(format!("header `{name}`: {e}")))?;
+                    extra.insert(name, value);
+                }
+                let transport = StreamableHttpClientTransport::with_client(
+                    UpstreamHttpClient::new(self.credential.clone(), extra),
+                    StreamableHttpClientTransportConfig::with_uri(url.as_str()),
+                );
+                let running = client
+                    .serve(transport)
+                    .await
+                    .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
+                Ok((running, None))
+            }
+            TransportSpec::Sse { url } => Err(fail(format!(
+                "{url}: the legacy HTTP+SSE transport is not supported for upstreams yet \
+                 (neither rmcp nor belay-client has an SSE client); use the server's \
+                 Streamable HTTP endpoint or its stdio command"
+            ))),
+        }
+    }
+
+    /// Lists everything the upstream offers, by its declared capabilities. A list that
+    /// fails leaves that part empty: the rest of the upstream still works.
+    async fn refresh(&self, peer: &Peer<RoleClient>) {
+        let caps = peer.peer_info().map(|info| info.capabilities.clone());
+        let caps = caps.unwrap_or_default();
+        let name = &self.spec.name;
+        let warn = |what: &str, e: ServiceError| {
+            tracing::warn!(upstream = %name, error = %e, "cannot list {what}");
+        };
+        let mut catalog = Catalog::default();
+        if caps.tools.is_some() {
+            catalog.tools = peer.list_all_tools().await.unwrap_or_else(|e| {
+                warn("tools", e);
+                Vec::new()
+            });
+        }
+        if caps.prompts.is_some() {
+            catalog.prompts = peer.list_all_prompts().await.unwrap_or_else(|e| {
+                warn("prompts", e);
+                Vec::new()
+            });
+        }
+        if caps.resources.is_some() {
+            catalog.resources = peer.list_all_resources().await.unwrap_or_else(|e| {
+                warn("resources", e);
+                Vec::new()
+            });
+            catalog.templates = peer
+                .list_all_resource_templates()
+                .await
+                .unwrap_or_else(|e| {
+                    warn("resource templates", e);
+                    Vec::new()
+                });
+        }
+        match self.catalog.write() {
+            Ok(mut slot) => *slot = Arc::new(catalog),
+            Err(e) => *e.into_inner() = Arc::new(catalog),
+        }
+    }
+}
+
+/// Forwards a stdio upstream's stderr to our log, line by line, tagged with its name.
+async fn log_stderr(upstream: String, stderr: tokio::process::ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(upstream = %upstream, "{line}");
+    }
+}
