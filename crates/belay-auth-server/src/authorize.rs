@@ -17,9 +17,9 @@ use url::Url;
 use crate::{
     AuthServer, OAuthError,
     clients::Client,
-    page::{self, Consent},
+    page::{self, Consent, Showing},
     params::Params,
-    secret,
+    secret, signin,
 };
 
 /// Pending requests (between GET and POST) live this long.
@@ -252,40 +252,22 @@ fn cookie_name(request_id: &str) -> String {
     format!("belay_csrf_{}", request_id.get(..16).unwrap_or(request_id))
 }
 
-fn render(
-    status: StatusCode,
-    client: &Client,
-    pending: &Pending,
-    error: Option<&str>,
-    username: &str,
-    set_cookie: bool,
-) -> Response {
+fn render(client: &Client, pending: &Pending, showing: Showing<'_>) -> Response {
     let host = Url::parse(&pending.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| pending.redirect_uri.clone());
-    let cookie = set_cookie.then(|| {
-        format!(
-            "{}={}; Path=/; Max-Age={PENDING_TTL}; HttpOnly; SameSite=Strict",
-            cookie_name(&pending.id),
-            pending.csrf
-        )
-    });
     page::consent(
-        status,
         &Consent {
             action: "authorize",
-            client_name: client.name.as_deref().unwrap_or(&client.client_id),
-            client_id: &client.client_id,
+            client,
             redirect_host: &host,
             scopes: &pending.scope,
             resource: &pending.resource,
             request_id: &pending.id,
             csrf: &pending.csrf,
-            error,
-            username,
         },
-        cookie.as_deref(),
+        showing,
     )
 }
 
@@ -302,7 +284,8 @@ pub(crate) async fn show(State(server): State<AuthServer>, RawQuery(query): RawQ
     if let Err(e) = save(&server, &pending).await {
         return refuse(&server, e.into());
     }
-    render(StatusCode::OK, &client, &pending, None, "", true)
+    let cookie = signin::csrf_cookie(&cookie_name(&pending.id), &pending.csrf, PENDING_TTL);
+    render(&client, &pending, Showing::First { cookie })
 }
 
 async fn save(server: &AuthServer, p: &Pending) -> Result<(), OAuthError> {
@@ -366,17 +349,6 @@ async fn load(server: &AuthServer, id: &str) -> Result<Option<Pending>, OAuthErr
         .await?)
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 /// POST /authorize.
 pub(crate) async fn submit(
     State(server): State<AuthServer>,
@@ -404,12 +376,7 @@ async fn submit_inner(
     };
     let id = form.get("request_id").ok_or_else(gone)?;
     let pending = load(server, id).await?.ok_or_else(gone)?;
-    let csrf_ok = form
-        .get("csrf")
-        .is_some_and(|f| secret::same(f, &pending.csrf))
-        && cookie_value(headers, &cookie_name(&pending.id))
-            .is_some_and(|c| secret::same(c, &pending.csrf));
-    if !csrf_ok {
+    if !signin::csrf_matches(&form, headers, &cookie_name(&pending.id), &pending.csrf) {
         return Err(Refusal::Page(
             StatusCode::FORBIDDEN,
             "the form's CSRF token is missing or does not match its cookie; \
@@ -437,21 +404,12 @@ async fn submit_inner(
             ))
         }
         Some("approve") => {
-            let username = form.get("username").unwrap_or_default().to_owned();
-            let password = form.get("password").unwrap_or_default().to_owned();
-            let users = server.users();
-            let user = tokio::task::spawn_blocking(move || users.verify(&username, &password))
-                .await
-                .map_err(OAuthError::server)?
-                .map_err(OAuthError::from)?;
-            let Some(user) = user else {
+            let Some(user) = signin::verify_password(server, &form).await? else {
+                let username = form.get("username").unwrap_or_default();
                 return Ok(render(
-                    StatusCode::UNAUTHORIZED,
                     &client,
                     &pending,
-                    Some("Wrong user name or password."),
-                    form.get("username").unwrap_or_default(),
-                    false,
+                    Showing::WrongPassword { username },
                 ));
             };
             forget(server, &pending.id).await?;

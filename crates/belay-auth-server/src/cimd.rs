@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::{
     OAuthError,
-    clients::{AuthMethod, Client, check_redirect_uri},
+    clients::{self, AuthMethod, Client, check_redirect_uri},
 };
 
 /// Grant type of the device flow; a public client may use it.
@@ -297,9 +297,7 @@ fn to_client(client_id: &str, doc: Document, scopes: &[String]) -> Result<Client
     for uri in &doc.redirect_uris {
         check_redirect_uri(uri).map_err(|m| bad(format!("redirect_uris: {m}")))?;
     }
-    let grant_types = doc
-        .grant_types
-        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    let grant_types = clients::grant_types_or_default(doc.grant_types);
     if let Some(g) = grant_types.iter().find(|g| {
         !matches!(
             g.as_str(),
@@ -311,18 +309,10 @@ fn to_client(client_id: &str, doc: Document, scopes: &[String]) -> Result<Client
              refresh_token or {DEVICE_CODE}"
         )));
     }
-    if let Some(types) = &doc.response_types
-        && types.iter().any(|t| t != "code")
-    {
+    if !clients::only_code_response(doc.response_types.as_deref()) {
         return Err(bad("only the `code` response type is supported".into()));
     }
-    let client_scopes: Vec<String> = doc
-        .scope
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let client_scopes = clients::scope_list(doc.scope.as_deref());
     if let Some(s) = client_scopes.iter().find(|s| !scopes.contains(s)) {
         return Err(bad(format!(
             "scope `{s}` is not offered by this server; offered: {}",

@@ -102,6 +102,25 @@ fn redirect_equal(registered: &str, requested: &str) -> bool {
     a == b
 }
 
+/// The grant types a registration asks for: `authorization_code` when it names none.
+pub(crate) fn grant_types_or_default(grant_types: Option<Vec<String>>) -> Vec<String> {
+    grant_types.unwrap_or_else(|| vec!["authorization_code".into()])
+}
+
+/// Whether a registration's `response_types` (absent, or only `code`) are supported.
+pub(crate) fn only_code_response(response_types: Option<&[String]>) -> bool {
+    response_types.is_none_or(|types| types.iter().all(|t| t == "code"))
+}
+
+/// The scopes in a registration's space-separated `scope` member (none when absent).
+pub(crate) fn scope_list(scope: Option<&str>) -> Vec<String> {
+    scope
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Checks one redirect URI against the registration policy; `Err` says what is wrong.
 pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     let url = Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URI: {e}"))?;

@@ -24,6 +24,7 @@ use crate::{
     AuthServer, OAuthError,
     authorize::{check_resource, grant_scopes},
     clients::Client,
+    grants::{self, Grant},
     params::Params,
     secret,
     token::Issued,
@@ -360,28 +361,15 @@ pub(crate) async fn grant(
         .user_id
         .as_deref()
         .ok_or_else(|| OAuthError::server("approved device code without a user"))?;
-    let user = crate::grants::user(server, user_id).await?;
+    let user = grants::user(server, user_id).await?;
     let family = uuid::Uuid::new_v4().to_string();
-    server
-        .create_family_with_id(
-            &family,
-            &client.client_id,
-            &user.id,
-            Some(&user.id),
-            &row.scope,
-            &row.resource,
-        )
-        .await?;
-    crate::grants::issue(
-        server,
-        client,
-        &user,
-        &family,
-        &row.scope,
-        &row.resource,
-        None,
-    )
-    .await
+    let grant = Grant {
+        family: &family,
+        scope: &row.scope,
+        resource: &row.resource,
+        nonce: None,
+    };
+    grants::start(server, client, &user, grant).await
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::{
     AuthServer, OAuthError,
     authorize::{check_resource, grant_scopes},
     clients::Client,
+    grants::narrow_scope,
     jwt::{Actor, Subject},
     params::Params,
     token::{ACCESS_TOKEN_TYPE, Issued},
@@ -43,17 +44,7 @@ pub(crate) async fn client_credentials(
         username: None,
         name: None,
     };
-    let (access_token, _) = server
-        .mint_access(&subject, &client.client_id, &scope, &resource, None)
-        .await?;
-    Ok(Issued {
-        access_token,
-        expires_in: server.settings().access_token_ttl,
-        scope,
-        refresh_token: None,
-        id_token: None,
-        issued_token_type: None,
-    })
+    access_only(server, client, &subject, scope, &resource, None).await
 }
 
 /// Exchanges a subject token for one with `aud` = the requested resource, at most the
@@ -98,19 +89,12 @@ pub(crate) async fn token_exchange(
             "the subject_token is already for this resource; use it as it is",
         ));
     }
-    let held: Vec<&str> = subject.scope.split_whitespace().collect();
-    let scope = match p.get("scope") {
-        None => subject.scope.clone(),
-        Some(s) => {
-            if let Some(extra) = s.split_whitespace().find(|x| !held.contains(x)) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope `{extra}` is not in the subject_token ({})",
-                    subject.scope
-                )));
-            }
-            s.split_whitespace().collect::<Vec<_>>().join(" ")
-        }
-    };
+    let scope = narrow_scope(&subject.scope, p.get("scope"), |extra| {
+        format!(
+            "scope `{extra}` is not in the subject_token ({})",
+            subject.scope
+        )
+    })?;
     let act = Actor {
         sub: client.client_id.clone(),
         act: subject.act.clone().map(Box::new),
@@ -120,8 +104,25 @@ pub(crate) async fn token_exchange(
         username: subject.preferred_username.clone(),
         name: subject.name.clone(),
     };
+    let issued = access_only(server, client, &who, scope, resource, Some(act)).await?;
+    Ok(Issued {
+        issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        ..issued
+    })
+}
+
+/// An access token for `who` and nothing else (no refresh or ID token): what a client
+/// grant answers.
+async fn access_only(
+    server: &AuthServer,
+    client: &Client,
+    who: &Subject,
+    scope: String,
+    resource: &str,
+    act: Option<Actor>,
+) -> Result<Issued, OAuthError> {
     let (access_token, _) = server
-        .mint_access(&who, &client.client_id, &scope, resource, Some(act))
+        .mint_access(who, &client.client_id, &scope, resource, act)
         .await?;
     Ok(Issued {
         access_token,
@@ -129,6 +130,6 @@ pub(crate) async fn token_exchange(
         scope,
         refresh_token: None,
         id_token: None,
-        issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        issued_token_type: None,
     })
 }

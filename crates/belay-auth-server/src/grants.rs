@@ -51,16 +51,28 @@ fn subject(user: &User) -> Subject {
     }
 }
 
-/// Access token (and refresh and ID tokens as due) for a user grant in `family`.
-pub(crate) async fn issue(
+/// A user grant being issued tokens: its family id and what it is for.
+pub(crate) struct Grant<'a> {
+    pub(crate) family: &'a str,
+    pub(crate) scope: &'a str,
+    pub(crate) resource: &'a str,
+    /// The OpenID request's nonce, for the ID token.
+    pub(crate) nonce: Option<&'a str>,
+}
+
+/// Access token (and refresh and ID tokens as due) for `user`'s `grant`.
+async fn issue(
     server: &AuthServer,
     client: &Client,
     user: &User,
-    family: &str,
-    scope: &str,
-    resource: &str,
-    nonce: Option<&str>,
+    grant: &Grant<'_>,
 ) -> Result<Issued, OAuthError> {
+    let Grant {
+        family,
+        scope,
+        resource,
+        nonce,
+    } = *grant;
     let (access_token, claims) = server
         .mint_access(&subject(user), &client.client_id, scope, resource, None)
         .await?;
@@ -205,26 +217,33 @@ pub(crate) async fn authorization_code(
         )));
     }
     let user = user(server, &code.user_id).await?;
+    let grant = Grant {
+        family: &family,
+        scope: &code.scope,
+        resource: &code.resource,
+        nonce: code.nonce.as_deref(),
+    };
+    start(server, client, &user, grant).await
+}
+
+/// Records `user`'s new `grant` and issues its first tokens.
+pub(crate) async fn start(
+    server: &AuthServer,
+    client: &Client,
+    user: &User,
+    grant: Grant<'_>,
+) -> Result<Issued, OAuthError> {
     server
         .create_family_with_id(
-            &family,
+            grant.family,
             &client.client_id,
             &user.id,
             Some(&user.id),
-            &code.scope,
-            &code.resource,
+            grant.scope,
+            grant.resource,
         )
         .await?;
-    issue(
-        server,
-        client,
-        &user,
-        &family,
-        &code.scope,
-        &code.resource,
-        code.nonce.as_deref(),
-    )
-    .await
+    issue(server, client, user, &grant).await
 }
 
 pub(crate) async fn refresh(
@@ -263,37 +282,45 @@ pub(crate) async fn refresh(
             family.resource
         )));
     }
-    let granted: Vec<&str> = family.scope.split_whitespace().collect();
-    let scope = match p.get("scope") {
-        None => family.scope.clone(),
-        Some(s) => {
-            if let Some(extra) = s.split_whitespace().find(|x| !granted.contains(x)) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope `{extra}` was not granted; a refresh can only narrow: {}",
-                    family.scope
-                )));
-            }
-            s.split_whitespace().collect::<Vec<_>>().join(" ")
-        }
-    };
+    let scope = narrow_scope(&family.scope, p.get("scope"), |extra| {
+        format!(
+            "scope `{extra}` was not granted; a refresh can only narrow: {}",
+            family.scope
+        )
+    })?;
     let user_id = family
         .user_id
         .clone()
         .ok_or_else(|| OAuthError::invalid_grant("this grant has no user"))?;
     let user = user(server, &user_id).await?;
-    let mut issued = issue(
-        server,
-        client,
-        &user,
-        &family.id,
-        &scope,
-        &family.resource,
-        None,
-    )
-    .await?;
+    let grant = Grant {
+        family: &family.id,
+        scope: &scope,
+        resource: &family.resource,
+        nonce: None,
+    };
+    let mut issued = issue(server, client, &user, &grant).await?;
     // A refresh grant always rotates, whatever `wants_refresh` says for new grants.
     if issued.refresh_token.is_none() {
         issued.refresh_token = Some(server.issue_refresh(&family.id).await?);
     }
     Ok(issued)
+}
+
+/// The scope for a request that may only narrow `held`: all of it when `requested` is
+/// absent, else the requested scopes, each of which must be held (`not_held` words the
+/// refusal for one that is not).
+pub(crate) fn narrow_scope(
+    held: &str,
+    requested: Option<&str>,
+    not_held: impl FnOnce(&str) -> String,
+) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(held.to_owned());
+    };
+    let held: Vec<&str> = held.split_whitespace().collect();
+    if let Some(extra) = requested.split_whitespace().find(|x| !held.contains(x)) {
+        return Err(OAuthError::invalid_scope(not_held(extra)));
+    }
+    Ok(requested.split_whitespace().collect::<Vec<_>>().join(" "))
 }

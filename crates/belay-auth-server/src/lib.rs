@@ -28,6 +28,7 @@ mod register;
 mod revoke;
 mod schema;
 mod secret;
+mod signin;
 mod spec;
 mod token;
 mod userinfo;

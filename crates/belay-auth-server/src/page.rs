@@ -6,19 +6,27 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
+use crate::clients::Client;
+
 /// What the consent page shows and carries.
 pub(crate) struct Consent<'a> {
     /// Where the form posts: `authorize` or `device`.
     pub(crate) action: &'a str,
-    pub(crate) client_name: &'a str,
-    pub(crate) client_id: &'a str,
+    /// The application asking.
+    pub(crate) client: &'a Client,
     pub(crate) redirect_host: &'a str,
     pub(crate) scopes: &'a str,
     pub(crate) resource: &'a str,
     pub(crate) request_id: &'a str,
     pub(crate) csrf: &'a str,
-    pub(crate) error: Option<&'a str>,
-    pub(crate) username: &'a str,
+}
+
+/// Which time the consent page is shown.
+pub(crate) enum Showing<'a> {
+    /// The first time, setting the CSRF cookie (`cookie` is the `Set-Cookie` value).
+    First { cookie: String },
+    /// Again after a wrong password (401), keeping the user name that was typed.
+    WrongPassword { username: &'a str },
 }
 
 pub(crate) fn escape(s: &str) -> String {
@@ -34,6 +42,13 @@ pub(crate) fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// `error` as an alert paragraph above a form; nothing when there is none.
+pub(crate) fn alert(error: Option<&str>) -> String {
+    error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default()
 }
 
 pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;\
@@ -62,16 +77,22 @@ pub(crate) fn secure(status: StatusCode, body: String) -> Response {
     response
 }
 
-pub(crate) fn consent(status: StatusCode, c: &Consent<'_>, cookie: Option<&str>) -> Response {
+pub(crate) fn consent(c: &Consent<'_>, showing: Showing<'_>) -> Response {
+    let (status, error, username, cookie) = match showing {
+        Showing::First { cookie } => (StatusCode::OK, None, "", Some(cookie)),
+        Showing::WrongPassword { username } => (
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong user name or password."),
+            username,
+            None,
+        ),
+    };
     let scopes: String = c
         .scopes
         .split_whitespace()
         .map(|s| format!("<li><code>{}</code></li>", escape(s)))
         .collect();
-    let error = c
-        .error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
+    let error = alert(error);
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width\"><title>Sign in to Belay</title>\
@@ -87,16 +108,16 @@ pub(crate) fn consent(status: StatusCode, c: &Consent<'_>, cookie: Option<&str>)
 <button type=\"submit\" name=\"consent\" value=\"approve\">Allow</button>\
 <button type=\"submit\" name=\"consent\" value=\"deny\">Deny</button></form></body></html>",
         action = escape(c.action),
-        name = escape(c.client_name),
-        client_id = escape(c.client_id),
+        name = escape(c.client.name.as_deref().unwrap_or(&c.client.client_id)),
+        client_id = escape(&c.client.client_id),
         host = escape(c.redirect_host),
         resource = escape(c.resource),
         request_id = escape(c.request_id),
         csrf = escape(c.csrf),
-        username = escape(c.username),
+        username = escape(username),
     );
     let mut response = secure(status, body);
-    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response

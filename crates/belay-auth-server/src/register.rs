@@ -69,9 +69,7 @@ pub(crate) async fn register(
             ))
         })?,
     };
-    let grant_types = request
-        .grant_types
-        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    let grant_types = clients::grant_types_or_default(request.grant_types);
     for grant in &grant_types {
         let confidential_only =
             grant == "client_credentials" || grant == crate::token::TOKEN_EXCHANGE;
@@ -97,18 +95,10 @@ pub(crate) async fn register(
              one URI",
         ));
     }
-    if let Some(types) = &request.response_types
-        && types.iter().any(|t| t != "code")
-    {
+    if !clients::only_code_response(request.response_types.as_deref()) {
         return Err(metadata_error("only the `code` response type is supported"));
     }
-    let scopes: Vec<String> = request
-        .scope
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let scopes = clients::scope_list(request.scope.as_deref());
     if let Some(s) = scopes
         .iter()
         .find(|s| !server.settings().scopes.contains(s))

@@ -17,32 +17,19 @@ use belay_store::rusqlite::{OptionalExtension, params};
 use super::{COLUMNS, DeviceCode, EXPIRES_IN, Status, display_user_code, from_row};
 use crate::{
     AuthServer, OAuthError,
-    page::{self, Consent},
+    page::{self, Consent, Showing},
     params::Params,
-    secret,
+    signin,
 };
 
 fn cookie_name(user_code: &str) -> String {
     format!("belay_device_{user_code}")
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 /// The page asking for the user code, with `error` above the field when the last one
 /// was not accepted.
 fn entry(status: StatusCode, prefill: &str, error: Option<&str>) -> Response {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", page::escape(e)))
-        .unwrap_or_default();
+    let error = page::alert(error);
     page::secure(
         status,
         format!(
@@ -99,14 +86,7 @@ const UNKNOWN_CODE: &str = "That code is not valid or has expired. Check the cod
                             device, or start again there to get a new one.";
 
 /// The consent page for `row`, as at `/authorize` but posting back to `/device`.
-async fn consent(
-    server: &AuthServer,
-    row: &DeviceCode,
-    status: StatusCode,
-    error: Option<&str>,
-    username: &str,
-    set_cookie: bool,
-) -> Response {
+async fn consent(server: &AuthServer, row: &DeviceCode, showing: Showing<'_>) -> Response {
     let client = match server.client(&row.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
@@ -122,28 +102,17 @@ async fn consent(
     };
     let shown = display_user_code(&row.user_code);
     let destination = format!("your device (code {shown})");
-    let cookie = set_cookie.then(|| {
-        format!(
-            "{}={}; Path=/; Max-Age={EXPIRES_IN}; HttpOnly; SameSite=Strict",
-            cookie_name(&row.user_code),
-            row.csrf
-        )
-    });
     page::consent(
-        status,
         &Consent {
             action: "device",
-            client_name: client.name.as_deref().unwrap_or(&client.client_id),
-            client_id: &client.client_id,
+            client: &client,
             redirect_host: &destination,
             scopes: &row.scope,
             resource: &row.resource,
             request_id: &row.user_code,
             csrf: &row.csrf,
-            error,
-            username,
         },
-        cookie.as_deref(),
+        showing,
     )
 }
 
@@ -179,7 +148,10 @@ pub(crate) async fn page(State(server): State<AuthServer>, request: Parts) -> Re
         return entry(StatusCode::BAD_REQUEST, given, Some(UNKNOWN_CODE));
     };
     match pending(&server, &code).await {
-        Ok(Some(row)) => consent(&server, &row, StatusCode::OK, None, "", true).await,
+        Ok(Some(row)) => {
+            let cookie = signin::csrf_cookie(&cookie_name(&row.user_code), &row.csrf, EXPIRES_IN);
+            consent(&server, &row, Showing::First { cookie }).await
+        }
         Ok(None) => entry(StatusCode::BAD_REQUEST, given, Some(UNKNOWN_CODE)),
         Err(e) => page::error(StatusCode::INTERNAL_SERVER_ERROR, e.description()),
     }
@@ -241,10 +213,7 @@ async fn submit_inner(
         .await
         .map_err(internal)?
         .ok_or_else(gone)?;
-    let csrf_ok = form.get("csrf").is_some_and(|f| secret::same(f, &row.csrf))
-        && cookie_value(headers, &cookie_name(&row.user_code))
-            .is_some_and(|c| secret::same(c, &row.csrf));
-    if !csrf_ok {
+    if !signin::csrf_matches(&form, headers, &cookie_name(&row.user_code), &row.csrf) {
         return Err((
             StatusCode::FORBIDDEN,
             "the form's CSRF token is missing or does not match its cookie; open the device \
@@ -266,23 +235,12 @@ async fn submit_inner(
             ))
         }
         Some("approve") => {
-            let username = form.get("username").unwrap_or_default().to_owned();
-            let password = form.get("password").unwrap_or_default().to_owned();
-            let users = server.users();
-            let user = tokio::task::spawn_blocking(move || users.verify(&username, &password))
+            let user = signin::verify_password(server, &form)
                 .await
-                .map_err(|e| internal(OAuthError::server(e)))?
-                .map_err(|e| internal(OAuthError::from(e)))?;
+                .map_err(internal)?;
             let Some(user) = user else {
-                return Ok(consent(
-                    server,
-                    &row,
-                    StatusCode::UNAUTHORIZED,
-                    Some("Wrong user name or password."),
-                    form.get("username").unwrap_or_default(),
-                    false,
-                )
-                .await);
+                let username = form.get("username").unwrap_or_default();
+                return Ok(consent(server, &row, Showing::WrongPassword { username }).await);
             };
             if !set_status(server, &code, Status::Approved, Some(&user.id))
                 .await

@@ -1,8 +1,8 @@
 //! RFC 8628 device authorization: every answer of the polling loop, and the browser side
 //! driven through the real `/device` form.
 
-use anyhow::{Context, bail};
-use reqwest::{StatusCode, header};
+use anyhow::Context;
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::{Form, Harness, PASSWORD, RESOURCE, USER, str_of};
@@ -17,21 +17,14 @@ async fn client(h: &Harness, device: bool) -> anyhow::Result<String> {
     } else {
         vec!["authorization_code"]
     };
-    let resp = h
-        .http
-        .post(h.url("/register"))
-        .json(&serde_json::json!({
+    let body = h
+        .registered(serde_json::json!({
             "redirect_uris": ["http://127.0.0.1/cb"],
             "grant_types": grants,
             "token_endpoint_auth_method": "none",
             "client_name": "Kitchen <TV>",
         }))
-        .send()
         .await?;
-    if resp.status() != StatusCode::CREATED {
-        bail!("registration: {} {}", resp.status(), resp.text().await?);
-    }
-    let body: Value = resp.json().await?;
     Ok(str_of(&body, "client_id")?.to_owned())
 }
 
@@ -67,15 +60,25 @@ fn assert_error(got: &(StatusCode, Value), code: &str) {
     assert!(got.1["error_description"].is_string());
 }
 
-/// Opens `/device?user_code=` and reads the consent form.
-async fn open(h: &Harness, user_code: &str) -> anyhow::Result<Form> {
-    let resp = h
-        .http
+/// GET `/device?user_code=`.
+async fn device_page(h: &Harness, user_code: &str) -> anyhow::Result<reqwest::Response> {
+    Ok(h.http
         .get(h.url("/device"))
         .query(&[("user_code", user_code)])
         .send()
-        .await?;
-    Harness::form(resp).await
+        .await?)
+}
+
+/// Opens `/device?user_code=` and reads the consent form.
+async fn open(h: &Harness, user_code: &str) -> anyhow::Result<Form> {
+    Harness::form(device_page(h, user_code).await?).await
+}
+
+/// A device client and the answer to its `/device_authorization`.
+async fn started(h: &Harness) -> anyhow::Result<(String, Value)> {
+    let id = client(h, true).await?;
+    let (_, started) = start(h, &id).await?;
+    Ok((id, started))
 }
 
 async fn answer(
@@ -84,19 +87,7 @@ async fn answer(
     password: &str,
     consent: &str,
 ) -> anyhow::Result<(StatusCode, String)> {
-    let resp = h
-        .http
-        .post(h.url("/device"))
-        .header(header::COOKIE, &form.cookie)
-        .form(&[
-            ("request_id", form.request_id.as_str()),
-            ("csrf", form.csrf.as_str()),
-            ("username", USER),
-            ("password", password),
-            ("consent", consent),
-        ])
-        .send()
-        .await?;
+    let resp = h.post_consent("/device", form, password, consent).await?;
     Ok((resp.status(), resp.text().await?))
 }
 
@@ -123,11 +114,7 @@ async fn full_flow_through_the_form() -> anyhow::Result<()> {
     let entry = h.http.get(h.url("/device")).send().await?;
     assert_eq!(entry.status(), StatusCode::OK);
     assert!(entry.text().await?.contains("name=\"user_code\""));
-    let page = h
-        .http
-        .get(h.url("/device"))
-        .query(&[("user_code", user_code.to_ascii_lowercase())])
-        .send()
+    let page = device_page(&h, &user_code.to_ascii_lowercase())
         .await?
         .text()
         .await?;
@@ -157,12 +144,7 @@ async fn full_flow_through_the_form() -> anyhow::Result<()> {
     // Tokens are issued once; the code cannot be approved again either.
     h.clock.advance(5);
     assert_error(&poll(&h, &id, device_code).await?, "invalid_grant");
-    let again = h
-        .http
-        .get(h.url("/device"))
-        .query(&[("user_code", user_code)])
-        .send()
-        .await?;
+    let again = device_page(&h, user_code).await?;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     Ok(())
 }
@@ -170,8 +152,7 @@ async fn full_flow_through_the_form() -> anyhow::Result<()> {
 #[tokio::test]
 async fn polling_too_fast_adds_five_seconds() -> anyhow::Result<()> {
     let h = Harness::start().await?;
-    let id = client(&h, true).await?;
-    let (_, started) = start(&h, &id).await?;
+    let (id, started) = started(&h).await?;
     let code = str_of(&started, "device_code")?;
     assert_error(&poll(&h, &id, code).await?, "authorization_pending");
     let fast = poll(&h, &id, code).await?;
@@ -194,8 +175,7 @@ async fn polling_too_fast_adds_five_seconds() -> anyhow::Result<()> {
 #[tokio::test]
 async fn denial_reaches_the_device() -> anyhow::Result<()> {
     let h = Harness::start().await?;
-    let id = client(&h, true).await?;
-    let (_, started) = start(&h, &id).await?;
+    let (id, started) = started(&h).await?;
     let form = open(&h, str_of(&started, "user_code")?).await?;
     let (status, body) = answer(&h, &form, "", "deny").await?;
     assert_eq!(status, StatusCode::OK);
@@ -213,8 +193,7 @@ async fn denial_reaches_the_device() -> anyhow::Result<()> {
 #[tokio::test]
 async fn codes_expire_after_ten_minutes() -> anyhow::Result<()> {
     let h = Harness::start().await?;
-    let id = client(&h, true).await?;
-    let (_, started) = start(&h, &id).await?;
+    let (id, started) = started(&h).await?;
     let form = open(&h, str_of(&started, "user_code")?).await?;
     h.clock.advance(601);
     assert_error(
@@ -224,12 +203,7 @@ async fn codes_expire_after_ten_minutes() -> anyhow::Result<()> {
     let (status, body) = answer(&h, &form, PASSWORD, "approve").await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("expired"));
-    let page = h
-        .http
-        .get(h.url("/device"))
-        .query(&[("user_code", str_of(&started, "user_code")?)])
-        .send()
-        .await?;
+    let page = device_page(&h, str_of(&started, "user_code")?).await?;
     assert_eq!(page.status(), StatusCode::BAD_REQUEST);
     assert!(page.text().await?.contains("not valid or has expired"));
     Ok(())
@@ -238,8 +212,7 @@ async fn codes_expire_after_ten_minutes() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_form_needs_its_csrf_cookie() -> anyhow::Result<()> {
     let h = Harness::start().await?;
-    let id = client(&h, true).await?;
-    let (_, started) = start(&h, &id).await?;
+    let (id, started) = started(&h).await?;
     let mut form = open(&h, str_of(&started, "user_code")?).await?;
     form.cookie = String::new();
     let (status, body) = answer(&h, &form, PASSWORD, "approve").await?;

@@ -156,17 +156,37 @@ impl Harness {
 
     /// Registers a client through DCR (`auth` = token_endpoint_auth_method).
     pub async fn register(&self, auth: &str) -> anyhow::Result<Registered> {
-        let resp = self
-            .http
-            .post(self.url("/register"))
-            .json(&serde_json::json!({
+        let body = self
+            .registered(serde_json::json!({
                 "redirect_uris": [REDIRECT],
                 "grant_types": ["authorization_code", "refresh_token"],
                 "token_endpoint_auth_method": auth,
                 "client_name": "Test <App>",
             }))
-            .send()
             .await?;
+        Ok(Registered {
+            id: body["client_id"].as_str().context("client_id")?.to_owned(),
+            secret: body["client_secret"].as_str().map(str::to_owned),
+        })
+    }
+
+    async fn post_register(&self, metadata: &Value) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .post(self.url("/register"))
+            .json(metadata)
+            .send()
+            .await
+    }
+
+    /// POST /register with `metadata`: the status and the JSON answer.
+    pub async fn register_with(&self, metadata: Value) -> anyhow::Result<(StatusCode, Value)> {
+        let resp = self.post_register(&metadata).await?;
+        Ok((resp.status(), resp.json().await?))
+    }
+
+    /// POST /register with `metadata`, which must succeed; the JSON answer.
+    pub async fn registered(&self, metadata: Value) -> anyhow::Result<Value> {
+        let resp = self.post_register(&metadata).await?;
         if resp.status() != StatusCode::CREATED {
             bail!(
                 "registration failed: {} {}",
@@ -174,11 +194,7 @@ impl Harness {
                 resp.text().await?
             );
         }
-        let body: Value = resp.json().await?;
-        Ok(Registered {
-            id: body["client_id"].as_str().context("client_id")?.to_owned(),
-            secret: body["client_secret"].as_str().map(str::to_owned),
-        })
+        Ok(resp.json().await?)
     }
 
     /// GET /authorize with the usual parameters plus `extra` (which may override them;
@@ -235,16 +251,28 @@ impl Harness {
         })
     }
 
-    /// POSTs the consent form.
+    /// POSTs the consent form of `/authorize`.
     pub async fn submit(
         &self,
         form: &Form,
         password: &str,
         consent: &str,
     ) -> anyhow::Result<reqwest::Response> {
+        self.post_consent("/authorize", form, password, consent)
+            .await
+    }
+
+    /// POSTs a consent form (`/authorize` or `/device`) as alice with `password`.
+    pub async fn post_consent(
+        &self,
+        path: &str,
+        form: &Form,
+        password: &str,
+        consent: &str,
+    ) -> anyhow::Result<reqwest::Response> {
         Ok(self
             .http
-            .post(self.url("/authorize"))
+            .post(self.url(path))
             .header(header::COOKIE, &form.cookie)
             .form(&[
                 ("request_id", form.request_id.as_str()),
@@ -377,4 +405,14 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> anyhow::Result<&'a str> {
     v[key]
         .as_str()
         .with_context(|| format!("no `{key}` in {v}"))
+}
+
+/// Asserts an OAuth error answer: 400 with `error` = `code`.
+pub fn assert_refused(got: &(StatusCode, Value), code: &str) {
+    assert_eq!(
+        (got.0, got.1["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some(code)),
+        "{}",
+        got.1
+    );
 }

@@ -4,22 +4,12 @@ use serde_json::{Value, json};
 
 use crate::issuer::*;
 
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
 #[tokio::test]
 async fn an_es256_token_reaches_the_handler_with_its_caller() -> anyhow::Result<()> {
     let key = SigningKey::es256("k1")?;
-    let issuer = Issuer::start(&[&key]).await?;
-    let protected = protect(spec(&issuer)).await?;
+    let (issuer, protected) = protected_by(&key).await?;
     let token = key.sign(&issuer.claims(&protected.url, "mcp:tools openid"))?;
-    let answer = call(
-        &protected.url,
-        Some(&bearer(&token)),
-        &tools_call("get_weather"),
-    )
-    .await?;
+    let answer = call_bearer(&protected.url, &token, &tools_call("get_weather")).await?;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(
         answer.body,
@@ -31,26 +21,18 @@ async fn an_es256_token_reaches_the_handler_with_its_caller() -> anyhow::Result<
 #[tokio::test]
 async fn an_rs256_token_is_accepted() -> anyhow::Result<()> {
     let key = SigningKey::rs256("rsa-1")?;
-    let issuer = Issuer::start(&[&key]).await?;
-    let protected = protect(spec(&issuer)).await?;
+    let (issuer, protected) = protected_by(&key).await?;
     let token = key.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
-    let answer = call(
-        &protected.url,
-        Some(&bearer(&token)),
-        &tools_call("get_weather"),
-    )
-    .await?;
+    let answer = call_bearer(&protected.url, &token, &tools_call("get_weather")).await?;
     assert_eq!(answer.status, 200, "{answer:?}");
     // The RSA key only allows RS256: the same key id with ES256 is refused.
     let es = SigningKey {
         kid: "rsa-1".into(),
         ..SigningKey::es256("x")?
     };
-    let answer = call(
+    let answer = call_bearer(
         &protected.url,
-        Some(&bearer(
-            &es.sign(&issuer.claims(&protected.url, "mcp:tools"))?,
-        )),
+        &es.sign(&issuer.claims(&protected.url, "mcp:tools"))?,
         &ping(),
     )
     .await?;
@@ -85,17 +67,12 @@ async fn entra_style_tokens_pass_by_configuration() -> anyhow::Result<()> {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some("entra".into());
     let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
-    let answer = call(
-        &protected.url,
-        Some(&bearer(&token)),
-        &tools_call("get_weather"),
-    )
-    .await?;
+    let answer = call_bearer(&protected.url, &token, &tools_call("get_weather")).await?;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.body["client_id"], "cli-app");
     let read =
         json!({"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "x"}});
-    let answer = call(&protected.url, Some(&bearer(&token)), &read).await?;
+    let answer = call_bearer(&protected.url, &token, &read).await?;
     assert_eq!(answer.status, 200, "roles count as scopes: {answer:?}");
     // Clients are told the scope names Entra expects.
     let answer = call(&protected.url, None, &ping()).await?;
@@ -112,8 +89,7 @@ async fn entra_style_tokens_pass_by_configuration() -> anyhow::Result<()> {
 #[tokio::test]
 async fn protected_resource_metadata_is_served_at_both_paths() -> anyhow::Result<()> {
     let key = SigningKey::es256("k1")?;
-    let issuer = Issuer::start(&[&key]).await?;
-    let protected = protect(spec(&issuer)).await?;
+    let (issuer, protected) = protected_by(&key).await?;
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
@@ -136,20 +112,17 @@ async fn protected_resource_metadata_is_served_at_both_paths() -> anyhow::Result
 #[tokio::test]
 async fn a_rotated_key_is_picked_up_on_its_first_token() -> anyhow::Result<()> {
     let old = SigningKey::es256("2026-01")?;
-    let issuer = Issuer::start(&[&old]).await?;
-    let protected = protect(spec(&issuer)).await?;
+    let (issuer, protected) = protected_by(&old).await?;
     let token = old.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
     assert_eq!(
-        call(&protected.url, Some(&bearer(&token)), &ping())
-            .await?
-            .status,
+        call_bearer(&protected.url, &token, &ping()).await?.status,
         200
     );
 
     let new = SigningKey::rs256("2026-02")?;
     issuer.state.set_keys(&[&new]);
     let token = new.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
-    let answer = call(&protected.url, Some(&bearer(&token)), &ping()).await?;
+    let answer = call_bearer(&protected.url, &token, &ping()).await?;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(issuer.jwks_fetches(), 2);
     Ok(())
@@ -165,7 +138,7 @@ async fn an_issuer_whose_metadata_names_another_issuer_is_not_trusted() -> anyho
     let protected = protect(spec).await?;
     let mut claims = issuer.claims(&protected.url, "mcp:tools");
     claims["iss"] = json!(format!("{}/", issuer.url));
-    let answer = call(&protected.url, Some(&bearer(&key.sign(&claims)?)), &ping()).await?;
+    let answer = call_bearer(&protected.url, &key.sign(&claims)?, &ping()).await?;
     assert_eq!(answer.status, 503, "{answer:?}");
     assert!(
         answer.body["error_description"]

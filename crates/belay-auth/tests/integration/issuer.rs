@@ -290,6 +290,18 @@ pub async fn call(url: &str, authorization: Option<&str>, body: &Value) -> anyho
     })
 }
 
+/// [`call`] with `token` as the bearer credentials.
+pub async fn call_bearer(url: &str, token: &str, body: &Value) -> anyhow::Result<Answer> {
+    call(url, Some(&format!("Bearer {token}")), body).await
+}
+
+/// An issuer publishing `key`, and a server protected by it with the default [`spec`].
+pub async fn protected_by(key: &SigningKey) -> anyhow::Result<(Issuer, Protected)> {
+    let issuer = Issuer::start(&[key]).await?;
+    let protected = protect(spec(&issuer)).await?;
+    Ok((issuer, protected))
+}
+
 pub fn tools_call(name: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": {}}})
 }

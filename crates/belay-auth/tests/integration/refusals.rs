@@ -7,13 +7,8 @@ use crate::issuer::*;
 /// An issuer with one ES256 key and a server protected by it.
 async fn setup() -> anyhow::Result<(Issuer, SigningKey, Protected)> {
     let key = SigningKey::es256("k1")?;
-    let issuer = Issuer::start(&[&key]).await?;
-    let protected = protect(spec(&issuer)).await?;
+    let (issuer, protected) = protected_by(&key).await?;
     Ok((issuer, key, protected))
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 async fn assert_invalid_token(
@@ -21,7 +16,7 @@ async fn assert_invalid_token(
     token: &str,
     reason: &str,
 ) -> anyhow::Result<Answer> {
-    let answer = call(&protected.url, Some(&bearer(token)), &ping()).await?;
+    let answer = call_bearer(&protected.url, token, &ping()).await?;
     assert_eq!(answer.status, 401, "{answer:?}");
     assert_eq!(
         answer.param("error").as_deref(),
@@ -175,7 +170,7 @@ async fn a_token_signed_by_an_unknown_key_is_refused() -> anyhow::Result<()> {
 async fn unknown_kids_refetch_once_then_are_rate_limited() -> anyhow::Result<()> {
     let (issuer, key, protected) = setup().await?;
     let good = key.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
-    let answer = call(&protected.url, Some(&bearer(&good)), &ping()).await?;
+    let answer = call_bearer(&protected.url, &good, &ping()).await?;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(issuer.jwks_fetches(), 1);
 
@@ -215,12 +210,7 @@ async fn a_token_that_is_not_an_access_token_is_refused() -> anyhow::Result<()> 
 async fn a_missing_scope_gets_403_naming_it() -> anyhow::Result<()> {
     let (issuer, key, protected) = setup().await?;
     let token = key.sign(&issuer.claims(&protected.url, "openid mcp:resources"))?;
-    let answer = call(
-        &protected.url,
-        Some(&bearer(&token)),
-        &tools_call("get_weather"),
-    )
-    .await?;
+    let answer = call_bearer(&protected.url, &token, &tools_call("get_weather")).await?;
     assert_eq!(answer.status, 403, "{answer:?}");
     assert_eq!(answer.param("error").as_deref(), Some("insufficient_scope"));
     let scope = answer.param("scope").unwrap_or_default();
@@ -235,12 +225,7 @@ async fn a_missing_scope_gets_403_naming_it() -> anyhow::Result<()> {
 
     // A per-tool scope replaces mcp:tools for that tool.
     let token = key.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
-    let answer = call(
-        &protected.url,
-        Some(&bearer(&token)),
-        &tools_call("get_forecast"),
-    )
-    .await?;
+    let answer = call_bearer(&protected.url, &token, &tools_call("get_forecast")).await?;
     assert_eq!(answer.status, 403, "{answer:?}");
     assert!(
         answer
@@ -257,7 +242,7 @@ async fn a_missing_scope_gets_403_naming_it() -> anyhow::Result<()> {
 
     // A batch cannot smuggle a call past the check.
     let batch = json!([ping(), tools_call("get_forecast")]);
-    let answer = call(&protected.url, Some(&bearer(&token)), &batch).await?;
+    let answer = call_bearer(&protected.url, &token, &batch).await?;
     assert_eq!(answer.status, 403, "{answer:?}");
     Ok(())
 }
@@ -274,7 +259,7 @@ async fn a_revoked_token_is_refused_when_introspection_is_on() -> anyhow::Result
     let protected = protect(spec).await?;
     let token = key.sign(&issuer.claims(&protected.url, "mcp:tools"))?;
 
-    let answer = call(&protected.url, Some(&bearer(&token)), &ping()).await?;
+    let answer = call_bearer(&protected.url, &token, &ping()).await?;
     assert_eq!(answer.status, 200, "{answer:?}");
     issuer.state.revoke(&token);
     assert_invalid_token(&protected, &token, "no longer active").await?;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use axum::{
     Json, Router,
-    extract::{Request, State},
+    extract::{FromRequest, Request, State},
     http::{HeaderMap, StatusCode},
     middleware::{self, Next},
     response::Response,
@@ -49,23 +49,114 @@ struct StubState {
 const CLIENT_ID: &str = "whoami-client";
 const CLIENT_SECRET: &str = "whoami-secret";
 
-async fn start_auth_server() -> anyhow::Result<AuthServer> {
+impl StubState {
+    /// Notes a grant's form and the token it minted.
+    fn record_exchange(&self, form: Vec<(String, String)>, minted: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.exchanges.push(form);
+            seen.minted.push(minted.to_owned());
+        }
+    }
+
+    /// Notes the bearer token a downstream API got; 401 unless this stub minted it.
+    fn check_bearer(&self, headers: &HeaderMap) -> Result<(), StatusCode> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .to_owned();
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        seen.userinfo_tokens.push(token.clone());
+        if seen.minted.contains(&token) {
+            Ok(())
+        } else {
+            Err(StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+/// A token request's form fields, in order, from a client that authenticated as this
+/// test's client with HTTP Basic; any other gets `invalid_client`.
+struct ClientForm(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for ClientForm {
+    type Rejection = (StatusCode, Json<Value>);
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !client_authenticated(request.headers()) {
+            return Err(invalid_client());
+        }
+        let body = String::from_request(request, state).await.map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "invalid_request" })),
+            )
+        })?;
+        Ok(Self(
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}
+
+fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Whether the request authenticates as this test's client with HTTP Basic.
+fn client_authenticated(headers: &HeaderMap) -> bool {
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(basic.as_str())
+}
+
+fn invalid_client() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "error": "invalid_client" })),
+    )
+}
+
+/// A JWT-shaped token with `header` and `claims` and a dummy signature.
+fn unsigned_jwt(header: Value, claims: Value) -> String {
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.c2ln", part(header), part(claims))
+}
+
+/// Serves `routes` on a loopback port with a fresh [`StubState`]; returns the base URL and
+/// what the stub will see.
+async fn serve_stub(routes: Router<StubState>) -> anyhow::Result<(String, Arc<Mutex<Seen>>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let state = StubState {
+    let router = routes.with_state(StubState {
         url: url.clone(),
         seen: Arc::clone(&seen),
-    };
-    let router = Router::new()
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/register", post(register))
-        .route("/token", post(token))
-        .route("/userinfo", get(userinfo))
-        .with_state(state);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
+    Ok((url, seen))
+}
+
+async fn start_auth_server() -> anyhow::Result<AuthServer> {
+    let (url, seen) = serve_stub(
+        Router::new()
+            .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route("/register", post(register))
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo)),
+    )
+    .await?;
     Ok(AuthServer { url, seen })
 }
 
@@ -95,46 +186,25 @@ async fn register(
 /// RFC 8693 at the token endpoint: checks what a real server would, mints a new token.
 async fn token(
     State(state): State<StubState>,
-    headers: HeaderMap,
-    body: String,
+    ClientForm(form): ClientForm,
 ) -> (StatusCode, Json<Value>) {
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
-    );
-    let refuse = |error: &str| (StatusCode::BAD_REQUEST, Json(json!({ "error": error })));
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "invalid_client" })),
-        );
-    }
+    let field = |name: &str| form_field(&form, name);
     let userinfo = format!("{}/userinfo", state.url);
     if field("grant_type") != Some("urn:ietf:params:oauth:grant-type:token-exchange")
         || field("subject_token_type") != Some("urn:ietf:params:oauth:token-type:access_token")
         || field("subject_token") != Some(CALLER_TOKEN)
         || field("resource") != Some(userinfo.as_str())
     {
-        return refuse("invalid_request");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_request" })),
+        );
     }
-    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    let minted = format!(
-        "{}.{}.c2ln",
-        part(json!({"alg": "ES256", "typ": "at+jwt"})),
-        part(json!({"sub": "user-42", "aud": userinfo, "act": {"sub": CLIENT_ID}}))
+    let minted = unsigned_jwt(
+        json!({"alg": "ES256", "typ": "at+jwt"}),
+        json!({"sub": "user-42", "aud": userinfo, "act": {"sub": CLIENT_ID}}),
     );
-    if let Ok(mut seen) = state.seen.lock() {
-        seen.exchanges.push(form.clone());
-        seen.minted.push(minted.clone());
-    }
+    state.record_exchange(form, &minted);
     (
         StatusCode::OK,
         Json(json!({
@@ -148,20 +218,7 @@ async fn userinfo(
     State(state): State<StubState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StatusCode> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_owned();
-    let mut seen = state
-        .seen
-        .lock()
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    seen.userinfo_tokens.push(token.clone());
-    if !seen.minted.contains(&token) {
-        return Err(StatusCode::UNAUTHORIZED);
-    }
+    state.check_bearer(&headers)?;
     Ok(Json(json!({
         "sub": "user-42", "preferred_username": "alice", "name": "Alice Example",
         "email": "alice@example.com",
@@ -193,6 +250,20 @@ async fn serve_with_caller(server: WhoamiServer) -> anyhow::Result<(String, Canc
     );
     tokio::spawn(belay_mcp::http::run(listener, router, shutdown.clone()));
     Ok((url, shutdown))
+}
+
+/// Serves `server` (see [`serve_with_caller`]) and calls `whoami` once, as one client.
+async fn whoami_once(server: WhoamiServer) -> anyhow::Result<WhoAmI> {
+    let (url, shutdown) = serve_with_caller(server).await?;
+    let _stop = shutdown.drop_guard();
+    let transport = StreamableHttpClientTransport::from_uri(url);
+    let client = ScriptedClient::new(Era::Handshake).serve(transport).await?;
+    let result = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await?;
+    let who = decode(&result)?;
+    client.cancel().await?;
+    Ok(who)
 }
 
 #[tokio::test]
@@ -270,15 +341,9 @@ async fn configured_credentials_skip_registration() -> anyhow::Result<()> {
         profile: None,
     })
     .await?;
-    let (url, shutdown) = serve_with_caller(server).await?;
-    let _stop = shutdown.drop_guard();
-    let transport = StreamableHttpClientTransport::from_uri(url);
-    let client = ScriptedClient::new(Era::Handshake).serve(transport).await?;
-    let result = client
-        .call_tool(CallToolRequestParams::new("whoami"))
-        .await?;
-    decode::<WhoAmI>(&result).context("whoami with configured credentials")?;
-    client.cancel().await?;
+    whoami_once(server)
+        .await
+        .context("whoami with configured credentials")?;
     let seen = auth.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     assert!(seen.registrations.is_empty());
     Ok(())
@@ -312,15 +377,7 @@ struct Entra {
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/User.Read";
 
 async fn start_entra() -> anyhow::Result<Entra> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let issuer = format!("{base}/tenant-1/v2.0");
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let state = StubState {
-        url: base.clone(),
-        seen: Arc::clone(&seen),
-    };
-    let router = Router::new()
+    let routes = Router::new()
         .route(
             "/tenant-1/v2.0/.well-known/openid-configuration",
             get(|State(s): State<StubState>| async move {
@@ -333,13 +390,10 @@ async fn start_entra() -> anyhow::Result<Entra> {
             }),
         )
         .route("/tenant-1/oauth2/v2.0/token", post(entra_token))
-        .route("/v1.0/me", get(graph_me))
-        .with_state(state);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+        .route("/v1.0/me", get(graph_me));
+    let (base, seen) = serve_stub(routes).await?;
     Ok(Entra {
-        issuer,
+        issuer: format!("{base}/tenant-1/v2.0"),
         graph_me: format!("{base}/v1.0/me"),
         seen,
     })
@@ -348,27 +402,9 @@ async fn start_entra() -> anyhow::Result<Entra> {
 /// Entra's on-behalf-of grant (jwt-bearer with requested_token_use=on_behalf_of).
 async fn entra_token(
     State(state): State<StubState>,
-    headers: HeaderMap,
-    body: String,
+    ClientForm(form): ClientForm,
 ) -> (StatusCode, Json<Value>) {
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
-    );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "invalid_client" })),
-        );
-    }
+    let field = |name: &str| form_field(&form, name);
     if field("grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
         || field("requested_token_use") != Some("on_behalf_of")
         || field("assertion") != Some(CALLER_TOKEN)
@@ -379,16 +415,11 @@ async fn entra_token(
             Json(json!({ "error": "invalid_grant", "error_description": "AADSTS50013" })),
         );
     }
-    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    let minted = format!(
-        "{}.{}.c2ln",
-        part(json!({"alg": "RS256", "typ": "JWT"})),
-        part(json!({"aud": "00000003-0000-0000-c000-000000000000", "scp": "User.Read"}))
+    let minted = unsigned_jwt(
+        json!({"alg": "RS256", "typ": "JWT"}),
+        json!({"aud": "00000003-0000-0000-c000-000000000000", "scp": "User.Read"}),
     );
-    if let Ok(mut seen) = state.seen.lock() {
-        seen.exchanges.push(form.clone());
-        seen.minted.push(minted.clone());
-    }
+    state.record_exchange(form, &minted);
     (
         StatusCode::OK,
         Json(json!({
@@ -402,20 +433,7 @@ async fn graph_me(
     State(state): State<StubState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StatusCode> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_owned();
-    let mut seen = state
-        .seen
-        .lock()
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    seen.userinfo_tokens.push(token.clone());
-    if !seen.minted.contains(&token) {
-        return Err(StatusCode::UNAUTHORIZED);
-    }
+    state.check_bearer(&headers)?;
     Ok(Json(json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
         "id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd",
@@ -437,14 +455,7 @@ async fn with_entra_whoami_uses_on_behalf_of_and_graph() -> anyhow::Result<()> {
         }),
     })
     .await?;
-    let (url, shutdown) = serve_with_caller(server).await?;
-    let _stop = shutdown.drop_guard();
-    let transport = StreamableHttpClientTransport::from_uri(url);
-    let client = ScriptedClient::new(Era::Handshake).serve(transport).await?;
-    let result = client
-        .call_tool(CallToolRequestParams::new("whoami"))
-        .await?;
-    let who: WhoAmI = decode(&result)?;
+    let who = whoami_once(server).await?;
     assert_eq!(who.sub, "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
     assert_eq!(who.username.as_deref(), Some("AdeleV@contoso.com"));
     assert_eq!(who.name.as_deref(), Some("Adele Vance"));
@@ -453,7 +464,6 @@ async fn with_entra_whoami_uses_on_behalf_of_and_graph() -> anyhow::Result<()> {
         who.downstream_token_audience,
         ["00000003-0000-0000-c000-000000000000"]
     );
-    client.cancel().await?;
     let seen = entra.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     assert_eq!(seen.exchanges.len(), 1);
     assert_eq!(seen.userinfo_tokens.len(), 1);
