@@ -536,3 +536,52 @@ async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::R
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
+
+#[test]
+fn auth_users_are_added_listed_and_removed() -> anyhow::Result<()> {
+    let data = std::env::temp_dir().join(format!("belay-cli-users-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let data = data.to_string_lossy().into_owned();
+    let auth = |args: &[&str]| {
+        belay()
+            .arg("auth")
+            .args(args)
+            .args(["--data-dir", &data])
+            .env_remove("BELAY_CONFIG")
+            .output()
+    };
+    // No password given: one is generated and shown once.
+    let added = auth(&["user", "add", "bob", "--name", "Bob Builder"])?;
+    assert!(added.status.success(), "{added:?}");
+    let shown = String::from_utf8_lossy(&added.stdout);
+    assert!(shown.contains("password:"), "{shown}");
+    let short = auth(&["user", "add", "eve", "--password", "short"])?;
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+    let again = auth(&["user", "add", "bob", "--password", "another password"])?;
+    assert!(!again.status.success(), "a second bob was added");
+
+    let listed = auth(&["user", "list", "--json"])?;
+    assert!(listed.status.success(), "{listed:?}");
+    let users: Value = serde_json::from_slice(&listed.stdout)?;
+    let names: Vec<_> = users
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u["username"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["bob"], "{users}");
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("argon2"),
+        "password hashes must not be listed"
+    );
+
+    assert!(auth(&["user", "remove", "bob"])?.status.success());
+    let gone = auth(&["user", "remove", "bob"])?;
+    assert!(!gone.status.success(), "removing an unknown user succeeded");
+    let listed = auth(&["user", "list", "--json"])?;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&listed.stdout)?,
+        serde_json::json!([])
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
