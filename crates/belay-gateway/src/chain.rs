@@ -2,15 +2,34 @@
 //! upstream → guard out → audit ([`Chain::apply`]).
 //!
 //! Each step is a trait with an allow-all default, so policy, limits, guards and audit
-//! (other crates, which do not depend on this one) plug in with a small adapter, and a
-//! guard can be added for one upstream without touching the others.
+//! (other crates, which do not depend on this one) plug in with a small adapter (see
+//! [`crate::adapters`]), and a guard can be added for one upstream without touching the others.
+//!
+//! Refusals are JSON-RPC errors with the codes below, not HTTP statuses: by the time a
+//! handler runs, the Streamable HTTP transport has already answered 200 (or opened the SSE
+//! stream) for the POST, and MCP clients treat a non-2xx POST as a broken transport, not as
+//! a refused request. A rate-limited request carries `data.retryAfter` (seconds) instead of
+//! a `Retry-After` header, so a client can back off without losing its session.
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use belay_auth::Caller;
-use rmcp::{ErrorData, model::JsonObject};
+use futures::future::BoxFuture;
+use rmcp::{
+    ErrorData,
+    model::{ErrorCode, JsonObject},
+};
 use serde_json::Value;
 use tokio::time::Instant;
+
+/// JSON-RPC error code of a request refused by policy (`data.rule` names the rule).
+pub const DENIED: i32 = -32001;
+/// JSON-RPC error code of a request without an authenticated caller where one is required.
+pub const UNAUTHENTICATED: i32 = -32002;
+/// The rule named in the decision and audit record of a request refused for want of a caller.
+pub const AUTHENTICATION_RULE: &str = "authentication";
+/// JSON-RPC error code of a rate-limited request (`data.retryAfter`: seconds to wait).
+pub const RATE_LIMITED: i32 = -32029;
 
 /// What is being asked, by whom, of which upstream.
 #[derive(Debug, Clone)]
@@ -48,14 +67,35 @@ pub enum Decision {
 
 /// Policy: may this caller make this request?
 pub trait Decide: Send + Sync {
-    /// Decides; also asked for each item of a list, to hide what the caller may not use.
+    /// Decides about one request, arguments included.
     fn decide(&self, ctx: &CallContext) -> Decision;
+
+    /// Whether a list shows `ctx`'s target (no arguments yet): by default, whether
+    /// [`Decide::decide`] allows it. A policy with argument constraints should keep a
+    /// target visible when some arguments would pass.
+    fn visible(&self, ctx: &CallContext) -> bool {
+        matches!(self.decide(ctx), Decision::Allow { .. })
+    }
+}
+
+/// What an admitted request holds until its upstream call returns (e.g. a concurrency
+/// slot, given back on drop).
+pub type Admission = Box<dyn Send>;
+
+/// A request the limiter refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// How long to wait before a retry can succeed.
+    pub retry_after: Duration,
+    /// What was exceeded, for the caller and the audit log.
+    pub reason: String,
 }
 
 /// Rate limiting: may this request go now?
 pub trait Limit: Send + Sync {
-    /// `Err(retry_after)` refuses the request.
-    fn check(&self, ctx: &CallContext) -> Result<(), Duration>;
+    /// Admits the request, or refuses it. The [`Admission`] is held until the upstream
+    /// call returns, so concurrency caps count calls in flight.
+    fn admit<'a>(&'a self, ctx: &'a CallContext) -> BoxFuture<'a, Result<Admission, Refused>>;
 }
 
 /// Inspection of what goes in and out (injection, secrets, poisoning, …).
@@ -77,8 +117,8 @@ pub enum Outcome {
     Answered,
     /// Refused by policy.
     Denied,
-    /// Refused by the rate limiter.
-    Limited,
+    /// Refused by the rate limiter, saying which limit.
+    Limited(String),
     /// Blocked by a guard.
     Blocked,
     /// The upstream failed or answered with a JSON-RPC error.
@@ -103,8 +143,15 @@ pub struct AuditRecord {
 
 /// Where audit records go.
 pub trait AuditSink: Send + Sync {
-    /// Records one request. Must not block for long: the caller waits on it.
-    fn record(&self, record: AuditRecord);
+    /// Records one request; the request waits for it (back-pressure when the log is
+    /// behind). `Err(reason)`: the record could not be kept, so an answered request's
+    /// result is withheld (fail closed: nothing happens unaudited).
+    fn record(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), String>>;
+
+    /// Whether records are kept at all (if not, result sizes are not measured).
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// Allows everything: the default policy and limiter.
@@ -118,8 +165,8 @@ impl Decide for AllowAll {
 }
 
 impl Limit for AllowAll {
-    fn check(&self, _ctx: &CallContext) -> Result<(), Duration> {
-        Ok(())
+    fn admit<'a>(&'a self, _ctx: &'a CallContext) -> BoxFuture<'a, Result<Admission, Refused>> {
+        Box::pin(async { Ok(Box::new(()) as Admission) })
     }
 }
 
@@ -128,7 +175,13 @@ impl Limit for AllowAll {
 pub struct NoAudit;
 
 impl AuditSink for NoAudit {
-    fn record(&self, _record: AuditRecord) {}
+    fn record(&self, _record: AuditRecord) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// The steps every proxied request goes through.
@@ -173,13 +226,33 @@ impl std::fmt::Debug for Chain {
 impl Chain {
     /// Whether the caller may see `ctx`'s target in a list (policy only; no audit).
     pub fn visible(&self, ctx: &CallContext) -> bool {
-        matches!(self.decide.decide(ctx), Decision::Allow { .. })
+        (!self.require_caller || ctx.caller.is_some()) && self.decide.visible(ctx)
     }
 
     fn guards_for<'a>(&'a self, upstream: &str) -> impl Iterator<Item = &'a Arc<dyn Guard>> {
         self.guards
             .iter()
             .chain(self.upstream_guards.get(upstream).into_iter().flatten())
+    }
+
+    /// Records a refusal; an audit failure is logged, and the refusal stands either way.
+    async fn audit_refusal(
+        &self,
+        ctx: &CallContext,
+        decision: &Decision,
+        outcome: Outcome,
+        started: Instant,
+    ) {
+        let record = AuditRecord {
+            context: ctx.clone(),
+            decision: decision.clone(),
+            outcome,
+            latency: started.elapsed(),
+            result_bytes: None,
+        };
+        if let Err(why) = self.audit.record(record).await {
+            tracing::error!(upstream = %ctx.upstream, %why, "cannot write the audit record of a refused request");
+        }
     }
 
     /// Runs one request through every step, in this order and for these reasons:
@@ -194,24 +267,17 @@ impl Chain {
         Fut: Future<Output = Result<T, ErrorData>>,
     {
         let started = Instant::now();
-        let audit = |ctx: &CallContext, decision: &Decision, outcome, bytes| {
-            self.audit.record(AuditRecord {
-                context: ctx.clone(),
-                decision: decision.clone(),
-                outcome,
-                latency: started.elapsed(),
-                result_bytes: bytes,
-            });
-        };
 
         // 1. Authenticate: the Protection layer verified the token; here we insist on it.
         if self.require_caller && ctx.caller.is_none() {
             let decision = Decision::Deny {
-                rule: Some("authentication".into()),
+                rule: Some(AUTHENTICATION_RULE.into()),
                 reason: "this gateway requires a signed-in caller".into(),
             };
-            audit(&ctx, &decision, Outcome::Denied, None);
-            return Err(ErrorData::invalid_request(
+            self.audit_refusal(&ctx, &decision, Outcome::Denied, started)
+                .await;
+            return Err(ErrorData::new(
+                ErrorCode(UNAUTHENTICATED),
                 "authentication required: sign in to the gateway",
                 None,
             ));
@@ -219,32 +285,48 @@ impl Chain {
 
         // 2. Policy.
         let decision = self.decide.decide(&ctx);
+        log_decision(&ctx, &decision);
         if let Decision::Deny { rule, reason } = &decision {
-            audit(&ctx, &decision, Outcome::Denied, None);
+            self.audit_refusal(&ctx, &decision, Outcome::Denied, started)
+                .await;
             let rule = rule.as_deref().unwrap_or("default");
-            return Err(ErrorData::invalid_request(
+            return Err(ErrorData::new(
+                ErrorCode(DENIED),
                 format!("denied by policy (rule `{rule}`): {reason}"),
-                None,
+                Some(serde_json::json!({ "rule": rule })),
             ));
         }
 
-        // 3. Rate limit.
-        if let Err(retry_after) = self.limit.check(&ctx) {
-            audit(&ctx, &decision, Outcome::Limited, None);
-            return Err(ErrorData::invalid_request(
-                format!(
-                    "rate limit reached; retry after {} s",
-                    retry_after.as_secs().max(1)
-                ),
-                Some(serde_json::json!({ "retryAfter": retry_after.as_secs().max(1) })),
-            ));
-        }
+        // 3. Rate limit; the admission lives until the upstream call has returned.
+        let admission = match self.limit.admit(&ctx).await {
+            Ok(admission) => admission,
+            Err(refused) => {
+                let secs = refused.retry_after.as_secs().max(1);
+                tracing::info!(
+                    upstream = %ctx.upstream, method = ctx.method, target = ?ctx.target,
+                    retry_after_secs = secs, reason = %refused.reason, "rate limited"
+                );
+                self.audit_refusal(
+                    &ctx,
+                    &decision,
+                    Outcome::Limited(refused.reason.clone()),
+                    started,
+                )
+                .await;
+                return Err(ErrorData::new(
+                    ErrorCode(RATE_LIMITED),
+                    format!("{}; retry after {secs} s", refused.reason),
+                    Some(serde_json::json!({ "retryAfter": secs })),
+                ));
+            }
+        };
 
         // 4. Guards on the way in.
         let upstream_name = ctx.upstream.clone();
         for guard in self.guards_for(&upstream_name) {
             if let Err(reason) = guard.inspect_request(&mut ctx) {
-                audit(&ctx, &decision, Outcome::Blocked, None);
+                self.audit_refusal(&ctx, &decision, Outcome::Blocked, started)
+                    .await;
                 return Err(ErrorData::invalid_request(
                     format!("blocked by a guard: {reason}"),
                     None,
@@ -256,15 +338,12 @@ impl Chain {
         let result = match upstream(ctx.clone()).await {
             Ok(result) => result,
             Err(e) => {
-                audit(
-                    &ctx,
-                    &decision,
-                    Outcome::Failed(e.message.to_string()),
-                    None,
-                );
+                let outcome = Outcome::Failed(e.message.to_string());
+                self.audit_refusal(&ctx, &decision, outcome, started).await;
                 return Err(e);
             }
         };
+        drop(admission);
 
         // 6. Guards on the way out: only pay for JSON when a guard is there to read it.
         let mut guards = self.guards_for(&upstream_name).peekable();
@@ -273,7 +352,8 @@ impl Chain {
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             for guard in guards {
                 if let Err(reason) = guard.inspect_result(&ctx, &mut json) {
-                    audit(&ctx, &decision, Outcome::Blocked, None);
+                    self.audit_refusal(&ctx, &decision, Outcome::Blocked, started)
+                        .await;
                     return Err(ErrorData::internal_error(
                         format!("result withheld by a guard: {reason}"),
                         None,
@@ -284,12 +364,44 @@ impl Chain {
             let result = serde_json::from_value(json)
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             (result, Some(bytes))
+        } else if self.audit.enabled() {
+            let bytes = serde_json::to_vec(&result).map(|v| v.len()).ok();
+            (result, bytes)
         } else {
             (result, None)
         };
 
-        // 7. Audit.
-        audit(&ctx, &decision, Outcome::Answered, bytes);
+        // 7. Audit: an answer that cannot be audited is not given (fail closed).
+        let record = AuditRecord {
+            context: ctx.clone(),
+            decision,
+            outcome: Outcome::Answered,
+            latency: started.elapsed(),
+            result_bytes: bytes,
+        };
+        if let Err(why) = self.audit.record(record).await {
+            tracing::error!(upstream = %upstream_name, %why, "audit log unavailable; result withheld");
+            return Err(ErrorData::internal_error(
+                "the gateway's audit log is unavailable, so the result is withheld; \
+                 ask the operator to check the audit log",
+                None,
+            ));
+        }
         Ok(result)
+    }
+}
+
+/// Every policy decision, with its rule, in the logs (the audit log has them too).
+fn log_decision(ctx: &CallContext, decision: &Decision) {
+    let user = ctx.caller.as_ref().map(|c| c.sub.as_str());
+    match decision {
+        Decision::Allow { rule } => tracing::info!(
+            upstream = %ctx.upstream, method = ctx.method, target = ?ctx.target, ?user,
+            rule = rule.as_deref().unwrap_or("default"), "allowed by policy"
+        ),
+        Decision::Deny { rule, reason } => tracing::info!(
+            upstream = %ctx.upstream, method = ctx.method, target = ?ctx.target, ?user,
+            rule = rule.as_deref().unwrap_or("default"), %reason, "denied by policy"
+        ),
     }
 }

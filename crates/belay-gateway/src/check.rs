@@ -35,7 +35,7 @@ impl GatewaySpec {
     pub fn validate(&self) -> Result<(), ConfigError> {
         match problems(self).into_iter().next() {
             Some(p) => Err(ConfigError::new(p.message)),
-            None => Ok(()),
+            None => self.policy_problem(None).map_or(Ok(()), Err),
         }
     }
 }
@@ -65,7 +65,7 @@ pub fn check(text: &str) -> Result<GatewaySpec, ConfigError> {
         toml::from_str::<GatewaySpec>(text).map_err(|e| toml_error(text, &e))?
     };
     let Some(problem) = problems(&spec).into_iter().next() else {
-        return Ok(spec);
+        return spec.policy_problem(Some(text)).map_or(Ok(spec), Err);
     };
     let error = ConfigError::new(problem.message.clone());
     Err(match locate(text, nested, &problem) {

@@ -204,6 +204,9 @@ impl ClientCredentialsFlow {
 
 type HttpError = StreamableHttpError<reqwest::Error>;
 
+/// rmcp's default SSE event limit (16 MiB), which it does not export.
+const MAX_SSE_EVENT_SIZE: usize = 16 * 1024 * 1024;
+
 /// reqwest under rmcp's Streamable HTTP transport, sending the upstream's own credential
 /// and its configured headers, whatever rmcp passes as `auth_header`.
 #[derive(Debug, Clone)]
@@ -272,16 +275,15 @@ impl StreamableHttpClient for UpstreamHttpClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
-        let headers = self.headers(custom_headers);
-        self.with_token(|token| {
-            self.http.post_message(
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                token,
-                headers.clone(),
-            )
-        })
+        // What reqwest's own post_message does, so the credential logic is written once.
+        self.post_message_with_response_limits(
+            uri,
+            message,
+            session_id,
+            None,
+            custom_headers,
+            StreamableHttpResponseLimits::default(),
+        )
         .await
     }
 
@@ -329,16 +331,14 @@ impl StreamableHttpClient for UpstreamHttpClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, HttpError> {
-        let headers = self.headers(custom_headers);
-        self.with_token(|token| {
-            self.http.get_stream(
-                uri.clone(),
-                session_id.clone(),
-                last_event_id.clone(),
-                token,
-                headers.clone(),
-            )
-        })
+        self.get_stream_with_max_sse_event_size(
+            uri,
+            session_id,
+            last_event_id,
+            None,
+            custom_headers,
+            MAX_SSE_EVENT_SIZE,
+        )
         .await
     }
 

@@ -27,6 +27,13 @@ pub enum Error {
         /// What failed and, where possible, what to check.
         reason: String,
     },
+    /// `[gateway.policy]` or `[gateway.rate_limits]` cannot work; the message names the
+    /// rule or limit to fix.
+    #[error(transparent)]
+    Policy(#[from] belay_policy::Error),
+    /// Edge authentication (`auth = true`) cannot be set up from `[resource]`.
+    #[error("gateway auth: {0}")]
+    Auth(#[from] belay_auth::Error),
     /// Obtaining a token for an upstream failed.
     #[error("upstream `{upstream}`: cannot obtain its access token: {reason}")]
     Token {

@@ -25,7 +25,8 @@ pub enum Scope {
     Single(usize),
 }
 
-fn in_scope(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<usize> {
+/// The indexes of the upstreams `scope` exposes.
+pub fn in_scope(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<usize> {
     match scope {
         Scope::Federated => (0..upstreams.len()).collect(),
         Scope::Single(i) => vec![i],

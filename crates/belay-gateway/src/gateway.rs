@@ -92,6 +92,28 @@ impl Gateway {
         router
     }
 
+    /// [`Self::router`] behind OAuth (`[gateway] auth = true`): tokens checked per
+    /// `resource` (issuer, audience, scopes), 401/403 with RFC 6750 challenges, and the
+    /// gateway's own protected resource metadata. Every endpoint (`/mcp` and each
+    /// `/servers/NAME/mcp`) is the one resource `resource.resource`, by default
+    /// `<base_url>/mcp`, so one sign-in covers them all. The [`belay_auth::Caller`] reaches
+    /// the chain; its token never goes upstream.
+    pub fn protected_router(
+        &self,
+        resource: &belay_auth::ResourceSpec,
+        base_url: &str,
+    ) -> Result<Router, Error> {
+        let url = format!("{}/mcp", base_url.trim_end_matches('/'));
+        let protection = belay_auth::Protection::new(resource, &url)?;
+        tracing::info!(
+            issuer = %resource.issuer,
+            resource = %protection.resource(),
+            metadata = %protection.metadata_url(),
+            "gateway requires sign-in"
+        );
+        Ok(protection.protect(self.router()))
+    }
+
     /// The upstreams, in configuration order.
     pub fn upstreams(&self) -> &[Arc<Upstream>] {
         &self.hub.upstreams

@@ -5,10 +5,12 @@
 //! whose [`Gateway::router`] serves `/mcp` (every upstream's tools and prompts as
 //! `<prefix><name>`) and `/servers/NAME/mcp`. Each proxied request runs through one
 //! written-out [`chain::Chain::apply`]: authenticate → policy → rate limit → guard in →
-//! upstream → guard out → audit, each step a trait with an allow-all default. Upstreams
-//! only ever see their own configured credential, never the client's token.
+//! upstream → guard out → audit, each step a trait; [`Chain::from_spec`] plugs in
+//! belay-policy and belay-audit ([`adapters`]). Upstreams only ever see their own
+//! configured credential, never the client's token.
 #![deny(missing_docs)]
 
+pub mod adapters;
 pub mod breaker;
 pub mod chain;
 mod check;
@@ -21,7 +23,10 @@ mod server;
 pub mod spec;
 pub mod upstream;
 
-pub use chain::{AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard, Limit};
+pub use adapters::{AuditLogSink, PolicyDecide, ThrottleLimit};
+pub use chain::{
+    Admission, AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard, Limit, Refused,
+};
 pub use check::check;
 pub use error::{ConfigError, Error};
 pub use gateway::Gateway;

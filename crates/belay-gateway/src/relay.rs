@@ -6,7 +6,8 @@
 //! caused it, so it goes to the downstream session with calls in flight on this upstream.
 //! If several sessions have calls in flight, it is refused rather than risk showing one
 //! user's question to another (the upstream then falls back as for a client that cannot
-//! elicit). Progress carries its token, so it is always routed exactly.
+//! elicit). Progress carries its token, so it is always routed exactly, and a
+//! `resources/updated` goes to exactly the sessions that subscribed to that URI.
 #![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
 
 use std::{
@@ -20,6 +21,7 @@ use rmcp::{
         ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
         ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
         LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+        ResourceUpdatedNotificationParam,
     },
     service::{NotificationContext, Peer, RequestContext},
 };
@@ -99,11 +101,61 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// Which downstream sessions subscribed to which resource URIs of one upstream. It
+/// outlives connections, so subscriptions are renewed after a reconnect.
+#[derive(Clone, Default)]
+pub struct Subscriptions(Arc<Mutex<HashMap<String, Vec<Downstream>>>>);
+
+impl Subscriptions {
+    /// Adds `downstream` as a subscriber of `uri` (once per session).
+    pub fn add(&self, uri: &str, downstream: Downstream) {
+        let mut map = self.lock();
+        let subscribers = map.entry(uri.to_owned()).or_default();
+        subscribers.retain(|d| d.session != downstream.session && !d.peer.is_transport_closed());
+        subscribers.push(downstream);
+    }
+
+    /// Removes `session`'s subscription to `uri`; true when nobody is left subscribed,
+    /// so the upstream subscription can go too.
+    pub fn remove(&self, uri: &str, session: Option<&str>) -> bool {
+        let mut map = self.lock();
+        let Some(subscribers) = map.get_mut(uri) else {
+            return true;
+        };
+        subscribers.retain(|d| d.session.as_deref() != session && !d.peer.is_transport_closed());
+        let last = subscribers.is_empty();
+        if last {
+            map.remove(uri);
+        }
+        last
+    }
+
+    /// Every subscribed URI, to renew after a reconnect.
+    pub fn uris(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// The live subscribers of `uri`, forgetting closed sessions.
+    fn subscribers(&self, uri: &str) -> Vec<Downstream> {
+        let mut map = self.lock();
+        let Some(subscribers) = map.get_mut(uri) else {
+            return Vec::new();
+        };
+        subscribers.retain(|d| !d.peer.is_transport_closed());
+        subscribers.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Downstream>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The `ClientHandler` of one upstream connection.
 #[derive(Clone)]
 pub struct UpstreamClient {
     upstream: Arc<str>,
     in_flight: InFlight,
+    subscriptions: Subscriptions,
     changes: mpsc::UnboundedSender<Change>,
 }
 
@@ -112,11 +164,13 @@ impl UpstreamClient {
     pub fn new(
         upstream: &str,
         in_flight: InFlight,
+        subscriptions: Subscriptions,
         changes: mpsc::UnboundedSender<Change>,
     ) -> Self {
         Self {
             upstream: upstream.into(),
             in_flight,
+            subscriptions,
             changes,
         }
     }
@@ -234,6 +288,18 @@ impl ClientHandler for UpstreamClient {
             }
             Err(_) => {
                 tracing::info!(upstream = %self.upstream, level = ?params.level, data = %params.data, "upstream log");
+            }
+        }
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        for target in self.subscriptions.subscribers(&params.uri) {
+            if let Err(e) = target.peer.notify_resource_updated(params.clone()).await {
+                tracing::debug!(upstream = %self.upstream, error = %e, "update not delivered");
             }
         }
     }

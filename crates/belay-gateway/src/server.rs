@@ -1,6 +1,7 @@
 //! The gateway as an MCP server: one handler for `/mcp` (federated) and for each
 //! `/servers/NAME/mcp` (one upstream, unprefixed). Every proxied request goes through
 //! [`Chain::apply`]; lists are filtered by the same policy.
+#![allow(deprecated)] // Logging and resources/subscribe are deprecated by SEP-2577 but still served.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +14,8 @@ use rmcp::{
         GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
         ReadResourceResponse, ReadResourceResult, Reference, Request, ServerCapabilities,
-        ServerConfig, ServerResult,
+        ServerConfig, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
+        UnsubscribeRequestParams,
     },
     service::{NotificationContext, Peer, RequestContext},
 };
@@ -102,17 +104,62 @@ impl GatewayServer {
             .await
     }
 
-    /// Whether the caller may see `target` of upstream `i` in a list.
-    fn visible(
+    /// Runs a request for upstream `i` through the chain: `request` builds it from the
+    /// context the chain let through (policy may rewrite target and arguments), `answer`
+    /// picks the expected result out of the upstream's reply.
+    async fn proxy<T>(
         &self,
-        ctx: &RequestContext<RoleServer>,
         i: usize,
-        method: &'static str,
-        target: &str,
-    ) -> bool {
+        ctx: CallContext,
+        context: &RequestContext<RoleServer>,
+        request: impl FnOnce(CallContext) -> ClientRequest,
+        answer: fn(ServerResult) -> Option<T>,
+    ) -> Result<T, ErrorData>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
         self.hub
             .chain
-            .visible(&self.context(ctx, i, method, Some(target.to_owned())))
+            .apply(ctx, |ctx| async move {
+                let reply = self.forward(i, request(ctx), context).await?;
+                answer(reply).ok_or_else(|| unexpected(&self.hub.upstreams[i]))
+            })
+            .await
+    }
+
+    /// One page of the `items` (upstream index, item) the caller may see; `target` is an
+    /// item's name as its upstream knows it, checked as `method` would be.
+    fn page<T>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        items: Vec<(usize, T)>,
+        method: &'static str,
+        target: impl Fn(usize, &T) -> Option<String>,
+    ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        let items: Vec<T> = items
+            .into_iter()
+            .filter(|(i, item)| {
+                target(*i, item).is_none_or(|name| {
+                    let ctx = self.context(context, *i, method, Some(name));
+                    self.hub.chain.visible(&ctx)
+                })
+            })
+            .map(|(_, item)| item)
+            .collect();
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        federation::paginate(items, cursor, self.hub.page_size)
+    }
+
+    /// The upstream's own name for an exposed (possibly prefixed) name.
+    fn strip(&self, i: usize, name: &str) -> String {
+        match self.scope {
+            Scope::Federated => name
+                .strip_prefix(self.hub.upstreams[i].prefix())
+                .unwrap_or(name)
+                .to_owned(),
+            Scope::Single(_) => name.to_owned(),
+        }
     }
 }
 
@@ -142,6 +189,8 @@ impl ServerHandler for GatewayServer {
             .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_logging()
             .enable_completions()
             .build();
         let name = match self.scope {
@@ -163,13 +212,10 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let items: Vec<_> = federation::tools(self.scope, &self.hub.upstreams)
-            .into_iter()
-            .filter(|(i, t)| self.visible(&context, *i, "tools/call", strip(self, *i, &t.name)))
-            .map(|(_, t)| t)
-            .collect();
-        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (page, next) = federation::paginate(items, cursor, self.hub.page_size)?;
+        let items = federation::tools(self.scope, &self.hub.upstreams);
+        let (page, next) = self.page(&context, request, items, "tools/call", |i, t| {
+            Some(self.strip(i, &t.name))
+        })?;
         let mut result = ListToolsResult::with_all_items(page);
         result.next_cursor = next;
         Ok(result)
@@ -184,18 +230,16 @@ impl ServerHandler for GatewayServer {
             federation::route_name(self.scope, &self.hub.upstreams, "tool", &request.name)?;
         let mut ctx = self.context(&context, i, "tools/call", Some(name));
         ctx.arguments = request.arguments.clone();
-        let result = self
-            .hub
-            .chain
-            .apply(ctx, |ctx| async move {
-                let mut params = request;
-                params.name = ctx.target.clone().unwrap_or_default().into();
-                params.arguments = ctx.arguments;
-                let request = ClientRequest::CallToolRequest(Request::new(params));
-                match self.forward(i, request, &context).await? {
-                    ServerResult::CallToolResult(result) => Ok::<CallToolResult, _>(result),
-                    _ => Err(unexpected(&self.hub.upstreams[i])),
-                }
+        let build = |ctx: CallContext| {
+            let mut params = request;
+            params.name = ctx.target.unwrap_or_default().into();
+            params.arguments = ctx.arguments;
+            ClientRequest::CallToolRequest(Request::new(params))
+        };
+        let result: CallToolResult = self
+            .proxy(i, ctx, &context, build, |reply| match reply {
+                ServerResult::CallToolResult(result) => Some(result),
+                _ => None,
             })
             .await?;
         Ok(CallToolResponse::Complete(result))
@@ -206,13 +250,10 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let items: Vec<_> = federation::prompts(self.scope, &self.hub.upstreams)
-            .into_iter()
-            .filter(|(i, p)| self.visible(&context, *i, "prompts/get", strip(self, *i, &p.name)))
-            .map(|(_, p)| p)
-            .collect();
-        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (page, next) = federation::paginate(items, cursor, self.hub.page_size)?;
+        let items = federation::prompts(self.scope, &self.hub.upstreams);
+        let (page, next) = self.page(&context, request, items, "prompts/get", |i, p| {
+            Some(self.strip(i, &p.name))
+        })?;
         let mut result = ListPromptsResult::with_all_items(page);
         result.next_cursor = next;
         Ok(result)
@@ -227,18 +268,16 @@ impl ServerHandler for GatewayServer {
             federation::route_name(self.scope, &self.hub.upstreams, "prompt", &request.name)?;
         let mut ctx = self.context(&context, i, "prompts/get", Some(name));
         ctx.arguments = request.arguments.clone();
-        let result = self
-            .hub
-            .chain
-            .apply(ctx, |ctx| async move {
-                let mut params = request;
-                params.name = ctx.target.clone().unwrap_or_default();
-                params.arguments = ctx.arguments;
-                let request = ClientRequest::GetPromptRequest(Request::new(params));
-                match self.forward(i, request, &context).await? {
-                    ServerResult::GetPromptResult(result) => Ok::<GetPromptResult, _>(result),
-                    _ => Err(unexpected(&self.hub.upstreams[i])),
-                }
+        let build = |ctx: CallContext| {
+            let mut params = request;
+            params.name = ctx.target.unwrap_or_default();
+            params.arguments = ctx.arguments;
+            ClientRequest::GetPromptRequest(Request::new(params))
+        };
+        let result: GetPromptResult = self
+            .proxy(i, ctx, &context, build, |reply| match reply {
+                ServerResult::GetPromptResult(result) => Some(result),
+                _ => None,
             })
             .await?;
         Ok(GetPromptResponse::Complete(result))
@@ -249,13 +288,10 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let items: Vec<_> = federation::resources(self.scope, &self.hub.upstreams)
-            .into_iter()
-            .filter(|(i, r)| self.visible(&context, *i, "resources/read", &r.uri))
-            .map(|(_, r)| r)
-            .collect();
-        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (page, next) = federation::paginate(items, cursor, self.hub.page_size)?;
+        let items = federation::resources(self.scope, &self.hub.upstreams);
+        let (page, next) = self.page(&context, request, items, "resources/read", |_, r| {
+            Some(r.uri.clone())
+        })?;
         let mut result = ListResourcesResult::with_all_items(page);
         result.next_cursor = next;
         Ok(result)
@@ -264,14 +300,11 @@ impl ServerHandler for GatewayServer {
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let items: Vec<_> = federation::templates(self.scope, &self.hub.upstreams)
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
-        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (page, next) = federation::paginate(items, cursor, self.hub.page_size)?;
+        // A template names no one resource, so there is nothing for policy to check yet.
+        let items = federation::templates(self.scope, &self.hub.upstreams);
+        let (page, next) = self.page(&context, request, items, "resources/read", |_, _| None)?;
         let mut result = ListResourceTemplatesResult::with_all_items(page);
         result.next_cursor = next;
         Ok(result)
@@ -284,18 +317,74 @@ impl ServerHandler for GatewayServer {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let i = federation::route_uri(self.scope, &self.hub.upstreams, &request.uri)?;
         let ctx = self.context(&context, i, "resources/read", Some(request.uri.clone()));
-        let result = self
-            .hub
-            .chain
-            .apply(ctx, |_| async move {
-                let request = ClientRequest::ReadResourceRequest(Request::new(request));
-                match self.forward(i, request, &context).await? {
-                    ServerResult::ReadResourceResult(result) => Ok::<ReadResourceResult, _>(result),
-                    _ => Err(unexpected(&self.hub.upstreams[i])),
-                }
+        let build = |_| ClientRequest::ReadResourceRequest(Request::new(request));
+        let result: ReadResourceResult = self
+            .proxy(i, ctx, &context, build, |reply| match reply {
+                ServerResult::ReadResourceResult(result) => Some(result),
+                _ => None,
             })
             .await?;
         Ok(ReadResourceResponse::Complete(result))
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let i = federation::route_uri(self.scope, &self.hub.upstreams, &request.uri)?;
+        let ctx = self.context(
+            &context,
+            i,
+            "resources/subscribe",
+            Some(request.uri.clone()),
+        );
+        let downstream = self.downstream(&context);
+        self.hub
+            .chain
+            .apply(ctx, |_| async move {
+                self.hub.upstreams[i]
+                    .subscribe(request.uri, downstream, &context.ct)
+                    .await
+            })
+            .await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // Ending a subscription needs no permission: it only stops updates.
+        let i = federation::route_uri(self.scope, &self.hub.upstreams, &request.uri)?;
+        let session = session_of(context.extensions.get::<http::request::Parts>());
+        self.hub.upstreams[i]
+            .unsubscribe(request.uri, session.as_deref(), &context.ct)
+            .await
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // Every upstream in scope logs at the level asked; a failing one does not stop
+        // the others, and is named in the error.
+        let mut failed = Vec::new();
+        for i in federation::in_scope(self.scope, &self.hub.upstreams) {
+            let upstream = &self.hub.upstreams[i];
+            if let Err(e) = upstream.set_level(request.level, &context.ct).await {
+                failed.push(format!("{}: {}", upstream.name(), e.message));
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ErrorData::internal_error(
+                format!("cannot set the log level of {}", failed.join("; ")),
+                None,
+            ))
+        }
     }
 
     async fn complete(
@@ -335,25 +424,11 @@ impl ServerHandler for GatewayServer {
             .or(params.r#ref.as_resource_uri())
             .map(str::to_owned);
         let ctx = self.context(&context, i, "completion/complete", target);
-        self.hub
-            .chain
-            .apply(ctx, |_| async move {
-                let request = ClientRequest::CompleteRequest(Request::new(params));
-                match self.forward(i, request, &context).await? {
-                    ServerResult::CompleteResult(result) => Ok::<CompleteResult, _>(result),
-                    _ => Err(unexpected(&self.hub.upstreams[i])),
-                }
-            })
-            .await
-    }
-}
-
-/// The upstream's own name for an exposed (possibly prefixed) name.
-fn strip<'a>(server: &GatewayServer, i: usize, name: &'a str) -> &'a str {
-    match server.scope {
-        Scope::Federated => name
-            .strip_prefix(server.hub.upstreams[i].prefix())
-            .unwrap_or(name),
-        Scope::Single(_) => name,
+        let build = |_| ClientRequest::CompleteRequest(Request::new(params));
+        self.proxy(i, ctx, &context, build, |reply| match reply {
+            ServerResult::CompleteResult(result) => Some(result),
+            _ => None,
+        })
+        .await
     }
 }

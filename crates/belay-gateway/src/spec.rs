@@ -25,6 +25,14 @@ pub struct GatewaySpec {
     pub breaker_failures: u32,
     /// Seconds an open breaker stays open before one trial call is let through.
     pub breaker_open_secs: u64,
+    /// Require a signed-in caller (an OAuth access token) on every endpoint. The token
+    /// checks (issuer, audience, scopes) are `[resource]`'s; the resource URI defaults to
+    /// the gateway's `/mcp` URL. Off: callers are anonymous to policy and limits.
+    pub auth: bool,
+    /// Who may reach which tools, resources and prompts (`[gateway.policy]`).
+    pub policy: belay_policy::PolicySpec,
+    /// Token buckets and concurrency caps (`[gateway.rate_limits]`).
+    pub rate_limits: belay_policy::RateLimitSpec,
 }
 
 impl Default for GatewaySpec {
@@ -35,6 +43,9 @@ impl Default for GatewaySpec {
             health_interval_secs: 30,
             breaker_failures: 5,
             breaker_open_secs: 30,
+            auth: false,
+            policy: belay_policy::PolicySpec::default(),
+            rate_limits: belay_policy::RateLimitSpec::default(),
         }
     }
 }
@@ -228,5 +239,36 @@ impl TimeoutSpec {
     /// The per-request timeout.
     pub fn call(&self) -> Duration {
         Duration::from_millis(self.call_ms)
+    }
+}
+
+impl GatewaySpec {
+    /// Compiles `[gateway.policy]` and `[gateway.rate_limits]` as the gateway will, so a
+    /// bad rule or limit is reported by `check` rather than at start. With the file's
+    /// `text`, the error points at the rule's `id` (or the limit's key) when it can.
+    pub(crate) fn policy_problem(&self, text: Option<&str>) -> Option<crate::ConfigError> {
+        use belay_policy::{ConcurrencyLimits, Error, Policy, RateLimits};
+        let limits = &self.rate_limits;
+        let error = Policy::new(&self.policy)
+            .err()
+            .or_else(|| RateLimits::new(limits).err())
+            .or_else(|| {
+                let caps = limits.upstream_max_concurrent.clone();
+                ConcurrencyLimits::new(limits.max_concurrent, caps).err()
+            })?;
+        // Where to point: the rule's quoted id, or the limit's key (`tools[2]` → `tools`).
+        let needle = match &error {
+            Error::Rule { rule, .. } => format!("\"{rule}\""),
+            Error::Limit { limit, .. } => limit.split(['[', '.']).next().unwrap_or("").to_owned(),
+            _ => String::new(),
+        };
+        let problem = crate::ConfigError::new(error.to_string());
+        match text.zip((!needle.is_empty()).then_some(needle)) {
+            Some((text, needle)) => match text.find(&needle) {
+                Some(offset) => Some(problem.at(text, offset)),
+                None => Some(problem),
+            },
+            None => Some(problem),
+        }
     }
 }

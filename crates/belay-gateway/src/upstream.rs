@@ -4,6 +4,7 @@
 //! end, and reconnects with exponential backoff as the restart policy says. Everything
 //! else only borrows the current peer, so a dead upstream is a clear error for calls to
 //! it and nothing more: the gateway and the other upstreams carry on.
+#![allow(deprecated)] // Logging and resources/subscribe are deprecated by SEP-2577 but still served.
 
 use std::{
     collections::HashMap,
@@ -16,8 +17,9 @@ use http::{HeaderName, HeaderValue};
 use rmcp::{
     ErrorData, RoleClient, ServiceError, ServiceExt,
     model::{
-        CancelledNotificationParam, ClientRequest, Prompt, Resource, ResourceTemplate,
-        ServerResult, Tool,
+        CancelledNotificationParam, ClientRequest, LoggingLevel, Prompt, Request, Resource,
+        ResourceTemplate, ServerResult, SetLevelRequestParams, SubscribeRequestParams, Tool,
+        UnsubscribeRequestParams,
     },
     service::{Peer, PeerRequestOptions, RunningService},
     transport::{
@@ -35,7 +37,7 @@ use crate::{
     Error,
     breaker::{Breaker, BreakerState},
     credential::{Credential, UpstreamHttpClient},
-    relay::{Change, Downstream, InFlight, UpstreamClient},
+    relay::{Change, Downstream, InFlight, Subscriptions, UpstreamClient},
     spec::{GatewaySpec, RestartPolicy, RestartSpec, TransportSpec, UpstreamSpec},
 };
 
@@ -95,6 +97,9 @@ pub struct Upstream {
     status: watch::Sender<UpstreamStatus>,
     breaker: Breaker,
     health_interval: Duration,
+    subscriptions: Subscriptions,
+    /// The last `logging/setLevel` a client sent, renewed after a reconnect.
+    log_level: std::sync::Mutex<Option<LoggingLevel>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -127,6 +132,8 @@ impl Upstream {
                 Duration::from_secs(gateway.breaker_open_secs),
             ),
             health_interval: Duration::from_secs(gateway.health_interval_secs),
+            subscriptions: Subscriptions::default(),
+            log_level: std::sync::Mutex::new(None),
         })
     }
 
@@ -230,6 +237,102 @@ impl Upstream {
         .inspect(|_| self.breaker.success())
     }
 
+    /// Subscribes `downstream` to resource `uri`: the upstream is asked each time (a
+    /// repeated subscribe is harmless there) and its updates reach every subscriber.
+    pub async fn subscribe(
+        &self,
+        uri: String,
+        downstream: Downstream,
+        ct: &CancellationToken,
+    ) -> Result<(), ErrorData> {
+        let params = SubscribeRequestParams::new(uri.clone());
+        self.request(
+            ClientRequest::SubscribeRequest(Request::new(params)),
+            None,
+            ct,
+        )
+        .await?;
+        self.subscriptions.add(&uri, downstream);
+        Ok(())
+    }
+
+    /// Ends `session`'s subscription to `uri`; the upstream is told once nobody is left.
+    pub async fn unsubscribe(
+        &self,
+        uri: String,
+        session: Option<&str>,
+        ct: &CancellationToken,
+    ) -> Result<(), ErrorData> {
+        if !self.subscriptions.remove(&uri, session) {
+            return Ok(());
+        }
+        let params = UnsubscribeRequestParams::new(uri);
+        self.request(
+            ClientRequest::UnsubscribeRequest(Request::new(params)),
+            None,
+            ct,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Sets the upstream's log level. The connection is shared, so the level is too: the
+    /// last client to set it wins. An upstream that does not log is left alone.
+    pub async fn set_level(
+        &self,
+        level: LoggingLevel,
+        ct: &CancellationToken,
+    ) -> Result<(), ErrorData> {
+        *self.log_level.lock().unwrap_or_else(|e| e.into_inner()) = Some(level);
+        let logs = self.current().is_some_and(|c| {
+            c.peer
+                .peer_info()
+                .is_some_and(|i| i.capabilities.logging.is_some())
+        });
+        if !logs {
+            return Ok(());
+        }
+        let params = SetLevelRequestParams::new(level);
+        self.request(
+            ClientRequest::SetLevelRequest(Request::new(params)),
+            None,
+            ct,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Renews what clients asked of the previous session: subscriptions and log level.
+    async fn renew(&self, peer: &Peer<RoleClient>) {
+        let level = *self.log_level.lock().unwrap_or_else(|e| e.into_inner());
+        let logs = peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.logging.is_some());
+        let mut requests: Vec<ClientRequest> = self
+            .subscriptions
+            .uris()
+            .into_iter()
+            .map(|uri| {
+                ClientRequest::SubscribeRequest(Request::new(SubscribeRequestParams::new(uri)))
+            })
+            .collect();
+        if let Some(level) = level.filter(|_| logs) {
+            requests.push(ClientRequest::SetLevelRequest(Request::new(
+                SetLevelRequestParams::new(level),
+            )));
+        }
+        for request in requests {
+            let options = PeerRequestOptions::with_timeout(self.spec.timeouts.call());
+            let renewed = match peer.send_request_with_option(request, options).await {
+                Ok(handle) => handle.await_response().await.map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = renewed {
+                tracing::warn!(upstream = %self.spec.name, error = %e, "cannot renew a subscription or log level");
+            }
+        }
+    }
+
     /// Maps a failed request to a JSON-RPC error naming this upstream, counting
     /// upstream failures (not its own error answers) against the breaker.
     fn failed(&self, error: ServiceError) -> ErrorData {
@@ -267,7 +370,12 @@ impl Upstream {
                 .send_modify(|s| s.state = UpstreamState::Connecting);
             let (tx, mut rx) = mpsc::unbounded_channel();
             let in_flight = InFlight::default();
-            let client = UpstreamClient::new(&self.spec.name, in_flight.clone(), tx);
+            let client = UpstreamClient::new(
+                &self.spec.name,
+                in_flight.clone(),
+                self.subscriptions.clone(),
+                tx,
+            );
             let connected = tokio::select! {
                 c = tokio::time::timeout(self.spec.timeouts.connect(), self.connect(client)) => c,
                 () = shutdown.cancelled() => return,
@@ -278,6 +386,7 @@ impl Upstream {
                     self.breaker.success();
                     let peer = running.peer().clone();
                     self.refresh(&peer).await;
+                    self.renew(&peer).await;
                     self.set_conn(Some(Conn { peer, in_flight }));
                     self.status.send_modify(|s| {
                         s.state = UpstreamState::Up;

@@ -21,8 +21,14 @@ use serde::Deserialize;
 pub struct BelayConfig {
     /// The embedded authorization server (`belay auth serve`, `belay up`).
     pub auth_server: belay_auth_server::ServerSpec,
-    /// Token checks of servers started with `--auth`.
+    /// Token checks of servers started with `--auth`, and of the gateway's edge when
+    /// `[gateway] auth = true`.
     pub resource: belay_auth::ResourceSpec,
+    /// `belay gateway serve`: upstreams, policy (`[gateway.policy]`), rate limits
+    /// (`[gateway.rate_limits]`) and edge sign-in.
+    pub gateway: belay_gateway::GatewaySpec,
+    /// The gateway's audit log (`belay audit verify|tail|query` read it).
+    pub audit: belay_audit::AuditSpec,
 }
 
 impl BelayConfig {
@@ -67,6 +73,30 @@ mod tests {
         std::fs::remove_file(&path)?;
         let err = err.unwrap_or_default();
         assert!(err.contains("resourse"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn gateway_and_audit_tables_load() -> anyhow::Result<()> {
+        let path =
+            std::env::temp_dir().join(format!("belay-config-gw-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[gateway]\nauth = true\n[[gateway.upstream]]\nname = \"s\"\n\
+             transport = { type = \"stdio\", command = \"x\" }\n\
+             [gateway.policy]\ndefault = \"deny\"\n\
+             [[gateway.policy.rules]]\nid = \"r\"\nnames = [\"get_*\"]\n\
+             [gateway.rate_limits]\nper_user = { per_minute = 6 }\n\
+             [audit]\nsinks = [\"file\"]\n",
+        )?;
+        let config = BelayConfig::load(Some(&path));
+        std::fs::remove_file(&path)?;
+        let config = config?;
+        assert!(config.gateway.auth);
+        assert_eq!(config.gateway.upstreams.len(), 1);
+        assert_eq!(config.gateway.policy.rules[0].id, "r");
+        assert!(config.gateway.rate_limits.per_user.is_some());
+        assert_eq!(config.audit.sinks, vec![belay_audit::Sink::File]);
         Ok(())
     }
 

@@ -43,6 +43,10 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Run the embedded OAuth authorization server; manage its users and signing keys.
     Auth(commands::auth::AuthArgs),
+    /// One secure front door for many MCP servers: check its configuration, serve it.
+    Gateway(commands::gateway::GatewayArgs),
+    /// Verify, follow and search the gateway's tamper-evident audit log.
+    Audit(commands::audit::AuditArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -73,6 +77,8 @@ pub fn main() -> ExitCode {
             Command::Up(args) => commands::up::run(args, cli.config.as_deref()).await,
             Command::Serve(args) => commands::serve::run(args, cli.config.as_deref()).await,
             Command::Auth(args) => commands::auth::run(args, cli.config.as_deref()).await,
+            Command::Gateway(args) => commands::gateway::run(args, cli.config.as_deref()).await,
+            Command::Audit(args) => commands::audit::run(args, cli.config.as_deref()).await,
         }
     });
     match result {

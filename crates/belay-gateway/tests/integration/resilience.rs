@@ -1,6 +1,6 @@
 //! One upstream's failure is a clear error for calls to it, and nothing more.
 
-use belay_gateway::upstream::UpstreamState;
+use belay_gateway::{breaker::BreakerState, upstream::UpstreamState};
 use belay_mcp::testkit::{object, text_of};
 use belay_servers::ServerName;
 use rmcp::{
@@ -14,7 +14,10 @@ use rmcp::{
 };
 use serde_json::json;
 
-use crate::support::{WAIT, fixture, gateway, http_upstream};
+use crate::{
+    lab::Lab,
+    support::{WAIT, fixture, gateway, http_upstream},
+};
 
 fn stdio_stock() -> String {
     format!(
@@ -148,6 +151,50 @@ transport = {{ type = "http", url = "{weather}" }}
         )
         .await?;
     assert!(!text_of(&result).is_empty());
+    client.cancel().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn failing_health_pings_open_the_breaker() -> anyhow::Result<()> {
+    let (lab, url, _l) = Lab::start().await?;
+    let gw = gateway(&format!(
+        r#"
+health_interval_secs = 1
+breaker_failures = 2
+[[upstream]]
+name = "lab"
+transport = {{ type = "http", url = "{url}" }}
+"#
+    ))
+    .await?;
+    gw.up("lab").await?;
+    lab.wait(|s| s.pings >= 1).await?;
+    let client = gw.plain("/mcp").await?;
+    client
+        .call_tool(CallToolRequestParams::new("lab__sicken"))
+        .await?;
+    // Two failed pings open the breaker; the gateway sends the third only after it has
+    // handled the answer to the second.
+    let sick_at = lab.seen().pings;
+    lab.wait(|s| s.pings >= sick_at + 3).await?;
+    let upstream = gw
+        .gateway
+        .upstream("lab")
+        .ok_or_else(|| anyhow::anyhow!("no upstream"))?;
+    assert!(
+        matches!(upstream.breaker(), BreakerState::Open(_)),
+        "{:?}",
+        upstream.breaker()
+    );
+    let error = client
+        .call_tool(CallToolRequestParams::new("lab__touch"))
+        .await
+        .expect_err("the breaker is open");
+    assert!(
+        error.to_string().contains("circuit breaker is open"),
+        "{error}"
+    );
     client.cancel().await?;
     Ok(())
 }

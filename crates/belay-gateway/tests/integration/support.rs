@@ -68,6 +68,16 @@ pub(crate) async fn gateway(toml: &str) -> anyhow::Result<Running> {
     gateway_with(spec, Chain::default(), |r| r).await
 }
 
+/// A gateway in front of one Streamable HTTP upstream `name` at `url`, once it is up.
+pub(crate) async fn one_upstream(name: &str, url: &str) -> anyhow::Result<Running> {
+    let gw = gateway(&format!(
+        "[[upstream]]\nname = \"{name}\"\ntransport = {{ type = \"http\", url = \"{url}\" }}\n"
+    ))
+    .await?;
+    gw.up(name).await?;
+    Ok(gw)
+}
+
 /// Starts a gateway for `spec` with `chain`, its router passed through `wrap`.
 pub(crate) async fn gateway_with(
     spec: GatewaySpec,

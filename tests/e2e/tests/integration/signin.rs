@@ -121,8 +121,8 @@ async fn whoami_answers_for_the_person_through_an_exchanged_token() -> anyhow::R
 }
 
 #[tokio::test]
-async fn a_device_signs_in_while_the_person_approves_on_the_verification_page()
--> anyhow::Result<()> {
+async fn a_device_signs_in_while_the_person_approves_on_the_verification_page() -> anyhow::Result<()>
+{
     let world = World::start(|_| {}).await?;
     let url = world
         .protected(WeatherServer::new(), &world.resource_spec())

@@ -1,0 +1,199 @@
+//! `belay gateway`: check a gateway configuration, and serve the gateway it describes.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::Context;
+use belay_audit::AuditLog;
+use belay_gateway::{Chain, Gateway, GatewaySpec, TransportSpec};
+use belay_mcp::{guard::AllowList, http};
+use clap::{Args, Subcommand};
+
+use crate::config::BelayConfig;
+
+/// Arguments of `belay gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: GatewayCommand,
+}
+
+/// `belay gateway` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Check a configuration (a belay.toml with `[gateway]`, or a standalone gateway file);
+    /// errors carry line and column. Exit status 1 on error.
+    Check {
+        /// The file (default: the global `--config`).
+        file: Option<PathBuf>,
+    },
+    /// Serve the gateway configured by `--config` until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `belay gateway serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Interface to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "BELAY_HOST")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 8000, env = "BELAY_PORT")]
+    pub port: u16,
+    /// Folder of the state database and the audit file (default: the per-user data
+    /// folder + `/belay`).
+    #[arg(long, env = "BELAY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Host name accepted besides loopback (DNS rebinding guard); repeatable.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origin accepted besides loopback; repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+}
+
+/// Runs `belay gateway …` with the configuration file `config`.
+pub async fn run(args: GatewayArgs, config: Option<&Path>) -> anyhow::Result<()> {
+    match args.command {
+        GatewayCommand::Check { file } => {
+            let file = file.as_deref().or(config).context(
+                "name the file to check (`belay gateway check belay.toml`) or pass --config",
+            )?;
+            let spec = check(file)?;
+            print!("{}", summary(file, &spec));
+            Ok(())
+        }
+        GatewayCommand::Serve(serve_args) => serve(serve_args, config).await,
+    }
+}
+
+/// Parses and validates `file`; an error reads `FILE:LINE:COLUMN: what to fix`.
+fn check(file: &Path) -> anyhow::Result<GatewaySpec> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    belay_gateway::check(&text).map_err(|e| match (e.line, e.column) {
+        (Some(line), Some(column)) => {
+            anyhow::anyhow!("{}:{line}:{column}: {}", file.display(), e.message)
+        }
+        _ => anyhow::anyhow!("{}: {}", file.display(), e.message),
+    })
+}
+
+fn summary(file: &Path, spec: &GatewaySpec) -> String {
+    let mut out = format!(
+        "{}: ok, {} upstream{}\n",
+        file.display(),
+        spec.upstreams.len(),
+        if spec.upstreams.len() == 1 { "" } else { "s" }
+    );
+    for upstream in &spec.upstreams {
+        let transport = match &upstream.transport {
+            TransportSpec::Stdio { command, .. } => format!("stdio  {command}"),
+            TransportSpec::Http { url, .. } => format!("http   {url}"),
+            TransportSpec::Sse { url } => format!("sse    {url}"),
+        };
+        out.push_str(&format!(
+            "  {:<16} prefix {:<16} {transport}\n",
+            upstream.name,
+            upstream.effective_prefix()
+        ));
+    }
+    let default = match spec.policy.default {
+        belay_policy::Effect::Allow => "allow",
+        belay_policy::Effect::Deny => "deny",
+    };
+    out.push_str(&format!(
+        "policy: {} rule{}, default {default}; sign-in {}\n",
+        spec.policy.rules.len(),
+        if spec.policy.rules.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        if spec.auth { "required" } else { "off" },
+    ));
+    out
+}
+
+/// The folder the state database and a relative audit file live in.
+pub(crate) fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir),
+        None => Ok(dirs::data_dir()
+            .context("no per-user data folder on this system; pass --data-dir")?
+            .join("belay")),
+    }
+}
+
+/// The audit log `[audit]` configures, or `None` when it is disabled.
+fn open_audit(config: &BelayConfig, dir: &Path) -> anyhow::Result<Option<AuditLog>> {
+    if !config.audit.enabled {
+        tracing::warn!("audit is disabled ([audit] enabled = false): requests are not recorded");
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = if config.audit.has(belay_audit::Sink::Store) {
+        Some(super::auth::open_db(
+            &config.auth_server,
+            Some(dir.to_owned()),
+        )?)
+    } else {
+        None
+    };
+    let log = AuditLog::open(&config.audit, dir, db).context("cannot open the audit log")?;
+    Ok(Some(log))
+}
+
+async fn serve(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
+    let config = BelayConfig::load(config)?;
+    config
+        .gateway
+        .validate()
+        .context("invalid [gateway] (run `belay gateway check` for the line)")?;
+    let dir = data_dir(args.data_dir.clone())?;
+    let audit = open_audit(&config, &dir)?;
+    let chain = Chain::from_spec(
+        &config.gateway,
+        Arc::new(belay_policy::SystemClock),
+        audit.clone(),
+    )?;
+    let shutdown = belay_core::shutdown::on_signal();
+    let (listener, addr) = http::bind(&format!("{}:{}", args.host, args.port)).await?;
+    let base = format!("http://{addr}");
+    let gateway = Gateway::start(config.gateway.clone(), chain, shutdown.clone())?;
+    let router = if config.gateway.auth {
+        gateway.protected_router(&config.resource, &base)?
+    } else {
+        gateway.router()
+    };
+    let mut banner = format!("gateway  {base}/mcp\n");
+    for upstream in gateway.upstreams() {
+        banner.push_str(&format!(
+            "         {base}/servers/{}/mcp\n",
+            upstream.name()
+        ));
+    }
+    // Not println!: a closed stdout (a supervisor that read the URL and left) must not
+    // stop the gateway.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
+    let allow = AllowList {
+        hosts: args.allowed_hosts,
+        origins: args.allowed_origins,
+    };
+    http::run(listener, http::guarded(router, allow), shutdown).await?;
+    if let Some(log) = audit {
+        log.flush()
+            .await
+            .context("cannot flush the audit log on exit")?;
+    }
+    eprintln!("belay gateway: stopped");
+    Ok(())
+}
