@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use belay_mcp::testkit::{Era, ScriptedClient};
+use belay_mcp::testkit::{Era, ScriptedClient, object};
 use rmcp::{
     ClientServiceExt, ServiceExt,
     model::CallToolRequestParams,
@@ -77,12 +77,8 @@ async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> a
             .await?;
         let price = client
             .call_tool(
-                CallToolRequestParams::new("get_stock_price").with_arguments(
-                    serde_json::json!({"symbol": "AAPL"})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
+                CallToolRequestParams::new("get_stock_price")
+                    .with_arguments(object(serde_json::json!({"symbol": "AAPL"}))),
             )
             .await?;
         assert_ne!(price.is_error, Some(true), "{price:?}");
@@ -698,12 +694,8 @@ sinks = ["file", "store"]
     }
     let price = client
         .call_tool(
-            CallToolRequestParams::new("stock__get_stock_price").with_arguments(
-                serde_json::json!({"symbol": "AAPL"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
+            CallToolRequestParams::new("stock__get_stock_price")
+                .with_arguments(object(serde_json::json!({"symbol": "AAPL"}))),
         )
         .await?;
     assert!(!price.is_error.unwrap_or(false));
