@@ -13,9 +13,9 @@ use rmcp::{
         CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
         GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ReadResourceResult, Reference, Request, ServerCapabilities,
-        ServerConfig, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
-        UnsubscribeRequestParams,
+        ReadResourceResponse, ReadResourceResult, Reference, Request, ResultType,
+        ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
+        SubscribeRequestParams, UnsubscribeRequestParams,
     },
     service::{NotificationContext, Peer, RequestContext},
 };
@@ -99,9 +99,11 @@ impl GatewayServer {
         request: ClientRequest,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
-        self.hub.upstreams[i]
+        let mut reply = self.hub.upstreams[i]
             .request(request, Some(self.downstream(ctx)), &ctx.ct)
-            .await
+            .await?;
+        mark_complete(&mut reply);
+        Ok(reply)
     }
 
     /// Runs a request for upstream `i` through the chain: `request` builds it from the
@@ -168,6 +170,25 @@ fn session_of(parts: Option<&http::request::Parts>) -> Option<String> {
         .and_then(|p| p.headers.get("mcp-session-id"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Gives a relayed result the `resultType` a 2026-07-28 client requires. The gateway talks
+/// to upstreams in the handshake era, whose results have none; rmcp's server handler drops
+/// a `"complete"` again for handshake-era clients, so both eras get their own wire shape.
+/// A `resultType` the upstream did send (e.g. `input_required`) is kept.
+fn mark_complete(result: &mut ServerResult) {
+    let result_type = match result {
+        ServerResult::CallToolResult(r) => &mut r.result_type,
+        ServerResult::GetPromptResult(r) => &mut r.result_type,
+        ServerResult::ReadResourceResult(r) => &mut r.result_type,
+        ServerResult::CompleteResult(r) => &mut r.result_type,
+        ServerResult::ListToolsResult(r) => &mut r.result_type,
+        ServerResult::ListPromptsResult(r) => &mut r.result_type,
+        ServerResult::ListResourcesResult(r) => &mut r.result_type,
+        ServerResult::ListResourceTemplatesResult(r) => &mut r.result_type,
+        _ => return,
+    };
+    result_type.get_or_insert(ResultType::COMPLETE);
 }
 
 fn unexpected(upstream: &Upstream) -> ErrorData {
@@ -430,5 +451,42 @@ impl ServerHandler for GatewayServer {
             _ => None,
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{CallToolResult, ContentBlock, ReadResourceResult, ResultType, ServerResult};
+
+    use super::mark_complete;
+
+    #[test]
+    fn relayed_results_get_a_result_type_and_keep_the_upstreams() -> serde_json::Result<()> {
+        // A handshake-era upstream's tool result, as rmcp decodes it: no resultType.
+        let wire =
+            serde_json::json!({"content": [{"type": "text", "text": "150.25"}], "isError": false});
+        let decoded: CallToolResult = serde_json::from_value(wire)?;
+        assert_eq!(decoded.result_type, None);
+        let mut reply = ServerResult::CallToolResult(decoded);
+        mark_complete(&mut reply);
+        let json = serde_json::to_value(&reply)?;
+        assert_eq!(json["resultType"], "complete", "{json}");
+
+        let mut read = ReadResourceResult::new(vec![]);
+        read.result_type = None;
+        let mut reply = ServerResult::ReadResourceResult(read);
+        mark_complete(&mut reply);
+        assert_eq!(serde_json::to_value(&reply)?["resultType"], "complete");
+
+        // A resultType the upstream sent is its own.
+        let mut other = CallToolResult::success(vec![ContentBlock::text("x")]);
+        other.result_type = Some(ResultType::INPUT_REQUIRED);
+        let mut reply = ServerResult::CallToolResult(other);
+        mark_complete(&mut reply);
+        assert_eq!(
+            serde_json::to_value(&reply)?["resultType"],
+            "input_required"
+        );
+        Ok(())
     }
 }

@@ -141,3 +141,71 @@ async fn per_upstream_endpoint_passes_names_through_unprefixed() -> anyhow::Resu
     client.cancel().await?;
     Ok(())
 }
+
+/// One 2026-07-28 request on the wire (no session: the envelope travels in `_meta` and the
+/// `Mcp-Method`/`Mcp-Name` headers); returns the JSON-RPC response.
+async fn round_trip_era(
+    url: &str,
+    method: &str,
+    name: &str,
+    mut params: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .header("mcp-name", name)
+        .json(&body)
+        .send()
+        .await?;
+    let text = response.text().await?;
+    // JSON, or one SSE event carrying it.
+    let json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or(&text);
+    Ok(serde_json::from_str(json)?)
+}
+
+#[tokio::test]
+async fn relayed_results_carry_result_type_for_round_trip_era_clients() -> anyhow::Result<()> {
+    // The upstream session is handshake-era, so its results have no `resultType`; a
+    // 2026-07-28 client (the Python SDK in its default mode) rejects a result without one.
+    let (stock, _, _s) = http_upstream(ServerName::Stock).await?;
+    let (weather, _, _w) = http_upstream(ServerName::Weather).await?;
+    let gw = gateway(&two_upstreams(&stock, &weather)).await?;
+    gw.up("stock").await?;
+    let url = format!("{}/mcp", gw.base);
+    let calls = [
+        (
+            "tools/call",
+            "stock__get_stock_price",
+            json!({"name": "stock__get_stock_price", "arguments": {"symbol": "AAPL"}}),
+        ),
+        (
+            "prompts/get",
+            "stock__stock_analysis_prompt",
+            json!({"name": "stock__stock_analysis_prompt", "arguments": {"symbol": "AAPL"}}),
+        ),
+        (
+            "resources/read",
+            "stock://tickers",
+            json!({"uri": "stock://tickers"}),
+        ),
+    ];
+    for (method, name, params) in calls {
+        let reply = round_trip_era(&url, method, name, params).await?;
+        assert_eq!(
+            reply["result"]["resultType"], "complete",
+            "{method}: {reply}"
+        );
+    }
+    Ok(())
+}
