@@ -165,8 +165,9 @@ async fn run_server(mut spec: ServerSpec, db: Db) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || AuthServer::new(db, settings, Arc::new(SystemClock)))
             .await??;
     let issuer = server.issuer().to_owned();
-    println!("issuer   {issuer}");
-    println!("metadata {issuer}/.well-known/oauth-authorization-server");
+    super::announce(&format!(
+        "issuer   {issuer}\nmetadata {issuer}/.well-known/oauth-authorization-server\n"
+    ));
     if server.users().list()?.is_empty() {
         eprintln!("no users yet: add one with `belay auth user add NAME`");
     }

@@ -1,7 +1,6 @@
 //! `belay gateway`: check a gateway configuration, and serve the gateway it describes.
 
 use std::{
-    io::Write,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -177,13 +176,7 @@ async fn serve(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
             upstream.name()
         ));
     }
-    // Not println!: a closed stdout (a supervisor that read the URL and left) must not
-    // stop the gateway.
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(banner.as_bytes())
-        .and_then(|()| stdout.flush());
-    drop(stdout);
+    super::announce(&banner);
     let allow = AllowList {
         hosts: args.allowed_hosts,
         origins: args.allowed_origins,

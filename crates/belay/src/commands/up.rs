@@ -74,7 +74,7 @@ pub async fn run(args: UpArgs, config: Option<&std::path::Path>) -> anyhow::Resu
         protected_servers(&args, config, &base, &shutdown).await?
     };
     if args.json {
-        println!("{}", started_json(&started));
+        super::announce(&format!("{}\n", started_json(&started)));
     } else {
         print_banner(&started);
     }
@@ -232,7 +232,7 @@ fn print_banner(started: &Started) {
     out.push_str(&format!(
         "\n{bold}VS Code{bold:#} {dim}(.vscode/mcp.json):{dim:#}\n{pretty}\n\n{dim}Press Ctrl-C to stop.{dim:#}\n"
     ));
-    anstream::print!("{out}");
+    super::announce(&out);
 }
 
 #[cfg(test)]

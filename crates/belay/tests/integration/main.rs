@@ -1,0 +1,8 @@
+//! The `belay` binary end to end: real processes, real sockets, real signals.
+#![allow(missing_docs, unreachable_pub)]
+
+mod auth;
+mod gateway;
+mod serve;
+mod support;
+mod up;

@@ -1,0 +1,135 @@
+//! `belay serve`: stdio hygiene, argument errors, JSON logs, and `--auth`.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn serve_over_stdio_keeps_stdout_for_the_protocol() -> anyhow::Result<()> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_belay"));
+    // Debug logging must all go to stderr: one stray line on stdout would break the stream.
+    command.args(["serve", "stock", "--log", "debug"]);
+    let transport = TokioChildProcess::new(command)?;
+    let client = ScriptedClient::new(Era::Handshake).serve(transport).await?;
+    let tools = client.list_all_tools().await?;
+    assert!(
+        tools.iter().any(|t| t.name == "get_stock_history"),
+        "{tools:?}"
+    );
+    client.cancel().await?;
+    Ok(())
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_message_that_says_what_to_fix() -> anyhow::Result<()> {
+    let output = belay().args(["serve", "bogus"]).output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown server `bogus`") && stderr.contains("stock"),
+        "{stderr}"
+    );
+
+    let output = belay()
+        .args(["serve", "stock", "--transport", "carrier-pigeon"])
+        .output()?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected stdio, http or sse"));
+    Ok(())
+}
+
+#[test]
+fn json_logs_are_json_lines_on_stderr() -> anyhow::Result<()> {
+    let child = belay()
+        .args([
+            "serve",
+            "weather",
+            "--transport",
+            "http",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut child = Reaper(child);
+    let stderr = child
+        .0
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().transpose()?.unwrap_or_default();
+    let record: Value = serde_json::from_str(&first)
+        .map_err(|e| anyhow::anyhow!("not a JSON log line: {first:?}: {e}"))?;
+    assert_eq!(record["level"], "INFO", "{record}");
+    assert!(
+        record["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
+    );
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.map(|s| s.success()), Some(true));
+    Ok(())
+}
+
+#[test]
+fn serve_with_auth_answers_401_with_the_metadata_link_and_serves_it() -> anyhow::Result<()> {
+    let child = belay()
+        .args([
+            "serve",
+            "weather",
+            "--transport",
+            "http",
+            "--auth",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .env_remove("BELAY_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut child = Reaper(child);
+    let url = listening_url(&mut child.0)?;
+
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let (status, headers, _) = http_exchange(&url, "POST", initialize)?;
+    assert_eq!(status, 401);
+    let challenge = headers
+        .iter()
+        .find(|(k, _)| k == "www-authenticate")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let origin = url.trim_end_matches("/mcp");
+    let metadata_url = format!("{origin}/.well-known/oauth-protected-resource/mcp");
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"mcp:tools"), "{challenge}");
+
+    let (status, _, body) = http_exchange(&metadata_url, "GET", "")?;
+    assert_eq!(status, 200, "{body}");
+    let metadata: Value = serde_json::from_str(&body)?;
+    assert_eq!(metadata["resource"], url.as_str());
+    assert_eq!(
+        metadata["authorization_servers"],
+        serde_json::json!(["http://127.0.0.1:9000"])
+    );
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.map(|s| s.success()), Some(true));
+    Ok(())
+}
+
+#[test]
+fn auth_over_stdio_is_refused_with_a_way_out() -> anyhow::Result<()> {
+    let output = belay().args(["serve", "weather", "--auth"]).output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--transport http"), "{stderr}");
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! `belay up`: open and protected, and its state across runs.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
+    let child = belay()
+        .args(["up", "--no-auth", "--port", "0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut child = Reaper(child);
+    let endpoints = first_json_line(&mut child.0)?;
+    let line = endpoints.to_string();
+    let servers = endpoints["servers"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for name in ["stock", "weather", "matheval", "news"] {
+        assert_eq!(servers[name]["type"], "http", "{name} missing from {line}");
+    }
+
+    for era in Era::BOTH {
+        let url = servers["stock"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let transport = StreamableHttpClientTransport::from_uri(url);
+        let client = ScriptedClient::new(era)
+            .serve_with_lifecycle(transport, era.lifecycle())
+            .await?;
+        let price = client
+            .call_tool(
+                CallToolRequestParams::new("get_stock_price")
+                    .with_arguments(object(serde_json::json!({"symbol": "AAPL"}))),
+            )
+            .await?;
+        assert_ne!(price.is_error, Some(true), "{price:?}");
+        client.cancel().await?;
+    }
+
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(
+        status.map(|s| s.success()),
+        Some(true),
+        "belay up did not exit 0 on SIGTERM"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::Result<()> {
+    let data = std::env::temp_dir().join(format!("belay-cli-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let data = data.to_string_lossy().into_owned();
+    let (mut first, info) = start_up(&data)?;
+    let password = info["user"]["password"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the first run printed no password: {info}"))?
+        .to_owned();
+    let url = |name: &str| {
+        info["servers"][name]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    // Without a token: 401 naming this server's own metadata.
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let (status, headers, _) = http_exchange(&url("stock"), "POST", ping)?;
+    assert_eq!(status, 401);
+    let challenge = headers
+        .iter()
+        .find(|(k, _)| k == "www-authenticate")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        challenge.contains("/.well-known/oauth-protected-resource/servers/stock/mcp"),
+        "{challenge}"
+    );
+
+    let price = call_as_demo(
+        &url("stock"),
+        &password,
+        "get_stock_price",
+        serde_json::json!({"symbol": "AAPL"}),
+    )
+    .await?;
+    assert_ne!(price.is_error, Some(true), "{price:?}");
+    let who = call_as_demo(&url("whoami"), &password, "whoami", serde_json::json!({})).await?;
+    let who = who
+        .structured_content
+        .ok_or_else(|| anyhow::anyhow!("whoami gave no structured result"))?;
+    assert_eq!(who["username"], "demo", "{who}");
+    terminate(&first.0);
+    let status = wait_with_timeout(&mut first.0, Duration::from_secs(10));
+    assert_eq!(
+        status.map(|s| s.success()),
+        Some(true),
+        "first run did not exit 0"
+    );
+
+    // The next run keeps the user: no new password, and the old one still signs in.
+    let (mut second, info) = start_up(&data)?;
+    assert!(info["user"]["password"].is_null(), "{info}");
+    let weather = info["servers"]["weather"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let forecast = call_as_demo(
+        &weather,
+        &password,
+        "get_weather",
+        serde_json::json!({"city": "Paris"}),
+    )
+    .await?;
+    assert_ne!(forecast.is_error, Some(true), "{forecast:?}");
+    terminate(&second.0);
+    let _ = wait_with_timeout(&mut second.0, Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
