@@ -36,23 +36,21 @@ fn bad_arguments_are_refused_with_a_message_that_says_what_to_fix() -> anyhow::R
     Ok(())
 }
 
+/// `belay serve weather` over HTTP on a free port, logging JSON to a piped stderr.
+fn weather_with_json_logs(extra: &[&str]) -> std::io::Result<Child> {
+    belay()
+        .args(["serve", "weather", "--transport", "http", "--port", "0"])
+        .args(["--log-format", "json"])
+        .args(extra)
+        .env_remove("BELAY_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+}
+
 #[test]
 fn json_logs_are_json_lines_on_stderr() -> anyhow::Result<()> {
-    let child = belay()
-        .args([
-            "serve",
-            "weather",
-            "--transport",
-            "http",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut child = Reaper(child);
+    let mut child = Reaper(weather_with_json_logs(&[])?);
     let stderr = child
         .0
         .stderr
@@ -76,23 +74,7 @@ fn json_logs_are_json_lines_on_stderr() -> anyhow::Result<()> {
 
 #[test]
 fn serve_with_auth_answers_401_with_the_metadata_link_and_serves_it() -> anyhow::Result<()> {
-    let child = belay()
-        .args([
-            "serve",
-            "weather",
-            "--transport",
-            "http",
-            "--auth",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-        ])
-        .env_remove("BELAY_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut child = Reaper(child);
+    let mut child = Reaper(weather_with_json_logs(&["--auth"])?);
     let url = listening_url(&mut child.0)?;
 
     let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
