@@ -1,13 +1,15 @@
 //! One MCP session over Streamable HTTP: its own HTTP/1.1 keep-alive connection (TCP_NODELAY),
-//! the `initialize` handshake, then one request at a time.
+//! the `initialize` handshake, then one request at a time. Extra headers (a bearer token for a
+//! gateway that requires sign-in) go on every request of the session.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Request, StatusCode};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::{HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -20,6 +22,32 @@ use crate::mcp;
 const SESSION_ID: &str = "mcp-session-id";
 const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 
+/// Headers sent on every request of every session, shared by the sessions of a run.
+pub(crate) type Headers = Arc<[(HeaderName, HeaderValue)]>;
+
+/// The extra headers of a run: `Name: value` lines, then `Authorization: Bearer TOKEN` if a
+/// token is given.
+pub(crate) fn extra_headers(lines: &[String], bearer: Option<&str>) -> anyhow::Result<Headers> {
+    let mut headers = Vec::with_capacity(lines.len() + 1);
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .with_context(|| format!("header `{line}` is not `Name: value`"))?;
+        let name = HeaderName::try_from(name.trim())
+            .with_context(|| format!("header `{line}`: bad name"))?;
+        let value = HeaderValue::try_from(value.trim())
+            .with_context(|| format!("header `{}`: bad value", name.as_str()))?;
+        headers.push((name, value));
+    }
+    if let Some(token) = bearer {
+        let mut value = HeaderValue::try_from(format!("Bearer {}", token.trim()))
+            .context("the bearer token is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.push((AUTHORIZATION, value));
+    }
+    Ok(headers.into())
+}
+
 /// An initialized MCP session on its own connection.
 pub(crate) struct HttpSession {
     sender: SendRequest<Full<Bytes>>,
@@ -28,6 +56,7 @@ pub(crate) struct HttpSession {
     path: String,
     session_id: Option<HeaderValue>,
     protocol: Option<HeaderValue>,
+    extra: Headers,
     /// The protocol version the server chose.
     pub(crate) version: String,
 }
@@ -61,8 +90,14 @@ pub(crate) async fn connect_when_up(
 }
 
 impl HttpSession {
-    /// Opens an HTTP/1.1 connection on `stream` and performs the MCP handshake at `path`.
-    pub(crate) async fn start(stream: TcpStream, path: &str, init_id: u64) -> anyhow::Result<Self> {
+    /// Opens an HTTP/1.1 connection on `stream` and performs the MCP handshake at `path`,
+    /// sending `extra` on every request.
+    pub(crate) async fn start(
+        stream: TcpStream,
+        path: &str,
+        init_id: u64,
+        extra: Headers,
+    ) -> anyhow::Result<Self> {
         // Nagle + delayed ACK would stall small request/response pairs by ~40 ms.
         stream.set_nodelay(true).context("set TCP_NODELAY")?;
         let authority = HeaderValue::try_from(stream.peer_addr()?.to_string())?;
@@ -80,6 +115,7 @@ impl HttpSession {
             path: path.to_owned(),
             session_id: None,
             protocol: None,
+            extra,
             version: String::new(),
         };
 
@@ -131,6 +167,9 @@ impl HttpSession {
         if let Some(version) = &self.protocol {
             req = req.header(PROTOCOL_VERSION, version.clone());
         }
+        for (name, value) in self.extra.iter() {
+            req = req.header(name, value.clone());
+        }
         let req = req.body(Full::new(Bytes::new()))?;
         self.sender.ready().await.context("connection closed")?;
         let response = self.sender.send_request(req).await.context("send DELETE")?;
@@ -155,6 +194,9 @@ impl HttpSession {
         if let Some(version) = &self.protocol {
             req = req.header(PROTOCOL_VERSION, version.clone());
         }
+        for (name, value) in self.extra.iter() {
+            req = req.header(name, value.clone());
+        }
         let req = req.body(Full::new(Bytes::from(body)))?;
         self.sender.ready().await.context("connection closed")?;
         let response = self
@@ -177,4 +219,25 @@ fn is_sse(headers: &http::HeaderMap) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_headers_parse_and_the_token_is_a_sensitive_bearer() -> anyhow::Result<()> {
+        let lines = vec!["X-Trace:  on ".to_owned()];
+        let headers = extra_headers(&lines, Some("abc.def\n"))?;
+        assert_eq!(headers.len(), 2);
+        assert_eq!(headers[0].0.as_str(), "x-trace");
+        assert_eq!(headers[0].1, "on");
+        assert_eq!(headers[1].0, AUTHORIZATION);
+        assert_eq!(headers[1].1, "Bearer abc.def");
+        assert!(headers[1].1.is_sensitive());
+        assert!(extra_headers(&["no colon".to_owned()], None).is_err());
+        assert!(extra_headers(&["Bad Name: x".to_owned()], None).is_err());
+        assert!(extra_headers(&[], None)?.is_empty());
+        Ok(())
+    }
 }

@@ -1,4 +1,4 @@
-//! `belay-loadgen`: the load generator behind `benches/run`.
+//! `belay-loadgen`: the load generator behind `benches/run` and `benches/gateway`.
 //!
 //! It measures an MCP server the way a client fleet uses it: every session performs the real
 //! handshake (`initialize` with protocol 2025-11-25, `mcp-session-id` captured and echoed,
@@ -9,12 +9,17 @@
 //! | subcommand | does |
 //! | --- | --- |
 //! | `run … -- CMD ARGS…` | spawns the server (`{port}` in ARGS becomes a free port for HTTP), times its cold start (spawn → initialize → first call answered), loads it, prints one JSON line: req/s, latency percentiles, peak RSS (`VmHWM`), CPU used |
+//! | `run --connect ADDR …` | the same against a server already running (no spawn, no cold start; CPU and RSS of the `--pid` processes): a gateway and its upstream |
 //! | `table [FILES…]` | turns those JSON lines into one Markdown table and checks Belay's targets |
+//! | `compare [FILES…]` | the same load direct and through a gateway: added latency, throughput kept, the gateway's targets |
+//! | `token …` | an access token by the client-credentials grant, for a gateway that requires sign-in |
+//! | `free-port` | prints a loopback port that is free now, for a server a script starts |
 //!
 //! Transports:
 //! - **Streamable HTTP**: one HTTP/1.1 keep-alive connection per session, `TCP_NODELAY` set
 //!   (Nagle + delayed ACK otherwise stall each call by ~40 ms); `application/json` and
-//!   `text/event-stream` answers are both understood.
+//!   `text/event-stream` answers are both understood. `--bearer`/`--header` go on every
+//!   request; `--tool-prefix` names the tool as a gateway's federated endpoint lists it.
 //! - **stdio**: newline-delimited JSON-RPC on the child's stdin/stdout, answers matched by id.
 //!   By default N sessions are N requests in flight on one process (`--stdio-mode pipeline`):
 //!   a stdio server is one session by construction, so this measures how it handles
@@ -25,12 +30,15 @@
 
 #![deny(missing_docs)]
 
+mod compare;
 mod http;
+mod load;
 mod mcp;
 mod run;
 mod server;
 mod stdio;
 mod table;
+mod token;
 
 use std::process::ExitCode;
 
@@ -57,6 +65,13 @@ enum Command {
     },
     /// Print JSON lines from `run` as one Markdown table, with Belay's targets checked.
     Table(table::TableArgs),
+    /// Print runs direct and through a gateway as one Markdown table of what the gateway
+    /// adds, with the gateway's targets checked.
+    Compare(compare::CompareArgs),
+    /// Print an access token from the client-credentials grant.
+    Token(token::TokenArgs),
+    /// Print a loopback TCP port that is free now.
+    FreePort,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +79,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run { threads, args } => run_once(threads, args),
         Command::Table(args) => table::print(&args),
+        Command::Compare(args) => compare::print(&args),
+        Command::Token(args) => token(&args),
+        Command::FreePort => server::free_port().map(|port| println!("{port}")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,6 +90,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn token(args: &token::TokenArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!("{}", runtime.block_on(token::fetch(args))?);
+    Ok(())
 }
 
 fn run_once(threads: usize, args: run::RunArgs) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 /// The protocol revision every session asks for in `initialize`.
 pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
 
-/// The tool every measured request calls.
+/// The tool every measured request calls (behind a gateway, with its prefix in front).
 pub(crate) const TOOL: &str = "get_stock_price";
 
 /// The mock prices all three stock servers serve; every answer is checked against them, so a
@@ -43,15 +43,33 @@ pub(crate) fn initialized() -> String {
     r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned()
 }
 
-/// A `tools/call get_stock_price` request for the `n`-th ticker (round robin).
-pub(crate) fn call(id: u64, n: u64) -> (String, usize) {
+/// A `tools/call` request of `tool` (`get_stock_price`, maybe prefixed) for the `n`-th
+/// ticker (round robin).
+pub(crate) fn call(id: u64, n: u64, tool: &str) -> (String, usize) {
     // The cast cannot truncate: the modulus is 7.
     let which = (n % PRICES.len() as u64) as usize;
     let body = format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{TOOL}","arguments":{{"symbol":"{}"}}}}}}"#,
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"symbol":"{}"}}}}}}"#,
         PRICES[which].0
     );
     (body, which)
+}
+
+/// A `tools/list` request (first page).
+pub(crate) fn list_tools(id: u64) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#)
+}
+
+/// Whether a `tools/list` answer names `tool`. A gateway lists an upstream's tools only once
+/// it is connected, so this is how a run waits for it.
+pub(crate) fn lists_tool(response: &Value, tool: &str) -> anyhow::Result<bool> {
+    let tools = result_of(response)?
+        .get("tools")
+        .and_then(Value::as_array)
+        .context("tools/list result has no tools array")?;
+    Ok(tools
+        .iter()
+        .any(|t| t.get("name").and_then(Value::as_str) == Some(tool)))
 }
 
 /// The `result` of a JSON-RPC response, or what is wrong with it.
@@ -182,11 +200,31 @@ mod tests {
 
     #[test]
     fn calls_rotate_through_the_tickers_with_their_own_ids() -> anyhow::Result<()> {
-        let (a, i) = call(41, 8);
+        let (a, i) = call(41, 8, TOOL);
         let v: Value = serde_json::from_str(&a)?;
         assert_eq!(v["id"], 41);
+        assert_eq!(v["params"]["name"], TOOL);
         assert_eq!(v["params"]["arguments"]["symbol"], PRICES[i].0);
         assert_eq!(i, 1);
+        let (b, _) = call(42, 0, "stock__get_stock_price");
+        let v: Value = serde_json::from_str(&b)?;
+        assert_eq!(v["params"]["name"], "stock__get_stock_price");
+        Ok(())
+    }
+
+    #[test]
+    fn a_tool_counts_as_listed_only_under_its_exact_name() -> anyhow::Result<()> {
+        let listed = json!({"jsonrpc":"2.0","id":1,"result":{"tools":[
+            {"name":"stock__get_stock_price","inputSchema":{}},
+            {"name":"stock__compare_stock_prices","inputSchema":{}}]}});
+        assert!(lists_tool(&listed, "stock__get_stock_price")?);
+        assert!(!lists_tool(&listed, "get_stock_price")?);
+        let empty = json!({"jsonrpc":"2.0","id":1,"result":{"tools":[]}});
+        assert!(!lists_tool(&empty, "stock__get_stock_price")?);
+        assert!(lists_tool(&json!({"jsonrpc":"2.0","id":1,"result":{}}), "x").is_err());
+        let v: Value = serde_json::from_str(&list_tools(9))?;
+        assert_eq!(v["method"], "tools/list");
+        assert_eq!(v["id"], 9);
         Ok(())
     }
 }

@@ -1,20 +1,24 @@
 //! One benchmark run: spawn the server (timing its cold start), open the sessions, drive
 //! `tools/call` in a closed loop through a warm-up and a measured window, read the server's
 //! peak RSS and CPU time, stop it, and summarise as one JSON line.
+//!
+//! With `--connect` the server is already running (a gateway and its upstream, started by
+//! `benches/gateway`): nothing is spawned or stopped, no cold start is timed, and CPU and RSS
+//! are read from the `--pid` processes.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::time::Instant as TokioInstant;
 
-use crate::http::{HttpSession, connect_when_up};
+use crate::http::{self, Headers, HttpSession, connect_when_up};
+use crate::load::{self, Client, Counters, Window, ms, percentile_ms};
 use crate::mcp;
 use crate::server::{self, Channel, Server};
 use crate::stdio::StdioConn;
@@ -88,8 +92,37 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 60.0)]
     start_timeout: f64,
 
+    /// Load a server already listening at this address (e.g. 127.0.0.1:8000) instead of
+    /// spawning one: no cold start is timed, and the first call waits until `tools/list`
+    /// names the tool (a gateway connects to its upstreams in the background). HTTP only.
+    #[arg(long, value_name = "ADDR")]
+    connect: Option<SocketAddr>,
+
+    /// With --connect: a process whose CPU time and peak RSS are reported (the server under
+    /// test first, then its helpers, e.g. a gateway's upstream). Repeatable.
+    #[arg(long = "pid", value_name = "PID", requires = "connect")]
+    pids: Vec<u32>,
+
+    /// Extra HTTP request header, `Name: value`, on every request. Repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+
+    /// Bearer token sent as `Authorization` on every HTTP request. Prefer the environment
+    /// variable: a command line is visible to every user of the machine.
+    #[arg(long, env = "BELAY_LOADGEN_BEARER", hide_env_values = true)]
+    bearer: Option<String>,
+
+    /// Put in front of `get_stock_price` in every call: a gateway's federated endpoint
+    /// lists an upstream's tools under a prefix (`stock__`).
+    #[arg(long, default_value = "")]
+    tool_prefix: String,
+
     /// The server command; `{port}` is replaced by a free port for HTTP.
-    #[arg(last = true, required = true)]
+    #[arg(
+        last = true,
+        required_unless_present = "connect",
+        conflicts_with = "connect"
+    )]
     command: Vec<String>,
 }
 
@@ -110,6 +143,10 @@ pub(crate) struct RunResult {
     pub(crate) protocol_version: String,
     /// Successful calls in the measured window.
     pub(crate) requests: u64,
+    /// `tools/call` requests sent in the whole run (first call, warm-up, window), answered or
+    /// not: what a gateway's audit log must hold for the run.
+    #[serde(default)]
+    pub(crate) calls_sent: u64,
     /// Failed calls (transport errors, JSON-RPC errors, wrong prices) in warm-up and window.
     pub(crate) errors: u64,
     /// The first few error messages.
@@ -129,6 +166,7 @@ pub(crate) struct RunResult {
     /// Slowest call.
     pub(crate) max_ms: f64,
     /// Peak RSS (VmHWM) of the server process, the largest one with several processes, MiB.
+    /// With --connect: since the process started, not since the run did.
     pub(crate) peak_rss_mib: f64,
     /// Sum of the processes' peak RSS, MiB.
     pub(crate) peak_rss_sum_mib: f64,
@@ -136,48 +174,34 @@ pub(crate) struct RunResult {
     pub(crate) cold_start_ms: f64,
     /// Every cold start timed, ms.
     pub(crate) cold_start_samples_ms: Vec<f64>,
-    /// CPU cores the server used during the window (CPU seconds / wall seconds).
+    /// CPU cores the server used during the window (CPU seconds / wall seconds), all its
+    /// processes together.
     pub(crate) server_cpu_cores: f64,
+    /// The same per process, in order (spawned servers, or the --pid list).
+    #[serde(default)]
+    pub(crate) process_cpu_cores: Vec<f64>,
     /// CPU cores the load generator used during the window.
     pub(crate) loadgen_cpu_cores: f64,
     /// CPU cores everything else on the machine used during the window: well above 0 means
     /// the numbers are disturbed.
     #[serde(default)]
     pub(crate) other_cpu_cores: f64,
-    /// The server command.
+    /// The server command (with --connect: `connect ADDR PATH`).
     pub(crate) command: Vec<String>,
 }
 
-/// A session under load.
-enum Client {
-    Http(HttpSession),
-    Stdio(Arc<StdioConn>),
-}
-
-impl Client {
-    async fn request(&mut self, body: String, id: u64) -> anyhow::Result<Value> {
-        match self {
-            Self::Http(session) => session.request(body, id).await,
-            Self::Stdio(conn) => conn.request(body, id).await,
-        }
-    }
-}
-
-/// What one worker saw in the measured window.
-#[derive(Default)]
-struct WorkerStats {
-    latencies_ns: Vec<u64>,
-    errors: u64,
-    error_samples: Vec<String>,
-}
-
-impl WorkerStats {
-    fn error(&mut self, err: &anyhow::Error) {
-        self.errors += 1;
-        if self.error_samples.len() < 3 {
-            self.error_samples.push(format!("{err:#}"));
-        }
-    }
+/// The servers under load, their sessions, and what starting them measured.
+struct Prepared {
+    /// Spawned servers, stopped at the end (none with --connect).
+    servers: Vec<Server>,
+    /// Processes whose CPU and RSS are measured.
+    pids: Vec<u32>,
+    clients: Vec<Client>,
+    /// stdio connections, held until the end: a stdio server exits when its stdin closes,
+    /// and it must still be there to be measured.
+    keep_open: Vec<Arc<StdioConn>>,
+    version: String,
+    cold_ms: Vec<f64>,
 }
 
 /// A started server and the session its cold start used.
@@ -197,8 +221,13 @@ impl RunArgs {
         }
     }
 
+    /// The tool every call names.
+    fn tool(&self) -> String {
+        format!("{}{}", self.tool_prefix, mcp::TOOL)
+    }
+
     /// Spawns the server and times spawn → initialize → initialized → first call answered.
-    async fn cold_start(&self, ids: &AtomicU64) -> anyhow::Result<Started> {
+    async fn cold_start(&self, counters: &Counters, extra: &Headers) -> anyhow::Result<Started> {
         let port = match self.transport {
             Transport::Http => Some(server::free_port()?),
             Transport::Stdio => None,
@@ -212,22 +241,19 @@ impl RunArgs {
                     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
                     let stream = connect_when_up(addr, deadline, || server.check_alive()).await?;
                     let session =
-                        HttpSession::start(stream, &self.path, ids.fetch_add(1, Ordering::Relaxed))
+                        HttpSession::start(stream, &self.path, counters.id(), extra.clone())
                             .await?;
                     let version = session.version.clone();
-                    (Client::Http(session), version)
+                    (Client::Http(Box::new(session)), version)
                 }
                 None => {
                     let (stdin, stdout) = server.take_stdio()?;
                     let conn = StdioConn::new(stdin, stdout);
-                    let version = conn.handshake(ids.fetch_add(1, Ordering::Relaxed)).await?;
+                    let version = conn.handshake(counters.id()).await?;
                     (Client::Stdio(Arc::new(conn)), version)
                 }
             };
-            let id = ids.fetch_add(1, Ordering::Relaxed);
-            let (body, which) = mcp::call(id, 0);
-            let response = probe.request(body, id).await?;
-            mcp::check_price(&response, which).context("first tools/call")?;
+            first_call(&mut probe, counters, &self.tool()).await?;
             anyhow::Ok((probe, version))
         };
         let (probe, version) = tokio::time::timeout_at(TokioInstant::from_std(deadline), startup)
@@ -244,16 +270,31 @@ impl RunArgs {
     }
 }
 
-/// Performs one run.
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
-    anyhow::ensure!(args.sessions >= 1, "--sessions must be at least 1");
-    anyhow::ensure!(
-        args.duration > 0.0 && args.warmup >= 0.0,
-        "bad --duration/--warmup"
-    );
-    let ids = AtomicU64::new(1);
+/// Calls the tool once and checks the answer.
+async fn first_call(client: &mut Client, counters: &Counters, tool: &str) -> anyhow::Result<()> {
+    let (id, body, which) = counters.call(0, tool);
+    let response = client.request(body, id).await?;
+    mcp::check_price(&response, which).context("first tools/call")
+}
 
-    // Cold starts; the last server stays up for the load.
+/// Opens `n` MCP sessions at `addr`, each on its own connection.
+async fn http_sessions(
+    addr: SocketAddr,
+    args: &RunArgs,
+    counters: &Counters,
+    extra: &Headers,
+) -> anyhow::Result<Vec<Client>> {
+    let mut clients = Vec::with_capacity(args.sessions);
+    for _ in 0..args.sessions {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let session = HttpSession::start(stream, &args.path, counters.id(), extra.clone()).await?;
+        clients.push(Client::Http(Box::new(session)));
+    }
+    Ok(clients)
+}
+
+/// Spawns the server (timing its cold starts; the last one stays up) and opens the sessions.
+async fn spawned(args: &RunArgs, counters: &Counters, extra: &Headers) -> anyhow::Result<Prepared> {
     let mut cold = Vec::new();
     let mut started = None;
     for _ in 0..args.cold_reps.max(1) {
@@ -262,7 +303,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
             drop(probe);
             server.stop().await;
         }
-        let s = args.cold_start(&ids).await?;
+        let s = args.cold_start(counters, extra).await?;
         cold.push(ms(s.elapsed));
         started = Some(s);
     }
@@ -274,9 +315,6 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
         ..
     } = started.context("no server started")?;
     let mut servers = vec![server];
-
-    // The sessions under load. stdio connections are also held here until the end: a stdio
-    // server exits when its stdin closes, and it must still be there to be measured.
     let mut clients = Vec::with_capacity(args.sessions);
     let mut keep_open: Vec<Arc<StdioConn>> = Vec::new();
     match (args.transport, args.stdio_mode) {
@@ -289,13 +327,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
                     .context("DELETE the cold-start session")?;
             }
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port.context("no port")?));
-            for _ in 0..args.sessions {
-                let stream = tokio::net::TcpStream::connect(addr).await?;
-                let id = ids.fetch_add(1, Ordering::Relaxed);
-                clients.push(Client::Http(
-                    HttpSession::start(stream, &args.path, id).await?,
-                ));
-            }
+            clients = http_sessions(addr, args, counters, extra).await?;
         }
         (Transport::Stdio, StdioMode::Pipeline) => {
             let Client::Stdio(conn) = probe else {
@@ -314,7 +346,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
                     Server::spawn(&args.command, None, Channel::Stdio, args.log.as_deref())?;
                 let (stdin, stdout) = server.take_stdio()?;
                 let conn = StdioConn::new(stdin, stdout);
-                conn.handshake(ids.fetch_add(1, Ordering::Relaxed)).await?;
+                conn.handshake(counters.id()).await?;
                 let conn = Arc::new(conn);
                 keep_open.push(Arc::clone(&conn));
                 clients.push(Client::Stdio(conn));
@@ -322,46 +354,137 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
             }
         }
     }
+    let pids = servers.iter().map(|s| s.pid).collect();
+    Ok(Prepared {
+        servers,
+        pids,
+        clients,
+        keep_open,
+        version,
+        cold_ms: cold,
+    })
+}
+
+/// Opens the sessions on a server that is already running, once it lists the tool.
+async fn attached(
+    args: &RunArgs,
+    addr: SocketAddr,
+    counters: &Counters,
+    extra: &Headers,
+) -> anyhow::Result<Prepared> {
+    anyhow::ensure!(
+        args.transport == Transport::Http,
+        "--connect loads a server over HTTP: use --transport http"
+    );
+    let deadline = Instant::now() + Duration::from_secs_f64(args.start_timeout);
+    let tool = args.tool();
+    let ready = async {
+        let stream = connect_when_up(addr, deadline, || Ok(())).await?;
+        let mut probe = HttpSession::start(stream, &args.path, counters.id(), extra.clone())
+            .await
+            .context("initialize")?;
+        // tools/list, unlike tools/call, is not audited: polling it leaves no trace.
+        loop {
+            let id = counters.id();
+            let listed = probe.request(mcp::list_tools(id), id).await?;
+            if mcp::lists_tool(&listed, &tool)? {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let version = probe.version.clone();
+        let mut probe = Client::Http(Box::new(probe));
+        first_call(&mut probe, counters, &tool).await?;
+        anyhow::Ok((probe, version))
+    };
+    let (probe, version) = tokio::time::timeout_at(TokioInstant::from_std(deadline), ready)
+        .await
+        .with_context(|| {
+            format!(
+                "http://{addr}{} did not list `{tool}` within {} s",
+                args.path, args.start_timeout
+            )
+        })?
+        .with_context(|| format!("http://{addr}{}", args.path))?;
+    if let Client::Http(session) = probe {
+        session.close().await.context("DELETE the first session")?;
+    }
+    Ok(Prepared {
+        servers: Vec::new(),
+        pids: args.pids.clone(),
+        clients: http_sessions(addr, args, counters, extra).await?,
+        keep_open: Vec::new(),
+        version,
+        cold_ms: Vec::new(),
+    })
+}
+
+/// Performs one run.
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
+    anyhow::ensure!(args.sessions >= 1, "--sessions must be at least 1");
+    anyhow::ensure!(
+        args.duration > 0.0 && args.warmup >= 0.0,
+        "bad --duration/--warmup"
+    );
+    let counters = Counters::new();
+    let extra = http::extra_headers(&args.headers, args.bearer.as_deref())?;
+    let Prepared {
+        servers,
+        pids,
+        clients,
+        keep_open,
+        version,
+        cold_ms,
+    } = match args.connect {
+        Some(addr) => attached(&args, addr, &counters, &extra).await?,
+        None => spawned(&args, &counters, &extra).await?,
+    };
 
     // Closed loop: every session keeps exactly one request in flight.
-    let ids = Arc::new(ids);
-    let measure_from = Instant::now() + Duration::from_secs_f64(args.warmup);
-    let measure_until = measure_from + Duration::from_secs_f64(args.duration);
-    let timeout = Duration::from_secs_f64(args.timeout);
+    let tool: Arc<str> = args.tool().into();
+    let from = Instant::now() + Duration::from_secs_f64(args.warmup);
+    let window = Window {
+        from,
+        until: from + Duration::from_secs_f64(args.duration),
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
     let workers: Vec<_> = clients
         .into_iter()
         .enumerate()
         .map(|(i, client)| {
-            let ids = Arc::clone(&ids);
-            tokio::spawn(worker(
+            tokio::spawn(load::worker(
                 client,
                 i as u64,
-                ids,
-                measure_from,
-                measure_until,
-                timeout,
+                Arc::clone(&counters),
+                Arc::clone(&tool),
+                window,
             ))
         })
         .collect();
 
-    tokio::time::sleep_until(TokioInstant::from_std(measure_from)).await;
-    let server_cpu0 = total_cpu(&servers)?;
+    tokio::time::sleep_until(TokioInstant::from_std(window.from)).await;
+    let server_cpu0 = cpu_by_process(&pids)?;
     let self_cpu0 = server::cpu_seconds("self")?;
     let machine0 = server::machine_busy_seconds()?;
     let wall0 = Instant::now();
-    tokio::time::sleep_until(TokioInstant::from_std(measure_until)).await;
-    let server_cpu1 = total_cpu(&servers)?;
+    tokio::time::sleep_until(TokioInstant::from_std(window.until)).await;
+    let server_cpu1 = cpu_by_process(&pids)?;
     let self_cpu1 = server::cpu_seconds("self")?;
     let machine1 = server::machine_busy_seconds()?;
     let wall = wall0.elapsed().as_secs_f64();
-    let server_cpu = (server_cpu1 - server_cpu0) / wall;
+    let process_cpu: Vec<f64> = server_cpu1
+        .iter()
+        .zip(&server_cpu0)
+        .map(|(after, before)| (after - before) / wall)
+        .collect();
+    let server_cpu: f64 = process_cpu.iter().sum();
     let loadgen_cpu = (self_cpu1 - self_cpu0) / wall;
     let other_cpu = ((machine1 - machine0) / wall - server_cpu - loadgen_cpu).max(0.0);
     // Now, while every session is still open: a stdio server exits once its stdin closes,
     // and a process that has exited has no VmHWM any more.
     let mut rss = Vec::new();
-    for s in &servers {
-        rss.push(s.peak_rss_kib()?);
+    for &pid in &pids {
+        rss.push(server::peak_rss_kib(pid)?);
     }
 
     let mut latencies = Vec::new();
@@ -394,8 +517,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
     };
     #[allow(clippy::cast_precision_loss)]
     let mib = |kib: u64| kib as f64 / 1024.0;
-    let mut sorted_cold = cold.clone();
+    let mut sorted_cold = cold_ms.clone();
     sorted_cold.sort_by(f64::total_cmp);
+    let command = match args.connect {
+        Some(addr) => vec!["connect".to_owned(), addr.to_string(), args.path.clone()],
+        None => args.command.clone(),
+    };
     #[allow(clippy::cast_precision_loss)]
     Ok(RunResult {
         server: args.name.clone(),
@@ -405,6 +532,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
         processes: rss.len(),
         protocol_version: version,
         requests,
+        calls_sent: counters.calls.load(Ordering::Relaxed),
         errors,
         error_samples,
         duration_s: args.duration,
@@ -416,100 +544,22 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<RunResult> {
         max_ms: latencies.last().map_or(0.0, |&ns| ns as f64 / 1e6),
         peak_rss_mib: mib(rss.iter().copied().max().unwrap_or(0)),
         peak_rss_sum_mib: mib(rss.iter().sum()),
-        cold_start_ms: sorted_cold[sorted_cold.len() / 2],
-        cold_start_samples_ms: cold,
+        cold_start_ms: sorted_cold
+            .get(sorted_cold.len() / 2)
+            .copied()
+            .unwrap_or(0.0),
+        cold_start_samples_ms: cold_ms,
         server_cpu_cores: server_cpu,
+        process_cpu_cores: process_cpu,
         loadgen_cpu_cores: loadgen_cpu,
         other_cpu_cores: other_cpu,
-        command: args.command,
+        command,
     })
 }
 
-/// One session's closed loop: send, wait for the answer, check it, repeat until the window
-/// closes. Only calls that start inside the window are recorded.
-async fn worker(
-    mut client: Client,
-    index: u64,
-    ids: Arc<AtomicU64>,
-    measure_from: Instant,
-    measure_until: Instant,
-    timeout: Duration,
-) -> WorkerStats {
-    let mut stats = WorkerStats::default();
-    // Sessions start on different tickers so concurrent calls differ.
-    let mut n = index;
-    loop {
-        let start = Instant::now();
-        if start >= measure_until {
-            break;
-        }
-        let id = ids.fetch_add(1, Ordering::Relaxed);
-        let (body, which) = mcp::call(id, n);
-        n += 1;
-        let outcome = match tokio::time::timeout(timeout, client.request(body, id)).await {
-            Ok(Ok(response)) => mcp::check_price(&response, which),
-            Ok(Err(err)) => {
-                // The session is broken (connection closed, server gone): stop this worker.
-                stats.error(&err);
-                break;
-            }
-            Err(_) => {
-                stats.error(&anyhow::anyhow!("no answer to id {id} within {timeout:?}"));
-                break;
-            }
-        };
-        let latency = start.elapsed();
-        match outcome {
-            Ok(()) if start >= measure_from => {
-                stats
-                    .latencies_ns
-                    .push(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
-            }
-            Ok(()) => {}
-            Err(err) => stats.error(&err),
-        }
-    }
-    stats
-}
-
-fn total_cpu(servers: &[Server]) -> anyhow::Result<f64> {
-    let mut total = 0.0;
-    for s in servers {
-        total += s.cpu_seconds()?;
-    }
-    Ok(total)
-}
-
-/// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
-fn percentile_ms(sorted_ns: &[u64], p: f64) -> f64 {
-    if sorted_ns.is_empty() {
-        return 0.0;
-    }
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
-    let rank = ((p * sorted_ns.len() as f64).ceil() as usize).clamp(1, sorted_ns.len());
-    #[allow(clippy::cast_precision_loss)]
-    let value = sorted_ns[rank - 1] as f64 / 1e6;
-    value
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile_ms;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let ns: Vec<u64> = (1..=100).map(|i| i * 1_000_000).collect();
-        assert!((percentile_ms(&ns, 0.5) - 50.0).abs() < 1e-9);
-        assert!((percentile_ms(&ns, 0.99) - 99.0).abs() < 1e-9);
-        assert!((percentile_ms(&[7_000_000], 0.99) - 7.0).abs() < 1e-9);
-        assert!(percentile_ms(&[], 0.5).abs() < 1e-9);
-    }
+/// CPU seconds used so far by each process.
+fn cpu_by_process(pids: &[u32]) -> anyhow::Result<Vec<f64>> {
+    pids.iter()
+        .map(|pid| server::cpu_seconds(&pid.to_string()))
+        .collect()
 }

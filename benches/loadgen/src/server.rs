@@ -88,30 +88,27 @@ impl Server {
         Ok(())
     }
 
-    /// Peak resident set size so far (VmHWM), in KiB.
-    pub(crate) fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmHWM in /proc/PID/status")
-    }
-
-    /// CPU time (user + system, all threads) used so far, in seconds.
-    pub(crate) fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        cpu_seconds(&self.pid.to_string())
-    }
-
     /// Stops the server (SIGKILL: its measurements are already taken) and reaps it.
     pub(crate) async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }
 
-/// CPU time (user + system) used so far by `/proc/<pid>` (`self` for this process), in seconds.
+/// Peak resident set size so far (VmHWM) of process `pid`, in KiB.
+pub(crate) fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/PID/status")
+}
+
+/// CPU time (user + system, all threads) used so far by `/proc/<pid>` (`self` for this process), in seconds.
 pub(crate) fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("process {pid} is gone"))?;
     // Fields after the parenthesised command name start at field 3 (state); utime and stime
     // are fields 14 and 15.
     let rest = stat.rsplit_once(')').context("malformed /proc/PID/stat")?.1;

@@ -44,18 +44,23 @@ const BUSY_CORES: f64 = 0.25;
 
 /// Reads the runs and prints the table and the target check.
 pub(crate) fn print(args: &TableArgs) -> anyhow::Result<()> {
+    let runs = read_runs(&args.files)?;
+    print!("{}", render(&runs, args));
+    Ok(())
+}
+
+/// The runs in `files` (JSON lines from `run`), or on standard input if there are none.
+pub(crate) fn read_runs(files: &[PathBuf]) -> anyhow::Result<Vec<RunResult>> {
     let mut text = String::new();
-    if args.files.is_empty() {
+    if files.is_empty() {
         std::io::stdin().read_to_string(&mut text)?;
     } else {
-        for f in &args.files {
+        for f in files {
             text += &std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
             text.push('\n');
         }
     }
-    let runs = parse(&text)?;
-    print!("{}", render(&runs, args));
-    Ok(())
+    parse(&text)
 }
 
 fn parse(text: &str) -> anyhow::Result<Vec<RunResult>> {
@@ -132,6 +137,13 @@ fn render(runs: &[RunResult], args: &TableArgs) -> String {
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out += &targets(runs, args);
+    out += &warnings(runs);
+    out
+}
+
+/// Runs whose numbers are disturbed (other processes busy) or failed calls, one line each.
+pub(crate) fn warnings(runs: &[RunResult]) -> String {
+    let mut out = String::new();
     let busy: Vec<String> = runs
         .iter()
         .filter(|r| r.other_cpu_cores > BUSY_CORES)
@@ -203,7 +215,7 @@ fn targets(runs: &[RunResult], args: &TableArgs) -> String {
 }
 
 /// 12345.6 → "12,346".
-fn thousands(x: f64) -> String {
+pub(crate) fn thousands(x: f64) -> String {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let n = x.round().max(0.0) as u64;
     let digits = n.to_string();
@@ -218,7 +230,7 @@ fn thousands(x: f64) -> String {
 }
 
 /// Three significant digits, at most three decimals: 0.142, 1.53, 12.4, 153.
-fn latency(ms: f64) -> String {
+pub(crate) fn latency(ms: f64) -> String {
     if ms < 1.0 {
         format!("{ms:.3}")
     } else if ms < 10.0 {

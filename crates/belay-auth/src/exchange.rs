@@ -129,6 +129,21 @@ pub async fn on_behalf_of(
     post_token(http, token_endpoint, client, &form).await
 }
 
+/// The client credentials grant: a token for `client` itself, optionally for one RFC 8707
+/// `resource` and with `scope`.
+pub async fn client_credentials(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    client: &ClientCredentials,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Result<TokenResponse, Error> {
+    let mut form = vec![("grant_type", "client_credentials")];
+    form.extend(scope.map(|s| ("scope", s)));
+    form.extend(resource.map(|r| ("resource", r)));
+    post_token(http, token_endpoint, client, &form).await
+}
+
 async fn post_token(
     http: &reqwest::Client,
     token_endpoint: &str,

@@ -9,7 +9,10 @@
 //! handler runs, the Streamable HTTP transport has already answered 200 (or opened the SSE
 //! stream) for the POST, and MCP clients treat a non-2xx POST as a broken transport, not as
 //! a refused request. A rate-limited request carries `data.retryAfter` (seconds) instead of
-//! a `Retry-After` header, so a client can back off without losing its session.
+//! a `Retry-After` header, so a client can back off without losing its session. To answer
+//! 429 with `Retry-After` instead (`[gateway.http] rate_limit_status = "http"`), the HTTP
+//! front asks policy and the limiter before rmcp answers ([`crate::http_limits`]) and hands
+//! what it found to [`Chain::apply_prechecked`].
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
@@ -21,6 +24,8 @@ use rmcp::{
 };
 use serde_json::Value;
 use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 
 /// JSON-RPC error code of a request refused by policy (`data.rule` names the rule).
 pub const DENIED: i32 = -32001;
@@ -81,6 +86,23 @@ pub trait Decide: Send + Sync {
 /// What an admitted request holds until its upstream call returns (e.g. a concurrency
 /// slot, given back on drop).
 pub type Admission = Box<dyn Send>;
+
+/// What the HTTP front already found out about a request, for [`Chain::apply_prechecked`].
+pub struct Precheck {
+    /// Policy's decision.
+    pub decision: Decision,
+    /// The limiter's admission, when policy allowed the request.
+    pub admission: Option<Admission>,
+}
+
+impl std::fmt::Debug for Precheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Precheck")
+            .field("decision", &self.decision)
+            .field("admitted", &self.admission.is_some())
+            .finish()
+    }
+}
 
 /// A request the limiter refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +221,8 @@ pub struct Chain {
     pub upstream_guards: HashMap<String, Vec<Arc<dyn Guard>>>,
     /// Audit.
     pub audit: Arc<dyn AuditSink>,
+    /// Where every outcome is counted and timed, if anywhere (`[gateway.metrics]`).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for Chain {
@@ -210,6 +234,7 @@ impl Default for Chain {
             guards: Vec::new(),
             upstream_guards: HashMap::new(),
             audit: Arc::new(NoAudit),
+            metrics: None,
         }
     }
 }
@@ -235,6 +260,13 @@ impl Chain {
             .chain(self.upstream_guards.get(upstream).into_iter().flatten())
     }
 
+    /// Counts and times one finished request, if metrics are kept.
+    fn observe(&self, ctx: &CallContext, outcome: &Outcome, rule: Option<&str>, started: Instant) {
+        if let Some(metrics) = &self.metrics {
+            metrics.record(ctx, outcome, rule, started.elapsed());
+        }
+    }
+
     /// Records a refusal; an audit failure is logged, and the refusal stands either way.
     async fn audit_refusal(
         &self,
@@ -243,6 +275,11 @@ impl Chain {
         outcome: Outcome,
         started: Instant,
     ) {
+        let rule = match decision {
+            Decision::Deny { rule, .. } => rule.as_deref(),
+            Decision::Allow { .. } => None,
+        };
+        self.observe(ctx, &outcome, rule, started);
         let record = AuditRecord {
             context: ctx.clone(),
             decision: decision.clone(),
@@ -255,12 +292,53 @@ impl Chain {
         }
     }
 
+    /// Logs and audits a rate-limited request; returns the error for the caller, which
+    /// says when to retry (whole seconds, at least 1) in `data.retryAfter`.
+    pub(crate) async fn refuse_limited(
+        &self,
+        ctx: &CallContext,
+        decision: &Decision,
+        refused: &Refused,
+        started: Instant,
+    ) -> ErrorData {
+        let secs = retry_after_secs(refused);
+        tracing::info!(
+            upstream = %ctx.upstream, method = ctx.method, target = ?ctx.target,
+            retry_after_secs = secs, reason = %refused.reason, "rate limited"
+        );
+        let outcome = Outcome::Limited(refused.reason.clone());
+        self.audit_refusal(ctx, decision, outcome, started).await;
+        ErrorData::new(
+            ErrorCode(RATE_LIMITED),
+            format!("{}; retry after {secs} s", refused.reason),
+            Some(serde_json::json!({ "retryAfter": secs })),
+        )
+    }
+
     /// Runs one request through every step, in this order and for these reasons:
     /// authentication first (nothing else means anything without a caller); policy
     /// before the limiter (a denied request must not use up the caller's budget);
     /// guards around the upstream (what goes in and what comes out); audit last, for
     /// every outcome, refusals included.
-    pub async fn apply<T, F, Fut>(&self, mut ctx: CallContext, upstream: F) -> Result<T, ErrorData>
+    pub async fn apply<T, F, Fut>(&self, ctx: CallContext, upstream: F) -> Result<T, ErrorData>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce(CallContext) -> Fut,
+        Fut: Future<Output = Result<T, ErrorData>>,
+    {
+        self.apply_prechecked(ctx, None, upstream).await
+    }
+
+    /// [`Self::apply`] for a request whose policy decision and admission the HTTP front
+    /// may already have obtained, to answer a refusal with 429 (see
+    /// [`crate::http_limits`]). They are used as they are: asking the limiter again
+    /// would charge the buckets twice, and policy is asked once per request.
+    pub async fn apply_prechecked<T, F, Fut>(
+        &self,
+        mut ctx: CallContext,
+        precheck: Option<Precheck>,
+        upstream: F,
+    ) -> Result<T, ErrorData>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
         F: FnOnce(CallContext) -> Fut,
@@ -284,7 +362,13 @@ impl Chain {
         }
 
         // 2. Policy.
-        let decision = self.decide.decide(&ctx);
+        let (decision, admitted) = match precheck {
+            Some(Precheck {
+                decision,
+                admission,
+            }) => (decision, admission),
+            None => (self.decide.decide(&ctx), None),
+        };
         log_decision(&ctx, &decision);
         if let Decision::Deny { rule, reason } = &decision {
             self.audit_refusal(&ctx, &decision, Outcome::Denied, started)
@@ -298,26 +382,16 @@ impl Chain {
         }
 
         // 3. Rate limit; the admission lives until the upstream call has returned.
-        let admission = match self.limit.admit(&ctx).await {
+        let limited = match admitted {
+            Some(admission) => Ok(admission),
+            None => self.limit.admit(&ctx).await,
+        };
+        let admission = match limited {
             Ok(admission) => admission,
             Err(refused) => {
-                let secs = refused.retry_after.as_secs().max(1);
-                tracing::info!(
-                    upstream = %ctx.upstream, method = ctx.method, target = ?ctx.target,
-                    retry_after_secs = secs, reason = %refused.reason, "rate limited"
-                );
-                self.audit_refusal(
-                    &ctx,
-                    &decision,
-                    Outcome::Limited(refused.reason.clone()),
-                    started,
-                )
-                .await;
-                return Err(ErrorData::new(
-                    ErrorCode(RATE_LIMITED),
-                    format!("{}; retry after {secs} s", refused.reason),
-                    Some(serde_json::json!({ "retryAfter": secs })),
-                ));
+                return Err(self
+                    .refuse_limited(&ctx, &decision, &refused, started)
+                    .await);
             }
         };
 
@@ -379,7 +453,13 @@ impl Chain {
             latency: started.elapsed(),
             result_bytes: bytes,
         };
-        if let Err(why) = self.audit.record(record).await {
+        let audited = self.audit.record(record).await;
+        let outcome = match &audited {
+            Ok(()) => Outcome::Answered,
+            Err(_) => Outcome::Failed("audit log unavailable".into()),
+        };
+        self.observe(&ctx, &outcome, None, started);
+        if let Err(why) = audited {
             tracing::error!(upstream = %upstream_name, %why, "audit log unavailable; result withheld");
             return Err(ErrorData::internal_error(
                 "the gateway's audit log is unavailable, so the result is withheld; \
@@ -389,6 +469,12 @@ impl Chain {
         }
         Ok(result)
     }
+}
+
+/// Seconds to wait before a retry of a refused request: whole, and at least 1.
+pub(crate) fn retry_after_secs(refused: &Refused) -> u64 {
+    let retry = refused.retry_after;
+    (retry.as_secs() + u64::from(retry.subsec_nanos() > 0)).max(1)
 }
 
 /// Every policy decision, with its rule, in the logs (the audit log has them too).

@@ -193,6 +193,7 @@ fn problems(spec: &GatewaySpec) -> Vec<Problem> {
         );
         out.extend(
             credential_problem(&upstream.credentials)
+                .or_else(|| exchange_problem(spec, upstream))
                 .into_iter()
                 .map(|m| problem(Field::Whole, m)),
         );
@@ -251,27 +252,45 @@ fn credential_problem(credentials: &CredentialSpec) -> Option<String> {
     match credentials {
         CredentialSpec::None => None,
         CredentialSpec::Bearer { secret } => secret_problem("credentials.secret", secret),
-        CredentialSpec::ClientCredentials {
-            token_url,
-            issuer,
-            client_id,
-            client_secret,
-            ..
-        } => {
-            if token_url.is_none() && issuer.is_none() {
-                return Some(
-                    "client_credentials needs `token_url` or `issuer` (to discover it)".into(),
-                );
+        CredentialSpec::ClientCredentials(client) | CredentialSpec::TokenExchange(client) => {
+            let grant = match credentials {
+                CredentialSpec::TokenExchange(_) => "token_exchange",
+                _ => "client_credentials",
+            };
+            if client.token_url.is_none() && client.issuer.is_none() {
+                return Some(format!(
+                    "{grant} needs `token_url` or `issuer` (to discover it)"
+                ));
             }
-            if client_id.is_empty() {
+            if client.client_id.is_empty() {
                 return Some("credentials.client_id is empty".into());
             }
-            if let Some(problem) = token_url.as_deref().and_then(http_url_problem) {
+            if let Some(problem) = client.token_url.as_deref().and_then(http_url_problem) {
                 return Some(problem.replace("transport.url", "credentials.token_url"));
             }
-            secret_problem("credentials.client_secret", client_secret)
+            secret_problem("credentials.client_secret", &client.client_secret)
         }
     }
+}
+
+/// Token exchange acts for the signed-in caller, so there must be one, and it sends an
+/// `Authorization` header, so the upstream must speak HTTP.
+fn exchange_problem(spec: &GatewaySpec, upstream: &UpstreamSpec) -> Option<String> {
+    if !matches!(upstream.credentials, CredentialSpec::TokenExchange(_)) {
+        return None;
+    }
+    if matches!(upstream.transport, TransportSpec::Stdio { .. }) {
+        return Some(
+            "token_exchange credentials need an http or sse transport (a stdio process \
+             receives no Authorization header)"
+                .into(),
+        );
+    }
+    (!spec.auth).then(|| {
+        "token_exchange credentials act for the signed-in caller: set `auth = true` in \
+         [gateway]"
+            .into()
+    })
 }
 
 fn secret_problem(key: &str, secret: &SecretSpec) -> Option<String> {

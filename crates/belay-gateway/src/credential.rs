@@ -2,30 +2,26 @@
 //!
 //! The gateway's HTTP client under rmcp's transport ([`UpstreamHttpClient`]) ignores the
 //! header rmcp hands it and asks [`Credential`] instead, so no code path exists along which
-//! a downstream client's token could reach an upstream. Client-credentials tokens are
-//! cached until shortly before they expire, and fetched again once after a 401.
+//! a downstream client's token could reach an upstream: even a token exchanged on behalf of
+//! a caller is a new token, minted for the upstream's audience. Grant tokens are cached until
+//! shortly before they expire, and fetched again once after a 401.
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use belay_auth::{
     AccessToken,
-    exchange::{ClientCredentials, TokenResponse},
-};
-use futures::stream::BoxStream;
-use http::{HeaderName, HeaderValue};
-use rmcp::{
-    model::ClientJsonRpcMessage,
-    transport::streamable_http_client::{
-        SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
-        StreamableHttpResponseLimits,
+    exchange::{
+        ClientCredentials, ExchangeRequest, TokenResponse, client_credentials, exchange_token,
     },
 };
-use sse_stream::Sse;
+use belay_client::{Authorize, Authorized, authorized::HttpError};
+use http::{HeaderName, HeaderValue};
+use rmcp::{model::ClientJsonRpcMessage, transport::streamable_http_client::StreamableHttpError};
 use tokio::{sync::Mutex, time::Instant};
 
 use crate::{
     Error,
-    spec::{CredentialSpec, SecretSpec},
+    spec::{CredentialSpec, OAuthClientSpec, SecretSpec},
 };
 
 /// Tokens are renewed this long before they expire, so a request never carries a token
@@ -62,18 +58,35 @@ pub struct Credential(Arc<Kind>);
 enum Kind {
     None,
     Static(AccessToken),
-    ClientCredentials(Box<ClientCredentialsFlow>),
+    /// The gateway's own token (client credentials).
+    Service(Grant),
+    /// A token exchanged for one signed-in caller (RFC 8693).
+    OnBehalfOf {
+        grant: Grant,
+        /// The caller's latest token, the subject of the next exchange.
+        subject: std::sync::Mutex<AccessToken>,
+    },
 }
 
-struct ClientCredentialsFlow {
+/// Tokens from one authorization server for one upstream, cached until shortly before
+/// they expire.
+struct Grant {
+    client: Arc<OAuthClient>,
+    cached: Mutex<Option<(AccessToken, Option<Instant>)>>,
+}
+
+/// The gateway as an OAuth client, shared by the service credential of an upstream and
+/// every per-caller credential derived from it.
+struct OAuthClient {
     upstream: String,
     http: reqwest::Client,
     token_url: Option<String>,
     issuer: Option<String>,
+    /// The token endpoint once known (configured or discovered), so discovery runs once.
+    endpoint: tokio::sync::OnceCell<String>,
     client: ClientCredentials,
     scope: Option<String>,
     resource: Option<String>,
-    cached: Mutex<Option<(AccessToken, Option<Instant>)>>,
 }
 
 impl fmt::Debug for Credential {
@@ -81,41 +94,34 @@ impl fmt::Debug for Credential {
         f.write_str(match &*self.0 {
             Kind::None => "Credential::None",
             Kind::Static(_) => "Credential::Bearer(***)",
-            Kind::ClientCredentials(_) => "Credential::ClientCredentials(***)",
+            Kind::Service(_) => "Credential::ClientCredentials(***)",
+            Kind::OnBehalfOf { .. } => "Credential::OnBehalfOf(***)",
         })
     }
 }
 
 impl Credential {
     /// Builds the credential of `upstream`, reading its secrets now so a missing one is
-    /// reported at start, not on the first call.
-    pub fn from_spec(upstream: &str, spec: &CredentialSpec) -> Result<Self, Error> {
-        let kind = match spec {
-            CredentialSpec::None => Kind::None,
-            CredentialSpec::Bearer { secret } => {
-                Kind::Static(AccessToken::new(read_secret(upstream, secret)?))
-            }
-            CredentialSpec::ClientCredentials {
-                token_url,
-                issuer,
-                client_id,
-                client_secret,
-                scope,
-                resource,
-            } => Kind::ClientCredentials(Box::new(ClientCredentialsFlow {
-                upstream: upstream.to_owned(),
-                http: reqwest::Client::new(),
-                token_url: token_url.clone(),
-                issuer: issuer.clone(),
-                client: ClientCredentials::new(
-                    client_id.clone(),
-                    read_secret(upstream, client_secret)?,
-                ),
-                scope: scope.clone(),
-                resource: resource.clone(),
-                cached: Mutex::new(None),
-            })),
-        };
+    /// reported at start, not on the first call. `default_resource` is the upstream's URL,
+    /// the audience a token exchange asks for unless `resource` is configured.
+    pub fn from_spec(
+        upstream: &str,
+        spec: &CredentialSpec,
+        default_resource: Option<&str>,
+    ) -> Result<Self, Error> {
+        let kind =
+            match spec {
+                CredentialSpec::None => Kind::None,
+                CredentialSpec::Bearer { secret } => {
+                    Kind::Static(AccessToken::new(read_secret(upstream, secret)?))
+                }
+                CredentialSpec::ClientCredentials(client) => {
+                    Kind::Service(Grant::new(OAuthClient::new(upstream, client, None)?))
+                }
+                CredentialSpec::TokenExchange(client) => Kind::Service(Grant::new(
+                    OAuthClient::new(upstream, client, default_resource)?,
+                )),
+            };
         Ok(Self(Arc::new(kind)))
     }
 
@@ -124,12 +130,44 @@ impl Credential {
         Self(Arc::new(Kind::None))
     }
 
+    /// A credential acting for the caller whose token is `subject`: tokens exchanged at
+    /// the same authorization server, with the same client, for the same resource.
+    /// `None` for credentials that are not OAuth grants.
+    pub fn on_behalf_of(&self, subject: AccessToken) -> Option<Self> {
+        let client = match &*self.0 {
+            Kind::Service(grant) | Kind::OnBehalfOf { grant, .. } => grant.client.clone(),
+            Kind::None | Kind::Static(_) => return None,
+        };
+        Some(Self(Arc::new(Kind::OnBehalfOf {
+            grant: Grant {
+                client,
+                cached: Mutex::new(None),
+            },
+            subject: std::sync::Mutex::new(subject),
+        })))
+    }
+
+    /// Keeps the caller's newest token as the subject of the next exchange (a client
+    /// refreshes its token; the exchanged one must not outlive the caller's sign-in).
+    pub fn update_subject(&self, token: &AccessToken) {
+        if let Kind::OnBehalfOf { subject, .. } = &*self.0 {
+            let mut slot = subject.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.secret() != token.secret() {
+                *slot = token.clone();
+            }
+        }
+    }
+
     /// The bearer token to send now, if any (fetching or renewing it if needed).
     pub async fn token(&self) -> Result<Option<String>, Error> {
         match &*self.0 {
             Kind::None => Ok(None),
             Kind::Static(token) => Ok(Some(token.secret().to_owned())),
-            Kind::ClientCredentials(flow) => flow.token().await.map(Some),
+            Kind::Service(grant) => grant.token(None).await.map(Some),
+            Kind::OnBehalfOf { grant, subject } => {
+                let subject = subject.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                grant.token(Some(&subject)).await.map(Some)
+            }
         }
     }
 
@@ -137,24 +175,32 @@ impl Credential {
     /// a new one. Returns whether there was anything to renew.
     pub async fn refused(&self) -> bool {
         match &*self.0 {
-            Kind::ClientCredentials(flow) => {
-                *flow.cached.lock().await = None;
+            Kind::Service(grant) | Kind::OnBehalfOf { grant, .. } => {
+                *grant.cached.lock().await = None;
                 true
             }
-            _ => false,
+            Kind::None | Kind::Static(_) => false,
         }
     }
 }
 
-impl ClientCredentialsFlow {
-    async fn token(&self) -> Result<String, Error> {
+impl Grant {
+    fn new(client: OAuthClient) -> Self {
+        Self {
+            client: Arc::new(client),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The cached token, or a new one: client credentials, or an exchange of `subject`.
+    async fn token(&self, subject: Option<&AccessToken>) -> Result<String, Error> {
         let mut cached = self.cached.lock().await;
         if let Some((token, expiry)) = cached.as_ref()
             && expiry.is_none_or(|at| Instant::now() + RENEW_BEFORE < at)
         {
             return Ok(token.secret().to_owned());
         }
-        let response = self.fetch().await?;
+        let response = self.client.fetch(subject).await?;
         let expiry = response
             .expires_in
             .map(|secs| Instant::now() + Duration::from_secs(secs));
@@ -162,86 +208,115 @@ impl ClientCredentialsFlow {
         *cached = Some((response.access_token, expiry));
         Ok(secret)
     }
+}
 
-    async fn fetch(&self) -> Result<TokenResponse, Error> {
-        let fail = |reason: String| Error::Token {
+impl OAuthClient {
+    fn new(
+        upstream: &str,
+        spec: &OAuthClientSpec,
+        default_resource: Option<&str>,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            upstream: upstream.to_owned(),
+            http: reqwest::Client::new(),
+            token_url: spec.token_url.clone(),
+            issuer: spec.issuer.clone(),
+            endpoint: tokio::sync::OnceCell::new(),
+            client: ClientCredentials::new(
+                spec.client_id.clone(),
+                read_secret(upstream, &spec.client_secret)?,
+            ),
+            scope: spec.scope.clone(),
+            resource: spec
+                .resource
+                .clone()
+                .or(default_resource.map(str::to_owned)),
+        })
+    }
+
+    fn fail(&self, reason: String) -> Error {
+        Error::Token {
             upstream: self.upstream.clone(),
             reason,
-        };
-        let endpoint = match (&self.token_url, &self.issuer) {
-            (Some(url), _) => url.clone(),
-            (None, Some(issuer)) => belay_auth::discovery::discover(&self.http, issuer)
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .token_endpoint
-                .ok_or_else(|| fail(format!("issuer {issuer} publishes no token_endpoint")))?,
-            (None, None) => return Err(fail("no token_url or issuer configured".into())),
-        };
-        let mut form = vec![("grant_type", "client_credentials")];
-        form.extend(self.scope.as_deref().map(|s| ("scope", s)));
-        form.extend(self.resource.as_deref().map(|r| ("resource", r)));
-        let response = self
-            .client
-            .authenticate(self.http.post(&endpoint))
-            .header(http::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| fail(format!("POST {endpoint}: {e}")))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| fail(format!("reading the answer of {endpoint}: {e}")))?;
-        if !status.is_success() {
-            let excerpt: String = body.chars().take(300).collect();
-            return Err(fail(format!("{endpoint} answered {status}: {excerpt}")));
         }
-        serde_json::from_str(&body)
-            .map_err(|e| fail(format!("{endpoint} answered with no usable token: {e}")))
+    }
+
+    async fn endpoint(&self) -> Result<&str, Error> {
+        self.endpoint
+            .get_or_try_init(|| async {
+                match (&self.token_url, &self.issuer) {
+                    (Some(url), _) => Ok(url.clone()),
+                    (None, Some(issuer)) => belay_auth::discovery::discover(&self.http, issuer)
+                        .await
+                        .map_err(|e| self.fail(e.to_string()))?
+                        .token_endpoint
+                        .ok_or_else(|| {
+                            self.fail(format!("issuer {issuer} publishes no token_endpoint"))
+                        }),
+                    (None, None) => Err(self.fail("no token_url or issuer configured".into())),
+                }
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// Client credentials without `subject`; an RFC 8693 exchange of it with one.
+    async fn fetch(&self, subject: Option<&AccessToken>) -> Result<TokenResponse, Error> {
+        let endpoint = self.endpoint().await?;
+        let scope = self.scope.as_deref();
+        let resource = self.resource.as_deref();
+        let response = match subject {
+            None => client_credentials(&self.http, endpoint, &self.client, scope, resource).await,
+            Some(subject) => {
+                let request = ExchangeRequest {
+                    subject_token: Some(subject),
+                    resource,
+                    audience: None,
+                    scope,
+                };
+                exchange_token(&self.http, endpoint, &self.client, &request).await
+            }
+        };
+        response.map_err(|e| self.fail(format!("{endpoint}: {e}")))
     }
 }
 
-type HttpError = StreamableHttpError<reqwest::Error>;
+/// The gateway's HTTP client for one upstream: rmcp's Streamable HTTP requests sent with the
+/// upstream's own credential and configured headers, whatever rmcp passes as `auth_header`.
+pub type UpstreamHttpClient = Authorized<UpstreamAuth>;
 
-/// rmcp's default SSE event limit (16 MiB), which it does not export.
-const MAX_SSE_EVENT_SIZE: usize = 16 * 1024 * 1024;
+/// Builds the HTTP client of an upstream that sends `credential` and `headers`.
+pub fn upstream_http_client(
+    credential: Credential,
+    headers: HashMap<HeaderName, HeaderValue>,
+) -> UpstreamHttpClient {
+    Authorized::new(
+        reqwest::Client::new(),
+        UpstreamAuth {
+            credential,
+            headers: Arc::new(headers),
+        },
+    )
+}
 
-/// reqwest under rmcp's Streamable HTTP transport, sending the upstream's own credential
-/// and its configured headers, whatever rmcp passes as `auth_header`.
+/// How the gateway authorizes requests to an upstream: its credential, renewed once after
+/// a 401, plus its configured headers and the request's trace context.
 #[derive(Debug, Clone)]
-pub struct UpstreamHttpClient {
-    http: reqwest::Client,
+pub struct UpstreamAuth {
     credential: Credential,
     headers: Arc<HashMap<HeaderName, HeaderValue>>,
 }
 
-impl UpstreamHttpClient {
-    /// A client sending `credential` and `headers` on every request.
-    pub fn new(credential: Credential, headers: HashMap<HeaderName, HeaderValue>) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            credential,
-            headers: Arc::new(headers),
-        }
-    }
+fn auth_error(e: Error) -> HttpError {
+    StreamableHttpError::UnexpectedServerResponse(e.to_string().into())
+}
 
-    fn headers(
-        &self,
-        mut extra: HashMap<HeaderName, HeaderValue>,
-    ) -> HashMap<HeaderName, HeaderValue> {
-        for (name, value) in self.headers.iter() {
-            extra.insert(name.clone(), value.clone());
-        }
-        // Belt and braces: whatever rmcp was handed, only our credential goes out.
-        extra.remove(&http::header::AUTHORIZATION);
-        extra
-    }
-
-    async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, HttpError>
+impl Authorize for UpstreamAuth {
+    async fn with_auth<T, F, Fut>(&self, call: F) -> Result<T, HttpError>
     where
-        F: Fn(Option<String>) -> Fut,
-        Fut: Future<Output = Result<T, HttpError>>,
+        T: Send,
+        F: Fn(Option<String>) -> Fut + Send + Sync,
+        Fut: Future<Output = Result<T, HttpError>> + Send,
     {
         let token = self.credential.token().await.map_err(auth_error)?;
         let result = call(token).await;
@@ -258,110 +333,22 @@ impl UpstreamHttpClient {
         }
         result
     }
-}
 
-fn auth_error(e: Error) -> HttpError {
-    StreamableHttpError::UnexpectedServerResponse(e.to_string().into())
-}
-
-impl StreamableHttpClient for UpstreamHttpClient {
-    type Error = reqwest::Error;
-
-    async fn post_message(
-        &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        _auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<StreamableHttpPostResponse, HttpError> {
-        // What reqwest's own post_message does, so the credential logic is written once.
-        self.post_message_with_response_limits(
-            uri,
-            message,
-            session_id,
-            None,
-            custom_headers,
-            StreamableHttpResponseLimits::default(),
-        )
-        .await
+    async fn current_token(&self) -> Option<String> {
+        self.credential.token().await.ok().flatten()
     }
 
-    async fn post_message_with_response_limits(
+    fn headers(
         &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        _auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        limits: StreamableHttpResponseLimits,
-    ) -> Result<StreamableHttpPostResponse, HttpError> {
-        let headers = self.headers(custom_headers);
-        self.with_token(|token| {
-            self.http.post_message_with_response_limits(
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                token,
-                headers.clone(),
-                limits,
-            )
-        })
-        .await
-    }
-
-    async fn delete_session(
-        &self,
-        uri: Arc<str>,
-        session_id: Arc<str>,
-        _auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<(), HttpError> {
-        let token = self.credential.token().await.ok().flatten();
-        self.http
-            .delete_session(uri, session_id, token, self.headers(custom_headers))
-            .await
-    }
-
-    async fn get_stream(
-        &self,
-        uri: Arc<str>,
-        session_id: Option<Arc<str>>,
-        last_event_id: Option<String>,
-        _auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, HttpError> {
-        self.get_stream_with_max_sse_event_size(
-            uri,
-            session_id,
-            last_event_id,
-            None,
-            custom_headers,
-            MAX_SSE_EVENT_SIZE,
-        )
-        .await
-    }
-
-    async fn get_stream_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        session_id: Option<Arc<str>>,
-        last_event_id: Option<String>,
-        _auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, HttpError> {
-        let headers = self.headers(custom_headers);
-        self.with_token(|token| {
-            self.http.get_stream_with_max_sse_event_size(
-                uri.clone(),
-                session_id.clone(),
-                last_event_id.clone(),
-                token,
-                headers.clone(),
-                max_sse_event_size,
-            )
-        })
-        .await
+        mut custom: HashMap<HeaderName, HeaderValue>,
+        message: Option<&ClientJsonRpcMessage>,
+    ) -> HashMap<HeaderName, HeaderValue> {
+        for (name, value) in self.headers.iter() {
+            custom.insert(name.clone(), value.clone());
+        }
+        if let Some(message) = message {
+            crate::trace_context::copy_to_headers(message, &mut custom);
+        }
+        custom
     }
 }

@@ -12,15 +12,22 @@
 
 pub mod adapters;
 pub mod breaker;
+mod caller_sessions;
 pub mod chain;
 mod check;
 pub mod credential;
 mod error;
 pub mod federation;
 mod gateway;
+mod input_required;
+mod listen;
+pub mod http_limits;
+pub mod metrics;
 pub mod relay;
+mod reload;
 mod server;
 pub mod spec;
+pub mod trace_context;
 pub mod upstream;
 
 pub use adapters::{AuditLogSink, PolicyDecide, ThrottleLimit};
@@ -30,5 +37,9 @@ pub use chain::{
 pub use check::check;
 pub use error::{ConfigError, Error};
 pub use gateway::Gateway;
+pub use reload::Reloaded;
+pub use metrics::Metrics;
 pub use server::GatewayServer;
-pub use spec::{CredentialSpec, GatewaySpec, TransportSpec, UpstreamSpec};
+pub use spec::{
+    CredentialSpec, GatewaySpec, HttpLimitsSpec, RateLimitStatus, TransportSpec, UpstreamSpec,
+};

@@ -6,13 +6,17 @@
 //! caused it, so it goes to the downstream session with calls in flight on this upstream.
 //! If several sessions have calls in flight, it is refused rather than risk showing one
 //! user's question to another (the upstream then falls back as for a client that cannot
-//! elicit). Progress carries its token, so it is always routed exactly, and a
+//! elicit). For a 2026-07-28 client's call, which cannot carry server-to-client requests,
+//! the question becomes an input request of the call ([`crate::input_required`]). Progress carries its token, so it is always routed exactly, and a
 //! `resources/updated` goes to exactly the sessions that subscribed to that URI.
 #![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use rmcp::{
@@ -20,12 +24,14 @@ use rmcp::{
     model::{
         ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
         ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
-        LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+        LoggingMessageNotificationParam, NumberOrString, ProgressNotificationParam, ProgressToken,
         ResourceUpdatedNotificationParam,
     },
     service::{NotificationContext, Peer, RequestContext},
 };
 use tokio::sync::mpsc;
+
+use crate::input_required::RoundTrip;
 
 /// Who is waiting on a request sent upstream.
 #[derive(Clone)]
@@ -36,6 +42,9 @@ pub struct Downstream {
     pub session: Option<String>,
     /// The progress token the downstream client gave, if any.
     pub progress: Option<ProgressToken>,
+    /// Set for a 2026-07-28 client's call: its questions become input requests of the
+    /// call (see [`crate::input_required`]) instead of server-to-client requests.
+    pub(crate) round_trip: Option<RoundTrip>,
 }
 
 /// A catalog change an upstream announced.
@@ -62,6 +71,17 @@ impl InFlight {
             map: self.clone(),
             token,
         }
+    }
+
+    /// Records a request about to be sent, before rmcp gives it its progress token, so
+    /// that what the upstream sends at once (a log line, a question) finds the call; give
+    /// the guard the token with [`InFlightGuard::rekey`] once it is known.
+    pub fn reserve(&self, downstream: Downstream) -> InFlightGuard {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        // rmcp's tokens are numbers, so a string never collides with one.
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let token = ProgressToken(NumberOrString::String(format!("belay-reserved-{n}").into()));
+        self.register(token, downstream)
     }
 
     fn by_token(&self, token: &ProgressToken) -> Option<Downstream> {
@@ -93,6 +113,17 @@ impl InFlight {
 pub struct InFlightGuard {
     map: InFlight,
     token: ProgressToken,
+}
+
+impl InFlightGuard {
+    /// Files the request under `token` instead, in one step (it is never missing).
+    pub fn rekey(&mut self, token: ProgressToken) {
+        let mut map = self.map.lock();
+        if let Some(downstream) = map.remove(&self.token) {
+            map.insert(token.clone(), downstream);
+        }
+        self.token = token;
+    }
 }
 
 impl Drop for InFlightGuard {
@@ -219,6 +250,9 @@ impl ClientHandler for UpstreamClient {
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
         let target = self.target("elicitation")?;
+        if let Some(round_trip) = &target.round_trip {
+            return round_trip.elicit(request).await;
+        }
         target
             .peer
             .create_elicitation(request)
@@ -233,6 +267,9 @@ impl ClientHandler for UpstreamClient {
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, ErrorData> {
         let target = self.target("sampling request")?;
+        if let Some(round_trip) = &target.round_trip {
+            return round_trip.sample(params).await;
+        }
         target
             .peer
             .create_message(params)
@@ -247,6 +284,10 @@ impl ClientHandler for UpstreamClient {
     ) -> Result<ListRootsResult, ErrorData> {
         // Roots are the client's business; with no single client to ask, there are none.
         match self.in_flight.sole() {
+            Ok(Downstream {
+                round_trip: Some(round_trip),
+                ..
+            }) => round_trip.list_roots().await,
             Ok(target) => target
                 .peer
                 .list_roots()
@@ -281,6 +322,11 @@ impl ClientHandler for UpstreamClient {
         _context: NotificationContext<RoleClient>,
     ) {
         match self.in_flight.sole() {
+            // A 2026-07-28 client gets logs only at the level its request asked for.
+            Ok(Downstream {
+                round_trip: Some(round_trip),
+                ..
+            }) if !round_trip.wants_log(params.level) => {}
             Ok(target) => {
                 if let Err(e) = target.peer.notify_logging_message(params).await {
                     tracing::debug!(upstream = %self.upstream, error = %e, "log not delivered");

@@ -15,15 +15,19 @@ use rmcp::{
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
         ReadResourceResponse, ReadResourceResult, Reference, Request, ResultType,
         ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
-        SubscribeRequestParams, UnsubscribeRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
-    service::{NotificationContext, Peer, RequestContext},
+    service::{NotificationContext, Peer, RequestContext, SubscriptionContext},
 };
+use tracing::Instrument;
 
 use crate::{
     chain::{CallContext, Chain},
     federation::{self, Scope},
+    input_required::{Relay, Retry, Round, Rounds, round_trip_era},
+    listen::Listeners,
     relay::Downstream,
+    trace_context,
     upstream::Upstream,
 };
 
@@ -34,6 +38,8 @@ pub(crate) struct Hub {
     pub(crate) page_size: usize,
     /// Connected downstream sessions, told when an upstream's catalog changes.
     pub(crate) clients: Mutex<Vec<Peer<RoleServer>>>,
+    /// Open `subscriptions/listen` streams (2026-07-28 clients), told the same.
+    pub(crate) listeners: Listeners,
 }
 
 impl Hub {
@@ -59,11 +65,17 @@ impl Hub {
 pub struct GatewayServer {
     hub: Arc<Hub>,
     scope: Scope,
+    /// This endpoint's calls of 2026-07-28 clients between rounds (shared by its sessions).
+    rounds: Arc<Rounds>,
 }
 
 impl GatewayServer {
     pub(crate) fn new(hub: Arc<Hub>, scope: Scope) -> Self {
-        Self { hub, scope }
+        Self {
+            hub,
+            scope,
+            rounds: Arc::default(),
+        }
     }
 
     fn context(
@@ -89,6 +101,7 @@ impl GatewayServer {
             peer: ctx.peer.clone(),
             session: session_of(ctx.extensions.get::<http::request::Parts>()),
             progress: ctx.meta.get_progress_token(),
+            round_trip: None,
         }
     }
 
@@ -96,11 +109,13 @@ impl GatewayServer {
     async fn forward(
         &self,
         i: usize,
-        request: ClientRequest,
+        mut request: ClientRequest,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
+        trace_context::propagate(&mut request, ctx);
+        let caller = Caller::from_rmcp_parts(ctx.extensions.get::<http::request::Parts>());
         let mut reply = self.hub.upstreams[i]
-            .request(request, Some(self.downstream(ctx)), &ctx.ct)
+            .request(request, Some(self.downstream(ctx)), caller, &ctx.ct)
             .await?;
         mark_complete(&mut reply);
         Ok(reply)
@@ -120,12 +135,16 @@ impl GatewayServer {
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
+        let span = trace_context::request_span(&ctx, context);
+        // Decided and admitted already when the HTTP front answers rate limits with 429.
+        let precheck = crate::http_limits::take_precheck(context);
         self.hub
             .chain
-            .apply(ctx, |ctx| async move {
+            .apply_prechecked(ctx, precheck, |ctx| async move {
                 let reply = self.forward(i, request(ctx), context).await?;
                 answer(reply).ok_or_else(|| unexpected(&self.hub.upstreams[i]))
             })
+            .instrument(span)
             .await
     }
 
@@ -153,6 +172,42 @@ impl GatewayServer {
         federation::paginate(items, cursor, self.hub.page_size)
     }
 
+    /// Runs one round of a 2026-07-28 client's request for upstream `i` through the chain
+    /// ([`Rounds::relay`]): the upstream's questions come back as `input_required`, and a
+    /// retry with the answers continues the call. `request` builds the upstream request
+    /// from what the chain let through and the client's parameters.
+    async fn round<P: Retry, T>(
+        &self,
+        i: usize,
+        ctx: CallContext,
+        context: &RequestContext<RoleServer>,
+        params: P,
+        request: impl FnOnce(CallContext, P) -> ClientRequest,
+        answer: fn(ServerResult) -> Option<T>,
+    ) -> Result<Round<T>, ErrorData>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let span = trace_context::request_span(&ctx, context);
+        let relay = Relay {
+            upstream: self.hub.upstreams[i].clone(),
+            chain: &self.hub.chain,
+            ctx,
+            context,
+            downstream: self.downstream(context),
+            params,
+        };
+        let request = |ctx, params| {
+            let mut request = request(ctx, params);
+            trace_context::propagate(&mut request, context);
+            request
+        };
+        self.rounds
+            .relay(relay, request, answer)
+            .instrument(span)
+            .await
+    }
+
     /// The upstream's own name for an exposed (possibly prefixed) name.
     fn strip(&self, i: usize, name: &str) -> String {
         match self.scope {
@@ -165,18 +220,26 @@ impl GatewayServer {
     }
 }
 
+/// The downstream session: its `Mcp-Session-Id`, or for a 2024-11-05 SSE client, which
+/// has none, the `sessionId` of the URL it POSTs to (prefixed: the two never collide).
 fn session_of(parts: Option<&http::request::Parts>) -> Option<String> {
+    let parts = parts?;
+    if let Some(id) = parts.headers.get("mcp-session-id") {
+        return id.to_str().ok().map(str::to_owned);
+    }
     parts
-        .and_then(|p| p.headers.get("mcp-session-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sessionId="))
+        .map(|id| format!("sse:{id}"))
 }
 
 /// Gives a relayed result the `resultType` a 2026-07-28 client requires. The gateway talks
 /// to upstreams in the handshake era, whose results have none; rmcp's server handler drops
 /// a `"complete"` again for handshake-era clients, so both eras get their own wire shape.
 /// A `resultType` the upstream did send (e.g. `input_required`) is kept.
-fn mark_complete(result: &mut ServerResult) {
+pub(crate) fn mark_complete(result: &mut ServerResult) {
     let result_type = match result {
         ServerResult::CallToolResult(r) => &mut r.result_type,
         ServerResult::GetPromptResult(r) => &mut r.result_type,
@@ -242,6 +305,37 @@ impl ServerHandler for GatewayServer {
         Ok(result)
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(Listeners::accepted(
+            requested,
+            &self.get_info().capabilities,
+        ))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let scope = self.scope;
+        let upstreams = &self.hub.upstreams;
+        let in_scope = |name: &str| match scope {
+            Scope::Federated => true,
+            Scope::Single(i) => upstreams[i].name() == name,
+        };
+        self.hub.listeners.serve(in_scope, context).await
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        // rmcp checks a 2026-07-28 call's `Mcp-Param-*` headers against the tool's input
+        // schema (SEP-2243), and checks nothing for a tool it is not given.
+        let (i, own) =
+            federation::route_name(self.scope, &self.hub.upstreams, "tool", name).ok()?;
+        let catalog = self.hub.upstreams[i].catalog();
+        let mut tool = catalog.tools.iter().find(|t| t.name == own)?.clone();
+        tool.name = name.to_owned().into();
+        Some(tool)
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
@@ -251,17 +345,21 @@ impl ServerHandler for GatewayServer {
             federation::route_name(self.scope, &self.hub.upstreams, "tool", &request.name)?;
         let mut ctx = self.context(&context, i, "tools/call", Some(name));
         ctx.arguments = request.arguments.clone();
-        let build = |ctx: CallContext| {
-            let mut params = request;
+        let build = |ctx: CallContext, mut params: CallToolRequestParams| {
             params.name = ctx.target.unwrap_or_default().into();
             params.arguments = ctx.arguments;
             ClientRequest::CallToolRequest(Request::new(params))
         };
+        let answer = |reply| match reply {
+            ServerResult::CallToolResult(result) => Some(result),
+            _ => None,
+        };
+        if round_trip_era(&context) {
+            let round = self.round(i, ctx, &context, request, build, answer).await?;
+            return Ok(round.into_response());
+        }
         let result: CallToolResult = self
-            .proxy(i, ctx, &context, build, |reply| match reply {
-                ServerResult::CallToolResult(result) => Some(result),
-                _ => None,
-            })
+            .proxy(i, ctx, &context, |ctx| build(ctx, request), answer)
             .await?;
         Ok(CallToolResponse::Complete(result))
     }
@@ -289,17 +387,21 @@ impl ServerHandler for GatewayServer {
             federation::route_name(self.scope, &self.hub.upstreams, "prompt", &request.name)?;
         let mut ctx = self.context(&context, i, "prompts/get", Some(name));
         ctx.arguments = request.arguments.clone();
-        let build = |ctx: CallContext| {
-            let mut params = request;
+        let build = |ctx: CallContext, mut params: GetPromptRequestParams| {
             params.name = ctx.target.unwrap_or_default();
             params.arguments = ctx.arguments;
             ClientRequest::GetPromptRequest(Request::new(params))
         };
+        let answer = |reply| match reply {
+            ServerResult::GetPromptResult(result) => Some(result),
+            _ => None,
+        };
+        if round_trip_era(&context) {
+            let round = self.round(i, ctx, &context, request, build, answer).await?;
+            return Ok(round.into_response());
+        }
         let result: GetPromptResult = self
-            .proxy(i, ctx, &context, build, |reply| match reply {
-                ServerResult::GetPromptResult(result) => Some(result),
-                _ => None,
-            })
+            .proxy(i, ctx, &context, |ctx| build(ctx, request), answer)
             .await?;
         Ok(GetPromptResponse::Complete(result))
     }
@@ -338,12 +440,17 @@ impl ServerHandler for GatewayServer {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let i = federation::route_uri(self.scope, &self.hub.upstreams, &request.uri)?;
         let ctx = self.context(&context, i, "resources/read", Some(request.uri.clone()));
-        let build = |_| ClientRequest::ReadResourceRequest(Request::new(request));
+        let build = |_, params| ClientRequest::ReadResourceRequest(Request::new(params));
+        let answer = |reply| match reply {
+            ServerResult::ReadResourceResult(result) => Some(result),
+            _ => None,
+        };
+        if round_trip_era(&context) {
+            let round = self.round(i, ctx, &context, request, build, answer).await?;
+            return Ok(round.into_response());
+        }
         let result: ReadResourceResult = self
-            .proxy(i, ctx, &context, build, |reply| match reply {
-                ServerResult::ReadResourceResult(result) => Some(result),
-                _ => None,
-            })
+            .proxy(i, ctx, &context, |ctx| build(ctx, request), answer)
             .await?;
         Ok(ReadResourceResponse::Complete(result))
     }

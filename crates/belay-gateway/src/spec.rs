@@ -33,6 +33,11 @@ pub struct GatewaySpec {
     pub policy: belay_policy::PolicySpec,
     /// Token buckets and concurrency caps (`[gateway.rate_limits]`).
     pub rate_limits: belay_policy::RateLimitSpec,
+    /// Limits on HTTP requests and connections, and how a rate-limited request is
+    /// answered (`[gateway.http]`).
+    pub http: HttpLimitsSpec,
+    /// The Prometheus endpoint (`[gateway.metrics]`).
+    pub metrics: MetricsSpec,
 }
 
 impl Default for GatewaySpec {
@@ -46,8 +51,122 @@ impl Default for GatewaySpec {
             auth: false,
             policy: belay_policy::PolicySpec::default(),
             rate_limits: belay_policy::RateLimitSpec::default(),
+            http: HttpLimitsSpec::default(),
+            metrics: MetricsSpec::default(),
         }
     }
+}
+
+/// `[gateway.metrics]`: Prometheus metrics (requests, latency, denials, rate limits,
+/// upstream health) in the OpenMetrics text format, on the gateway's own port. The
+/// endpoint needs no token even with `auth = true`, since Prometheus scrapes without one:
+/// keep the port off the public network, or turn the endpoint off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSpec {
+    /// Serve the metrics (default true). Off: nothing is recorded and nothing is routed.
+    pub enabled: bool,
+    /// Where (default `/metrics`): an absolute path, not `/mcp`, `/sse` or `/messages`,
+    /// nor under `/servers/` or `/.well-known/`.
+    #[serde(deserialize_with = "metrics_path")]
+    pub path: String,
+}
+
+impl Default for MetricsSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "/metrics".into(),
+        }
+    }
+}
+
+/// A path the router can serve without panicking or shadowing an MCP endpoint.
+fn metrics_path<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let path = String::deserialize(deserializer)?;
+    let plain = path.len() > 1
+        && path.starts_with('/')
+        && !path.ends_with('/')
+        && !path.contains("//")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    let taken = ["/mcp", "/sse", "/messages"].contains(&path.as_str())
+        || path.starts_with("/servers/")
+        || path.starts_with("/.well-known/");
+    if !plain || taken {
+        return Err(serde::de::Error::custom(format!(
+            "metrics path `{path}`: give an absolute path of letters, digits, `-`, `_`, `.` \
+             and `/` (e.g. \"/metrics\"), not `/mcp`, `/sse` or `/messages`, nor under \
+             `/servers/` or `/.well-known/`"
+        )));
+    }
+    Ok(path)
+}
+
+/// What one HTTP request and one connection may take (`[gateway.http]`). A request over
+/// a limit is refused with a JSON-RPC error body naming the limit and this table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimitsSpec {
+    /// Largest request body, in bytes (default 4 MiB); larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Largest total size of the request's header names and values, in bytes (default
+    /// 16 KiB); larger ones get 431.
+    pub max_header_bytes: usize,
+    /// Seconds a client has to send the whole request body (default 30); then 408.
+    pub request_timeout_secs: u64,
+    /// Seconds a kept-alive connection may sit with no request before it is closed
+    /// (default 120; above the 90 s for which common clients keep idle connections).
+    pub idle_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers, from the connection's start or
+    /// from the first byte of a later request (default 10); then the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// How a rate-limited request is refused: `http` (default): HTTP 429 with `Retry-After`
+    /// and a JSON-RPC error body; `jsonrpc`: a JSON-RPC error (-32029) in an HTTP 200
+    /// answer, for clients that treat any non-2xx answer as a broken connection.
+    pub rate_limit_status: RateLimitStatus,
+}
+
+impl Default for HttpLimitsSpec {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            request_timeout_secs: 30,
+            idle_timeout_secs: 120,
+            header_read_timeout_secs: 10,
+            rate_limit_status: RateLimitStatus::Http,
+        }
+    }
+}
+
+impl HttpLimitsSpec {
+    /// The first limit that cannot work (zero), by its key.
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+        let limits = [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_header_bytes", self.max_header_bytes as u64),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+        ];
+        let (key, _) = limits.into_iter().find(|(_, limit)| *limit == 0)?;
+        let message =
+            format!("[gateway.http] {key} must be at least 1 (it is a limit, not a switch)");
+        Some((key, message))
+    }
+}
+
+/// How the gateway answers a rate-limited request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitStatus {
+    /// HTTP 429 with `Retry-After`, and a JSON-RPC error body with the request's id.
+    #[default]
+    Http,
+    /// A JSON-RPC error with `data.retryAfter`, in a normal (200) MCP answer.
+    Jsonrpc,
 }
 
 /// One upstream MCP server (`[[gateway.upstream]]`).
@@ -108,8 +227,9 @@ pub enum TransportSpec {
         #[serde(default)]
         headers: BTreeMap<String, String>,
     },
-    /// A legacy HTTP+SSE server (revision 2024-11-05). Accepted in config; connecting
-    /// fails with a clear error until Belay has a client for that transport.
+    /// A legacy HTTP+SSE server (revision 2024-11-05): `GET url` for the event stream,
+    /// POSTs to the `endpoint` it names, which must be on the same origin. The upstream's
+    /// credential goes on the GET and every POST.
     Sse {
         /// The SSE endpoint, e.g. `http://127.0.0.1:8000/sse`.
         url: String,
@@ -175,27 +295,48 @@ pub enum CredentialSpec {
         /// Where the token is.
         secret: SecretSpec,
     },
-    /// OAuth 2.1 client credentials: a token for this upstream's audience, cached and
-    /// fetched again before it expires.
-    ClientCredentials {
-        /// Token endpoint. Unset: discovered from `issuer`.
-        #[serde(default)]
-        token_url: Option<String>,
-        /// Issuer whose RFC 8414 metadata names the token endpoint.
-        #[serde(default)]
-        issuer: Option<String>,
-        /// The gateway's client id at that authorization server.
-        client_id: String,
-        /// Where the client secret is.
-        client_secret: SecretSpec,
-        /// Space-separated scopes to ask for.
-        #[serde(default)]
-        scope: Option<String>,
-        /// RFC 8707 resource indicator (the upstream's canonical URI), so the token is
-        /// minted for this upstream only.
-        #[serde(default)]
-        resource: Option<String>,
-    },
+    /// OAuth 2.1 client credentials: the gateway's own token for this upstream's audience,
+    /// cached and fetched again before it expires. Every caller shares it.
+    ClientCredentials(OAuthClientSpec),
+    /// RFC 8693 token exchange on behalf of the signed-in caller: each user's calls go over
+    /// their own upstream session, with a token the authorization server minted from the
+    /// caller's for this upstream's audience (with an `act` claim naming the gateway). Lists
+    /// and health pings use a client-credentials token of the same client, so the client
+    /// needs both grants. HTTP and SSE upstreams only, and `[gateway] auth = true`.
+    TokenExchange(OAuthClientSpec),
+}
+
+impl CredentialSpec {
+    /// The OAuth client behind a client-credentials or token-exchange credential.
+    pub fn oauth(&self) -> Option<&OAuthClientSpec> {
+        match self {
+            Self::ClientCredentials(client) | Self::TokenExchange(client) => Some(client),
+            Self::None | Self::Bearer { .. } => None,
+        }
+    }
+}
+
+/// The gateway as an OAuth client of the authorization server that protects an upstream.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientSpec {
+    /// Token endpoint. Unset: discovered from `issuer`.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Issuer whose RFC 8414 metadata names the token endpoint.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The gateway's client id at that authorization server.
+    pub client_id: String,
+    /// Where the client secret is.
+    pub client_secret: SecretSpec,
+    /// Space-separated scopes to ask for.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// RFC 8707 resource indicator (the upstream's canonical URI), so the token is minted
+    /// for this upstream only. Unset for token exchange: the upstream's URL.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// Where a secret lives. Never inline: config files end up in repositories and logs.
@@ -243,11 +384,18 @@ impl TimeoutSpec {
 }
 
 impl GatewaySpec {
-    /// Compiles `[gateway.policy]` and `[gateway.rate_limits]` as the gateway will, so a
-    /// bad rule or limit is reported by `check` rather than at start. With the file's
+    /// Checks `[gateway.http]` and compiles `[gateway.policy]` and `[gateway.rate_limits]`
+    /// as the gateway will, so a bad rule or limit is reported by `check` rather than at start. With the file's
     /// `text`, the error points at the rule's `id` (or the limit's key) when it can.
     pub(crate) fn policy_problem(&self, text: Option<&str>) -> Option<crate::ConfigError> {
         use belay_policy::{ConcurrencyLimits, Error, Policy, RateLimits};
+        if let Some((key, message)) = self.http.problem() {
+            let problem = crate::ConfigError::new(message);
+            return Some(match text.and_then(|t| t.find(key).map(|at| (t, at))) {
+                Some((text, offset)) => problem.at(text, offset),
+                None => problem,
+            });
+        }
         let limits = &self.rate_limits;
         let error = Policy::new(&self.policy)
             .err()

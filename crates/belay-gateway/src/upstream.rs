@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use belay_auth::Caller;
 use http::{HeaderName, HeaderValue};
 use rmcp::{
     ErrorData, RoleClient, ServiceError, ServiceExt,
@@ -36,9 +37,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Error,
     breaker::{Breaker, BreakerState},
-    credential::{Credential, UpstreamHttpClient},
+    caller_sessions::{CallerSessions, Connector},
+    credential::{Credential, upstream_http_client},
     relay::{Change, Downstream, InFlight, Subscriptions, UpstreamClient},
-    spec::{GatewaySpec, RestartPolicy, RestartSpec, TransportSpec, UpstreamSpec},
+    spec::{CredentialSpec, GatewaySpec, RestartPolicy, RestartSpec, TransportSpec, UpstreamSpec},
 };
 
 /// Whether an upstream can take calls.
@@ -81,10 +83,11 @@ pub struct Catalog {
     pub templates: Vec<ResourceTemplate>,
 }
 
+/// An open session to an upstream, and the calls in flight on it.
 #[derive(Clone)]
-struct Conn {
-    peer: Peer<RoleClient>,
-    in_flight: InFlight,
+pub(crate) struct Conn {
+    pub(crate) peer: Peer<RoleClient>,
+    pub(crate) in_flight: InFlight,
 }
 
 /// One upstream MCP server and the gateway's connection to it.
@@ -100,6 +103,9 @@ pub struct Upstream {
     subscriptions: Subscriptions,
     /// The last `logging/setLevel` a client sent, renewed after a reconnect.
     log_level: std::sync::Mutex<Option<LoggingLevel>>,
+    /// One session per signed-in caller (token exchange); `None`: calls share the
+    /// upstream's session.
+    callers: Option<CallerSessions>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -113,8 +119,26 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// Builds an upstream from its spec (reading its secrets); not yet connected.
-    pub fn new(spec: UpstreamSpec, gateway: &GatewaySpec) -> Result<Self, Error> {
-        let credential = Credential::from_spec(&spec.name, &spec.credentials)?;
+    /// Caller sessions close when `stop` is cancelled.
+    pub fn new(
+        spec: UpstreamSpec,
+        gateway: &GatewaySpec,
+        stop: CancellationToken,
+    ) -> Result<Self, Error> {
+        let url = match &spec.transport {
+            TransportSpec::Http { url, .. } | TransportSpec::Sse { url } => Some(url.as_str()),
+            TransportSpec::Stdio { .. } => None,
+        };
+        let credential = Credential::from_spec(&spec.name, &spec.credentials, url)?;
+        let subscriptions = Subscriptions::default();
+        let callers = matches!(spec.credentials, CredentialSpec::TokenExchange(_)).then(|| {
+            CallerSessions::new(
+                &spec.name,
+                credential.clone(),
+                subscriptions.clone(),
+                stop.clone(),
+            )
+        });
         let (status, _) = watch::channel(UpstreamStatus {
             state: UpstreamState::Connecting,
             generation: 0,
@@ -132,8 +156,9 @@ impl Upstream {
                 Duration::from_secs(gateway.breaker_open_secs),
             ),
             health_interval: Duration::from_secs(gateway.health_interval_secs),
-            subscriptions: Subscriptions::default(),
+            subscriptions,
             log_level: std::sync::Mutex::new(None),
+            callers,
         })
     }
 
@@ -160,6 +185,11 @@ impl Upstream {
     /// The breaker's state.
     pub fn breaker(&self) -> BreakerState {
         self.breaker.state()
+    }
+
+    /// Its configuration.
+    pub fn spec(&self) -> &UpstreamSpec {
+        &self.spec
     }
 
     /// What it offered when last listed (empty while it has never been up).
@@ -191,24 +221,44 @@ impl Upstream {
         )
     }
 
-    /// Sends `request` upstream on behalf of `downstream`, within the call timeout and
-    /// the breaker; cancelling `ct` cancels it upstream too.
-    pub async fn request(
-        &self,
-        request: ClientRequest,
-        downstream: Option<Downstream>,
-        ct: &CancellationToken,
-    ) -> Result<ServerResult, ErrorData> {
-        let conn = match self.current() {
-            Some(conn) => conn,
+    /// How many signed-in callers have their own session open (token exchange only).
+    pub fn caller_sessions(&self) -> usize {
+        self.callers.as_ref().map_or(0, CallerSessions::len)
+    }
+
+    /// The session a request of `caller` goes over: the caller's own (token exchange),
+    /// else the shared one.
+    async fn conn_for(&self, caller: Option<&Caller>) -> Result<Conn, ErrorData> {
+        if let Some(callers) = &self.callers {
+            let caller = caller.ok_or_else(|| {
+                self.unavailable(
+                    "it acts on behalf of the signed-in caller, and this request has none",
+                )
+            })?;
+            return callers.conn(caller, self).await;
+        }
+        match self.current() {
+            Some(conn) => Ok(conn),
             None => {
                 let why = match self.status().state {
                     UpstreamState::Down { reason, .. } => reason,
                     _ => "it is still connecting".into(),
                 };
-                return Err(self.unavailable(why));
+                Err(self.unavailable(why))
             }
-        };
+        }
+    }
+
+    /// Sends `request` upstream on behalf of `downstream` (signed in as `caller`), within
+    /// the call timeout and the breaker; cancelling `ct` cancels it upstream too.
+    pub async fn request(
+        &self,
+        request: ClientRequest,
+        downstream: Option<Downstream>,
+        caller: Option<&Caller>,
+        ct: &CancellationToken,
+    ) -> Result<ServerResult, ErrorData> {
+        let conn = self.conn_for(caller).await?;
         self.breaker.admit().map_err(|wait| {
             self.unavailable(format!(
                 "its circuit breaker is open after repeated failures; next try in {} s",
@@ -216,13 +266,16 @@ impl Upstream {
             ))
         })?;
         let options = PeerRequestOptions::with_timeout(self.spec.timeouts.call());
+        // Filed before sending: the upstream may log or ask before the send returns.
+        let mut in_flight = downstream.map(|d| conn.in_flight.reserve(d));
         let handle = conn
             .peer
             .send_request_with_option(request, options)
             .await
             .map_err(|e| self.failed(e))?;
-        let _in_flight =
-            downstream.map(|d| conn.in_flight.register(handle.progress_token.clone(), d));
+        if let Some(in_flight) = &mut in_flight {
+            in_flight.rekey(handle.progress_token.clone());
+        }
         let id = handle.id.clone();
         tokio::select! {
             result = handle.await_response() => result.map_err(|e| self.failed(e)),
@@ -249,6 +302,7 @@ impl Upstream {
         self.request(
             ClientRequest::SubscribeRequest(Request::new(params)),
             None,
+            None,
             ct,
         )
         .await?;
@@ -269,6 +323,7 @@ impl Upstream {
         let params = UnsubscribeRequestParams::new(uri);
         self.request(
             ClientRequest::UnsubscribeRequest(Request::new(params)),
+            None,
             None,
             ct,
         )
@@ -295,6 +350,7 @@ impl Upstream {
         let params = SetLevelRequestParams::new(level);
         self.request(
             ClientRequest::SetLevelRequest(Request::new(params)),
+            None,
             None,
             ct,
         )
@@ -377,7 +433,10 @@ impl Upstream {
                 tx,
             );
             let connected = tokio::select! {
-                c = tokio::time::timeout(self.spec.timeouts.connect(), self.connect(client)) => c,
+                c = tokio::time::timeout(
+                    self.spec.timeouts.connect(),
+                    self.connect(client, &self.credential),
+                ) => c,
                 () = shutdown.cancelled() => return,
             };
             let failure = match connected {
@@ -487,6 +546,7 @@ impl Upstream {
     async fn connect(
         &self,
         client: UpstreamClient,
+        credential: &Credential,
     ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
         let fail = |reason: String| Error::Upstream {
             upstream: self.spec.name.clone(),
@@ -529,7 +589,7 @@ impl Upstream {
                     extra.insert(name, value);
                 }
                 let transport = StreamableHttpClientTransport::with_client(
-                    UpstreamHttpClient::new(self.credential.clone(), extra),
+                    upstream_http_client(credential.clone(), extra),
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 let running = client
@@ -538,11 +598,35 @@ impl Upstream {
                     .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
                 Ok((running, None))
             }
-            TransportSpec::Sse { url } => Err(fail(format!(
-                "{url}: the legacy HTTP+SSE transport is not supported for upstreams yet \
-                 (neither rmcp nor belay-client has an SSE client); use the server's \
-                 Streamable HTTP endpoint or its stdio command"
-            ))),
+            TransportSpec::Sse { url } => {
+                // Only the upstream's own credential, on the GET and every POST; a token
+                // the upstream refuses is renewed once, as over Streamable HTTP. The
+                // transport refuses a message endpoint on another origin.
+                let credential = credential.clone();
+                let authorization = move |refused: Option<String>| {
+                    let credential = credential.clone();
+                    async move {
+                        if refused.is_some() && !credential.refused().await {
+                            return Ok(refused); // Nothing to renew: the 401 stands.
+                        }
+                        let token = credential.token().await?;
+                        Ok::<_, belay_client::legacy_sse::BoxError>(
+                            token.map(|t| format!("Bearer {t}")),
+                        )
+                    }
+                };
+                let transport = belay_client::legacy_sse::LegacySseTransport::builder(url)
+                    .authorization(authorization)
+                    .endpoint_timeout(self.spec.timeouts.connect())
+                    .connect()
+                    .await
+                    .map_err(|e| fail(format!("cannot open a legacy SSE session at {url}: {e}")))?;
+                let running = client
+                    .serve(transport)
+                    .await
+                    .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
+                Ok((running, None))
+            }
         }
     }
 
@@ -584,6 +668,28 @@ impl Upstream {
         match self.catalog.write() {
             Ok(mut slot) => *slot = Arc::new(catalog),
             Err(e) => *e.into_inner() = Arc::new(catalog),
+        }
+    }
+}
+
+impl Connector for Upstream {
+    async fn open(
+        &self,
+        client: UpstreamClient,
+        credential: Credential,
+    ) -> Result<RunningService<RoleClient, UpstreamClient>, ErrorData> {
+        match tokio::time::timeout(
+            self.spec.timeouts.connect(),
+            self.connect(client, &credential),
+        )
+        .await
+        {
+            Ok(Ok((running, _))) => Ok(running),
+            Ok(Err(e)) => Err(self.unavailable(format!("cannot open the caller's session: {e}"))),
+            Err(_) => Err(self.unavailable(format!(
+                "no session for the caller within {} ms",
+                self.spec.timeouts.connect_ms
+            ))),
         }
     }
 }

@@ -3,14 +3,16 @@
 //! [`streamable_router`] mounts rmcp's Streamable HTTP service; [`legacy_sse::router`]
 //! (re-exported through [`sse_router`]) mounts the 2024-11-05 transport. Both come back as
 //! plain axum routers, so callers (the gateway, tests) can nest them, add layers or call
-//! them in process with `tower::ServiceExt::oneshot`.
+//! them in process with `tower::ServiceExt::oneshot`. [`run`] serves a router;
+//! [`run_with`] also closes connections whose client is slow to send a request head or
+//! idle too long ([`HttpServerOptions`]).
 
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
     body::Body,
-    extract::Request,
+    extract::{Request, State},
     http::{Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -25,6 +27,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Error, guard::AllowList, legacy_sse};
+
+mod conn;
+pub use conn::{HttpServerOptions, run_with};
 
 /// Largest request body accepted, so one client cannot exhaust memory.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -42,11 +47,26 @@ pub fn streamable_router<S>(
 where
     S: ServerHandler + Clone,
 {
+    streamable_router_with_limit(server, path, stateless, shutdown, MAX_BODY_BYTES)
+}
+
+/// [`streamable_router`] accepting request bodies of up to `max_body_bytes` instead of
+/// [`MAX_BODY_BYTES`] (for a front that enforces its own, configured, limit first).
+pub fn streamable_router_with_limit<S>(
+    server: S,
+    path: &str,
+    stateless: bool,
+    shutdown: CancellationToken,
+    max_body_bytes: usize,
+) -> Router
+where
+    S: ServerHandler + Clone,
+{
     // Host and Origin are checked once, by our guard, for every transport alike.
     let config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .with_legacy_session_mode(!stateless)
-        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(shutdown);
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
@@ -55,7 +75,10 @@ where
     );
     Router::new()
         .route_service(path, service)
-        .layer(middleware::from_fn(reject_malformed_json))
+        .layer(middleware::from_fn_with_state(
+            max_body_bytes,
+            reject_malformed_json,
+        ))
 }
 
 /// Answers a POST whose body is not JSON with JSON-RPC's parse error (-32700) and 400.
@@ -63,18 +86,22 @@ where
 /// rmcp answers such bodies with a plain-text 415, which tells a client neither the
 /// JSON-RPC code nor that the media type was fine. Validating with `IgnoredAny` builds
 /// nothing, so the cost on the hot path is one scan of the body.
-async fn reject_malformed_json(request: Request, next: Next) -> Response {
+async fn reject_malformed_json(
+    State(max_body_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let bytes = match axum::body::to_bytes(body, max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
             return jsonrpc_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 -32600,
-                &format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                &format!("request body is larger than {max_body_bytes} bytes"),
             );
         }
     };

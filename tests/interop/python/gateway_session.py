@@ -12,9 +12,13 @@ Then a client connects to `http://127.0.0.1:P2/mcp`:
 
 * `--client python` (the default): PyPI `mcp`'s `OAuthClientProvider` signs in through
   Belay's login form (the scripted person of oauth_weather.py), lists the federated tools,
-  calls one tool of each upstream and `stock__get_ticker_info`, whose elicitation must cross
-  the gateway to the SDK's elicitation callback. It runs once per `--mode` (default: `legacy`,
-  the initialize handshake, then `auto`, the SDK default that tries 2026-07-28 first).
+  calls one tool of each upstream, `stock__get_ticker_info`, whose elicitation must cross
+  the gateway to the SDK's elicitation callback, and `stock__stock_headline_sampling`, whose
+  sampling request must reach its sampling callback. It runs once per `--mode` (default:
+  `legacy`, the initialize handshake, where both are server-to-client requests, then `auto`,
+  the SDK default that negotiates 2026-07-28, where both come as `input_required` rounds).
+  With `--transport sse` the same session uses the SDK's 2024-11-05 `sse_client` on the
+  gateway's `/sse` (signed in for the `/mcp` resource, which `/sse` belongs to).
 * `--client js`: the TypeScript SDK (tests/interop/js/gateway_session.mjs) does its own
   sign-in with an `OAuthClientProvider` and the same checks.
 
@@ -39,20 +43,18 @@ import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from belay_server import HOST, belay_bin, free_port, running, stop_on_sigterm  # noqa: E402
 from oauth_weather import PASSWORD, USER, MemoryStorage, Report, ScriptedPerson, provider  # noqa: E402
-from stock_session import WEEK_RANGE, Callbacks, text_of  # noqa: E402
+from stock_session import HEADLINE, WEEK_RANGE, Callbacks, text_of  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NODE = HERE.parents[2] / ".tools" / "bin" / "node"
 JS_SESSION = HERE.parent / "js" / "gateway_session.mjs"
 TIMEOUT_S = 60.0
-# What the gateway answers when an upstream elicits during a 2026-07-28 client's call.
-KNOWN_ROUND_TRIP_GAP = "server-to-client requests are not allowed on protocol 2026-07-28"
 
 
 def config_toml(issuer: str) -> str:
@@ -78,14 +80,19 @@ file = "audit.jsonl"
 """
 
 
-async def python_session(mcp_url: str, mode: str, report: Report, tally: dict[str, int]) -> None:
-    """One signed-in Python SDK session through the gateway in `mode`."""
-    label = f"[py/{mode}]"
+async def python_session(mcp_url: str, mode: str, transport: str, report: Report, tally: dict[str, int]) -> None:
+    """One signed-in Python SDK session through the gateway in `mode` over `transport`."""
+    label = f"[py/{mode}]" if transport == "http" else f"[py/{transport}/{mode}]"
     storage, person = MemoryStorage(), ScriptedPerson()
     cb = Callbacks()
-    async with httpx2.AsyncClient(auth=provider(mcp_url, storage, person), timeout=30) as http:
+    auth = provider(mcp_url, storage, person)
+    async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
+        if transport == "sse":
+            streams: Any = sse_client(mcp_url.removesuffix("/mcp") + "/sse", auth=auth, timeout=30)
+        else:
+            streams = streamable_http_client(mcp_url, http_client=http)
         client = Client(
-            streamable_http_client(mcp_url, http_client=http),
+            streams,
             mode=mode,
             elicitation_callback=cb.elicitation,
             sampling_callback=cb.sampling,
@@ -117,21 +124,13 @@ async def python_session(mcp_url: str, mode: str, report: Report, tally: dict[st
             text = text_of(weather)
             report.check(f"{label} weather__get_weather(London)", not weather.is_error and "London" in text, text[:200])
 
+            # A 2026-07-28 client's call that asks for input takes two requests (the
+            # `input_required` round and the retry with the answer), each audited.
+            rounds = 2 if str(client.protocol_version) >= "2026-07-28" else 1
+
             # Elicitation: the stock upstream asks whether to include the 52-week range; the
             # gateway must carry the question to this client and the answer back.
-            try:
-                info = await client.call_tool("stock__get_ticker_info", {"symbol": "AAPL"})
-            except MCPError as exc:
-                if mode == "auto" and KNOWN_ROUND_TRIP_GAP in exc.message:
-                    # README "Gateway": elicitation crosses it for handshake-era clients only.
-                    # The upstream's question becomes a server-to-client request, which a
-                    # 2026-07-28 session cannot carry (that era needs an input-required
-                    # result), so the call fails with this error. Shown, not failed.
-                    print(f"KNOWN {label} stock__get_ticker_info: elicitation does not cross the gateway "
-                          f"for a 2026-07-28 client: JSON-RPC {exc.code}: {exc.message}", flush=True)
-                    tally["elicitation_refused"] += 1
-                    return
-                raise
+            info = await client.call_tool("stock__get_ticker_info", {"symbol": "AAPL"})
             text = text_of(info)
             asked = len(cb.elicitations)
             schema = getattr(cb.elicitations[0], "requested_schema", None) or {} if asked else {}
@@ -148,6 +147,19 @@ async def python_session(mcp_url: str, mode: str, report: Report, tally: dict[st
                 f"elicitations={asked} isError={info.is_error} text={text[:200]!r}",
             )
             tally["elicitation_ok"] += ok
+            tally["ticker_records"] += rounds if ok else 0
+
+            # Sampling: the upstream asks this client's model for a headline.
+            headline = await client.call_tool("stock__stock_headline_sampling", {"symbol": "TSLA"})
+            text = text_of(headline)
+            sampled = len(cb.samplings)
+            ok = not headline.is_error and sampled == 1 and HEADLINE in text
+            report.check(
+                f"{label} stock__stock_headline_sampling: sampling crosses the gateway",
+                ok,
+                f"samplings={sampled} isError={headline.is_error} text={text[:200]!r}",
+            )
+            tally["headline_records"] += rounds if ok else 0
 
 
 def _is_positive_number(text: str) -> bool:
@@ -157,11 +169,11 @@ def _is_positive_number(text: str) -> bool:
         return False
 
 
-def run_python(mcp_url: str, modes: list[str], report: Report, tally: dict[str, int]) -> None:
+def run_python(mcp_url: str, modes: list[str], transport: str, report: Report, tally: dict[str, int]) -> None:
     for mode in modes:
-        print(f"== python SDK through the gateway (mode={mode}) ==", flush=True)
+        print(f"== python SDK through the gateway (mode={mode}, transport={transport}) ==", flush=True)
         try:
-            anyio.run(python_session, mcp_url, mode, report, tally)
+            anyio.run(python_session, mcp_url, mode, transport, report, tally)
         except BaseException as exc:  # noqa: BLE001 - report, then go on to the audit checks
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -199,8 +211,8 @@ def audit_checks(belay: str, config: Path, data: str, report: Report, sessions: 
     expected = [
         ("stock", "get_stock_price", "ok", sessions),
         ("weather", "get_weather", "ok", sessions),
-        ("stock", "get_ticker_info", "ok", tally["elicitation_ok"]),
-        ("stock", "get_ticker_info", "error", tally["elicitation_refused"]),
+        ("stock", "get_ticker_info", "ok", tally["ticker_records"]),
+        ("stock", "stock_headline_sampling", "ok", tally["headline_records"]),
     ]
     for upstream, name, status, count in expected:
         if count == 0:
@@ -211,7 +223,7 @@ def audit_checks(belay: str, config: Path, data: str, report: Report, sessions: 
             if r.get("upstream") == upstream and r.get("name") == name and r["outcome"].get("status") == status
         ]
         report.check(
-            f"audit records {upstream}/{name}: {count} allowed call(s), outcome {status}",
+            f"audit records {upstream}/{name}: {count} allowed request(s), outcome {status}",
             len(found) == count and all(r.get("decision") == "allow" for r in found),
             [(r.get("decision"), r.get("outcome")) for r in tool_calls if r.get("name") == name] or "none",
         )
@@ -229,6 +241,7 @@ def audit_checks(belay: str, config: Path, data: str, report: Report, sessions: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--client", choices=["python", "js"], default="python")
+    parser.add_argument("--transport", choices=["http", "sse"], default="http", help="Python client transport")
     parser.add_argument(
         "--mode",
         action="append",
@@ -241,7 +254,7 @@ def main() -> int:
     stop_on_sigterm()
     belay = belay_bin()
     report = Report()
-    tally = {"elicitation_ok": 0, "elicitation_refused": 0}
+    tally = {"elicitation_ok": 0, "ticker_records": 0, "headline_records": 0}
     with tempfile.TemporaryDirectory(prefix="belay-gateway-") as data:
         subprocess.run(
             [belay, "auth", "user", "add", USER, "--password", PASSWORD, "--data-dir", data],
@@ -262,10 +275,13 @@ def main() -> int:
         try:
             with running(auth_cmd, as_port, "auth"), running(gateway_cmd, gw_port, "gateway"):
                 if args.client == "python":
-                    run_python(mcp_url, modes, report, tally)
+                    run_python(mcp_url, modes, args.transport, report, tally)
                 else:
                     run_js(mcp_url, report)
-                    tally["elicitation_ok"] += 1  # the JS script failed the run if it did not
+                    # The JS script failed the run if these did not cross (handshake era: one
+                    # request each).
+                    tally["elicitation_ok"] += 1
+                    tally["ticker_records"] += 1
                 if report.failed:
                     raise _ShowLogs
         except _ShowLogs:

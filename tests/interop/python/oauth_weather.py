@@ -70,7 +70,8 @@ class FormReader(HTMLParser):
 class ScriptedPerson:
     """Opens the authorization URL and answers Belay's login and consent form."""
 
-    def __init__(self, password: str = PASSWORD, consent: str = "approve") -> None:
+    def __init__(self, password: str = PASSWORD, consent: str = "approve", user: str = USER) -> None:
+        self.user = user
         self.password = password
         self.consent = consent
         self.visits = 0
@@ -89,7 +90,7 @@ class ScriptedPerson:
                 raise RuntimeError(f"no login form with username and password fields: {page.text[:300]}")
             if self.consent not in form.buttons.get("consent", []):
                 raise RuntimeError(f"no consent={self.consent} button: {form.buttons}")
-            fields = dict(form.fields, username=USER, password=self.password, consent=self.consent)
+            fields = dict(form.fields, username=self.user, password=self.password, consent=self.consent)
             answer = await http.post(urljoin(str(page.url), form.action), data=fields)
             self.last_status = answer.status_code
             self.redirect = answer.headers.get("location") if answer.is_redirect else None

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use belay_auth::ResourceSpec;
-use belay_auth_server::{AuthServer, ClientSpec, ServerSpec, Settings, SystemClock};
+use belay_auth_server::ClientSpec;
 use belay_gateway::{Chain, Gateway, GatewaySpec};
 use belay_mcp::testkit::{Era, ScriptedClient};
 use belay_servers::ServerName;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     policy::call,
-    support::{WAIT, http_upstream},
+    support::{WAIT, http_upstream, issuer_with, service_token},
 };
 
 const CLIENT: &str = "robot";
@@ -28,34 +28,13 @@ const SECRET: &str = "robot-secret-for-tests";
 
 /// The authorization server, with one confidential client allowed client credentials.
 async fn issuer(stop: &CancellationToken) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let issuer = format!("http://{}", listener.local_addr()?);
-    let spec = ServerSpec {
-        issuer: Some(issuer.clone()),
-        clients: vec![ClientSpec {
-            client_id: CLIENT.into(),
-            client_secret: Some(SECRET.into()),
-            grant_types: vec!["client_credentials".into()],
-            ..ClientSpec::default()
-        }],
-        ..ServerSpec::default()
+    let robot = ClientSpec {
+        client_id: CLIENT.into(),
+        client_secret: Some(SECRET.into()),
+        grant_types: vec!["client_credentials".into()],
+        ..ClientSpec::default()
     };
-    let settings = Settings::try_from(&spec)?;
-    let server = tokio::task::spawn_blocking(move || {
-        AuthServer::new(
-            belay_store::Db::in_memory()?,
-            settings,
-            Arc::new(SystemClock),
-        )
-        .map_err(anyhow::Error::from)
-    })
-    .await??;
-    tokio::spawn(belay_auth_server::serve(
-        listener,
-        server.router(),
-        stop.clone(),
-    ));
-    Ok(issuer)
+    issuer_with(vec![robot], |r| r, stop).await
 }
 
 #[tokio::test]
@@ -122,21 +101,7 @@ names = ["compare_*"]
     assert_eq!(metadata["authorization_servers"], json!([issuer]));
 
     // A client-credentials token for the gateway's resource.
-    let token: Value = http
-        .post(format!("{issuer}/token"))
-        .basic_auth(CLIENT, Some(SECRET))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", &format!("{base}/mcp")),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no access token: {token}"))?
-        .to_owned();
+    let token = service_token(&issuer, CLIENT, SECRET, &format!("{base}/mcp")).await?;
     let config =
         StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(&token);
     let client = ScriptedClient::new(Era::Handshake)

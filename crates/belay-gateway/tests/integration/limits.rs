@@ -16,7 +16,9 @@ use crate::policy::{call, stock_gateway};
 #[tokio::test]
 async fn a_rate_limited_call_says_when_to_retry_and_recovers() -> anyhow::Result<()> {
     let clock = Arc::new(ManualClock::new());
-    let limits = "[rate_limits]\nper_user = { per_minute = 6, burst = 2 }\n\
+    // The JSON-RPC refusal (`http_limits.rs` tests the HTTP 429 one).
+    let limits = "[http]\nrate_limit_status = \"jsonrpc\"\n\
+                  [rate_limits]\nper_user = { per_minute = 6, burst = 2 }\n\
                   [policy]\n[[policy.rules]]\nid = \"no-compare\"\neffect = \"deny\"\n\
                   names = [\"compare_*\"]\n";
     let (gw, _upstream) = stock_gateway(limits, clock.clone(), None).await?;

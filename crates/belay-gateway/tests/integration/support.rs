@@ -125,3 +125,57 @@ impl Running {
         self.client(path, ScriptedClient::new(Era::Handshake)).await
     }
 }
+
+/// The embedded authorization server on a free loopback port, knowing `clients`, with
+/// its router passed through `wrap`; returns its issuer URL. Stops with `stop`.
+pub(crate) async fn issuer_with(
+    clients: Vec<belay_auth_server::ClientSpec>,
+    wrap: impl FnOnce(Router) -> Router,
+    stop: &CancellationToken,
+) -> anyhow::Result<String> {
+    use belay_auth_server::{AuthServer, ServerSpec, Settings, SystemClock};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let issuer = format!("http://{}", listener.local_addr()?);
+    let spec = ServerSpec {
+        issuer: Some(issuer.clone()),
+        clients,
+        ..ServerSpec::default()
+    };
+    let settings = Settings::try_from(&spec)?;
+    let server = tokio::task::spawn_blocking(move || {
+        AuthServer::new(
+            belay_store::Db::in_memory()?,
+            settings,
+            Arc::new(SystemClock),
+        )
+        .map_err(anyhow::Error::from)
+    })
+    .await??;
+    tokio::spawn(belay_auth_server::serve(
+        listener,
+        wrap(server.router()),
+        stop.clone(),
+    ));
+    Ok(issuer)
+}
+
+/// A client-credentials token of `client` for `resource`, from `issuer`.
+pub(crate) async fn service_token(
+    issuer: &str,
+    client: &str,
+    secret: &str,
+    resource: &str,
+) -> anyhow::Result<String> {
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth(client, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    token["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no access token: {token}"))
+}

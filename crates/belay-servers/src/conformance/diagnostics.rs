@@ -71,11 +71,11 @@ pub(super) async fn call(
             text("Logging tool completed")
         }
         "test_trigger_tool_change" => {
-            server.announce(Change::Tools);
+            server.announce(Change::Tools).await;
             text("Tools list change announced")
         }
         "test_trigger_prompt_change" => {
-            server.announce(Change::Prompts);
+            server.announce(Change::Prompts).await;
             text("Prompts list change announced")
         }
         _ => return None,

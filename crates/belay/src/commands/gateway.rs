@@ -129,7 +129,7 @@ pub(crate) fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// The audit log `[audit]` configures, or `None` when it is disabled.
-fn open_audit(config: &BelayConfig, dir: &Path) -> anyhow::Result<Option<AuditLog>> {
+pub(crate) fn open_audit(config: &BelayConfig, dir: &Path) -> anyhow::Result<Option<AuditLog>> {
     if !config.audit.enabled {
         tracing::warn!("audit is disabled ([audit] enabled = false): requests are not recorded");
         return Ok(None);
@@ -147,8 +147,8 @@ fn open_audit(config: &BelayConfig, dir: &Path) -> anyhow::Result<Option<AuditLo
     Ok(Some(log))
 }
 
-async fn serve(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
-    let config = BelayConfig::load(config)?;
+async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()> {
+    let config = BelayConfig::load(config_file)?;
     config
         .gateway
         .validate()
@@ -164,6 +164,12 @@ async fn serve(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
     let (listener, addr) = http::bind(&format!("{}:{}", args.host, args.port)).await?;
     let base = format!("http://{addr}");
     let gateway = Gateway::start(config.gateway.clone(), chain, shutdown.clone())?;
+    super::reload::watch(
+        gateway.clone(),
+        config_file.map(Path::to_owned),
+        |config| Ok(config.gateway.clone()),
+        shutdown.clone(),
+    );
     let router = if config.gateway.auth {
         gateway.protected_router(&config.resource, &base)?
     } else {
@@ -181,7 +187,9 @@ async fn serve(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
         hosts: args.allowed_hosts,
         origins: args.allowed_origins,
     };
-    http::run(listener, http::guarded(router, allow), shutdown).await?;
+    // `[gateway.http]`'s header read and idle timeouts need the server loop's help.
+    let options = gateway.server_options();
+    http::run_with(listener, http::guarded(router, allow), shutdown, options).await?;
     if let Some(log) = audit {
         log.flush()
             .await

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod gateway;
 pub mod login;
+mod reload;
 pub mod serve;
 pub mod up;
 

@@ -1,17 +1,28 @@
 //! `belay up`: the main job on embedded defaults.
 //!
-//! One port serves the embedded authorization server at its root and every reference server
-//! at `/servers/NAME/mcp` (the path the gateway will keep), each protected by OAuth with its
-//! own URL as the token audience. State (users, clients, keys, refresh tokens) lives in one
-//! SQLite file under `--data-dir`, so the next run keeps it. The first run creates a `demo`
-//! user and prints its password once. `--no-auth` serves the same servers without sign-in.
+//! One port serves the embedded authorization server at its root and the gateway at
+//! `/mcp` (every reference server's tools, prefixed) and `/servers/NAME/mcp` (one server
+//! each). The reference servers run in this process on a second, loopback-only port, each
+//! protected as its own OAuth resource; the gateway reaches them with tokens it exchanges on
+//! behalf of the signed-in user (RFC 8693), so each server learns who is calling without
+//! ever seeing the user's own token. Upstreams, policy and rate limits from `[gateway]` in
+//! belay.toml are added. State (users, clients, keys, refresh tokens, the audit log) lives
+//! under `--data-dir`, so the next run keeps it. The first run creates a `demo` user and
+//! prints its password once. `--no-auth` serves the same without sign-in.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anstyle::{AnsiColor, Style};
 use anyhow::Context;
-use belay_auth::{Protection, exchange::ClientCredentials};
+use belay_auth::{Protection, ResourceSpec, exchange::ClientCredentials};
 use belay_auth_server::{AuthServer, ClientSpec, Settings, SystemClock};
+use belay_gateway::{
+    Chain, CredentialSpec, Gateway, GatewaySpec, TransportSpec, UpstreamSpec,
+    spec::{OAuthClientSpec, SecretSpec},
+};
 use belay_mcp::{guard::AllowList, http};
 use belay_servers::{ServerName, whoami::WhoamiServer};
 use clap::Args;
@@ -31,7 +42,8 @@ pub struct UpArgs {
     #[arg(long, short, default_value_t = 8000, env = "BELAY_PORT")]
     pub port: u16,
 
-    /// Folder of the state database (default: the per-user data folder + `/belay`).
+    /// Folder of the state database and the audit log (default: the per-user data folder
+    /// + `/belay`).
     #[arg(long, env = "BELAY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
@@ -44,7 +56,7 @@ pub struct UpArgs {
     pub json: bool,
 }
 
-/// The URL path at which `up` serves `name`.
+/// The URL path at which a server is served (by the gateway, and internally).
 pub fn server_path(name: ServerName) -> String {
     format!("/servers/{name}/mcp")
 }
@@ -53,69 +65,151 @@ pub fn server_path(name: ServerName) -> String {
 const DEMO_USER: &str = "demo";
 /// The client whoami exchanges tokens as; its secret is new on every run.
 const WHOAMI_CLIENT: &str = "belay-whoami";
+/// The client the gateway exchanges users' tokens as; its secret is new on every run.
+const GATEWAY_CLIENT: &str = "belay-gateway";
+/// The file under the data folder holding the gateway client's secret (mode 0600).
+const GATEWAY_SECRET_FILE: &str = "gateway-client.secret";
 
 /// What `up` started, for the banner and `--json`.
 struct Started {
-    servers: Vec<(ServerName, String)>,
+    /// The gateway's federated endpoint.
+    gateway: String,
+    /// Each upstream's own endpoint at the gateway.
+    servers: Vec<(String, String)>,
     /// The issuer, when OAuth is on.
     issuer: Option<String>,
     /// The demo user's password, on the run that created it.
     new_password: Option<String>,
+    /// The audit log's JSON lines file, when audit is on.
+    audit: Option<PathBuf>,
 }
 
-/// Runs the authorization server and every reference server until SIGINT/SIGTERM.
-pub async fn run(args: UpArgs, config: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// The embedded authorization server, as `up` runs it.
+struct Issuer {
+    url: String,
+    server: AuthServer,
+    new_password: Option<String>,
+    whoami_secret: String,
+}
+
+/// Runs the authorization server, the gateway and every reference server until
+/// SIGINT/SIGTERM.
+pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()> {
     let shutdown = belay_core::shutdown::on_signal();
+    let config = BelayConfig::load(config_file)?;
+    let dir = super::gateway::data_dir(args.data_dir.clone())?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (listener, addr) = http::bind(&format!("{}:{}", args.host, args.port)).await?;
     let base = format!("http://{addr}");
-    let (router, started) = if args.no_auth {
-        open_servers(&base, &shutdown)
-    } else {
-        protected_servers(&args, config, &base, &shutdown).await?
+    let issuer = match args.no_auth {
+        true => None,
+        false => Some(start_issuer(&config, &dir, &base).await?),
+    };
+
+    // The reference servers, on loopback only: the gateway is their one way in.
+    let (internal, internal_addr) = http::bind("127.0.0.1:0").await?;
+    let internal_base = format!("http://{internal_addr}");
+    let resource = ResourceSpec {
+        issuer: base.clone(),
+        ..config.resource.clone()
+    };
+    let servers = reference_servers(&internal_base, issuer.as_ref(), &resource, &shutdown)?;
+    tokio::spawn(http::run(internal, servers, shutdown.clone()));
+
+    let spec = gateway_spec(
+        &config.gateway,
+        &internal_base,
+        issuer.is_some(),
+        &base,
+        &dir,
+    )?;
+    let audit = super::gateway::open_audit(&config, &dir)?;
+    let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), audit.clone())?;
+    let gateway = Gateway::start(spec, chain, shutdown.clone())?;
+    let (auth, dir_) = (issuer.is_some(), dir.clone());
+    let (internal_, base_) = (internal_base.clone(), base.clone());
+    super::reload::watch(
+        gateway.clone(),
+        config_file.map(Path::to_owned),
+        move |config| gateway_spec(&config.gateway, &internal_, auth, &base_, &dir_),
+        shutdown.clone(),
+    );
+    let router = match &issuer {
+        Some(issuer) => issuer
+            .server
+            .router()
+            .merge(gateway.protected_router(&resource, &base)?),
+        None => gateway.router(),
+    };
+    // Serving starts now: the upstreams fetch their tokens from the issuer on this port.
+    let serving = tokio::spawn(http::run_with(
+        listener,
+        http::guarded(router, AllowList::default()),
+        shutdown,
+        gateway.server_options(),
+    ));
+    // Lists are complete from the first request: wait (briefly) for the local servers.
+    for &name in builtin_names() {
+        gateway
+            .wait_up(name.as_str(), 0, std::time::Duration::from_secs(10))
+            .await;
+    }
+    let started = Started {
+        gateway: format!("{base}/mcp"),
+        servers: gateway
+            .upstreams()
+            .iter()
+            .map(|u| {
+                (
+                    u.name().to_owned(),
+                    format!("{base}/servers/{}/mcp", u.name()),
+                )
+            })
+            .collect(),
+        issuer: issuer.as_ref().map(|i| i.url.clone()),
+        new_password: issuer.and_then(|i| i.new_password),
+        audit: config.audit.enabled.then(|| config.audit.file_in(&dir)),
     };
     if args.json {
         super::announce(&format!("{}\n", started_json(&started)));
     } else {
         print_banner(&started);
     }
-    http::run(
-        listener,
-        http::guarded(router, AllowList::default()),
-        shutdown,
-    )
-    .await?;
+    serving.await.context("the server task failed")??;
+    if let Some(log) = audit {
+        log.flush()
+            .await
+            .context("cannot flush the audit log on exit")?;
+    }
     eprintln!("belay up: stopped");
     Ok(())
 }
 
-fn open_servers(base: &str, shutdown: &CancellationToken) -> (axum::Router, Started) {
-    let mut router = axum::Router::new();
-    for &name in ServerName::UP {
-        router = router.merge(belay_servers::streamable_router(
-            name,
-            &server_path(name),
-            false,
-            shutdown.clone(),
-        ));
-    }
-    let started = Started {
-        servers: endpoints(base, ServerName::UP),
-        issuer: None,
-        new_password: None,
-    };
-    (router, started)
+/// The reference servers `up` runs, whoami included when there is sign-in.
+fn builtin_names() -> &'static [ServerName] {
+    const NAMES: &[ServerName] = &[
+        ServerName::Stock,
+        ServerName::Weather,
+        ServerName::Matheval,
+        ServerName::News,
+        ServerName::Whoami,
+    ];
+    NAMES
 }
 
-async fn protected_servers(
-    args: &UpArgs,
-    config: Option<&std::path::Path>,
-    base: &str,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<(axum::Router, Started)> {
-    let config = BelayConfig::load(config)?;
-    let mut spec = config.auth_server;
-    let issuer = spec.issuer.clone().unwrap_or_else(|| base.to_owned());
-    spec.issuer = Some(issuer.clone());
+fn builtins(auth: bool) -> impl Iterator<Item = ServerName> {
+    builtin_names()
+        .iter()
+        .copied()
+        .filter(move |&name| auth || name != ServerName::Whoami)
+}
+
+/// Starts the authorization server's state: users (the demo user on the first run) and the
+/// clients of the gateway and whoami, with secrets new on every run.
+async fn start_issuer(config: &BelayConfig, dir: &Path, base: &str) -> anyhow::Result<Issuer> {
+    let mut spec = config.auth_server.clone();
+    let url = spec.issuer.clone().unwrap_or_else(|| base.to_owned());
+    spec.issuer = Some(url.clone());
     let whoami_secret = belay_auth_server::users::generate_password();
     spec.clients.push(ClientSpec {
         client_id: WHOAMI_CLIENT.into(),
@@ -124,7 +218,19 @@ async fn protected_servers(
         name: Some("belay whoami".into()),
         ..ClientSpec::default()
     });
-    let db = super::auth::open_db(&spec, args.data_dir.clone())?;
+    let gateway_secret = belay_auth_server::users::generate_password();
+    write_secret(&dir.join(GATEWAY_SECRET_FILE), &gateway_secret)?;
+    spec.clients.push(ClientSpec {
+        client_id: GATEWAY_CLIENT.into(),
+        client_secret: Some(gateway_secret),
+        grant_types: vec![
+            "client_credentials".into(),
+            belay_auth::exchange::TOKEN_EXCHANGE_GRANT.into(),
+        ],
+        name: Some("belay gateway".into()),
+        ..ClientSpec::default()
+    });
+    let db = super::auth::open_db(&spec, Some(dir.to_owned()))?;
     let settings = Settings::try_from(&spec)?;
     let (server, new_password) = tokio::task::spawn_blocking(move || {
         let server = AuthServer::new(db, settings, Arc::new(SystemClock))?;
@@ -139,59 +245,131 @@ async fn protected_servers(
         anyhow::Ok((server, new_password))
     })
     .await??;
-
-    let mut resource = config.resource;
-    resource.issuer = issuer.clone();
-    let mut router = server.router();
-    let mut names = ServerName::UP.to_vec();
-    names.push(ServerName::Whoami);
-    for &name in &names {
-        let path = server_path(name);
-        // Every server is its own resource: a token for one is refused by the others.
-        let mut own = resource.clone();
-        own.resource = Some(format!("{base}{path}"));
-        let protection =
-            Protection::new(&own, base).with_context(|| format!("cannot protect {name}"))?;
-        let served = if name == ServerName::Whoami {
-            let whoami = WhoamiServer::for_embedded_issuer(
-                &issuer,
-                ClientCredentials::new(WHOAMI_CLIENT.to_owned(), whoami_secret.clone()),
-            )?;
-            http::streamable_router(whoami, &path, false, shutdown.clone())
-        } else {
-            belay_servers::streamable_router(name, &path, false, shutdown.clone())
-        };
-        router = router.merge(protection.protect_shared_origin(served));
-    }
-    let started = Started {
-        servers: endpoints(base, &names),
-        issuer: Some(issuer),
+    Ok(Issuer {
+        url,
+        server,
         new_password,
+        whoami_secret,
+    })
+}
+
+/// Writes a secret only its owner can read.
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(secret.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The reference servers at `/servers/NAME/mcp` of `internal_base`; with an issuer, each
+/// is its own resource (its internal URL), so a token minted for one is refused by the
+/// others.
+fn reference_servers(
+    internal_base: &str,
+    issuer: Option<&Issuer>,
+    resource: &ResourceSpec,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<axum::Router> {
+    let mut router = axum::Router::new();
+    for name in builtins(issuer.is_some()) {
+        let path = server_path(name);
+        let served = match (name, issuer) {
+            (ServerName::Whoami, Some(issuer)) => {
+                let whoami = WhoamiServer::for_embedded_issuer(
+                    &issuer.url,
+                    ClientCredentials::new(WHOAMI_CLIENT.to_owned(), issuer.whoami_secret.clone()),
+                )?;
+                http::streamable_router(whoami, &path, false, shutdown.clone())
+            }
+            _ => belay_servers::streamable_router(name, &path, false, shutdown.clone()),
+        };
+        router = router.merge(match issuer {
+            Some(_) => {
+                let own = ResourceSpec {
+                    resource: Some(format!("{internal_base}{path}")),
+                    ..resource.clone()
+                };
+                Protection::new(&own, internal_base)
+                    .with_context(|| format!("cannot protect {name}"))?
+                    .protect_shared_origin(served)
+            }
+            None => served,
+        });
+    }
+    Ok(router)
+}
+
+/// `[gateway]` from belay.toml with the reference servers first among the upstreams,
+/// reached with tokens exchanged for the user when there is sign-in.
+fn gateway_spec(
+    configured: &GatewaySpec,
+    internal_base: &str,
+    auth: bool,
+    issuer: &str,
+    dir: &Path,
+) -> anyhow::Result<GatewaySpec> {
+    let mut spec = configured.clone();
+    spec.auth = auth;
+    let credentials = match auth {
+        true => CredentialSpec::TokenExchange(OAuthClientSpec {
+            token_url: None,
+            issuer: Some(issuer.to_owned()),
+            client_id: GATEWAY_CLIENT.into(),
+            client_secret: SecretSpec {
+                env: None,
+                file: Some(dir.join(GATEWAY_SECRET_FILE)),
+            },
+            scope: None,
+            resource: None,
+        }),
+        false => CredentialSpec::None,
     };
-    Ok((router, started))
+    let builtin = builtins(auth).map(|name| UpstreamSpec {
+        name: name.to_string(),
+        prefix: None,
+        transport: TransportSpec::Http {
+            url: format!("{internal_base}{}", server_path(name)),
+            headers: Default::default(),
+        },
+        credentials: credentials.clone(),
+        timeouts: Default::default(),
+    });
+    spec.upstreams = builtin
+        .chain(configured.upstreams.iter().cloned())
+        .collect();
+    spec.validate()
+        .context("invalid [gateway] in the configuration (run `belay gateway check`)")?;
+    Ok(spec)
 }
 
-fn endpoints(base: &str, names: &[ServerName]) -> Vec<(ServerName, String)> {
-    names
-        .iter()
-        .map(|&name| (name, format!("{base}{}", server_path(name))))
-        .collect()
-}
-
-/// `{"stock": {"type": "http", "url": …}, …}`: the `servers` object of VS Code's mcp.json.
-fn endpoints_json(endpoints: &[(ServerName, String)]) -> serde_json::Value {
-    endpoints
-        .iter()
-        .map(|(name, url)| (name.to_string(), json!({ "type": "http", "url": url })))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+/// VS Code's `.vscode/mcp.json`: the gateway's federated endpoint.
+fn mcp_json(started: &Started) -> serde_json::Value {
+    json!({ "servers": { "belay": { "type": "http", "url": started.gateway } } })
 }
 
 fn started_json(started: &Started) -> serde_json::Value {
-    let mut value = json!({ "servers": endpoints_json(&started.servers) });
+    let servers: serde_json::Map<_, _> = started
+        .servers
+        .iter()
+        .map(|(name, url)| (name.clone(), json!({ "type": "http", "url": url })))
+        .collect();
+    let mut value = json!({
+        "gateway": { "type": "http", "url": started.gateway },
+        "servers": servers,
+        "mcp_json": mcp_json(started),
+    });
     if let Some(issuer) = &started.issuer {
         value["issuer"] = json!(issuer);
         value["user"] = json!({ "username": DEMO_USER, "password": started.new_password });
+    }
+    if let Some(audit) = &started.audit {
+        value["audit"] = json!(audit);
     }
     value
 }
@@ -201,17 +379,16 @@ fn print_banner(started: &Started) {
     let green = Style::new().fg_color(Some(AnsiColor::Green.into())).bold();
     let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
     let dim = Style::new().dimmed();
-    let mut out = String::new();
-    let how = if started.issuer.is_some() {
-        "Streamable HTTP, OAuth sign-in"
-    } else {
-        "Streamable HTTP, no sign-in"
+    let how = match started.issuer {
+        Some(_) => "OAuth sign-in",
+        None => "no sign-in",
     };
-    out.push_str(&format!(
-        "\n{green}Belay is up.{green:#} Reference MCP servers ({how}):\n\n"
-    ));
+    let mut out = format!(
+        "\n{green}Belay is up.{green:#} Gateway ({how}):\n\n  {bold}{:<10}{bold:#} {}  {dim}every server's tools{dim:#}\n",
+        "mcp", started.gateway
+    );
     for (name, url) in &started.servers {
-        out.push_str(&format!("  {bold}{:<10}{bold:#} {url}\n", name.as_str()));
+        out.push_str(&format!("  {bold}{name:<10}{bold:#} {url}\n"));
     }
     if let Some(issuer) = &started.issuer {
         out.push_str(&format!(
@@ -227,8 +404,13 @@ fn print_banner(started: &Started) {
             )),
         }
     }
-    let mcp_json = json!({ "servers": endpoints_json(&started.servers) });
-    let pretty = serde_json::to_string_pretty(&mcp_json).unwrap_or_default();
+    if let Some(audit) = &started.audit {
+        out.push_str(&format!(
+            "{bold}Audit{bold:#}      {}  {dim}(`belay audit tail --follow`){dim:#}\n",
+            audit.display()
+        ));
+    }
+    let pretty = serde_json::to_string_pretty(&mcp_json(started)).unwrap_or_default();
     out.push_str(&format!(
         "\n{bold}VS Code{bold:#} {dim}(.vscode/mcp.json):{dim:#}\n{pretty}\n\n{dim}Press Ctrl-C to stop.{dim:#}\n"
     ));
@@ -239,29 +421,67 @@ fn print_banner(started: &Started) {
 mod tests {
     use super::*;
 
+    fn started(new_password: Option<&str>) -> Started {
+        Started {
+            gateway: "http://127.0.0.1:8000/mcp".into(),
+            servers: vec![(
+                "stock".into(),
+                "http://127.0.0.1:8000/servers/stock/mcp".into(),
+            )],
+            issuer: Some("http://127.0.0.1:8000".into()),
+            new_password: new_password.map(str::to_owned),
+            audit: None,
+        }
+    }
+
     #[test]
-    fn mcp_json_lists_every_server_with_its_url() {
-        let eps = endpoints("http://127.0.0.1:8000", ServerName::UP);
-        let value = endpoints_json(&eps);
+    fn mcp_json_points_at_the_gateway() {
+        let value = started_json(&started(None));
         assert_eq!(
-            value["stock"],
-            json!({"type": "http", "url": "http://127.0.0.1:8000/servers/stock/mcp"})
+            value["mcp_json"]["servers"]["belay"],
+            json!({"type": "http", "url": "http://127.0.0.1:8000/mcp"})
         );
         assert_eq!(
-            value.as_object().map(|o| o.len()),
-            Some(ServerName::UP.len())
+            value["servers"]["stock"]["url"],
+            "http://127.0.0.1:8000/servers/stock/mcp"
         );
     }
 
     #[test]
     fn the_password_appears_only_on_the_run_that_made_it() {
-        let mut started = Started {
-            servers: Vec::new(),
-            issuer: Some("http://127.0.0.1:8000".into()),
-            new_password: Some("s3cret".into()),
-        };
-        assert_eq!(started_json(&started)["user"]["password"], "s3cret");
-        started.new_password = None;
-        assert!(started_json(&started)["user"]["password"].is_null());
+        assert_eq!(
+            started_json(&started(Some("s3cret")))["user"]["password"],
+            "s3cret"
+        );
+        assert!(started_json(&started(None))["user"]["password"].is_null());
+    }
+
+    #[test]
+    fn the_reference_servers_come_first_and_whoami_only_with_sign_in() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir();
+        let spec = gateway_spec(
+            &GatewaySpec::default(),
+            "http://127.0.0.1:1",
+            false,
+            "x",
+            &dir,
+        )?;
+        let names: Vec<_> = spec.upstreams.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["stock", "weather", "matheval", "news"]);
+        assert!(!spec.auth);
+        let spec = gateway_spec(
+            &GatewaySpec::default(),
+            "http://127.0.0.1:1",
+            true,
+            "http://127.0.0.1:8000",
+            &dir,
+        )?;
+        assert_eq!(spec.upstreams.len(), 5);
+        assert!(
+            spec.upstreams
+                .iter()
+                .all(|u| matches!(u.credentials, CredentialSpec::TokenExchange(_)))
+        );
+        Ok(())
     }
 }

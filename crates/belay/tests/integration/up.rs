@@ -93,6 +93,23 @@ async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::R
         .structured_content
         .ok_or_else(|| anyhow::anyhow!("whoami gave no structured result"))?;
     assert_eq!(who["username"], "demo", "{who}");
+    // The federated endpoint: every server's tools, prefixed, one sign-in.
+    let gateway = info["gateway"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        info["mcp_json"]["servers"]["belay"]["url"],
+        gateway.as_str()
+    );
+    let converted = call_as_demo(
+        &gateway,
+        &password,
+        "matheval__evaluate",
+        serde_json::json!({"expression": "6*7"}),
+    )
+    .await?;
+    assert_ne!(converted.is_error, Some(true), "{converted:?}");
     terminate(&first.0);
     let status = wait_with_timeout(&mut first.0, Duration::from_secs(10));
     assert_eq!(
@@ -104,6 +121,32 @@ async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::R
     // The next run keeps the user: no new password, and the old one still signs in.
     let (mut second, info) = start_up(&data)?;
     assert!(info["user"]["password"].is_null(), "{info}");
+    // The gateway audited the first run's calls, as the demo user, in an unbroken chain.
+    let verified = belay()
+        .args(["audit", "verify", "--json", "--data-dir", &data])
+        .output()?;
+    assert!(verified.status.success(), "{verified:?}");
+    let audit = std::fs::read_to_string(
+        info["audit"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no audit file in {info}"))?,
+    )?;
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let names: Vec<_> = records.iter().map(|r| r["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [Some("get_stock_price"), Some("whoami"), Some("evaluate")],
+        "{audit}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["user"] == records[0]["user"] && r["decision"] == "allow"),
+        "one user, every call allowed: {audit}"
+    );
     let weather = info["servers"]["weather"]["url"]
         .as_str()
         .unwrap_or_default()

@@ -1,0 +1,410 @@
+//! `input_required` for 2026-07-28 clients (multi round-trip requests, SEP-2322).
+//!
+//! A 2026-07-28 client cannot receive server-to-client requests: a server that needs an
+//! elicitation, a sampling or the client's roots answers the call with an `input_required`
+//! result, and the client calls again with the answers. The gateway meets two kinds of
+//! upstream, both over its handshake-era session:
+//!
+//! * One that serves the call in the 2026-07-28 era. The gateway forwards the client's
+//!   protocol version, capabilities and log level in the request's `_meta` (rmcp servers
+//!   honour them per request, whatever the session negotiated), so the upstream answers
+//!   `input_required` itself, with its own question keys and state. That passes through.
+//!   Only stdio upstreams are sent the version (see [`inline_version`]).
+//! * One that asks live: an HTTP upstream, a handshake-only server, or one that refuses
+//!   the version and is asked again without it. Its elicitation or sampling request
+//!   reaches the relay ([`crate::relay`]) while the call is open; the gateway answers the
+//!   client's call with `input_required` carrying that request and *parks* the upstream
+//!   call, still waiting, under a random id. The client's retry answers the parked
+//!   request, and the gateway waits again for the result or the next question. A parked
+//!   call waits at most the upstream's call timeout, as a live question would.
+//!
+//! Either way the `requestState` the client sees is the gateway's own ([`state`]), sealed
+//! with a per-endpoint random key and bound to the caller (or session), upstream, method,
+//! target and arguments: a forged, expired or foreign state is refused with a clear error,
+//! and nobody else can answer a caller's parked call. A retry is a new request, so it goes
+//! through policy, guards and audit again; the first retry with a state the gateway issued
+//! is not charged to the rate limiter again (a state used twice is).
+
+// Sampling, roots and logging are deprecated by SEP-2577 yet still relayed.
+#![allow(deprecated)]
+
+mod state;
+mod waiting;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use belay_auth::Caller;
+use rmcp::{
+    ErrorData, RoleServer,
+    model::{
+        CallToolRequestParams, ClientCapabilities, ClientRequest, ErrorCode, GetMeta,
+        GetPromptRequestParams, InputRequiredResult, InputResponses, ProtocolVersion,
+        ReadResourceRequestParams, RequestMetaObject, ServerResult,
+    },
+    service::RequestContext,
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use self::waiting::RoundTrip;
+use self::{
+    state::{Resume, Seals},
+    waiting::{Event, Step, Waiting},
+};
+use crate::{
+    chain::{AllowAll, CallContext, Chain},
+    relay::Downstream,
+    spec::TransportSpec,
+    upstream::Upstream,
+};
+
+/// Calls parked at once per endpoint, at most: each holds an upstream call open, so a
+/// client that never answers cannot pile them up beyond this.
+const MAX_PARKED: usize = 1024;
+
+/// Whether the request behind `context` is in the round-trip era (2026-07-28 or later).
+pub(crate) fn round_trip_era(context: &RequestContext<RoleServer>) -> bool {
+    // Revisions are ISO dates, so string order is release order.
+    context
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+/// The answer to one round: the final result, or questions for the client.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Round<T> {
+    /// The client must answer these and call again. Tried first when read back (after a
+    /// guard rewrote the JSON): it only matches `resultType: "input_required"`.
+    InputRequired(InputRequiredResult),
+    /// The upstream's result.
+    Complete(T),
+}
+
+impl<T> Round<T> {
+    /// The handler's response type (`CallToolResponse`, `GetPromptResponse`, ...).
+    pub(crate) fn into_response<R: From<T> + From<InputRequiredResult>>(self) -> R {
+        match self {
+            Self::InputRequired(pending) => pending.into(),
+            Self::Complete(result) => result.into(),
+        }
+    }
+}
+
+/// The retry fields of a request that may be answered with `input_required`.
+pub(crate) trait Retry {
+    /// `requestState`: the gateway's on the way in, the upstream's own on the way out.
+    fn request_state(&mut self) -> &mut Option<String>;
+    /// `inputResponses`.
+    fn input_responses(&mut self) -> &mut Option<InputResponses>;
+}
+
+macro_rules! retry {
+    ($($params:ty),*) => {$(
+        impl Retry for $params {
+            fn request_state(&mut self) -> &mut Option<String> {
+                &mut self.request_state
+            }
+            fn input_responses(&mut self) -> &mut Option<InputResponses> {
+                &mut self.input_responses
+            }
+        }
+    )*};
+}
+retry!(
+    CallToolRequestParams,
+    GetPromptRequestParams,
+    ReadResourceRequestParams
+);
+
+/// Calls parked between rounds, by id.
+type Parked = Mutex<HashMap<String, Waiting>>;
+
+/// The round-trip machinery of one endpoint: its sealing key, parked calls and spent states.
+pub(crate) struct Rounds {
+    seals: Seals,
+    parked: Arc<Parked>,
+}
+
+impl Default for Rounds {
+    fn default() -> Self {
+        Self {
+            seals: Seals::new(),
+            parked: Arc::default(),
+        }
+    }
+}
+
+/// One request of a round-trip client, as the gateway relays it.
+pub(crate) struct Relay<'a, P> {
+    /// The upstream it goes to.
+    pub(crate) upstream: Arc<Upstream>,
+    /// The gateway's chain (policy, limits, guards, audit).
+    pub(crate) chain: &'a Chain,
+    /// What the chain sees, before policy or guards rewrote anything.
+    pub(crate) ctx: CallContext,
+    /// The downstream request.
+    pub(crate) context: &'a RequestContext<RoleServer>,
+    /// Where the upstream's live questions and progress go.
+    pub(crate) downstream: Downstream,
+    /// The request's parameters as the client sent them.
+    pub(crate) params: P,
+}
+
+impl Rounds {
+    /// Relays one round of a round-trip client's request: a first call, or a retry with the
+    /// answers. `request` builds the upstream request from what the chain let through,
+    /// `answer` picks the expected result out of the upstream's reply.
+    pub(crate) async fn relay<P, T>(
+        &self,
+        relay: Relay<'_, P>,
+        request: impl FnOnce(CallContext, P) -> ClientRequest,
+        answer: fn(ServerResult) -> Option<T>,
+    ) -> Result<Round<T>, ErrorData>
+    where
+        P: Retry,
+        T: Serialize + DeserializeOwned,
+    {
+        let Relay {
+            upstream,
+            chain,
+            ctx,
+            context,
+            downstream,
+            mut params,
+        } = relay;
+        let binding = state::binding(&ctx);
+        let ttl = upstream.spec().timeouts.call();
+        let resume = match params.request_state().take() {
+            None => Resume::Fresh,
+            Some(sealed) => self.seals.open(&sealed, &binding)?,
+        };
+        // A retry with a state the gateway issued continues a call the limiter already
+        // admitted; a new call, or a state used before, pays like any request.
+        let chain = if resume.continues() {
+            Chain {
+                limit: Arc::new(AllowAll),
+                ..chain.clone()
+            }
+        } else {
+            chain.clone()
+        };
+        let caller = ctx.caller.clone();
+        let name = upstream.name().to_owned();
+        // Decided and admitted already when the HTTP front answers rate limits with 429
+        // (never for a retry with a state: see `http_limits`).
+        let precheck = crate::http_limits::take_precheck(context);
+        chain
+            .apply_prechecked(ctx, precheck, |ctx| async move {
+                let responses = params.input_responses().take();
+                let mut waiting = match resume {
+                    Resume::Parked { call, round } => {
+                        let mut waiting = self.unpark(&call, round)?;
+                        if let Err(e) = waiting.answer(responses) {
+                            self.park(waiting, ttl)?;
+                            return Err(e);
+                        }
+                        waiting
+                    }
+                    Resume::Fresh | Resume::Upstream { .. } => {
+                        *params.request_state() = match resume {
+                            Resume::Upstream { state, .. } => state,
+                            _ => None,
+                        };
+                        *params.input_responses() = responses;
+                        let mut request = request(ctx, params);
+                        request
+                            .get_meta_mut()
+                            .extend(envelope(context, inline_version(&upstream)));
+                        start(upstream, request, downstream, caller, context)
+                    }
+                };
+                match waiting.next(&context.ct).await {
+                    Step::Done(reply) => {
+                        let mut reply = (*reply)?;
+                        crate::server::mark_complete(&mut reply);
+                        match reply {
+                            ServerResult::InputRequiredResult(mut pending) => {
+                                // The upstream's own round: its state travels inside ours.
+                                pending.request_state = Some(self.seals.upstream(
+                                    pending.request_state.take(),
+                                    &binding,
+                                    ttl,
+                                )?);
+                                Ok(Round::InputRequired(pending))
+                            }
+                            reply => answer(reply).map(Round::Complete).ok_or_else(|| {
+                                ErrorData::internal_error(
+                                    format!(
+                                        "upstream `{name}` answered with an unexpected result type"
+                                    ),
+                                    None,
+                                )
+                            }),
+                        }
+                    }
+                    Step::Ask => {
+                        waiting.round += 1;
+                        let requests = waiting.input_requests();
+                        let sealed =
+                            self.seals
+                                .parked(&waiting.call, waiting.round, &binding, ttl)?;
+                        self.park(waiting, ttl)?;
+                        Ok(Round::InputRequired(InputRequiredResult::new(
+                            Some(requests),
+                            Some(sealed),
+                        )))
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Takes the call parked as `call` if it is at `round` (a state is good for one retry).
+    fn unpark(&self, call: &str, round: u32) -> Result<Waiting, ErrorData> {
+        let mut parked = lock(&self.parked);
+        match parked.remove(call) {
+            Some(waiting) if waiting.round == round => Ok(waiting),
+            Some(waiting) => {
+                parked.insert(call.to_owned(), waiting);
+                Err(state::stale())
+            }
+            None => Err(state::stale()),
+        }
+    }
+
+    /// Parks `waiting` until its retry, or until `ttl` passes (then the upstream call is
+    /// cancelled and its questions refused).
+    fn park(&self, waiting: Waiting, ttl: Duration) -> Result<(), ErrorData> {
+        let (call, round) = (waiting.call.clone(), waiting.round);
+        {
+            let mut parked = lock(&self.parked);
+            if parked.len() >= MAX_PARKED {
+                return Err(ErrorData::internal_error(
+                    "too many calls are waiting for their clients' answers; try again later",
+                    None,
+                ));
+            }
+            parked.insert(call.clone(), waiting);
+        }
+        let parked: Weak<Parked> = Arc::downgrade(&self.parked);
+        tokio::spawn(async move {
+            tokio::time::sleep(ttl).await;
+            if let Some(parked) = parked.upgrade() {
+                let mut parked = lock(&parked);
+                if parked.get(&call).is_some_and(|w| w.round == round) {
+                    tracing::debug!(%call, "a parked call expired unanswered");
+                    parked.remove(&call);
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+fn lock(parked: &Parked) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
+    parked.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether requests to `upstream` can name their own protocol version. Over stdio they
+/// can. rmcp's Streamable HTTP client (3.11) keeps one version per session: a request
+/// naming another one switches the session's `MCP-Protocol-Version` header for every
+/// later request, and waits for all requests in flight. So HTTP upstreams are asked in
+/// their session's era, and their questions are parked.
+fn inline_version(upstream: &Upstream) -> bool {
+    matches!(upstream.spec().transport, TransportSpec::Stdio { .. })
+}
+
+/// The 2026-07-28 envelope of the client's request, for the upstream: the capabilities
+/// the gateway can carry back (elicitation, sampling, roots), its log level and, when
+/// `version`, its protocol version. An rmcp upstream then serves the request in that era
+/// (and honours capabilities per request in any era); another ignores it.
+fn envelope(context: &RequestContext<RoleServer>, version: bool) -> RequestMetaObject {
+    let mut meta = RequestMetaObject::new();
+    if let Some(version) = context.protocol_version().filter(|_| version) {
+        meta.set_protocol_version(version);
+    }
+    meta.set_client_capabilities(relayable(context.client_capabilities()));
+    if let Some(level) = context.meta.log_level() {
+        meta.set_log_level(level);
+    }
+    meta
+}
+
+/// The part of the client's capabilities the gateway can relay.
+fn relayable(declared: Option<ClientCapabilities>) -> ClientCapabilities {
+    let mut relayable = ClientCapabilities::default();
+    if let Some(declared) = declared {
+        relayable.elicitation = declared.elicitation;
+        relayable.sampling = declared.sampling;
+        relayable.roots = declared.roots;
+    }
+    relayable
+}
+
+/// Starts the upstream call in its own task, so it outlives this round if it is parked.
+fn start(
+    upstream: Arc<Upstream>,
+    request: ClientRequest,
+    mut downstream: Downstream,
+    caller: Option<Caller>,
+    context: &RequestContext<RoleServer>,
+) -> Waiting {
+    let (events, receiver) = mpsc::channel(16);
+    downstream.round_trip = Some(RoundTrip::new(
+        events.clone(),
+        relayable(context.client_capabilities()),
+        context.meta.log_level(),
+    ));
+    let cancel = CancellationToken::new();
+    let ct = cancel.clone();
+    tokio::spawn(async move {
+        let result = forward(&upstream, request, downstream, caller.as_ref(), &ct).await;
+        let _ = events.send(Event::Done(result)).await;
+    });
+    Waiting::new(state::random_id(), receiver, cancel.drop_guard())
+}
+
+/// Sends `request`; an upstream that refuses the 2026-07-28 version is asked again in its
+/// own era (its questions then come live, and are parked).
+async fn forward(
+    upstream: &Upstream,
+    request: ClientRequest,
+    downstream: Downstream,
+    caller: Option<&Caller>,
+    ct: &CancellationToken,
+) -> Result<ServerResult, ErrorData> {
+    let mut handshake = request
+        .get_meta()
+        .protocol_version()
+        .is_some()
+        .then(|| request.clone());
+    match upstream
+        .request(request, Some(downstream.clone()), caller, ct)
+        .await
+    {
+        Err(e) if e.code == ErrorCode::UNSUPPORTED_PROTOCOL_VERSION => {
+            let Some(mut handshake) = handshake.take() else {
+                return Err(e);
+            };
+            tracing::debug!(
+                upstream = upstream.name(),
+                "upstream refuses 2026-07-28; asking in its own era"
+            );
+            handshake
+                .get_meta_mut()
+                .0
+                .0
+                .remove(state::PROTOCOL_VERSION_KEY);
+            upstream
+                .request(handshake, Some(downstream), caller, ct)
+                .await
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,150 @@
+//! Configuration reload while the gateway runs: new policy and rate limits take effect for
+//! the next request, and no session is dropped.
+//!
+//! The chain's policy and limiter are reached through [`Swap`]s, so a reload replaces what
+//! they point at and nothing else: requests in flight finish under the rules they started
+//! with. A new configuration is compiled completely before anything is swapped, so one that
+//! fails leaves the running one in place and says why ([`Reloader::reload`]).
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use belay_policy::{Clock, Policy, Throttle};
+use futures::future::BoxFuture;
+
+use crate::{
+    Error, GatewaySpec, PolicyDecide, ThrottleLimit,
+    chain::{Admission, CallContext, Chain, Decide, Decision, Limit, Refused},
+};
+
+/// A step of the chain that a reload can replace.
+pub(crate) struct Swap<T: ?Sized>(RwLock<Arc<T>>);
+
+impl<T: ?Sized> Swap<T> {
+    fn new(inner: Arc<T>) -> Self {
+        Self(RwLock::new(inner))
+    }
+
+    fn current(&self) -> Arc<T> {
+        self.0
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |g| g.clone())
+    }
+
+    fn replace(&self, inner: Arc<T>) {
+        match self.0.write() {
+            Ok(mut slot) => *slot = inner,
+            Err(e) => *e.into_inner() = inner,
+        }
+    }
+}
+
+impl Decide for Swap<dyn Decide> {
+    fn decide(&self, ctx: &CallContext) -> Decision {
+        self.current().decide(ctx)
+    }
+
+    fn visible(&self, ctx: &CallContext) -> bool {
+        self.current().visible(ctx)
+    }
+}
+
+impl Limit for Swap<dyn Limit> {
+    fn admit<'a>(&'a self, ctx: &'a CallContext) -> BoxFuture<'a, Result<Admission, Refused>> {
+        let current = self.current();
+        Box::pin(async move { current.admit(ctx).await })
+    }
+}
+
+/// What a reload changed, and what it could not change while running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// `[gateway.policy]` was replaced.
+    pub policy: bool,
+    /// `[gateway.rate_limits]` was replaced (buckets start full again).
+    pub rate_limits: bool,
+    /// Settings that differ but only take effect on restart (e.g. `upstream`, `auth`).
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut applied = Vec::new();
+        if self.policy {
+            applied.push("policy");
+        }
+        if self.rate_limits {
+            applied.push("rate limits");
+        }
+        match applied.is_empty() {
+            true => f.write_str("nothing to apply")?,
+            false => write!(f, "applied {}", applied.join(" and "))?,
+        }
+        if !self.needs_restart.is_empty() {
+            write!(
+                f,
+                "; changes to {} take effect on restart",
+                self.needs_restart.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The reloadable parts of a running gateway.
+pub(crate) struct Reloader {
+    decide: Arc<Swap<dyn Decide>>,
+    limit: Arc<Swap<dyn Limit>>,
+    clock: Arc<dyn Clock>,
+    spec: Mutex<GatewaySpec>,
+}
+
+impl Reloader {
+    /// Puts `chain`'s policy and limiter behind swaps; `spec` is what is running.
+    pub(crate) fn install(chain: &mut Chain, spec: GatewaySpec, clock: Arc<dyn Clock>) -> Self {
+        let decide: Arc<Swap<dyn Decide>> = Arc::new(Swap::new(chain.decide.clone()));
+        let limit: Arc<Swap<dyn Limit>> = Arc::new(Swap::new(chain.limit.clone()));
+        chain.decide = decide.clone();
+        chain.limit = limit.clone();
+        Self {
+            decide,
+            limit,
+            clock,
+            spec: Mutex::new(spec),
+        }
+    }
+
+    /// Validates and compiles `next`, then swaps in what changed. On error nothing
+    /// changes.
+    pub(crate) fn reload(&self, next: &GatewaySpec) -> Result<Reloaded, Error> {
+        next.validate()?;
+        let mut running = self.spec.lock().unwrap_or_else(|e| e.into_inner());
+        let mut report = Reloaded::default();
+        // Compile both before swapping either: all or nothing.
+        let policy = (next.policy != running.policy)
+            .then(|| Policy::new(&next.policy))
+            .transpose()?;
+        let throttle = (next.rate_limits != running.rate_limits)
+            .then(|| Throttle::new(&next.rate_limits, self.clock.clone()))
+            .transpose()?;
+        if let Some(policy) = policy {
+            self.decide.replace(Arc::new(PolicyDecide::new(policy)));
+            running.policy = next.policy.clone();
+            report.policy = true;
+        }
+        if let Some(throttle) = throttle {
+            self.limit.replace(Arc::new(ThrottleLimit::new(throttle)));
+            running.rate_limits = next.rate_limits.clone();
+            report.rate_limits = true;
+        }
+        let restart = [
+            ("upstream", next.upstreams != running.upstreams),
+            ("auth", next.auth != running.auth),
+            ("page_size", next.page_size != running.page_size),
+        ];
+        report.needs_restart = restart
+            .into_iter()
+            .filter_map(|(name, differs)| differs.then_some(name))
+            .collect();
+        Ok(report)
+    }
+}

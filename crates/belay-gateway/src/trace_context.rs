@@ -1,0 +1,308 @@
+//! W3C Trace Context across the gateway: each proxied request gets a span (`mcp
+//! tools/call`, …) that continues the caller's trace, and every request forwarded upstream
+//! carries a `traceparent` naming that span as its parent.
+//!
+//! The incoming context is read from the MCP request's `_meta.traceparent` (SEP-414, which
+//! reaches the gateway over any transport), else from the HTTP `traceparent` header. The
+//! outgoing one goes into the upstream request's `_meta` (so stdio upstreams get it too) and,
+//! for HTTP upstreams, into the `traceparent` header as well ([`copy_to_headers`]). A
+//! `tracestate` travels along unchanged. With trace export on
+//! ([`belay_core::telemetry`]), the ids are the exported span's, so the traces join up;
+//! without it, the gateway still keeps the trace id and makes up a span id of its own.
+
+use std::collections::HashMap;
+
+use belay_core::telemetry::{self, SpanIds};
+use http::{HeaderName, HeaderValue};
+use rmcp::{
+    RoleServer,
+    model::{ClientJsonRpcMessage, ClientRequest, GetMeta, JsonRpcMessage, RequestMetaObject},
+    service::RequestContext,
+};
+
+use crate::chain::CallContext;
+
+/// The `traceparent` header and `_meta` key.
+pub const TRACEPARENT: &str = "traceparent";
+/// The `tracestate` header and `_meta` key.
+pub const TRACESTATE: &str = "tracestate";
+
+/// A parsed `traceparent` (W3C Trace Context, version 00).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent {
+    /// The trace's id.
+    pub trace_id: [u8; 16],
+    /// The id of the span that made the request (the receiver's parent).
+    pub parent_id: [u8; 8],
+    /// Trace flags; bit 0 is `sampled`.
+    pub flags: u8,
+}
+
+impl TraceParent {
+    /// Parses a `traceparent` value; `None` for anything the specification says to ignore
+    /// (wrong lengths, upper-case hex, all-zero ids, version `ff`). A later version is read
+    /// by its version-00 prefix, as the specification asks.
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.trim();
+        let (version, rest) = value.split_once('-')?;
+        let version = hex::<1>(version)?[0];
+        if version == 0xff || (version == 0 && rest.len() != 52) {
+            return None;
+        }
+        // 32 hex trace id, '-', 16 hex parent id, '-', 2 hex flags, then (later versions
+        // only) '-' and fields we do not know.
+        let fields = rest.get(..52)?;
+        if rest.len() > 52 && !rest[52..].starts_with('-') {
+            return None;
+        }
+        let mut parts = fields.split('-');
+        let trace_id = hex::<16>(parts.next()?)?;
+        let parent_id = hex::<8>(parts.next()?)?;
+        let flags = hex::<1>(parts.next()?)?[0];
+        if trace_id == [0; 16] || parent_id == [0; 8] {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+
+    /// Whether the caller records this trace.
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+
+    /// The same trace, with `span_id` as the parent of what comes next.
+    fn child(self, span_id: [u8; 8]) -> Self {
+        Self {
+            parent_id: span_id,
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "00-")?;
+        self.trace_id
+            .iter()
+            .try_for_each(|b| write!(f, "{b:02x}"))?;
+        write!(f, "-")?;
+        self.parent_id
+            .iter()
+            .try_for_each(|b| write!(f, "{b:02x}"))?;
+        write!(f, "-{:02x}", self.flags)
+    }
+}
+
+/// Lower-case hex of exactly `N` bytes.
+fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let digits = text.as_bytes();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0; N];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+/// The caller's trace context: `_meta` first (it is the MCP request's own), else the HTTP
+/// headers. The `tracestate` is taken from the same place as the `traceparent`.
+fn incoming(context: &RequestContext<RoleServer>) -> Option<(TraceParent, Option<String>)> {
+    if let Some(parent) = context.meta.get_traceparent().and_then(TraceParent::parse) {
+        let state = context.meta.get_tracestate().map(str::to_owned);
+        return Some((parent, state));
+    }
+    let headers = &context.extensions.get::<http::request::Parts>()?.headers;
+    let parent = TraceParent::parse(headers.get(TRACEPARENT)?.to_str().ok()?)?;
+    let state = headers
+        .get(TRACESTATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Some((parent, state))
+}
+
+/// The span of one proxied request, child of the caller's span when it sent a trace
+/// context. Its exported name is `mcp <method>` (e.g. `mcp tools/call`).
+pub(crate) fn request_span(
+    ctx: &CallContext,
+    context: &RequestContext<RoleServer>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "mcp",
+        otel.name = %format_args!("mcp {}", ctx.method),
+        otel.kind = "server",
+        upstream = %ctx.upstream,
+        method = ctx.method,
+        target = ctx.target.as_deref(),
+    );
+    if let Some((parent, _)) = incoming(context) {
+        telemetry::set_remote_parent(
+            &span,
+            SpanIds {
+                trace_id: parent.trace_id,
+                span_id: parent.parent_id,
+                sampled: parent.sampled(),
+            },
+        );
+    }
+    span
+}
+
+/// Puts the trace context of the current request into `request`'s `_meta`: the current
+/// span's exported ids when there are some, else the caller's trace with a fresh span id,
+/// else a new trace. Call it inside [`request_span`].
+pub(crate) fn propagate(request: &mut ClientRequest, context: &RequestContext<RoleServer>) {
+    let caller = incoming(context);
+    let parent = match telemetry::span_ids(&tracing::Span::current()) {
+        Some(ids) => TraceParent {
+            trace_id: ids.trace_id,
+            parent_id: ids.span_id,
+            flags: u8::from(ids.sampled),
+        },
+        None => match &caller {
+            Some((parent, _)) => parent.child(random_id()),
+            // A trace begins here; sampled, so upstreams that follow their parent's
+            // decision record it.
+            None => TraceParent {
+                trace_id: random_id(),
+                parent_id: random_id(),
+                flags: 1,
+            },
+        },
+    };
+    let meta: &mut RequestMetaObject = request.get_meta_mut();
+    meta.set_traceparent(parent.to_string());
+    if let Some(state) = caller.and_then(|(_, state)| state) {
+        meta.set_tracestate(state);
+    }
+}
+
+/// Random non-zero bytes (an all-zero id is invalid).
+fn random_id<const N: usize>() -> [u8; N] {
+    loop {
+        let id: [u8; N] = std::array::from_fn(|_| rand::random());
+        if id != [0; N] {
+            return id;
+        }
+    }
+}
+
+/// Copies a request's `_meta.traceparent` and `_meta.tracestate` into HTTP headers, so an
+/// upstream's HTTP tracing (proxies, server middleware) sees the trace too. A malformed
+/// value is left out of the headers.
+pub fn copy_to_headers(
+    message: &ClientJsonRpcMessage,
+    headers: &mut HashMap<HeaderName, HeaderValue>,
+) {
+    let JsonRpcMessage::Request(request) = message else {
+        return;
+    };
+    let meta = request.request.get_meta();
+    for (name, value) in [
+        (TRACEPARENT, meta.get_traceparent()),
+        (TRACESTATE, meta.get_tracestate()),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{CallToolRequestParams, JsonRpcRequest, Request, RequestId};
+
+    use super::*;
+
+    const EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn parses_and_prints_the_specification_example() {
+        let parent = TraceParent::parse(EXAMPLE);
+        let Some(parent) = parent else {
+            panic!("the specification's example did not parse");
+        };
+        assert_eq!(parent.trace_id[0], 0x4b);
+        assert_eq!(parent.parent_id[7], 0xb7);
+        assert!(parent.sampled());
+        assert_eq!(parent.to_string(), EXAMPLE);
+        let child = parent.child([1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            child.to_string(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0102030405060708-01"
+        );
+    }
+
+    #[test]
+    fn refuses_what_the_specification_says_to_ignore() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(TraceParent::parse(bad), None, "{bad:?}");
+        }
+        // A later version: its version-00 fields are read, the rest ignored.
+        let future = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-next";
+        assert!(TraceParent::parse(future).is_some());
+    }
+
+    #[test]
+    fn random_ids_are_not_zero_and_differ() {
+        let a: [u8; 16] = random_id();
+        let b: [u8; 16] = random_id();
+        assert_ne!(a, [0; 16]);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn copies_meta_into_headers_for_requests_only() -> Result<(), serde_json::Error> {
+        let mut request =
+            ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("t")));
+        request.get_meta_mut().set_traceparent(EXAMPLE);
+        request.get_meta_mut().set_tracestate("vendor=opaque");
+        let message = JsonRpcMessage::Request(JsonRpcRequest::new(RequestId::Number(1), request));
+        let mut headers = HashMap::new();
+        copy_to_headers(&message, &mut headers);
+        assert_eq!(
+            headers
+                .get(&HeaderName::from_static(TRACEPARENT))
+                .and_then(|v| v.to_str().ok()),
+            Some(EXAMPLE)
+        );
+        assert_eq!(
+            headers
+                .get(&HeaderName::from_static(TRACESTATE))
+                .and_then(|v| v.to_str().ok()),
+            Some("vendor=opaque")
+        );
+        // And the same context is in the JSON the upstream reads.
+        let json = serde_json::to_value(&message)?;
+        assert_eq!(json["params"]["_meta"]["traceparent"], EXAMPLE);
+
+        let mut none = HashMap::new();
+        let bare = ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("t")));
+        copy_to_headers(
+            &JsonRpcMessage::Request(JsonRpcRequest::new(RequestId::Number(2), bare)),
+            &mut none,
+        );
+        assert!(none.is_empty());
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! Reloading a running gateway's configuration: on SIGHUP, and when the file changes.
+//!
+//! The file is polled (its modification time and length) rather than watched with inotify:
+//! editors replace files in ways that lose watches, and a two-second delay is fine for a
+//! config change. A reload that fails keeps the running configuration and logs why.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use belay_gateway::{Gateway, GatewaySpec};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BelayConfig;
+
+/// How often the file is checked for changes.
+const POLL: Duration = Duration::from_secs(2);
+
+/// What identifies a version of the file: modification time and length.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Reloads `gateway` from `file` (re-read as a whole belay.toml, env overrides included,
+/// then turned into the gateway's spec by `spec_of`) on SIGHUP and whenever the file
+/// changes, until `shutdown`. Without a file, SIGHUP reloads the environment overrides.
+pub(crate) fn watch(
+    gateway: Gateway,
+    file: Option<PathBuf>,
+    spec_of: impl Fn(&BelayConfig) -> anyhow::Result<GatewaySpec> + Send + 'static,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload on file change only");
+                None
+            }
+        };
+        let mut last = file.as_deref().and_then(stamp);
+        let mut poll = tokio::time::interval(POLL);
+        loop {
+            let why = tokio::select! {
+                () = shutdown.cancelled() => return,
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => "SIGHUP",
+                _ = poll.tick() => {
+                    let now = file.as_deref().and_then(stamp);
+                    if now == last { continue; }
+                    last = now;
+                    "the file changed"
+                }
+            };
+            apply(&gateway, file.as_deref(), &spec_of, why);
+        }
+    });
+}
+
+fn apply(
+    gateway: &Gateway,
+    file: Option<&Path>,
+    spec_of: &impl Fn(&BelayConfig) -> anyhow::Result<GatewaySpec>,
+    why: &str,
+) {
+    let shown = file.map_or_else(|| "the environment".into(), |f| f.display().to_string());
+    let outcome = BelayConfig::load(file)
+        .and_then(|config| spec_of(&config))
+        .and_then(|spec| Ok(gateway.reload(&spec)?));
+    match outcome {
+        Ok(report) => {
+            tracing::info!(config = %shown, trigger = why, "configuration reloaded: {report}")
+        }
+        Err(e) => tracing::error!(
+            config = %shown, trigger = why,
+            "configuration NOT reloaded, the running one stays: {e:#}"
+        ),
+    }
+}
