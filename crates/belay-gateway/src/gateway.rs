@@ -222,8 +222,16 @@ impl Gateway {
             return Ok(self.with_metrics(protection.protect(self.mcp_router())));
         }
         let mut router = Router::new();
-        for (path, endpoint) in self.endpoints() {
-            let protection = belay_auth::Protection::new(resource, &format!("{base}{path}"))?;
+        // In the order built: the federated endpoint, then upstream 0, 1, …
+        for (n, (path, endpoint)) in self.endpoints().into_iter().enumerate() {
+            let scopes = n
+                .checked_sub(1)
+                .and_then(|i| self.hub.upstreams[i].spec().scopes.clone());
+            let own = belay_auth::ResourceSpec {
+                scopes: scopes.unwrap_or_else(|| resource.scopes.clone()),
+                ..resource.clone()
+            };
+            let protection = belay_auth::Protection::new(&own, &format!("{base}{path}"))?;
             router = router.merge(protection.protect_shared_origin(endpoint));
         }
         tracing::info!(issuer = %resource.issuer, base = %base, "gateway requires sign-in (each endpoint its own resource)");

@@ -16,7 +16,10 @@
 //!   client's call with `input_required` carrying that request and *parks* the upstream
 //!   call, still waiting, under a random id. The client's retry answers the parked
 //!   request, and the gateway waits again for the result or the next question. A parked
-//!   call waits at most the upstream's call timeout, as a live question would.
+//!   call waits at most the upstream's call timeout, as a live question would. Its progress
+//!   and log messages go to the round that started it, so later rounds do not see them. As
+//!   for any live question ([`crate::relay`]), a question is refused while other clients'
+//!   calls are in flight on the same upstream, and a parked call is one.
 //!
 //! Either way the `requestState` the client sees is the gateway's own ([`state`]), sealed
 //! with a per-endpoint random key and bound to the caller (or session), upstream, method,

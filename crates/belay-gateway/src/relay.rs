@@ -7,7 +7,7 @@
 //! If several sessions have calls in flight, it is refused rather than risk showing one
 //! user's question to another (the upstream then falls back as for a client that cannot
 //! elicit). For a 2026-07-28 client's call, which cannot carry server-to-client requests,
-//! the question becomes an input request of the call ([`crate::input_required`]). Progress carries its token, so it is always routed exactly, and a
+//! the question becomes an input request of the call (the gateway's `input_required` module). Progress carries its token, so it is always routed exactly, and a
 //! `resources/updated` goes to exactly the sessions that subscribed to that URI.
 #![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
 

@@ -187,6 +187,12 @@ pub struct UpstreamSpec {
     /// Time limits for this upstream.
     #[serde(default)]
     pub timeouts: TimeoutSpec,
+    /// Scopes a token needs at this upstream's own endpoint (`/servers/NAME/mcp`), per
+    /// capability (`tools`, `resources`, `prompts`), replacing `[resource] scopes` there:
+    /// a caller without them gets 403 `insufficient_scope` and can step up. At the
+    /// federated `/mcp`, require scopes per upstream with policy rules (`scopes = […]`).
+    #[serde(default)]
+    pub scopes: Option<belay_auth::CapabilityScopes>,
 }
 
 impl UpstreamSpec {

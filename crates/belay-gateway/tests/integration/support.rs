@@ -7,10 +7,17 @@ use std::{
 
 use anyhow::Context as _;
 use axum::{Router, extract::Request, middleware::Next, response::Response};
+use belay_auth::ResourceSpec;
+use belay_auth_server::ClientSpec;
 use belay_gateway::{Chain, Gateway, GatewaySpec};
 use belay_mcp::testkit::{Client, Era, ScriptedClient};
 use belay_servers::ServerName;
-use rmcp::{ServiceExt, transport::StreamableHttpClientTransport};
+use rmcp::{
+    ServiceExt,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
@@ -26,12 +33,21 @@ pub(crate) async fn serve(router: Router) -> anyhow::Result<(String, DropGuard)>
 /// Every `Authorization` header an upstream received.
 pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
 
+/// Every `Authorization` header the upstream has received so far.
+pub(crate) fn heard(seen: &Seen) -> Vec<String> {
+    seen.lock().map(|s| s.clone()).unwrap_or_default()
+}
+
+/// Reference server `name`'s Streamable HTTP router at `/mcp`, for a test to wrap and serve.
+pub(crate) fn reference(name: ServerName) -> Router {
+    belay_servers::streamable_router(name, "/mcp", false, CancellationToken::new())
+}
+
 /// A reference server on Streamable HTTP at `/mcp`, recording Authorization headers.
 pub(crate) async fn http_upstream(name: ServerName) -> anyhow::Result<(String, Seen, DropGuard)> {
     let seen: Seen = Arc::default();
     let record = seen.clone();
-    let router = belay_servers::streamable_router(name, "/mcp", false, CancellationToken::new())
-        .layer(axum::middleware::from_fn(
+    let router = reference(name).layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
                 let record = record.clone();
                 async move {
@@ -62,10 +78,48 @@ pub(crate) struct Running {
     _gateway: DropGuard,
 }
 
+/// `toml` (a standalone gateway file) checked, its error as text.
+pub(crate) fn spec(toml: &str) -> anyhow::Result<GatewaySpec> {
+    belay_gateway::check(toml).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// What `check` reports for `toml`, which should not pass; empty if it did.
+pub(crate) fn refusal(toml: &str) -> String {
+    belay_gateway::check(toml)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
 /// Starts a gateway for `toml` (a standalone gateway file) and serves it.
 pub(crate) async fn gateway(toml: &str) -> anyhow::Result<Running> {
-    let spec: GatewaySpec = belay_gateway::check(toml).map_err(|e| anyhow::anyhow!("{e}"))?;
-    gateway_with(spec, Chain::default(), |r| r).await
+    gateway_with(spec(toml)?, Chain::default(), |r| r).await
+}
+
+/// Starts a gateway for `toml` (with `auth = true`) as `belay gateway serve` does, its chain
+/// from the file, and serves it requiring sign-in with tokens from `issuer`, each endpoint
+/// its own resource.
+pub(crate) async fn protected_gateway(toml: &str, issuer: &str) -> anyhow::Result<Running> {
+    let spec = spec(toml)?;
+    let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), None)?;
+    let stop = CancellationToken::new();
+    let gateway = Gateway::start(spec, chain, stop.clone())?;
+    // The router needs its own base URL, so bind before building it.
+    let (listener, addr) = belay_mcp::http::bind("127.0.0.1:0").await?;
+    let base = format!("http://{addr}");
+    let resource = ResourceSpec {
+        issuer: issuer.to_owned(),
+        ..ResourceSpec::default()
+    };
+    let router = gateway.protected_router(&resource, &base)?;
+    let server = CancellationToken::new();
+    tokio::spawn(belay_mcp::http::run(listener, router, server.clone()));
+    Ok(Running {
+        gateway,
+        base,
+        _server: server.drop_guard(),
+        _gateway: stop.drop_guard(),
+    })
 }
 
 /// A gateway in front of one Streamable HTTP upstream `name` at `url`, once it is up.
@@ -159,6 +213,107 @@ pub(crate) async fn issuer_with(
     Ok(issuer)
 }
 
+/// The client of the sign-in tests: confidential, allowed client credentials.
+pub(crate) const ROBOT: &str = "robot";
+/// [`ROBOT`]'s secret.
+pub(crate) const ROBOT_SECRET: &str = "robot-secret-for-tests";
+
+/// A confidential client `id` with `secret`, allowed `grants`.
+pub(crate) fn service_client(id: &str, secret: &str, grants: &[&str]) -> ClientSpec {
+    ClientSpec {
+        client_id: id.into(),
+        client_secret: Some(secret.into()),
+        grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
+        ..ClientSpec::default()
+    }
+}
+
+/// The authorization server knowing only [`ROBOT`]; its issuer URL. Stops with `stop`.
+pub(crate) async fn robot_issuer(stop: &CancellationToken) -> anyhow::Result<String> {
+    let robot = service_client(ROBOT, ROBOT_SECRET, &["client_credentials"]);
+    issuer_with(vec![robot], |r| r, stop).await
+}
+
+/// Sign-in at the edge of a gateway in front of the stock server, where only [`ROBOT`] may
+/// compare: a comparison that passes proves the caller reached policy.
+pub(crate) struct RobotGateway {
+    pub(crate) issuer: String,
+    pub(crate) gw: Running,
+    /// What the upstream received as Authorization: never a caller's token.
+    pub(crate) seen: Seen,
+    _upstream: DropGuard,
+    _issuer: DropGuard,
+}
+
+impl RobotGateway {
+    /// Starts the authorization server, the stock server and the gateway; returns once
+    /// the upstream is up.
+    pub(crate) async fn start() -> anyhow::Result<Self> {
+        let stop = CancellationToken::new();
+        let issuer = robot_issuer(&stop).await?;
+        let (stock, seen, upstream) = http_upstream(ServerName::Stock).await?;
+        let toml = format!(
+            r#"
+auth = true
+[[upstream]]
+name = "stock"
+transport = {{ type = "http", url = "{stock}" }}
+[policy]
+[[policy.rules]]
+id = "robots-compare"
+clients = ["{ROBOT}"]
+names = ["compare_*"]
+[[policy.rules]]
+id = "others-do-not"
+effect = "deny"
+names = ["compare_*"]
+"#
+        );
+        let gw = protected_gateway(&toml, &issuer).await?;
+        gw.up("stock").await?;
+        Ok(Self {
+            issuer,
+            gw,
+            seen,
+            _upstream: upstream,
+            _issuer: stop.drop_guard(),
+        })
+    }
+
+    /// A token of [`ROBOT`] for the federated endpoint, `/mcp`.
+    pub(crate) async fn token(&self) -> anyhow::Result<String> {
+        let resource = format!("{}/mcp", self.gw.base);
+        service_token(&self.issuer, ROBOT, ROBOT_SECRET, &resource).await
+    }
+}
+
+/// A handshake-era client of `url` presenting `token` as its bearer.
+pub(crate) async fn signed_in(url: &str, token: &str) -> anyhow::Result<Client> {
+    signed_in_as(ScriptedClient::new(Era::Handshake), url, token).await
+}
+
+/// [`signed_in`] as `person`.
+pub(crate) async fn signed_in_as(
+    person: ScriptedClient,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<Client> {
+    let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
+    Ok(person
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await?)
+}
+
+/// The value of `response`'s header `name` as text; empty when absent.
+pub(crate) fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A client-credentials token of `client` for `resource`, from `issuer`.
 pub(crate) async fn service_token(
     issuer: &str,
@@ -166,10 +321,23 @@ pub(crate) async fn service_token(
     secret: &str,
     resource: &str,
 ) -> anyhow::Result<String> {
+    scoped_token(issuer, client, secret, resource, None).await
+}
+
+/// [`service_token`] asking for `scope` (space separated), if given.
+pub(crate) async fn scoped_token(
+    issuer: &str,
+    client: &str,
+    secret: &str,
+    resource: &str,
+    scope: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut form = vec![("grant_type", "client_credentials"), ("resource", resource)];
+    form.extend(scope.map(|s| ("scope", s)));
     let token: serde_json::Value = reqwest::Client::new()
         .post(format!("{issuer}/token"))
         .basic_auth(client, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+        .form(&form)
         .send()
         .await?
         .json()

@@ -339,6 +339,7 @@ fn gateway_spec(
         },
         credentials: credentials.clone(),
         timeouts: Default::default(),
+        scopes: None,
     });
     spec.upstreams = builtin
         .chain(configured.upstreams.iter().cloned())
