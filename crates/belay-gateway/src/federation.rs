@@ -21,14 +21,17 @@ use crate::upstream::Upstream;
 pub enum Scope {
     /// All of them, prefixed (`/mcp`).
     Federated,
-    /// One of them, as it is (`/servers/NAME/mcp`); the index into the upstream list.
+    /// One of them, as it is (`/servers/NAME/mcp`); the index into the upstream list
+    /// (which only grows, so the index outlives reloads).
     Single(usize),
 }
 
 /// The indexes of the upstreams `scope` exposes.
 pub fn in_scope(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<usize> {
     match scope {
-        Scope::Federated => (0..upstreams.len()).collect(),
+        Scope::Federated => (0..upstreams.len())
+            .filter(|&i| !upstreams[i].is_retired())
+            .collect(),
         Scope::Single(i) => vec![i],
     }
 }
@@ -125,13 +128,18 @@ pub fn route_name(
         Scope::Federated => upstreams
             .iter()
             .enumerate()
+            .filter(|(_, u)| !u.is_retired())
             .find_map(|(i, u)| {
                 name.strip_prefix(u.prefix())
                     .map(|rest| (i, rest.to_owned()))
             })
             .filter(|(_, rest)| !rest.is_empty())
             .ok_or_else(|| {
-                let prefixes: Vec<&str> = upstreams.iter().map(|u| u.prefix()).collect();
+                let prefixes: Vec<&str> = upstreams
+                    .iter()
+                    .filter(|u| !u.is_retired())
+                    .map(|u| u.prefix())
+                    .collect();
                 ErrorData::invalid_params(
                     format!(
                         "unknown {kind} `{name}`: gateway names start with an upstream prefix \

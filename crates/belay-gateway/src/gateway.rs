@@ -12,25 +12,31 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Error,
     chain::Chain,
-    federation::Scope,
-    reload::{Reloaded, Reloader},
     http_limits,
-    server::{GatewayServer, Hub},
-    spec::{GatewaySpec, HttpLimitsSpec, RateLimitStatus},
+    relay::Change,
+    reload::{Reloaded, Reloader},
+    roster::Roster,
+    routes::{Edge, Table},
+    server::Hub,
+    spec::{GatewaySpec, HttpLimitsSpec},
     upstream::{Upstream, UpstreamState, UpstreamStatus},
 };
 
 /// A running gateway: upstreams supervised in the background, endpoints from [`Self::router`].
 #[derive(Clone)]
 pub struct Gateway {
-    hub: Arc<Hub>,
-    shutdown: CancellationToken,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) shutdown: CancellationToken,
     /// `GET [gateway.metrics] path`, unless metrics are off.
     metrics: Option<Router>,
     /// `[gateway.http]`.
-    http: HttpLimitsSpec,
+    pub(crate) http: HttpLimitsSpec,
     /// What a configuration reload can replace.
     reloader: Arc<Reloader>,
+    /// Where upstreams report catalog changes (those a reload adds, too).
+    changes: mpsc::UnboundedSender<(String, Change)>,
+    /// The per-upstream routes of every router built, which reloads keep current.
+    pub(crate) tables: Arc<Mutex<Vec<Table>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -39,6 +45,14 @@ impl std::fmt::Debug for Gateway {
             .field("upstreams", &self.hub.upstreams)
             .finish()
     }
+}
+
+/// What a reload does to the upstreams.
+struct Plan {
+    /// New or changed upstreams, ready to start.
+    started: Vec<Arc<Upstream>>,
+    /// Names no longer configured.
+    removed: Vec<String>,
 }
 
 impl Gateway {
@@ -68,19 +82,16 @@ impl Gateway {
             .map(|u| Upstream::new(u.clone(), &spec, shutdown.child_token()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let hub = Arc::new(Hub {
-            upstreams,
+            upstreams: Roster::new(upstreams),
             chain,
             page_size: spec.page_size,
             clients: Mutex::new(Vec::new()),
             listeners: Default::default(),
         });
         let (changes, mut rx) = mpsc::unbounded_channel();
-        for upstream in &hub.upstreams {
-            tokio::spawn(
-                upstream
-                    .clone()
-                    .supervise(changes.clone(), shutdown.clone()),
-            );
+        for (_, upstream) in hub.upstreams.active() {
+            let stop = upstream.stop_token();
+            tokio::spawn(upstream.supervise(changes.clone(), stop));
         }
         let notifier = hub.clone();
         tokio::spawn(async move {
@@ -90,82 +101,80 @@ impl Gateway {
                 notifier.notify_list_changed().await;
             }
         });
-        let metrics = metrics.map(|m| m.router(&spec.metrics.path, hub.upstreams.clone()));
+        let roster = hub.upstreams.clone();
+        let metrics = metrics.map(|m| {
+            m.router(&spec.metrics.path, move || {
+                roster.active().into_iter().map(|(_, u)| u).collect()
+            })
+        });
         Ok(Self {
             hub,
             shutdown,
             metrics,
             http: spec.http,
             reloader,
+            changes,
+            tables: Arc::default(),
         })
     }
 
     /// Applies a new configuration without dropping sessions: policy and rate limits
-    /// take effect for the next request (rate-limit buckets start full again). Other
-    /// changes are reported as needing a restart. A configuration that does not validate
-    /// or compile changes nothing, and the error says why.
-    pub fn reload(&self, spec: &GatewaySpec) -> Result<Reloaded, Error> {
-        self.reloader.reload(spec)
-    }
-
-    /// The gateway's MCP endpoints, each as the path that names it (its OAuth resource)
-    /// and the routes that serve it: `/mcp` (every upstream, prefixed) and
-    /// `/servers/NAME/mcp` (one upstream, as is), both Streamable HTTP. Each also serves
-    /// 2024-11-05 HTTP+SSE clients on its own routes (`/sse` + `/messages`, and
-    /// `/servers/NAME/sse` + `/servers/NAME/messages`): one endpoint, one resource.
-    fn endpoints(&self) -> Vec<(String, Router)> {
-        let mut endpoints = vec![(
-            "/mcp".to_owned(),
-            belay_mcp::http::streamable_router_with_limit(
-                GatewayServer::new(self.hub.clone(), Scope::Federated),
-                "/mcp",
-                false,
-                self.shutdown.clone(),
-                self.http.max_body_bytes,
-            )
-            .merge(belay_mcp::legacy_sse::router(
-                GatewayServer::new(self.hub.clone(), Scope::Federated),
-                "/sse",
-                "/messages",
-                self.shutdown.clone(),
-            )),
-        )];
-        for (i, upstream) in self.hub.upstreams.iter().enumerate() {
-            let path = format!("/servers/{}/mcp", upstream.name());
-            let router = belay_mcp::http::streamable_router_with_limit(
-                GatewayServer::new(self.hub.clone(), Scope::Single(i)),
-                &path,
-                false,
-                self.shutdown.clone(),
-                self.http.max_body_bytes,
-            )
-            .merge(belay_mcp::legacy_sse::router(
-                GatewayServer::new(self.hub.clone(), Scope::Single(i)),
-                &format!("/servers/{}/sse", upstream.name()),
-                &format!("/servers/{}/messages", upstream.name()),
-                self.shutdown.clone(),
-            ));
-            endpoints.push((path, router));
+    /// take effect for the next request (rate-limit buckets start full again); upstreams
+    /// added are started and routed, removed ones stopped, changed ones replaced (their
+    /// clients' sessions on `/servers/NAME/mcp` end; `/mcp` sessions carry on and are
+    /// told the lists changed). `auth` and `page_size` take effect on restart. A
+    /// configuration that does not validate or compile, or whose secrets cannot be read,
+    /// changes nothing, and the error says why.
+    pub fn reload(&self, next: &GatewaySpec) -> Result<Reloaded, Error> {
+        next.validate()?;
+        let plan = self.plan(next)?;
+        let mut report = self.reloader.reload(next)?;
+        for name in &plan.removed {
+            if let Some((_, old)) = self.hub.upstreams.find(name) {
+                old.retire();
+                self.unroute_upstream(name);
+            }
         }
-        // In the order built: the federated endpoint, then upstream 0, 1, …
-        endpoints
-            .into_iter()
-            .enumerate()
-            .map(|(n, (path, router))| {
-                let scope = n.checked_sub(1).map_or(Scope::Federated, Scope::Single);
-                (path, self.limited(router, scope))
-            })
-            .collect()
+        for upstream in plan.started {
+            let name = upstream.name().to_owned();
+            if let Some((_, old)) = self.hub.upstreams.find(&name) {
+                old.retire();
+                report.upstreams_replaced.push(name);
+            } else {
+                report.upstreams_added.push(name);
+            }
+            let i = self.hub.upstreams.push(upstream.clone());
+            tokio::spawn(
+                upstream
+                    .clone()
+                    .supervise(self.changes.clone(), upstream.stop_token()),
+            );
+            self.route_upstream(i, &upstream)?;
+        }
+        report.upstreams_removed = plan.removed;
+        if report.upstreams_changed() {
+            let hub = self.hub.clone();
+            tokio::spawn(async move { hub.notify_list_changed().await });
+        }
+        Ok(report)
     }
 
-    /// `[gateway.http]`'s body limits around one endpoint, and its 429 answer to
-    /// rate-limited requests; inside authentication, so the caller is known.
-    fn limited(&self, router: Router, scope: Scope) -> Router {
-        let router = match self.http.rate_limit_status {
-            RateLimitStatus::Http => http_limits::rate_limited(router, self.hub.clone(), scope),
-            RateLimitStatus::Jsonrpc => router,
-        };
-        http_limits::body_limits(router, &self.http)
+    /// The upstreams `next` adds or changes, built (secrets read) but not started, and
+    /// the names it removes.
+    fn plan(&self, next: &GatewaySpec) -> Result<Plan, Error> {
+        let running = self.hub.upstreams.active();
+        let removed = running
+            .iter()
+            .filter(|(_, u)| !next.upstreams.iter().any(|n| n.name == u.name()))
+            .map(|(_, u)| u.name().to_owned())
+            .collect();
+        let started = next
+            .upstreams
+            .iter()
+            .filter(|n| !running.iter().any(|(_, u)| u.spec() == *n))
+            .map(|n| Upstream::new(n.clone(), next, self.shutdown.child_token()).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Plan { started, removed })
     }
 
     /// The limits of the server loop that should serve the gateway's router
@@ -177,15 +186,16 @@ impl Gateway {
     /// Every endpoint (see [`Self::protected_router`] for the same behind OAuth), and
     /// the metrics endpoint (`[gateway.metrics]`).
     pub fn router(&self) -> Router {
-        self.with_metrics(self.mcp_router())
+        // Without an edge, building an endpoint cannot fail.
+        let mcp = self.mcp_router(None).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot route the upstreams' endpoints");
+            self.federated_endpoint()
+        });
+        self.with_metrics(mcp)
     }
 
-    fn mcp_router(&self) -> Router {
-        self.endpoints()
-            .into_iter()
-            .fold(Router::new(), |router, (_, endpoint)| {
-                router.merge(endpoint)
-            })
+    fn mcp_router(&self, edge: Option<Edge>) -> Result<Router, Error> {
+        Ok(self.federated_endpoint().merge(self.upstream_routes(edge)?))
     }
 
     /// Adds `[gateway.http]`'s header check around `router` (before authentication: a
@@ -219,33 +229,33 @@ impl Gateway {
                 metadata = %protection.metadata_url(),
                 "gateway requires sign-in (one resource for every endpoint)"
             );
-            return Ok(self.with_metrics(protection.protect(self.mcp_router())));
+            return Ok(self.with_metrics(protection.protect(self.mcp_router(None)?)));
         }
-        let mut router = Router::new();
-        // In the order built: the federated endpoint, then upstream 0, 1, …
-        for (n, (path, endpoint)) in self.endpoints().into_iter().enumerate() {
-            let scopes = n
-                .checked_sub(1)
-                .and_then(|i| self.hub.upstreams[i].spec().scopes.clone());
-            let own = belay_auth::ResourceSpec {
-                scopes: scopes.unwrap_or_else(|| resource.scopes.clone()),
-                ..resource.clone()
-            };
-            let protection = belay_auth::Protection::new(&own, &format!("{base}{path}"))?;
-            router = router.merge(protection.protect_shared_origin(endpoint));
-        }
+        let federated = belay_auth::Protection::new(resource, &format!("{base}/mcp"))?;
+        let edge = Edge {
+            resource: resource.clone(),
+            base: base.to_owned(),
+        };
+        let router = federated
+            .protect_shared_origin(self.federated_endpoint())
+            .merge(self.upstream_routes(Some(edge))?);
         tracing::info!(issuer = %resource.issuer, base = %base, "gateway requires sign-in (each endpoint its own resource)");
         Ok(self.with_metrics(router))
     }
 
-    /// The upstreams, in configuration order.
-    pub fn upstreams(&self) -> &[Arc<Upstream>] {
-        &self.hub.upstreams
+    /// The upstreams in service, in configuration order (those a reload added last).
+    pub fn upstreams(&self) -> Vec<Arc<Upstream>> {
+        self.hub
+            .upstreams
+            .active()
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect()
     }
 
-    /// The upstream called `name`.
-    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
-        self.hub.upstreams.iter().find(|u| u.name() == name)
+    /// The upstream in service called `name`.
+    pub fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.hub.upstreams.find(name).map(|(_, u)| u)
     }
 
     /// Waits until upstream `name` is up with a session newer than `after_generation`

@@ -324,9 +324,9 @@ impl Endpoint {
         if params.request_state.is_some() {
             return None;
         }
-        let upstreams = &self.hub.upstreams;
+        let upstreams = self.hub.upstreams.snapshot();
         let by_name = |kind, name: Option<String>| {
-            federation::route_name(self.scope, upstreams, kind, name.as_deref()?).ok()
+            federation::route_name(self.scope, &upstreams, kind, name.as_deref()?).ok()
         };
         let (method, upstream, target, arguments) = match method {
             "tools/call" => {
@@ -339,7 +339,7 @@ impl Endpoint {
             }
             "resources/read" => {
                 let uri = params.uri?;
-                let i = federation::route_uri(self.scope, upstreams, &uri).ok()?;
+                let i = federation::route_uri(self.scope, &upstreams, &uri).ok()?;
                 ("resources/read", i, uri, None)
             }
             "completion/complete" => match params.reference? {
@@ -350,7 +350,7 @@ impl Endpoint {
                     ("completion/complete", i, name, None)
                 }
                 Reference { uri: Some(uri), .. } => {
-                    let i = federation::route_uri(self.scope, upstreams, &uri).ok()?;
+                    let i = federation::route_uri(self.scope, &upstreams, &uri).ok()?;
                     ("completion/complete", i, uri, None)
                 }
                 Reference { .. } => return None,

@@ -19,12 +19,14 @@ pub mod credential;
 mod error;
 pub mod federation;
 mod gateway;
+pub mod http_limits;
 mod input_required;
 mod listen;
-pub mod http_limits;
 pub mod metrics;
 pub mod relay;
 mod reload;
+mod roster;
+mod routes;
 mod server;
 pub mod spec;
 pub mod trace_context;
@@ -37,8 +39,8 @@ pub use chain::{
 pub use check::check;
 pub use error::{ConfigError, Error};
 pub use gateway::Gateway;
-pub use reload::Reloaded;
 pub use metrics::Metrics;
+pub use reload::Reloaded;
 pub use server::GatewayServer;
 pub use spec::{
     CredentialSpec, GatewaySpec, HttpLimitsSpec, RateLimitStatus, TransportSpec, UpstreamSpec,

@@ -212,17 +212,21 @@ impl Metrics {
         Ok(text)
     }
 
-    /// `GET path`: the exposition of these metrics for `upstreams`. Put it outside any
-    /// OAuth layer: Prometheus scrapes without a token.
-    pub fn router(self: &Arc<Self>, path: &str, upstreams: Vec<Arc<Upstream>>) -> Router {
+    /// `GET path`: the exposition of these metrics, with the health of the upstreams
+    /// `upstreams` returns at scrape time. Put it outside any OAuth layer: Prometheus
+    /// scrapes without a token.
+    pub fn router(
+        self: &Arc<Self>,
+        path: &str,
+        upstreams: impl Fn() -> Vec<Arc<Upstream>> + Clone + Send + Sync + 'static,
+    ) -> Router {
         let metrics = self.clone();
-        let upstreams = Arc::new(upstreams);
         Router::new().route(
             path,
             get(move || {
                 let metrics = metrics.clone();
                 let upstreams = upstreams.clone();
-                async move { metrics.respond(&upstreams) }
+                async move { metrics.respond(&upstreams()) }
             }),
         )
     }

@@ -1,5 +1,5 @@
 //! Configuration reload while the gateway runs: new policy and rate limits take effect for
-//! the next request, and no session is dropped.
+//! the next request, and no session is dropped. (Upstream changes: [`crate::Gateway::reload`].)
 //!
 //! The chain's policy and limiter are reached through [`Swap`]s, so a reload replaces what
 //! they point at and nothing else: requests in flight finish under the rules they started
@@ -62,22 +62,46 @@ pub struct Reloaded {
     pub policy: bool,
     /// `[gateway.rate_limits]` was replaced (buckets start full again).
     pub rate_limits: bool,
-    /// Settings that differ but only take effect on restart (e.g. `upstream`, `auth`).
+    /// Upstreams started.
+    pub upstreams_added: Vec<String>,
+    /// Upstreams whose settings changed: stopped and started again with the new ones.
+    pub upstreams_replaced: Vec<String>,
+    /// Upstreams stopped.
+    pub upstreams_removed: Vec<String>,
+    /// Settings that differ but only take effect on restart (`auth`, `page_size`, …).
     pub needs_restart: Vec<&'static str>,
+}
+
+impl Reloaded {
+    /// Whether the set of upstreams (or one's settings) changed.
+    pub fn upstreams_changed(&self) -> bool {
+        !(self.upstreams_added.is_empty()
+            && self.upstreams_replaced.is_empty()
+            && self.upstreams_removed.is_empty())
+    }
 }
 
 impl std::fmt::Display for Reloaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut applied = Vec::new();
+        let mut applied: Vec<String> = Vec::new();
         if self.policy {
-            applied.push("policy");
+            applied.push("policy".into());
         }
         if self.rate_limits {
-            applied.push("rate limits");
+            applied.push("rate limits".into());
+        }
+        for (what, names) in [
+            ("added", &self.upstreams_added),
+            ("replaced", &self.upstreams_replaced),
+            ("removed", &self.upstreams_removed),
+        ] {
+            if !names.is_empty() {
+                applied.push(format!("upstreams {what}: {}", names.join(", ")));
+            }
         }
         match applied.is_empty() {
             true => f.write_str("nothing to apply")?,
-            false => write!(f, "applied {}", applied.join(" and "))?,
+            false => write!(f, "applied {}", applied.join("; "))?,
         }
         if !self.needs_restart.is_empty() {
             write!(
@@ -136,10 +160,24 @@ impl Reloader {
             running.rate_limits = next.rate_limits.clone();
             report.rate_limits = true;
         }
+        running.upstreams = next.upstreams.clone();
         let restart = [
-            ("upstream", next.upstreams != running.upstreams),
             ("auth", next.auth != running.auth),
             ("page_size", next.page_size != running.page_size),
+            ("http", next.http != running.http),
+            ("metrics", next.metrics != running.metrics),
+            (
+                "health_interval_secs",
+                next.health_interval_secs != running.health_interval_secs,
+            ),
+            (
+                "breaker_failures",
+                next.breaker_failures != running.breaker_failures,
+            ),
+            (
+                "breaker_open_secs",
+                next.breaker_open_secs != running.breaker_open_secs,
+            ),
         ];
         report.needs_restart = restart
             .into_iter()

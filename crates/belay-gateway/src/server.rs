@@ -27,13 +27,15 @@ use crate::{
     input_required::{Relay, Retry, Round, Rounds, round_trip_era},
     listen::Listeners,
     relay::Downstream,
+    roster::Roster,
     trace_context,
     upstream::Upstream,
 };
 
 /// State shared by every endpoint and session.
 pub(crate) struct Hub {
-    pub(crate) upstreams: Vec<Arc<Upstream>>,
+    /// Every upstream, retired ones included (see [`Roster`]).
+    pub(crate) upstreams: Roster,
     pub(crate) chain: Chain,
     pub(crate) page_size: usize,
     /// Connected downstream sessions, told when an upstream's catalog changes.
@@ -89,7 +91,7 @@ impl GatewayServer {
         CallContext {
             caller: Caller::from_rmcp_parts(parts).cloned(),
             session: session_of(parts),
-            upstream: self.hub.upstreams[upstream].name().to_owned(),
+            upstream: self.hub.upstreams.get(upstream).name().to_owned(),
             method,
             target,
             arguments: None,
@@ -114,7 +116,10 @@ impl GatewayServer {
     ) -> Result<ServerResult, ErrorData> {
         trace_context::propagate(&mut request, ctx);
         let caller = Caller::from_rmcp_parts(ctx.extensions.get::<http::request::Parts>());
-        let mut reply = self.hub.upstreams[i]
+        let mut reply = self
+            .hub
+            .upstreams
+            .get(i)
             .request(request, Some(self.downstream(ctx)), caller, &ctx.ct)
             .await?;
         mark_complete(&mut reply);
@@ -142,7 +147,7 @@ impl GatewayServer {
             .chain
             .apply_prechecked(ctx, precheck, |ctx| async move {
                 let reply = self.forward(i, request(ctx), context).await?;
-                answer(reply).ok_or_else(|| unexpected(&self.hub.upstreams[i]))
+                answer(reply).ok_or_else(|| unexpected(&self.hub.upstreams.get(i)))
             })
             .instrument(span)
             .await
@@ -190,7 +195,7 @@ impl GatewayServer {
     {
         let span = trace_context::request_span(&ctx, context);
         let relay = Relay {
-            upstream: self.hub.upstreams[i].clone(),
+            upstream: self.hub.upstreams.get(i),
             chain: &self.hub.chain,
             ctx,
             context,
@@ -212,7 +217,7 @@ impl GatewayServer {
     fn strip(&self, i: usize, name: &str) -> String {
         match self.scope {
             Scope::Federated => name
-                .strip_prefix(self.hub.upstreams[i].prefix())
+                .strip_prefix(self.hub.upstreams.get(i).prefix())
                 .unwrap_or(name)
                 .to_owned(),
             Scope::Single(_) => name.to_owned(),
@@ -279,7 +284,7 @@ impl ServerHandler for GatewayServer {
             .build();
         let name = match self.scope {
             Scope::Federated => "belay-gateway".to_owned(),
-            Scope::Single(i) => format!("belay-gateway/{}", self.hub.upstreams[i].name()),
+            Scope::Single(i) => format!("belay-gateway/{}", self.hub.upstreams.get(i).name()),
         };
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")))
@@ -296,7 +301,7 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let items = federation::tools(self.scope, &self.hub.upstreams);
+        let items = federation::tools(self.scope, &self.hub.upstreams.snapshot());
         let (page, next) = self.page(&context, request, items, "tools/call", |i, t| {
             Some(self.strip(i, &t.name))
         })?;
@@ -317,7 +322,7 @@ impl ServerHandler for GatewayServer {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let scope = self.scope;
-        let upstreams = &self.hub.upstreams;
+        let upstreams = self.hub.upstreams.snapshot();
         let in_scope = |name: &str| match scope {
             Scope::Federated => true,
             Scope::Single(i) => upstreams[i].name() == name,
@@ -329,8 +334,9 @@ impl ServerHandler for GatewayServer {
         // rmcp checks a 2026-07-28 call's `Mcp-Param-*` headers against the tool's input
         // schema (SEP-2243), and checks nothing for a tool it is not given.
         let (i, own) =
-            federation::route_name(self.scope, &self.hub.upstreams, "tool", name).ok()?;
-        let catalog = self.hub.upstreams[i].catalog();
+            federation::route_name(self.scope, &self.hub.upstreams.snapshot(), "tool", name)
+                .ok()?;
+        let catalog = self.hub.upstreams.get(i).catalog();
         let mut tool = catalog.tools.iter().find(|t| t.name == own)?.clone();
         tool.name = name.to_owned().into();
         Some(tool)
@@ -341,8 +347,12 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let (i, name) =
-            federation::route_name(self.scope, &self.hub.upstreams, "tool", &request.name)?;
+        let (i, name) = federation::route_name(
+            self.scope,
+            &self.hub.upstreams.snapshot(),
+            "tool",
+            &request.name,
+        )?;
         let mut ctx = self.context(&context, i, "tools/call", Some(name));
         ctx.arguments = request.arguments.clone();
         let build = |ctx: CallContext, mut params: CallToolRequestParams| {
@@ -369,7 +379,7 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let items = federation::prompts(self.scope, &self.hub.upstreams);
+        let items = federation::prompts(self.scope, &self.hub.upstreams.snapshot());
         let (page, next) = self.page(&context, request, items, "prompts/get", |i, p| {
             Some(self.strip(i, &p.name))
         })?;
@@ -383,8 +393,12 @@ impl ServerHandler for GatewayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let (i, name) =
-            federation::route_name(self.scope, &self.hub.upstreams, "prompt", &request.name)?;
+        let (i, name) = federation::route_name(
+            self.scope,
+            &self.hub.upstreams.snapshot(),
+            "prompt",
+            &request.name,
+        )?;
         let mut ctx = self.context(&context, i, "prompts/get", Some(name));
         ctx.arguments = request.arguments.clone();
         let build = |ctx: CallContext, mut params: GetPromptRequestParams| {
@@ -411,7 +425,7 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let items = federation::resources(self.scope, &self.hub.upstreams);
+        let items = federation::resources(self.scope, &self.hub.upstreams.snapshot());
         let (page, next) = self.page(&context, request, items, "resources/read", |_, r| {
             Some(r.uri.clone())
         })?;
@@ -426,7 +440,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         // A template names no one resource, so there is nothing for policy to check yet.
-        let items = federation::templates(self.scope, &self.hub.upstreams);
+        let items = federation::templates(self.scope, &self.hub.upstreams.snapshot());
         let (page, next) = self.page(&context, request, items, "resources/read", |_, _| None)?;
         let mut result = ListResourceTemplatesResult::with_all_items(page);
         result.next_cursor = next;
@@ -438,7 +452,7 @@ impl ServerHandler for GatewayServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let i = federation::route_uri(self.scope, &self.hub.upstreams, &request.uri)?;
+        let i = federation::route_uri(self.scope, &self.hub.upstreams.snapshot(), &request.uri)?;
         let ctx = self.context(&context, i, "resources/read", Some(request.uri.clone()));
         let build = |_, params| ClientRequest::ReadResourceRequest(Request::new(params));
         let answer = |reply| match reply {
@@ -460,7 +474,7 @@ impl ServerHandler for GatewayServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let i = federation::route_uri(self.scope, &self.hub.upstreams, &request.uri)?;
+        let i = federation::route_uri(self.scope, &self.hub.upstreams.snapshot(), &request.uri)?;
         let ctx = self.context(
             &context,
             i,
@@ -471,7 +485,9 @@ impl ServerHandler for GatewayServer {
         self.hub
             .chain
             .apply(ctx, |_| async move {
-                self.hub.upstreams[i]
+                self.hub
+                    .upstreams
+                    .get(i)
                     .subscribe(request.uri, downstream, &context.ct)
                     .await
             })
@@ -484,9 +500,11 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         // Ending a subscription needs no permission: it only stops updates.
-        let i = federation::route_uri(self.scope, &self.hub.upstreams, &request.uri)?;
+        let i = federation::route_uri(self.scope, &self.hub.upstreams.snapshot(), &request.uri)?;
         let session = session_of(context.extensions.get::<http::request::Parts>());
-        self.hub.upstreams[i]
+        self.hub
+            .upstreams
+            .get(i)
             .unsubscribe(request.uri, session.as_deref(), &context.ct)
             .await
     }
@@ -499,8 +517,8 @@ impl ServerHandler for GatewayServer {
         // Every upstream in scope logs at the level asked; a failing one does not stop
         // the others, and is named in the error.
         let mut failed = Vec::new();
-        for i in federation::in_scope(self.scope, &self.hub.upstreams) {
-            let upstream = &self.hub.upstreams[i];
+        for i in federation::in_scope(self.scope, &self.hub.upstreams.snapshot()) {
+            let upstream = &self.hub.upstreams.get(i);
             if let Err(e) = upstream.set_level(request.level, &context.ct).await {
                 failed.push(format!("{}: {}", upstream.name(), e.message));
             }
@@ -524,7 +542,7 @@ impl ServerHandler for GatewayServer {
             Reference::Prompt(prompt) => {
                 let (i, name) = federation::route_name(
                     self.scope,
-                    &self.hub.upstreams,
+                    &self.hub.upstreams.snapshot(),
                     "prompt",
                     &prompt.name,
                 )?;
@@ -533,7 +551,11 @@ impl ServerHandler for GatewayServer {
                 (i, params)
             }
             Reference::Resource(resource) => {
-                let i = federation::route_uri(self.scope, &self.hub.upstreams, &resource.uri)?;
+                let i = federation::route_uri(
+                    self.scope,
+                    &self.hub.upstreams.snapshot(),
+                    &resource.uri,
+                )?;
                 (i, request.clone())
             }
             other => {

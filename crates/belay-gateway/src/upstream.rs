@@ -7,38 +7,30 @@
 #![allow(deprecated)] // Logging and resources/subscribe are deprecated by SEP-2577 but still served.
 
 use std::{
-    collections::HashMap,
-    process::Stdio,
     sync::{Arc, RwLock},
     time::Duration,
 };
 
 use belay_auth::Caller;
-use http::{HeaderName, HeaderValue};
 use rmcp::{
-    ErrorData, RoleClient, ServiceError, ServiceExt,
+    ErrorData, RoleClient, ServiceError,
     model::{
         CancelledNotificationParam, ClientRequest, LoggingLevel, Prompt, Request, Resource,
         ResourceTemplate, ServerResult, SetLevelRequestParams, SubscribeRequestParams, Tool,
         UnsubscribeRequestParams,
     },
     service::{Peer, PeerRequestOptions, RunningService},
-    transport::{
-        StreamableHttpClientTransport, TokioChildProcess,
-        streamable_http_client::StreamableHttpClientTransportConfig,
-    },
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    sync::{mpsc, watch},
-};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+mod connect;
 
 use crate::{
     Error,
     breaker::{Breaker, BreakerState},
-    caller_sessions::{CallerSessions, Connector},
-    credential::{Credential, upstream_http_client},
+    caller_sessions::CallerSessions,
+    credential::Credential,
     relay::{Change, Downstream, InFlight, Subscriptions, UpstreamClient},
     spec::{CredentialSpec, GatewaySpec, RestartPolicy, RestartSpec, TransportSpec, UpstreamSpec},
 };
@@ -106,6 +98,10 @@ pub struct Upstream {
     /// One session per signed-in caller (token exchange); `None`: calls share the
     /// upstream's session.
     callers: Option<CallerSessions>,
+    /// Cancelled when the gateway stops or a reload removes this upstream.
+    stop: CancellationToken,
+    /// Removed or replaced by a reload: out of every list and route, calls refused.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -119,7 +115,7 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// Builds an upstream from its spec (reading its secrets); not yet connected.
-    /// Caller sessions close when `stop` is cancelled.
+    /// It stops (its connection, caller sessions) when `stop` is cancelled.
     pub fn new(
         spec: UpstreamSpec,
         gateway: &GatewaySpec,
@@ -159,6 +155,8 @@ impl Upstream {
             subscriptions,
             log_level: std::sync::Mutex::new(None),
             callers,
+            stop,
+            retired: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -221,6 +219,23 @@ impl Upstream {
         )
     }
 
+    /// Takes it out of service for good: its connections close, calls are refused.
+    pub fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop.cancel();
+    }
+
+    /// Whether a reload removed or replaced it.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Cancelled when it must stop (gateway shutdown or retirement).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     /// How many signed-in callers have their own session open (token exchange only).
     pub fn caller_sessions(&self) -> usize {
         self.callers.as_ref().map_or(0, CallerSessions::len)
@@ -229,6 +244,11 @@ impl Upstream {
     /// The session a request of `caller` goes over: the caller's own (token exchange),
     /// else the shared one.
     async fn conn_for(&self, caller: Option<&Caller>) -> Result<Conn, ErrorData> {
+        if self.is_retired() {
+            return Err(self.unavailable(
+                "it was removed from the configuration (reconnect to see the current upstreams)",
+            ));
+        }
         if let Some(callers) = &self.callers {
             let caller = caller.ok_or_else(|| {
                 self.unavailable(
@@ -543,93 +563,6 @@ impl Upstream {
         }
     }
 
-    async fn connect(
-        &self,
-        client: UpstreamClient,
-        credential: &Credential,
-    ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
-        let fail = |reason: String| Error::Upstream {
-            upstream: self.spec.name.clone(),
-            reason,
-        };
-        match &self.spec.transport {
-            TransportSpec::Stdio {
-                command,
-                args,
-                env,
-                cwd,
-                ..
-            } => {
-                let mut cmd = tokio::process::Command::new(command);
-                cmd.args(args).envs(env);
-                if let Some(cwd) = cwd {
-                    cmd.current_dir(cwd);
-                }
-                let (process, stderr) = TokioChildProcess::builder(cmd)
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .map_err(|e| fail(format!("cannot start `{command}`: {e}")))?;
-                let pid = process.id();
-                if let Some(stderr) = stderr {
-                    tokio::spawn(log_stderr(self.spec.name.clone(), stderr));
-                }
-                let running = client
-                    .serve(process)
-                    .await
-                    .map_err(|e| fail(format!("`{command}` did not start an MCP session: {e}")))?;
-                Ok((running, pid))
-            }
-            TransportSpec::Http { url, headers } => {
-                let mut extra = HashMap::new();
-                for (name, value) in headers {
-                    let name = HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|e| fail(format!("header `{name}`: {e}")))?;
-                    let value = HeaderValue::from_str(value)
-                        .map_err(|e| fail(format!("header `{name}`: {e}")))?;
-                    extra.insert(name, value);
-                }
-                let transport = StreamableHttpClientTransport::with_client(
-                    upstream_http_client(credential.clone(), extra),
-                    StreamableHttpClientTransportConfig::with_uri(url.as_str()),
-                );
-                let running = client
-                    .serve(transport)
-                    .await
-                    .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
-                Ok((running, None))
-            }
-            TransportSpec::Sse { url } => {
-                // Only the upstream's own credential, on the GET and every POST; a token
-                // the upstream refuses is renewed once, as over Streamable HTTP. The
-                // transport refuses a message endpoint on another origin.
-                let credential = credential.clone();
-                let authorization = move |refused: Option<String>| {
-                    let credential = credential.clone();
-                    async move {
-                        if refused.is_some() && !credential.refused().await {
-                            return Ok(refused); // Nothing to renew: the 401 stands.
-                        }
-                        let token = credential.token().await?;
-                        Ok::<_, belay_client::legacy_sse::BoxError>(
-                            token.map(|t| format!("Bearer {t}")),
-                        )
-                    }
-                };
-                let transport = belay_client::legacy_sse::LegacySseTransport::builder(url)
-                    .authorization(authorization)
-                    .endpoint_timeout(self.spec.timeouts.connect())
-                    .connect()
-                    .await
-                    .map_err(|e| fail(format!("cannot open a legacy SSE session at {url}: {e}")))?;
-                let running = client
-                    .serve(transport)
-                    .await
-                    .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
-                Ok((running, None))
-            }
-        }
-    }
-
     /// Lists everything the upstream offers, by its declared capabilities. A list that
     /// fails leaves that part empty: the rest of the upstream still works.
     async fn refresh(&self, peer: &Peer<RoleClient>) {
@@ -669,35 +602,5 @@ impl Upstream {
             Ok(mut slot) => *slot = Arc::new(catalog),
             Err(e) => *e.into_inner() = Arc::new(catalog),
         }
-    }
-}
-
-impl Connector for Upstream {
-    async fn open(
-        &self,
-        client: UpstreamClient,
-        credential: Credential,
-    ) -> Result<RunningService<RoleClient, UpstreamClient>, ErrorData> {
-        match tokio::time::timeout(
-            self.spec.timeouts.connect(),
-            self.connect(client, &credential),
-        )
-        .await
-        {
-            Ok(Ok((running, _))) => Ok(running),
-            Ok(Err(e)) => Err(self.unavailable(format!("cannot open the caller's session: {e}"))),
-            Err(_) => Err(self.unavailable(format!(
-                "no session for the caller within {} ms",
-                self.spec.timeouts.connect_ms
-            ))),
-        }
-    }
-}
-
-/// Forwards a stdio upstream's stderr to our log, line by line, tagged with its name.
-async fn log_stderr(upstream: String, stderr: tokio::process::ChildStderr) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(upstream = %upstream, "{line}");
     }
 }

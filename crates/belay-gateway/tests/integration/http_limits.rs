@@ -13,7 +13,7 @@ use std::{
 };
 
 use axum::{extract::Request, middleware::Next};
-use belay_gateway::{Chain, Gateway, GatewaySpec, chain::RATE_LIMITED};
+use belay_gateway::{Chain, Gateway, chain::RATE_LIMITED};
 use belay_mcp::testkit::{Era, ScriptedClient, object, text_of};
 use belay_policy::{Clock, ManualClock, SystemClock};
 use belay_servers::ServerName;
@@ -27,7 +27,7 @@ use tokio::{
 };
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::support::{WAIT, serve};
+use crate::support::{WAIT, http_toml, reference, refusal, serve, spec};
 
 /// A gateway in front of the stock server, served by the real server loop.
 struct Served {
@@ -48,13 +48,7 @@ async fn start(extra: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Served> {
     let hold = Arc::new(AtomicBool::new(false));
     let release = Arc::new(Semaphore::new(0));
     let (count, held, gate) = (upstream_posts.clone(), hold.clone(), release.clone());
-    let stock = belay_servers::streamable_router(
-        ServerName::Stock,
-        "/mcp",
-        false,
-        CancellationToken::new(),
-    )
-    .layer(axum::middleware::from_fn(
+    let stock = reference(ServerName::Stock).layer(axum::middleware::from_fn(
         move |request: Request, next: Next| {
             let post = request.method() == http::Method::POST;
             if post {
@@ -71,11 +65,9 @@ async fn start(extra: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Served> {
     ));
     let (stock, upstream) = serve(stock).await?;
     // No health pings, so every POST the upstream sees is a proxied request.
-    let toml = format!(
-        "health_interval_secs = 0\n[[upstream]]\nname = \"stock\"\n\
-         transport = {{ type = \"http\", url = \"{stock}/mcp\" }}\n{extra}"
-    );
-    let spec: GatewaySpec = belay_gateway::check(&toml).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let upstream_toml = http_toml("stock", &format!("{stock}/mcp"));
+    let toml = format!("health_interval_secs = 0\n{upstream_toml}{extra}");
+    let spec = spec(&toml)?;
     let chain = Chain::from_spec(&spec, clock, None)?;
     let stop = CancellationToken::new();
     let gateway = Gateway::start(spec, chain, stop.clone())?;
@@ -492,17 +484,12 @@ async fn rmcp_clients_see_429_as_an_error_and_keep_their_session() -> anyhow::Re
 
 #[test]
 fn a_zero_limit_is_reported_by_check() {
-    let error = belay_gateway::check("[http]\nrequest_timeout_secs = 0\n")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let error = refusal("[http]\nrequest_timeout_secs = 0\n");
     assert!(
         error.contains("request_timeout_secs must be at least 1"),
         "{error}"
     );
     assert!(error.starts_with("line 2"), "{error}");
-    let unknown = belay_gateway::check("[http]\nmax_body = 1\n")
-        .err()
-        .map(|e| e.to_string());
-    assert!(unknown.is_some_and(|e| e.contains("unknown field")));
+    let unknown = refusal("[http]\nmax_body = 1\n");
+    assert!(unknown.contains("unknown field"), "{unknown}");
 }

@@ -4,21 +4,16 @@
 //! The client side is belay-client's transport under rmcp's client; the server side is
 //! belay-mcp's, so each is checked against code that did not write the other half.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use axum::{extract::Request, middleware::Next, response::Response};
-use belay_auth::ResourceSpec;
-use belay_auth_server::ClientSpec;
 use belay_client::legacy_sse::LegacySseTransport;
-use belay_gateway::{Chain, Gateway, GatewaySpec, upstream::UpstreamState};
+use belay_gateway::upstream::UpstreamState;
 use belay_mcp::testkit::{Client, Era, ScriptedClient, object, text_of};
 use belay_servers::ServerName;
 use rmcp::{
     ServiceExt,
     model::{CallToolRequestParams, SubscribeRequestParams, UnsubscribeRequestParams},
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
 };
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -27,7 +22,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     lab::{DOC, Lab, Recorder},
     policy::call,
-    support::{Seen, WAIT, gateway, http_upstream, issuer_with, one_upstream, service_token},
+    support::{
+        self, RobotGateway, Seen, gateway, header, http_upstream, one_upstream, post_call,
+        signed_in_as, ticker_info_answered, week_range_person,
+    },
 };
 
 const UPSTREAM_TOKEN: &str = "the-sse-upstreams-own-token";
@@ -124,14 +122,8 @@ credentials = {{ type = "bearer", secret = {{ file = "{}" }} }}
     let generation = gw.up("stock").await?;
 
     // The client presents its own token to the gateway; it must stay there.
-    let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", gw.base))
-        .auth_header(CLIENT_TOKEN);
-    let person =
-        ScriptedClient::new(Era::Handshake).answering(json!({ "include_week_range": true }));
-    let client = person
-        .clone()
-        .serve(StreamableHttpClientTransport::from_config(config))
-        .await?;
+    let person = week_range_person(true);
+    let client = signed_in_as(person.clone(), &format!("{}/mcp", gw.base), CLIENT_TOKEN).await?;
     let tools = client.list_all_tools().await?;
     assert!(
         tools.iter().any(|t| t.name == "stock__get_ticker_info"),
@@ -141,20 +133,9 @@ credentials = {{ type = "bearer", secret = {{ file = "{}" }} }}
     let result = client.call_tool(price("AAPL")).await?;
     assert!(text_of(&result).contains("150.25"), "{}", text_of(&result));
     // The upstream's question travels on its SSE stream, the answer in a POST.
-    let info = client
-        .call_tool(
-            CallToolRequestParams::new("stock__get_ticker_info")
-                .with_arguments(object(json!({"symbol": "AAPL"}))),
-        )
-        .await?;
-    assert!(
-        text_of(&info).contains("52-week range"),
-        "{}",
-        text_of(&info)
-    );
-    assert_eq!(person.questions().len(), 1, "the client was asked once");
+    ticker_info_answered(&client, &person, "stock__", true).await?;
 
-    let heard = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let heard = support::heard(&seen);
     let bearer = format!("Bearer {UPSTREAM_TOKEN}");
     assert!(heard.contains(&format!("GET {bearer}")), "{heard:?}");
     assert!(heard.contains(&format!("POST {bearer}")), "{heard:?}");
@@ -165,33 +146,19 @@ credentials = {{ type = "bearer", secret = {{ file = "{}" }} }}
 
     // Killed and started again on the same port: the supervisor reconnects.
     let addr = upstream.kill().await?;
-    let stock = gw
-        .gateway
-        .upstream("stock")
-        .ok_or_else(|| anyhow::anyhow!("no upstream"))?;
-    let mut watch = stock.watch();
-    tokio::time::timeout(
-        WAIT,
-        watch.wait_for(|s| !matches!(s.state, UpstreamState::Up)),
-    )
-    .await??;
+    gw.until("stock", |s| s.state != UpstreamState::Up).await?;
     let error = client
         .call_tool(price("MSFT"))
         .await
         .expect_err("the upstream is down");
     assert!(error.to_string().contains("upstream `stock`"), "{error}");
     let _upstream = SseUpstream::start(&addr.to_string(), seen.clone()).await?;
-    let status = gw
-        .gateway
-        .wait_up("stock", generation, WAIT)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no upstream"))?;
-    assert_eq!(status.state, UpstreamState::Up, "reconnected: {status:?}");
+    gw.up_after("stock", generation).await?;
     let result = client.call_tool(price("AAPL")).await?;
     assert!(text_of(&result).contains("150.25"), "{}", text_of(&result));
     client.cancel().await?;
 
-    let heard = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let heard = support::heard(&seen);
     assert!(!heard.iter().any(|h| h.contains(CLIENT_TOKEN)), "{heard:?}");
     assert!(heard.iter().all(|h| h.ends_with(&bearer)), "{heard:?}");
     Ok(())
@@ -203,25 +170,11 @@ async fn a_legacy_sse_client_calls_through_the_gateway_and_answers_elicitation()
     let (stock, _, _s) = http_upstream(ServerName::Stock).await?;
     let gw = one_upstream("stock", &stock).await?;
     for include in [true, false] {
-        let person =
-            ScriptedClient::new(Era::Handshake).answering(json!({ "include_week_range": include }));
+        let person = week_range_person(include);
         let client = legacy_client(&format!("{}/sse", gw.base), person.clone(), None).await?;
         let tools = client.list_all_tools().await?;
         assert!(tools.iter().any(|t| t.name == "stock__get_ticker_info"));
-        let result = client
-            .call_tool(
-                CallToolRequestParams::new("stock__get_ticker_info")
-                    .with_arguments(object(json!({"symbol": "AAPL"}))),
-            )
-            .await?;
-        let text = text_of(&result);
-        assert!(text.contains("Apple Inc."), "{text}");
-        assert_eq!(
-            text.contains("52-week range"),
-            include,
-            "the SSE client's answer reached the upstream: {text}"
-        );
-        assert_eq!(person.questions().len(), 1, "the client was asked once");
+        ticker_info_answered(&client, &person, "stock__", include).await?;
         client.cancel().await?;
     }
 
@@ -232,13 +185,8 @@ async fn a_legacy_sse_client_calls_through_the_gateway_and_answers_elicitation()
         None,
     )
     .await?;
-    let result = client
-        .call_tool(
-            CallToolRequestParams::new("get_stock_price")
-                .with_arguments(object(json!({"symbol": "AAPL"}))),
-        )
-        .await?;
-    assert!(text_of(&result).contains("150.25"), "{}", text_of(&result));
+    let price = call(&client, "get_stock_price", json!({"symbol": "AAPL"})).await?;
+    assert!(price.contains("150.25"), "{price}");
     client.cancel().await?;
     Ok(())
 }
@@ -275,51 +223,10 @@ async fn legacy_sse_sessions_keep_their_own_subscriptions() -> anyhow::Result<()
     Ok(())
 }
 
-const ROBOT: &str = "robot";
-const ROBOT_SECRET: &str = "robot-secret-for-tests";
-
 #[tokio::test]
 async fn legacy_sse_needs_a_token_and_its_caller_reaches_policy() -> anyhow::Result<()> {
-    let stop = CancellationToken::new();
-    let _stop = stop.clone().drop_guard();
-    let robot = ClientSpec {
-        client_id: ROBOT.into(),
-        client_secret: Some(ROBOT_SECRET.into()),
-        grant_types: vec!["client_credentials".into()],
-        ..ClientSpec::default()
-    };
-    let issuer = issuer_with(vec![robot], |r| r, &stop).await?;
-    let (stock, seen, _upstream) = http_upstream(ServerName::Stock).await?;
-    // Only the robot may compare: a call that passes proves the caller reached policy.
-    let toml = format!(
-        r#"
-auth = true
-[[upstream]]
-name = "stock"
-transport = {{ type = "http", url = "{stock}" }}
-[policy]
-[[policy.rules]]
-id = "robots-compare"
-clients = ["{ROBOT}"]
-names = ["compare_*"]
-[[policy.rules]]
-id = "others-do-not"
-effect = "deny"
-names = ["compare_*"]
-"#
-    );
-    let spec: GatewaySpec = belay_gateway::check(&toml).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), None)?;
-    let gateway = Gateway::start(spec, chain, stop.clone())?;
-    let (listener, addr) = belay_mcp::http::bind("127.0.0.1:0").await?;
-    let base = format!("http://{addr}");
-    let resource = ResourceSpec {
-        issuer: issuer.clone(),
-        ..ResourceSpec::default()
-    };
-    let router = gateway.protected_router(&resource, &base)?;
-    tokio::spawn(belay_mcp::http::run(listener, router, stop.clone()));
-    gateway.wait_up("stock", 0, WAIT).await;
+    let world = RobotGateway::start().await?;
+    let base = &world.gw.base;
 
     // No token: both legacy routes answer 401 with the gateway's metadata.
     let http = reqwest::Client::new();
@@ -328,18 +235,16 @@ names = ["compare_*"]
         .header("accept", "text/event-stream")
         .send()
         .await?;
-    let post = http
-        .post(format!("{base}/messages?sessionId=x"))
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-        .send()
-        .await?;
+    let post = post_call(
+        &format!("{base}/messages?sessionId=x"),
+        None,
+        "tools/list",
+        json!({}),
+    )
+    .await?;
     for refused in [get, post] {
         assert_eq!(refused.status(), 401, "{}", refused.url());
-        let challenge = refused
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let challenge = header(&refused, "www-authenticate");
         assert!(challenge.contains("resource_metadata="), "{challenge}");
     }
     let error = LegacySseTransport::builder(format!("{base}/sse"))
@@ -349,26 +254,12 @@ names = ["compare_*"]
     assert!(error.to_string().contains("401"), "{error}");
 
     // A token for the endpoint's resource (`/sse` belongs to `/mcp`).
-    let token = service_token(&issuer, ROBOT, ROBOT_SECRET, &format!("{base}/mcp")).await?;
+    let token = world.token().await?;
     let client = legacy_client(
         &format!("{base}/sse"),
         ScriptedClient::new(Era::Handshake),
         Some(&token),
     )
     .await?;
-    let compared = call(
-        &client,
-        "stock__compare_stock_prices",
-        json!({"symbol1": "AAPL", "symbol2": "MSFT"}),
-    )
-    .await?;
-    assert!(!compared.is_empty());
-    client.cancel().await?;
-
-    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
-    assert!(
-        !seen.iter().any(|h| h.contains(&token)),
-        "the client's token reached the upstream"
-    );
-    Ok(())
+    world.compare_and_check(client, &token).await
 }

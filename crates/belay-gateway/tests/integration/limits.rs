@@ -5,13 +5,16 @@
 use std::{sync::Arc, time::Duration};
 
 use belay_gateway::{
-    CallContext, Chain, GatewaySpec,
+    CallContext, Chain,
     chain::{DENIED, RATE_LIMITED},
 };
 use belay_policy::{ManualClock, SystemClock};
 use serde_json::json;
 
-use crate::policy::{call, stock_gateway};
+use crate::{
+    policy::{call, stock_gateway},
+    support::{refusal, spec},
+};
 
 #[tokio::test]
 async fn a_rate_limited_call_says_when_to_retry_and_recovers() -> anyhow::Result<()> {
@@ -74,8 +77,7 @@ fn context() -> CallContext {
 
 #[tokio::test]
 async fn a_concurrency_slot_is_held_until_the_upstream_call_returns() -> anyhow::Result<()> {
-    let spec: GatewaySpec = belay_gateway::check("[rate_limits]\nmax_concurrent = 1\n")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = spec("[rate_limits]\nmax_concurrent = 1\n")?;
     let chain = Chain::from_spec(&spec, Arc::new(SystemClock), None)?;
     let (release, released) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
@@ -109,10 +111,7 @@ async fn a_concurrency_slot_is_held_until_the_upstream_call_returns() -> anyhow:
 
 #[test]
 fn an_impossible_limit_is_reported_by_check() {
-    let error = belay_gateway::check("[rate_limits]\nper_user = { per_minute = 0 }\n")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let error = refusal("[rate_limits]\nper_user = { per_minute = 0 }\n");
     assert!(error.contains("per_user"), "{error}");
     assert!(error.starts_with("line 2"), "{error}");
 }

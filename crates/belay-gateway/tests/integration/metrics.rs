@@ -19,9 +19,7 @@ use axum::{
 };
 use belay_auth::ResourceSpec;
 use belay_core::telemetry::{self, OtlpConfig};
-use belay_gateway::{
-    Chain, Gateway, GatewaySpec, metrics::CONTENT_TYPE, trace_context::TraceParent,
-};
+use belay_gateway::{Chain, Gateway, metrics::CONTENT_TYPE, trace_context::TraceParent};
 use belay_mcp::testkit::{Client, Era, ScriptedClient, object, text_of};
 use belay_policy::ManualClock;
 use belay_servers::ServerName;
@@ -41,7 +39,7 @@ use tracing_subscriber::prelude::*;
 
 use crate::{
     policy::{RULES, call, stock_gateway},
-    support::{WAIT, fixture, gateway, one_upstream, serve},
+    support::{fixture, gateway, header, one_upstream, post_call, reference, serve, spec},
 };
 
 /// The W3C specification's example: what a traced client sends.
@@ -51,13 +49,7 @@ const DOWNSTREAM: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0
 async fn scrape(base: &str, path: &str) -> anyhow::Result<String> {
     let response = reqwest::get(format!("{base}{path}")).await?;
     anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(content_type, CONTENT_TYPE);
+    assert_eq!(header(&response, "content-type"), CONTENT_TYPE);
     Ok(response.text().await?)
 }
 
@@ -129,11 +121,10 @@ async fn counters_and_histograms_move_by_the_calls_made() -> anyhow::Result<()> 
 async fn metrics_need_no_token_when_sign_in_is_required() -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let _stop = stop.clone().drop_guard();
-    let spec: GatewaySpec = belay_gateway::check(
+    let spec = spec(
         "auth = true\n[[upstream]]\nname = \"gone\"\n\
              transport = { type = \"http\", url = \"http://127.0.0.1:9/mcp\" }\n",
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    )?;
     let gateway = Gateway::start(spec, Chain::default(), stop.clone())?;
     // Nothing listens at the issuer: a request without a token never gets that far.
     let per_endpoint = ResourceSpec {
@@ -147,12 +138,7 @@ async fn metrics_need_no_token_when_sign_in_is_required() -> anyhow::Result<()> 
     for resource in [per_endpoint, one_resource] {
         let router = gateway.protected_router(&resource, "http://gateway.test")?;
         let (base, _server) = serve(router).await?;
-        let refused = reqwest::Client::new()
-            .post(format!("{base}/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-            .send()
-            .await?;
+        let refused = post_call(&format!("{base}/mcp"), None, "tools/list", json!({})).await?;
         assert_eq!(refused.status(), 401, "the MCP endpoint is protected");
         let text = scrape(&base, "/metrics").await?;
         assert!(
@@ -217,12 +203,10 @@ transport = {{ type = "stdio", command = "{}", args = ["stock"], restart = {{ po
         .status()
         .await?;
     assert!(killed.success());
-    let mut watch = upstream.watch();
-    tokio::time::timeout(
-        WAIT,
-        watch.wait_for(|s| s.state != belay_gateway::upstream::UpstreamState::Up),
-    )
-    .await??;
+    gw.until("stock", |s| {
+        s.state != belay_gateway::upstream::UpstreamState::Up
+    })
+    .await?;
     let text = scrape(&gw.base, "/metrics").await?;
     assert!(text.lines().any(|l| l == format!("{up} 0")), "{text}");
     Ok(())
@@ -243,13 +227,7 @@ type Calls = Arc<Mutex<Vec<Seen>>>;
 async fn traced_upstream() -> anyhow::Result<(String, Calls, DropGuard)> {
     let calls: Calls = Arc::default();
     let record = calls.clone();
-    let router = belay_servers::streamable_router(
-        ServerName::Weather,
-        "/mcp",
-        false,
-        CancellationToken::new(),
-    )
-    .layer(axum::middleware::from_fn(
+    let router = reference(ServerName::Weather).layer(axum::middleware::from_fn(
         move |request: Request, next: Next| {
             let record = record.clone();
             async move {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use belay_audit::AuditLog;
-use belay_gateway::{Chain, GatewaySpec, chain::DENIED};
+use belay_gateway::{Chain, chain::DENIED};
 use belay_mcp::testkit::{Client, object, text_of};
 use belay_policy::{Clock, SystemClock};
 use belay_servers::ServerName;
@@ -12,7 +12,7 @@ use rmcp::{ErrorData, ServiceError, model::CallToolRequestParams};
 use serde_json::{Value, json};
 use tokio_util::sync::DropGuard;
 
-use crate::support::{Running, gateway_with, http_upstream};
+use crate::support::{Running, gateway_with, http_toml, http_upstream, refusal, spec};
 
 /// Rules used by the policy and audit tests: comparisons denied, history periods limited.
 pub(crate) const RULES: &str = r#"
@@ -37,10 +37,7 @@ pub(crate) async fn stock_gateway(
     audit: Option<AuditLog>,
 ) -> anyhow::Result<(Running, DropGuard)> {
     let (stock, _, upstream) = http_upstream(ServerName::Stock).await?;
-    let toml = format!(
-        "[[upstream]]\nname = \"stock\"\ntransport = {{ type = \"http\", url = \"{stock}\" }}\n{extra}"
-    );
-    let spec: GatewaySpec = belay_gateway::check(&toml).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = spec(&format!("{}{extra}", http_toml("stock", &stock)))?;
     let chain = Chain::from_spec(&spec, clock, audit)?;
     let gw = gateway_with(spec, chain, |r| r).await?;
     gw.up("stock").await?;
@@ -185,10 +182,7 @@ names = ["get_stock_price"]
 fn a_rule_that_cannot_work_is_reported_by_check_at_its_id() {
     let text = "[policy]\n[[policy.rules]]\nid = \"bad\"\neffect = \"deny\"\n\
                 arguments.period = { enum = [\"1d\"] }\n";
-    let error = belay_gateway::check(text)
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let error = refusal(text);
     assert!(
         error.starts_with("line 3, column 6: invalid policy rule `bad`"),
         "{error}"

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::{
     lab::Lab,
-    support::{WAIT, fixture, gateway, http_upstream},
+    support::{fixture, gateway, http_upstream},
 };
 
 fn stdio_stock() -> String {
@@ -80,12 +80,7 @@ async fn a_stdio_upstream_killed_mid_call_fails_cleanly_restarts_and_serves_agai
         .expect_err("the upstream died mid-call");
     assert!(error.to_string().contains("upstream `stock`"), "{error}");
 
-    let status = gw
-        .gateway
-        .wait_up("stock", generation, WAIT)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no upstream"))?;
-    assert_eq!(status.state, UpstreamState::Up, "restarted: {status:?}");
+    let status = gw.up_after("stock", generation).await?;
     assert_ne!(status.pid, Some(pid), "a new process");
 
     let price = client
@@ -125,16 +120,8 @@ transport = {{ type = "http", url = "{weather}" }}
     assert!(tools.iter().all(|t| t.name.starts_with("weather__")));
     assert!(!tools.is_empty());
 
-    let down = gw
-        .gateway
-        .upstream("gone")
-        .ok_or_else(|| anyhow::anyhow!("no upstream"))?;
-    let mut watch = down.watch();
-    tokio::time::timeout(
-        WAIT,
-        watch.wait_for(|s| matches!(s.state, UpstreamState::Down { .. })),
-    )
-    .await??;
+    gw.until("gone", |s| matches!(s.state, UpstreamState::Down { .. }))
+        .await?;
     let error = client
         .call_tool(CallToolRequestParams::new("gone__anything"))
         .await

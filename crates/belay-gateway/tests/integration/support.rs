@@ -18,6 +18,7 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
+use serde_json::{Value, json};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
@@ -48,19 +49,19 @@ pub(crate) async fn http_upstream(name: ServerName) -> anyhow::Result<(String, S
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let router = reference(name).layer(axum::middleware::from_fn(
-            move |request: Request, next: Next| {
-                let record = record.clone();
-                async move {
-                    if let Some(value) = request.headers().get("authorization")
-                        && let Ok(mut seen) = record.lock()
-                    {
-                        seen.push(value.to_str().unwrap_or("<binary>").to_owned());
-                    }
-                    let response: Response = next.run(request).await;
-                    response
+        move |request: Request, next: Next| {
+            let record = record.clone();
+            async move {
+                if let Some(value) = request.headers().get("authorization")
+                    && let Ok(mut seen) = record.lock()
+                {
+                    seen.push(value.to_str().unwrap_or("<binary>").to_owned());
                 }
-            },
-        ));
+                let response: Response = next.run(request).await;
+                response
+            }
+        },
+    ));
     let (base, guard) = serve(router).await?;
     Ok((format!("{base}/mcp"), seen, guard))
 }
@@ -122,12 +123,15 @@ pub(crate) async fn protected_gateway(toml: &str, issuer: &str) -> anyhow::Resul
     })
 }
 
+/// The `[[upstream]]` table of a Streamable HTTP upstream `name` at `url`; more of its keys
+/// may follow.
+pub(crate) fn http_toml(name: &str, url: &str) -> String {
+    format!("[[upstream]]\nname = \"{name}\"\ntransport = {{ type = \"http\", url = \"{url}\" }}\n")
+}
+
 /// A gateway in front of one Streamable HTTP upstream `name` at `url`, once it is up.
 pub(crate) async fn one_upstream(name: &str, url: &str) -> anyhow::Result<Running> {
-    let gw = gateway(&format!(
-        "[[upstream]]\nname = \"{name}\"\ntransport = {{ type = \"http\", url = \"{url}\" }}\n"
-    ))
-    .await?;
+    let gw = gateway(&http_toml(name, url)).await?;
     gw.up(name).await?;
     Ok(gw)
 }
@@ -150,18 +154,39 @@ pub(crate) async fn gateway_with(
 }
 
 impl Running {
-    /// Waits for upstream `name`'s first session.
+    /// Waits for upstream `name`'s first session; its generation.
     pub(crate) async fn up(&self, name: &str) -> anyhow::Result<u64> {
+        Ok(self.up_after(name, 0).await?.generation)
+    }
+
+    /// Waits for upstream `name` to be up with a session newer than `generation`.
+    pub(crate) async fn up_after(
+        &self,
+        name: &str,
+        generation: u64,
+    ) -> anyhow::Result<belay_gateway::upstream::UpstreamStatus> {
         let status = self
             .gateway
-            .wait_up(name, 0, WAIT)
+            .wait_up(name, generation, WAIT)
             .await
             .context("no such upstream")?;
         anyhow::ensure!(
             status.state == belay_gateway::upstream::UpstreamState::Up,
-            "upstream {name} did not come up: {status:?}"
+            "upstream {name} did not come up after session {generation}: {status:?}"
         );
-        Ok(status.generation)
+        Ok(status)
+    }
+
+    /// Waits (at most [`WAIT`]) until upstream `name`'s status satisfies `done`.
+    pub(crate) async fn until(
+        &self,
+        name: &str,
+        done: impl FnMut(&belay_gateway::upstream::UpstreamStatus) -> bool,
+    ) -> anyhow::Result<()> {
+        let upstream = self.gateway.upstream(name).context("no such upstream")?;
+        let mut watch = upstream.watch();
+        tokio::time::timeout(WAIT, watch.wait_for(done)).await??;
+        Ok(())
     }
 
     /// A scripted handshake-era client on `path` (`/mcp` or `/servers/NAME/mcp`).
@@ -178,6 +203,38 @@ impl Running {
     pub(crate) async fn plain(&self, path: &str) -> anyhow::Result<Client> {
         self.client(path, ScriptedClient::new(Era::Handshake)).await
     }
+}
+
+/// A handshake-era person who answers the stock server's question (include the 52-week
+/// range?) with `include`.
+pub(crate) fn week_range_person(include: bool) -> ScriptedClient {
+    ScriptedClient::new(Era::Handshake).answering(json!({ "include_week_range": include }))
+}
+
+/// Calls the stock server's `get_ticker_info` (named with `prefix` at `client`'s endpoint)
+/// for AAPL; checks that `person`, who answered with `include`, was asked once and that the
+/// answer reached the upstream.
+pub(crate) async fn ticker_info_answered(
+    client: &Client,
+    person: &ScriptedClient,
+    prefix: &str,
+    include: bool,
+) -> anyhow::Result<()> {
+    let asked = person.questions().len();
+    let params = json!({"symbol": "AAPL"});
+    let text = crate::policy::call(client, &format!("{prefix}get_ticker_info"), params).await?;
+    assert!(text.contains("Apple Inc."), "{text}");
+    assert_eq!(
+        text.contains("52-week range"),
+        include,
+        "the answer reached the upstream: {text}"
+    );
+    assert_eq!(
+        person.questions().len(),
+        asked + 1,
+        "the client was asked once"
+    );
+    Ok(())
 }
 
 /// The embedded authorization server on a free loopback port, knowing `clients`, with
@@ -240,7 +297,7 @@ pub(crate) struct RobotGateway {
     pub(crate) issuer: String,
     pub(crate) gw: Running,
     /// What the upstream received as Authorization: never a caller's token.
-    pub(crate) seen: Seen,
+    seen: Seen,
     _upstream: DropGuard,
     _issuer: DropGuard,
 }
@@ -253,12 +310,8 @@ impl RobotGateway {
         let issuer = robot_issuer(&stop).await?;
         let (stock, seen, upstream) = http_upstream(ServerName::Stock).await?;
         let toml = format!(
-            r#"
-auth = true
-[[upstream]]
-name = "stock"
-transport = {{ type = "http", url = "{stock}" }}
-[policy]
+            r#"auth = true
+{}[policy]
 [[policy.rules]]
 id = "robots-compare"
 clients = ["{ROBOT}"]
@@ -267,7 +320,8 @@ names = ["compare_*"]
 id = "others-do-not"
 effect = "deny"
 names = ["compare_*"]
-"#
+"#,
+            http_toml("stock", &stock)
         );
         let gw = protected_gateway(&toml, &issuer).await?;
         gw.up("stock").await?;
@@ -284,6 +338,29 @@ names = ["compare_*"]
     pub(crate) async fn token(&self) -> anyhow::Result<String> {
         let resource = format!("{}/mcp", self.gw.base);
         service_token(&self.issuer, ROBOT, ROBOT_SECRET, &resource).await
+    }
+
+    /// Compares two tickers through `client`, signed in with `token`: only the robot may,
+    /// so the call passing proves the caller reached policy. Then ends the session and
+    /// checks that `token` never reached the upstream.
+    pub(crate) async fn compare_and_check(
+        &self,
+        client: Client,
+        token: &str,
+    ) -> anyhow::Result<()> {
+        let compared = crate::policy::call(
+            &client,
+            "stock__compare_stock_prices",
+            json!({"symbol1": "AAPL", "symbol2": "MSFT"}),
+        )
+        .await?;
+        assert!(!compared.is_empty());
+        client.cancel().await?;
+        assert!(
+            !heard(&self.seen).iter().any(|h| h.contains(token)),
+            "the client's token reached the upstream"
+        );
+        Ok(())
     }
 }
 
@@ -302,6 +379,23 @@ pub(crate) async fn signed_in_as(
     Ok(person
         .serve(StreamableHttpClientTransport::from_config(config))
         .await?)
+}
+
+/// POSTs one JSON-RPC request (id 1) to the MCP endpoint `url`, with `token` if any.
+pub(crate) async fn post_call(
+    url: &str,
+    token: Option<&str>,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<reqwest::Response> {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    Ok(request.send().await?)
 }
 
 /// The value of `response`'s header `name` as text; empty when absent.

@@ -7,22 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use axum::{extract::Request, middleware::Next};
 use belay_auth::{Caller, Protection, ResourceSpec};
-use belay_auth_server::ClientSpec;
-use belay_gateway::{Chain, Gateway, GatewaySpec};
-use belay_mcp::testkit::{Era, ScriptedClient};
 use belay_servers::ServerName;
-use rmcp::{
-    ServiceExt,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
-};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     policy::call,
-    support::{WAIT, issuer_with, service_token},
+    support::{
+        http_toml, issuer_with, protected_gateway, reference, refusal, service_client,
+        service_token, signed_in,
+    },
 };
 
 const GATEWAY: &str = "belay-gateway";
@@ -30,15 +24,6 @@ const GATEWAY_SECRET: &str = "gateway-secret-for-token-exchange";
 const ALICE: &str = "alice-app";
 const BOB: &str = "bob-app";
 const SECRET: &str = "a-caller-secret-for-tests";
-
-fn service(id: &str, secret: &str, grants: &[&str]) -> ClientSpec {
-    ClientSpec {
-        client_id: id.into(),
-        client_secret: Some(secret.into()),
-        grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
-        ..ClientSpec::default()
-    }
-}
 
 /// What the upstream saw: the verified caller of each request, and the raw headers.
 #[derive(Default, Clone)]
@@ -61,13 +46,7 @@ async fn protected_stock(
     };
     let record = seen.clone();
     // Inside the protection layer: runs only for requests whose token passed.
-    let served = belay_servers::streamable_router(
-        ServerName::Stock,
-        "/mcp",
-        false,
-        CancellationToken::new(),
-    )
-    .layer(axum::middleware::from_fn(
+    let served = reference(ServerName::Stock).layer(axum::middleware::from_fn(
         move |request: Request, next: Next| {
             if let Some(caller) = request.extensions().get::<Caller>()
                 && let Ok(mut callers) = record.callers.lock()
@@ -101,7 +80,7 @@ async fn each_caller_reaches_the_upstream_with_an_exchanged_token_of_its_own() -
     let stop = CancellationToken::new();
     let _stop = stop.clone().drop_guard();
     let clients = vec![
-        service(
+        service_client(
             GATEWAY,
             GATEWAY_SECRET,
             &[
@@ -109,49 +88,28 @@ async fn each_caller_reaches_the_upstream_with_an_exchanged_token_of_its_own() -
                 belay_auth::exchange::TOKEN_EXCHANGE_GRANT,
             ],
         ),
-        service(ALICE, SECRET, &["client_credentials"]),
-        service(BOB, SECRET, &["client_credentials"]),
+        service_client(ALICE, SECRET, &["client_credentials"]),
+        service_client(BOB, SECRET, &["client_credentials"]),
     ];
     let issuer = issuer_with(clients, |r| r, &stop).await?;
     let seen = Seen::default();
     let (stock, _upstream) = protected_stock(&issuer, seen.clone()).await?;
     let secret = std::env::temp_dir().join(format!("belay-gw-exchange-{}", std::process::id()));
     std::fs::write(&secret, GATEWAY_SECRET)?;
-    let toml = format!(
-        r#"
-auth = true
-[[upstream]]
-name = "stock"
-transport = {{ type = "http", url = "{stock}" }}
-credentials = {{ type = "token_exchange", issuer = "{issuer}", client_id = "{GATEWAY}", client_secret = {{ file = "{}" }} }}
-"#,
+    let credentials = format!(
+        r#"credentials = {{ type = "token_exchange", issuer = "{issuer}", client_id = "{GATEWAY}", client_secret = {{ file = "{}" }} }}"#,
         secret.display()
     );
-    let spec: GatewaySpec = belay_gateway::check(&toml).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let gateway = Gateway::start(spec, Chain::default(), stop.clone())?;
-    let (listener, addr) = belay_mcp::http::bind("127.0.0.1:0").await?;
-    let base = format!("http://{addr}");
-    let resource = ResourceSpec {
-        issuer: issuer.clone(),
-        ..ResourceSpec::default()
-    };
-    let router = gateway.protected_router(&resource, &base)?;
-    tokio::spawn(belay_mcp::http::run(listener, router, stop.clone()));
+    let toml = format!("auth = true\n{}{credentials}\n", http_toml("stock", &stock));
+    let gw = protected_gateway(&toml, &issuer).await?;
     // The shared session (lists, health) signs in as the gateway itself.
-    let status = gateway.wait_up("stock", 0, WAIT).await;
-    assert!(
-        matches!(&status, Some(s) if s.state == belay_gateway::upstream::UpstreamState::Up),
-        "{status:?}"
-    );
+    gw.up("stock").await?;
 
     let mut tokens = Vec::new();
     for who in [ALICE, BOB] {
-        let token = service_token(&issuer, who, SECRET, &format!("{base}/mcp")).await?;
-        let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))
-            .auth_header(&token);
-        let client = ScriptedClient::new(Era::Handshake)
-            .serve(StreamableHttpClientTransport::from_config(config))
-            .await?;
+        let url = format!("{}/mcp", gw.base);
+        let token = service_token(&issuer, who, SECRET, &url).await?;
+        let client = signed_in(&url, &token).await?;
         for _ in 0..2 {
             let price = call(&client, "stock__get_stock_price", json!({"symbol": "AAPL"})).await?;
             assert!(price.parse::<f64>().is_ok(), "a price: {price}");
@@ -161,7 +119,7 @@ credentials = {{ type = "token_exchange", issuer = "{issuer}", client_id = "{GAT
     }
     let _ = std::fs::remove_file(&secret);
 
-    let upstream = gateway.upstream("stock").map(|u| u.caller_sessions());
+    let upstream = gw.gateway.upstream("stock").map(|u| u.caller_sessions());
     assert_eq!(upstream, Some(2), "one upstream session per caller");
     let callers = seen.callers.lock().map(|c| c.clone()).unwrap_or_default();
     for who in [ALICE, BOB] {
@@ -205,19 +163,11 @@ fn token_exchange_needs_auth_and_an_http_upstream() {
     let no_auth = format!(
         "[[upstream]]\nname = \"s\"\ntransport = {{ type = \"http\", url = \"http://127.0.0.1:1/mcp\" }}\n{credentials}\n"
     );
-    let error = belay_gateway::check(&no_auth).err().map(|e| e.to_string());
-    assert!(
-        error.as_deref().is_some_and(|e| e.contains("auth = true")),
-        "{error:?}"
-    );
+    let error = refusal(&no_auth);
+    assert!(error.contains("auth = true"), "{error}");
     let stdio = format!(
         "auth = true\n[[upstream]]\nname = \"s\"\ntransport = {{ type = \"stdio\", command = \"belay\" }}\n{credentials}\n"
     );
-    let error = belay_gateway::check(&stdio).err().map(|e| e.to_string());
-    assert!(
-        error
-            .as_deref()
-            .is_some_and(|e| e.contains("http or sse transport")),
-        "{error:?}"
-    );
+    let error = refusal(&stdio);
+    assert!(error.contains("http or sse transport"), "{error}");
 }

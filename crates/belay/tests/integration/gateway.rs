@@ -79,31 +79,7 @@ sinks = ["file", "store"]
             .env_remove("BELAY_CONFIG")
             .output()
     };
-    let mut child = Reaper(
-        belay()
-            .arg("--config")
-            .arg(&config)
-            .args(["gateway", "serve", "--port", "0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let url = stdout_line(&mut child.0, "gateway")?;
-    let client = ScriptedClient::new(Era::Handshake)
-        .serve(StreamableHttpClientTransport::from_uri(url))
-        .await?;
-    // The stdio upstream starts in the background: wait for its tools.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !client
-        .list_all_tools()
-        .await?
-        .iter()
-        .any(|t| t.name == "stock__get_stock_price")
-    {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "no upstream tools");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut child, client) = gateway_serve(&config, &data, "stock__get_stock_price").await?;
     let price = client
         .call_tool(
             CallToolRequestParams::new("stock__get_stock_price")

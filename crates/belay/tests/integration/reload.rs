@@ -52,31 +52,8 @@ async fn gateway_serve_reloads_on_file_change_and_sighup_keeping_sessions() -> a
     let dir = fresh_dir("gw-reload")?;
     let config = dir.join("belay.toml");
     std::fs::write(&config, config_text(""))?;
-    let mut child = Reaper(
-        belay()
-            .arg("--config")
-            .arg(&config)
-            .args(["gateway", "serve", "--port", "0", "--data-dir"])
-            .arg(dir.join("data"))
-            .env_remove("BELAY_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let url = stdout_line(&mut child.0, "gateway")?;
-    let client = ScriptedClient::new(Era::Handshake)
-        .serve(StreamableHttpClientTransport::from_uri(url))
-        .await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !client
-        .list_all_tools()
-        .await?
-        .iter()
-        .any(|t| t.name == "stock__compare_stock_prices")
-    {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "no upstream tools");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut child, client) =
+        gateway_serve(&config, &dir.join("data"), "stock__compare_stock_prices").await?;
     assert!(!compare_denied(&client).await?, "allowed before any rule");
 
     // The file changes: the same session is refused within the poll interval.

@@ -167,6 +167,41 @@ pub(crate) async fn call_as_demo(
     Ok(result)
 }
 
+/// Starts `belay --config CONFIG gateway serve` on a free port with state in `data`, and a
+/// client of it once the gateway lists `tool`: stdio upstreams start in the background.
+pub(crate) async fn gateway_serve(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    tool: &str,
+) -> anyhow::Result<(Reaper, belay_mcp::testkit::Client)> {
+    let mut child = Reaper(
+        belay()
+            .arg("--config")
+            .arg(config)
+            .args(["gateway", "serve", "--port", "0", "--data-dir"])
+            .arg(data)
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let url = stdout_line(&mut child.0, "gateway")?;
+    let client = ScriptedClient::new(Era::Handshake)
+        .serve(StreamableHttpClientTransport::from_uri(url))
+        .await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !client
+        .list_all_tools()
+        .await?
+        .iter()
+        .any(|t| t.name == tool)
+    {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no upstream tools");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((child, client))
+}
+
 /// A fresh folder for one test, removed first if a previous run left it.
 pub(crate) fn fresh_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("belay-cli-{name}-{}", std::process::id()));
