@@ -12,7 +12,7 @@ use rmcp::{ErrorData, ServiceError, model::CallToolRequestParams};
 use serde_json::{Value, json};
 use tokio_util::sync::DropGuard;
 
-use crate::support::{Running, gateway_with, http_toml, http_upstream, refusal, spec};
+use crate::support::{Running, gateway_with, http_toml, http_upstream, refusal, spec, tool_names};
 
 /// Rules used by the policy and audit tests: comparisons denied, history periods limited.
 pub(crate) const RULES: &str = r#"
@@ -61,12 +61,7 @@ async fn a_denied_tool_is_hidden_and_refused_naming_the_rule() -> anyhow::Result
     let (gw, _upstream) = stock_gateway(RULES, Arc::new(SystemClock), None).await?;
     for (path, prefix) in [("/mcp", "stock__"), ("/servers/stock/mcp", "")] {
         let client = gw.plain(path).await?;
-        let names: Vec<String> = client
-            .list_all_tools()
-            .await?
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
+        let names = tool_names(&client).await?;
         assert!(
             names.contains(&format!("{prefix}get_stock_price")),
             "{names:?}"
@@ -157,12 +152,7 @@ names = ["get_stock_price"]
 "#;
     let (gw, _upstream) = stock_gateway(rules, Arc::new(SystemClock), None).await?;
     let client = gw.plain("/mcp").await?;
-    let names: Vec<String> = client
-        .list_all_tools()
-        .await?
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = tool_names(&client).await?;
     assert_eq!(names, vec!["stock__get_stock_price".to_owned()]);
     let refused = call(&client, "stock__get_ticker_info", json!({"symbol": "AAPL"}))
         .await

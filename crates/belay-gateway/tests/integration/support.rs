@@ -205,6 +205,12 @@ impl Running {
     }
 }
 
+/// The names of every tool `client` is offered, in order.
+pub(crate) async fn tool_names(client: &Client) -> anyhow::Result<Vec<String>> {
+    let tools = client.list_all_tools().await?;
+    Ok(tools.into_iter().map(|t| t.name.to_string()).collect())
+}
+
 /// A handshake-era person who answers the stock server's question (include the 52-week
 /// range?) with `include`.
 pub(crate) fn week_range_person(include: bool) -> ScriptedClient {

@@ -35,15 +35,22 @@ pub fn client_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Malformed> {
     if let Some(message) = known_request(bytes) {
         return Ok(message);
     }
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        Category::Syntax | Category::Eof | Category::Io => Malformed {
-            code: -32700,
-            message: format!("parse error: the body is not valid JSON: {e}"),
-        },
-        Category::Data => Malformed {
-            code: -32600,
-            message: format!("invalid request: not a JSON-RPC 2.0 message MCP understands: {e}"),
-        },
+    serde_json::from_slice(bytes).map_err(|e| {
+        // A message is refused as soon as its first value is read, before trailing bytes
+        // are seen: check the whole text, so that what is not JSON is always -32700.
+        let (code, e) = match e.classify() {
+            Category::Data => match serde_json::from_slice::<IgnoredAny>(bytes) {
+                Ok(_) => (-32600, e),
+                Err(syntax) => (-32700, syntax),
+            },
+            Category::Syntax | Category::Eof | Category::Io => (-32700, e),
+        };
+        let message = if code == -32700 {
+            format!("parse error: the body is not valid JSON: {e}")
+        } else {
+            format!("invalid request: not a JSON-RPC 2.0 message MCP understands: {e}")
+        };
+        Malformed { code, message }
     })
 }
 
@@ -208,16 +215,29 @@ impl<'de> Deserialize<'de> for MethodName {
 
 #[cfg(test)]
 mod tests {
+    use std::mem::{Discriminant, discriminant};
+
     use super::*;
 
-    /// rmcp's own decoding, the reference.
-    fn generic(bytes: &[u8]) -> Option<serde_json::Value> {
-        let message: ClientJsonRpcMessage = serde_json::from_slice(bytes).ok()?;
-        serde_json::to_value(message).ok()
+    /// The message as JSON, and which request variant it is (a `CustomRequest` and a
+    /// `CallToolRequest` can print the same).
+    type Decoded = (serde_json::Value, Option<Discriminant<ClientRequest>>);
+
+    fn describe(message: ClientJsonRpcMessage) -> Option<Decoded> {
+        let variant = match &message {
+            JsonRpcMessage::Request(request) => Some(discriminant(&request.request)),
+            _ => None,
+        };
+        Some((serde_json::to_value(message).ok()?, variant))
     }
 
-    fn fast(bytes: &[u8]) -> Option<serde_json::Value> {
-        serde_json::to_value(known_request(bytes)?).ok()
+    /// rmcp's own decoding, the reference.
+    fn generic(bytes: &[u8]) -> Option<Decoded> {
+        describe(serde_json::from_slice(bytes).ok()?)
+    }
+
+    fn fast(bytes: &[u8]) -> Option<Decoded> {
+        describe(known_request(bytes)?)
     }
 
     #[test]
@@ -281,7 +301,7 @@ mod tests {
         assert_eq!(code(b"[1,2]"), Some(-32600));
         assert_eq!(code(br#"{"id":2}"#), Some(-32600));
         assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":1,"result":"I am not a request"}"#),
+            code(br#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#),
             Some(-32600)
         );
         assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
