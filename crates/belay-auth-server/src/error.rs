@@ -30,6 +30,9 @@ pub enum Error {
     /// A URL client ID's metadata document is unusable (the client's fault, not ours).
     #[error(transparent)]
     Cimd(#[from] crate::cimd::CimdError),
+    /// The server could not listen.
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
 }
 
 /// An OAuth error response: status, `error` code and a description saying what to fix.

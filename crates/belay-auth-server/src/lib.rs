@@ -174,6 +174,36 @@ impl AuthServer {
     }
 }
 
+/// Starts an authorization server on a free loopback port with an in-memory store, until
+/// `shutdown`: for tests, benchmarks and demos. `tune` adjusts the spec (its issuer is the
+/// port's URL), `wrap` the router (e.g. to count requests). Returns the issuer and the
+/// server (to add users, rotate keys).
+pub async fn spawn_ephemeral(
+    tune: impl FnOnce(&mut ServerSpec),
+    wrap: impl FnOnce(Router) -> Router,
+    shutdown: CancellationToken,
+) -> Result<(String, AuthServer), Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let issuer = format!("http://{}", listener.local_addr()?);
+    let mut spec = ServerSpec {
+        issuer: Some(issuer.clone()),
+        ..ServerSpec::default()
+    };
+    tune(&mut spec);
+    let settings = Settings::try_from(&spec)?;
+    let server = tokio::task::spawn_blocking(move || {
+        AuthServer::new(
+            belay_store::Db::in_memory()?,
+            settings,
+            Arc::new(SystemClock),
+        )
+    })
+    .await
+    .map_err(|e| Error::Config(format!("the start-up task failed: {e}")))??;
+    tokio::spawn(serve(listener, wrap(server.router()), shutdown));
+    Ok((issuer, server))
+}
+
 /// Serves `router` on `listener` until `shutdown`, with client addresses available to
 /// handlers (registration is rate limited per IP).
 pub async fn serve(

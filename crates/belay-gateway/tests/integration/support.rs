@@ -250,29 +250,9 @@ pub(crate) async fn issuer_with(
     wrap: impl FnOnce(Router) -> Router,
     stop: &CancellationToken,
 ) -> anyhow::Result<String> {
-    use belay_auth_server::{AuthServer, ServerSpec, Settings, SystemClock};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let issuer = format!("http://{}", listener.local_addr()?);
-    let spec = ServerSpec {
-        issuer: Some(issuer.clone()),
-        clients,
-        ..ServerSpec::default()
-    };
-    let settings = Settings::try_from(&spec)?;
-    let server = tokio::task::spawn_blocking(move || {
-        AuthServer::new(
-            belay_store::Db::in_memory()?,
-            settings,
-            Arc::new(SystemClock),
-        )
-        .map_err(anyhow::Error::from)
-    })
-    .await??;
-    tokio::spawn(belay_auth_server::serve(
-        listener,
-        wrap(server.router()),
-        stop.clone(),
-    ));
+    let (issuer, _) =
+        belay_auth_server::spawn_ephemeral(|spec| spec.clients = clients, wrap, stop.clone())
+            .await?;
     Ok(issuer)
 }
 

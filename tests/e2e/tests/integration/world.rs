@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use belay_auth::{Protection, ResourceSpec};
-use belay_auth_server::{AuthServer, ServerSpec, Settings, SystemClock};
+use belay_auth_server::ServerSpec;
 use belay_client::{FormAgent, SignInOptions};
 use belay_mcp::guard::AllowList;
 use rmcp::ServerHandler;
@@ -28,35 +28,15 @@ impl Drop for World {
 impl World {
     /// The authorization server with `alice`, configured by `tune`.
     pub(crate) async fn start(tune: impl FnOnce(&mut ServerSpec)) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let issuer = format!("http://{}", listener.local_addr()?);
-        let mut spec = ServerSpec {
-            issuer: Some(issuer.clone()),
-            ..ServerSpec::default()
-        };
-        tune(&mut spec);
-        let settings = Settings::try_from(&spec)?;
-        let server = tokio::task::spawn_blocking(move || {
-            AuthServer::new(
-                belay_store::Db::in_memory()?,
-                settings,
-                Arc::new(SystemClock),
-            )
-            .map_err(anyhow::Error::from)
-        })
-        .await??;
+        let shutdown = CancellationToken::new();
+        let (issuer, server) =
+            belay_auth_server::spawn_ephemeral(tune, |r| r, shutdown.clone()).await?;
         server.users().add(
             USER,
             PASSWORD,
             Some("Alice Liddell"),
             Some("alice@example.com"),
         )?;
-        let shutdown = CancellationToken::new();
-        tokio::spawn(belay_auth_server::serve(
-            listener,
-            server.router(),
-            shutdown.clone(),
-        ));
         Ok(Self { issuer, shutdown })
     }
 
