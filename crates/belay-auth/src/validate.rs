@@ -17,6 +17,55 @@ pub struct Validator {
     accept_plain_jwt: bool,
     jwks: JwksCache,
     introspector: Option<Introspector>,
+    verified: Verified,
+}
+
+/// Tokens whose signature and claims already passed, by SHA-256 of the token, until they
+/// expire: a client sends the same token with every request, and checking an ES256
+/// signature costs more than the rest of a gateway hop. Bounded; cleared when full.
+#[derive(Default)]
+struct Verified(std::sync::Mutex<std::collections::HashMap<[u8; 32], Caller>>);
+
+/// Most tokens remembered at once.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+impl Verified {
+    fn key(token: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The caller of `token` if it passed before and is still within `exp` (+ `skew`).
+    fn get(&self, key: &[u8; 32], skew: u64) -> Option<Caller> {
+        let now = now();
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(key) {
+            Some(caller) if now <= caller.expires_at.saturating_add(skew) => Some(caller.clone()),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, key: [u8; 32], caller: &Caller) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= VERIFIED_CAPACITY {
+            let now = now();
+            map.retain(|_, c| now < c.expires_at);
+            if map.len() >= VERIFIED_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(key, caller.clone());
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl std::fmt::Debug for Validator {
@@ -54,6 +103,7 @@ impl Validator {
                 Duration::from_secs(spec.jwks_refetch_interval_secs),
             ),
             introspector,
+            verified: Verified::default(),
         })
     }
 
@@ -70,6 +120,24 @@ impl Validator {
     /// Checks `token` and returns its caller. [`Error::InvalidToken`] says what is wrong
     /// with the token; [`Error::Unavailable`] that the issuer could not be asked.
     pub async fn validate(&self, token: &str) -> Result<Caller, Error> {
+        let key = Verified::key(token);
+        let caller = match self.verified.get(&key, self.skew) {
+            Some(caller) => caller,
+            None => {
+                let caller = self.verify(token).await?;
+                self.verified.put(key, &caller);
+                caller
+            }
+        };
+        // Revocation is the introspector's to know, with its own cache: asked every time.
+        if let Some(introspector) = &self.introspector {
+            introspector.check(token).await?;
+        }
+        Ok(caller)
+    }
+
+    /// Signature, header and claims: everything a token can prove by itself.
+    async fn verify(&self, token: &str) -> Result<Caller, Error> {
         let header = peek_header(token)?;
         let typ = header.get("typ").and_then(Value::as_str);
         let typ_ok = matches!(
@@ -109,11 +177,7 @@ impl Validator {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|e| self.explain(e.kind()))?;
-        let caller = Caller::from_claims(data.claims, AccessToken::new(token))?;
-        if let Some(introspector) = &self.introspector {
-            introspector.check(token).await?;
-        }
-        Ok(caller)
+        Caller::from_claims(data.claims, AccessToken::new(token))
     }
 
     fn explain(&self, kind: &ErrorKind) -> Error {

@@ -189,14 +189,17 @@ impl Gateway {
             ))
     }
 
-    /// Routes upstream `i` in every table (a reload added or replaced it).
-    pub(crate) fn route_upstream(&self, i: usize, upstream: &Upstream) -> Result<(), Error> {
-        let tables = self
-            .tables
+    /// Every table built so far.
+    fn tables(&self) -> Vec<Table> {
+        self.tables
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for table in tables {
+            .clone()
+    }
+
+    /// Routes upstream `i` in every table (a reload added or replaced it).
+    pub(crate) fn route_upstream(&self, i: usize, upstream: &Upstream) -> Result<(), Error> {
+        for table in self.tables() {
             let endpoint = self.upstream_endpoint(i, upstream, table.edge.as_ref())?;
             table.insert(upstream.name(), endpoint);
         }
@@ -205,12 +208,7 @@ impl Gateway {
 
     /// Stops routing `name` in every table (a reload removed it).
     pub(crate) fn unroute_upstream(&self, name: &str) {
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for table in tables {
+        for table in self.tables() {
             table.remove(name);
         }
     }

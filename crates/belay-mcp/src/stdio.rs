@@ -25,7 +25,10 @@ use tokio::{
     sync::mpsc,
     task::JoinHandle,
 };
-use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
+use tokio_util::{
+    bytes::{Bytes, BytesMut},
+    codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder, FramedRead},
+};
 
 /// Longest accepted line (one JSON-RPC message), matching the HTTP body limit.
 pub const MAX_LINE_BYTES: usize = crate::http::MAX_BODY_BYTES;
@@ -50,23 +53,20 @@ where
     let writer = tokio::spawn(write_lines(output, queued));
     let codec = AnyDelimiterCodec::new_with_max_length(vec![b'\n'], vec![b'\n'], MAX_LINE_BYTES);
     let transport = StdioTransport {
-        lines: FramedRead::new(input, codec),
+        lines: FramedRead::new(input, LineCodec(codec)),
         to_writer,
         reply: None,
-        after_error: false,
     };
     (transport, writer)
 }
 
 /// rmcp's transport over a line-oriented input and the writer task of [`transport`].
 pub struct StdioTransport<R> {
-    lines: FramedRead<R, AnyDelimiterCodec>,
+    lines: FramedRead<R, LineCodec>,
     to_writer: mpsc::Sender<Vec<u8>>,
     /// An error reply not yet queued. Kept here, not in the receive future, because rmcp
     /// may drop that future at any await (it selects over several events).
     reply: Option<Vec<u8>>,
-    /// The line reader just reported an error; it then yields one `None` that is not EOF.
-    after_error: bool,
 }
 
 impl<R> std::fmt::Debug for StdioTransport<R> {
@@ -121,25 +121,20 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
                     permit.send(reply);
                 }
             }
-            let line = match self.lines.next().await {
-                Some(Ok(line)) => line,
-                Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded)) => {
-                    // The codec skips the rest of the line; the session goes on.
-                    self.after_error = true;
+            let line = match self.lines.next().await? {
+                Ok(Line::Complete(line)) => line,
+                Ok(Line::TooLong) => {
                     self.reply = Some(error_line(
                         -32600,
                         &format!("message longer than {MAX_LINE_BYTES} bytes was dropped"),
                     ));
                     continue;
                 }
-                Some(Err(AnyDelimiterCodecError::Io(e))) => {
+                Err(e) => {
                     tracing::info!(error = %e, "stdin closed");
                     return None;
                 }
-                None if std::mem::take(&mut self.after_error) => continue,
-                None => return None,
             };
-            self.after_error = false;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -148,6 +143,42 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
                 Err(malformed) => self.reply = Some(error_line(malformed.code, &malformed.message)),
             }
         }
+    }
+}
+
+/// A line of input, or the news that one was too long (its bytes are skipped).
+enum Line {
+    Complete(Bytes),
+    TooLong,
+}
+
+/// Lines with a length limit, where an overlong line is an item and not an error: after
+/// a decoder error `FramedRead` stops decoding what it has buffered until more input
+/// arrives, which would leave the requests behind that line unanswered.
+struct LineCodec(AnyDelimiterCodec);
+
+impl LineCodec {
+    fn line(
+        decoded: Result<Option<Bytes>, AnyDelimiterCodecError>,
+    ) -> Result<Option<Line>, std::io::Error> {
+        match decoded {
+            Ok(line) => Ok(line.map(Line::Complete)),
+            Err(AnyDelimiterCodecError::MaxChunkLengthExceeded) => Ok(Some(Line::TooLong)),
+            Err(AnyDelimiterCodecError::Io(e)) => Err(e),
+        }
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item = Line;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, std::io::Error> {
+        Self::line(self.0.decode(buf))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, std::io::Error> {
+        Self::line(self.0.decode_eof(buf))
     }
 }
 

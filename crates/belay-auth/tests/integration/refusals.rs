@@ -1,5 +1,6 @@
 //! Every way a request is refused: each asserts the status and the RFC 6750 error.
 
+use belay_auth::ResourceSpec;
 use serde_json::json;
 
 use crate::issuer::*;
@@ -270,5 +271,35 @@ async fn a_revoked_token_is_refused_when_introspection_is_on() -> anyhow::Result
             .load(std::sync::atomic::Ordering::SeqCst),
         2
     );
+    Ok(())
+}
+
+/// Accepted tokens are remembered (their signature is not checked again), but never past
+/// their expiry, and only byte for byte.
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_a_tampered_copy_is_checked() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let protected = protect(ResourceSpec {
+        clock_skew_secs: 0,
+        ..spec(&issuer)
+    })
+    .await?;
+    let mut claims = issuer.claims(&protected.url, "mcp:tools");
+    claims["exp"] = json!(now() + 2);
+    let token = key.sign(&claims)?;
+    for _ in 0..2 {
+        let answer = call_bearer(&protected.url, &token, &ping()).await?;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    // The same header and claims with another signature: checked, and refused.
+    let (signed, signature) = token.rsplit_once('.').unwrap_or_default();
+    let flipped: String = signature.chars().rev().collect();
+    assert_invalid_token(&protected, &format!("{signed}.{flipped}"), "").await?;
+    // Past `exp` (no skew here), the remembered token is refused like any other.
+    while now() <= claims["exp"].as_i64().unwrap_or_default() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_invalid_token(&protected, &token, "expired").await?;
     Ok(())
 }
