@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use belay_audit::{AuditLog, AuditSpec, Fsync, Sink};
 use belay_auth::ResourceSpec;
-use belay_auth_server::{AuthServer, ClientSpec, ServerSpec, Settings, SystemClock};
+use belay_auth_server::ClientSpec;
 use belay_gateway::{Chain, Gateway, GatewaySpec};
 use belay_servers::ServerName;
 use serde_json::Value;
@@ -18,34 +18,16 @@ const SECRET: &str = "bench-secret-for-loadgen-tests";
 
 /// The authorization server, with one confidential client allowed client credentials.
 async fn issuer(stop: &CancellationToken) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let issuer = format!("http://{}", listener.local_addr()?);
-    let spec = ServerSpec {
-        issuer: Some(issuer.clone()),
-        clients: vec![ClientSpec {
-            client_id: CLIENT.into(),
-            client_secret: Some(SECRET.into()),
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec!["mcp:tools".into()],
-            ..ClientSpec::default()
-        }],
-        ..ServerSpec::default()
+    let client = ClientSpec {
+        client_id: CLIENT.into(),
+        client_secret: Some(SECRET.into()),
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["mcp:tools".into()],
+        ..ClientSpec::default()
     };
-    let settings = Settings::try_from(&spec)?;
-    let server = tokio::task::spawn_blocking(move || {
-        AuthServer::new(
-            belay_store::Db::in_memory()?,
-            settings,
-            Arc::new(SystemClock),
-        )
-        .map_err(anyhow::Error::from)
-    })
-    .await??;
-    tokio::spawn(belay_auth_server::serve(
-        listener,
-        server.router(),
-        stop.clone(),
-    ));
+    let tune = |spec: &mut belay_auth_server::ServerSpec| spec.clients = vec![client];
+    let (issuer, _server) =
+        belay_auth_server::spawn_ephemeral(tune, |router| router, stop.clone()).await?;
     Ok(issuer)
 }
 
@@ -110,7 +92,9 @@ arguments.symbol = {{ required = true, enum = ["AAPL", "MSFT", "GOOGL", "AMZN", 
 
 fn loadgen() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_belay-loadgen"));
-    command.env_remove("BELAY_LOADGEN_BEARER").kill_on_drop(true);
+    command
+        .env_remove("BELAY_LOADGEN_BEARER")
+        .kill_on_drop(true);
     command
 }
 
@@ -118,8 +102,8 @@ fn loadgen() -> Command {
 fn connect_run(addr: SocketAddr) -> Command {
     let mut command = loadgen();
     command
-        .args(["run", "--name", "gateway", "--transport", "http", "--sessions", "2"])
-        .args(["--warmup", "0.2", "--duration", "0.5", "--start-timeout", "20"])
+        .args("run --name gateway --transport http --sessions 2".split(' '))
+        .args("--warmup 0.2 --duration 0.5 --start-timeout 20".split(' '))
         .args(["--tool-prefix", "stock__", "--connect", &addr.to_string()])
         .args(["--pid", &std::process::id().to_string()]);
     command
@@ -137,8 +121,9 @@ async fn a_signed_in_run_through_the_gateway_matches_its_audit_log_call_for_call
 
     let token = loadgen()
         .args(["token", "--token-url", &format!("{issuer}/token")])
-        .args(["--client-id", CLIENT, "--client-secret-env", "LOADGEN_TEST_SECRET"])
-        .args(["--resource", &format!("http://{addr}/mcp"), "--scope", "mcp:tools"])
+        .args(["--client-id", CLIENT, "--scope", "mcp:tools"])
+        .args(["--client-secret-env", "LOADGEN_TEST_SECRET"])
+        .args(["--resource", &format!("http://{addr}/mcp")])
         .env("LOADGEN_TEST_SECRET", SECRET)
         .output()
         .await?;
