@@ -15,6 +15,8 @@ use jsonwebtoken::{
 };
 use tokio::{sync::Mutex, time::Instant};
 
+use sha2::Digest;
+
 use crate::{Error, discovery};
 
 /// A verification key and the only algorithm a token signed with it may use.
@@ -24,6 +26,8 @@ pub struct VerifyKey {
     pub key: DecodingKey,
     /// ES256 for EC P-256 keys, RS256 for RSA keys: never chosen by the token.
     pub alg: Algorithm,
+    /// SHA-256 of the JWK as published: tells a key from another under the same `kid`.
+    pub fingerprint: [u8; 32],
 }
 
 /// The usable keys of one JWK Set, by `kid`.
@@ -88,7 +92,13 @@ fn pin(jwk: &Jwk) -> Result<VerifyKey, String> {
         return Err("not a signature key (`use` is not `sig`)".into());
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    Ok(VerifyKey { key, alg })
+    let published = serde_json::to_vec(jwk).map_err(|e| e.to_string())?;
+    let fingerprint = sha2::Sha256::digest(&published).into();
+    Ok(VerifyKey {
+        key,
+        alg,
+        fingerprint,
+    })
 }
 
 struct State {

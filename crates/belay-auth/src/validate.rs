@@ -24,7 +24,16 @@ pub struct Validator {
 /// expire: a client sends the same token with every request, and checking an ES256
 /// signature costs more than the rest of a gateway hop. Bounded; cleared when full.
 #[derive(Default)]
-struct Verified(std::sync::Mutex<std::collections::HashMap<[u8; 32], Caller>>);
+struct Verified(std::sync::Mutex<std::collections::HashMap<[u8; 32], Remembered>>);
+
+/// A token that passed: its caller, and which key signed it (by `kid` and fingerprint), so
+/// it stops passing when that key leaves the issuer's key set.
+#[derive(Clone)]
+struct Remembered {
+    caller: Caller,
+    kid: Option<String>,
+    key: [u8; 32],
+}
 
 /// Most tokens remembered at once.
 const VERIFIED_CAPACITY: usize = 10_000;
@@ -36,11 +45,11 @@ impl Verified {
     }
 
     /// The caller of `token` if it passed before and is still within `exp` (+ `skew`).
-    fn get(&self, key: &[u8; 32], skew: u64) -> Option<Caller> {
+    fn get(&self, key: &[u8; 32], skew: u64) -> Option<Remembered> {
         let now = now();
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(key) {
-            Some(caller) if now <= caller.expires_at.saturating_add(skew) => Some(caller.clone()),
+            Some(r) if now <= r.caller.expires_at.saturating_add(skew) => Some(r.clone()),
             Some(_) => {
                 map.remove(key);
                 None
@@ -49,16 +58,20 @@ impl Verified {
         }
     }
 
-    fn put(&self, key: [u8; 32], caller: &Caller) {
+    fn put(&self, key: [u8; 32], remembered: Remembered) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= VERIFIED_CAPACITY {
             let now = now();
-            map.retain(|_, c| now < c.expires_at);
+            map.retain(|_, r| now < r.caller.expires_at);
             if map.len() >= VERIFIED_CAPACITY {
                 map.clear();
             }
         }
-        map.insert(key, caller.clone());
+        map.insert(key, remembered);
+    }
+
+    fn forget(&self, key: &[u8; 32]) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
 
@@ -120,12 +133,30 @@ impl Validator {
     /// Checks `token` and returns its caller. [`Error::InvalidToken`] says what is wrong
     /// with the token; [`Error::Unavailable`] that the issuer could not be asked.
     pub async fn validate(&self, token: &str) -> Result<Caller, Error> {
-        let key = Verified::key(token);
-        let caller = match self.verified.get(&key, self.skew) {
+        let digest = Verified::key(token);
+        let remembered = match self.verified.get(&digest, self.skew) {
+            // Still signed by a key the issuer publishes (a cheap lookup in the key cache).
+            Some(r) => match self.jwks.key(r.kid.as_deref()).await {
+                Ok(key) if key.fingerprint == r.key => Some(r.caller),
+                _ => {
+                    self.verified.forget(&digest);
+                    None
+                }
+            },
+            None => None,
+        };
+        let caller = match remembered {
             Some(caller) => caller,
             None => {
-                let caller = self.verify(token).await?;
-                self.verified.put(key, &caller);
+                let (caller, kid, key) = self.verify(token).await?;
+                self.verified.put(
+                    digest,
+                    Remembered {
+                        caller: caller.clone(),
+                        kid,
+                        key,
+                    },
+                );
                 caller
             }
         };
@@ -136,8 +167,9 @@ impl Validator {
         Ok(caller)
     }
 
-    /// Signature, header and claims: everything a token can prove by itself.
-    async fn verify(&self, token: &str) -> Result<Caller, Error> {
+    /// Signature, header and claims: everything a token can prove by itself. Also says
+    /// which key (`kid`, fingerprint) signed it.
+    async fn verify(&self, token: &str) -> Result<(Caller, Option<String>, [u8; 32]), Error> {
         let header = peek_header(token)?;
         let typ = header.get("typ").and_then(Value::as_str);
         let typ_ok = matches!(
@@ -177,7 +209,8 @@ impl Validator {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|e| self.explain(e.kind()))?;
-        Caller::from_claims(data.claims, AccessToken::new(token))
+        let caller = Caller::from_claims(data.claims, AccessToken::new(token))?;
+        Ok((caller, kid.map(str::to_owned), key.fingerprint))
     }
 
     fn explain(&self, kind: &ErrorKind) -> Error {
