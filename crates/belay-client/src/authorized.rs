@@ -6,7 +6,7 @@
 //! own credential for an upstream, never the token rmcp was handed. The five request kinds
 //! of [`StreamableHttpClient`] are routed through the policy here, once, for all of them.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
@@ -18,6 +18,7 @@ use rmcp::{
     },
 };
 use sse_stream::Sse;
+use tokio::sync::watch;
 
 /// What an [`Authorized`] client's requests fail with.
 pub type HttpError = StreamableHttpError<reqwest::Error>;
@@ -56,17 +57,77 @@ pub trait Authorize: Clone + Send + Sync + 'static {
 pub struct Authorized<A> {
     http: reqwest::Client,
     auth: A,
+    standalone: StandaloneStream,
 }
 
 impl<A: Authorize> Authorized<A> {
     /// Wraps `http` (any reqwest client; its redirect and timeout settings are kept).
     pub fn new(http: reqwest::Client, auth: A) -> Self {
-        Self { http, auth }
+        Self {
+            http,
+            auth,
+            standalone: StandaloneStream::default(),
+        }
     }
 
     /// The authorization policy.
     pub fn auth(&self) -> &A {
         &self.auth
+    }
+
+    /// Whether the session's standalone `GET` stream is open yet (shared by clones).
+    pub fn standalone_stream(&self) -> StandaloneStream {
+        self.standalone.clone()
+    }
+}
+
+/// Where the first standalone `GET` stream of a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamState {
+    NotAsked,
+    Opening,
+    Settled,
+}
+
+/// The first standalone `GET` stream of a session: opening, or answered (open or refused).
+///
+/// rmcp opens this stream in the background once the handshake is done and lets requests
+/// go out at once. A server can send a message unrelated to any request (an elicitation
+/// made outside a request's context, a `list_changed`) only on this stream, and some
+/// servers (the TypeScript SDK's) drop such a message while no stream is open. Waiting
+/// for [`StandaloneStream::settled`] after connecting closes that race.
+#[derive(Debug, Clone)]
+pub struct StandaloneStream(Arc<watch::Sender<StreamState>>);
+
+impl Default for StandaloneStream {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(StreamState::NotAsked)))
+    }
+}
+
+impl StandaloneStream {
+    fn opening(&self) {
+        self.0.send_if_modified(|state| {
+            let first = *state == StreamState::NotAsked;
+            if first {
+                *state = StreamState::Opening;
+            }
+            first
+        });
+    }
+
+    fn settle(&self) {
+        self.0.send_replace(StreamState::Settled);
+    }
+
+    /// Waits, at most `limit`, until the stream being opened is answered. Returns at once
+    /// when none is being opened (a stateless server, a 2026-07-28 session).
+    pub async fn settled(&self, limit: Duration) {
+        // rmcp spawns the stream's task as the handshake ends: let it start first.
+        tokio::task::yield_now().await;
+        let mut state = self.0.subscribe();
+        let answered = state.wait_for(|s| *s != StreamState::Opening);
+        let _ = tokio::time::timeout(limit, answered).await;
     }
 }
 
@@ -169,7 +230,11 @@ impl<A: Authorize> StreamableHttpClient for Authorized<A> {
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, HttpError> {
         let headers = without_authorization(self.auth.headers(custom_headers, None));
-        self.auth
+        if last_event_id.is_none() {
+            self.standalone.opening();
+        }
+        let stream = self
+            .auth
             .with_auth(|token| {
                 self.http.get_stream_with_max_sse_event_size(
                     uri.clone(),
@@ -180,6 +245,53 @@ impl<A: Authorize> StreamableHttpClient for Authorized<A> {
                     max_sse_event_size,
                 )
             })
-            .await
+            .await;
+        self.standalone.settle();
+        stream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn nothing_to_wait_for_when_no_stream_is_opened() {
+        let stream = StandaloneStream::default();
+        tokio::time::timeout(
+            Duration::from_millis(500),
+            stream.settled(Duration::from_secs(60)),
+        )
+        .await
+        .expect("returns at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_the_opening_stream_to_be_answered() {
+        let stream = StandaloneStream::default();
+        stream.opening();
+        let waiter = tokio::spawn({
+            let stream = stream.clone();
+            async move { stream.settled(Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !waiter.is_finished(),
+            "returned while the stream was opening"
+        );
+        stream.settle();
+        waiter.await.expect("waiter");
+        // A reconnect later does not make anyone wait again.
+        stream.opening();
+        stream.settled(Duration::from_secs(60)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_after_the_limit() {
+        let stream = StandaloneStream::default();
+        stream.opening();
+        let started = tokio::time::Instant::now();
+        stream.settled(Duration::from_secs(5)).await;
+        assert_eq!(started.elapsed().as_secs(), 5);
     }
 }

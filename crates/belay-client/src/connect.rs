@@ -1,6 +1,6 @@
 //! Connecting: a Streamable HTTP transport with sign-in, and an MCP session on top.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use rmcp::{
     ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient,
@@ -18,12 +18,16 @@ use crate::{
 
 /// rmcp's Streamable HTTP client transport for `sign_in`'s server, signing in on demand.
 pub fn transport(sign_in: Arc<SignIn>) -> StreamableHttpClientTransport<SignedInClient> {
-    let config = StreamableHttpClientTransportConfig::with_uri(sign_in.server().as_str());
-    StreamableHttpClientTransport::with_client(
-        SignedInClient::new(reqwest::Client::new(), sign_in),
-        config,
-    )
+    transport_over(SignedInClient::new(reqwest::Client::new(), sign_in))
 }
+
+fn transport_over(client: SignedInClient) -> StreamableHttpClientTransport<SignedInClient> {
+    let config = StreamableHttpClientTransportConfig::with_uri(client.auth().server().as_str());
+    StreamableHttpClientTransport::with_client(client, config)
+}
+
+/// How long a new session waits for its standalone stream before sending requests.
+const STANDALONE_STREAM_WAIT: Duration = Duration::from_secs(5);
 
 /// Connects `handler` to the MCP server at `server_url`, signing in when the server asks.
 /// `lifecycle` picks the handshake (`initialize`) or the 2026-07-28 `server/discover` era.
@@ -43,8 +47,13 @@ pub async fn connect_with<H: ClientHandler>(
     handler: H,
     lifecycle: ClientLifecycleMode,
 ) -> Result<RunningService<RoleClient, H>> {
-    handler
-        .serve_with_lifecycle(transport(sign_in), lifecycle)
+    let client = SignedInClient::new(reqwest::Client::new(), sign_in);
+    let standalone = client.standalone_stream();
+    let running = handler
+        .serve_with_lifecycle(transport_over(client), lifecycle)
         .await
-        .map_err(|e| Error::Connect(e.to_string()))
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    // A server may need that stream to reach us during our first call.
+    standalone.settled(STANDALONE_STREAM_WAIT).await;
+    Ok(running)
 }

@@ -70,14 +70,18 @@ impl Upstream {
                         .map_err(|e| fail(format!("header `{name}`: {e}")))?;
                     extra.insert(name, value);
                 }
+                let http = upstream_http_client(credential.clone(), extra);
+                let standalone = http.standalone_stream();
                 let transport = StreamableHttpClientTransport::with_client(
-                    upstream_http_client(credential.clone(), extra),
+                    http,
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 let running = client
                     .serve(transport)
                     .await
                     .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
+                // The upstream may need that stream to reach the gateway during a call.
+                standalone.settled(self.spec.timeouts.connect()).await;
                 Ok((running, None))
             }
             TransportSpec::Sse { url } => {
