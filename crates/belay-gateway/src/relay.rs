@@ -2,13 +2,16 @@
 //!
 //! One upstream connection is shared by every downstream session (one process per stdio
 //! upstream, so restarts, health and the breaker are per upstream). A server-to-client
-//! request (elicitation, sampling, roots) or log message carries no link to the call that
-//! caused it, so it goes to the downstream session with calls in flight on this upstream.
-//! If several sessions have calls in flight, it is refused rather than risk showing one
-//! user's question to another (the upstream then falls back as for a client that cannot
-//! elicit). For a 2026-07-28 client's call, which cannot carry server-to-client requests,
-//! the question becomes an input request of the call (the gateway's `input_required` module). Progress carries its token, so it is always routed exactly, and a
-//! `resources/updated` goes to exactly the sessions that subscribed to that URI.
+//! request (elicitation, sampling, roots) that a Streamable HTTP upstream sends on the
+//! response stream of one of our requests goes to the session that made that request.
+//! Anything else carries no link to the call that caused it (a stdio or legacy SSE
+//! upstream, the standalone stream, a log message), so it goes to the downstream session
+//! with calls in flight on this upstream. If several sessions have calls in flight, it is
+//! refused rather than risk showing one user's question to another (the upstream then falls
+//! back as for a client that cannot elicit). For a 2026-07-28 client's call, which cannot
+//! carry server-to-client requests, the question becomes an input request of the call (the
+//! gateway's `input_required` module). Progress carries its token, so it is always routed
+//! exactly, and a `resources/updated` goes to exactly the sessions that subscribed to it.
 #![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
 
 use std::{
@@ -25,9 +28,9 @@ use rmcp::{
         ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
         ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
         LoggingMessageNotificationParam, NumberOrString, ProgressNotificationParam, ProgressToken,
-        ResourceUpdatedNotificationParam,
+        RequestId, ResourceUpdatedNotificationParam,
     },
-    service::{NotificationContext, Peer, RequestContext},
+    service::{InboundStreamOrigin, NotificationContext, Peer, RequestContext},
 };
 use tokio::sync::mpsc;
 
@@ -58,15 +61,26 @@ pub enum Change {
     Resources,
 }
 
+/// A request in flight upstream: who waits for it, and its JSON-RPC id once sent.
+#[derive(Clone)]
+struct Waiting {
+    request: Option<RequestId>,
+    downstream: Downstream,
+}
+
 /// Requests in flight on one upstream connection, keyed by the progress token rmcp put
 /// on each (unique per connection).
 #[derive(Clone, Default)]
-pub struct InFlight(Arc<Mutex<HashMap<ProgressToken, Downstream>>>);
+pub struct InFlight(Arc<Mutex<HashMap<ProgressToken, Waiting>>>);
 
 impl InFlight {
     /// Records a request; it is forgotten when the guard drops.
     pub fn register(&self, token: ProgressToken, downstream: Downstream) -> InFlightGuard {
-        self.lock().insert(token.clone(), downstream);
+        let waiting = Waiting {
+            request: None,
+            downstream,
+        };
+        self.lock().insert(token.clone(), waiting);
         InFlightGuard {
             map: self.clone(),
             token,
@@ -75,7 +89,7 @@ impl InFlight {
 
     /// Records a request about to be sent, before rmcp gives it its progress token, so
     /// that what the upstream sends at once (a log line, a question) finds the call; give
-    /// the guard the token with [`InFlightGuard::rekey`] once it is known.
+    /// the guard the token and id with [`InFlightGuard::sent`] once they are known.
     pub fn reserve(&self, downstream: Downstream) -> InFlightGuard {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         // rmcp's tokens are numbers, so a string never collides with one.
@@ -85,14 +99,30 @@ impl InFlight {
     }
 
     fn by_token(&self, token: &ProgressToken) -> Option<Downstream> {
-        self.lock().get(token).cloned()
+        self.lock().get(token).map(|w| w.downstream.clone())
+    }
+
+    /// Who a server-to-client request is for: the caller of the request whose response
+    /// stream it came on, when the transport says (Streamable HTTP does), or else
+    /// [`Self::sole`].
+    fn for_request(
+        &self,
+        origin: Option<&InboundStreamOrigin>,
+    ) -> Result<Downstream, &'static str> {
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
+            let map = self.lock();
+            if let Some(waiting) = map.values().find(|w| w.request.as_ref() == Some(id)) {
+                return Ok(waiting.downstream.clone());
+            }
+        }
+        self.sole()
     }
 
     /// The one downstream session with calls in flight, or why there is none.
     fn sole(&self) -> Result<Downstream, &'static str> {
         let map = self.lock();
         let mut found: Option<&Downstream> = None;
-        for candidate in map.values() {
+        for candidate in map.values().map(|w| &w.downstream) {
             match (found, &candidate.session) {
                 (None, _) => found = Some(candidate),
                 (Some(first), Some(session)) if first.session.as_ref() == Some(session) => {}
@@ -104,7 +134,7 @@ impl InFlight {
             .ok_or("no client call is in flight on this upstream")
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, Downstream>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, Waiting>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -116,11 +146,13 @@ pub struct InFlightGuard {
 }
 
 impl InFlightGuard {
-    /// Files the request under `token` instead, in one step (it is never missing).
-    pub fn rekey(&mut self, token: ProgressToken) {
+    /// Files the request, now sent as `request` with `token`, under that token, in one
+    /// step (it is never missing).
+    pub fn sent(&mut self, token: ProgressToken, request: RequestId) {
         let mut map = self.map.lock();
-        if let Some(downstream) = map.remove(&self.token) {
-            map.insert(token.clone(), downstream);
+        if let Some(mut waiting) = map.remove(&self.token) {
+            waiting.request = Some(request);
+            map.insert(token.clone(), waiting);
         }
         self.token = token;
     }
@@ -206,8 +238,13 @@ impl UpstreamClient {
         }
     }
 
-    fn target(&self, what: &str) -> Result<Downstream, ErrorData> {
-        self.in_flight.sole().map_err(|why| {
+    fn target(
+        &self,
+        what: &str,
+        context: &RequestContext<RoleClient>,
+    ) -> Result<Downstream, ErrorData> {
+        let origin = context.extensions.get::<InboundStreamOrigin>();
+        self.in_flight.for_request(origin).map_err(|why| {
             tracing::warn!(upstream = %self.upstream, "{what} refused: {why}");
             ErrorData::internal_error(
                 format!(
@@ -247,9 +284,9 @@ impl ClientHandler for UpstreamClient {
     async fn create_elicitation(
         &self,
         request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        let target = self.target("elicitation")?;
+        let target = self.target("elicitation", &context)?;
         if let Some(round_trip) = &target.round_trip {
             return round_trip.elicit(request).await;
         }
@@ -264,9 +301,9 @@ impl ClientHandler for UpstreamClient {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, ErrorData> {
-        let target = self.target("sampling request")?;
+        let target = self.target("sampling request", &context)?;
         if let Some(round_trip) = &target.round_trip {
             return round_trip.sample(params).await;
         }
@@ -280,10 +317,11 @@ impl ClientHandler for UpstreamClient {
     #[allow(deprecated)]
     async fn list_roots(
         &self,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
         // Roots are the client's business; with no single client to ask, there are none.
-        match self.in_flight.sole() {
+        let origin = context.extensions.get::<InboundStreamOrigin>();
+        match self.in_flight.for_request(origin) {
             Ok(Downstream {
                 round_trip: Some(round_trip),
                 ..

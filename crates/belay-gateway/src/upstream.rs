@@ -294,7 +294,7 @@ impl Upstream {
             .await
             .map_err(|e| self.failed(e))?;
         if let Some(in_flight) = &mut in_flight {
-            in_flight.rekey(handle.progress_token.clone());
+            in_flight.sent(handle.progress_token.clone(), handle.id.clone());
         }
         let id = handle.id.clone();
         tokio::select! {

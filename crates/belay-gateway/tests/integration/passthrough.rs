@@ -4,6 +4,8 @@
 //! subscriptions with updates routed to the subscribers only.
 #![allow(deprecated)] // Sampling, logging and subscribe are deprecated by SEP-2577 but served.
 
+use std::{sync::Arc, time::Duration};
+
 use belay_mcp::testkit::{Era, ScriptedClient, object, text_of};
 use belay_servers::ServerName;
 use rmcp::{
@@ -46,6 +48,69 @@ async fn elicitation_crosses_the_gateway_both_ways() -> anyhow::Result<()> {
             "the answer reached the upstream: {text}"
         );
         assert_eq!(person.questions().len(), 1, "the client was asked once");
+        client.cancel().await?;
+    }
+    Ok(())
+}
+
+/// A person who answers an elicitation only once `together` people have been asked (or
+/// after 5 s), so that their calls are in flight upstream at the same time.
+#[derive(Clone)]
+struct Waiting {
+    person: ScriptedClient,
+    together: Arc<tokio::sync::Barrier>,
+}
+
+impl rmcp::ClientHandler for Waiting {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        self.person.get_info()
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.together.wait()).await;
+        self.person.create_elicitation(request, context).await
+    }
+}
+
+#[tokio::test]
+async fn each_client_gets_its_own_question_when_two_share_an_http_upstream() -> anyhow::Result<()> {
+    let (stock, _, _s) = http_upstream(ServerName::Stock).await?;
+    let gw = one_upstream("stock", &stock).await?;
+    let together = Arc::new(tokio::sync::Barrier::new(2));
+    let mut people = Vec::new();
+    for include in [true, false] {
+        let person =
+            ScriptedClient::new(Era::Handshake).answering(json!({ "include_week_range": include }));
+        let waiting = Waiting {
+            person: person.clone(),
+            together: together.clone(),
+        };
+        let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", gw.base));
+        people.push((include, person, waiting.serve(transport).await?));
+    }
+    let calls = people.iter().map(|(_, _, client)| {
+        client.call_tool(
+            CallToolRequestParams::new("stock__get_ticker_info")
+                .with_arguments(object(json!({"symbol": "MSFT"}))),
+        )
+    });
+    let results = futures::future::join_all(calls).await;
+    for ((include, person, client), result) in people.into_iter().zip(results) {
+        let text = text_of(&result?);
+        assert_eq!(
+            person.questions().len(),
+            1,
+            "each client is asked its own question"
+        );
+        assert_eq!(
+            text.contains("52-week range"),
+            include,
+            "each answer reached the call it belongs to: {text}"
+        );
         client.cancel().await?;
     }
     Ok(())
