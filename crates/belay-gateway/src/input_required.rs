@@ -17,9 +17,10 @@
 //!   call, still waiting, under a random id. The client's retry answers the parked
 //!   request, and the gateway waits again for the result or the next question. A parked
 //!   call waits at most the upstream's call timeout, as a live question would. Its progress
-//!   and log messages go to the round that started it, so later rounds do not see them. As
-//!   for any live question ([`crate::relay`]), a question is refused while other clients'
-//!   calls are in flight on the same upstream, and a parked call is one.
+//!   and log messages go to whichever round is open when they arrive (with that round's
+//!   progress token and log level). As for any live question ([`crate::relay`]), a
+//!   question that cannot be tied to its call is refused while other clients' calls are
+//!   in flight on the same upstream, and a parked call is one.
 //!
 //! Either way the `requestState` the client sees is the gateway's own ([`state`]), sealed
 //! with a per-endpoint random key and bound to the caller (or session), upstream, method,
@@ -54,10 +55,10 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use self::waiting::RoundTrip;
+pub(crate) use self::waiting::{Notice, RoundTrip};
 use self::{
     state::{Resume, Seals},
-    waiting::{Event, Step, Waiting},
+    waiting::{Event, Listener, Step, Waiting},
 };
 use crate::{
     chain::{AllowAll, CallContext, Chain},
@@ -182,6 +183,13 @@ impl Rounds {
             mut params,
         } = relay;
         let binding = state::binding(&ctx);
+        // This round's request hears the upstream's notices from now on, whichever round
+        // started the call.
+        let listener = Listener {
+            peer: downstream.peer.clone(),
+            progress: downstream.progress.clone(),
+            log_level: context.meta.log_level(),
+        };
         let ttl = upstream.spec().timeouts.call();
         let resume = match params.request_state().take() {
             None => Resume::Fresh,
@@ -227,7 +235,7 @@ impl Rounds {
                         start(upstream, request, downstream, caller, context)
                     }
                 };
-                match waiting.next(&context.ct).await {
+                match waiting.next(&context.ct, &listener).await {
                     Step::Done(reply) => {
                         let mut reply = (*reply)?;
                         crate::server::mark_complete(&mut reply);
@@ -362,7 +370,6 @@ fn start(
     downstream.round_trip = Some(RoundTrip::new(
         events.clone(),
         relayable(context.client_capabilities()),
-        context.meta.log_level(),
     ));
     let cancel = CancellationToken::new();
     let ct = cancel.clone();

@@ -34,7 +34,7 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 
-use crate::input_required::RoundTrip;
+use crate::input_required::{Notice, RoundTrip};
 
 /// Who is waiting on a request sent upstream.
 #[derive(Clone)]
@@ -343,6 +343,9 @@ impl ClientHandler for UpstreamClient {
         let Some(target) = self.in_flight.by_token(&params.progress_token) else {
             return;
         };
+        if let Some(round_trip) = &target.round_trip {
+            return round_trip.notice(Notice::Progress(params));
+        }
         let Some(token) = target.progress else {
             return; // The client did not ask for progress.
         };
@@ -360,11 +363,11 @@ impl ClientHandler for UpstreamClient {
         _context: NotificationContext<RoleClient>,
     ) {
         match self.in_flight.sole() {
-            // A 2026-07-28 client gets logs only at the level its request asked for.
+            // To the round of the call that is open, at the level its request asked for.
             Ok(Downstream {
                 round_trip: Some(round_trip),
                 ..
-            }) if !round_trip.wants_log(params.level) => {}
+            }) => round_trip.notice(Notice::Log(params)),
             Ok(target) => {
                 if let Err(e) = target.peer.notify_logging_message(params).await {
                     tracing::debug!(upstream = %self.upstream, error = %e, "log not delivered");

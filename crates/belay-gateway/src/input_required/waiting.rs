@@ -7,12 +7,14 @@
 use std::collections::BTreeMap;
 
 use rmcp::{
-    ErrorData,
+    ErrorData, RoleServer,
     model::{
         ClientCapabilities, CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult,
         ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, InputRequest, InputRequests,
-        InputResponses, ListRootsRequest, ListRootsResult, LoggingLevel, ServerResult,
+        InputResponses, ListRootsRequest, ListRootsResult, LoggingLevel,
+        LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ServerResult,
     },
+    service::Peer,
 };
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -25,22 +27,24 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 pub(crate) struct RoundTrip {
     events: mpsc::Sender<Event>,
     capabilities: ClientCapabilities,
-    log_level: Option<LoggingLevel>,
 }
 
 impl RoundTrip {
     /// The relay's end of a call whose events go to `events`, for a client that declared
-    /// `capabilities` and asked for logs at `log_level`.
-    pub(super) fn new(
-        events: mpsc::Sender<Event>,
-        capabilities: ClientCapabilities,
-        log_level: Option<LoggingLevel>,
-    ) -> Self {
+    /// `capabilities`.
+    pub(super) fn new(events: mpsc::Sender<Event>, capabilities: ClientCapabilities) -> Self {
         Self {
             events,
             capabilities,
-            log_level,
         }
+    }
+
+    /// Passes the upstream's progress or log message on to whichever round of the call is
+    /// open when it arrives (the round that started the call may have ended). Dropped if
+    /// the call is gone or too many are queued while it waits for the client's retry: such
+    /// notices only tell how things are going.
+    pub(crate) fn notice(&self, notice: Notice) {
+        let _ = self.events.try_send(Event::Notice(notice));
     }
 
     /// Asks the client to fill in a form, as an input request of its call.
@@ -72,13 +76,6 @@ impl RoundTrip {
         }
         self.ask(InputRequest::ListRoots(ListRootsRequest::default()))
             .await
-    }
-
-    /// Whether the client asked for log messages at `level` (a 2026-07-28 client opts in
-    /// per request with `_meta` `logLevel`; without it, it gets none).
-    pub(crate) fn wants_log(&self, level: LoggingLevel) -> bool {
-        self.log_level
-            .is_some_and(|min| severity(level) >= severity(min))
     }
 
     fn able(&self, declared: bool, what: &str) -> Result<(), ErrorData> {
@@ -127,8 +124,55 @@ fn severity(level: LoggingLevel) -> u8 {
 pub(super) enum Event {
     /// The upstream asked something; the client's answer goes to the sender.
     Input(InputRequest, oneshot::Sender<Result<Value, ErrorData>>),
+    /// The upstream reported progress or logged something.
+    Notice(Notice),
     /// The upstream answered the call.
     Done(Result<ServerResult, ErrorData>),
+}
+
+/// A notification of the upstream about the call.
+pub(crate) enum Notice {
+    /// `notifications/progress` (with the token the gateway's upstream request carried).
+    Progress(ProgressNotificationParam),
+    /// `notifications/message`.
+    Log(LoggingMessageNotificationParam),
+}
+
+/// The round of a call that is open: where the upstream's notices go now.
+pub(super) struct Listener {
+    /// The client's connection for this round's request.
+    pub(super) peer: Peer<RoleServer>,
+    /// The progress token of this round's request, if the client asked for progress.
+    pub(super) progress: Option<ProgressToken>,
+    /// The log level this round's request asked for (a 2026-07-28 client opts in per
+    /// request with `_meta` `logLevel`; without it, it gets no log messages).
+    pub(super) log_level: Option<LoggingLevel>,
+}
+
+impl Listener {
+    async fn deliver(&self, notice: Notice) {
+        let sent = match notice {
+            Notice::Progress(mut params) => {
+                let Some(token) = &self.progress else {
+                    return; // This round did not ask for progress.
+                };
+                params.progress_token = token.clone();
+                self.peer.notify_progress(params).await
+            }
+            Notice::Log(params) => {
+                let wanted = self
+                    .log_level
+                    .is_some_and(|min| severity(params.level) >= severity(min));
+                if !wanted {
+                    return;
+                }
+                self.peer.notify_logging_message(params).await
+            }
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "a notice of the upstream was not delivered");
+        }
+    }
 }
 
 /// A question of the upstream the client has not answered yet.
@@ -196,39 +240,39 @@ impl Waiting {
         self.asked.insert(key, Asked { request, reply });
     }
 
-    /// Takes every event already there, so questions asked together go out together.
-    fn drain(&mut self) -> Option<Result<ServerResult, ErrorData>> {
-        while let Ok(event) = self.events.try_recv() {
-            match event {
-                Event::Input(request, reply) => self.add(request, reply),
-                Event::Done(result) => return Some(result),
-            }
-        }
-        None
-    }
-
     /// Waits for the upstream's result or its next question (at once if questions are
-    /// still unanswered).
-    pub(super) async fn next(&mut self, ct: &CancellationToken) -> Step {
-        if self.asked.is_empty() {
-            tokio::select! {
-                event = self.events.recv() => match event {
-                    Some(Event::Input(request, reply)) => self.add(request, reply),
-                    Some(Event::Done(result)) => return Step::Done(Box::new(result)),
-                    None => return Step::Done(Box::new(Err(ErrorData::internal_error(
-                        "the upstream call ended without an answer", None,
-                    )))),
-                },
+    /// still unanswered), passing the upstream's notices on to `listener` meanwhile.
+    pub(super) async fn next(&mut self, ct: &CancellationToken, listener: &Listener) -> Step {
+        while self.asked.is_empty() {
+            let event = tokio::select! {
+                event = self.events.recv() => event,
                 () = ct.cancelled() => {
                     let cancelled = ErrorData::internal_error("request cancelled", None);
                     return Step::Done(Box::new(Err(cancelled)));
                 }
+            };
+            match event {
+                Some(Event::Input(request, reply)) => self.add(request, reply),
+                Some(Event::Notice(notice)) => listener.deliver(notice).await,
+                Some(Event::Done(result)) => return Step::Done(Box::new(result)),
+                None => {
+                    let ended = ErrorData::internal_error(
+                        "the upstream call ended without an answer",
+                        None,
+                    );
+                    return Step::Done(Box::new(Err(ended)));
+                }
             }
         }
-        match self.drain() {
-            Some(result) => Step::Done(Box::new(result)),
-            None => Step::Ask,
+        // Take every event already there, so questions asked together go out together.
+        while let Ok(event) = self.events.try_recv() {
+            match event {
+                Event::Input(request, reply) => self.add(request, reply),
+                Event::Notice(notice) => listener.deliver(notice).await,
+                Event::Done(result) => return Step::Done(Box::new(result)),
+            }
         }
+        Step::Ask
     }
 
     /// Passes the client's answers to the questions they answer; other keys are ignored

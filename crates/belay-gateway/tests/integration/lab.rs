@@ -1,6 +1,7 @@
 //! Test parts the reference servers lack: an upstream whose tool list grows on demand,
-//! whose slow tool reports being cancelled, and whose resource announces updates; and a
-//! client that records every notification the gateway sends it.
+//! whose slow tool reports being cancelled, whose resource announces updates and whose
+//! tool reports progress after asking a question; and a client that records every
+//! notification the gateway sends it.
 #![allow(deprecated)] // Logging and resources/subscribe are deprecated by SEP-2577 but served.
 
 use std::{
@@ -17,11 +18,11 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ClientConfig, ContentBlock,
         CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-        ListResourcesResult, ListToolsResult, LoggingMessageNotificationParam,
-        PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
-        ReadResourceResponse, ReadResourceResult, Resource, ResourceContents,
-        ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-        Tool, UnsubscribeRequestParams,
+        ElicitationSchema, ListResourcesResult, ListToolsResult, LoggingLevel,
+        LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
+        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+        ResourceContents, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
+        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext},
 };
@@ -92,6 +93,11 @@ impl Lab {
             Tool::new("hang", "Waits until cancelled", schema()),
             Tool::new("touch", "Announces that lab://doc changed", schema()),
             Tool::new("sicken", "Makes every later ping fail", schema()),
+            Tool::new(
+                "ask_then_report",
+                "Asks to go on (elicitation), then reports progress and logs",
+                schema(),
+            ),
         ];
         let extra = self.extra.lock().map(|e| e.clone()).unwrap_or_default();
         tools.extend(
@@ -105,6 +111,42 @@ impl Lab {
 
 fn text(text: &str) -> CallToolResponse {
     CallToolResult::success(vec![ContentBlock::text(text)]).into()
+}
+
+/// Asks live whether to go on, then reports progress (when asked for) and logs, so that
+/// what comes after the question is seen by whoever answered it.
+async fn ask_then_report(
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, ErrorData> {
+    let failed = |e: rmcp::ServiceError| ErrorData::internal_error(e.to_string(), None);
+    let schema = ElicitationSchema::builder()
+        .required_bool("go_on")
+        .build()
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    let question = ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: "Go on?".into(),
+        requested_schema: schema,
+    };
+    let answer = context
+        .peer
+        .create_elicitation(question)
+        .await
+        .map_err(failed)?;
+    if let Some(token) = context.meta.get_progress_token() {
+        let done = ProgressNotificationParam::new(token, 1.0).with_total(1.0);
+        context.peer.notify_progress(done).await.map_err(failed)?;
+    }
+    let log = LoggingMessageNotificationParam::new(LoggingLevel::Warning, "reported".into());
+    context
+        .peer
+        .notify_logging_message(log)
+        .await
+        .map_err(failed)?;
+    // Notifications and the result travel separately through the gateway: give the
+    // notifications a head start, as a tool doing real work would.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(text(&format!("answered {:?}", answer.action)))
 }
 
 impl ServerHandler for Lab {
@@ -168,6 +210,7 @@ impl ServerHandler for Lab {
                 self.sick.store(true, Ordering::SeqCst);
                 Ok(text("sick"))
             }
+            "ask_then_report" => ask_then_report(&context).await,
             other => Ok(text(other)),
         }
     }

@@ -9,11 +9,11 @@ use std::{sync::Arc, time::Duration};
 use belay_mcp::testkit::{Era, ScriptedClient, object, text_of};
 use belay_servers::ServerName;
 use rmcp::{
-    RoleClient, ServiceExt,
+    ClientServiceExt, RoleClient, ServiceExt,
     model::{
         ArgumentInfo, CallToolRequestParams, CallToolResult, ClientRequest, CompleteRequestParams,
-        LoggingLevel, ProgressToken, Reference, Request, ServerResult, SetLevelRequestParams,
-        SubscribeRequestParams, UnsubscribeRequestParams,
+        LoggingLevel, ProgressToken, Reference, Request, RequestMetaObject, ServerResult,
+        SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
     },
     service::{PeerRequestOptions, RunningService},
     transport::StreamableHttpClientTransport,
@@ -361,5 +361,36 @@ async fn resource_updates_reach_only_subscribed_clients() -> anyhow::Result<()> 
     assert_eq!(lab.seen().subscriptions, vec![1, 1, -1]);
     a.cancel().await?;
     b.cancel().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_later_round_of_a_round_trip_call_hears_the_upstreams_progress_and_logs()
+-> anyhow::Result<()> {
+    // An HTTP upstream asks live, so the gateway parks the call between the client's
+    // rounds; what the upstream reports after the answer belongs to the second round.
+    let (_lab, url, _guard) = Lab::start().await?;
+    let gw = one_upstream("lab", &url).await?;
+    let person = ScriptedClient::new(Era::RoundTrip).answering(json!({"go_on": true}));
+    let recorder = Recorder::new(person.clone());
+    let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", gw.base));
+    let client = recorder
+        .clone()
+        .serve_with_lifecycle(transport, Era::RoundTrip.lifecycle())
+        .await?;
+    let mut params = CallToolRequestParams::new("lab__ask_then_report");
+    let mut meta = RequestMetaObject::new();
+    meta.set_log_level(LoggingLevel::Info);
+    params.meta = Some(meta);
+    let result = client.call_tool(params).await?;
+    assert!(text_of(&result).contains("Accept"), "{}", text_of(&result));
+    assert_eq!(person.questions(), vec!["Go on?".to_owned()]);
+    let heard = recorder
+        .wait(|h| !h.progress.is_empty() && !h.logs.is_empty())
+        .await?;
+    assert_eq!(heard.progress.len(), 1, "{heard:?}");
+    assert_eq!(heard.progress[0].progress, 1.0);
+    assert_eq!(heard.logs[0].data, json!("reported"));
+    client.cancel().await?;
     Ok(())
 }
