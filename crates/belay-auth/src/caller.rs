@@ -1,6 +1,6 @@
 //! Who is calling: the validated token's claims, and the raw token kept apart.
 
-use std::{collections::BTreeSet, fmt};
+use std::{collections::BTreeSet, fmt, sync::Arc};
 
 use serde_json::{Map, Value};
 
@@ -28,9 +28,9 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// The authenticated caller of a request, put in the request's extensions by
-/// [`crate::Protection`]. A tool reads it from rmcp's request context with
-/// [`Caller::from_rmcp_parts`].
+/// The authenticated caller of a request, put in the request's extensions (as an
+/// `Arc<Caller>`, so passing it along costs no copy) by [`crate::Protection`]. A tool reads
+/// it from rmcp's request context with [`Caller::from_rmcp_parts`].
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// Subject: the user id, or the client id for client_credentials tokens.
@@ -102,7 +102,12 @@ impl Caller {
     /// The caller of the HTTP request whose parts rmcp put in a handler's context
     /// (`ctx.extensions.get::<http::request::Parts>()`), if the server is protected.
     pub fn from_rmcp_parts(parts: Option<&http::request::Parts>) -> Option<&Caller> {
-        parts.and_then(|parts| parts.extensions.get::<Caller>())
+        Self::shared_from_rmcp_parts(parts).map(Arc::as_ref)
+    }
+
+    /// Like [`Self::from_rmcp_parts`], shared: to keep the caller beyond the request.
+    pub fn shared_from_rmcp_parts(parts: Option<&http::request::Parts>) -> Option<&Arc<Caller>> {
+        parts.and_then(|parts| parts.extensions.get::<Arc<Caller>>())
     }
 }
 

@@ -325,6 +325,6 @@ async fn check(State(protection): State<Protection>, request: Request, next: Nex
         );
     }
     let mut request = Request::from_parts(parts, Body::from(bytes));
-    request.extensions_mut().insert::<Caller>(caller);
+    request.extensions_mut().insert::<Arc<Caller>>(caller);
     next.run(request).await
 }

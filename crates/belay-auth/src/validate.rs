@@ -1,7 +1,7 @@
 //! Local JWT checks (RFC 9068): signature with a pinned algorithm, issuer, audience,
 //! lifetime; then, if configured, introspection.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Validation, errors::ErrorKind};
@@ -30,7 +30,7 @@ struct Verified(std::sync::Mutex<std::collections::HashMap<[u8; 32], Remembered>
 /// it stops passing when that key leaves the issuer's key set.
 #[derive(Clone)]
 struct Remembered {
-    caller: Caller,
+    caller: Arc<Caller>,
     kid: Option<String>,
     key: [u8; 32],
 }
@@ -132,7 +132,7 @@ impl Validator {
 
     /// Checks `token` and returns its caller. [`Error::InvalidToken`] says what is wrong
     /// with the token; [`Error::Unavailable`] that the issuer could not be asked.
-    pub async fn validate(&self, token: &str) -> Result<Caller, Error> {
+    pub async fn validate(&self, token: &str) -> Result<Arc<Caller>, Error> {
         let digest = Verified::key(token);
         let remembered = match self.verified.get(&digest, self.skew) {
             // Still signed by a key the issuer publishes (a cheap lookup in the key cache).
@@ -149,6 +149,7 @@ impl Validator {
             Some(caller) => caller,
             None => {
                 let (caller, kid, key) = self.verify(token).await?;
+                let caller = Arc::new(caller);
                 self.verified.put(
                     digest,
                     Remembered {

@@ -112,7 +112,7 @@ impl PolicyDecide {
 impl Decide for PolicyDecide {
     fn decide(&self, ctx: &CallContext) -> Decision {
         let decision = self.policy.decide(
-            &principal(ctx.caller.as_ref()),
+            &principal(ctx.caller.as_deref()),
             &target(ctx),
             ctx.arguments.as_ref(),
         );
@@ -129,7 +129,7 @@ impl Decide for PolicyDecide {
 
     fn visible(&self, ctx: &CallContext) -> bool {
         self.policy
-            .visible(&principal(ctx.caller.as_ref()), &target(ctx))
+            .visible(&principal(ctx.caller.as_deref()), &target(ctx))
     }
 }
 
@@ -150,7 +150,7 @@ impl ThrottleLimit {
 impl Limit for ThrottleLimit {
     fn admit<'a>(&'a self, ctx: &'a CallContext) -> BoxFuture<'a, Result<Admission, Refused>> {
         Box::pin(async move {
-            let principal = principal(ctx.caller.as_ref());
+            let principal = principal(ctx.caller.as_deref());
             let tool = (ctx.method == "tools/call")
                 .then_some(ctx.target.as_deref())
                 .flatten();

@@ -40,7 +40,7 @@ pub const RATE_LIMITED: i32 = -32029;
 #[derive(Debug, Clone)]
 pub struct CallContext {
     /// The authenticated caller (from `belay_auth::Protection`), if the route is protected.
-    pub caller: Option<Caller>,
+    pub caller: Option<Arc<Caller>>,
     /// The downstream session (`Mcp-Session-Id`), if any.
     pub session: Option<String>,
     /// The upstream the request goes to.

@@ -363,7 +363,7 @@ impl Endpoint {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         Some(CallContext {
-            caller: parts.extensions.get::<Caller>().cloned(),
+            caller: parts.extensions.get::<Arc<Caller>>().cloned(),
             session,
             upstream: upstreams.get(upstream)?.name().to_owned(),
             method,

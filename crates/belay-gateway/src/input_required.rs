@@ -363,7 +363,7 @@ fn start(
     upstream: Arc<Upstream>,
     request: ClientRequest,
     mut downstream: Downstream,
-    caller: Option<Caller>,
+    caller: Option<Arc<Caller>>,
     context: &RequestContext<RoleServer>,
 ) -> Waiting {
     let (events, receiver) = mpsc::channel(16);
@@ -374,7 +374,7 @@ fn start(
     let cancel = CancellationToken::new();
     let ct = cancel.clone();
     tokio::spawn(async move {
-        let result = forward(&upstream, request, downstream, caller.as_ref(), &ct).await;
+        let result = forward(&upstream, request, downstream, caller.as_deref(), &ct).await;
         let _ = events.send(Event::Done(result)).await;
     });
     Waiting::new(state::random_id(), receiver, cancel.drop_guard())

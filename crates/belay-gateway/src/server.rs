@@ -89,7 +89,7 @@ impl GatewayServer {
     ) -> CallContext {
         let parts = ctx.extensions.get::<http::request::Parts>();
         CallContext {
-            caller: Caller::from_rmcp_parts(parts).cloned(),
+            caller: Caller::shared_from_rmcp_parts(parts).cloned(),
             session: session_of(parts),
             upstream: self.hub.upstreams.get(upstream).name().to_owned(),
             method,

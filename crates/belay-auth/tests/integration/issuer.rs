@@ -210,7 +210,7 @@ pub async fn spawn(router: Router) -> anyhow::Result<String> {
 }
 
 /// What the protected echo route answers: who the layer said called.
-async fn echo(Extension(caller): Extension<Caller>) -> Json<Value> {
+async fn echo(Extension(caller): Extension<Arc<Caller>>) -> Json<Value> {
     Json(json!({
         "sub": caller.sub, "client_id": caller.client_id, "scopes": caller.scopes,
         "username": caller.username,

@@ -205,7 +205,9 @@ mod tests {
         CallContext {
             caller: sub.and_then(|_| {
                 let claims = claims.as_object().cloned().unwrap_or_default();
-                belay_auth::Caller::from_claims(claims, belay_auth::AccessToken::new("t")).ok()
+                belay_auth::Caller::from_claims(claims, belay_auth::AccessToken::new("t"))
+                    .ok()
+                    .map(std::sync::Arc::new)
             }),
             session: None,
             upstream: "stock".into(),

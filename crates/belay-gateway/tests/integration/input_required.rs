@@ -82,7 +82,7 @@ fn signed_in(router: Router) -> Router {
             && let Some(claims) = claims.as_object()
             && let Ok(caller) = Caller::from_claims(claims.clone(), AccessToken::new("test"))
         {
-            request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(Arc::new(caller));
         }
         next.run(request).await
     }))

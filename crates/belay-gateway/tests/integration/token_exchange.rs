@@ -48,10 +48,10 @@ async fn protected_stock(
     // Inside the protection layer: runs only for requests whose token passed.
     let served = reference(ServerName::Stock).layer(axum::middleware::from_fn(
         move |request: Request, next: Next| {
-            if let Some(caller) = request.extensions().get::<Caller>()
+            if let Some(caller) = request.extensions().get::<Arc<Caller>>()
                 && let Ok(mut callers) = record.callers.lock()
             {
-                callers.push(caller.clone());
+                callers.push(Caller::clone(caller));
             }
             next.run(request)
         },

@@ -241,7 +241,7 @@ async fn serve_with_caller(server: WhoamiServer) -> anyhow::Result<(String, Canc
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/mcp", listener.local_addr()?);
-    let caller = caller(&url)?;
+    let caller = std::sync::Arc::new(caller(&url)?);
     let router = belay_mcp::http::streamable_router(server, "/mcp", false, shutdown.clone()).layer(
         middleware::from_fn(move |mut request: Request, next: Next| {
             request.extensions_mut().insert(caller.clone());
