@@ -5,7 +5,8 @@
 //! plain axum routers, so callers (the gateway, tests) can nest them, add layers or call
 //! them in process with `tower::ServiceExt::oneshot`. [`run`] serves a router;
 //! [`run_with`] also closes connections whose client is slow to send a request head or
-//! idle too long ([`HttpServerOptions`]).
+//! idle too long ([`HttpServerOptions`]); [`run_sharded`] serves on several
+//! single-threaded runtimes, a connection staying on one thread.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -29,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{Error, guard::AllowList, legacy_sse};
 
 mod conn;
+mod shards;
 pub use conn::{HttpServerOptions, run_with};
+pub use shards::run_sharded;
 
 /// Largest request body accepted, so one client cannot exhaust memory.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

@@ -67,6 +67,10 @@ pub struct HttpOptions {
     /// Called after bind with the router and the bound URL; its result is served (inside
     /// the DNS rebinding guard). This crate knows nothing of auth: callers add it here.
     pub wrap: Option<RouterWrap>,
+    /// Threads serving connections ([`http::run_sharded`]): above 1, each has its own
+    /// single-threaded runtime and connections are dealt to them in turn, so a call
+    /// crosses no thread. 1 (the default) serves on the caller's runtime.
+    pub threads: usize,
 }
 
 impl fmt::Debug for HttpOptions {
@@ -78,6 +82,7 @@ impl fmt::Debug for HttpOptions {
             .field("stateless", &self.stateless)
             .field("allow", &self.allow)
             .field("wrap", &self.wrap.as_ref().map(|_| "Fn(Router, &str)"))
+            .field("threads", &self.threads)
             .finish()
     }
 }
@@ -91,6 +96,7 @@ impl Default for HttpOptions {
             stateless: false,
             allow: AllowList::default(),
             wrap: None,
+            threads: 1,
         }
     }
 }
@@ -147,10 +153,11 @@ where
         None => router,
     };
     on_ready(url);
-    http::run(
+    http::run_sharded(
         listener,
         http::guarded(router, options.allow.clone()),
         shutdown,
+        options.threads,
     )
     .await
 }

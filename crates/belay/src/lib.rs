@@ -54,14 +54,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Dropped last, after the runtime: flushes the traces still queued (OTLP export).
     let _telemetry = telemetry::init(cli.log_format, &cli.log);
-    // A stdio server has one client and one pipe: a single-threaded runtime saves the
-    // cross-thread hand-offs of work stealing (measured +40% requests/s at one in flight,
-    // benches/RESULTS.md). Everything else serves many connections and gets every core.
-    let single_client = matches!(
-        &cli.command,
-        Command::Serve(args) if args.transport == belay_mcp::Transport::Stdio
-    );
-    let mut builder = if single_client {
+    // `serve` runs on single-threaded runtimes: stdio has one client and one pipe, and
+    // HTTP gets one runtime per core (`HttpOptions::threads`), so a call never pays for
+    // work stealing's cross-thread hand-offs (benches/RESULTS.md). Everything else gets
+    // tokio's multi-threaded runtime.
+    let single_threaded = matches!(&cli.command, Command::Serve(_));
+    let mut builder = if single_threaded {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()

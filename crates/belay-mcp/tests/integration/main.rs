@@ -6,4 +6,5 @@ mod ask_all;
 mod http_errors;
 mod legacy_sse;
 mod probe;
+mod sharded;
 mod stdio;

@@ -113,6 +113,8 @@ impl ServeArgs {
                 origins: self.allowed_origins.clone(),
             },
             wrap: None,
+            // One single-threaded runtime per core (`belay::main` runs `serve` on one).
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         })
     }
 }
