@@ -46,8 +46,8 @@ use rmcp::{
     ErrorData, RoleServer,
     model::{
         CallToolRequestParams, ClientCapabilities, ClientRequest, ErrorCode, GetMeta,
-        GetPromptRequestParams, InputRequiredResult, InputResponses, ProtocolVersion,
-        ReadResourceRequestParams, RequestMetaObject, ServerResult,
+        GetPromptRequestParams, InputRequiredResult, InputResponses, ReadResourceRequestParams,
+        RequestMetaObject, ServerResult,
     },
     service::RequestContext,
 };
@@ -70,14 +70,6 @@ use crate::{
 /// Calls parked at once per endpoint, at most: each holds an upstream call open, so a
 /// client that never answers cannot pile them up beyond this.
 const MAX_PARKED: usize = 1024;
-
-/// Whether the request behind `context` is in the round-trip era (2026-07-28 or later).
-pub(crate) fn round_trip_era(context: &RequestContext<RoleServer>) -> bool {
-    // Revisions are ISO dates, so string order is release order.
-    context
-        .protocol_version()
-        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
-}
 
 /// The answer to one round: the final result, or questions for the client.
 #[derive(Debug, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use belay_auth::Caller;
+use belay_mcp::era::request_is_round_trip;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
@@ -24,7 +25,7 @@ use tracing::Instrument;
 use crate::{
     chain::{CallContext, Chain},
     federation::{self, Scope},
-    input_required::{Relay, Retry, Round, Rounds, round_trip_era},
+    input_required::{Relay, Retry, Round, Rounds},
     listen::Listeners,
     relay::Downstream,
     roster::Roster,
@@ -364,7 +365,7 @@ impl ServerHandler for GatewayServer {
             ServerResult::CallToolResult(result) => Some(result),
             _ => None,
         };
-        if round_trip_era(&context) {
+        if request_is_round_trip(&context) {
             let round = self.round(i, ctx, &context, request, build, answer).await?;
             return Ok(round.into_response());
         }
@@ -410,7 +411,7 @@ impl ServerHandler for GatewayServer {
             ServerResult::GetPromptResult(result) => Some(result),
             _ => None,
         };
-        if round_trip_era(&context) {
+        if request_is_round_trip(&context) {
             let round = self.round(i, ctx, &context, request, build, answer).await?;
             return Ok(round.into_response());
         }
@@ -459,7 +460,7 @@ impl ServerHandler for GatewayServer {
             ServerResult::ReadResourceResult(result) => Some(result),
             _ => None,
         };
-        if round_trip_era(&context) {
+        if request_is_round_trip(&context) {
             let round = self.round(i, ctx, &context, request, build, answer).await?;
             return Ok(round.into_response());
         }

@@ -33,7 +33,7 @@ use rmcp::{
     model::{
         CallToolResponse, CallToolResult, ClientCapabilities, CreateMessageRequestParams,
         CreateMessageResult, ElicitationSchema, InputRequests, InputRequiredResult, InputResponses,
-        ListRootsResult, ProtocolVersion, RequestStateCodec,
+        ListRootsResult, RequestStateCodec,
     },
     service::RequestContext,
 };
@@ -123,7 +123,7 @@ impl Ask {
         input_responses: Option<InputResponses>,
     ) -> Result<Self, ErrorData> {
         let capabilities = context.client_capabilities();
-        let era = if is_round_trip_era(context.protocol_version().as_ref()) {
+        let era = if crate::era::request_is_round_trip(&context) {
             let mut answered = match request_state {
                 Some(sealed) => codec().open_json::<InputResponses>(sealed).map_err(|_| {
                     ErrorData::invalid_params(
@@ -332,11 +332,6 @@ impl<S> FromContextPart<ToolCallContext<'_, S>> for Ask {
     }
 }
 
-fn is_round_trip_era(version: Option<&ProtocolVersion>) -> bool {
-    // Revisions are ISO dates, so string order is release order (rmcp compares them the same way).
-    version.is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
-}
-
 fn mismatched(key: &str) -> Suspend {
     Suspend::Failed(ErrorData::internal_error(
         format!("no answer of the asked kind for `{key}`"),
@@ -359,13 +354,6 @@ fn codec() -> &'static RequestStateCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn round_trip_starts_at_2026_07_28() {
-        assert!(!is_round_trip_era(None));
-        assert!(!is_round_trip_era(Some(&ProtocolVersion::V_2025_11_25)));
-        assert!(is_round_trip_era(Some(&ProtocolVersion::V_2026_07_28)));
-    }
 
     #[test]
     fn sealed_answers_open_and_tampering_is_refused() {

@@ -8,6 +8,7 @@
 //! policy or guardrails: those wrap the router it returns, as tower layers.
 #![deny(missing_docs)]
 
+pub mod era;
 pub mod guard;
 pub mod http;
 pub mod interaction;

@@ -107,19 +107,6 @@ impl RoundTrip {
     }
 }
 
-fn severity(level: LoggingLevel) -> u8 {
-    match level {
-        LoggingLevel::Debug => 0,
-        LoggingLevel::Info => 1,
-        LoggingLevel::Notice => 2,
-        LoggingLevel::Warning => 3,
-        LoggingLevel::Error => 4,
-        LoggingLevel::Critical => 5,
-        LoggingLevel::Alert => 6,
-        LoggingLevel::Emergency => 7,
-    }
-}
-
 /// What happens to a call while the gateway waits on it.
 pub(super) enum Event {
     /// The upstream asked something; the client's answer goes to the sender.
@@ -160,10 +147,7 @@ impl Listener {
                 self.peer.notify_progress(params).await
             }
             Notice::Log(params) => {
-                let wanted = self
-                    .log_level
-                    .is_some_and(|min| severity(params.level) >= severity(min));
-                if !wanted {
+                if !belay_mcp::era::log_wanted(self.log_level, params.level) {
                     return;
                 }
                 self.peer.notify_logging_message(params).await
