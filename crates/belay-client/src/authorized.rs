@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
 use rmcp::{
-    model::ClientJsonRpcMessage,
+    model::{ClientJsonRpcMessage, ClientRequest},
     transport::streamable_http_client::{
         SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
         StreamableHttpResponseLimits,
@@ -84,8 +84,13 @@ impl<A: Authorize> Authorized<A> {
 /// Where the first standalone `GET` stream of a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamState {
+    /// No session yet, or one without a session id (stateless, 2026-07-28): no stream.
     NotAsked,
+    /// The server gave the session an id: rmcp is about to open the stream.
+    Expected,
+    /// The stream's `GET` is on its way.
     Opening,
+    /// The server answered it (stream open, or refused).
     Settled,
 }
 
@@ -106,13 +111,23 @@ impl Default for StandaloneStream {
 }
 
 impl StandaloneStream {
+    /// The handshake gave the session an id, so rmcp will open the stream.
+    fn expected(&self) {
+        self.advance(StreamState::NotAsked, StreamState::Expected);
+    }
+
     fn opening(&self) {
+        self.advance(StreamState::NotAsked, StreamState::Opening);
+        self.advance(StreamState::Expected, StreamState::Opening);
+    }
+
+    fn advance(&self, from: StreamState, to: StreamState) {
         self.0.send_if_modified(|state| {
-            let first = *state == StreamState::NotAsked;
-            if first {
-                *state = StreamState::Opening;
+            let moved = *state == from;
+            if moved {
+                *state = to;
             }
-            first
+            moved
         });
     }
 
@@ -120,13 +135,12 @@ impl StandaloneStream {
         self.0.send_replace(StreamState::Settled);
     }
 
-    /// Waits, at most `limit`, until the stream being opened is answered. Returns at once
-    /// when none is being opened (a stateless server, a 2026-07-28 session).
+    /// Waits, at most `limit`, until the stream the session will open is answered.
+    /// Returns at once when there is none (a stateless server, a 2026-07-28 session).
     pub async fn settled(&self, limit: Duration) {
-        // rmcp spawns the stream's task as the handshake ends: let it start first.
-        tokio::task::yield_now().await;
         let mut state = self.0.subscribe();
-        let answered = state.wait_for(|s| *s != StreamState::Opening);
+        let answered =
+            state.wait_for(|s| matches!(s, StreamState::NotAsked | StreamState::Settled));
         let _ = tokio::time::timeout(limit, answered).await;
     }
 }
@@ -173,7 +187,8 @@ impl<A: Authorize> StreamableHttpClient for Authorized<A> {
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
         let headers = without_authorization(self.auth.headers(custom_headers, Some(&message)));
-        self.auth
+        let response = self
+            .auth
             .with_auth(|token| {
                 self.http.post_message_with_response_limits(
                     uri.clone(),
@@ -184,7 +199,20 @@ impl<A: Authorize> StreamableHttpClient for Authorized<A> {
                     limits,
                 )
             })
-            .await
+            .await?;
+        let initialize = matches!(
+            &message,
+            ClientJsonRpcMessage::Request(r) if matches!(r.request, ClientRequest::InitializeRequest(_))
+        );
+        let with_session = matches!(
+            &response,
+            StreamableHttpPostResponse::Json(_, Some(_))
+                | StreamableHttpPostResponse::Sse(_, Some(_))
+        );
+        if initialize && with_session {
+            self.standalone.expected();
+        }
+        Ok(response)
     }
 
     async fn delete_session(
@@ -284,6 +312,29 @@ mod tests {
         // A reconnect later does not make anyone wait again.
         stream.opening();
         stream.settled(Duration::from_secs(60)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_from_the_handshake_until_the_stream_is_asked_for_and_answered() {
+        let stream = StandaloneStream::default();
+        stream.expected();
+        let waiter = tokio::spawn({
+            let stream = stream.clone();
+            async move { stream.settled(Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !waiter.is_finished(),
+            "returned before the stream was asked for"
+        );
+        stream.opening();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !waiter.is_finished(),
+            "returned while the stream was opening"
+        );
+        stream.settle();
+        waiter.await.expect("waiter");
     }
 
     #[tokio::test(start_paused = true)]
