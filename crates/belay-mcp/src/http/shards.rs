@@ -47,9 +47,8 @@ pub async fn run_sharded(
     for index in 1..shards {
         let (queue, handed) = mpsc::unbounded_channel();
         let (done, finish) = oneshot::channel();
-        let (gone, exit) = oneshot::channel::<()>();
         let (router, shutdown, release) = (router.clone(), shutdown.clone(), release.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("belay-http-{index}"))
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -64,12 +63,10 @@ pub async fn run_sharded(
                     let _ = done.send(served);
                     release.cancelled().await;
                 });
-                drop(runtime);
-                drop(gone);
             })?;
         queues.push(queue);
         finished.push(finish);
-        exited.push(exit);
+        exited.push(thread);
     }
     let (queue, handed) = mpsc::unbounded_channel();
     queues.insert(0, queue);
@@ -82,9 +79,12 @@ pub async fn run_sharded(
         outcome = outcome.and(served);
     }
     release.cancel();
-    for exit in exited {
-        // Closed when the thread has dropped its runtime (or panicked).
-        let _ = exit.await;
+    for thread in exited {
+        // Each thread has finished serving; joining waits for it to drop its runtime and end.
+        let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            outcome = outcome.and(Err(io::Error::other("an HTTP shard thread panicked").into()));
+        }
     }
     // The dealer stops at shutdown; it owns the listening socket, so wait for it to close.
     let _ = dealer.await;

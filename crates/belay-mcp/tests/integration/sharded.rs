@@ -343,9 +343,16 @@ async fn shutdown_with_calls_in_flight_on_every_shard_ends_every_shard() -> anyh
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
     // Every shard's thread has ended, and every call got an answer or a closed stream.
     for path in &shard_threads {
-        let gone = !std::path::Path::new("/proc")
-            .join(path.trim_start_matches('/'))
-            .exists();
+        let entry = std::path::Path::new("/proc").join(path.trim_start_matches('/'));
+        // The kernel removes an ended thread's entry a moment after it is joined.
+        let mut gone = !entry.exists();
+        for _ in 0..100 {
+            if gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            gone = !entry.exists();
+        }
         assert!(gone, "shard thread {path} still runs");
     }
     for call in in_flight {
