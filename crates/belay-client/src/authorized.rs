@@ -294,10 +294,8 @@ mod tests {
         .expect("returns at once");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn waits_for_the_opening_stream_to_be_answered() {
-        let stream = StandaloneStream::default();
-        stream.opening();
+    /// Someone waiting on `stream`, checked a second later to be still waiting.
+    async fn still_waiting(stream: &StandaloneStream) -> tokio::task::JoinHandle<()> {
         let waiter = tokio::spawn({
             let stream = stream.clone();
             async move { stream.settled(Duration::from_secs(60)).await }
@@ -305,8 +303,16 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(
             !waiter.is_finished(),
-            "returned while the stream was opening"
+            "returned before the stream was answered"
         );
+        waiter
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_the_opening_stream_to_be_answered() {
+        let stream = StandaloneStream::default();
+        stream.opening();
+        let waiter = still_waiting(&stream).await;
         stream.settle();
         waiter.await.expect("waiter");
         // A reconnect later does not make anyone wait again.
@@ -318,15 +324,7 @@ mod tests {
     async fn waits_from_the_handshake_until_the_stream_is_asked_for_and_answered() {
         let stream = StandaloneStream::default();
         stream.expected();
-        let waiter = tokio::spawn({
-            let stream = stream.clone();
-            async move { stream.settled(Duration::from_secs(60)).await }
-        });
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        assert!(
-            !waiter.is_finished(),
-            "returned before the stream was asked for"
-        );
+        let waiter = still_waiting(&stream).await;
         stream.opening();
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(
