@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{Error, guard::AllowList, legacy_sse};
 
 mod conn;
+mod gather;
 mod shards;
 pub use conn::{HttpServerOptions, run_with};
 pub use shards::run_sharded;
@@ -71,6 +72,7 @@ where
         .with_legacy_session_mode(!stateless)
         .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(shutdown);
+    // Not boxed as `serve_stdio` does: rmcp's HTTP service needs the `ServerHandler`.
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         LocalSessionManager::default().into(),
@@ -82,6 +84,7 @@ where
             max_body_bytes,
             reject_malformed_json,
         ))
+        .layer(middleware::from_fn(gather::gather_layer))
 }
 
 /// Answers a POST whose body is not JSON with JSON-RPC's parse error (-32700) and 400.

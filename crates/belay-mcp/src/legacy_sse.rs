@@ -75,7 +75,9 @@ async fn open_stream<S: ServerHandler + Clone>(
     let task_id = id.clone();
     let task_ct = session_ct.clone();
     tokio::spawn(async move {
+        // Boxed: see `crate::serve::serve_stdio`.
         match server
+            .into_dyn()
             .serve_with_ct((to_client, from_client), task_ct)
             .await
         {

@@ -1,0 +1,208 @@
+//! Holding back the head of a fresh event stream until the events that are about to be
+//! ready are ready, so that a quick answer leaves in one write.
+//!
+//! rmcp answers a POST in a session with an SSE stream whose first event (the priming
+//! event of SEP-1699, which gives the client an id to resume from) is ready at once, while
+//! the answer is computed by other tasks. hyper writes what the body has ready and flushes
+//! as soon as it has no more: the head and the priming event left in one TCP segment and
+//! the answer, microseconds later, in a second, so the client woke twice per call.
+//! Yielding a few times first lets the runtime run the tasks that produce the answer (no
+//! timer: a timer per request would cost more than the write it saves). A slow answer
+//! still gets its head and priming event after those few yields, then streams as before.
+
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::Request,
+    middleware::Next,
+    response::Response,
+};
+use http::header::CONTENT_TYPE;
+use http_body::{Body as _, Frame, SizeHint};
+
+/// Times the runtime runs its other ready tasks before the head is sent anyway. A
+/// `tools/call` on `belay serve stock` is answered within 3 (its request crosses rmcp's
+/// session task and the handler's task).
+const YIELDS: u32 = 6;
+
+type Polled = Result<Frame<Bytes>, axum::Error>;
+
+/// Middleware: [`gather_ready_events`] on every response.
+pub(crate) async fn gather_layer(request: Request, next: Next) -> Response {
+    gather_ready_events(next.run(request).await).await
+}
+
+/// `response` with the frames of its body that became ready within [`YIELDS`] yields
+/// read ahead (and the whole body, if it ended), when it is an event stream; any other
+/// response is returned as it is.
+pub(crate) async fn gather_ready_events(response: Response) -> Response {
+    let event_stream = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
+    if !event_stream {
+        return response;
+    }
+    let (parts, mut body) = response.into_parts();
+    let mut ready = VecDeque::new();
+    let mut yields = 0;
+    let rest = loop {
+        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx)));
+        match polled.await {
+            Poll::Ready(Some(Ok(frame))) => ready.push_back(Ok(frame)),
+            // The body must not be polled after an error.
+            Poll::Ready(Some(Err(e))) => {
+                ready.push_back(Err(e));
+                break None;
+            }
+            Poll::Ready(None) => break None,
+            Poll::Pending if yields < YIELDS => {
+                yields += 1;
+                tokio::task::yield_now().await;
+            }
+            Poll::Pending => break Some(body),
+        }
+    };
+    Response::from_parts(parts, Body::new(Gathered { ready, rest }))
+}
+
+/// The frames read ahead, then the rest of the body (`None` once it has ended).
+struct Gathered {
+    ready: VecDeque<Polled>,
+    rest: Option<Body>,
+}
+
+impl http_body::Body for Gathered {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if let Some(frame) = self.ready.pop_front() {
+            return Poll::Ready(Some(frame));
+        }
+        match &mut self.rest {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ready.is_empty() && self.rest.as_ref().is_none_or(|body| body.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let ahead: u64 = self
+            .ready
+            .iter()
+            .filter_map(|frame| frame.as_ref().ok()?.data_ref())
+            .map(|data| data.len() as u64)
+            .sum();
+        match &self.rest {
+            // Whole: hyper sends a Content-Length instead of chunked encoding.
+            None => SizeHint::with_exact(ahead),
+            Some(body) => {
+                let rest = body.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + ahead);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + ahead);
+                }
+                hint
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn event_stream(body: Body) -> Response {
+        Response::builder()
+            .header(CONTENT_TYPE, "text/event-stream")
+            .body(body)
+            .expect("a valid response")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_answer_computed_by_another_task_is_read_ahead_with_the_first_event() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        tx.send(Ok(Bytes::from_static(b"data: \nid: 0\n\n")))
+            .await
+            .expect("open");
+        // The answer comes from a task that has not run yet, as rmcp's handler task.
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            let _ = tx.send(Ok(Bytes::from_static(b"data: {}\n\n"))).await;
+        });
+        let body = Body::from_stream(tokio_stream_of(rx));
+        let response = gather_ready_events(event_stream(body)).await;
+        let body = response.into_body();
+        assert_eq!(body.size_hint().exact(), Some(24));
+        let bytes = to_bytes(body).await;
+        assert_eq!(&bytes[..], b"data: \nid: 0\n\ndata: {}\n\n");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_answer_gets_its_head_and_first_event_without_waiting_for_it() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        tx.send(Ok(Bytes::from_static(b"data: \nid: 0\n\n")))
+            .await
+            .expect("open");
+        let body = Body::from_stream(tokio_stream_of(rx));
+        // Returns although the stream stays open: the answer is not waited for.
+        let response = gather_ready_events(event_stream(body)).await;
+        let mut body = response.into_body();
+        assert_eq!(body.size_hint().exact(), None);
+        let first = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("a frame")
+            .expect("data");
+        assert_eq!(
+            first.data_ref().map(|d| &d[..]),
+            Some(&b"data: \nid: 0\n\n"[..])
+        );
+        tx.send(Ok(Bytes::from_static(b"data: {}\n\n")))
+            .await
+            .expect("open");
+        drop(tx);
+        let rest = to_bytes(body).await;
+        assert_eq!(&rest[..], b"data: {}\n\n");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn other_responses_are_left_as_they_are() {
+        let response = Response::builder()
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .expect("a valid response");
+        let response = gather_ready_events(response).await;
+        let bytes = to_bytes(response.into_body()).await;
+        assert_eq!(&bytes[..], b"{}");
+    }
+
+    async fn to_bytes(body: Body) -> Bytes {
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("a body")
+    }
+
+    fn tokio_stream_of(
+        rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        futures::stream::unfold(rx, |mut rx| async move {
+            let item = rx.recv().await?;
+            Some((item, rx))
+        })
+        .boxed()
+    }
+}
