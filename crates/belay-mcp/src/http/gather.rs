@@ -4,7 +4,7 @@
 //! rmcp answers a POST in a session with an SSE stream whose first event (the priming
 //! event of SEP-1699, which gives the client an id to resume from) is ready at once, while
 //! the answer is computed by other tasks. hyper writes what the body has ready and flushes
-//! as soon as it has no more: the head and the priming event left in one TCP segment and
+//! as soon as it has no more: the head and the priming event went out in one TCP segment and
 //! the answer, microseconds later, in a second, so the client woke twice per call.
 //! Yielding a few times first lets the runtime run the tasks that produce the answer (no
 //! timer: a timer per request would cost more than the write it saves). A slow answer
@@ -25,9 +25,9 @@ use axum::{
 use http::header::CONTENT_TYPE;
 use http_body::{Body as _, Frame, SizeHint};
 
-/// Times the runtime runs its other ready tasks before the head is sent anyway. A
-/// `tools/call` on `belay serve stock` is answered within 3 (its request crosses rmcp's
-/// session task and the handler's task).
+/// Times the runtime runs its other ready tasks before the head is sent anyway: enough
+/// for a `tools/call` on `belay serve stock`, whose answer crosses rmcp's session task and
+/// the handler's task (one `writev` per call under `strace`).
 const YIELDS: u32 = 6;
 
 type Polled = Result<Frame<Bytes>, axum::Error>;
@@ -124,7 +124,6 @@ impl http_body::Body for Gathered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::StreamExt;
 
     fn event_stream(body: Body) -> Response {
         Response::builder()
@@ -135,16 +134,12 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn an_answer_computed_by_another_task_is_read_ahead_with_the_first_event() {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-        tx.send(Ok(Bytes::from_static(b"data: \nid: 0\n\n")))
-            .await
-            .expect("open");
+        let (tx, body) = primed_stream().await;
         // The answer comes from a task that has not run yet, as rmcp's handler task.
         tokio::spawn(async move {
             tokio::task::yield_now().await;
             let _ = tx.send(Ok(Bytes::from_static(b"data: {}\n\n"))).await;
         });
-        let body = Body::from_stream(tokio_stream_of(rx));
         let response = gather_ready_events(event_stream(body)).await;
         let body = response.into_body();
         assert_eq!(body.size_hint().exact(), Some(24));
@@ -154,11 +149,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_slow_answer_gets_its_head_and_first_event_without_waiting_for_it() {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-        tx.send(Ok(Bytes::from_static(b"data: \nid: 0\n\n")))
-            .await
-            .expect("open");
-        let body = Body::from_stream(tokio_stream_of(rx));
+        let (tx, body) = primed_stream().await;
         // Returns although the stream stays open: the answer is not waited for.
         let response = gather_ready_events(event_stream(body)).await;
         let mut body = response.into_body();
@@ -196,13 +187,18 @@ mod tests {
             .expect("a body")
     }
 
-    fn tokio_stream_of(
-        rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-    ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-        futures::stream::unfold(rx, |mut rx| async move {
+    type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+    /// An event-stream body whose priming event is ready, fed by the returned sender.
+    async fn primed_stream() -> (Sender, Body) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(Ok(Bytes::from_static(b"data: \nid: 0\n\n")))
+            .await
+            .expect("open");
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
             let item = rx.recv().await?;
             Some((item, rx))
-        })
-        .boxed()
+        });
+        (tx, Body::from_stream(stream))
     }
 }
