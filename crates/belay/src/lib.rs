@@ -20,8 +20,15 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "text", env = "BELAY_LOG_FORMAT")]
     pub log_format: LogFormat,
 
-    /// Log filter when RUST_LOG is unset (e.g. `debug`, `belay_mcp=trace`).
-    #[arg(long, global = true, default_value = "info", env = "BELAY_LOG")]
+    /// Log filter when RUST_LOG is unset (e.g. `debug`, `belay_mcp=trace`). rmcp's own
+    /// info lines (a full dump of each peer's capabilities per session) are off by default:
+    /// `--log info,rmcp=info` brings them back.
+    #[arg(
+        long,
+        global = true,
+        default_value = "info,rmcp=warn",
+        env = "BELAY_LOG"
+    )]
     pub log: String,
 
     /// Configuration file (`belay.toml`); `BELAY_<TABLE>__<KEY>` variables override it.

@@ -36,6 +36,8 @@ fn bad_arguments_are_refused_with_a_message_that_says_what_to_fix() -> anyhow::R
     Ok(())
 }
 
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
 /// `belay serve weather` over HTTP on a free port, logging JSON to a piped stderr.
 fn weather_with_json_logs(extra: &[&str]) -> std::io::Result<Child> {
     belay()
@@ -73,12 +75,63 @@ fn json_logs_are_json_lines_on_stderr() -> anyhow::Result<()> {
 }
 
 #[test]
+fn default_logs_leave_out_rmcp_session_lines() -> anyhow::Result<()> {
+    let quiet = session_log_targets(&[])?;
+    assert!(quiet.iter().any(|t| t.starts_with("belay")), "{quiet:?}");
+    assert!(!quiet.iter().any(|t| t.starts_with("rmcp")), "{quiet:?}");
+    let asked = session_log_targets(&["--log", "info,rmcp=info"])?;
+    assert!(asked.iter().any(|t| t.starts_with("rmcp")), "{asked:?}");
+    Ok(())
+}
+
+/// The `target` of every log line `belay serve weather` writes through one initialize.
+fn session_log_targets(extra: &[&str]) -> anyhow::Result<Vec<String>> {
+    let mut child = Reaper(weather_with_json_logs(extra)?);
+    let stderr = child
+        .0
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let (lines, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut records = Vec::new();
+    let url = loop {
+        let record: Value = serde_json::from_str(&received.recv_timeout(Duration::from_secs(10))?)?;
+        let url = record["url"].as_str().map(str::to_owned);
+        records.push(record);
+        if let Some(url) = url {
+            break url;
+        }
+    };
+    let (status, _, body) = http_exchange(&url, "POST", INITIALIZE)?;
+    assert_eq!(status, 200, "{body}");
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.map(|s| s.success()), Some(true));
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the stderr reader panicked"))?;
+    for line in received.try_iter() {
+        records.push(serde_json::from_str(&line)?);
+    }
+    Ok(records
+        .iter()
+        .filter_map(|record| record["target"].as_str().map(str::to_owned))
+        .collect())
+}
+
+#[test]
 fn serve_with_auth_answers_401_with_the_metadata_link_and_serves_it() -> anyhow::Result<()> {
     let mut child = Reaper(weather_with_json_logs(&["--auth"])?);
     let url = listening_url(&mut child.0)?;
 
-    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
-    let (status, headers, _) = http_exchange(&url, "POST", initialize)?;
+    let (status, headers, _) = http_exchange(&url, "POST", INITIALIZE)?;
     assert_eq!(status, 401);
     let challenge = headers
         .iter()

@@ -17,7 +17,7 @@ pub(crate) use serde_json::Value;
 
 pub(crate) fn belay() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_belay"));
-    command.env_remove("RUST_LOG");
+    command.env_remove("RUST_LOG").env_remove("BELAY_LOG");
     command
 }
 
