@@ -3,9 +3,9 @@
 //! [`streamable_router`] mounts rmcp's Streamable HTTP service; [`legacy_sse::router`]
 //! (re-exported through [`sse_router`]) mounts the 2024-11-05 transport. Both come back as
 //! plain axum routers, so callers (the gateway, tests) can nest them, add layers or call
-//! them in process with `tower::ServiceExt::oneshot`. [`run`] serves a router;
-//! [`run_with`] also closes connections whose client is slow to send a request head or
-//! idle too long ([`HttpServerOptions`]); [`run_sharded`] serves on several
+//! them in process with `tower::ServiceExt::oneshot`. [`run`] serves a router, closing
+//! connections whose client is slow to send a request head or idle too long; [`run_with`]
+//! takes those limits ([`HttpServerOptions`]); [`run_sharded`] serves on several
 //! single-threaded runtimes, a connection staying on one thread.
 
 use std::{net::SocketAddr, sync::Arc};
@@ -160,22 +160,12 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), Error> {
     Ok((listener, local))
 }
 
-/// Serves `router` until `shutdown` is cancelled, then lets open requests finish.
+/// Serves `router` until `shutdown` is cancelled, then lets open requests finish, with
+/// the default [`HttpServerOptions`] (slow request heads and idle connections are cut off).
 pub async fn run(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    use axum::serve::ListenerExt;
-    // rmcp answers with SSE in several small writes; with Nagle on, each response on a
-    // kept-alive connection waits ~40 ms for the peer's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    Ok(())
+    run_with(listener, router, shutdown, HttpServerOptions::default()).await
 }

@@ -71,6 +71,8 @@ pub struct HttpOptions {
     /// single-threaded runtime and connections are dealt to them in turn, so a call
     /// crosses no thread. 1 (the default) serves on the caller's runtime.
     pub threads: usize,
+    /// How long a client may take over a request head, or stay idle between requests.
+    pub limits: http::HttpServerOptions,
 }
 
 impl fmt::Debug for HttpOptions {
@@ -83,6 +85,7 @@ impl fmt::Debug for HttpOptions {
             .field("allow", &self.allow)
             .field("wrap", &self.wrap.as_ref().map(|_| "Fn(Router, &str)"))
             .field("threads", &self.threads)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -97,6 +100,7 @@ impl Default for HttpOptions {
             allow: AllowList::default(),
             wrap: None,
             threads: 1,
+            limits: http::HttpServerOptions::default(),
         }
     }
 }
@@ -164,6 +168,7 @@ where
         http::guarded(router, options.allow.clone()),
         shutdown,
         options.threads,
+        options.limits.clone(),
     )
     .await
 }

@@ -36,7 +36,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     sync::watch,
     time::Instant,
 };
@@ -69,13 +69,17 @@ impl Default for HttpServerOptions {
 }
 
 /// Serves `router` with `options` until `shutdown` is cancelled, then lets open requests
-/// finish (as [`super::run`] does, with TCP_NODELAY on every connection).
-pub async fn run_with(
-    mut listener: TcpListener,
+/// finish, with TCP_NODELAY on every connection. `listener` is a bound `TcpListener`,
+/// or anything else that hands out TCP connections (the shards of [`super::run_sharded`]).
+pub async fn run_with<L>(
+    mut listener: L,
     router: Router,
     shutdown: CancellationToken,
     options: HttpServerOptions,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    L: Listener<Io = TcpStream>,
+{
     // Every connection task holds a receiver; when all are gone, every connection is closed.
     let (open_tx, open_rx) = watch::channel(());
     loop {
@@ -84,7 +88,8 @@ pub async fn run_with(
             accepted = Listener::accept(&mut listener) => accepted,
             () = shutdown.cancelled() => break,
         };
-        // See `super::run`: rmcp's small SSE writes would wait on delayed ACKs.
+        // rmcp answers with SSE in several small writes; with Nagle on, each response on a
+        // kept-alive connection would wait ~40 ms for the peer's delayed ACK.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }

@@ -18,10 +18,11 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::HttpServerOptions;
 use crate::Error;
 
 /// Serves `router` on `shards` threads until `shutdown` is cancelled, then lets open
-/// requests finish (as [`super::run`] does, TCP_NODELAY included).
+/// requests finish, each shard with the limits of `options` (as [`super::run_with`]).
 ///
 /// Shard 0 runs on the caller's runtime, beside the accepting task; the others get a
 /// thread and a current-thread runtime each. With `shards` ≤ 1 this is [`super::run`].
@@ -32,9 +33,10 @@ pub async fn run_sharded(
     router: Router,
     shutdown: CancellationToken,
     shards: usize,
+    options: HttpServerOptions,
 ) -> Result<(), Error> {
     if shards <= 1 {
-        return super::run(listener, router, shutdown).await;
+        return super::run_with(listener, router, shutdown, options).await;
     }
     let local = listener.local_addr()?;
     // A shard's runtime also runs the session workers of the sessions opened through it,
@@ -48,6 +50,7 @@ pub async fn run_sharded(
         let (queue, handed) = mpsc::unbounded_channel();
         let (done, finish) = oneshot::channel();
         let (router, shutdown, release) = (router.clone(), shutdown.clone(), release.clone());
+        let options = options.clone();
         let thread = std::thread::Builder::new()
             .name(format!("belay-http-{index}"))
             .spawn(move || {
@@ -59,7 +62,8 @@ pub async fn run_sharded(
                     Err(e) => return drop(done.send(Err(e.into()))),
                 };
                 runtime.block_on(async move {
-                    let served = serve_handed(Handed { handed, local }, router, shutdown).await;
+                    let handed = Handed { handed, local };
+                    let served = super::run_with(handed, router, shutdown, options).await;
                     let _ = done.send(served);
                     release.cancelled().await;
                 });
@@ -71,7 +75,8 @@ pub async fn run_sharded(
     let (queue, handed) = mpsc::unbounded_channel();
     queues.insert(0, queue);
     let dealer = tokio::spawn(deal(listener, queues, shutdown.clone()));
-    let mut outcome = serve_handed(Handed { handed, local }, router, shutdown).await;
+    let handed = Handed { handed, local };
+    let mut outcome = super::run_with(handed, router, shutdown, options).await;
     for finish in finished {
         let served = finish
             .await
@@ -103,10 +108,6 @@ async fn deal(
             accepted = Listener::accept(&mut listener) => accepted,
             () = shutdown.cancelled() => return,
         };
-        // See `super::run`: rmcp's small SSE writes would wait on delayed ACKs.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
         // A socket moves between runtimes as a std socket (each runtime registers it with
         // its own I/O driver).
         match tcp.into_std() {
@@ -115,17 +116,6 @@ async fn deal(
             Err(e) => tracing::debug!(error = %e, "cannot hand over a connection"),
         }
     }
-}
-
-async fn serve_handed(
-    handed: Handed,
-    router: Router,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
-    axum::serve(handed, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    Ok(())
 }
 
 /// The connections dealt to one shard, as axum's listener.
@@ -200,7 +190,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(run_sharded(listener, router, shutdown.clone(), 3));
+        let server = tokio::spawn(run_sharded(
+            listener,
+            router,
+            shutdown.clone(),
+            3,
+            HttpServerOptions::default(),
+        ));
         for _ in 0..6 {
             let reply = get_once(addr).await?;
             assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
@@ -214,6 +210,51 @@ mod tests {
         assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
         // The listening socket is closed once the server has returned.
         assert!(TcpStream::connect(addr).await.is_err());
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_shard_cuts_off_a_client_slow_to_send_its_head() -> io::Result<()> {
+        let router = Router::new().route("/thread", get(|| async { "served" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let options = HttpServerOptions {
+            header_read_timeout: std::time::Duration::from_millis(300),
+            ..HttpServerOptions::default()
+        };
+        let server = tokio::spawn(run_sharded(listener, router, shutdown.clone(), 2, options));
+        // One stalled connection per shard (they are dealt in turn).
+        let started = tokio::time::Instant::now();
+        let mut stalled = Vec::new();
+        for _ in 0..2 {
+            let mut tcp = TcpStream::connect(addr).await?;
+            tcp.write_all(b"GET /thread HTTP/1.1\r\nHost: 127.0")
+                .await?;
+            stalled.push(tcp);
+        }
+        // Others are still served meanwhile.
+        assert!(get_once(addr).await?.ends_with("served"));
+        for mut tcp in stalled {
+            let mut rest = Vec::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tcp.read_to_end(&mut rest),
+            )
+            .await;
+            assert!(
+                matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+                "still open after 5 s"
+            );
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(250),
+            "closed too soon: {waited:?}"
+        );
+        shutdown.cancel();
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+        assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
         Ok(())
     }
 }

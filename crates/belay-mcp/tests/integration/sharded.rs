@@ -116,6 +116,7 @@ async fn start(stateless: bool) -> anyhow::Result<Server> {
         router,
         shutdown.clone(),
         SHARDS,
+        http::HttpServerOptions::default(),
     ));
     Ok(Server {
         url: format!("http://{addr}/mcp"),

@@ -112,9 +112,10 @@ impl ServeArgs {
                 hosts: self.allowed_hosts.clone(),
                 origins: self.allowed_origins.clone(),
             },
-            wrap: None,
             // One single-threaded runtime per core (`belay::main` runs `serve` on one).
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            // No wrap; the default time limits on slow request heads and idle connections.
+            ..HttpOptions::default()
         })
     }
 }
