@@ -10,11 +10,7 @@
 //! timer: a timer per request would cost more than the write it saves). A slow answer
 //! still gets its head and priming event after those few yields, then streams as before.
 
-use std::{
-    collections::VecDeque,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::{pin::Pin, task::Poll};
 
 use axum::{
     body::{Body, Bytes},
@@ -22,24 +18,23 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use futures::StreamExt;
 use http::header::CONTENT_TYPE;
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Body as _;
 
 /// Times the runtime runs its other ready tasks before the head is sent anyway: enough
 /// for a `tools/call` on `belay serve stock`, whose answer crosses rmcp's session task and
 /// the handler's task (one `writev` per call under `strace`).
 const YIELDS: u32 = 6;
 
-type Polled = Result<Frame<Bytes>, axum::Error>;
-
 /// Middleware: [`gather_ready_events`] on every response.
 pub(crate) async fn gather_layer(request: Request, next: Next) -> Response {
     gather_ready_events(next.run(request).await).await
 }
 
-/// `response` with the frames of its body that became ready within [`YIELDS`] yields
-/// read ahead (and the whole body, if it ended), when it is an event stream; any other
-/// response is returned as it is.
+/// `response` with the data of its body that became ready within [`YIELDS`] yields read
+/// ahead (and the whole body, if it ended), when it is an event stream; any other response
+/// is returned as it is.
 pub(crate) async fn gather_ready_events(response: Response) -> Response {
     let event_stream = response
         .headers()
@@ -49,15 +44,16 @@ pub(crate) async fn gather_ready_events(response: Response) -> Response {
         return response;
     }
     let (parts, mut body) = response.into_parts();
-    let mut ready = VecDeque::new();
+    let mut ready: Vec<Result<Bytes, axum::Error>> = Vec::new();
     let mut yields = 0;
     let rest = loop {
         let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx)));
         match polled.await {
-            Poll::Ready(Some(Ok(frame))) => ready.push_back(Ok(frame)),
+            // Trailers are no part of an event stream.
+            Poll::Ready(Some(Ok(frame))) => ready.extend(frame.into_data().ok().map(Ok)),
             // The body must not be polled after an error.
             Poll::Ready(Some(Err(e))) => {
-                ready.push_back(Err(e));
+                ready.push(Err(e));
                 break None;
             }
             Poll::Ready(None) => break None,
@@ -68,57 +64,21 @@ pub(crate) async fn gather_ready_events(response: Response) -> Response {
             Poll::Pending => break Some(body),
         }
     };
-    Response::from_parts(parts, Body::new(Gathered { ready, rest }))
-}
-
-/// The frames read ahead, then the rest of the body (`None` once it has ended).
-struct Gathered {
-    ready: VecDeque<Polled>,
-    rest: Option<Body>,
-}
-
-impl http_body::Body for Gathered {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        if let Some(frame) = self.ready.pop_front() {
-            return Poll::Ready(Some(frame));
-        }
-        match &mut self.rest {
-            Some(body) => Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ready.is_empty() && self.rest.as_ref().is_none_or(|body| body.is_end_stream())
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let ahead: u64 = self
-            .ready
-            .iter()
-            .filter_map(|frame| frame.as_ref().ok()?.data_ref())
-            .map(|data| data.len() as u64)
-            .sum();
-        match &self.rest {
-            // Whole: hyper sends a Content-Length instead of chunked encoding.
-            None => SizeHint::with_exact(ahead),
-            Some(body) => {
-                let rest = body.size_hint();
-                let mut hint = SizeHint::new();
-                hint.set_lower(rest.lower() + ahead);
-                if let Some(upper) = rest.upper() {
-                    hint.set_upper(upper + ahead);
-                }
-                hint
+    let body = match rest {
+        // Whole: one buffer, which hyper sends with a Content-Length.
+        None if ready.iter().all(Result::is_ok) => {
+            let mut whole = Vec::new();
+            for data in ready.into_iter().flatten() {
+                whole.extend_from_slice(&data);
             }
+            Body::from(whole)
         }
-    }
+        rest => Body::from_stream(
+            futures::stream::iter(ready)
+                .chain(futures::stream::iter(rest.map(Body::into_data_stream)).flatten()),
+        ),
+    };
+    Response::from_parts(parts, body)
 }
 
 #[cfg(test)]

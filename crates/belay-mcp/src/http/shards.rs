@@ -25,7 +25,7 @@ use crate::Error;
 /// requests finish, each shard with the limits of `options` (as [`super::run_with`]).
 ///
 /// Shard 0 runs on the caller's runtime, beside the accepting task; the others get a
-/// thread and a current-thread runtime each. With `shards` ≤ 1 this is [`super::run`].
+/// thread and a current-thread runtime each. With `shards` ≤ 1 this is [`super::run_with`].
 /// For the benefit to show, call it from a current-thread runtime: on a multi-threaded
 /// one, shard 0's tasks still move between that runtime's workers.
 pub async fn run_sharded(
