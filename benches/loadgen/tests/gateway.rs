@@ -83,6 +83,8 @@ arguments.symbol = {{ required = true, enum = ["AAPL", "MSFT", "GOOGL", "AMZN", 
     let (listener, addr) = belay_mcp::http::bind("127.0.0.1:0").await?;
     let resource = ResourceSpec {
         issuer: issuer.to_owned(),
+        // The load generator signs in as a service (client credentials).
+        service_clients: vec![CLIENT.into()],
         ..ResourceSpec::default()
     };
     let router = gateway.protected_router(&resource, &format!("http://{addr}"))?;

@@ -20,9 +20,6 @@ use crate::{
     clients::{self, AuthMethod, Client, check_redirect_uri},
 };
 
-/// Grant type of the device flow; a public client may use it.
-const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
 /// Documents kept at most; past this, expired entries go first, then the oldest.
 const CACHE_ENTRIES: usize = 1024;
 
@@ -298,16 +295,11 @@ fn to_client(client_id: &str, doc: Document, scopes: &[String]) -> Result<Client
         check_redirect_uri(uri).map_err(|m| bad(format!("redirect_uris: {m}")))?;
     }
     let grant_types = clients::grant_types_or_default(doc.grant_types);
-    if let Some(g) = grant_types.iter().find(|g| {
-        !matches!(
-            g.as_str(),
-            "authorization_code" | "refresh_token" | DEVICE_CODE
-        )
-    }) {
-        return Err(bad(format!(
-            "grant type `{g}` is not available to a public client; use authorization_code, \
-             refresh_token or {DEVICE_CODE}"
-        )));
+    if let Some(why) = grant_types
+        .iter()
+        .find_map(|g| clients::self_service_refusal(g))
+    {
+        return Err(bad(why));
     }
     if !clients::only_code_response(doc.response_types.as_deref()) {
         return Err(bad("only the `code` response type is supported".into()));
@@ -327,6 +319,7 @@ fn to_client(client_id: &str, doc: Document, scopes: &[String]) -> Result<Client
         grant_types,
         scopes: client_scopes,
         auth_method: AuthMethod::None,
+        token_exchange: None,
     })
 }
 

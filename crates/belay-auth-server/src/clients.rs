@@ -11,7 +11,11 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use belay_store::rusqlite::{self, OptionalExtension, params};
 use url::Url;
 
-use crate::{AuthServer, Error, OAuthError, secret, spec::ClientSpec};
+use crate::{
+    AuthServer, Error, OAuthError, secret,
+    spec::{ClientSpec, ExchangeSpec},
+    token::TOKEN_EXCHANGE,
+};
 
 /// How a client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,9 @@ pub struct Client {
     pub scopes: Vec<String>,
     /// Token endpoint authentication.
     pub auth_method: AuthMethod,
+    /// What it may trade by token exchange; `None` for every client an administrator did
+    /// not set up for it.
+    pub token_exchange: Option<ExchangeSpec>,
 }
 
 impl Client {
@@ -100,6 +107,36 @@ fn redirect_equal(registered: &str, requested: &str) -> bool {
     let _ = a.set_port(None);
     let _ = b.set_port(None);
     a == b
+}
+
+/// The grants a client that registered itself (RFC 7591, or a metadata document) may
+/// have: those where a person signs in. Service grants (client credentials, token
+/// exchange) mint tokens without anyone's consent, so only an administrator creates
+/// clients holding them (`belay auth client add`, or `[[auth_server.clients]]`).
+pub(crate) const SELF_SERVICE_GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    crate::device::DEVICE_CODE,
+];
+
+/// Why a self-registered client may not have `grant`, if it may not.
+pub(crate) fn self_service_refusal(grant: &str) -> Option<String> {
+    if SELF_SERVICE_GRANTS.contains(&grant) {
+        return None;
+    }
+    Some(if crate::token::GRANT_TYPES.contains(&grant) {
+        format!(
+            "grant type `{grant}` is for service clients, which an administrator creates \
+             (`belay auth client add`, or [[auth_server.clients]] in belay.toml); a client \
+             that registers itself may use {}",
+            SELF_SERVICE_GRANTS.join(", ")
+        )
+    } else {
+        format!(
+            "grant type `{grant}` is not supported; use {}",
+            SELF_SERVICE_GRANTS.join(", ")
+        )
+    })
 }
 
 /// The grant types a registration asks for: `authorization_code` when it names none.
@@ -142,13 +179,14 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Client> {
+pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Client> {
     let list = |i: usize| -> rusqlite::Result<Vec<String>> {
         let text: String = r.get(i)?;
         Ok(serde_json::from_str(&text).unwrap_or_default())
     };
     let scopes: Option<String> = r.get(5)?;
     let method: String = r.get(6)?;
+    let exchange: Option<String> = r.get(7)?;
     Ok(Client {
         client_id: r.get(0)?,
         secret_hash: r.get(1)?,
@@ -159,8 +197,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Client> {
             .map(|s| s.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default(),
         auth_method: AuthMethod::parse(&method).unwrap_or(AuthMethod::ClientSecretBasic),
+        // Unreadable rights grant nothing.
+        token_exchange: exchange.and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
+
+/// The columns [`from_row`] reads, in order.
+pub(crate) const CLIENT_COLUMNS: &str =
+    "client_id, secret_hash, name, redirect_uris, grant_types, scopes, auth_method, token_exchange";
 
 /// Stores `client` (insert or replace), with `secret` hashed.
 pub(crate) fn store(
@@ -171,12 +215,13 @@ pub(crate) fn store(
 ) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO as_clients (client_id, secret_hash, name, redirect_uris, grant_types,
-                                 scopes, auth_method, source, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                 scopes, auth_method, source, created_at, token_exchange)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
              name = excluded.name, redirect_uris = excluded.redirect_uris,
              grant_types = excluded.grant_types, scopes = excluded.scopes,
-             auth_method = excluded.auth_method, source = excluded.source",
+             auth_method = excluded.auth_method, source = excluded.source,
+             token_exchange = excluded.token_exchange",
         params![
             client.client_id,
             client.secret_hash,
@@ -187,6 +232,10 @@ pub(crate) fn store(
             client.auth_method.as_str(),
             source,
             now,
+            client
+                .token_exchange
+                .as_ref()
+                .and_then(|rights| serde_json::to_string(rights).ok()),
         ],
     )?;
     Ok(())
@@ -204,12 +253,18 @@ pub(crate) fn from_spec(spec: &ClientSpec) -> Result<Client, Error> {
         check_redirect_uri(uri).map_err(bad)?;
     }
     let secret = spec.secret()?;
-    let grant_types = if spec.grant_types.is_empty() {
+    let mut grant_types = if spec.grant_types.is_empty() {
         vec!["authorization_code".into(), "refresh_token".into()]
     } else {
         spec.grant_types.clone()
     };
-    Ok(Client {
+    if let Some(rights) = &spec.token_exchange {
+        rights.check().map_err(bad)?;
+        if !grant_types.iter().any(|g| g == TOKEN_EXCHANGE) {
+            grant_types.push(TOKEN_EXCHANGE.into());
+        }
+    }
+    let client = Client {
         client_id: spec.client_id.clone(),
         secret_hash: secret.as_deref().map(secret::hash),
         name: spec.name.clone(),
@@ -221,7 +276,37 @@ pub(crate) fn from_spec(spec: &ClientSpec) -> Result<Client, Error> {
         } else {
             AuthMethod::None
         },
-    })
+        token_exchange: spec.token_exchange.clone(),
+    };
+    check_grants(&client).map_err(bad)?;
+    Ok(client)
+}
+
+/// The rules every client an administrator sets up must follow: known grants, a secret
+/// for service grants, audiences for token exchange.
+pub(crate) fn check_grants(client: &Client) -> Result<(), String> {
+    for grant in &client.grant_types {
+        if !crate::token::GRANT_TYPES.contains(&grant.as_str()) {
+            return Err(format!(
+                "grant type `{grant}` is not supported; use one of {}",
+                crate::token::GRANT_TYPES.join(", ")
+            ));
+        }
+        let service = !SELF_SERVICE_GRANTS.contains(&grant.as_str());
+        if service && !client.is_confidential() {
+            return Err(format!(
+                "grant type `{grant}` needs a confidential client: give it a secret"
+            ));
+        }
+    }
+    if client.allows(TOKEN_EXCHANGE) && client.token_exchange.is_none() {
+        return Err(
+            "the token-exchange grant needs token_exchange = { from = [...], to = [...] }: \
+             the audiences of the tokens it may exchange, and those it may ask for"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 impl AuthServer {
@@ -233,8 +318,7 @@ impl AuthServer {
             .db()
             .call(move |c| {
                 c.query_row(
-                    "SELECT client_id, secret_hash, name, redirect_uris, grant_types, scopes,
-                            auth_method FROM as_clients WHERE client_id = ?1",
+                    &format!("SELECT {CLIENT_COLUMNS} FROM as_clients WHERE client_id = ?1"),
                     [id],
                     from_row,
                 )

@@ -6,7 +6,7 @@ use crate::{
     authorize::{check_resource, grant_scopes},
     clients::Client,
     grants::narrow_scope,
-    jwt::{Actor, Subject},
+    jwt::{Actor, Delegation, Subject},
     params::Params,
     token::{ACCESS_TOKEN_TYPE, Issued},
 };
@@ -44,18 +44,41 @@ pub(crate) async fn client_credentials(
         username: None,
         name: None,
     };
-    access_only(server, client, &subject, scope, &resource, None).await
+    let (access_token, _) = server
+        .mint_access(&subject, &client.client_id, &scope, &resource, None)
+        .await?;
+    Ok(Issued {
+        access_token,
+        expires_in: server.settings().access_token_ttl,
+        scope,
+        refresh_token: None,
+        id_token: None,
+        issued_token_type: None,
+    })
 }
 
 /// Exchanges a subject token for one with `aud` = the requested resource, at most the
-/// same scopes, and `act` naming the exchanging client. Exchanging to the audience the
-/// subject token already has is refused: it would only launder the `act` claim.
+/// same scopes, and `act` naming the exchanging client.
+///
+/// Only a client an administrator set up for it may exchange, only a token minted for one
+/// of its own resources (`token_exchange.from`: what callers send it), and only for the
+/// audiences it fronts (`token_exchange.to`): anything looser lets a client that holds a
+/// user's token for some other service trade it for one that opens this server. The new
+/// token joins the subject token's grant (revoking the grant revokes it) and expires no
+/// later than the subject token.
 pub(crate) async fn token_exchange(
     server: &AuthServer,
     client: &Client,
     p: &Params,
 ) -> Result<Issued, OAuthError> {
     confidential(client, "token-exchange")?;
+    let rights = client.token_exchange.as_ref().ok_or_else(|| {
+        OAuthError::unauthorized_client(format!(
+            "client `{}` may not exchange tokens: an administrator gives a service client \
+             token_exchange audiences",
+            client.client_id
+        ))
+    })?;
     let subject_token = p.required("subject_token")?;
     if p.required("subject_token_type")? != ACCESS_TOKEN_TYPE {
         return Err(OAuthError::invalid_request(format!(
@@ -78,15 +101,43 @@ pub(crate) async fn token_exchange(
         OAuthError::invalid_target("resource is required: the URL the new token is for")
     })?;
     check_resource(resource)?;
+    // RFC 8693 §2.2.2: an unacceptable subject token is `invalid_request`.
     let subject = server
         .verify_access_token(subject_token)
         .await
         .map_err(|why| {
-            OAuthError::invalid_grant(format!("subject_token is not acceptable: {why}"))
+            OAuthError::invalid_request(format!("subject_token is not acceptable: {why}"))
         })?;
+    if !rights.accepts_subject(&subject.aud) {
+        return Err(OAuthError::invalid_request(format!(
+            "subject_token is for `{}`, which is not a resource of client `{}`: a client may \
+             only exchange tokens minted for it",
+            subject.aud, client.client_id
+        )));
+    }
     if subject.aud == resource {
         return Err(OAuthError::invalid_target(
             "the subject_token is already for this resource; use it as it is",
+        ));
+    }
+    if !rights.reaches(resource) {
+        return Err(OAuthError::invalid_target(format!(
+            "client `{}` may not obtain tokens for `{resource}`",
+            client.client_id
+        )));
+    }
+    let family = server
+        .family_of(&subject.jti)
+        .await?
+        .filter(|f| f.user_id.is_some())
+        .ok_or_else(|| {
+            OAuthError::invalid_request(
+                "subject_token was not issued to a user's sign-in; only those can be exchanged",
+            )
+        })?;
+    if family.revoked {
+        return Err(OAuthError::invalid_request(
+            "subject_token's sign-in was revoked",
         ));
     }
     let scope = narrow_scope(&subject.scope, p.get("scope"), |extra| {
@@ -95,41 +146,34 @@ pub(crate) async fn token_exchange(
             subject.scope
         )
     })?;
-    let act = Actor {
-        sub: client.client_id.clone(),
-        act: subject.act.clone().map(Box::new),
+    let delegation = Delegation {
+        act: Actor {
+            sub: client.client_id.clone(),
+            act: subject.act.clone().map(Box::new),
+        },
+        origin_client_id: subject
+            .origin_client_id
+            .clone()
+            .unwrap_or_else(|| subject.client_id.clone()),
+        not_after: subject.exp,
     };
     let who = Subject {
         sub: subject.sub.clone(),
         username: subject.preferred_username.clone(),
         name: subject.name.clone(),
     };
-    let issued = access_only(server, client, &who, scope, resource, Some(act)).await?;
-    Ok(Issued {
-        issued_token_type: Some(ACCESS_TOKEN_TYPE),
-        ..issued
-    })
-}
-
-/// An access token for `who` and nothing else (no refresh or ID token): what a client
-/// grant answers.
-async fn access_only(
-    server: &AuthServer,
-    client: &Client,
-    who: &Subject,
-    scope: String,
-    resource: &str,
-    act: Option<Actor>,
-) -> Result<Issued, OAuthError> {
-    let (access_token, _) = server
-        .mint_access(who, &client.client_id, &scope, resource, act)
+    let (access_token, claims) = server
+        .mint_access(&who, &client.client_id, &scope, resource, Some(delegation))
+        .await?;
+    server
+        .record_issued(&family.id, &claims.jti, claims.exp)
         .await?;
     Ok(Issued {
         access_token,
-        expires_in: server.settings().access_token_ttl,
+        expires_in: claims.exp - claims.iat,
         scope,
         refresh_token: None,
         id_token: None,
-        issued_token_type: None,
+        issued_token_type: Some(ACCESS_TOKEN_TYPE),
     })
 }

@@ -15,6 +15,109 @@ pub(crate) struct Family {
     pub(crate) scope: String,
     pub(crate) resource: String,
     pub(crate) revoked: bool,
+    /// Why it was revoked, when it was.
+    pub(crate) revoked_reason: Option<String>,
+}
+
+/// Why a grant was revoked; stored, and told to whoever presents one of its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RevokeReason {
+    /// Its authorization code was presented a second time.
+    CodeReplayed,
+    /// One of its refresh tokens was presented after it had been rotated.
+    RefreshReused,
+    /// The client asked (RFC 7009).
+    Requested,
+    /// An administrator removed the user or the client.
+    Removed,
+}
+
+impl RevokeReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::CodeReplayed => "code_replayed",
+            Self::RefreshReused => "refresh_reused",
+            Self::Requested => "requested",
+            Self::Removed => "removed",
+        }
+    }
+
+    /// What a person or client should read: what happened, and what to do.
+    pub(crate) fn explain(stored: Option<&str>) -> &'static str {
+        match stored {
+            Some("code_replayed") => {
+                "this grant was revoked because its authorization code was used twice (a sign \
+                 of a stolen code); sign in again"
+            }
+            Some("refresh_reused") => {
+                "this grant was revoked because one of its refresh tokens was used after it \
+                 had been replaced (a sign of a stolen token); sign in again"
+            }
+            Some("requested") => "this grant was revoked at the client's request; sign in again",
+            Some("removed") => "the user or client of this grant was removed",
+            _ => "this grant was revoked; sign in again",
+        }
+    }
+}
+
+/// Revokes, inside `tx`, every live family matching `filter` (an SQL condition on
+/// `as_families` with `?1` bound to `value`): their refresh tokens are used up and their
+/// unexpired access tokens listed as revoked. Returns those tokens' `(jti, exp)`.
+pub(crate) fn revoke_in(
+    tx: &belay_store::rusqlite::Transaction<'_>,
+    filter: &str,
+    value: &str,
+    reason: RevokeReason,
+    now: i64,
+) -> belay_store::rusqlite::Result<Vec<(String, i64)>> {
+    let families = format!("SELECT id FROM as_families WHERE {filter}");
+    tx.execute(
+        &format!(
+            "UPDATE as_refresh_tokens SET used_at = coalesce(used_at, ?2)
+             WHERE family_id IN ({families})"
+        ),
+        params![value, now],
+    )?;
+    let revoked = {
+        let mut statement = tx.prepare(&format!(
+            "SELECT jti, exp FROM as_issued WHERE exp > ?2 AND family_id IN ({families})"
+        ))?;
+        let rows = statement.query_map(params![value, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<Vec<(String, i64)>, _>>()?
+    };
+    {
+        let mut insert =
+            tx.prepare("INSERT OR IGNORE INTO as_revoked (jti, exp) VALUES (?1, ?2)")?;
+        for (jti, exp) in &revoked {
+            insert.execute(params![jti, exp])?;
+        }
+    }
+    tx.execute(
+        &format!(
+            "UPDATE as_families SET revoked_at = ?2, revoked_reason = ?3
+             WHERE revoked_at IS NULL AND id IN ({families})"
+        ),
+        params![value, now, reason.as_str()],
+    )?;
+    Ok(revoked)
+}
+
+const FAMILY_COLUMNS: &str =
+    "f.id, f.client_id, f.user_id, f.scope, f.resource, f.revoked_at, f.revoked_reason";
+
+fn family_row(
+    r: &belay_store::rusqlite::Row<'_>,
+    at: usize,
+) -> belay_store::rusqlite::Result<Family> {
+    Ok(Family {
+        id: r.get(at)?,
+        client_id: r.get(at + 1)?,
+        user_id: r.get(at + 2)?,
+        scope: r.get(at + 3)?,
+        resource: r.get(at + 4)?,
+        revoked: r.get::<_, Option<i64>>(at + 5)?.is_some(),
+        revoked_reason: r.get(at + 6)?,
+    })
 }
 
 /// What a presented refresh token turned out to be.
@@ -25,6 +128,8 @@ pub(crate) enum RefreshLookup {
     WrongClient,
     /// Already rotated: a sign of theft; the caller revokes the family.
     Reused(Family),
+    /// Its grant was revoked.
+    Revoked(Family),
     Live(Family),
 }
 
@@ -95,9 +200,9 @@ impl AuthServer {
         Ok(token)
     }
 
-    /// Looks a refresh token up and, if live, marks it used in the same statement so two
-    /// concurrent refreshes cannot both succeed.
-    pub(crate) async fn take_refresh(
+    /// Looks a refresh token up, changing nothing: a request that is refused after this
+    /// (a scope it may not have) leaves the token usable. [`Self::claim_refresh`] uses it.
+    pub(crate) async fn find_refresh(
         &self,
         token: &str,
         client_id: &str,
@@ -110,23 +215,17 @@ impl AuthServer {
             .call(move |c| {
                 let row = c
                     .query_row(
-                        "SELECT r.expires_at, r.used_at, f.id, f.client_id, f.user_id,
-                                f.scope, f.resource, f.revoked_at
-                         FROM as_refresh_tokens r JOIN as_families f ON f.id = r.family_id
-                         WHERE r.hash = ?1",
+                        &format!(
+                            "SELECT r.expires_at, r.used_at, {FAMILY_COLUMNS}
+                             FROM as_refresh_tokens r JOIN as_families f ON f.id = r.family_id
+                             WHERE r.hash = ?1"
+                        ),
                         [&hash],
                         |r| {
                             Ok((
                                 r.get::<_, i64>(0)?,
                                 r.get::<_, Option<i64>>(1)?,
-                                Family {
-                                    id: r.get(2)?,
-                                    client_id: r.get(3)?,
-                                    user_id: r.get(4)?,
-                                    scope: r.get(5)?,
-                                    resource: r.get(6)?,
-                                    revoked: r.get::<_, Option<i64>>(7)?.is_some(),
-                                },
+                                family_row(r, 2)?,
                             ))
                         },
                     )
@@ -137,66 +236,97 @@ impl AuthServer {
                 if family.client_id != client {
                     return Ok(RefreshLookup::WrongClient);
                 }
+                // A revoked grant's tokens were all marked used when it was revoked: say
+                // why it was revoked, not that this token was reused.
+                if family.revoked {
+                    return Ok(RefreshLookup::Revoked(family));
+                }
                 if used.is_some() {
                     return Ok(RefreshLookup::Reused(family));
                 }
                 if expires <= now {
                     return Ok(RefreshLookup::Expired);
                 }
-                let taken = c.execute(
-                    "UPDATE as_refresh_tokens SET used_at = ?1 WHERE hash = ?2 AND used_at IS NULL",
-                    params![now, hash],
-                )?;
-                Ok(if taken == 1 {
-                    RefreshLookup::Live(family)
-                } else {
-                    RefreshLookup::Reused(family)
-                })
+                Ok(RefreshLookup::Live(family))
             })
             .await?;
         Ok(found)
     }
 
-    /// Revokes a family: no refresh token of it works again, nor any access token it issued.
-    pub(crate) async fn revoke_family(&self, family: &str) -> Result<(), Error> {
-        let family = family.to_owned();
+    /// Marks a live refresh token used, in one statement so that of two concurrent
+    /// refreshes only one wins: `false` means another request used it first.
+    pub(crate) async fn claim_refresh(&self, token: &str) -> Result<bool, Error> {
+        let hash = secret::hash(token);
         let now = self.now();
-        self.db()
+        let taken = self
+            .db()
             .call(move |c| {
-                let tx = c.transaction()?;
-                tx.execute(
-                    "UPDATE as_families SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-                    params![now, family],
-                )?;
-                tx.execute(
-                    "UPDATE as_refresh_tokens SET used_at = coalesce(used_at, ?1) WHERE family_id = ?2",
-                    params![now, family],
-                )?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO as_revoked (jti, exp)
-                     SELECT jti, exp FROM as_issued WHERE family_id = ?1",
-                    [&family],
-                )?;
-                tx.commit()
+                c.execute(
+                    "UPDATE as_refresh_tokens SET used_at = ?1 WHERE hash = ?2 AND used_at IS NULL",
+                    params![now, hash],
+                )
             })
             .await?;
+        Ok(taken == 1)
+    }
+
+    /// Revokes a family: no refresh token of it works again, nor any access token it issued
+    /// (exchanged ones included).
+    pub(crate) async fn revoke_family(
+        &self,
+        family: &str,
+        reason: RevokeReason,
+    ) -> Result<(), Error> {
+        let family = family.to_owned();
+        let now = self.now();
+        let revoked = self
+            .db()
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let revoked = revoke_in(&tx, "id = ?1", &family, reason, now)?;
+                tx.commit()?;
+                Ok(revoked)
+            })
+            .await?;
+        self.inner.revoked.add(revoked, now);
         Ok(())
+    }
+
+    /// The grant family an access token (by `jti`) was issued from, if any: client
+    /// credentials tokens have none.
+    pub(crate) async fn family_of(&self, jti: &str) -> Result<Option<Family>, Error> {
+        let jti = jti.to_owned();
+        Ok(self
+            .db()
+            .call(move |c| {
+                c.query_row(
+                    &format!(
+                        "SELECT {FAMILY_COLUMNS} FROM as_issued i
+                         JOIN as_families f ON f.id = i.family_id WHERE i.jti = ?1"
+                    ),
+                    [jti],
+                    |r| family_row(r, 0),
+                )
+                .optional()
+            })
+            .await?)
     }
 
     /// Puts one access token on the revocation list until it expires.
     pub(crate) async fn revoke_jti(&self, jti: &str, exp: i64) -> Result<(), Error> {
-        let jti = jti.to_owned();
         let now = self.now();
+        let id = jti.to_owned();
         self.db()
             .call(move |c| {
                 // Expired entries are useless: a token past `exp` fails anyway.
                 c.execute("DELETE FROM as_revoked WHERE exp <= ?1", [now])?;
                 c.execute(
                     "INSERT OR IGNORE INTO as_revoked (jti, exp) VALUES (?1, ?2)",
-                    params![jti, exp],
+                    params![id, exp],
                 )
             })
             .await?;
+        self.inner.revoked.add([(jti.to_owned(), exp)], now);
         Ok(())
     }
 
@@ -230,7 +360,7 @@ impl AuthServer {
             .await?;
         match family {
             Some(f) => {
-                self.revoke_family(&f).await?;
+                self.revoke_family(&f, RevokeReason::Requested).await?;
                 Ok(true)
             }
             None => Ok(false),

@@ -4,8 +4,14 @@ use belay_store::rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
 use crate::{
-    AuthServer, OAuthError, clients::Client, families::RefreshLookup, jwt::Subject, params::Params,
-    secret, token::Issued, users::User,
+    AuthServer, OAuthError,
+    clients::Client,
+    families::{RefreshLookup, RevokeReason},
+    jwt::Subject,
+    params::Params,
+    secret,
+    token::Issued,
+    users::User,
 };
 
 struct Code {
@@ -28,10 +34,11 @@ fn valid_verifier(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// Whether this grant gets a refresh token: when the client may use the refresh_token
-/// grant, or asked for `offline_access`.
-fn wants_refresh(client: &Client, scope: &str) -> bool {
-    client.allows("refresh_token") || scope.split_whitespace().any(|s| s == "offline_access")
+/// Whether this grant gets a refresh token: only when the client may use the
+/// refresh_token grant (asking for `offline_access` does not make a client that may not
+/// refresh able to).
+fn wants_refresh(client: &Client) -> bool {
+    client.allows("refresh_token")
 }
 
 pub(crate) async fn user(server: &AuthServer, id: &str) -> Result<User, OAuthError> {
@@ -73,13 +80,26 @@ async fn issue(
         resource,
         nonce,
     } = *grant;
+    // `offline_access` asks for a refresh token; it opens nothing at a resource, so the
+    // grant keeps it and the access token does not carry it.
+    let access_scope = scope
+        .split_whitespace()
+        .filter(|s| *s != "offline_access")
+        .collect::<Vec<_>>()
+        .join(" ");
     let (access_token, claims) = server
-        .mint_access(&subject(user), &client.client_id, scope, resource, None)
+        .mint_access(
+            &subject(user),
+            &client.client_id,
+            &access_scope,
+            resource,
+            None,
+        )
         .await?;
     server
         .record_issued(family, &claims.jti, claims.exp)
         .await?;
-    let refresh_token = if wants_refresh(client, scope) {
+    let refresh_token = if wants_refresh(client) {
         Some(server.issue_refresh(family).await?)
     } else {
         None
@@ -109,7 +129,7 @@ async fn issue(
     Ok(Issued {
         access_token,
         expires_in: server.settings().access_token_ttl,
-        scope: scope.to_owned(),
+        scope: access_scope,
         refresh_token,
         id_token,
         issued_token_type: None,
@@ -177,7 +197,9 @@ pub(crate) async fn authorization_code(
     };
     if code.used {
         if let Some(family) = &code.family_id {
-            server.revoke_family(family).await?;
+            server
+                .revoke_family(family, RevokeReason::CodeReplayed)
+                .await?;
         }
         return Err(OAuthError::invalid_grant(
             "this authorization code was already used; the tokens issued from it are revoked",
@@ -252,7 +274,7 @@ pub(crate) async fn refresh(
     p: &Params,
 ) -> Result<Issued, OAuthError> {
     let token = p.required("refresh_token")?;
-    let family = match server.take_refresh(token, &client.client_id).await? {
+    let family = match server.find_refresh(token, &client.client_id).await? {
         RefreshLookup::Unknown | RefreshLookup::WrongClient => {
             return Err(OAuthError::invalid_grant("unknown refresh token"));
         }
@@ -261,16 +283,11 @@ pub(crate) async fn refresh(
                 "the refresh token expired; sign in again",
             ));
         }
-        RefreshLookup::Reused(family) => {
-            server.revoke_family(&family.id).await?;
-            return Err(OAuthError::invalid_grant(
-                "this refresh token was already used; every token of this grant is now revoked",
-            ));
-        }
-        RefreshLookup::Live(family) if family.revoked => {
-            return Err(OAuthError::invalid_grant(
-                "this grant was revoked; sign in again",
-            ));
+        RefreshLookup::Reused(family) => return Err(reused(server, &family.id).await),
+        RefreshLookup::Revoked(family) => {
+            return Err(OAuthError::invalid_grant(RevokeReason::explain(
+                family.revoked_reason.as_deref(),
+            )));
         }
         RefreshLookup::Live(family) => family,
     };
@@ -293,18 +310,32 @@ pub(crate) async fn refresh(
         .clone()
         .ok_or_else(|| OAuthError::invalid_grant("this grant has no user"))?;
     let user = user(server, &user_id).await?;
+    // Only now, with the request found acceptable, is the token used up.
+    if !server.claim_refresh(token).await? {
+        return Err(reused(server, &family.id).await);
+    }
     let grant = Grant {
         family: &family.id,
         scope: &scope,
         resource: &family.resource,
         nonce: None,
     };
-    let mut issued = issue(server, client, &user, &grant).await?;
-    // A refresh grant always rotates, whatever `wants_refresh` says for new grants.
-    if issued.refresh_token.is_none() {
-        issued.refresh_token = Some(server.issue_refresh(&family.id).await?);
+    // The token endpoint let this client use the refresh grant, so `issue` rotates.
+    issue(server, client, &user, &grant).await
+}
+
+/// A refresh token presented after it was rotated: a sign that it was stolen, so the whole
+/// grant is revoked.
+async fn reused(server: &AuthServer, family: &str) -> OAuthError {
+    if let Err(e) = server
+        .revoke_family(family, RevokeReason::RefreshReused)
+        .await
+    {
+        return e.into();
     }
-    Ok(issued)
+    OAuthError::invalid_grant(
+        "this refresh token was already used; every token of this grant is now revoked",
+    )
 }
 
 /// The scope for a request that may only narrow `held`: all of it when `requested` is

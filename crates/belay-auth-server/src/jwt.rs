@@ -35,6 +35,10 @@ pub struct AccessClaims {
     /// The party that obtained this token by token exchange (RFC 8693 §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// On an exchanged token, the client the user signed in with (`client_id` is the one
+    /// that exchanged): who the person used, kept through every hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_client_id: Option<String>,
 }
 
 /// An `act` claim: who acts, and who acted before (nested).
@@ -45,6 +49,16 @@ pub struct Actor {
     /// The previous actor, for chained exchanges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Box<Actor>>,
+}
+
+/// How an exchanged token descends from the token it was exchanged for.
+pub(crate) struct Delegation {
+    /// Who acts now (the exchanging client), and who acted before.
+    pub(crate) act: Actor,
+    /// The client the user signed in with.
+    pub(crate) origin_client_id: String,
+    /// The subject token's `exp`: no exchanged token outlives it.
+    pub(crate) not_after: i64,
 }
 
 /// Who a token is for: a user, or a client acting for itself.
@@ -79,9 +93,17 @@ impl AuthServer {
         client_id: &str,
         scope: &str,
         resource: &str,
-        act: Option<Actor>,
+        delegation: Option<Delegation>,
     ) -> Result<(String, AccessClaims), Error> {
         let now = self.now();
+        let mut exp = now + self.settings().access_token_ttl;
+        let (act, origin_client_id) = match delegation {
+            Some(d) => {
+                exp = exp.min(d.not_after);
+                (Some(d.act), Some(d.origin_client_id))
+            }
+            None => (None, None),
+        };
         let claims = AccessClaims {
             iss: self.issuer().to_owned(),
             sub: subject.sub.clone(),
@@ -90,11 +112,12 @@ impl AuthServer {
             scope: scope.to_owned(),
             iat: now,
             nbf: now,
-            exp: now + self.settings().access_token_ttl,
+            exp,
             jti: uuid::Uuid::new_v4().to_string(),
             preferred_username: subject.username.clone(),
             name: subject.name.clone(),
             act,
+            origin_client_id,
         };
         Ok((self.sign("at+jwt", &claims).await?, claims))
     }

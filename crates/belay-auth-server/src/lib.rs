@@ -10,6 +10,7 @@
 
 mod authorize;
 mod cimd;
+pub mod client_admin;
 mod clients;
 pub mod clock;
 mod device;
@@ -26,6 +27,7 @@ mod params;
 mod ratelimit;
 mod register;
 mod revoke;
+mod revoked;
 mod schema;
 mod secret;
 mod signin;
@@ -45,13 +47,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use cimd::{CimdError, CimdSpec};
+pub use client_admin::{ClientInfo, Clients, NewClient};
 pub use clients::{AuthMethod, Client, check_redirect_uri};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, OAuthError};
 pub use jwt::{AccessClaims, Actor};
 pub use keys::Alg;
 pub use schema::migrate;
-pub use spec::{ClientSpec, DEFAULT_SCOPES, ServerSpec, Settings};
+pub use spec::{ClientSpec, DEFAULT_SCOPES, ExchangeSpec, ServerSpec, Settings};
 pub use users::{User, Users};
 
 /// The embedded authorization server; cheap to clone.
@@ -69,6 +72,8 @@ struct Inner {
     /// User-code lookups at `/device`, per address.
     code_lookups: ratelimit::RateLimiter,
     cimd: cimd::Resolver,
+    /// Revoked access tokens, for resource servers in this process.
+    revoked: Arc<revoked::RevokedIds>,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -102,6 +107,7 @@ impl AuthServer {
             settings.registration_per_minute,
         );
         let cimd = cimd::Resolver::new(&settings.cimd)?;
+        let revoked = Arc::new(revoked::RevokedIds::load(&db, now)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -111,6 +117,7 @@ impl AuthServer {
                 limiter,
                 code_lookups: ratelimit::RateLimiter::new(10, 10),
                 cimd,
+                revoked,
             }),
         })
     }
@@ -161,6 +168,14 @@ impl AuthServer {
     /// Current time on the server's clock.
     pub fn now(&self) -> i64 {
         self.inner.clock.now()
+    }
+
+    /// Whether the access token with this `jti` was revoked: an in-memory lookup kept
+    /// current by every revocation this server makes, for a resource server running in the
+    /// same process (`belay_auth::ResourceSpec::revocations`), e.g.
+    /// `RevocationList::new(Arc::new(move |jti: &str| server.is_revoked_now(jti)))`.
+    pub fn is_revoked_now(&self, jti: &str) -> bool {
+        self.inner.revoked.contains(jti)
     }
 
     /// Makes a new current signing key of `alg`; older keys stay published until every

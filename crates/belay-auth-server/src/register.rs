@@ -1,4 +1,6 @@
-//! RFC 7591 dynamic client registration, rate limited per client IP.
+//! RFC 7591 dynamic client registration, rate limited per client IP. Anyone may register,
+//! so a registered client gets only grants where a person signs in and consents
+//! ([`clients::SELF_SERVICE_GRANTS`]).
 
 use std::net::SocketAddr;
 
@@ -70,23 +72,14 @@ pub(crate) async fn register(
         })?,
     };
     let grant_types = clients::grant_types_or_default(request.grant_types);
-    for grant in &grant_types {
-        let confidential_only =
-            grant == "client_credentials" || grant == crate::token::TOKEN_EXCHANGE;
-        if !crate::token::GRANT_TYPES.contains(&grant.as_str()) {
-            return Err(metadata_error(format!(
-                "grant type `{grant}` is not supported"
-            )));
-        }
-        if confidential_only && method == AuthMethod::None {
-            return Err(metadata_error(format!(
-                "grant type `{grant}` needs a confidential client (token_endpoint_auth_method \
-                 client_secret_basic or client_secret_post)"
-            )));
-        }
+    if let Some(why) = grant_types
+        .iter()
+        .find_map(|g| clients::self_service_refusal(g))
+    {
+        return Err(metadata_error(why));
     }
-    // Only redirect-based grants need redirect URIs (RFC 7591 §2): a service that uses
-    // client credentials or token exchange has nowhere to be redirected to.
+    // Only redirect-based grants need redirect URIs (RFC 7591 §2): a device-flow client
+    // has nowhere to be redirected to.
     if grant_types.iter().any(|g| g == "authorization_code") && request.redirect_uris.is_empty() {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -116,6 +109,7 @@ pub(crate) async fn register(
         grant_types: grant_types.clone(),
         scopes: scopes.clone(),
         auth_method: method,
+        token_exchange: None,
     };
     let now = server.now();
     let stored = client.clone();

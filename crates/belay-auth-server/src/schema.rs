@@ -102,6 +102,12 @@ CREATE TABLE as_device_codes (
 -- Device flow: the consent form's CSRF token, set when the device code is created.
 ALTER TABLE as_device_codes ADD COLUMN csrf TEXT NOT NULL DEFAULT '';
 ",
+    r"
+-- What a service client may trade by token exchange (JSON of ExchangeSpec); NULL: nothing.
+ALTER TABLE as_clients ADD COLUMN token_exchange TEXT;
+-- Why a grant was revoked, so a refused refresh says what really happened.
+ALTER TABLE as_families ADD COLUMN revoked_reason TEXT;
+",
 ];
 
 /// Creates or upgrades the authorization server's tables.

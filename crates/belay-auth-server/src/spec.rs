@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, cimd::CimdSpec, keys::Alg};
 
@@ -99,6 +99,71 @@ pub struct ClientSpec {
     pub scopes: Vec<String>,
     /// Name shown on the consent page.
     pub name: Option<String>,
+    /// What it may trade by token exchange (RFC 8693); setting it grants the
+    /// token-exchange grant.
+    pub token_exchange: Option<ExchangeSpec>,
+}
+
+/// Which tokens a client may exchange, and for which audiences (`token_exchange` of a
+/// client). Both lists are needed: an exchange takes a token a caller sent this client and
+/// mints one for a service behind it, so a client can neither launder a token minted for
+/// someone else nor reach services it does not front. An entry ending in `/*` matches every
+/// URL under that path (`https://gw.example/servers/*`); any other entry matches exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeSpec {
+    /// Audiences of the subject tokens it may exchange: its own resources, e.g.
+    /// `["https://gw.example/mcp"]`.
+    pub from: Vec<String>,
+    /// Audiences it may ask for, e.g. `["https://internal.example/*"]`.
+    pub to: Vec<String>,
+}
+
+impl ExchangeSpec {
+    /// Checks every entry: an absolute http(s) URL, `*` only as a trailing `/*`.
+    pub fn check(&self) -> Result<(), String> {
+        for (list, entries) in [("from", &self.from), ("to", &self.to)] {
+            if entries.is_empty() {
+                return Err(format!("token_exchange.{list} lists no audience"));
+            }
+            for entry in entries {
+                let url = entry.strip_suffix('*').unwrap_or(entry);
+                if url.contains('*') || (url.len() < entry.len() && !url.ends_with('/')) {
+                    return Err(format!(
+                        "token_exchange.{list}: `{entry}` may only end in `/*`, meaning \
+                         every URL under that path"
+                    ));
+                }
+                let parsed = url::Url::parse(url).map_err(|e| {
+                    format!("token_exchange.{list}: `{entry}` is not an absolute URL: {e}")
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.fragment().is_some() {
+                    return Err(format!(
+                        "token_exchange.{list}: `{entry}` must be an http(s) URL without a \
+                         fragment"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a subject token for `audience` may be exchanged.
+    pub fn accepts_subject(&self, audience: &str) -> bool {
+        self.from.iter().any(|p| audience_matches(p, audience))
+    }
+
+    /// Whether a token for `audience` may be asked for.
+    pub fn reaches(&self, audience: &str) -> bool {
+        self.to.iter().any(|p| audience_matches(p, audience))
+    }
+}
+
+fn audience_matches(pattern: &str, audience: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => audience.len() > prefix.len() && audience.starts_with(prefix),
+        None => pattern == audience,
+    }
 }
 
 impl ClientSpec {
@@ -226,5 +291,51 @@ impl Settings {
             issuer: Some(issuer.to_owned()),
             ..ServerSpec::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(from: &[&str], to: &[&str]) -> ExchangeSpec {
+        ExchangeSpec {
+            from: from.iter().map(|s| (*s).to_owned()).collect(),
+            to: to.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn audiences_match_exactly_or_under_a_path() {
+        let s = spec(
+            &["https://gw.example/mcp", "https://gw.example/servers/*"],
+            &["http://127.0.0.1:9/servers/*"],
+        );
+        assert!(s.check().is_ok());
+        assert!(s.accepts_subject("https://gw.example/mcp"));
+        assert!(s.accepts_subject("https://gw.example/servers/stock/mcp"));
+        assert!(!s.accepts_subject("https://gw.example/mcp/extra"));
+        assert!(!s.accepts_subject("https://gw.example/servers/"));
+        assert!(!s.accepts_subject("https://gw.example.evil/mcp"));
+        assert!(!s.accepts_subject("https://evil.example/mcp"));
+        assert!(s.reaches("http://127.0.0.1:9/servers/whoami/mcp"));
+        assert!(!s.reaches("http://127.0.0.1:9/userinfo"));
+    }
+
+    #[test]
+    fn wildcards_only_end_a_path() {
+        for bad in [
+            "https://gw.example*",
+            "https://*.example/mcp",
+            "https://gw.example/a*",
+            "not a url",
+            "ftp://gw.example/x",
+        ] {
+            assert!(
+                spec(&[bad], &["https://a.example/x"]).check().is_err(),
+                "{bad}"
+            );
+        }
+        assert!(spec(&[], &["https://a.example/x"]).check().is_err());
     }
 }

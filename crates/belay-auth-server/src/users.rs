@@ -106,12 +106,36 @@ impl Users {
         })?)
     }
 
-    /// Removes a user; `false` if there was none of that name.
+    /// Removes a user and revokes every grant they hold (their tokens stop working at once
+    /// at servers that check revocation, else at expiry). `false` if there was none.
     pub fn remove(&self, username: &str) -> Result<bool, Error> {
         let username = username.to_owned();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         Ok(self.db.call_blocking(move |c| {
-            c.execute("DELETE FROM as_users WHERE username = ?1", [username])
-        })? > 0)
+            let tx = c.transaction()?;
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM as_users WHERE username = ?1",
+                    [&username],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else {
+                return Ok(false);
+            };
+            crate::families::revoke_in(
+                &tx,
+                "user_id = ?1",
+                &id,
+                crate::families::RevokeReason::Removed,
+                now,
+            )?;
+            tx.execute("DELETE FROM as_users WHERE id = ?1", [&id])?;
+            tx.commit()?;
+            Ok(true)
+        })?)
     }
 
     /// The user with id `id`.

@@ -89,6 +89,19 @@ impl Caller {
         })
     }
 
+    /// Whether the token names no user: a client acting for itself (client credentials).
+    /// RFC 9068 §2.2 gives such tokens the client's id as `sub`; Entra ID marks app-only
+    /// tokens with `idtyp: app` (an optional claim to turn on for the API).
+    pub fn is_service(&self) -> bool {
+        self.claims.get("idtyp").and_then(Value::as_str) == Some("app")
+            || self.client_id.as_deref() == Some(self.sub.as_str())
+    }
+
+    /// The token's `jti`, its handle for revocation.
+    pub fn token_id(&self) -> Option<&str> {
+        self.claims.get("jti").and_then(Value::as_str)
+    }
+
     /// Whether the caller was granted `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)

@@ -46,6 +46,15 @@ pub struct ResourceSpec {
     pub scope_prefix: Option<String>,
     /// Ask the authorization server whether each token is still active (RFC 7662).
     pub introspection: IntrospectionSpec,
+    /// Clients whose own tokens (client credentials: no user, `sub` = the client) are
+    /// accepted, e.g. `["belay-gateway"]`; `["*"]` accepts any. Empty (the default):
+    /// only tokens that name a user, so a service token, which nobody consented to,
+    /// opens nothing unless this server says so.
+    pub service_clients: Vec<String>,
+    /// Revoked token ids to refuse, when the authorization server runs in the same process
+    /// (`belay up`); set in code, not in belay.toml.
+    #[serde(skip)]
+    pub revocations: Option<crate::RevocationList>,
 }
 
 impl Default for ResourceSpec {
@@ -63,6 +72,8 @@ impl Default for ResourceSpec {
             tool_scopes: BTreeMap::new(),
             scope_prefix: None,
             introspection: IntrospectionSpec::default(),
+            service_clients: Vec::new(),
+            revocations: None,
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Validator {
     jwks: JwksCache,
     introspector: Option<Introspector>,
     verified: Verified,
+    service_clients: Vec<String>,
+    revocations: Option<crate::RevocationList>,
 }
 
 /// Tokens whose signature and claims already passed, by SHA-256 of the token, until they
@@ -117,6 +119,8 @@ impl Validator {
             ),
             introspector,
             verified: Verified::default(),
+            service_clients: spec.service_clients.clone(),
+            revocations: spec.revocations.clone(),
         })
     }
 
@@ -161,11 +165,36 @@ impl Validator {
                 caller
             }
         };
+        self.admit(&caller)?;
         // Revocation is the introspector's to know, with its own cache: asked every time.
         if let Some(introspector) = &self.introspector {
             introspector.check(token).await?;
         }
         Ok(caller)
+    }
+
+    /// What a valid token must also be here, checked on every request (a remembered token
+    /// too): not revoked, and naming a user unless its client may call as a service.
+    fn admit(&self, caller: &Caller) -> Result<(), Error> {
+        if let (Some(list), Some(jti)) = (&self.revocations, caller.token_id())
+            && list.is_revoked(jti)
+        {
+            return Err(Error::InvalidToken(
+                "the token was revoked; sign in again".into(),
+            ));
+        }
+        if caller.is_service() {
+            let client = caller.client_id.as_deref().unwrap_or(&caller.sub);
+            let allowed = self.service_clients.iter().any(|c| c == "*" || c == client);
+            if !allowed {
+                return Err(Error::InvalidToken(format!(
+                    "the token names no user (client `{client}` acting for itself, e.g. by \
+                     client credentials); this server only accepts tokens a person signed in \
+                     for, unless its [resource] service_clients lists the client"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Signature, header and claims: everything a token can prove by itself. Also says

@@ -51,6 +51,9 @@ pub enum Error {
         /// Highest version this build has.
         known: i64,
     },
+    /// The database, or its folder, is open to other local users.
+    #[error(transparent)]
+    Exposed(#[from] belay_core::private::Exposed),
     /// The blocking task running a query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
@@ -68,14 +71,36 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// An exposed store file: the fix covers the database and its `-wal`/`-shm` companions,
+/// which SQLite creates with the database's mode.
+fn store_fix(path: &Path, exposed: belay_core::private::Exposed) -> Error {
+    let db = path.display();
+    Error::Exposed(belay_core::private::Exposed {
+        fix: format!("chmod 600 {db}*"),
+        ..exposed
+    })
+}
+
 impl Db {
-    /// Opens (or creates) the database file at `path`, creating its folder.
+    /// Opens (or creates) the database file at `path`, creating its folder. What it creates
+    /// only its owner may read (folder 0700, file 0600; SQLite gives its `-wal` and `-shm`
+    /// files the database's mode), and it refuses a database or folder other local users can
+    /// reach ([`Error::Exposed`], naming the `chmod` that fixes it): the store holds signing
+    /// keys, password hashes and client secrets.
     pub fn open(path: &Path) -> Result<Self, Error> {
+        let opening = |source| Error::Open {
+            path: path.display().to_string(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+            belay_core::private::create_dir(dir).map_err(opening)?;
+            belay_core::private::check(dir)?;
+        }
+        belay_core::private::create_file(path).map_err(opening)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            belay_core::private::check(Path::new(&file)).map_err(|e| store_fix(path, e))?;
         }
         let conn = Connection::open(path)?;
         // WAL lets readers (`belay audit tail`, `belay auth user list`) work while a server
@@ -196,6 +221,42 @@ mod tests {
             c.query_row("SELECT a, b FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
         })?;
         assert_eq!((a, b), (1, None));
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// Issue 17: a folder 0755 and files 0644 let another local user read the signing key.
+    #[cfg(unix)]
+    #[test]
+    fn the_store_is_private_and_an_exposed_one_is_refused() -> Result<(), Error> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.permissions().mode() & 0o777);
+        let dir = std::env::temp_dir().join(format!("belay-store-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("state.db");
+        {
+            let db = Db::open(&path)?;
+            db.migrate("demo", STEPS)?;
+            db.call_blocking(|c| c.execute("INSERT INTO t (a) VALUES (1)", []))?;
+            assert_eq!(mode(&dir), 0o700);
+            for file in ["state.db", "state.db-wal", "state.db-shm"] {
+                assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+            }
+        }
+        // A store an older release left readable by everyone.
+        let loosen = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644));
+        loosen(&path).map_err(|source| Error::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let Err(refused) = Db::open(&path) else {
+            panic!("a world-readable store must be refused");
+        };
+        let message = refused.to_string();
+        assert!(
+            message.contains(&format!("chmod 600 {}*", path.display())),
+            "{message}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

@@ -138,7 +138,7 @@ async fn full_flow_through_the_form() -> anyhow::Result<()> {
     let claims = h.verify_with_jwks(str_of(&tokens, "access_token")?).await?;
     assert_eq!(claims["aud"], RESOURCE);
     assert_eq!(claims["client_id"], id.as_str());
-    assert_eq!(claims["scope"], "mcp:tools offline_access");
+    assert_eq!(claims["scope"], "mcp:tools");
     assert_eq!(claims["preferred_username"], USER);
 
     // Tokens are issued once; the code cannot be approved again either.

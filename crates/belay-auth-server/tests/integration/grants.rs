@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// Refreshes `token` asking for `scope`.
 async fn refresh_for(
@@ -29,7 +29,7 @@ async fn refresh_for(
 
 /// The resource server exchanges `subject` for a token to `resource`, with `extra`
 /// parameters.
-async fn exchange(
+pub(crate) async fn exchange(
     h: &Harness,
     subject: &str,
     resource: &str,
@@ -91,6 +91,71 @@ async fn refresh_rotates_the_token() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_refused_refresh_leaves_the_token_usable() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let (client, tokens) = h.signed_in().await?;
+    let refresh = str_of(&tokens, "refresh_token")?;
+    let wide = refresh_for(&h, &client.id, refresh, "mcp:prompts").await?;
+    assert_refused(&wide, "invalid_scope");
+    let resource = h
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client.id),
+                ("refresh_token", refresh),
+                ("resource", "https://other.example/mcp"),
+            ],
+            None,
+        )
+        .await?;
+    assert_refused(&resource, "invalid_target");
+    // Neither mistake used the token up.
+    let (status, body) = h.refresh(&client.id, refresh).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_clients_allowed_to_refresh_get_refresh_tokens() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let body = h
+        .registered(json!({
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await?;
+    let id = str_of(&body, "client_id")?;
+    let pkce = pkce();
+    // The harness asks for `mcp:tools offline_access`.
+    let code = h.code(id, &pkce, &[]).await?;
+    let (status, tokens) = h.redeem(id, &code, &pkce.verifier).await?;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(tokens["refresh_token"].is_null(), "{tokens}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_named_as_the_reason_the_grant_was_revoked() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let client = h.register("none").await?;
+    let pkce = pkce();
+    let code = h.code(&client.id, &pkce, &[]).await?;
+    let (status, tokens) = h.redeem(&client.id, &code, &pkce.verifier).await?;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let replayed = h.redeem(&client.id, &code, &pkce.verifier).await?;
+    assert_refused(&replayed, "invalid_grant");
+    let (status, body) = h
+        .refresh(&client.id, str_of(&tokens, "refresh_token")?)
+        .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let why = str_of(&body, "error_description")?;
+    assert!(why.contains("authorization code was used twice"), "{why}");
+    assert!(!why.contains("refresh token was already used"), "{why}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn client_credentials_tokens_name_the_client() -> anyhow::Result<()> {
     let h = Harness::start().await?;
     let (status, body) = h
@@ -147,7 +212,8 @@ async fn token_exchange_reaches_userinfo_with_an_act_claim() -> anyhow::Result<(
     let claims = h.verify_with_jwks(exchanged).await?;
     assert_eq!(claims["aud"], userinfo.as_str());
     assert_eq!(claims["act"]["sub"], RS_ID);
-    assert_eq!(claims["scope"], "mcp:tools offline_access");
+    // `offline_access` asked for a refresh token; no access token carries it.
+    assert_eq!(claims["scope"], "mcp:tools");
     let resp = h.http.get(&userinfo).bearer_auth(exchanged).send().await?;
     assert_eq!(resp.status(), StatusCode::OK);
     let info: Value = resp.json().await?;
@@ -171,25 +237,5 @@ async fn revoking_a_refresh_token_ends_its_grant() -> anyhow::Result<()> {
     assert_eq!(intro["active"], false);
     // Unknown tokens get 200 too.
     assert_eq!(revoke(&h, &client.id, "nonsense").await?, StatusCode::OK);
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_service_registers_for_token_exchange_without_redirect_uris() -> anyhow::Result<()> {
-    let h = Harness::start().await?;
-    let (status, body) = h
-        .register_with(json!({
-            "grant_types": [EXCHANGE],
-            "token_endpoint_auth_method": "client_secret_basic",
-            "client_name": "whoami",
-        }))
-        .await?;
-    assert_eq!(status, StatusCode::CREATED);
-    assert!(body["client_secret"].is_string(), "{body}");
-    // A client that wants redirects still has to say where to.
-    let refused = h
-        .register_with(json!({ "grant_types": ["authorization_code"] }))
-        .await?;
-    assert_refused(&refused, "invalid_redirect_uri");
     Ok(())
 }

@@ -8,4 +8,5 @@ mod flow;
 mod grants;
 mod persistence;
 mod refusals;
+mod service_grants;
 mod support;

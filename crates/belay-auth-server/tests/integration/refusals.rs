@@ -272,7 +272,11 @@ async fn token_exchange_refuses_a_revoked_subject_token() -> anyhow::Result<()> 
             Some((RS_ID, RS_SECRET)),
         )
         .await?;
-    assert_eq!(error_of(status, &body), INVALID_GRANT);
+    // RFC 8693 §2.2.2: an unacceptable subject token is `invalid_request`.
+    assert_eq!(
+        error_of(status, &body),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     assert!(
         body["error_description"]
             .as_str()

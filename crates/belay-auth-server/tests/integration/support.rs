@@ -4,7 +4,7 @@ use std::{path::Path, sync::Arc};
 
 use anyhow::{Context, anyhow, bail};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use belay_auth_server::{AuthServer, ClientSpec, ManualClock, Settings};
+use belay_auth_server::{AuthServer, ClientSpec, ExchangeSpec, ManualClock, Settings};
 use belay_store::Db;
 use reqwest::{StatusCode, header};
 use serde_json::Value;
@@ -119,6 +119,11 @@ impl Harness {
                 "urn:ietf:params:oauth:grant-type:token-exchange".into(),
             ],
             name: Some("Resource server".into()),
+            // It fronts RESOURCE and calls userinfo on its callers' behalf.
+            token_exchange: Some(ExchangeSpec {
+                from: vec![RESOURCE.into()],
+                to: vec![format!("{base}/userinfo")],
+            }),
             ..ClientSpec::default()
         });
         tweak(&mut settings);

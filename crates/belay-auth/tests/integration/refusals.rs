@@ -303,3 +303,58 @@ async fn a_remembered_token_still_expires_and_a_tampered_copy_is_checked() -> an
     assert_invalid_token(&protected, &token, "expired").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_service_token_is_refused_unless_its_client_is_allowed() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let protected = protect(spec(&issuer)).await?;
+    // Client credentials: the client acting for itself (RFC 9068: `sub` is the client).
+    let mut claims = issuer.claims(&protected.url, "mcp:tools");
+    claims["sub"] = json!("robot");
+    claims["client_id"] = json!("robot");
+    let service = key.sign(&claims)?;
+    assert_invalid_token(&protected, &service, "service_clients").await?;
+    // Entra ID's app-only tokens say so with `idtyp`.
+    let mut app = issuer.claims(&protected.url, "mcp:tools");
+    app["idtyp"] = json!("app");
+    assert_invalid_token(&protected, &key.sign(&app)?, "names no user").await?;
+    // Allowed by name: accepted; other robots still are not.
+    let allowing = protect(ResourceSpec {
+        service_clients: vec!["robot".into()],
+        ..spec(&issuer)
+    })
+    .await?;
+    claims["aud"] = json!(allowing.url);
+    let answer = call_bearer(&allowing.url, &key.sign(&claims)?, &ping()).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    claims["sub"] = json!("other-robot");
+    claims["client_id"] = json!("other-robot");
+    assert_invalid_token(&allowing, &key.sign(&claims)?, "service_clients").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_on_the_in_process_revocation_list_is_refused_at_once() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let revoked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let list = revoked.clone();
+    let protected = protect(ResourceSpec {
+        revocations: Some(belay_auth::RevocationList::new(std::sync::Arc::new(
+            move |jti: &str| list.lock().is_ok_and(|l| l.iter().any(|r| r == jti)),
+        ))),
+        ..spec(&issuer)
+    })
+    .await?;
+    let claims = issuer.claims(&protected.url, "mcp:tools");
+    let token = key.sign(&claims)?;
+    // Accepted, so remembered: the list is still consulted on the next request.
+    let answer = call_bearer(&protected.url, &token, &ping()).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    if let (Ok(mut l), Some(jti)) = (revoked.lock(), claims["jti"].as_str()) {
+        l.push(jti.to_owned());
+    }
+    assert_invalid_token(&protected, &token, "revoked").await?;
+    Ok(())
+}

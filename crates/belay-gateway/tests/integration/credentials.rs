@@ -152,6 +152,8 @@ async fn client_credentials_are_fetched_cached_and_renewed_after_key_rotation() 
         // Keys are fetched on every check, so the upstream notices the rotation at once.
         jwks_ttl_secs: 0,
         jwks_refetch_interval_secs: 0,
+        // The gateway comes as itself (client credentials), which it must say it accepts.
+        service_clients: vec!["*".into()],
         ..ResourceSpec::default()
     };
     let seen: crate::support::Seen = Arc::default();

@@ -101,15 +101,27 @@ pub(crate) async fn gateway(toml: &str) -> anyhow::Result<Running> {
 /// from the file, and serves it requiring sign-in with tokens from `issuer`, each endpoint
 /// its own resource.
 pub(crate) async fn protected_gateway(toml: &str, issuer: &str) -> anyhow::Result<Running> {
+    // The router needs its own base URL, so bind before building it.
+    protected_gateway_on(belay_mcp::http::bind("127.0.0.1:0").await?, toml, issuer).await
+}
+
+/// [`protected_gateway`] on a listener bound beforehand (`belay_mcp::http::bind`), for a
+/// test that must know the gateway's URL before it starts.
+pub(crate) async fn protected_gateway_on(
+    (listener, addr): (tokio::net::TcpListener, std::net::SocketAddr),
+    toml: &str,
+    issuer: &str,
+) -> anyhow::Result<Running> {
     let spec = spec(toml)?;
     let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), None)?;
     let stop = CancellationToken::new();
     let gateway = Gateway::start(spec, chain, stop.clone())?;
-    // The router needs its own base URL, so bind before building it.
-    let (listener, addr) = belay_mcp::http::bind("127.0.0.1:0").await?;
     let base = format!("http://{addr}");
     let resource = ResourceSpec {
         issuer: issuer.to_owned(),
+        // The sign-in tests call as robots (client credentials); that a service token is
+        // refused unless its client is listed has tests of its own (belay-auth, belay up).
+        service_clients: vec!["*".into()],
         ..ResourceSpec::default()
     };
     let router = gateway.protected_router(&resource, &base)?;

@@ -13,17 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     policy::call,
-    support::{
-        http_toml, issuer_with, protected_gateway, reference, refusal, service_client,
-        service_token, signed_in,
-    },
+    support::{http_toml, protected_gateway_on, reference, refusal, signed_in},
 };
 
 const GATEWAY: &str = "belay-gateway";
-const GATEWAY_SECRET: &str = "gateway-secret-for-token-exchange";
-const ALICE: &str = "alice-app";
-const BOB: &str = "bob-app";
-const SECRET: &str = "a-caller-secret-for-tests";
+const ALICE: &str = "alice";
+const BOB: &str = "bob";
+const PASSWORD: &str = "a password for the tests";
 
 /// What the upstream saw: the verified caller of each request, and the raw headers.
 #[derive(Default, Clone)]
@@ -42,6 +38,8 @@ async fn protected_stock(
     let spec = ResourceSpec {
         issuer: issuer.to_owned(),
         resource: Some(url.clone()),
+        // The gateway's own token (lists, health) is the one without a user it accepts.
+        service_clients: vec![GATEWAY.into()],
         ..ResourceSpec::default()
     };
     let record = seen.clone();
@@ -74,41 +72,62 @@ async fn protected_stock(
     Ok((url, stop.drop_guard()))
 }
 
+/// A person's token for `url`, got as a client would: the server's metadata, dynamic
+/// registration, and the sign-in form filled in as `username`.
+async fn person_token(url: &str, username: &str) -> anyhow::Result<String> {
+    let options = belay_client::SignInOptions {
+        client_name: format!("{username}'s editor"),
+        user_agent: Arc::new(belay_client::FormAgent::new(username, PASSWORD)?),
+        allow_private_addresses: true,
+        ..belay_client::SignInOptions::default()
+    };
+    Ok(belay_client::SignIn::new(url, options)?
+        .sign_in(None, None)
+        .await?)
+}
+
 #[tokio::test]
 async fn each_caller_reaches_the_upstream_with_an_exchanged_token_of_its_own() -> anyhow::Result<()>
 {
     let stop = CancellationToken::new();
     let _stop = stop.clone().drop_guard();
-    let clients = vec![
-        service_client(
-            GATEWAY,
-            GATEWAY_SECRET,
-            &[
-                "client_credentials",
-                belay_auth::exchange::TOKEN_EXCHANGE_GRANT,
-            ],
-        ),
-        service_client(ALICE, SECRET, &["client_credentials"]),
-        service_client(BOB, SECRET, &["client_credentials"]),
-    ];
-    let issuer = issuer_with(clients, |r| r, &stop).await?;
+    let (issuer, server) = belay_auth_server::spawn_ephemeral(|_| {}, |r| r, stop.clone()).await?;
+    let mut ids = Vec::new();
+    for who in [ALICE, BOB] {
+        ids.push(server.users().add(who, PASSWORD, None, None)?.id);
+    }
     let seen = Seen::default();
     let (stock, _upstream) = protected_stock(&issuer, seen.clone()).await?;
-    let secret = std::env::temp_dir().join(format!("belay-gw-exchange-{}", std::process::id()));
-    std::fs::write(&secret, GATEWAY_SECRET)?;
+    // The gateway may exchange only what its callers send it, only for the upstream.
+    let listener = belay_mcp::http::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.1);
+    let (_, gateway_secret) = belay_auth_server::Clients::new(server.db().clone()).add(
+        belay_auth_server::NewClient {
+            client_id: GATEWAY.into(),
+            grant_types: vec!["client_credentials".into()],
+            token_exchange: Some(belay_auth_server::ExchangeSpec {
+                from: vec![format!("{base}/mcp"), format!("{base}/servers/*")],
+                to: vec![stock.clone()],
+            }),
+            ..belay_auth_server::NewClient::default()
+        },
+        server.now(),
+    )?;
+    let secret = tempfile::NamedTempFile::new()?;
+    std::fs::write(secret.path(), gateway_secret.unwrap_or_default())?;
     let credentials = format!(
         r#"credentials = {{ type = "token_exchange", issuer = "{issuer}", client_id = "{GATEWAY}", client_secret = {{ file = "{}" }} }}"#,
-        secret.display()
+        secret.path().display()
     );
     let toml = format!("auth = true\n{}{credentials}\n", http_toml("stock", &stock));
-    let gw = protected_gateway(&toml, &issuer).await?;
+    let gw = protected_gateway_on(listener, &toml, &issuer).await?;
     // The shared session (lists, health) signs in as the gateway itself.
     gw.up("stock").await?;
 
     let mut tokens = Vec::new();
+    let url = format!("{}/mcp", gw.base);
     for who in [ALICE, BOB] {
-        let url = format!("{}/mcp", gw.base);
-        let token = service_token(&issuer, who, SECRET, &url).await?;
+        let token = person_token(&url, who).await?;
         let client = signed_in(&url, &token).await?;
         for _ in 0..2 {
             let price = call(&client, "stock__get_stock_price", json!({"symbol": "AAPL"})).await?;
@@ -117,13 +136,12 @@ async fn each_caller_reaches_the_upstream_with_an_exchanged_token_of_its_own() -
         client.cancel().await?;
         tokens.push(token);
     }
-    let _ = std::fs::remove_file(&secret);
 
     let upstream = gw.gateway.upstream("stock").map(|u| u.caller_sessions());
     assert_eq!(upstream, Some(2), "one upstream session per caller");
     let callers = seen.callers.lock().map(|c| c.clone()).unwrap_or_default();
-    for who in [ALICE, BOB] {
-        let theirs: Vec<_> = callers.iter().filter(|c| c.sub == who).collect();
+    for (who, id) in [ALICE, BOB].iter().zip(&ids) {
+        let theirs: Vec<_> = callers.iter().filter(|c| &c.sub == id).collect();
         assert!(
             !theirs.is_empty(),
             "{who}'s calls reached the upstream as {who}"

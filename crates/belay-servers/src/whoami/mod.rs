@@ -2,8 +2,9 @@
 //! caller's behalf with a token exchanged for it (never the caller's own token).
 //!
 //! Run with `belay serve whoami --transport http --auth`. At start it finds the issuer's
-//! endpoints and, without `--client-id`/`--client-secret`, registers itself (RFC 7591) for
-//! the token-exchange grant. Each call exchanges the caller's token for one meant for the
+//! endpoints and, without `--client-id`/`--client-secret`, tries to register itself
+//! (RFC 7591) for the token-exchange grant; Belay's own authorization server refuses that
+//! (an administrator creates such clients: `belay auth client add`). Each call exchanges the caller's token for one meant for the
 //! profile API and reports that API's answer: RFC 8693 for `{issuer}/userinfo` at Belay's
 //! (or any RFC 8693) server, Entra ID's on-behalf-of grant for Microsoft Graph `/me`.
 
@@ -89,12 +90,19 @@ pub struct WhoAmI {
     pub name: Option<String>,
     /// E-mail address.
     pub email: Option<String>,
-    /// The OAuth client the caller used to reach this server.
+    /// The OAuth client the person signed in with (through a gateway too: the token's
+    /// `origin_client_id` when it was exchanged).
     pub client_id: Option<String>,
+    /// The intermediaries that exchanged the person's token on the way here (the `act`
+    /// chain, nearest first), e.g. `["belay-gateway"]`.
+    pub via: Vec<String>,
     /// Scopes of the caller's token.
     pub scopes: Vec<String>,
-    /// Audience of the caller's token (this server).
-    pub caller_token_audience: Vec<String>,
+    /// Audience of the caller's token (this server), when the caller addressed it
+    /// directly; behind a gateway it names an address only the gateway uses, so it is left
+    /// out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_token_audience: Option<Vec<String>>,
     /// Audience of the token sent to the profile API: a different one, minted by exchange.
     pub downstream_token_audience: Vec<String>,
     /// The profile API that was called.
@@ -236,8 +244,12 @@ impl WhoamiServer {
         };
         match downstream.ask(caller).await {
             Ok(who) => {
+                let via = match who.via.as_slice() {
+                    [] => String::new(),
+                    chain => format!(" through {}", chain.join(", ")),
+                };
                 let text = format!(
-                    "You are {} ({}), signed in with client {}; scopes: {}.",
+                    "You are {} ({}), signed in with client {}{via}; scopes: {}.",
                     who.name.as_deref().unwrap_or("(no name)"),
                     who.username.as_deref().unwrap_or(&who.sub),
                     who.client_id.as_deref().unwrap_or("(unknown)"),
@@ -287,6 +299,7 @@ impl Downstream {
             .json()
             .await
             .map_err(|e| format!("{} did not answer JSON: {e}", self.api))?;
+        let via = actors(caller.claims.get("act"));
         // OIDC userinfo names first, then Microsoft Graph's.
         let text = |names: &[&str]| {
             names
@@ -298,9 +311,15 @@ impl Downstream {
             username: text(&["preferred_username", "userPrincipalName"]),
             name: text(&["name", "displayName"]),
             email: text(&["email", "mail"]),
-            client_id: caller.client_id.clone(),
+            client_id: caller
+                .claims
+                .get("origin_client_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| caller.client_id.clone()),
             scopes: caller.scopes.iter().cloned().collect(),
-            caller_token_audience: caller.audience.clone(),
+            caller_token_audience: via.is_empty().then(|| caller.audience.clone()),
+            via,
             downstream_token_audience: audience_of(&token)
                 .unwrap_or_else(|| vec![self.api.clone()]),
             downstream: self.api.clone(),
@@ -335,6 +354,20 @@ impl Downstream {
             }
         }
     }
+}
+
+/// The `sub`s of an RFC 8693 `act` claim, nearest actor first.
+fn actors(mut act: Option<&Value>) -> Vec<String> {
+    let mut chain = Vec::new();
+    // Bounded: a token is at most a few KiB, but its nesting is the issuer's to choose.
+    while let Some(actor) = act.filter(|_| chain.len() < 16) {
+        match actor.get("sub").and_then(Value::as_str) {
+            Some(sub) => chain.push(sub.to_owned()),
+            None => break,
+        }
+        act = actor.get("act");
+    }
+    chain
 }
 
 /// The `aud` of a JWT, read without verification: only to show it, the profile API

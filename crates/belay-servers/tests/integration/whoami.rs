@@ -298,7 +298,9 @@ async fn whoami_answers_through_an_exchanged_token_never_the_callers() -> anyhow
         assert_eq!(who.email.as_deref(), Some("alice@example.com"));
         assert_eq!(who.client_id.as_deref(), Some("vscode"));
         assert_eq!(who.scopes, ["mcp:tools", "openid"]);
-        assert_eq!(who.caller_token_audience, std::slice::from_ref(&url));
+        // Called directly, not through a gateway: its own URL, and no one in between.
+        assert_eq!(who.caller_token_audience, Some(vec![url.clone()]));
+        assert!(who.via.is_empty());
         assert_eq!(
             who.downstream_token_audience,
             [format!("{}/userinfo", auth.url)]

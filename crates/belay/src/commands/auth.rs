@@ -36,6 +36,10 @@ pub enum AuthCommand {
     /// Manage the people who can sign in.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage clients an administrator creates (service clients: client credentials,
+    /// token exchange).
+    #[command(subcommand)]
+    Client(super::auth_client::ClientCommand),
     /// Sign in to an MCP server that asks for OAuth, and keep the tokens.
     Login(super::login::LoginArgs),
     /// Forget the tokens kept for an MCP server.
@@ -140,6 +144,10 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
         AuthCommand::User(cmd) => {
             let db = state(&spec()?)?;
             tokio::task::spawn_blocking(move || user(Users::new(db), cmd)).await?
+        }
+        AuthCommand::Client(cmd) => {
+            let db = state(&spec()?)?;
+            tokio::task::spawn_blocking(move || super::auth_client::run(db, cmd)).await?
         }
         // Signing in to a server is the client side: no authorization-server state.
         AuthCommand::Login(login) => super::login::login(login).await,

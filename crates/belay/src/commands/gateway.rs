@@ -134,7 +134,7 @@ pub(crate) fn open_audit(config: &BelayConfig, dir: &Path) -> anyhow::Result<Opt
         tracing::warn!("audit is disabled ([audit] enabled = false): requests are not recorded");
         return Ok(None);
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    super::create_data_dir(dir)?;
     let db = if config.audit.has(belay_audit::Sink::Store) {
         Some(super::auth::open_db(
             &config.auth_server,

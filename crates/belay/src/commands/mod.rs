@@ -2,11 +2,22 @@
 
 pub mod audit;
 pub mod auth;
+pub mod auth_client;
 pub mod gateway;
 pub mod login;
 mod reload;
 pub mod serve;
 pub mod up;
+
+/// Creates the data folder (0700 where it is new) and refuses one other local users may
+/// write.
+pub(crate) fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    belay_core::private::create_dir(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    belay_core::private::check(dir)?;
+    Ok(())
+}
 
 /// Writes a server's start-up banner on stdout. Not `println!`, which panics when stdout is
 /// closed: a supervisor (or a test) that read the URL and went away must not stop the server.

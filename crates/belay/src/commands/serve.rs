@@ -62,7 +62,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL", requires = "auth")]
     pub resource: Option<String>,
 
-    /// whoami: its own client id for the token exchange (default: register one).
+    /// whoami: its own client id for the token exchange (default: register one, where the
+    /// issuer allows it; Belay's needs `belay auth client add`).
     #[arg(long, value_name = "ID", requires = "client_secret")]
     pub client_id: Option<String>,
 
@@ -154,7 +155,23 @@ pub async fn run(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
             profile: args.profile_api(),
         })
         .await
-        .with_context(|| format!("whoami cannot reach its issuer `{}`", spec.issuer))?;
+        .with_context(|| {
+            let issuer = &spec.issuer;
+            if args.client_id.is_some() {
+                return format!("whoami cannot set up its token exchange at `{issuer}`");
+            }
+            let url = spec
+                .resource
+                .clone()
+                .unwrap_or_else(|| format!("http://{}:{}{}", args.host, args.port, args.path));
+            format!(
+                "whoami has no client for the token exchange at `{issuer}` and could not \
+                 register one. Belay's authorization server gives that grant only to clients an \
+                 administrator creates: run `belay auth client add whoami --exchange-from {url} \
+                 --exchange-to {issuer}/userinfo`, then start whoami with `--client-id whoami` \
+                 and BELAY_WHOAMI_CLIENT_SECRET set to the secret it printed"
+            )
+        })?;
         belay_mcp::serve(server, transport, &options, shutdown, on_ready).await
     } else {
         belay_servers::serve(name, transport, &options, shutdown, on_ready).await

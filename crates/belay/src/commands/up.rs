@@ -17,8 +17,8 @@ use std::{
 
 use anstyle::{AnsiColor, Style};
 use anyhow::Context;
-use belay_auth::{Protection, ResourceSpec, exchange::ClientCredentials};
-use belay_auth_server::{AuthServer, ClientSpec, Settings, SystemClock};
+use belay_auth::{Protection, ResourceSpec, RevocationList, exchange::ClientCredentials};
+use belay_auth_server::{AuthServer, ClientSpec, ExchangeSpec, Settings, SystemClock};
 use belay_gateway::{
     Chain, CredentialSpec, Gateway, GatewaySpec, TransportSpec, UpstreamSpec,
     spec::{OAuthClientSpec, SecretSpec},
@@ -98,19 +98,24 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     let shutdown = belay_core::shutdown::on_signal();
     let config = BelayConfig::load(config_file)?;
     let dir = super::gateway::data_dir(args.data_dir.clone())?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    super::create_data_dir(&dir)?;
     let (listener, addr) = http::bind(&format!("{}:{}", args.host, args.port)).await?;
     let base = format!("http://{addr}");
-    let issuer = match args.no_auth {
-        true => None,
-        false => Some(start_issuer(&config, &dir, &base).await?),
-    };
-
     // The reference servers, on loopback only: the gateway is their one way in.
     let (internal, internal_addr) = http::bind("127.0.0.1:0").await?;
     let internal_base = format!("http://{internal_addr}");
+    let issuer = match args.no_auth {
+        true => None,
+        false => Some(start_issuer(&config, &dir, &base, &internal_base).await?),
+    };
+    // The gateway's edge checks tokens as `[resource]` says, and refuses revoked ones at
+    // once: the authorization server in this process tells it, with no round trip.
     let resource = ResourceSpec {
         issuer: base.clone(),
+        revocations: issuer.as_ref().map(|i| {
+            let server = i.server.clone();
+            RevocationList::new(Arc::new(move |jti: &str| server.is_revoked_now(jti)))
+        }),
         ..config.resource.clone()
     };
     let servers = reference_servers(&internal_base, issuer.as_ref(), &resource, &shutdown)?;
@@ -205,8 +210,15 @@ fn builtins(auth: bool) -> impl Iterator<Item = ServerName> {
 }
 
 /// Starts the authorization server's state: users (the demo user on the first run) and the
-/// clients of the gateway and whoami, with secrets new on every run.
-async fn start_issuer(config: &BelayConfig, dir: &Path, base: &str) -> anyhow::Result<Issuer> {
+/// clients of the gateway and whoami, with secrets new on every run. Each may exchange only
+/// the tokens minted for it, and only for the servers behind it: the gateway trades its
+/// callers' tokens for the reference servers', whoami trades those for the profile API's.
+async fn start_issuer(
+    config: &BelayConfig,
+    dir: &Path,
+    base: &str,
+    internal_base: &str,
+) -> anyhow::Result<Issuer> {
     let mut spec = config.auth_server.clone();
     let url = spec.issuer.clone().unwrap_or_else(|| base.to_owned());
     spec.issuer = Some(url.clone());
@@ -216,10 +228,24 @@ async fn start_issuer(config: &BelayConfig, dir: &Path, base: &str) -> anyhow::R
         client_secret: Some(whoami_secret.clone()),
         grant_types: vec![belay_auth::exchange::TOKEN_EXCHANGE_GRANT.into()],
         name: Some("belay whoami".into()),
+        token_exchange: Some(ExchangeSpec {
+            from: vec![format!(
+                "{internal_base}{}",
+                server_path(ServerName::Whoami)
+            )],
+            to: vec![format!("{url}/userinfo")],
+        }),
         ..ClientSpec::default()
     });
     let gateway_secret = belay_auth_server::users::generate_password();
     write_secret(&dir.join(GATEWAY_SECRET_FILE), &gateway_secret)?;
+    let gateway_resources = match &config.resource.resource {
+        Some(one) => vec![one.clone()],
+        None => ["/mcp", "/sse", "/servers/*"]
+            .iter()
+            .map(|path| format!("{base}{path}"))
+            .collect(),
+    };
     spec.clients.push(ClientSpec {
         client_id: GATEWAY_CLIENT.into(),
         client_secret: Some(gateway_secret),
@@ -228,6 +254,10 @@ async fn start_issuer(config: &BelayConfig, dir: &Path, base: &str) -> anyhow::R
             belay_auth::exchange::TOKEN_EXCHANGE_GRANT.into(),
         ],
         name: Some("belay gateway".into()),
+        token_exchange: Some(ExchangeSpec {
+            from: gateway_resources,
+            to: vec![format!("{internal_base}/servers/*")],
+        }),
         ..ClientSpec::default()
     });
     let db = super::auth::open_db(&spec, Some(dir.to_owned()))?;
@@ -253,17 +283,9 @@ async fn start_issuer(config: &BelayConfig, dir: &Path, base: &str) -> anyhow::R
     })
 }
 
-/// Writes a secret only its owner can read.
+/// Writes a secret only its owner can read (a file a previous run left looser is tightened).
 fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(secret.as_bytes())
+    belay_core::private::write(path, secret.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -291,8 +313,11 @@ fn reference_servers(
         };
         router = router.merge(match issuer {
             Some(_) => {
+                // Each its own resource; the gateway's own token (client credentials, for
+                // lists and health checks) is the only one without a user they accept.
                 let own = ResourceSpec {
                     resource: Some(format!("{internal_base}{path}")),
+                    service_clients: vec![GATEWAY_CLIENT.into()],
                     ..resource.clone()
                 };
                 Protection::new(&own, internal_base)

@@ -2,6 +2,7 @@
 #![allow(missing_docs, unreachable_pub)]
 
 mod auth;
+mod front_door;
 mod gateway;
 mod reload;
 mod serve;

@@ -93,14 +93,43 @@ async fn a_token_for_one_server_is_refused_by_another() -> anyhow::Result<()> {
 #[tokio::test]
 async fn whoami_answers_for_the_person_through_an_exchanged_token() -> anyhow::Result<()> {
     let world = World::start(|_| {}).await?;
-    // Registers itself by DCR for token exchange, as `belay serve whoami --auth` does.
-    let whoami = WhoamiServer::connect(WhoamiConfig {
+    // It cannot register itself for token exchange: that grant is an administrator's to give.
+    let unregistered = WhoamiServer::connect(WhoamiConfig {
         issuer: world.issuer.clone(),
         credentials: None,
         profile: None,
     })
+    .await;
+    let Err(refused) = unregistered else {
+        anyhow::bail!("anonymous registration for token exchange must be refused");
+    };
+    assert!(
+        refused.to_string().contains("belay auth client add"),
+        "{refused}"
+    );
+    // As `belay auth client add whoami --exchange-from URL --exchange-to ISSUER/userinfo`.
+    let (listener, url) = World::listener().await?;
+    let (_, secret) = belay_auth_server::Clients::new(world.server.db().clone()).add(
+        belay_auth_server::NewClient {
+            client_id: "whoami".into(),
+            token_exchange: Some(belay_auth_server::ExchangeSpec {
+                from: vec![url.clone()],
+                to: vec![format!("{}/userinfo", world.issuer)],
+            }),
+            ..belay_auth_server::NewClient::default()
+        },
+        world.server.now(),
+    )?;
+    let whoami = WhoamiServer::connect(WhoamiConfig {
+        issuer: world.issuer.clone(),
+        credentials: Some(belay_auth::exchange::ClientCredentials::new(
+            "whoami".to_owned(),
+            secret.context("a service client has a secret")?,
+        )),
+        profile: None,
+    })
     .await?;
-    let url = world.protected(whoami, &world.resource_spec()).await?;
+    world.protected_on(listener, &url, whoami, &world.resource_spec())?;
     let client = connect(
         &url,
         as_alice(PASSWORD)?,
@@ -116,6 +145,10 @@ async fn whoami_answers_for_the_person_through_an_exchanged_token() -> anyhow::R
     assert_eq!(who["username"], "alice", "{who}");
     assert_eq!(who["name"], "Alice Liddell", "{who}");
     assert_eq!(who["email"], "alice@example.com", "{who}");
+    // The client alice signed in with, not whoami's own; nobody in between.
+    assert_ne!(who["client_id"], "whoami", "{who}");
+    assert!(who["client_id"].is_string(), "{who}");
+    assert_eq!(who["via"], json!([]), "{who}");
     client.cancel().await?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 pub(crate) struct World {
     pub(crate) issuer: String,
+    pub(crate) server: belay_auth_server::AuthServer,
     shutdown: CancellationToken,
 }
 
@@ -37,7 +38,11 @@ impl World {
             Some("Alice Liddell"),
             Some("alice@example.com"),
         )?;
-        Ok(Self { issuer, shutdown })
+        Ok(Self {
+            issuer,
+            server,
+            shutdown,
+        })
     }
 
     /// The resource-server settings that trust this world's issuer.
@@ -54,17 +59,36 @@ impl World {
         server: S,
         spec: &ResourceSpec,
     ) -> anyhow::Result<String> {
+        let (listener, url) = Self::listener().await?;
+        self.protected_on(listener, &url, server, spec)?;
+        Ok(url)
+    }
+
+    /// A loopback listener and the URL `/mcp` will have on it: for a server that must know
+    /// its URL before it is built.
+    pub(crate) async fn listener() -> anyhow::Result<(tokio::net::TcpListener, String)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/mcp", listener.local_addr()?);
+        Ok((listener, url))
+    }
+
+    /// [`Self::protected`] on a listener from [`Self::listener`].
+    pub(crate) fn protected_on<S: ServerHandler + Clone>(
+        &self,
+        listener: tokio::net::TcpListener,
+        url: &str,
+        server: S,
+        spec: &ResourceSpec,
+    ) -> anyhow::Result<()> {
         let router =
             belay_mcp::http::streamable_router(server, "/mcp", false, self.shutdown.clone());
-        let router = Protection::new(spec, &url)?.protect(router);
+        let router = Protection::new(spec, url)?.protect(router);
         tokio::spawn(belay_mcp::http::run(
             listener,
             belay_mcp::http::guarded(router, AllowList::default()),
             self.shutdown.clone(),
         ));
-        Ok(url)
+        Ok(())
     }
 }
 
