@@ -352,10 +352,11 @@ async fn load(server: &AuthServer, id: &str) -> Result<Option<Pending>, OAuthErr
 /// POST /authorize.
 pub(crate) async fn submit(
     State(server): State<AuthServer>,
-    headers: HeaderMap,
+    request: axum::http::request::Parts,
     body: axum::body::Bytes,
 ) -> Response {
-    match submit_inner(&server, &headers, &body).await {
+    let ip = signin::peer_ip(&request.extensions);
+    match submit_inner(&server, &request.headers, &body, ip).await {
         Ok(r) => r,
         Err(refusal) => refuse(&server, refusal),
     }
@@ -365,6 +366,7 @@ async fn submit_inner(
     server: &AuthServer,
     headers: &HeaderMap,
     body: &[u8],
+    ip: Option<std::net::IpAddr>,
 ) -> Result<Response, Refusal> {
     let form = Params::form(headers, body)
         .map_err(|e| Refusal::Page(StatusCode::BAD_REQUEST, e.description().to_owned()))?;
@@ -404,13 +406,16 @@ async fn submit_inner(
             ))
         }
         Some("approve") => {
-            let Some(user) = signin::verify_password(server, &form).await? else {
-                let username = form.get("username").unwrap_or_default();
-                return Ok(render(
-                    &client,
-                    &pending,
-                    Showing::WrongPassword { username },
-                ));
+            let user = match signin::verify_password(server, &form, ip).await? {
+                Ok(user) => user,
+                Err(refused) => {
+                    let username = form.get("username").unwrap_or_default();
+                    return Ok(render(
+                        &client,
+                        &pending,
+                        Showing::Refused { username, refused },
+                    ));
+                }
             };
             forget(server, &pending.id).await?;
             let code = issue_code(server, &pending, &user.id).await?;

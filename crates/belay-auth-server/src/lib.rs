@@ -32,6 +32,7 @@ mod schema;
 mod secret;
 mod signin;
 mod spec;
+mod throttle;
 mod token;
 mod userinfo;
 pub mod users;
@@ -74,6 +75,10 @@ struct Inner {
     cimd: cimd::Resolver,
     /// Revoked access tokens, for resource servers in this process.
     revoked: Arc<revoked::RevokedIds>,
+    /// Failed sign-ins per account and address.
+    throttle: throttle::SignInThrottle,
+    /// One password check per core at a time.
+    password_checks: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -118,6 +123,10 @@ impl AuthServer {
                 code_lookups: ratelimit::RateLimiter::new(10, 10),
                 cimd,
                 revoked,
+                throttle: throttle::SignInThrottle::default(),
+                password_checks: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, usize::from),
+                ),
             }),
         })
     }

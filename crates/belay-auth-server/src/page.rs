@@ -25,8 +25,14 @@ pub(crate) struct Consent<'a> {
 pub(crate) enum Showing<'a> {
     /// The first time, setting the CSRF cookie (`cookie` is the `Set-Cookie` value).
     First { cookie: String },
-    /// Again after a wrong password (401), keeping the user name that was typed.
-    WrongPassword { username: &'a str },
+    /// Again after a refused sign-in (401, or 429 while it must wait), keeping the user
+    /// name that was typed.
+    Refused {
+        /// What was typed.
+        username: &'a str,
+        /// Why it was refused.
+        refused: crate::signin::Refused,
+    },
 }
 
 pub(crate) fn escape(s: &str) -> String {
@@ -78,13 +84,14 @@ pub(crate) fn secure(status: StatusCode, body: String) -> Response {
 }
 
 pub(crate) fn consent(c: &Consent<'_>, showing: Showing<'_>) -> Response {
-    let (status, error, username, cookie) = match showing {
-        Showing::First { cookie } => (StatusCode::OK, None, "", Some(cookie)),
-        Showing::WrongPassword { username } => (
-            StatusCode::UNAUTHORIZED,
-            Some("Wrong user name or password."),
+    let (status, error, username, cookie, retry_after) = match showing {
+        Showing::First { cookie } => (StatusCode::OK, None, "", Some(cookie), None),
+        Showing::Refused { username, refused } => (
+            refused.status(),
+            Some(refused.message()),
             username,
             None,
+            refused.retry_after(),
         ),
     };
     let scopes: String = c
@@ -92,7 +99,7 @@ pub(crate) fn consent(c: &Consent<'_>, showing: Showing<'_>) -> Response {
         .split_whitespace()
         .map(|s| format!("<li><code>{}</code></li>", escape(s)))
         .collect();
-    let error = alert(error);
+    let error = alert(error.as_deref());
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width\"><title>Sign in to Belay</title>\
@@ -119,6 +126,11 @@ pub(crate) fn consent(c: &Consent<'_>, showing: Showing<'_>) -> Response {
     let mut response = secure(status, body);
     if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

@@ -2,7 +2,9 @@
 //! submit (the token in the form and in a cookie named for the request, both matching the
 //! stored one) and checking the typed user name and password.
 
-use axum::http::{HeaderMap, header};
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::{AuthServer, OAuthError, params::Params, secret, users::User};
 
@@ -33,17 +35,104 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The user whose name and password the form carries, or `None` when they are wrong.
+/// The address of the client a request came from, as the server loop recorded it.
+pub(crate) fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(addr)| addr.ip())
+}
+
+/// Why the form's name and password did not sign anyone in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Wrong; `next_wait` seconds must pass before the next attempt (0: none).
+    Wrong { next_wait: u64 },
+    /// Too many failures: no password was checked; try again in this many seconds.
+    Wait(u64),
+}
+
+impl Refused {
+    /// What the page tells the person.
+    pub(crate) fn message(self) -> String {
+        match self {
+            Self::Wrong { next_wait: 0 } => "Wrong user name or password.".into(),
+            Self::Wrong { next_wait } => format!(
+                "Wrong user name or password. After repeated failures sign-in pauses: wait {} \
+                 before the next try.",
+                seconds(next_wait)
+            ),
+            Self::Wait(wait) => format!(
+                "Too many failed sign-ins for this account or from this address. Try again in \
+                 {}.",
+                seconds(wait)
+            ),
+        }
+    }
+
+    /// The page's status: 401 for a wrong password, 429 (with `Retry-After`) while waiting.
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            Self::Wrong { .. } => StatusCode::UNAUTHORIZED,
+            Self::Wait(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// Seconds for `Retry-After`, while waiting.
+    pub(crate) fn retry_after(self) -> Option<u64> {
+        match self {
+            Self::Wait(wait) => Some(wait),
+            Self::Wrong { .. } => None,
+        }
+    }
+}
+
+fn seconds(n: u64) -> String {
+    match n {
+        1 => "1 second".into(),
+        n if n < 120 => format!("{n} seconds"),
+        n => format!("{} minutes", n.div_ceil(60)),
+    }
+}
+
+/// The user whose name and password the form carries, or why not. Throttled per account
+/// and per address (see `throttle`), and at most one password check per core runs at once:
+/// each costs 19 MiB of argon2 memory by design, so a burst of sign-ins must queue, not
+/// multiply the memory.
 pub(crate) async fn verify_password(
     server: &AuthServer,
     form: &Params,
-) -> Result<Option<User>, OAuthError> {
+    ip: Option<IpAddr>,
+) -> Result<Result<User, Refused>, OAuthError> {
     let username = form.get("username").unwrap_or_default().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
+    let throttle = &server.inner.throttle;
+    let wait = throttle.wait(&username, ip, server.now());
+    if wait > 0 {
+        return Ok(Err(Refused::Wait(wait)));
+    }
+    let _permit = server
+        .inner
+        .password_checks
+        .acquire()
+        .await
+        .map_err(OAuthError::server)?;
+    // Failures recorded while this request queued count too.
+    let wait = throttle.wait(&username, ip, server.now());
+    if wait > 0 {
+        return Ok(Err(Refused::Wait(wait)));
+    }
     let users = server.users();
-    Ok(
-        tokio::task::spawn_blocking(move || users.verify(&username, &password))
-            .await
-            .map_err(OAuthError::server)??,
-    )
+    let name = username.clone();
+    let found = tokio::task::spawn_blocking(move || users.verify(&name, &password))
+        .await
+        .map_err(OAuthError::server)??;
+    Ok(match found {
+        Some(user) => {
+            throttle.succeeded(&username);
+            Ok(user)
+        }
+        None => Err(Refused::Wrong {
+            next_wait: throttle.failed(&username, ip, server.now()),
+        }),
+    })
 }

@@ -160,10 +160,11 @@ pub(crate) async fn page(State(server): State<AuthServer>, request: Parts) -> Re
 /// POST /device: the consent form.
 pub(crate) async fn submit(
     State(server): State<AuthServer>,
-    headers: HeaderMap,
+    request: Parts,
     body: axum::body::Bytes,
 ) -> Response {
-    match submit_inner(&server, &headers, &body).await {
+    let ip = crate::signin::peer_ip(&request.extensions);
+    match submit_inner(&server, &request.headers, &body, ip).await {
         Ok(response) => response,
         Err((status, message)) => page::error(status, &message),
     }
@@ -195,6 +196,7 @@ async fn submit_inner(
     server: &AuthServer,
     headers: &HeaderMap,
     body: &[u8],
+    ip: Option<std::net::IpAddr>,
 ) -> Result<Response, (StatusCode, String)> {
     let internal = |e: OAuthError| {
         (
@@ -235,12 +237,15 @@ async fn submit_inner(
             ))
         }
         Some("approve") => {
-            let user = signin::verify_password(server, &form)
+            let user = signin::verify_password(server, &form, ip)
                 .await
                 .map_err(internal)?;
-            let Some(user) = user else {
-                let username = form.get("username").unwrap_or_default();
-                return Ok(consent(server, &row, Showing::WrongPassword { username }).await);
+            let user = match user {
+                Ok(user) => user,
+                Err(refused) => {
+                    let username = form.get("username").unwrap_or_default();
+                    return Ok(consent(server, &row, Showing::Refused { username, refused }).await);
+                }
             };
             if !set_status(server, &code, Status::Approved, Some(&user.id))
                 .await

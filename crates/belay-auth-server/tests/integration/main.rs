@@ -10,3 +10,4 @@ mod persistence;
 mod refusals;
 mod service_grants;
 mod support;
+mod throttle;
