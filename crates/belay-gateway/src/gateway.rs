@@ -211,9 +211,11 @@ impl Gateway {
 
     /// [`Self::router`] behind OAuth (`[gateway] auth = true`): tokens checked per
     /// `resource` (issuer, audience, scopes), 401/403 with RFC 6750 challenges, and the
-    /// gateway's own protected resource metadata; the metrics endpoint stays open. Each endpoint is its own resource, its
-    /// URL (`<base_url>/mcp`, `<base_url>/servers/NAME/mcp`), so a token for one upstream's
-    /// endpoint opens no other; unless `resource.resource` names one resource for them all.
+    /// gateway's own protected resource metadata; the metrics endpoint stays open. Each
+    /// endpoint is its own resource, its URL (`<base_url>/mcp`, `<base_url>/sse`,
+    /// `<base_url>/servers/NAME/mcp`, `<base_url>/servers/NAME/sse`; `…/messages` belongs to
+    /// its `…/sse`), so a token for one endpoint opens no other; unless `resource.resource`
+    /// names one resource for them all.
     /// The [`belay_auth::Caller`] reaches the chain; its token never goes upstream.
     pub fn protected_router(
         &self,
@@ -231,13 +233,17 @@ impl Gateway {
             );
             return Ok(self.with_metrics(protection.protect(self.mcp_router(None)?)));
         }
-        let federated = belay_auth::Protection::new(resource, &format!("{base}/mcp"))?;
+        let (streamable, legacy) = self.federated_transports();
+        let protect = |router: Router, path: &str| -> Result<Router, Error> {
+            let protection = belay_auth::Protection::new(resource, &format!("{base}{path}"))?;
+            Ok(protection.protect_shared_origin(router))
+        };
         let edge = Edge {
             resource: resource.clone(),
             base: base.to_owned(),
         };
-        let router = federated
-            .protect_shared_origin(self.federated_endpoint())
+        let router = protect(streamable, "/mcp")?
+            .merge(protect(legacy, "/sse")?)
             .merge(self.upstream_routes(Some(edge))?);
         tracing::info!(issuer = %resource.issuer, base = %base, "gateway requires sign-in (each endpoint its own resource)");
         Ok(self.with_metrics(router))

@@ -98,24 +98,36 @@ impl Table {
 impl Gateway {
     /// `/mcp` + `/sse` + `/messages`: every upstream, prefixed, with its limits.
     pub(crate) fn federated_endpoint(&self) -> Router {
-        let router = belay_mcp::http::streamable_router_with_limit(
+        let (streamable, legacy) = self.federated_transports();
+        streamable.merge(legacy)
+    }
+
+    /// The federated endpoint's two transports, apart: `/mcp`, and `/sse` + `/messages`.
+    /// Behind OAuth each is its own resource: a legacy SSE client asks for a token for the
+    /// URL it was given (`…/sse`), and checks that the metadata names that URL.
+    pub(crate) fn federated_transports(&self) -> (Router, Router) {
+        let streamable = belay_mcp::http::streamable_router_with_limit(
             GatewayServer::new(self.hub.clone(), Scope::Federated),
             "/mcp",
             false,
             self.shutdown.clone(),
             self.http.max_body_bytes,
-        )
-        .merge(belay_mcp::legacy_sse::router(
+        );
+        let legacy = belay_mcp::legacy_sse::router(
             GatewayServer::new(self.hub.clone(), Scope::Federated),
             "/sse",
             "/messages",
             self.shutdown.clone(),
-        ));
-        self.limited(router, Scope::Federated)
+        );
+        (
+            self.limited(streamable, Scope::Federated),
+            self.limited(legacy, Scope::Federated),
+        )
     }
 
     /// Upstream `i`'s endpoint (`/servers/NAME/mcp` + `/sse` + `/messages`) with its
-    /// limits, behind `edge` if given (its URL is its resource; its `scopes` apply).
+    /// limits, behind `edge` if given: `…/mcp` and `…/sse` (with its `…/messages`) are each
+    /// a resource, their URL, and the upstream's `scopes` apply to both.
     fn upstream_endpoint(
         &self,
         i: usize,
@@ -124,22 +136,24 @@ impl Gateway {
     ) -> Result<Router, Error> {
         let name = upstream.name();
         let path = format!("/servers/{name}/mcp");
-        let router = belay_mcp::http::streamable_router_with_limit(
+        let sse = format!("/servers/{name}/sse");
+        let streamable = belay_mcp::http::streamable_router_with_limit(
             GatewayServer::new(self.hub.clone(), Scope::Single(i)),
             &path,
             false,
             self.shutdown.clone(),
             self.http.max_body_bytes,
-        )
-        .merge(belay_mcp::legacy_sse::router(
+        );
+        let legacy = belay_mcp::legacy_sse::router(
             GatewayServer::new(self.hub.clone(), Scope::Single(i)),
-            &format!("/servers/{name}/sse"),
+            &sse,
             &format!("/servers/{name}/messages"),
             self.shutdown.clone(),
-        ));
-        let router = self.limited(router, Scope::Single(i));
+        );
+        let streamable = self.limited(streamable, Scope::Single(i));
+        let legacy = self.limited(legacy, Scope::Single(i));
         let Some(edge) = edge else {
-            return Ok(router);
+            return Ok(streamable.merge(legacy));
         };
         let own = belay_auth::ResourceSpec {
             scopes: upstream
@@ -149,8 +163,11 @@ impl Gateway {
                 .unwrap_or_else(|| edge.resource.scopes.clone()),
             ..edge.resource.clone()
         };
-        let protection = belay_auth::Protection::new(&own, &format!("{}{path}", edge.base))?;
-        Ok(protection.protect_shared_origin(router))
+        let protect = |router: Router, path: &str| -> Result<Router, Error> {
+            let protection = belay_auth::Protection::new(&own, &format!("{}{path}", edge.base))?;
+            Ok(protection.protect_shared_origin(router))
+        };
+        Ok(protect(streamable, &path)?.merge(protect(legacy, &sse)?))
     }
 
     /// `[gateway.http]`'s body limits around one endpoint, and its 429 answer to

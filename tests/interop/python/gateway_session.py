@@ -18,7 +18,8 @@ Then a client connects to `http://127.0.0.1:P2/mcp`:
   `legacy`, the initialize handshake, where both are server-to-client requests, then `auto`,
   the SDK default that negotiates 2026-07-28, where both come as `input_required` rounds).
   With `--transport sse` the same session uses the SDK's 2024-11-05 `sse_client` on the
-  gateway's `/sse` (signed in for the `/mcp` resource, which `/sse` belongs to).
+  gateway's `/sse`, its provider built for that URL as a user's would be (`/sse` is a
+  resource of its own, with its own metadata).
 * `--client js`: the TypeScript SDK (tests/interop/js/gateway_session.mjs) does its own
   sign-in with an `OAuthClientProvider` and the same checks.
 
@@ -85,10 +86,13 @@ async def python_session(mcp_url: str, mode: str, transport: str, report: Report
     label = f"[py/{mode}]" if transport == "http" else f"[py/{transport}/{mode}]"
     storage, person = MemoryStorage(), ScriptedPerson()
     cb = Callbacks()
-    auth = provider(mcp_url, storage, person)
+    # As a user does: the provider is built for the URL the client is given. For `/sse` the
+    # SDK then checks that the protected resource metadata names `/sse` (RFC 9728 §3.3).
+    url = mcp_url.removesuffix("/mcp") + "/sse" if transport == "sse" else mcp_url
+    auth = provider(url, storage, person)
     async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
         if transport == "sse":
-            streams: Any = sse_client(mcp_url.removesuffix("/mcp") + "/sse", auth=auth, timeout=30)
+            streams: Any = sse_client(url, auth=auth, timeout=30)
         else:
             streams = streamable_http_client(mcp_url, http_client=http)
         client = Client(

@@ -228,7 +228,9 @@ async fn legacy_sse_needs_a_token_and_its_caller_reaches_policy() -> anyhow::Res
     let world = RobotGateway::start().await?;
     let base = &world.gw.base;
 
-    // No token: both legacy routes answer 401 with the gateway's metadata.
+    // No token: both legacy routes answer 401 naming the metadata of `/sse`, its own
+    // resource: an SSE client given `…/sse` checks that the metadata names that URL
+    // (RFC 9728 §3.3), and `/messages` belongs to the same session.
     let http = reqwest::Client::new();
     let get = http
         .get(format!("{base}/sse"))
@@ -242,19 +244,44 @@ async fn legacy_sse_needs_a_token_and_its_caller_reaches_policy() -> anyhow::Res
         json!({}),
     )
     .await?;
+    let metadata = format!("{base}/.well-known/oauth-protected-resource/sse");
     for refused in [get, post] {
         assert_eq!(refused.status(), 401, "{}", refused.url());
         let challenge = header(&refused, "www-authenticate");
-        assert!(challenge.contains("resource_metadata="), "{challenge}");
+        assert!(
+            challenge.contains(&format!("resource_metadata=\"{metadata}\"")),
+            "{challenge}"
+        );
     }
+    let document: serde_json::Value = http.get(&metadata).send().await?.json().await?;
+    assert_eq!(document["resource"], format!("{base}/sse"));
+    // The same for an upstream's own SSE endpoint.
+    let stock_metadata = format!("{base}/.well-known/oauth-protected-resource/servers/stock/sse");
+    let document: serde_json::Value = http.get(&stock_metadata).send().await?.json().await?;
+    assert_eq!(document["resource"], format!("{base}/servers/stock/sse"));
     let error = LegacySseTransport::builder(format!("{base}/sse"))
         .connect()
         .await
         .expect_err("no token");
     assert!(error.to_string().contains("401"), "{error}");
 
-    // A token for the endpoint's resource (`/sse` belongs to `/mcp`).
-    let token = world.token().await?;
+    // A token for `/mcp` opens `/mcp`, not `/sse`.
+    let streamable = world.token().await?;
+    let error = LegacySseTransport::builder(format!("{base}/sse"))
+        .bearer(streamable.clone())
+        .connect()
+        .await
+        .expect_err("a token for another resource");
+    assert!(error.to_string().contains("401"), "{error}");
+
+    // A token for `/sse` itself.
+    let token = support::service_token(
+        &world.issuer,
+        support::ROBOT,
+        support::ROBOT_SECRET,
+        &format!("{base}/sse"),
+    )
+    .await?;
     let client = legacy_client(
         &format!("{base}/sse"),
         ScriptedClient::new(Era::Handshake),
