@@ -1,0 +1,155 @@
+//! `belay audit` where a user meets it: after `belay up`, in the folder it was started with.
+
+use crate::support::*;
+
+/// Reads `child`'s stdout until a line containing `needle`.
+fn line_with(child: &mut Child, needle: &str) -> anyhow::Result<String> {
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if line.contains(needle) {
+            return Ok(line);
+        }
+    }
+    anyhow::bail!("no line with {needle:?}")
+}
+
+#[tokio::test]
+async fn the_banner_prints_an_audit_command_that_works() -> anyhow::Result<()> {
+    let dir = fresh_dir("banner")?;
+    let (data, config) = (dir.join("state"), dir.join("belay.toml"));
+    std::fs::write(&config, "[audit]\nfsync = \"never\"\n")?;
+    let mut up = Reaper(
+        belay()
+            .arg("--config")
+            .arg(&config)
+            .args(["up", "--no-auth", "--port", "0", "--data-dir"])
+            .arg(&data)
+            .env_remove("BELAY_CONFIG")
+            .env_remove("BELAY_DATA_DIR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let line = line_with(&mut up.0, "belay audit tail")?;
+    terminate(&up.0);
+    let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
+    let start = line.find("belay audit").unwrap_or(0);
+    let end = line[start..].find('`').map_or(line.len(), |e| start + e);
+    let command = &line[start..end];
+    assert!(
+        command.contains(&format!("--data-dir {}", data.display())),
+        "{line}"
+    );
+    assert!(
+        command.contains(&format!("--config {}", config.display())),
+        "{line}"
+    );
+    // The printed command, run as printed (without --follow, so it ends).
+    let words: Vec<&str> = command
+        .split_whitespace()
+        .skip(1)
+        .filter(|w| *w != "--follow")
+        .collect();
+    let tail = belay()
+        .args(&words)
+        .env_remove("BELAY_CONFIG")
+        .env_remove("BELAY_DATA_DIR")
+        .output()?;
+    assert!(tail.status.success(), "{command}: {tail:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn audit_in_a_folder_without_a_log_says_where_it_looked() -> anyhow::Result<()> {
+    let dir = fresh_dir("nolog")?;
+    for command in [&["tail"][..], &["verify"], &["query"]] {
+        let out = belay()
+            .arg("audit")
+            .args(command)
+            .arg("--data-dir")
+            .arg(&dir)
+            .env_remove("BELAY_CONFIG")
+            .output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}: {err}");
+        assert!(
+            err.contains(&format!("no audit log in {}", dir.display()))
+                && err.contains("--data-dir"),
+            "{command:?}: {err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir)?.collect();
+        assert!(
+            left.is_empty(),
+            "{command:?} wrote into the folder: {left:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn audit_tail_names_users_and_clients() -> anyhow::Result<()> {
+    let data = fresh_dir("names")?;
+    let data = data.to_string_lossy().into_owned();
+    let (mut up, info) = start_up(&data)?;
+    let password = info["user"]["password"].as_str().unwrap_or_default();
+    let options = belay_client::SignInOptions {
+        user_agent: std::sync::Arc::new(belay_client::FormAgent::new("demo", password)?),
+        allow_private_addresses: true,
+        client_name: "Names Test".into(),
+        ..belay_client::SignInOptions::default()
+    };
+    let gateway = info["gateway"]["url"].as_str().unwrap_or_default();
+    let client =
+        belay_client::connect(gateway, options, (), rmcp::ClientLifecycleMode::Initialize).await?;
+    client
+        .call_tool(
+            CallToolRequestParams::new("matheval__evaluate")
+                .with_arguments(object(serde_json::json!({"expression": "6*7"}))),
+        )
+        .await?;
+    client.cancel().await?;
+    terminate(&up.0);
+    let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
+
+    let json = belay()
+        .args(["audit", "tail", "--json", "--data-dir", &data])
+        .output()?;
+    assert!(json.status.success(), "{json:?}");
+    let text = String::from_utf8_lossy(&json.stdout);
+    let record: Value = text
+        .lines()
+        .last()
+        .map(serde_json::from_str)
+        .transpose()?
+        .ok_or_else(|| anyhow::anyhow!("no record: {text}"))?;
+    // Ids stay as they are; names come beside them.
+    assert_ne!(record["user"], "demo", "{record}");
+    assert_eq!(record["user_name"], "demo", "{record}");
+    assert_eq!(record["client_name"], "Names Test", "{record}");
+    assert!(
+        record["client"].as_str().is_some_and(|c| !c.is_empty()),
+        "{record}"
+    );
+
+    let table = belay()
+        .args(["audit", "tail", "--data-dir", &data])
+        .output()?;
+    let table = String::from_utf8_lossy(&table.stdout);
+    let row = table.lines().last().unwrap_or_default();
+    assert!(
+        row.contains(" demo ") && row.contains("Names Test"),
+        "{table}"
+    );
+    assert!(
+        !row.contains(record["user"].as_str().unwrap_or("?")),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
