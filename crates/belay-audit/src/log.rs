@@ -121,6 +121,12 @@ impl AuditLog {
                 "the audit key is inside the data folder: whoever can write the log can re-seal it"
             );
         }
+        // The head file is named after the log's canonical path: make that path exist first,
+        // so the name is the same on the first run as on the next ones.
+        let file = spec.file_in(data_dir);
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let checkpoint = CheckpointFile::new(spec, data_dir, &key_path);
         let known = checkpoint.read()?;
         let last = resume(path.as_deref(), db.as_ref(), &key)?;

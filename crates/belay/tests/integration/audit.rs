@@ -20,7 +20,8 @@ fn line_with(child: &mut Child, needle: &str) -> anyhow::Result<String> {
 #[tokio::test]
 async fn the_banner_prints_an_audit_command_that_works() -> anyhow::Result<()> {
     let dir = fresh_dir("banner")?;
-    let (data, config) = (dir.join("state"), dir.join("belay.toml"));
+    // A space in the path: the printed command must quote it.
+    let (data, config) = (dir.join("my state"), dir.join("belay.toml"));
     std::fs::write(&config, "[audit]\nfsync = \"never\"\n")?;
     let mut up = Reaper(
         belay()
@@ -39,27 +40,28 @@ async fn the_banner_prints_an_audit_command_that_works() -> anyhow::Result<()> {
     let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
     let start = line.find("belay audit").unwrap_or(0);
     let end = line[start..].find('`').map_or(line.len(), |e| start + e);
-    let command = &line[start..end];
-    assert!(
-        command.contains(&format!("--data-dir {}", data.display())),
+    let words = shlex::split(&line[start..end]).unwrap_or_default();
+    let after = |flag: &str| {
+        let at = words.iter().position(|w| w == flag)?;
+        words.get(at + 1).cloned()
+    };
+    assert_eq!(
+        after("--data-dir"),
+        Some(data.display().to_string()),
         "{line}"
     );
-    assert!(
-        command.contains(&format!("--config {}", config.display())),
+    assert_eq!(
+        after("--config"),
+        Some(config.display().to_string()),
         "{line}"
     );
     // The printed command, run as printed (without --follow, so it ends).
-    let words: Vec<&str> = command
-        .split_whitespace()
-        .skip(1)
-        .filter(|w| *w != "--follow")
-        .collect();
     let tail = belay()
-        .args(&words)
+        .args(words.iter().skip(1).filter(|w| *w != "--follow"))
         .env_remove("BELAY_CONFIG")
         .env_remove("BELAY_DATA_DIR")
         .output()?;
-    assert!(tail.status.success(), "{command}: {tail:?}");
+    assert!(tail.status.success(), "{line}: {tail:?}");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
