@@ -234,20 +234,35 @@ pub async fn verify_configured(
     {
         return Ok(other_key(known, &key, heads.path()));
     }
-    let known_head = known.as_ref().map(|c| c.head.clone());
-    let from = known.as_ref().map(|c| c.from.clone());
     let path = spec.has(Sink::File).then(|| spec.file_in(data_dir));
-    let mut report = match (path, db) {
-        (Some(path), Some(db)) => join(
-            walk_files(&path, Some(&key), from, known_head.clone())?,
-            walk_store(db, Some(&key), known_head).await?,
-        ),
-        (Some(path), None) => walk_files(&path, Some(&key), from, known_head)?,
-        (None, Some(db)) => walk_store(db, Some(&key), known_head).await?,
-        (None, None) => return Err(nothing()),
-    };
-    report.notes = notes(&report, known.as_ref(), heads.path());
+    let from = known.as_ref().map(|c| c.from.clone());
+    let known_head = known.as_ref().map(|c| c.head.clone());
+    let mut report = walk_sinks(path.as_deref(), db, Some(&key), from, known_head)
+        .await?
+        .ok_or_else(nothing)?;
+    report.notes = notes(&report, known.as_ref(), Some(heads.path()));
     Ok(report)
+}
+
+/// Walks the sinks given and joins their reports; `None` when none is given.
+async fn walk_sinks(
+    path: Option<&Path>,
+    db: Option<&Db>,
+    key: Option<&AuditKey>,
+    from: Option<Head>,
+    known: Option<Head>,
+) -> Result<Option<Report>, Error> {
+    let file = path
+        .map(|p| walk_files(p, key, from, known.clone()))
+        .transpose()?;
+    let store = match db {
+        Some(db) => Some(walk_store(db, key, known).await?),
+        None => None,
+    };
+    Ok(match (file, store) {
+        (Some(file), Some(store)) => Some(join(file, store)),
+        (one, None) | (None, one) => one,
+    })
 }
 
 /// Without a key, a log written before audit keys (every record unkeyed) can still be
@@ -259,14 +274,8 @@ async fn verify_unkeyed(
     missing: Error,
 ) -> Result<Report, Error> {
     let path = spec.has(Sink::File).then(|| spec.file_in(data_dir));
-    let mut report = match (path, db) {
-        (Some(path), Some(db)) => join(
-            walk_files(&path, None, None, None)?,
-            walk_store(db, None, None).await?,
-        ),
-        (Some(path), None) => walk_files(&path, None, None, None)?,
-        (None, Some(db)) => walk_store(db, None, None).await?,
-        (None, None) => return Err(missing),
+    let Some(mut report) = walk_sinks(path.as_deref(), db, None, None, None).await? else {
+        return Err(missing);
     };
     if report.records > report.legacy
         || report
@@ -276,7 +285,7 @@ async fn verify_unkeyed(
     {
         return Err(missing);
     }
-    report.notes = notes(&report, None, Path::new("(none: no audit key yet)"));
+    report.notes = notes(&report, None, None);
     Ok(report)
 }
 
@@ -304,8 +313,8 @@ fn other_key(known: &Checkpoint, key: &AuditKey, heads: &Path) -> Report {
     }
 }
 
-/// What a sound report still cannot vouch for.
-fn notes(report: &Report, known: Option<&Checkpoint>, heads: &Path) -> Vec<String> {
+/// What a sound report still cannot vouch for; `heads` is where the head file would be.
+fn notes(report: &Report, known: Option<&Checkpoint>, heads: Option<&Path>) -> Vec<String> {
     let mut notes = Vec::new();
     let keyed = report.records - report.legacy;
     if report.legacy > 0 && keyed > 0 {
@@ -323,7 +332,9 @@ fn notes(report: &Report, known: Option<&Checkpoint>, heads: &Path) -> Vec<Strin
             report.legacy
         ));
     }
-    if known.is_none() && report.records > 0 {
+    if let (None, Some(heads)) = (known, heads)
+        && report.records > 0
+    {
         notes.push(format!(
             "no head file at {}: records cut from the end of both sinks would not show (it \
              is written with the next record)",
