@@ -155,3 +155,59 @@ async fn audit_tail_names_users_and_clients() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
+
+/// Bytes of every file under `dir`.
+fn folder_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let meta = entry?.metadata()?;
+        total += if meta.is_file() { meta.len() } else { 0 };
+    }
+    Ok(total)
+}
+
+#[tokio::test]
+async fn large_arguments_through_belay_up_keep_the_data_folder_small() -> anyhow::Result<()> {
+    let data = fresh_dir("large")?;
+    let mut up = Reaper(
+        belay()
+            .args(["up", "--no-auth", "--port", "0", "--json", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let info = first_json_line(&mut up.0)?;
+    let gateway = info["gateway"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let client = ScriptedClient::new(Era::Handshake)
+        .serve(StreamableHttpClientTransport::from_uri(gateway))
+        .await?;
+    let before = folder_bytes(&data)?;
+    // As in the report: ten calls carrying 3.9 MB of arguments.
+    let expression = "1+".repeat(195_000) + "1";
+    for _ in 0..10 {
+        client
+            .call_tool(
+                CallToolRequestParams::new("matheval__evaluate")
+                    .with_arguments(object(serde_json::json!({ "expression": expression }))),
+            )
+            .await?;
+    }
+    client.cancel().await?;
+    terminate(&up.0);
+    let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
+    let grown = folder_bytes(&data)?.saturating_sub(before);
+    assert!(grown < 1024 * 1024, "the data folder grew by {grown} bytes");
+    let verified = belay()
+        .args(["audit", "verify", "--json", "--data-dir"])
+        .arg(&data)
+        .output()?;
+    assert!(verified.status.success(), "{verified:?}");
+    let report: Value = serde_json::from_slice(&verified.stdout)?;
+    assert_eq!(report["records"], 10, "{report}");
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
