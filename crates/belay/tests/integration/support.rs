@@ -31,12 +31,13 @@ pub(crate) fn belay() -> Command {
     command
 }
 
-/// A folder of this test run's own, emptied first in case an earlier run with the same
-/// process id left one.
+/// A folder of this test process's own under Cargo's `target/tmp`, emptied first in case an
+/// earlier run with the same process id left one.
 fn scratch() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("belay-cli-home-{}", std::process::id()));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("belay-cli-home-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
     })
