@@ -71,6 +71,8 @@ arguments.symbol = {{ required = true, enum = ["AAPL", "MSFT", "GOOGL", "AMZN", 
     let audit_spec = AuditSpec {
         sinks: vec![Sink::File],
         fsync: Fsync::Never,
+        // Not the user's own key: this test's folder is thrown away.
+        key_file: Some(dir.join("key").join("audit.key")),
         ..AuditSpec::default()
     };
     let audit = AuditLog::open(&audit_spec, dir, None)?;

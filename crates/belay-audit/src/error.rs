@@ -18,7 +18,34 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
-    /// The `[gateway.audit]` configuration is unusable.
+    /// The audit key file does not exist (reading a log never creates one).
+    #[error(
+        "no audit key at {}: the key that sealed the log is needed to check it; if it is \
+         elsewhere, point [audit] key_file (or BELAY_AUDIT__KEY_FILE) at it",
+        path.display()
+    )]
+    KeyMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The audit key could be read or replaced by other users: refused, not repaired, so
+    /// the owner learns it may have leaked.
+    #[error("audit key {} {why}", path.display())]
+    KeyExposed {
+        /// The key file.
+        path: PathBuf,
+        /// What is open, and the command that closes it.
+        why: String,
+    },
+    /// The key file holds no usable key.
+    #[error("audit key {} is unusable: {why}", path.display())]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The `[audit]` configuration is unusable.
     #[error("invalid audit configuration: {0}")]
     Config(String),
     /// On start the existing log could not be resumed; nothing was written.

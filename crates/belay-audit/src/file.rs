@@ -1,4 +1,10 @@
-//! The JSON-lines file sink: append-only, one record per line, owner-only permissions.
+//! The JSON-lines file sink: append-only, one record per line, owner-only permissions,
+//! rotated by size.
+//!
+//! Rotation renames `audit.jsonl` to `audit.SEQ.jsonl`, `SEQ` being its first record, and
+//! starts a new file: one atomic rename, nothing shifted, so a crash cannot leave a gap in
+//! the names. The chain runs on across files (a new file's first `prev` is the last seal of
+//! the one before), so [`log_files`] in order is one chain.
 
 use std::{
     fs::{File, OpenOptions},
@@ -6,7 +12,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{Error, Fsync, Record, chain};
+use crate::{AuditKey, AuditSpec, Error, Fsync, Head, Record, chain};
 
 /// The open audit file.
 #[derive(Debug)]
@@ -14,35 +20,52 @@ pub(crate) struct FileSink {
     path: PathBuf,
     file: File,
     fsync: Fsync,
+    /// Bytes in the current file.
+    len: u64,
+    /// Its first record's number (names it when it is rotated).
+    first_seq: Option<u64>,
+    rotate_bytes: u64,
+    keep_files: usize,
+}
+
+/// Old files to delete after a rotation, and where the kept records then start.
+#[derive(Debug)]
+pub(crate) struct Prune {
+    pub(crate) delete: Vec<PathBuf>,
+    pub(crate) from: Head,
 }
 
 impl FileSink {
-    pub(crate) fn open(path: &Path, fsync: Fsync) -> Result<Self, Error> {
+    pub(crate) fn open(path: &Path, spec: &AuditSpec) -> Result<Self, Error> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Records hold who did what: readable by the owner only.
-            options.mode(0o600);
-        }
-        let file = options.open(path).map_err(|e| Error::io(path, e))?;
+        let file = open_append(path)?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let first_seq = first_record(path)?.map(|r| r.seq);
         Ok(Self {
             path: path.to_owned(),
             file,
-            fsync,
+            fsync: spec.fsync,
+            len,
+            first_seq,
+            rotate_bytes: spec.rotate_bytes,
+            keep_files: spec.keep_files,
         })
     }
 
-    /// Appends the lines in one write, then syncs per policy.
-    pub(crate) fn append(&mut self, lines: &[&str]) -> Result<(), Error> {
+    /// Appends the lines in one write (rotating first if they would take the file past
+    /// `rotate_bytes`), then syncs per policy. Returns whether it rotated.
+    pub(crate) fn append(&mut self, lines: &[&str], first_seq: u64) -> Result<bool, Error> {
         let mut buf = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for line in lines {
             buf.push_str(line);
             buf.push('\n');
+        }
+        let adding = buf.len() as u64;
+        let rotate = self.rotate_bytes > 0 && self.len > 0 && self.len + adding > self.rotate_bytes;
+        if rotate {
+            self.rotate()?;
         }
         self.file
             .write_all(buf.as_bytes())
@@ -52,8 +75,152 @@ impl FileSink {
                 .sync_data()
                 .map_err(|e| Error::io(&self.path, e))?;
         }
+        self.len += adding;
+        self.first_seq.get_or_insert(first_seq);
+        Ok(rotate)
+    }
+
+    fn rotate(&mut self) -> Result<(), Error> {
+        let first = match self.first_seq {
+            Some(seq) => seq,
+            None => {
+                first_record(&self.path)?
+                    .ok_or_else(|| {
+                        Error::BadRecord(format!(
+                            "cannot rotate {}: its first line is not a record",
+                            self.path.display()
+                        ))
+                    })?
+                    .seq
+            }
+        };
+        let target = rotated_path(&self.path, first);
+        if target.exists() {
+            return Err(Error::BadRecord(format!(
+                "cannot rotate {} to {}: that file exists",
+                self.path.display(),
+                target.display()
+            )));
+        }
+        std::fs::rename(&self.path, &target).map_err(|e| Error::io(&target, e))?;
+        self.file = open_append(&self.path)?;
+        self.len = 0;
+        self.first_seq = None;
         Ok(())
     }
+
+    /// The rotated files beyond `keep_files`, and the point the oldest record kept continues
+    /// from; `None` when nothing is to go. The caller records that point before deleting.
+    pub(crate) fn prune(&self) -> Result<Option<Prune>, Error> {
+        let rotated = rotated_files(&self.path)?;
+        if rotated.len() <= self.keep_files {
+            return Ok(None);
+        }
+        let (delete, kept) = rotated.split_at(rotated.len() - self.keep_files);
+        let oldest = kept.first().unwrap_or(&self.path);
+        let first = first_record(oldest)?.ok_or_else(|| {
+            Error::BadRecord(format!(
+                "{} does not start with a record; run `belay audit verify`",
+                oldest.display()
+            ))
+        })?;
+        Ok(Some(Prune {
+            delete: delete.to_vec(),
+            from: Head::before(&first),
+        }))
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, Error> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Records hold who did what: readable by the owner only.
+        options.mode(0o600);
+    }
+    options.open(path).map_err(|e| Error::io(path, e))
+}
+
+/// `dir/audit.jsonl` with first record 42 → `dir/audit.42.jsonl`.
+fn rotated_path(path: &Path, first_seq: u64) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{first_seq}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{first_seq}"),
+    };
+    path.with_file_name(name)
+}
+
+/// The rotated files of the log at `path`, oldest first.
+fn rotated_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => dir,
+        None => Path::new("."),
+    };
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = path.extension().map(|e| e.to_string_lossy());
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let middle = name
+            .strip_prefix(&*stem)
+            .and_then(|rest| rest.strip_prefix('.'));
+        let number = match &ext {
+            Some(ext) => middle.and_then(|m| m.strip_suffix(&**ext)?.strip_suffix('.')),
+            None => middle,
+        };
+        if let Some(seq) = number.and_then(|n| n.parse::<u64>().ok()) {
+            found.push((seq, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Every file of the log at `path` (its configured file), oldest first: the rotated ones,
+/// then the current one if it exists. Read in this order they are one chain.
+pub fn log_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut files = rotated_files(path)?;
+    if path.exists() {
+        files.push(path.to_owned());
+    }
+    Ok(files)
+}
+
+/// The first record of `path`, parsed but not checked (`None` for an empty file).
+fn first_record(path: &Path) -> Result<Option<Record>, Error> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut line = String::new();
+    BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(|e| Error::io(path, e))?;
+    if !line.ends_with('\n') {
+        return Ok(None);
+    }
+    Ok(chain::open(line.trim_end_matches('\n'), None).ok())
+}
+
+/// The point the oldest record in the files continues from, or genesis for no records.
+pub(crate) fn start(path: &Path) -> Result<Head, Error> {
+    for file in log_files(path)? {
+        if let Some(first) = first_record(&file)? {
+            return Ok(Head::before(&first));
+        }
+    }
+    Ok(Head::genesis())
 }
 
 /// The last complete line of the file, and whether an incomplete line follows it.
@@ -125,21 +292,78 @@ pub(crate) fn truncate(path: &Path, len: u64) -> Result<(), Error> {
     file.set_len(len).map_err(|e| Error::io(path, e))
 }
 
-/// Every record line after `after_seq`, checked on its own, for back-filling the store.
-pub(crate) fn records_after(path: &Path, after_seq: u64) -> Result<Vec<(Record, String)>, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+/// The last complete line of the log (the current file, or the newest rotated one when the
+/// current one is empty: a crash right after a rotation), cutting a partial last line.
+pub(crate) fn last_line(path: &Path) -> Result<Option<String>, Error> {
+    let tail = read_tail(path)?;
+    if tail.complete_len < tail.len {
+        tracing::warn!(
+            file = %path.display(),
+            bytes = tail.len - tail.complete_len,
+            "cutting a partial last audit record (the previous run stopped mid-write)"
+        );
+        truncate(path, tail.complete_len)?;
+    }
+    if tail.last.is_some() {
+        return Ok(tail.last);
+    }
+    match rotated_files(path)?.last() {
+        Some(newest) => Ok(read_tail(newest)?.last),
+        None => Ok(None),
+    }
+}
+
+/// Every record line after `after_seq`, each checked on its own, for back-filling the store.
+pub(crate) fn records_after(
+    path: &Path,
+    after_seq: u64,
+    key: &AuditKey,
+) -> Result<Vec<(Record, String)>, Error> {
     let mut out = Vec::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        let record = chain::open(&line).map_err(|e| {
-            Error::Resume(format!(
-                "{} has a broken record ({e}); run `belay audit verify` and move the file aside",
-                path.display()
-            ))
-        })?;
-        if record.seq > after_seq {
-            out.push((record, line));
+    for file in log_files(path)? {
+        let reader = BufReader::new(File::open(&file).map_err(|e| Error::io(&file, e))?);
+        for line in reader.lines() {
+            let line = line.map_err(|e| Error::io(&file, e))?;
+            let record = chain::open(&line, Some(key)).map_err(|e| {
+                Error::Resume(format!(
+                    "{} has a broken record ({e}); run `belay audit verify` and move the file aside",
+                    file.display()
+                ))
+            })?;
+            if record.seq > after_seq {
+                out.push((record, line));
+            }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_names_carry_the_first_record() -> Result<(), Error> {
+        assert_eq!(
+            rotated_path(Path::new("/d/audit.jsonl"), 42),
+            Path::new("/d/audit.42.jsonl")
+        );
+        assert_eq!(rotated_path(Path::new("/d/log"), 7), Path::new("/d/log.7"));
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        for name in [
+            "audit.jsonl",
+            "audit.10.jsonl",
+            "audit.9.jsonl",
+            "audit.x.jsonl",
+            "other.3.jsonl",
+        ] {
+            std::fs::write(dir.path().join(name), "").map_err(|e| Error::io(name, e))?;
+        }
+        let names: Vec<_> = log_files(&dir.path().join("audit.jsonl"))?
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(names, ["audit.9.jsonl", "audit.10.jsonl", "audit.jsonl"]);
+        Ok(())
+    }
 }

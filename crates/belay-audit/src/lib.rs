@@ -1,12 +1,13 @@
 //! Belay's tamper-evident audit log: every gateway request and decision, with secrets and
-//! personal data redacted ([`Redactor`]), sealed into a SHA-256 hash chain ([`Record`]) and
-//! written as JSON lines and to SQLite (through `belay_store`).
+//! personal data redacted ([`Redactor`]), long text cut to a marker with its size and
+//! SHA-256, sealed into an HMAC-SHA256 chain ([`Record`]) under a key kept outside the data
+//! folder ([`AuditKey`]), written as rotated JSON lines and to SQLite (through `belay_store`).
 //!
 //! [`AuditLog`] is the handle the gateway records [`AuditEvent`]s through: a bounded queue to
-//! one batching writer task, blocking when full by default so no record is lost.
-//! [`verify_file`]/[`verify_store`]/[`verify_both`] report the first broken record, [`tail_file`]
-//! and [`tail_store`] stream records (optionally following), and [`query`] filters and pages.
-//! The hash covers each line's exact bytes, so no re-serialisation can disagree with it.
+//! one batching writer task, blocking when full by default so no record is lost; after each
+//! batch it notes the last record in a head file beside the key ([`Checkpoint`]).
+//! [`verify_configured`] reports the first broken record or a cut end, [`tail_file`] and
+//! [`tail_store`] stream records (optionally following), and [`query`] filters and pages.
 //! Depends on no HTTP or MCP crate; the gateway maps requests to events.
 //!
 //! ```
@@ -19,24 +20,34 @@
 #![deny(missing_docs)]
 
 mod chain;
+mod checkpoint;
 mod error;
 mod event;
 mod file;
+mod key;
+mod limits;
 mod log;
 mod redact;
+mod report;
 mod spec;
 mod store;
 mod tail;
 mod verify;
+mod walk;
 
 pub use chain::{GENESIS, Head, Record};
+pub use checkpoint::{Checkpoint, checkpoint};
 pub use error::Error;
 pub use event::{AuditEvent, Decision, Outcome, format_time};
+pub use file::log_files;
+pub use key::AuditKey;
 pub use log::{AuditLog, audit_file};
 pub use redact::{PatternSpec, RedactSpec, Redactor, SECRET_COMPOUNDS, SECRET_WORDS};
-pub use spec::{AuditSpec, Fsync, Sink, WhenFull};
+pub use report::{Problem, ProblemKind, Report};
+pub use spec::{
+    AuditSpec, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_ROTATE_BYTES, Fsync,
+    Sink, WhenFull,
+};
 pub use store::{MAX_PAGE, Page, Query, migrate, query};
 pub use tail::{TailOptions, tail_file, tail_store};
-pub use verify::{
-    Problem, ProblemKind, Report, verify_both, verify_configured, verify_file, verify_store,
-};
+pub use verify::{verify_both, verify_configured, verify_file, verify_store};

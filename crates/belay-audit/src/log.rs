@@ -1,10 +1,12 @@
 //! [`AuditLog`]: the handle requests record through, and the writer task behind it.
 //!
-//! Requests only enqueue on a bounded channel; one writer task redacts, seals and writes in
-//! batches (one file write and one SQLite transaction per batch) on the blocking pool, so
-//! disk latency stays off the request path. A full queue blocks by default: an audit log
-//! that silently loses records is worse than a slower gateway. A write that fails stops the
-//! writer, and every later `record` returns the error, so the gateway can fail closed.
+//! Requests redact and cut their event to the size limits, then enqueue it on a bounded
+//! channel (so a queued event holds kilobytes, not the megabytes a call may carry); one
+//! writer task seals and writes in batches (one file write and one SQLite transaction per
+//! batch, then the head file) on the blocking pool, so disk latency stays off the request
+//! path. A full queue blocks by default: an audit log that silently loses records is worse
+//! than a slower gateway. A write that fails stops the writer, and every later `record`
+//! returns the error, so the gateway can fail closed.
 
 use std::{
     path::{Path, PathBuf},
@@ -18,19 +20,29 @@ use belay_store::Db;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::{
-    AuditEvent, AuditSpec, Error, Head, Outcome, Record, Redactor, Sink, WhenFull, chain,
+    AuditEvent, AuditKey, AuditSpec, Error, Head, Outcome, Record, Redactor, Sink, WhenFull, chain,
+    checkpoint::{Checkpoint, CheckpointFile},
     file::{self, FileSink},
+    limits::Limits,
     store,
 };
+
+/// An event redacted and cut to the limits, with the pointers of what was cut.
+struct Prepared {
+    event: AuditEvent,
+    cut: Vec<String>,
+}
 
 // Nearly every message is an event, so boxing it would only add an allocation per request.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Event(AuditEvent),
+    Event(Prepared),
     Flush(oneshot::Sender<Result<Head, String>>),
 }
 
 struct Shared {
+    redactor: Redactor,
+    limits: Limits,
     when_full: WhenFull,
     capacity: usize,
     /// Dropped since the writer last took a batch; the next record carries it.
@@ -61,18 +73,25 @@ struct Sinks {
     file: Option<FileSink>,
     db: Option<Db>,
     head: Head,
-    redactor: Arc<Redactor>,
+    key: AuditKey,
+    checkpoint: CheckpointFile,
+    /// Where the records kept in the files start (moves when rotation deletes a file).
+    from: Head,
+    sync: bool,
 }
 
 impl AuditLog {
     /// Opens the sinks `spec` enables (the file under `data_dir` unless absolute, the table in
-    /// `db`), resumes the chain from the last record, and starts the writer task. Must run
-    /// inside a tokio runtime. Callers skip it when `spec.enabled` is false.
+    /// `db`), reads the key (creating it on first use), resumes the chain from the last
+    /// record, and starts the writer task. Must run inside a tokio runtime. Callers skip it
+    /// when `spec.enabled` is false.
     ///
     /// If the file is ahead of the store (a crash between the two writes), the missing rows
     /// are copied from the file. A partial last line (a crash mid-write) is cut off. If the
-    /// store is ahead of the file, or the two disagree, nothing starts: that is tampering or
-    /// a lost file, and the error says what to check.
+    /// store is ahead of the file, the two disagree, the log ends before the record its head
+    /// file names, or its last record is not sealed by this key, nothing starts: that is
+    /// tampering or a lost file, and the error says what to check. A log of unkeyed records
+    /// (written before keys) is continued: the first keyed record seals them.
     pub fn open(spec: &AuditSpec, data_dir: &Path, db: Option<Db>) -> Result<Self, Error> {
         if spec.sinks.is_empty() {
             return Err(Error::Config(
@@ -92,22 +111,51 @@ impl AuditLog {
             None
         };
         let path = spec.has(Sink::File).then(|| spec.file_in(data_dir));
-        let redactor = Arc::new(Redactor::new(&spec.redact)?);
-        let head = resume(path.as_deref(), db.as_ref())?;
+        let redactor = Redactor::new(&spec.redact)?;
+        let limits = Limits::new(spec)?;
+        let key_path = spec.key_path()?;
+        let key = AuditKey::load_or_create(&key_path)?;
+        if key_path.starts_with(data_dir) {
+            tracing::warn!(
+                key = %key_path.display(),
+                "the audit key is inside the data folder: whoever can write the log can re-seal it"
+            );
+        }
+        // The head file is named after the log's canonical path: make that path exist first,
+        // so the name is the same on the first run as on the next ones.
+        let file = spec.file_in(data_dir);
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let checkpoint = CheckpointFile::new(spec, data_dir, &key_path);
+        let known = checkpoint.read()?;
+        let last = resume(path.as_deref(), db.as_ref(), &key)?;
+        check_checkpoint(known.as_ref(), last.as_ref(), &key, &checkpoint)?;
+        let head = last.as_ref().map_or_else(Head::genesis, Head::of);
+        let from = match (&known, &path) {
+            (Some(known), _) => known.from.clone(),
+            (None, Some(path)) => file::start(path)?,
+            (None, None) => Head::genesis(),
+        };
         let file = path
             .as_deref()
-            .map(|p| FileSink::open(p, spec.fsync))
+            .map(|p| FileSink::open(p, spec))
             .transpose()?;
         let sinks = Sinks {
             file,
             db,
             head: head.clone(),
-            redactor,
+            key,
+            checkpoint,
+            from,
+            sync: spec.fsync == crate::Fsync::Batch,
         };
         let (tx, rx) = mpsc::channel(spec.channel_capacity);
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
+            redactor,
+            limits,
             when_full: spec.when_full,
             capacity: spec.channel_capacity,
             pending_dropped: AtomicU64::new(0),
@@ -131,6 +179,7 @@ impl AuditLog {
     /// and written in the next record). [`Error::WriterFailed`] means nothing more will be
     /// written: fail the request closed.
     pub async fn record(&self, event: AuditEvent) -> Result<(), Error> {
+        let event = self.shared.prepare(event);
         let sent = match self.shared.when_full {
             WhenFull::Block => self.tx.send(Msg::Event(event)).await.map_err(|_| ()),
             WhenFull::Drop => match self.tx.try_send(Msg::Event(event)) {
@@ -160,8 +209,8 @@ impl AuditLog {
         }
     }
 
-    /// The last record written (sequence number and hash): worth keeping elsewhere, since it
-    /// is what proves the tail of the log was not cut off.
+    /// The last record written (sequence number and seal). The writer also keeps it in the
+    /// log's head file beside the key, which is what shows a tail cut off.
     pub fn head(&self) -> Head {
         self.shared.head.borrow().clone()
     }
@@ -252,27 +301,41 @@ fn fail(shared: &Shared, waiters: Vec<oneshot::Sender<Result<Head, String>>>, wh
     }
 }
 
+impl Shared {
+    fn prepare(&self, mut event: AuditEvent) -> Prepared {
+        if let Some(args) = &event.arguments {
+            event.arguments = Some(self.redactor.redact_value(args));
+        }
+        if let Outcome::Error { message, .. } = &mut event.outcome {
+            *message = self.redactor.redact_str(message);
+        }
+        let cut = self.limits.apply(&mut event);
+        Prepared { event, cut }
+    }
+}
+
 impl Sinks {
-    /// Redacts and seals `events`, writes them to the file then the store, and moves the head
-    /// only when both succeeded.
-    fn write(&mut self, events: Vec<AuditEvent>, dropped: u64) -> Result<Vec<Record>, Error> {
+    /// Seals `events`, writes them to the file then the store, then the head file, and moves
+    /// the head only when all succeeded. Old files rotation left beyond `keep_files` go
+    /// last, once the head file says where the kept records start.
+    fn write(&mut self, events: Vec<Prepared>, dropped: u64) -> Result<Vec<Record>, Error> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         let mut head = self.head.clone();
         let mut sealed = Vec::with_capacity(events.len());
-        for (i, mut event) in events.into_iter().enumerate() {
-            self.redact(&mut event);
-            let s = chain::seal(&head, event, if i == 0 { dropped } else { 0 })?;
-            head = Head {
-                seq: s.record.seq,
-                hash: s.record.hash.clone(),
-            };
+        for (i, Prepared { event, cut }) in events.into_iter().enumerate() {
+            let dropped = if i == 0 { dropped } else { 0 };
+            let s = chain::seal(&head, event, dropped, cut, &self.key)?;
+            head = Head::of(&s.record);
             sealed.push(s);
         }
+        let mut prune = None;
         if let Some(file) = &mut self.file {
             let lines: Vec<&str> = sealed.iter().map(|s| s.line.as_str()).collect();
-            file.append(&lines)?;
+            if file.append(&lines, self.head.seq + 1)? {
+                prune = file.prune()?;
+            }
         }
         if let Some(db) = &self.db {
             db.call_blocking(|c| {
@@ -283,84 +346,144 @@ impl Sinks {
                 tx.commit()
             })?;
         }
+        if let Some(prune) = &prune {
+            self.from = prune.from.clone();
+        }
+        self.checkpoint
+            .write(&self.key, &head, &self.from, self.sync)?;
+        for old in prune.map(|p| p.delete).unwrap_or_default() {
+            if let Err(e) = std::fs::remove_file(&old) {
+                tracing::warn!(file = %old.display(), error = %e, "cannot delete a rotated audit file");
+            }
+        }
         self.head = head;
         Ok(sealed.into_iter().map(|s| s.record).collect())
     }
-
-    fn redact(&self, event: &mut AuditEvent) {
-        if let Some(args) = &event.arguments {
-            event.arguments = Some(self.redactor.redact_value(args));
-        }
-        if let Outcome::Error { message, .. } = &mut event.outcome {
-            *message = self.redactor.redact_str(message);
-        }
-    }
 }
 
-/// Finds where the chain ends, repairing what a crash can leave and refusing what it cannot.
-fn resume(path: Option<&Path>, db: Option<&Db>) -> Result<Head, Error> {
-    let file_head = path.map(file_head).transpose()?;
-    let store_head = match db {
+/// Refuses to continue a log that no longer reaches the record its head file names, holds
+/// another record there, or ends in an unkeyed record after keyed ones were written:
+/// writing on would bury the evidence.
+fn check_checkpoint(
+    known: Option<&Checkpoint>,
+    last: Option<&Record>,
+    key: &AuditKey,
+    file: &CheckpointFile,
+) -> Result<(), Error> {
+    let Some(known) = known else {
+        if last.is_some_and(|r| r.key.is_none()) {
+            tracing::info!(
+                "continuing an unkeyed audit log: the next record seals it under the key"
+            );
+        }
+        return Ok(());
+    };
+    let fresh_start = format!(
+        "keep the files as evidence and run `belay audit verify`; to start a new log, move \
+         the log aside and remove {}",
+        file.path().display()
+    );
+    if known.key != key.id() {
+        return Err(Error::Resume(format!(
+            "the head file {} names key {}, but {} holds key {}: point [audit] key_file at \
+             the log's key, or {fresh_start}",
+            file.path().display(),
+            known.key,
+            key.path().display(),
+            key.id()
+        )));
+    }
+    let head = last.map_or_else(Head::genesis, Head::of);
+    let why = if head.seq < known.head.seq {
+        format!(
+            "the log ends at record {} but record {} was written (head file {}): records \
+             {}..={} were cut",
+            head.seq,
+            known.head.seq,
+            file.path().display(),
+            head.seq + 1,
+            known.head.seq
+        )
+    } else if head.seq == known.head.seq && head.hash != known.head.hash {
+        format!(
+            "record {} is not the one written (head file {})",
+            head.seq,
+            file.path().display()
+        )
+    } else if last.is_some_and(|r| r.key.is_none()) {
+        format!(
+            "the last record, {}, is unkeyed although keyed records were written (head file \
+             {}): it was forged",
+            head.seq,
+            file.path().display()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Resume(format!("{why}; {fresh_start}")))
+}
+
+/// Finds the last record, repairing what a crash can leave and refusing what it cannot.
+fn resume(path: Option<&Path>, db: Option<&Db>, key: &AuditKey) -> Result<Option<Record>, Error> {
+    let file_last = path.map(|p| file_last(p, key)).transpose()?;
+    let store_last = match db {
         Some(db) => {
             store::migrate(db)?;
-            Some(store::head(db)?.unwrap_or_else(Head::genesis))
+            Some(store::last(db, key)?)
         }
         None => None,
     };
-    match (file_head, store_head, path, db) {
-        (Some(f), Some(s), Some(path), Some(db)) => reconcile(path, db, f, s),
-        (Some(h), None, ..) | (None, Some(h), ..) => Ok(h),
-        _ => Ok(Head::genesis()),
+    match (file_last, store_last, path, db) {
+        (Some(f), Some(s), Some(path), Some(db)) => reconcile(path, db, f, s, key),
+        (Some(last), None, ..) | (None, Some(last), ..) => Ok(last),
+        _ => Ok(None),
     }
 }
 
-fn file_head(path: &Path) -> Result<Head, Error> {
-    let tail = file::read_tail(path)?;
-    if tail.complete_len < tail.len {
-        tracing::warn!(
-            file = %path.display(),
-            bytes = tail.len - tail.complete_len,
-            "cutting a partial last audit record (the previous run stopped mid-write)"
-        );
-        file::truncate(path, tail.complete_len)?;
-    }
-    match tail.last {
-        None => Ok(Head::genesis()),
-        Some(line) => chain::open(&line)
-            .map(|r| Head {
-                seq: r.seq,
-                hash: r.hash,
-            })
-            .map_err(|e| {
+fn file_last(path: &Path, key: &AuditKey) -> Result<Option<Record>, Error> {
+    file::last_line(path)?
+        .map(|line| {
+            chain::open(&line, Some(key)).map_err(|e| {
                 Error::Resume(format!(
                     "the last record of {} is broken ({e}); run `belay audit verify` and move the file aside",
                     path.display()
                 ))
-            }),
-    }
+            })
+        })
+        .transpose()
 }
 
-fn reconcile(path: &Path, db: &Db, file: Head, store_head: Head) -> Result<Head, Error> {
-    if file == store_head {
+fn reconcile(
+    path: &Path,
+    db: &Db,
+    file: Option<Record>,
+    stored: Option<Record>,
+    key: &AuditKey,
+) -> Result<Option<Record>, Error> {
+    let (file_head, store_head) = (
+        file.as_ref().map_or_else(Head::genesis, Head::of),
+        stored.as_ref().map_or_else(Head::genesis, Head::of),
+    );
+    if file_head == store_head {
         return Ok(file);
     }
-    if file.seq <= store_head.seq {
+    if file_head.seq <= store_head.seq {
         return Err(Error::Resume(format!(
             "{} ends at record {} but the store holds up to record {} ({}): the file was cut, \
              replaced or edited. Run `belay audit verify`; keep the file as evidence and restore it, \
              or remove \"file\" from the audit sinks",
             path.display(),
-            file.seq,
+            file_head.seq,
             store_head.seq,
-            if file.seq == store_head.seq {
-                "with a different hash"
+            if file_head.seq == store_head.seq {
+                "with a different seal"
             } else {
                 "a shorter chain"
             },
         )));
     }
     // The file is ahead: the previous run stopped between the two writes. Copy the rest.
-    let missing = file::records_after(path, store_head.seq)?;
+    let missing = file::records_after(path, store_head.seq, key)?;
     let mut expect = store_head;
     for (r, _) in &missing {
         if r.seq != expect.seq + 1 || r.prev != expect.hash {
@@ -370,10 +493,7 @@ fn reconcile(path: &Path, db: &Db, file: Head, store_head: Head) -> Result<Head,
                 expect.seq + 1
             )));
         }
-        expect = Head {
-            seq: r.seq,
-            hash: r.hash.clone(),
-        };
+        expect = Head::of(r);
     }
     tracing::warn!(
         records = missing.len(),
@@ -386,7 +506,7 @@ fn reconcile(path: &Path, db: &Db, file: Head, store_head: Head) -> Result<Head,
         }
         tx.commit()
     })?;
-    Ok(expect)
+    Ok(file)
 }
 
 /// Resolves the audit file path the way [`AuditLog::open`] does, for CLI commands.

@@ -55,7 +55,7 @@ pub const SECRET_COMPOUNDS: &[&str] = &[
 /// Deeper than this, a value is replaced whole rather than walked (no unbounded recursion).
 const MAX_DEPTH: usize = 64;
 
-/// `[gateway.audit.redact]`: what to redact besides the built-in rules.
+/// `[audit.redact]`: what to redact besides the built-in rules.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactSpec {
@@ -65,7 +65,7 @@ pub struct RedactSpec {
     pub patterns: Vec<PatternSpec>,
 }
 
-/// One configured pattern (`[[gateway.audit.redact.patterns]]`).
+/// One configured pattern (`[[audit.redact.patterns]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatternSpec {

@@ -9,7 +9,7 @@ use belay_store::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::{Decision, Error, Head, Record, chain};
+use crate::{AuditKey, Decision, Error, Record, chain};
 
 /// Migration steps of component `audit`. Append-only.
 const STEPS: &[&str] = &[r"
@@ -59,8 +59,8 @@ pub(crate) fn insert(tx: &Transaction<'_>, record: &Record, line: &str) -> rusql
     Ok(())
 }
 
-/// The last record's head, if the table has any rows (the line is checked on its own).
-pub(crate) fn head(db: &Db) -> Result<Option<Head>, Error> {
+/// The last record, if the table has any rows, checked on its own under `key`.
+pub(crate) fn last(db: &Db, key: &AuditKey) -> Result<Option<Record>, Error> {
     let line: Option<String> = db.call_blocking(|c| {
         c.query_row(
             "SELECT line FROM audit_records ORDER BY seq DESC LIMIT 1",
@@ -70,16 +70,11 @@ pub(crate) fn head(db: &Db) -> Result<Option<Head>, Error> {
         .optional()
     })?;
     line.map(|line| {
-        chain::open(&line)
-            .map(|r| Head {
-                seq: r.seq,
-                hash: r.hash,
-            })
-            .map_err(|e| {
-                Error::Resume(format!(
-                    "the last record in the store is broken ({e}); run `belay audit verify`"
-                ))
-            })
+        chain::open(&line, Some(key)).map_err(|e| {
+            Error::Resume(format!(
+                "the last record in the store is broken ({e}); run `belay audit verify`"
+            ))
+        })
     })
     .transpose()
 }
@@ -147,7 +142,8 @@ pub struct Page {
 pub const MAX_PAGE: usize = 1000;
 
 /// Runs `q` against the store. Rows whose line no longer parses are skipped (and reported
-/// by `verify_store`), so a damaged row cannot make the whole query fail.
+/// by `verify_store`), so a damaged row cannot make the whole query fail. Seals are not
+/// checked here (that needs the key): `belay audit verify` proves what a query shows.
 pub async fn query(db: &Db, q: &Query) -> Result<Page, Error> {
     let mut sql = String::from("SELECT seq, line FROM audit_records WHERE 1=1");
     let mut args: Vec<SqlValue> = Vec::new();
@@ -205,7 +201,7 @@ pub async fn query(db: &Db, q: &Query) -> Result<Page, Error> {
     let records: Vec<Record> = rows
         .iter()
         .take(limit)
-        .filter_map(|(_, l)| chain::open(l).ok())
+        .filter_map(|(_, l)| chain::open(l, None).ok())
         .collect();
     Ok(Page { records, next })
 }

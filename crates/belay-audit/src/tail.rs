@@ -1,8 +1,11 @@
-//! `belay audit tail [--follow]`: records as a stream, from the file or the store.
+//! `belay audit tail [--follow]`: records as a stream, from the files or the store.
 //!
 //! Following polls (every [`TailOptions::poll`]) rather than using file notifications, so it
-//! works the same for a file and for SQLite written by another process. Each line is checked
-//! against its own hash; a broken one is yielded as an error and the stream goes on.
+//! works the same for a file and for SQLite written by another process. A file is read
+//! through its open handle, so when the writer rotates it (renames it and starts a new one)
+//! the rest of the old file is still read, then the new one from its start. Each line is
+//! checked on its own (its seal too when [`TailOptions::key`] is given); a broken one is
+//! yielded as an error and the stream goes on.
 
 use std::{
     collections::VecDeque,
@@ -15,10 +18,10 @@ use std::{
 use belay_store::Db;
 use futures::{StreamExt, stream::BoxStream};
 
-use crate::{Error, Record, chain, store};
+use crate::{AuditKey, Error, Record, chain, file::log_files, store};
 
 /// What [`tail_file`] and [`tail_store`] return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TailOptions {
     /// Start with only the last `n` records; `None` starts from the first.
     pub last: Option<usize>,
@@ -26,6 +29,9 @@ pub struct TailOptions {
     pub follow: bool,
     /// How often to look for new records when following.
     pub poll: Duration,
+    /// Checks each record's seal under this key; without it only each line's form (and a
+    /// legacy record's plain hash) is checked.
+    pub key: Option<AuditKey>,
 }
 
 impl Default for TailOptions {
@@ -34,71 +40,168 @@ impl Default for TailOptions {
             last: Some(10),
             follow: false,
             poll: Duration::from_millis(250),
+            key: None,
         }
     }
 }
 
 type Item = Result<Record, Error>;
 
+/// A file being read, through its handle.
+struct Reading {
+    file: File,
+    id: Option<(u64, u64)>,
+    pos: u64,
+}
+
 struct FileState {
     path: PathBuf,
-    pos: u64,
+    key: Option<AuditKey>,
+    reading: Option<Reading>,
     partial: Vec<u8>,
     started: bool,
     last: Option<usize>,
 }
 
+/// Device and inode: a rotated file keeps them, its replacement has new ones.
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
 impl FileState {
     /// Reads what was appended since the last call and returns the complete records.
     fn read_new(&mut self) -> Result<Vec<Item>, Error> {
-        let mut file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
-        if len < self.pos {
-            return Err(Error::BadRecord(format!(
-                "{} shrank from {} to {len} bytes while being followed: it was cut or replaced",
-                self.path.display(),
-                self.pos
-            )));
-        }
-        file.seek(SeekFrom::Start(self.pos))
-            .map_err(|e| Error::io(&self.path, e))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.pos += buf.len() as u64;
-        self.partial.extend_from_slice(&buf);
-        let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else {
-            return Ok(Vec::new());
-        };
-        let rest = self.partial.split_off(end + 1);
-        let complete = std::mem::replace(&mut self.partial, rest);
-        let mut items: Vec<Item> = complete
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(parse)
-            .collect();
         if !self.started {
             self.started = true;
-            if let Some(n) = self.last {
-                items.drain(..items.len().saturating_sub(n));
+            return self.read_start();
+        }
+        self.read_current()
+    }
+
+    /// The first read: the current file, and as many rotated ones before it as `last` needs.
+    fn read_start(&mut self) -> Result<Vec<Item>, Error> {
+        let files = log_files(&self.path)?;
+        if files.is_empty() {
+            return Err(Error::io(&self.path, std::io::ErrorKind::NotFound.into()));
+        }
+        let current = self.read_current()?;
+        let mut older: VecDeque<Item> = VecDeque::new();
+        for rotated in files.iter().rev().filter(|f| **f != self.path) {
+            if self.last.is_some_and(|n| older.len() + current.len() >= n) {
+                break;
             }
+            let mut text = Vec::new();
+            File::open(rotated)
+                .and_then(|mut f| f.read_to_end(&mut text))
+                .map_err(|e| Error::io(rotated, e))?;
+            for item in parse_lines(&text, self.key.as_ref()).into_iter().rev() {
+                older.push_front(item);
+            }
+        }
+        let mut items: Vec<Item> = older.into_iter().chain(current).collect();
+        if let Some(n) = self.last {
+            items.drain(..items.len().saturating_sub(n));
         }
         Ok(items)
     }
+
+    /// What was appended to the current file; across a rotation, the end of the old file
+    /// and then the new one.
+    fn read_current(&mut self) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        loop {
+            if self.reading.is_none() {
+                match File::open(&self.path) {
+                    Ok(file) => {
+                        let meta = file.metadata().map_err(|e| Error::io(&self.path, e))?;
+                        self.reading = Some(Reading {
+                            file,
+                            id: file_id(&meta),
+                            pos: 0,
+                        });
+                    }
+                    // Between a rotation's rename and the new file: wait for it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(items),
+                    Err(e) => return Err(Error::io(&self.path, e)),
+                }
+            }
+            let Some(reading) = self.reading.as_mut() else {
+                return Ok(items);
+            };
+            let len = reading
+                .file
+                .metadata()
+                .map_err(|e| Error::io(&self.path, e))?
+                .len();
+            if len < reading.pos {
+                return Err(Error::BadRecord(format!(
+                    "{} shrank from {} to {len} bytes while being followed: it was cut or replaced",
+                    self.path.display(),
+                    reading.pos
+                )));
+            }
+            let mut buf = Vec::new();
+            reading
+                .file
+                .seek(SeekFrom::Start(reading.pos))
+                .and_then(|_| reading.file.read_to_end(&mut buf))
+                .map_err(|e| Error::io(&self.path, e))?;
+            reading.pos += buf.len() as u64;
+            self.partial.extend_from_slice(&buf);
+            if let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') {
+                let rest = self.partial.split_off(end + 1);
+                let complete = std::mem::replace(&mut self.partial, rest);
+                items.extend(parse_lines(&complete, self.key.as_ref()));
+            }
+            let rotated = match std::fs::metadata(&self.path) {
+                Ok(meta) => file_id(&meta) != reading.id,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(Error::io(&self.path, e)),
+            };
+            if !rotated {
+                return Ok(items);
+            }
+            // Rotated: everything of the old file was just read; go on with the new one.
+            if !self.partial.is_empty() {
+                self.partial.clear();
+                items.push(Err(Error::BadRecord(format!(
+                    "a rotated part of {} ends mid-record",
+                    self.path.display()
+                ))));
+            }
+            self.reading = None;
+        }
+    }
 }
 
-fn parse(line: &[u8]) -> Item {
+fn parse_lines(text: &[u8], key: Option<&AuditKey>) -> Vec<Item> {
+    text.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| parse(l, key))
+        .collect()
+}
+
+fn parse(line: &[u8], key: Option<&AuditKey>) -> Item {
     let text = std::str::from_utf8(line)
         .map_err(|_| Error::BadRecord("an audit line is not UTF-8".into()))?;
-    chain::open(text).map_err(|e| Error::BadRecord(e.to_string()))
+    chain::open(text, key).map_err(|e| Error::BadRecord(e.to_string()))
 }
 
-/// Streams the records of the JSON-lines file at `path` (see [`TailOptions`]). A missing
-/// file is an error, not an empty stream, so a wrong path is noticed.
+/// Streams the records of the JSON-lines log whose current file is `path`, rotated files
+/// included (see [`TailOptions`]). No file at all is an error, not an empty stream, so a
+/// wrong path is noticed.
 pub fn tail_file(path: &Path, opts: TailOptions) -> BoxStream<'static, Item> {
     let state = FileState {
         path: path.to_owned(),
-        pos: 0,
+        key: opts.key.clone(),
+        reading: None,
         partial: Vec::new(),
         started: false,
         last: opts.last,
@@ -121,6 +224,7 @@ pub fn tail_file(path: &Path, opts: TailOptions) -> BoxStream<'static, Item> {
 
 struct StoreState {
     db: Db,
+    key: Option<AuditKey>,
     after: u64,
     started: bool,
     last: Option<usize>,
@@ -130,6 +234,7 @@ struct StoreState {
 pub fn tail_store(db: &Db, opts: TailOptions) -> BoxStream<'static, Item> {
     let state = StoreState {
         db: db.clone(),
+        key: opts.key.clone(),
         after: 0,
         started: false,
         last: opts.last,
@@ -160,7 +265,10 @@ pub fn tail_store(db: &Db, opts: TailOptions) -> BoxStream<'static, Item> {
                 if let Some((seq, _)) = rows.last() {
                     s.after = u64::try_from(*seq).unwrap_or(s.after);
                 }
-                let items = rows.iter().map(|(_, l)| parse(l.as_bytes())).collect();
+                let items = rows
+                    .iter()
+                    .map(|(_, l)| parse(l.as_bytes(), s.key.as_ref()))
+                    .collect();
                 (Some(s), Ok(items))
             }
             Err(e) => (Some(s), Err(e.into())),
@@ -177,6 +285,7 @@ where
     F: Fn(S) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = (Option<S>, Result<Vec<Item>, Error>)> + Send + 'static,
 {
+    let (follow, poll) = (opts.follow, opts.poll);
     let init = (Some(state), VecDeque::<Item>::new(), false);
     futures::stream::unfold(init, move |(mut state, mut queue, mut caught_up)| {
         let fetch = fetch.clone();
@@ -187,10 +296,10 @@ where
                 }
                 let s = state.take()?;
                 if caught_up {
-                    if !opts.follow {
+                    if !follow {
                         return None;
                     }
-                    tokio::time::sleep(opts.poll).await;
+                    tokio::time::sleep(poll).await;
                 }
                 let (s, fetched) = fetch(s).await;
                 match fetched {

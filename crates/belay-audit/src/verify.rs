@@ -1,315 +1,82 @@
-//! Walking a chain and naming the first broken record.
+//! `belay audit verify`: walking every file and the store under the key, and comparing the
+//! log's end with its head file.
 //!
-//! The walk is streaming with one record of look-ahead (enough to tell a swapped pair from a
-//! gap), so verifying a large file needs constant memory. A chain alone cannot show records
-//! cut from its end; [`verify_both`] compares the file's and the store's heads, and a head
-//! kept elsewhere ([`AuditLog::head`](crate::AuditLog::head)) can be checked with
-//! [`Report::check_head`].
+//! A chain alone cannot show records cut from its end, and someone who can write the data
+//! folder can cut both sinks alike; [`verify_configured`] therefore also compares the end
+//! with the head file the writer keeps beside the key ([`Checkpoint`]), read before the log
+//! so a writer running meanwhile cannot make a sound log look cut.
 
 use std::{
     fs::File,
     io::{BufRead, BufReader},
     path::Path,
+    sync::Arc,
 };
 
 use belay_store::{Db, rusqlite};
-use serde::Serialize;
 
 use crate::{
-    AuditSpec, Error, Head, Record, Sink,
+    AuditKey, AuditSpec, Error, Head, Problem, ProblemKind, Record, Report, Sink,
     chain::{self, LineError},
+    checkpoint::{Checkpoint, CheckpointFile},
+    file::log_files,
     store::sql_int,
+    walk::{Walker, line_problem},
 };
 
-/// What is wrong with a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ProblemKind {
-    /// The record's content no longer matches its own hash.
-    Edited,
-    /// The record does not link to the one before it: that one was replaced, or the chain
-    /// was rewritten from here with recomputed hashes.
-    BadLink,
-    /// One or more records are absent.
-    Missing,
-    /// A record appears out of order, or twice.
-    Reordered,
-    /// A line or row is not a record at all (not JSON, no hash, bad fields).
-    Malformed,
-    /// The log ends early: a partial last line, or fewer records than the other sink.
-    Truncated,
-    /// File and store hold different records under the same number.
-    Diverged,
-}
-
-/// The first broken record found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// Sequence number of the broken (or first missing) record.
-    pub seq: u64,
-    /// Where: the file or the store.
-    pub sink: &'static str,
-    /// Line number in the file (from 1), for file problems.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
-    /// What is wrong.
-    pub kind: ProblemKind,
-    /// The same, in words.
-    pub detail: String,
-}
-
-/// The outcome of a verification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// Records checked and found sound before the first problem.
-    pub records: u64,
-    /// The last sound record.
-    pub head: Head,
-    /// The first problem, if any.
-    pub problem: Option<Problem>,
-}
-
-impl Report {
-    /// Whether the chain is intact.
-    pub fn is_ok(&self) -> bool {
-        self.problem.is_none()
+/// Verifies the JSON-lines log whose current file is `path`: its rotated files, oldest
+/// first, then the current one, as one chain under `key`. I/O failures (no file at all
+/// included) are errors; tampering is reported in the [`Report`].
+pub fn verify_file(path: &Path, key: &AuditKey) -> Result<Report, Error> {
+    if log_files(path)?.is_empty() {
+        return Err(Error::io(path, std::io::ErrorKind::NotFound.into()));
     }
-
-    /// Checks an intact chain against a head recorded earlier (elsewhere): a log that no
-    /// longer contains that record, or holds a different one under its number, was cut.
-    pub fn check_head(mut self, known: &Head, sink: Sink) -> Self {
-        if self.problem.is_some() || known.seq == 0 {
-            return self;
-        }
-        let sink = sink_name(sink);
-        if self.head.seq < known.seq {
-            self.problem = Some(Problem {
-                seq: self.head.seq + 1,
-                sink,
-                line: None,
-                kind: ProblemKind::Truncated,
-                detail: format!(
-                    "the log ends at record {} but record {} existed: records {}..={} were cut",
-                    self.head.seq,
-                    known.seq,
-                    self.head.seq + 1,
-                    known.seq
-                ),
-            });
-        } else if self.head.seq == known.seq && self.head.hash != known.hash {
-            self.problem = Some(Problem {
-                seq: known.seq,
-                sink,
-                line: None,
-                kind: ProblemKind::Diverged,
-                detail: format!("record {} is not the one recorded earlier", known.seq),
-            });
-        }
-        self
-    }
+    walk_files(path, Some(key), None, None)
 }
 
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.problem {
-            None => write!(
-                f,
-                "ok: {} records, head {} {}",
-                self.records, self.head.seq, self.head.hash
-            ),
-            Some(p) => {
-                write!(f, "BROKEN at record {} in the {}", p.seq, p.sink)?;
-                if let Some(line) = p.line {
-                    write!(f, " (line {line})")?;
-                }
-                write!(
-                    f,
-                    ": {} ({} records sound before it)",
-                    p.detail, self.records
-                )
+/// Walks the files (none: an empty log) from `start` (`None`: wherever the oldest kept
+/// record continues from), checking `known` on the way.
+fn walk_files(
+    path: &Path,
+    key: Option<&AuditKey>,
+    start: Option<Head>,
+    known: Option<Head>,
+) -> Result<Report, Error> {
+    let mut walker = Walker::new(Sink::File, start, known);
+    'files: for file_path in log_files(path)? {
+        let file = File::open(&file_path).map_err(|e| Error::io(&file_path, e))?;
+        let shared: Arc<Path> = Arc::from(file_path.as_path());
+        let mut reader = BufReader::new(file);
+        let mut buf = Vec::new();
+        let mut n = 0u64;
+        loop {
+            buf.clear();
+            let read = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| Error::io(&file_path, e))?;
+            if read == 0 {
+                break;
             }
-        }
-    }
-}
-
-fn sink_name(sink: Sink) -> &'static str {
-    match sink {
-        Sink::File => "file",
-        Sink::Store => "store",
-    }
-}
-
-/// One item of a walk: its position and either a record or why it is not one.
-type Item = (Option<u64>, Result<Record, Problem>);
-
-/// The chain walk, fed one item at a time; it judges each item once it has seen the next.
-struct Walker {
-    sink: &'static str,
-    expect: Head,
-    records: u64,
-    pending: Option<Item>,
-    problem: Option<Problem>,
-}
-
-impl Walker {
-    fn new(sink: Sink) -> Self {
-        Self {
-            sink: sink_name(sink),
-            expect: Head::genesis(),
-            records: 0,
-            pending: None,
-            problem: None,
-        }
-    }
-
-    /// Feeds the next item; returns false once a problem is found.
-    fn push(&mut self, item: Item) -> bool {
-        if let Some(current) = self.pending.replace(item) {
-            let next = self
-                .pending
-                .as_ref()
-                .and_then(|(_, r)| r.as_ref().ok())
-                .map(|r| r.seq);
-            self.problem = self.judge(current, next);
-        }
-        self.problem.is_none()
-    }
-
-    fn finish(mut self) -> Report {
-        if self.problem.is_none()
-            && let Some(current) = self.pending.take()
-        {
-            self.problem = self.judge(current, None);
-        }
-        Report {
-            records: self.records,
-            head: self.expect,
-            problem: self.problem,
-        }
-    }
-
-    fn problem(&self, seq: u64, line: Option<u64>, kind: ProblemKind, detail: String) -> Problem {
-        Problem {
-            seq,
-            sink: self.sink,
-            line,
-            kind,
-            detail,
-        }
-    }
-
-    fn judge(&mut self, (line, item): Item, next: Option<u64>) -> Option<Problem> {
-        let want = self.expect.seq + 1;
-        let r = match item {
-            Ok(r) => r,
-            Err(mut p) => {
-                if p.seq == 0 {
-                    p.seq = want;
-                }
-                return Some(p);
-            }
-        };
-        if r.seq == want {
-            if r.prev != self.expect.hash {
-                let detail = if want == 1 {
-                    "record 1 does not start the chain (its prev is not the genesis hash)".into()
-                } else {
-                    format!(
-                        "record {want} links to a record {} that is not the one present: record {} \
-                         was replaced, or the chain was rewritten from here",
-                        self.expect.seq, self.expect.seq
-                    )
-                };
-                return Some(self.problem(r.seq, line, ProblemKind::BadLink, detail));
-            }
-            self.records += 1;
-            self.expect = Head {
-                seq: r.seq,
-                hash: r.hash,
-            };
-            return None;
-        }
-        if r.seq > want {
-            if next == Some(want) {
-                let detail = format!("record {want} comes after record {}", r.seq);
-                return Some(self.problem(want, line, ProblemKind::Reordered, detail));
-            }
-            let detail = if r.seq - 1 == want {
-                format!(
-                    "record {want} is missing (record {} follows record {})",
-                    r.seq,
-                    want - 1
-                )
+            n += 1;
+            let place = Some((Arc::clone(&shared), n));
+            let item = if buf.last() != Some(&b'\n') {
+                Err(Problem {
+                    seq: 0,
+                    sink: "file",
+                    file: Some(file_path.clone()),
+                    line: Some(n),
+                    kind: ProblemKind::Truncated,
+                    detail: "the last line is incomplete: the file was cut mid-record".into(),
+                })
             } else {
-                format!("records {want}..={} are missing", r.seq - 1)
+                let line = std::str::from_utf8(&buf[..buf.len() - 1])
+                    .map_err(|_| LineError::Malformed("the line is not UTF-8".into()));
+                line.and_then(|text| chain::open(text, key))
+                    .map_err(|e| line_problem(Sink::File, place.clone(), e))
             };
-            return Some(self.problem(want, line, ProblemKind::Missing, detail));
-        }
-        let detail = if r.seq == self.expect.seq && r.hash == self.expect.hash {
-            format!("record {} appears twice", r.seq)
-        } else {
-            format!("record {} comes after record {}", r.seq, self.expect.seq)
-        };
-        Some(self.problem(r.seq, line, ProblemKind::Reordered, detail))
-    }
-}
-
-fn line_problem(sink: Sink, line: Option<u64>, e: LineError) -> Problem {
-    let (seq, kind, detail) = match e {
-        LineError::Malformed(why) => (0, ProblemKind::Malformed, why),
-        LineError::BadHash { seq } => (
-            seq,
-            ProblemKind::Edited,
-            format!("record {seq} was edited: its content no longer matches its hash"),
-        ),
-    };
-    Problem {
-        seq,
-        sink: sink_name(sink),
-        line,
-        kind,
-        detail,
-    }
-}
-
-/// Verifies the JSON-lines file at `path`. I/O failures are errors; tampering is reported
-/// in the [`Report`].
-pub fn verify_file(path: &Path) -> Result<Report, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::new(file);
-    let mut walker = Walker::new(Sink::File);
-    let mut buf = Vec::new();
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        let item = if buf.last() != Some(&b'\n') {
-            Err(Problem {
-                seq: 0,
-                sink: "file",
-                line: Some(n),
-                kind: ProblemKind::Truncated,
-                detail: "the last line is incomplete: the file was cut mid-record".into(),
-            })
-        } else {
-            match std::str::from_utf8(&buf[..buf.len() - 1]) {
-                Ok(text) => chain::open(text).map_err(|e| line_problem(Sink::File, Some(n), e)),
-                Err(_) => Err(line_problem(
-                    Sink::File,
-                    Some(n),
-                    LineError::Malformed("the line is not UTF-8".into()),
-                )),
+            if !walker.push((place, item)) {
+                break 'files;
             }
-        };
-        if !walker.push((Some(n), item)) {
-            break;
         }
     }
     Ok(walker.finish())
@@ -323,10 +90,14 @@ struct Row {
     line: String,
 }
 
-/// Verifies the `audit_records` table, including that its indexed columns still match each
-/// sealed line (so queries cannot be misled by editing a column).
-pub async fn verify_store(db: &Db) -> Result<Report, Error> {
-    let mut walker = Walker::new(Sink::Store);
+/// Verifies the `audit_records` table under `key`, including that its indexed columns still
+/// match each sealed line (so queries cannot be misled by editing a column).
+pub async fn verify_store(db: &Db, key: &AuditKey) -> Result<Report, Error> {
+    walk_store(db, Some(key), None).await
+}
+
+async fn walk_store(db: &Db, key: Option<&AuditKey>, known: Option<Head>) -> Result<Report, Error> {
+    let mut walker = Walker::new(Sink::Store, Some(Head::genesis()), known);
     let mut after = i64::MIN;
     loop {
         let rows: Vec<Row> = db
@@ -356,7 +127,7 @@ pub async fn verify_store(db: &Db) -> Result<Report, Error> {
         let Some(last) = rows.last() else { break };
         after = last.seq;
         for row in rows {
-            let item = chain::open(&row.line)
+            let item = chain::open(&row.line, key)
                 .map_err(|e| line_problem(Sink::Store, None, e))
                 .and_then(|r| check_columns(&row, r));
             if !walker.push((None, item)) {
@@ -397,6 +168,7 @@ fn check_columns(row: &Row, r: Record) -> Result<Record, Problem> {
     Err(Problem {
         seq: r.seq,
         sink: "store",
+        file: None,
         line: None,
         kind: ProblemKind::Edited,
         detail: format!(
@@ -407,32 +179,40 @@ fn check_columns(row: &Row, r: Record) -> Result<Record, Problem> {
     })
 }
 
-/// Verifies both sinks, then checks they end at the same record: a chain cut at its end is
-/// only visible against the other copy.
-pub async fn verify_both(path: &Path, db: &Db) -> Result<Report, Error> {
-    let file = verify_file(path)?;
+/// Verifies both sinks under `key`, then checks they end at the same record: a chain cut at
+/// its end is visible against the other copy (and, in [`verify_configured`], the head file).
+pub async fn verify_both(path: &Path, db: &Db, key: &AuditKey) -> Result<Report, Error> {
+    let file = verify_file(path, key)?;
+    let store = verify_store(db, key).await?;
+    Ok(join(file, store))
+}
+
+fn join(file: Report, store: Report) -> Report {
     if !file.is_ok() {
-        return Ok(file);
+        return file;
     }
-    let store = verify_store(db).await?;
     if !store.is_ok() {
-        return Ok(store);
+        return store;
     }
-    Ok(if file.head.seq < store.head.seq {
+    if file.head.seq < store.head.seq {
         file.check_head(&store.head, Sink::File)
     } else {
         store.check_head(&file.head, Sink::Store)
-    })
+    }
 }
 
-/// `belay audit verify`: checks the sinks `spec` enables, and that they end at the same record
-/// when both are. `db` is needed only when the store sink is enabled.
+/// `belay audit verify`: reads the key (never creating one), then checks the sinks `spec`
+/// enables under it, that they end at the same record, and that the log reaches the record
+/// its head file names. `db` is needed only when the store sink is enabled.
 pub async fn verify_configured(
     spec: &AuditSpec,
     data_dir: &Path,
     db: Option<&Db>,
 ) -> Result<Report, Error> {
-    let path = spec.has(Sink::File).then(|| spec.file_in(data_dir));
+    let nothing = || Error::Config("audit sinks is empty: nothing to verify".into());
+    if spec.sinks.is_empty() {
+        return Err(nothing());
+    }
     let db = if spec.has(Sink::Store) {
         Some(db.ok_or_else(|| {
             Error::Config("audit sink \"store\" is enabled but no database was given".into())
@@ -440,12 +220,132 @@ pub async fn verify_configured(
     } else {
         None
     };
-    match (path, db) {
-        (Some(path), Some(db)) => verify_both(&path, db).await,
-        (Some(path), None) => verify_file(&path),
-        (None, Some(db)) => verify_store(db).await,
-        (None, None) => Err(Error::Config(
-            "audit sinks is empty: nothing to verify".into(),
-        )),
+    let key = match AuditKey::load(&spec.key_path()?) {
+        Ok(key) => key,
+        Err(missing @ Error::KeyMissing { .. }) => {
+            return verify_unkeyed(spec, data_dir, db, missing).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let heads = CheckpointFile::new(spec, data_dir, key.path());
+    let known = heads.read()?;
+    if let Some(known) = &known
+        && known.key != key.id()
+    {
+        return Ok(other_key(known, &key, heads.path()));
     }
+    let path = spec.has(Sink::File).then(|| spec.file_in(data_dir));
+    let from = known.as_ref().map(|c| c.from.clone());
+    let known_head = known.as_ref().map(|c| c.head.clone());
+    let mut report = walk_sinks(path.as_deref(), db, Some(&key), from, known_head)
+        .await?
+        .ok_or_else(nothing)?;
+    report.notes = notes(&report, known.as_ref(), Some(heads.path()));
+    Ok(report)
+}
+
+/// Walks the sinks given and joins their reports; `None` when none is given.
+async fn walk_sinks(
+    path: Option<&Path>,
+    db: Option<&Db>,
+    key: Option<&AuditKey>,
+    from: Option<Head>,
+    known: Option<Head>,
+) -> Result<Option<Report>, Error> {
+    let file = path
+        .map(|p| walk_files(p, key, from, known.clone()))
+        .transpose()?;
+    let store = match db {
+        Some(db) => Some(walk_store(db, key, known).await?),
+        None => None,
+    };
+    Ok(match (file, store) {
+        (Some(file), Some(store)) => Some(join(file, store)),
+        (one, None) | (None, one) => one,
+    })
+}
+
+/// Without a key, a log written before audit keys (every record unkeyed) can still be
+/// checked; one with keyed records cannot, and `missing` says where the key was looked for.
+async fn verify_unkeyed(
+    spec: &AuditSpec,
+    data_dir: &Path,
+    db: Option<&Db>,
+    missing: Error,
+) -> Result<Report, Error> {
+    let path = spec.has(Sink::File).then(|| spec.file_in(data_dir));
+    let Some(mut report) = walk_sinks(path.as_deref(), db, None, None, None).await? else {
+        return Err(missing);
+    };
+    if report.records > report.legacy
+        || report
+            .problem
+            .as_ref()
+            .is_some_and(|p| p.kind == ProblemKind::OtherKey)
+    {
+        return Err(missing);
+    }
+    report.notes = notes(&report, None, None);
+    Ok(report)
+}
+
+fn other_key(known: &Checkpoint, key: &AuditKey, heads: &Path) -> Report {
+    Report {
+        records: 0,
+        head: Head::genesis(),
+        problem: Some(Problem {
+            seq: known.head.seq,
+            sink: "head file",
+            file: Some(heads.to_owned()),
+            line: None,
+            kind: ProblemKind::OtherKey,
+            detail: format!(
+                "the log was sealed with key {}, but {} holds key {}: point [audit] key_file at \
+                 the log's key",
+                known.key,
+                key.path().display(),
+                key.id()
+            ),
+        }),
+        legacy: 0,
+        first: 0,
+        notes: Vec::new(),
+    }
+}
+
+/// What a sound report still cannot vouch for; `heads` is where the head file would be.
+fn notes(report: &Report, known: Option<&Checkpoint>, heads: Option<&Path>) -> Vec<String> {
+    let mut notes = Vec::new();
+    let keyed = report.records - report.legacy;
+    if report.legacy > 0 && keyed > 0 {
+        notes.push(format!(
+            "records {}..={} are unkeyed (written before audit keys); record {}, the first \
+             keyed one, links to them and so seals them",
+            report.first,
+            report.first + report.legacy - 1,
+            report.first + report.legacy
+        ));
+    } else if report.legacy > 0 && report.problem.is_none() {
+        notes.push(format!(
+            "all {} records are unkeyed (written before audit keys): anyone who can write the \
+             data folder could rewrite them; the next record the gateway writes seals them",
+            report.legacy
+        ));
+    }
+    if let (None, Some(heads)) = (known, heads)
+        && report.records > 0
+    {
+        notes.push(format!(
+            "no head file at {}: records cut from the end of both sinks would not show (it \
+             is written with the next record)",
+            heads.display()
+        ));
+        if report.first > 1 {
+            notes.push(format!(
+                "records before {} are not in the files (rotated away, or deleted)",
+                report.first
+            ));
+        }
+    }
+    notes
 }

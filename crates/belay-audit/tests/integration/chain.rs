@@ -22,7 +22,7 @@ async fn the_chain_continues_across_restarts() -> anyhow::Result<()> {
         records[3].prev, records[2].hash,
         "the second run links to the first"
     );
-    let report = verify_both(&env.file(), &env.db).await?;
+    let report = verify_both(&env.file(), &env.db, &env.key()?).await?;
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.head, log.head());
     Ok(())
@@ -33,7 +33,7 @@ async fn an_empty_log_starts_at_genesis() -> anyhow::Result<()> {
     let env = Env::new()?;
     let log = env.open()?;
     assert_eq!(log.flush().await?, Head::genesis());
-    let report = verify_store(&env.db).await?;
+    let report = verify_store(&env.db, &env.key()?).await?;
     assert!(report.is_ok() && report.records == 0);
     Ok(())
 }
@@ -49,7 +49,7 @@ async fn rows_the_store_missed_are_copied_from_the_file() -> anyhow::Result<()> 
     assert_eq!(log.head().seq, 4);
     log.record(crate::support::event(9)).await?;
     log.flush().await?;
-    let report = verify_both(&env.file(), &env.db).await?;
+    let report = verify_both(&env.file(), &env.db, &env.key()?).await?;
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.records, 5);
     Ok(())
@@ -77,12 +77,12 @@ async fn a_partial_last_line_from_a_crash_is_cut_on_start() -> anyhow::Result<()
     let mut text = std::fs::read_to_string(env.file())?;
     text.push_str("{\"seq\":3,\"time\":\"2026-");
     std::fs::write(env.file(), text)?;
-    assert!(!verify_file(&env.file())?.is_ok());
+    assert!(!verify_file(&env.file(), &env.key()?)?.is_ok());
     let log: AuditLog = env.open()?;
     assert_eq!(log.head().seq, 2);
     log.record(crate::support::event(7)).await?;
     assert_eq!(log.flush().await?.seq, 3);
-    let report = verify_file(&env.file())?;
+    let report = verify_file(&env.file(), &env.key()?)?;
     assert!(report.is_ok(), "{report}");
     Ok(())
 }

@@ -2,6 +2,8 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod chain;
+mod keyed;
+mod limits;
 mod query;
 mod queue;
 mod redact;

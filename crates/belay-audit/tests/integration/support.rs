@@ -1,23 +1,46 @@
 use std::path::{Path, PathBuf};
 
-use belay_audit::{AuditEvent, AuditLog, AuditSpec, Decision, Sink};
+use belay_audit::{AuditEvent, AuditKey, AuditLog, AuditSpec, Decision, Sink};
 use belay_store::Db;
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 
+/// A data folder, a store, and a config folder for the key (outside the data folder, as
+/// by default).
 pub struct Env {
     pub dir: tempfile::TempDir,
+    pub config: tempfile::TempDir,
     pub db: Db,
     pub spec: AuditSpec,
 }
 
 impl Env {
     pub fn new() -> anyhow::Result<Self> {
+        let config = tempfile::tempdir()?;
         Ok(Self {
             dir: tempfile::tempdir()?,
+            spec: AuditSpec {
+                key_file: Some(config.path().join("belay").join("audit.key")),
+                ..AuditSpec::default()
+            },
+            config,
             db: Db::in_memory()?,
-            spec: AuditSpec::default(),
         })
+    }
+
+    /// The key the log was sealed with (created by the first `open`).
+    pub fn key(&self) -> anyhow::Result<AuditKey> {
+        Ok(AuditKey::load(&self.spec.key_path()?)?)
+    }
+
+    /// The head file the writer keeps for this log.
+    pub fn head_file(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.config.path().join("belay").join("audit-heads");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        anyhow::ensure!(files.len() == 1, "head files: {files:?}");
+        Ok(files.remove(0))
     }
 
     pub fn file(&self) -> PathBuf {
@@ -26,6 +49,13 @@ impl Env {
 
     pub fn open(&self) -> Result<AuditLog, belay_audit::Error> {
         AuditLog::open(&self.spec, self.dir.path(), Some(self.db.clone()))
+    }
+
+    pub fn file_only_spec(&self) -> AuditSpec {
+        AuditSpec {
+            sinks: vec![Sink::File],
+            ..self.spec.clone()
+        }
     }
 
     pub fn file_only(mut self) -> Self {
@@ -83,13 +113,31 @@ pub fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Recomputes a line's hash after an edit, as a forger who knows the format would.
-pub fn reseal(line: &str) -> String {
-    let cut = line.len() - (",\"hash\":\"".len() + 64 + 2);
-    let body = format!("{}}}", &line[..cut]);
-    let hex: String = Sha256::digest(body.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{},\"hash\":\"{hex}\"}}", &line[..cut])
+/// What a forger who knows the format but not the key does: applies `edit` to line `from`
+/// and re-seals it and every later line with plain SHA-256 (the unkeyed format), fixing each
+/// `prev` so the links hold.
+pub fn forge_from(lines: &[String], from: usize, edit: impl Fn(&str) -> String) -> Vec<String> {
+    let mut out: Vec<String> = lines[..from].to_vec();
+    let mut prev: Option<String> = None;
+    for (i, line) in lines.iter().enumerate().skip(from) {
+        let line = if i == from { edit(line) } else { line.clone() };
+        // The body ends where the seal members start.
+        let cut = line
+            .find(",\"key\":\"")
+            .or_else(|| line.rfind(",\"hash\":\""))
+            .unwrap_or(line.len() - 1);
+        let mut body = format!("{}}}", &line[..cut]);
+        if let Some(prev) = &prev {
+            let at = body.rfind(",\"prev\":\"").unwrap_or(0) + ",\"prev\":\"".len();
+            body.replace_range(at..at + 64, prev);
+        }
+        let hex: String = Sha256::digest(body.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        body.pop();
+        out.push(format!("{body},\"hash\":\"{hex}\"}}"));
+        prev = Some(hex);
+    }
+    out
 }

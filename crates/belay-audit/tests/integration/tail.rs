@@ -9,13 +9,21 @@ const OPTS: TailOptions = TailOptions {
     last: Some(2),
     follow: false,
     poll: Duration::from_millis(10),
+    key: None,
 };
 
 #[tokio::test]
 async fn tail_returns_the_last_records_and_ends() -> anyhow::Result<()> {
     let env = Env::new()?;
     write(&env, 0, 5).await?;
-    for stream in [tail_file(&env.file(), OPTS), tail_store(&env.db, OPTS)] {
+    let checked = TailOptions {
+        key: Some(env.key()?),
+        ..OPTS
+    };
+    for stream in [
+        tail_file(&env.file(), checked.clone()),
+        tail_store(&env.db, checked),
+    ] {
         let got: Vec<u64> = stream
             .map(|r| r.map(|r| r.seq))
             .collect::<Vec<_>>()
@@ -44,9 +52,10 @@ async fn following_receives_new_records() -> anyhow::Result<()> {
     let follow = TailOptions {
         follow: true,
         last: Some(1),
+        key: Some(env.key()?),
         ..OPTS
     };
-    let mut from_file = tail_file(&env.file(), follow);
+    let mut from_file = tail_file(&env.file(), follow.clone());
     let mut from_store = tail_store(&env.db, follow);
     let mut live = {
         let log = env.open()?;

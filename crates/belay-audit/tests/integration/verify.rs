@@ -1,6 +1,6 @@
 use belay_audit::{ProblemKind, Report, verify_both, verify_configured, verify_file, verify_store};
 
-use crate::support::{Env, lines, reseal, write, write_lines};
+use crate::support::{Env, forge_from, lines, write, write_lines};
 
 async fn six_records() -> anyhow::Result<(Env, Vec<String>)> {
     let env = Env::new()?;
@@ -21,9 +21,9 @@ fn problem(report: &Report) -> (u64, ProblemKind) {
 async fn a_clean_log_passes() -> anyhow::Result<()> {
     let (env, _) = six_records().await?;
     for report in [
-        verify_file(&env.file())?,
-        verify_store(&env.db).await?,
-        verify_both(&env.file(), &env.db).await?,
+        verify_file(&env.file(), &env.key()?)?,
+        verify_store(&env.db, &env.key()?).await?,
+        verify_both(&env.file(), &env.db, &env.key()?).await?,
     ] {
         assert!(report.is_ok(), "{report}");
         assert_eq!(report.records, 6);
@@ -37,7 +37,7 @@ async fn an_edited_record_is_found() -> anyhow::Result<()> {
     let (env, mut lines) = six_records().await?;
     lines[2] = lines[2].replace("\"user-1\"", "\"mallory\"");
     write_lines(&env.file(), &lines)?;
-    let report = verify_file(&env.file())?;
+    let report = verify_file(&env.file(), &env.key()?)?;
     assert_eq!(problem(&report), (3, ProblemKind::Edited), "{report}");
     assert_eq!(report.problem.as_ref().and_then(|p| p.line), Some(3));
     assert_eq!(report.records, 2);
@@ -45,12 +45,22 @@ async fn an_edited_record_is_found() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn an_edit_with_a_recomputed_hash_breaks_the_next_link() -> anyhow::Result<()> {
-    let (env, mut lines) = six_records().await?;
-    lines[2] = reseal(&lines[2].replace("\"user-1\"", "\"mallory\""));
-    write_lines(&env.file(), &lines)?;
-    let report = verify_file(&env.file())?;
-    assert_eq!(problem(&report), (4, ProblemKind::BadLink), "{report}");
+async fn an_edit_resealed_without_the_key_is_found() -> anyhow::Result<()> {
+    let (env, lines) = six_records().await?;
+    // Re-sealed with a plain hash: an unkeyed record among keyed ones.
+    let mut forged = forge_from(&lines, 2, |l| l.replace("\"user-1\"", "\"mallory\""));
+    forged.truncate(3);
+    forged.extend_from_slice(&lines[3..]);
+    write_lines(&env.file(), &forged)?;
+    let report = verify_file(&env.file(), &env.key()?)?;
+    assert_eq!(problem(&report), (3, ProblemKind::Unkeyed), "{report}");
+    // The MAC member kept but recomputed as a plain hash: an edit.
+    let mut edited = lines.clone();
+    let mac_at = edited[2].rfind("\"mac\":\"").unwrap_or(0) + 7;
+    edited[2].replace_range(mac_at..mac_at + 64, &"0".repeat(64));
+    write_lines(&env.file(), &edited)?;
+    let report = verify_file(&env.file(), &env.key()?)?;
+    assert_eq!(problem(&report), (3, ProblemKind::Edited), "{report}");
     Ok(())
 }
 
@@ -59,7 +69,7 @@ async fn a_deleted_record_is_found() -> anyhow::Result<()> {
     let (env, mut lines) = six_records().await?;
     lines.remove(3);
     write_lines(&env.file(), &lines)?;
-    let report = verify_file(&env.file())?;
+    let report = verify_file(&env.file(), &env.key()?)?;
     assert_eq!(problem(&report), (4, ProblemKind::Missing), "{report}");
     Ok(())
 }
@@ -69,7 +79,7 @@ async fn a_reordered_pair_is_found() -> anyhow::Result<()> {
     let (env, mut lines) = six_records().await?;
     lines.swap(1, 2);
     write_lines(&env.file(), &lines)?;
-    let report = verify_file(&env.file())?;
+    let report = verify_file(&env.file(), &env.key()?)?;
     assert_eq!(problem(&report), (2, ProblemKind::Reordered), "{report}");
     Ok(())
 }
@@ -80,12 +90,12 @@ async fn a_truncated_tail_is_found() -> anyhow::Result<()> {
     // Cut mid-record.
     let text = std::fs::read_to_string(env.file())?;
     std::fs::write(env.file(), &text[..text.len() - 20])?;
-    let report = verify_file(&env.file())?;
+    let report = verify_file(&env.file(), &env.key()?)?;
     assert_eq!(problem(&report), (6, ProblemKind::Truncated), "{report}");
     // Cut at a line boundary: only the other copy can tell.
     write_lines(&env.file(), &lines[..4])?;
-    assert!(verify_file(&env.file())?.is_ok());
-    let report = verify_both(&env.file(), &env.db).await?;
+    assert!(verify_file(&env.file(), &env.key()?)?.is_ok());
+    let report = verify_both(&env.file(), &env.db, &env.key()?).await?;
     assert_eq!(problem(&report), (5, ProblemKind::Truncated), "{report}");
     Ok(())
 }
@@ -93,9 +103,9 @@ async fn a_truncated_tail_is_found() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_kept_head_shows_a_cut_in_a_single_sink() -> anyhow::Result<()> {
     let (env, lines) = six_records().await?;
-    let head = verify_file(&env.file())?.head;
+    let head = verify_file(&env.file(), &env.key()?)?.head;
     write_lines(&env.file(), &lines[..5])?;
-    let report = verify_file(&env.file())?.check_head(&head, belay_audit::Sink::File);
+    let report = verify_file(&env.file(), &env.key()?)?.check_head(&head, belay_audit::Sink::File);
     assert_eq!(problem(&report), (6, ProblemKind::Truncated), "{report}");
     Ok(())
 }
@@ -105,7 +115,7 @@ async fn garbage_is_reported_as_malformed() -> anyhow::Result<()> {
     let (env, mut lines) = six_records().await?;
     lines.insert(2, "not json".into());
     write_lines(&env.file(), &lines)?;
-    let report = verify_file(&env.file())?;
+    let report = verify_file(&env.file(), &env.key()?)?;
     assert_eq!(problem(&report), (3, ProblemKind::Malformed), "{report}");
     Ok(())
 }
@@ -129,9 +139,9 @@ async fn store_tampering_is_found() -> anyhow::Result<()> {
     for (sql, expected) in cases {
         let (env, _) = six_records().await?;
         env.db.call_blocking(|c| c.execute(sql, []))?;
-        let report = verify_store(&env.db).await?;
+        let report = verify_store(&env.db, &env.key()?).await?;
         assert_eq!(problem(&report), expected, "{sql}: {report}");
-        let report = verify_both(&env.file(), &env.db).await?;
+        let report = verify_both(&env.file(), &env.db, &env.key()?).await?;
         assert_eq!(problem(&report), expected, "{sql}: {report}");
     }
     Ok(())
@@ -152,7 +162,7 @@ async fn swapped_store_rows_are_found() -> anyhow::Result<()> {
         )?;
         tx.commit()
     })?;
-    let report = verify_store(&env.db).await?;
+    let report = verify_store(&env.db, &env.key()?).await?;
     assert_eq!(problem(&report), (2, ProblemKind::Reordered), "{report}");
     Ok(())
 }

@@ -12,10 +12,11 @@ use crate::policy::{RULES, call, stock_gateway};
 
 #[tokio::test]
 async fn allowed_and_denied_calls_are_recorded_and_the_chain_verifies() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let (dir, keys) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let db = belay_store::Db::in_memory()?;
     let spec = AuditSpec {
         sinks: vec![Sink::File, Sink::Store],
+        key_file: Some(keys.path().join("audit.key")),
         ..AuditSpec::default()
     };
     let log = AuditLog::open(&spec, dir.path(), Some(db.clone()))?;
@@ -42,6 +43,7 @@ async fn allowed_and_denied_calls_are_recorded_and_the_chain_verifies() -> anyho
         .ok_or_else(|| anyhow::anyhow!("no audit file"))?;
     let opts = belay_audit::TailOptions {
         last: None,
+        key: Some(belay_audit::AuditKey::load(&spec.key_path()?)?),
         ..Default::default()
     };
     let records: Vec<_> = belay_audit::tail_file(&path, opts)

@@ -178,7 +178,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     if args.json {
         super::announce(&format!("{}\n", started_json(&started)));
     } else {
-        print_banner(&started);
+        print_banner(&started, &super::audit::follow_command(&dir, config_file));
     }
     serving.await.context("the server task failed")??;
     if let Some(log) = audit {
@@ -400,7 +400,8 @@ fn started_json(started: &Started) -> serde_json::Value {
     value
 }
 
-fn print_banner(started: &Started) {
+/// The banner; `follow` is the `belay audit tail --follow` that reads this run's log.
+fn print_banner(started: &Started, follow: &str) {
     let bold = Style::new().bold();
     let green = Style::new().fg_color(Some(AnsiColor::Green.into())).bold();
     let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
@@ -432,7 +433,7 @@ fn print_banner(started: &Started) {
     }
     if let Some(audit) = &started.audit {
         out.push_str(&format!(
-            "{bold}Audit{bold:#}      {}  {dim}(`belay audit tail --follow`){dim:#}\n",
+            "{bold}Audit{bold:#}      {}  {dim}(`{follow}`){dim:#}\n",
             audit.display()
         ));
     }

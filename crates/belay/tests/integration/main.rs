@@ -1,6 +1,7 @@
 //! The `belay` binary end to end: real processes, real sockets, real signals.
 #![allow(missing_docs, unreachable_pub)]
 
+mod audit;
 mod auth;
 mod front_door;
 mod gateway;

@@ -15,10 +15,32 @@ pub(crate) use rmcp::{
 };
 pub(crate) use serde_json::Value;
 
+/// The binary, with the default data folder and the audit key in this test run's own
+/// folder: a test never writes the user's own state, or seals a log with a throwaway key
+/// where the user's own key would later be refused.
 pub(crate) fn belay() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_belay"));
-    command.env_remove("RUST_LOG").env_remove("BELAY_LOG");
     command
+        .env_remove("RUST_LOG")
+        .env_remove("BELAY_LOG")
+        .env("BELAY_DATA_DIR", scratch().join("data"))
+        .env(
+            "BELAY_AUDIT__KEY_FILE",
+            scratch().join("keys").join("audit.key"),
+        );
+    command
+}
+
+/// A folder of this test process's own under Cargo's `target/tmp`, emptied first in case an
+/// earlier run with the same process id left one.
+fn scratch() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("belay-cli-home-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    })
 }
 
 /// Kills the child if a test fails before it stops it properly.
