@@ -90,8 +90,29 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", explain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The line printed for a failed command: the error and its causes, except that a port
+/// another program holds is said plainly with what to do, whichever command met it
+/// (`serve`, `up`, `auth serve` and `gateway serve` all bind through `belay_mcp::http`).
+fn explain(error: &anyhow::Error) -> String {
+    let taken = error.chain().find_map(|cause| match cause.downcast_ref() {
+        Some(belay_mcp::Error::Bind { addr, source })
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            Some(addr)
+        }
+        _ => None,
+    });
+    match taken {
+        Some(addr) => format!(
+            "cannot listen on {addr}: the address is already in use (another program listens \
+             there); choose another --port, or --port 0 for a free one"
+        ),
+        None => format!("{error:#}"),
     }
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod gateway;
+mod ports;
 mod reload;
 mod serve;
 mod support;
