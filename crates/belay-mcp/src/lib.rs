@@ -14,6 +14,7 @@ pub mod http;
 pub mod interaction;
 pub mod legacy_sse;
 pub mod parameters;
+pub mod schema;
 mod serve;
 pub mod stdio;
 #[cfg(feature = "testkit")]
