@@ -67,7 +67,7 @@ pub enum FetchError {
         url: String,
     },
     /// The target address is not public and the policy does not allow it.
-    #[error("{host} resolves to {addr}, which is not a public address; refusing to fetch it")]
+    #[error("{}", forbidden_message(host, *addr))]
     Forbidden {
         /// The host as written.
         host: String,
@@ -122,6 +122,19 @@ pub enum FetchError {
         /// What went wrong.
         reason: String,
     },
+}
+
+/// "HOST resolves to ADDR, which is not a public address", naming the IPv4 address an
+/// IPv6 form carries; a literal address is named once.
+fn forbidden_message(host: &str, addr: std::net::IpAddr) -> String {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let shown = address::describe(addr);
+    let what = if literal.parse() == Ok(addr) {
+        shown
+    } else {
+        format!("{host} resolves to {shown}, which")
+    };
+    format!("{what} is not a public address; refusing to fetch it")
 }
 
 /// An HTTP client that only reaches what its [`FetchPolicy`] allows. Clone it freely.

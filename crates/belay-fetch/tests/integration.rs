@@ -118,3 +118,44 @@ async fn an_unresolvable_name_says_so() -> anyhow::Result<()> {
     assert!(matches!(err, Err(FetchError::Resolve { .. })), "{err:?}");
     Ok(())
 }
+
+/// IPv6 literals that reach private IPv4 hosts through a transition form, or sit in a
+/// private IPv6 range, are refused before any connection, naming the address carried.
+#[tokio::test]
+async fn ipv6_literals_carrying_private_addresses_are_refused() -> anyhow::Result<()> {
+    let fetcher = SafeFetcher::new(FetchPolicy::default())?;
+    let cases = [
+        ("https://[fec0::1]/client.json", "fec0::1 is not"),
+        (
+            "https://[2002:a9fe:a9fe::1]/latest/meta-data",
+            "2002:a9fe:a9fe::1 (6to4 for 169.254.169.254) is not",
+        ),
+        (
+            "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/client.json",
+            "(Teredo: client 10.0.0.1, server 65.54.227.120) is not",
+        ),
+        (
+            "https://[64:ff9b::7f00:1]/client.json",
+            "64:ff9b::7f00:1 (NAT64 for 127.0.0.1) is not",
+        ),
+        (
+            "https://[64:ff9b:1::a00:1]/client.json",
+            "64:ff9b:1::a00:1 is not",
+        ),
+        ("https://[::a00:1]/client.json", "::a00:1 is not"),
+    ];
+    for (target, expected) in cases {
+        let url = Url::parse(target)?;
+        match fetcher.get_bytes(&url).await {
+            Err(error @ FetchError::Forbidden { .. }) => {
+                let message = error.to_string();
+                assert!(
+                    message.contains(expected) && message.ends_with("refusing to fetch it"),
+                    "{target}: {message}"
+                );
+            }
+            other => panic!("{target}: expected Forbidden, got {other:?}"),
+        }
+    }
+    Ok(())
+}

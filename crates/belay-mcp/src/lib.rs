@@ -14,6 +14,7 @@ pub mod http;
 pub mod interaction;
 pub mod legacy_sse;
 pub mod parameters;
+pub mod schema;
 mod serve;
 pub mod stdio;
 #[cfg(feature = "testkit")]
@@ -23,20 +24,21 @@ pub use interaction::{Ask, Elicited, IntoToolResponse, Suspend};
 pub use parameters::Parameters;
 pub use serve::{HttpOptions, RouterWrap, Transport, serve, serve_stdio};
 
-/// Errors from running a server.
+/// Errors from running a server. An I/O cause is the error's `source`, not part of its
+/// message, so a printed chain (`{:#}`) names it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address we tried.
         addr: String,
-        /// Why it failed.
+        /// Why it failed (`AddrInUse` when another program listens there).
         source: std::io::Error,
     },
     /// Serving stopped with an I/O error.
-    #[error("server I/O error: {0}")]
+    #[error("server I/O error")]
     Io(#[from] std::io::Error),
     /// The MCP session could not start (for stdio: the client never initialised).
     #[error("MCP session failed: {0}")]

@@ -12,12 +12,22 @@ use std::process::ExitCode;
 use belay_core::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
 
+/// Where the options every command accepts are listed in each command's help, so they do
+/// not mix with the command's own.
+const GLOBAL_OPTIONS: &str = "Global options";
+
 /// Build, secure and run Model Context Protocol servers.
 #[derive(Debug, Parser)]
 #[command(name = "belay", version, about, propagate_version = true)]
 pub struct Cli {
     /// Log format on stderr: `text` for people, `json` for log shippers.
-    #[arg(long, global = true, default_value = "text", env = "BELAY_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "text",
+        env = "BELAY_LOG_FORMAT",
+        help_heading = GLOBAL_OPTIONS
+    )]
     pub log_format: LogFormat,
 
     /// Log filter when RUST_LOG is unset (e.g. `debug`, `belay_mcp=trace`). rmcp's own
@@ -27,12 +37,19 @@ pub struct Cli {
         long,
         global = true,
         default_value = "info,rmcp=warn",
-        env = "BELAY_LOG"
+        env = "BELAY_LOG",
+        help_heading = GLOBAL_OPTIONS
     )]
     pub log: String,
 
     /// Configuration file (`belay.toml`); `BELAY_<TABLE>__<KEY>` variables override it.
-    #[arg(long, global = true, env = "BELAY_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "BELAY_CONFIG",
+        value_name = "FILE",
+        help_heading = GLOBAL_OPTIONS
+    )]
     pub config: Option<std::path::PathBuf>,
 
     /// What to do.
@@ -90,8 +107,29 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", explain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The line printed for a failed command: the error and its causes, except that a port
+/// another program holds is said plainly with what to do, whichever command met it
+/// (`serve`, `up`, `auth serve` and `gateway serve` all bind through `belay_mcp::http`).
+fn explain(error: &anyhow::Error) -> String {
+    let taken = error.chain().find_map(|cause| match cause.downcast_ref() {
+        Some(belay_mcp::Error::Bind { addr, source })
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            Some(addr)
+        }
+        _ => None,
+    });
+    match taken {
+        Some(addr) => format!(
+            "cannot listen on {addr}: the address is already in use (another program listens \
+             there); choose another --port, or --port 0 for a free one"
+        ),
+        None => format!("{error:#}"),
     }
 }

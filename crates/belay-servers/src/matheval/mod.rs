@@ -15,7 +15,7 @@ mod tests;
 pub use eval::{CONSTANTS, EvalError, FUNCTIONS, MAX_DEPTH, MAX_LEN, evaluate};
 
 use crate::results::structured;
-use belay_mcp::Parameters;
+use belay_mcp::{Parameters, schema::portable_tools};
 use rmcp::{
     ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::schema_for_output},
@@ -56,7 +56,7 @@ impl MathEvalServer {
     /// A new server; it holds no state.
     pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
         }
     }
 

@@ -11,7 +11,7 @@ mod tests;
 use std::collections::HashSet;
 
 use crate::results::{structured, tool_error as error};
-use belay_mcp::Parameters;
+use belay_mcp::{Parameters, schema::portable_tools};
 use data::{ARTICLES, Entry};
 use rmcp::{
     ServerHandler,
@@ -133,7 +133,7 @@ impl NewsServer {
     /// A new server; the articles are bundled.
     pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
         }
     }
 

@@ -20,6 +20,7 @@ mod prompts;
 mod resources;
 mod tools;
 
+use belay_mcp::schema::portable_tools;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::router::{prompt::PromptRouter, tool::ToolRouter},
@@ -56,7 +57,7 @@ impl StockServer {
     /// A server over the bundled mock data.
     pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
             prompt_router: Self::prompt_router(),
         }
     }

@@ -94,8 +94,9 @@ pub(super) fn with_structure<T: Serialize>(
 #[tool_router(vis = "pub(super)")]
 impl StockServer {
     #[tool(
-        description = "Current price of a stock in USD. Returns the number as text and \
-                       {symbol, price} as structured content.",
+        description = "Price of a stock in USD at the close of 2023-11-17, the last day of \
+                       the mock data. Returns the number as text and {symbol, price} as \
+                       structured content.",
         output_schema = schema_for_output::<StockPrice>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
@@ -116,7 +117,8 @@ impl StockServer {
 
     #[tool(
         description = "Daily price history as CSV (Date,Open,High,Low,Close,Volume), oldest \
-                       first, ending with today's close. Deterministic mock data.",
+                       first, weekdays only, ending with the close of 2023-11-17 (the last day \
+                       of the mock data). Deterministic mock data.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     fn get_stock_history(

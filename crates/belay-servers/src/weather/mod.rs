@@ -11,7 +11,7 @@ pub use climate::{CITIES, City, Day, day, find_city};
 pub use date::Date;
 
 use crate::results::{structured, tool_error as error};
-use belay_mcp::Parameters;
+use belay_mcp::{Parameters, schema::portable_tools};
 use rmcp::{
     ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::schema_for_output},
@@ -127,7 +127,7 @@ impl WeatherServer {
     /// A server that asks `clock` for "today" on every call.
     pub fn with_clock(clock: fn() -> Date) -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
             clock: Clock::Source(clock),
         }
     }
@@ -135,7 +135,7 @@ impl WeatherServer {
     /// A server for which it is always `date`.
     pub fn on_date(date: Date) -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
             clock: Clock::Fixed(date),
         }
     }

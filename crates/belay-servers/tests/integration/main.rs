@@ -7,6 +7,7 @@ mod common;
 mod conformance;
 mod matheval;
 mod news;
+mod schemas;
 mod stock;
 mod weather;
 mod whoami;

@@ -219,6 +219,47 @@ async fn history_has_a_fixed_row_count_per_period_and_never_changes() -> anyhow:
     Ok(())
 }
 
+/// The mock data ends on a fixed day: the descriptions of the price and the history must
+/// name the day the history really ends on, and not promise today's prices.
+#[tokio::test]
+async fn descriptions_name_the_day_the_data_ends() -> anyhow::Result<()> {
+    let (wire, era) = setups()[0];
+    let session = Session::open(StockServer::new(), wire, ScriptedClient::new(era)).await?;
+    let last_day = session
+        .ok(
+            "get_stock_history",
+            json!({"symbol": "AAPL", "period": "1d"}),
+        )
+        .await
+        .map(|result| text_of(&result))?;
+    let last_day = rows(&last_day)?[0]
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let tools = session.client.list_all_tools().await?;
+    for name in ["get_stock_price", "get_stock_history"] {
+        let description = tools
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.description.as_deref())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        assert!(
+            description.contains(&last_day),
+            "{name} does not name {last_day}: {description}"
+        );
+        for claim in ["today", "current", "live"] {
+            assert!(
+                !description.contains(claim),
+                "{name} says {claim}: {description}"
+            );
+        }
+    }
+    session.close().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_unknown_period_lists_the_valid_ones() -> anyhow::Result<()> {
     for (wire, era) in setups() {

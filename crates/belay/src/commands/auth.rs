@@ -156,11 +156,9 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
 }
 
 async fn run_server(mut spec: ServerSpec, db: Db) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind((spec.host.as_str(), spec.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", spec.host, spec.port))?;
+    let (listener, addr) = belay_mcp::http::bind(&format!("{}:{}", spec.host, spec.port)).await?;
     // With --port 0 the issuer must name the port actually bound.
-    spec.port = listener.local_addr()?.port();
+    spec.port = addr.port();
     let settings = Settings::try_from(&spec)?;
     let allow = AllowList {
         hosts: issuer_host(&settings.issuer)

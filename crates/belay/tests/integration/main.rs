@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod front_door;
 mod gateway;
+mod ports;
 mod reload;
 mod serve;
 mod support;

@@ -168,3 +168,60 @@ fn auth_over_stdio_is_refused_with_a_way_out() -> anyhow::Result<()> {
     assert!(stderr.contains("--transport http"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn serve_help_lists_its_own_options_apart_from_the_global_ones() -> anyhow::Result<()> {
+    let output = belay().args(["serve", "--help"]).output()?;
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    let (own, global) = help
+        .split_once("\nGlobal options:\n")
+        .ok_or_else(|| anyhow::anyhow!("no `Global options:` heading:\n{help}"))?;
+    let own = own
+        .split_once("\nOptions:\n")
+        .map(|(_, options)| options)
+        .ok_or_else(|| anyhow::anyhow!("no `Options:` heading:\n{help}"))?;
+    let flags = |section: &str| -> Vec<String> {
+        section
+            .lines()
+            .filter_map(|line| {
+                let line = line
+                    .trim_start()
+                    .trim_start_matches("-t, ")
+                    .trim_start_matches("-p, ");
+                line.starts_with("--").then(|| {
+                    line.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+            })
+            .collect()
+    };
+    let (own, global) = (flags(own), flags(global));
+    for flag in [
+        "--transport",
+        "--host",
+        "--port",
+        "--path",
+        "--auth",
+        "--issuer",
+    ] {
+        assert!(own.iter().any(|f| f == flag), "{flag} missing from {own:?}");
+    }
+    for flag in ["--log-format", "--log", "--config"] {
+        assert!(
+            !own.iter().any(|f| f == flag),
+            "{flag} among serve's own: {own:?}"
+        );
+        assert!(
+            global.iter().any(|f| f == flag),
+            "{flag} not global: {global:?}"
+        );
+    }
+    // Other commands' options stay with them.
+    for flag in ["--data-dir", "--json", "--no-auth"] {
+        assert!(!help.contains(flag), "{flag} in serve --help:\n{help}");
+    }
+    Ok(())
+}
