@@ -1,10 +1,8 @@
 //! RFC 7591 dynamic client registration, rate limited per client IP.
 
-use std::net::SocketAddr;
-
 use axum::{
     Json,
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::StatusCode,
     response::IntoResponse,
 };
@@ -39,10 +37,7 @@ pub(crate) async fn register(
     State(server): State<AuthServer>,
     request: Request,
 ) -> Result<impl IntoResponse, OAuthError> {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let ip = crate::client_ip::client_ip(request.extensions());
     server
         .inner
         .limiter
