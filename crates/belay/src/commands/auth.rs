@@ -4,7 +4,7 @@ use std::{io::Read, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use belay_auth_server::{Alg, AuthServer, ServerSpec, Settings, SystemClock, Users};
-use belay_mcp::guard::AllowList;
+use belay_mcp::{guard::AllowList, http::HttpServerOptions};
 use belay_store::Db;
 use clap::{Args, Subcommand};
 
@@ -109,7 +109,9 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
     let spec = || BelayConfig::load(config).map(|c| c.auth_server);
     match args.command {
         AuthCommand::Serve(serve) => {
-            let mut spec = spec()?;
+            let loaded = BelayConfig::load(config)?;
+            let options = loaded.front(HttpServerOptions::default());
+            let mut spec = loaded.auth_server;
             let db = state(&spec)?;
             if let Some(host) = serve.host {
                 spec.host = host;
@@ -120,7 +122,7 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
             if serve.issuer.is_some() {
                 spec.issuer = serve.issuer;
             }
-            run_server(spec, db).await
+            run_server(spec, db, options).await
         }
         AuthCommand::RotateKeys { alg } => {
             let db = state(&spec()?)?;
@@ -147,7 +149,11 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
     }
 }
 
-async fn run_server(mut spec: ServerSpec, db: Db) -> anyhow::Result<()> {
+async fn run_server(
+    mut spec: ServerSpec,
+    db: Db,
+    options: HttpServerOptions,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((spec.host.as_str(), spec.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", spec.host, spec.port))?;
@@ -173,7 +179,7 @@ async fn run_server(mut spec: ServerSpec, db: Db) -> anyhow::Result<()> {
     }
     let shutdown = belay_core::shutdown::on_signal();
     let router = belay_mcp::http::guarded(server.router(), allow);
-    belay_auth_server::serve(listener, router, shutdown).await?;
+    belay_auth_server::serve_with(listener, router, shutdown, options).await?;
     eprintln!("belay auth: stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@
 #![allow(missing_docs, unreachable_pub)]
 
 mod auth;
+mod connections;
 mod gateway;
 mod reload;
 mod serve;
