@@ -124,7 +124,9 @@ mod tests {
         )?;
         let config = BelayConfig::load(Some(&path));
         std::fs::write(&path, "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n")?;
-        let bad = BelayConfig::load(Some(&path)).err().map(|e| format!("{e:#}"));
+        let bad = BelayConfig::load(Some(&path))
+            .err()
+            .map(|e| format!("{e:#}"));
         std::fs::remove_file(&path)?;
         let options = config?.front(HttpServerOptions::default());
         assert!(options.trusted_proxies.trusts("10.1.2.3".parse()?));

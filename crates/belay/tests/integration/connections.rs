@@ -35,7 +35,8 @@ fn start_up_with(name: &str, env: &[(&str, &str)]) -> anyhow::Result<(Reaper, So
 
 /// Registers a public client from `local` with extra header lines `headers`; the status.
 async fn register(local: std::net::IpAddr, addr: SocketAddr, headers: &str) -> anyhow::Result<u16> {
-    let body = r#"{"redirect_uris":["http://127.0.0.1:7777/cb"],"token_endpoint_auth_method":"none"}"#;
+    let body =
+        r#"{"redirect_uris":["http://127.0.0.1:7777/cb"],"token_endpoint_auth_method":"none"}"#;
     let request = format!(
         "POST /register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{headers}\
          Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
@@ -77,7 +78,11 @@ async fn up_cuts_off_bodies_that_never_arrive_and_keeps_a_bucket_per_client_addr
     let mut stalled = Vec::new();
     for round in 0..10 {
         for (path, headers, status) in routes {
-            let status = if path == "/register" && round > 0 { 429 } else { status };
+            let status = if path == "/register" && round > 0 {
+                429
+            } else {
+                status
+            };
             let tcp = stall_body(third, addr, "POST", path, headers, b"{").await?;
             stalled.push((path, status, tcp));
         }
@@ -128,7 +133,39 @@ async fn up_believes_x_forwarded_for_from_a_trusted_proxy_only() -> anyhow::Resu
     let another = "X-Forwarded-For: 198.51.100.8\r\n";
     assert_eq!(register(SECOND, addr, another).await?, 201);
     // 127.0.0.1 is no proxy: its header is ignored, it is counted as itself.
-    assert_eq!(register(FIRST, addr, "X-Forwarded-For: 198.51.100.9\r\n").await?, 201);
-    assert_eq!(register(FIRST, addr, "X-Forwarded-For: 198.51.100.10\r\n").await?, 429);
+    assert_eq!(
+        register(FIRST, addr, "X-Forwarded-For: 198.51.100.9\r\n").await?,
+        201
+    );
+    assert_eq!(
+        register(FIRST, addr, "X-Forwarded-For: 198.51.100.10\r\n").await?,
+        429
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn auth_serve_gets_the_same_front_as_up() -> anyhow::Result<()> {
+    let data = std::env::temp_dir().join(format!("belay-cli-auth-front-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut auth = Reaper(
+        belay()
+            .args(["auth", "serve", "--port", "0", "--data-dir"])
+            .arg(&data)
+            .env_remove("BELAY_CONFIG")
+            .env("BELAY_HTTP__TRUSTED_PROXIES", r#"["127.0.0.2"]"#)
+            .env("BELAY_AUTH_SERVER__REGISTRATION_BURST", "1")
+            .env("BELAY_AUTH_SERVER__REGISTRATION_PER_MINUTE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let issuer = stdout_line(&mut auth.0, "issuer")?;
+    let addr: SocketAddr = issuer.trim_start_matches("http://").parse()?;
+    assert_eq!(register(FIRST, addr, "").await?, 201);
+    assert_eq!(register(FIRST, addr, SPOOFED).await?, 429);
+    assert_eq!(register(SECOND, addr, SPOOFED).await?, 201);
+    assert_eq!(register(SECOND, addr, SPOOFED).await?, 429);
+    assert_eq!(register(SECOND, addr, "").await?, 201);
     Ok(())
 }
