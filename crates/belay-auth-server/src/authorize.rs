@@ -355,7 +355,7 @@ pub(crate) async fn submit(
     request: axum::http::request::Parts,
     body: axum::body::Bytes,
 ) -> Response {
-    let ip = signin::peer_ip(&request.extensions);
+    let ip = crate::client_ip::client_ip(&request.extensions);
     match submit_inner(&server, &request.headers, &body, ip).await {
         Ok(r) => r,
         Err(refusal) => refuse(&server, refusal),

@@ -11,6 +11,7 @@
 mod authorize;
 mod cimd;
 pub mod client_admin;
+mod client_ip;
 mod clients;
 pub mod clock;
 mod device;
@@ -37,12 +38,13 @@ mod token;
 mod userinfo;
 pub mod users;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Router,
     routing::{get, post},
 };
+use belay_mcp::http::HttpServerOptions;
 use belay_store::Db;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -228,17 +230,30 @@ pub async fn spawn_ephemeral(
     Ok((issuer, server))
 }
 
-/// Serves `router` on `listener` until `shutdown`, with client addresses available to
-/// handlers (registration is rate limited per IP).
+/// Serves `router` on `listener` until `shutdown` with the server loop's default limits
+/// (see [`serve_with`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    serve_with(listener, router, shutdown, HttpServerOptions::default()).await
+}
+
+/// Serves `router` on `listener` until `shutdown`, on Belay's server loop with `options`:
+/// slow request heads and bodies are cut off (408 for a body), connections per client
+/// address capped, and each request carries its client's address, the TCP peer's or the
+/// one a trusted proxy names, for the limits kept per address.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    options: HttpServerOptions,
+) -> std::io::Result<()> {
+    belay_mcp::http::run_with(listener, router, shutdown, options)
+        .await
+        .map_err(|e| match e {
+            belay_mcp::Error::Io(e) => e,
+            other => std::io::Error::other(other),
+        })
 }

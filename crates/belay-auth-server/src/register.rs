@@ -2,11 +2,9 @@
 //! so a registered client gets only grants where a person signs in and consents
 //! ([`clients::SELF_SERVICE_GRANTS`]).
 
-use std::net::SocketAddr;
-
 use axum::{
     Json,
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::StatusCode,
     response::IntoResponse,
 };
@@ -41,10 +39,7 @@ pub(crate) async fn register(
     State(server): State<AuthServer>,
     request: Request,
 ) -> Result<impl IntoResponse, OAuthError> {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let ip = crate::client_ip::client_ip(request.extensions());
     server
         .inner
         .limiter

@@ -1,17 +1,20 @@
-//! `[gateway.http]` at the HTTP front: header and body size limits, the time to receive a
-//! body, and HTTP 429 for rate-limited requests. Every refusal is a JSON-RPC error body
-//! that names the limit and where to change it, with the status an HTTP client expects.
+//! `[gateway.http]` at the HTTP front: header and body size limits, and HTTP 429 for
+//! rate-limited requests. Every refusal is a JSON-RPC error body that names the limit and
+//! where to change it, with the status an HTTP client expects.
+//!
+//! The time to receive a body (`request_timeout_secs`) is the server loop's: its deadline
+//! runs from the end of the request head, so it bounds every layer that reads the body,
+//! authentication's scope check included (see [`HttpLimitsSpec::server_options`]).
 //!
 //! The layers, outermost first (see [`crate::Gateway::router`]):
 //!
 //! 1. [`check_headers`]: 431 when the header names and values add up to too much. Before
 //!    authentication, as it costs nothing and a token is itself a header.
 //! 2. authentication (`belay_auth::Protection`), when the gateway requires it;
-//! 3. [`buffer_body`]: 413 when the body is too large, 408 when it does not arrive in
-//!    time. After authentication, so an anonymous client cannot make the gateway hold
-//!    megabytes. tower-http's body limit answers 413 in plain text and its timeout covers
-//!    the whole response (an SSE stream, a long tool call), so neither fits; and the
-//!    rate limiter below needs the body buffered anyway.
+//! 3. [`buffer_body`]: 413 when the body is too large. After authentication, so an
+//!    anonymous client cannot make the gateway hold megabytes. tower-http's body limit
+//!    answers 413 in plain text, so it does not fit; and the rate limiter below needs the
+//!    body buffered anyway.
 //! 4. [`admit`] (with `rate_limit_status = "http"`): asks the chain's policy and limiter
 //!    before rmcp answers 200, so that a refusal can still be a 429 with `Retry-After`
 //!    (see [`crate::chain`] on why the chain itself cannot). The request carries the
@@ -19,8 +22,9 @@
 //!    ([`take_precheck`]): the chain holds that slot instead of charging the buckets
 //!    again, and does not ask policy twice.
 //!
-//! Slow clients at the connection level (headers dribbled in, idle keep-alive connections)
-//! are the server loop's: [`HttpLimitsSpec::server_options`] for `belay_mcp::http::run_with`.
+//! Slow clients at the connection level (headers or bodies dribbled in, idle keep-alive
+//! connections, too many connections from one address) are the server loop's:
+//! [`HttpLimitsSpec::server_options`] for `belay_mcp::http::run_with`.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -36,7 +40,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use belay_auth::Caller;
-use belay_mcp::http::HttpServerOptions;
+use belay_mcp::http::{HttpServerOptions, SettingNames};
 use futures::StreamExt;
 use rmcp::{RoleServer, model::JsonObject, service::RequestContext};
 use serde::Deserialize;
@@ -58,14 +62,22 @@ const INVALID_REQUEST: i32 = -32600;
 const HEAD_FRAMING_BYTES: usize = 8 * 1024;
 
 impl HttpLimitsSpec {
-    /// The server loop's limits (`belay_mcp::http::run_with`): header read and idle
-    /// timeouts, and a hard cap on buffered head bytes a little above `max_header_bytes`
-    /// (below it, the router's 431 says which limit to raise).
+    /// The server loop's limits (`belay_mcp::http::run_with`): header read, body read
+    /// (`request_timeout_secs`) and idle timeouts, connections per address, and a hard cap
+    /// on buffered head bytes a little above `max_header_bytes` (below it, the router's 431
+    /// says which limit to raise). No proxy is trusted: the caller adds `[http]`'s.
     pub fn server_options(&self) -> HttpServerOptions {
         HttpServerOptions {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             max_head_bytes: self.max_header_bytes.saturating_add(HEAD_FRAMING_BYTES),
+            body_read_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_connections_per_address: Some(self.max_connections_per_address),
+            setting_names: SettingNames {
+                body_read_timeout: Some("[gateway.http] request_timeout_secs"),
+                max_connections_per_address: Some("[gateway.http] max_connections_per_address"),
+            },
+            ..HttpServerOptions::default()
         }
     }
 }
@@ -78,13 +90,12 @@ pub(crate) fn outer(router: Router, spec: &HttpLimitsSpec) -> Router {
     ))
 }
 
-/// Wraps `router` with the body size and time limits.
+/// Wraps `router` with the body size limit.
 pub(crate) fn body_limits(router: Router, spec: &HttpLimitsSpec) -> Router {
-    let limits = BodyLimits {
-        max_bytes: spec.max_body_bytes,
-        timeout: Duration::from_secs(spec.request_timeout_secs),
-    };
-    router.layer(middleware::from_fn_with_state(limits, buffer_body))
+    router.layer(middleware::from_fn_with_state(
+        spec.max_body_bytes,
+        buffer_body,
+    ))
 }
 
 /// Wraps one endpoint (`scope`) with the HTTP 429 answer to rate-limited requests.
@@ -133,15 +144,9 @@ async fn check_headers(State(max): State<usize>, request: Request, next: Next) -
     next.run(request).await
 }
 
-#[derive(Debug, Clone, Copy)]
-struct BodyLimits {
-    max_bytes: usize,
-    timeout: Duration,
-}
-
-/// Reads the whole body within the size and time limits, and passes it on buffered.
-async fn buffer_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
-    let max = limits.max_bytes;
+/// Reads the whole body within the size limit (the server loop bounds the time), and
+/// passes it on buffered.
+async fn buffer_body(State(max): State<usize>, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -164,28 +169,17 @@ async fn buffer_body(State(limits): State<BodyLimits>, request: Request, next: N
         }
         Ok::<_, axum::Error>(true)
     };
-    match tokio::time::timeout(limits.timeout, read).await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
+    match read.await {
+        Ok(true) => {}
+        Ok(false) => {
             tracing::info!(max, "request body too large");
             return too_large(format!("request body is over {max} bytes, the limit"));
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::debug!(error = %e, "cannot read a request body");
             return invalid(
                 StatusCode::BAD_REQUEST,
                 format!("cannot read the request body: {e}"),
-            );
-        }
-        Err(_) => {
-            let secs = limits.timeout.as_secs();
-            tracing::info!(secs, "request body not received in time");
-            return invalid(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "request body not received within {secs} s ([gateway.http] \
-                     request_timeout_secs)"
-                ),
             );
         }
     }

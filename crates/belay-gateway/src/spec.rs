@@ -114,7 +114,9 @@ pub struct HttpLimitsSpec {
     /// Largest total size of the request's header names and values, in bytes (default
     /// 16 KiB); larger ones get 431.
     pub max_header_bytes: usize,
-    /// Seconds a client has to send the whole request body (default 30); then 408.
+    /// Seconds a client has to send the whole request body, counted from the end of its
+    /// headers and before sign-in reads anything (default 30); then 408 and the connection
+    /// is closed.
     pub request_timeout_secs: u64,
     /// Seconds a kept-alive connection may sit with no request before it is closed
     /// (default 120; above the 90 s for which common clients keep idle connections).
@@ -122,6 +124,10 @@ pub struct HttpLimitsSpec {
     /// Seconds a client has to send a request's headers, from the connection's start or
     /// from the first byte of a later request (default 10); then the connection is closed.
     pub header_read_timeout_secs: u64,
+    /// Connections one client address may have open at once (default 128); more are
+    /// answered 503 and closed, and logged once a minute per address. Counted per TCP
+    /// peer; `[http] trusted_proxies` are exempt.
+    pub max_connections_per_address: usize,
     /// How a rate-limited request is refused: `http` (default): HTTP 429 with `Retry-After`
     /// and a JSON-RPC error body; `jsonrpc`: a JSON-RPC error (-32029) in an HTTP 200
     /// answer, for clients that treat any non-2xx answer as a broken connection.
@@ -136,6 +142,7 @@ impl Default for HttpLimitsSpec {
             request_timeout_secs: 30,
             idle_timeout_secs: 120,
             header_read_timeout_secs: 10,
+            max_connections_per_address: belay_mcp::http::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             rate_limit_status: RateLimitStatus::Http,
         }
     }
@@ -150,6 +157,10 @@ impl HttpLimitsSpec {
             ("request_timeout_secs", self.request_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("header_read_timeout_secs", self.header_read_timeout_secs),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address as u64,
+            ),
         ];
         let (key, _) = limits.into_iter().find(|(_, limit)| *limit == 0)?;
         let message =

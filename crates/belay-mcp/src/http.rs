@@ -4,9 +4,11 @@
 //! (re-exported through [`sse_router`]) mounts the 2024-11-05 transport. Both come back as
 //! plain axum routers, so callers (the gateway, tests) can nest them, add layers or call
 //! them in process with `tower::ServiceExt::oneshot`. [`run`] serves a router, closing
-//! connections whose client is slow to send a request head or idle too long; [`run_with`]
-//! takes those limits ([`HttpServerOptions`]); [`run_sharded`] serves on several
-//! single-threaded runtimes, a connection staying on one thread.
+//! connections whose client is slow to send a request head or body, or idle too long, and
+//! capping connections per client address; [`run_with`] takes those limits and the trusted
+//! proxies ([`HttpServerOptions`]); [`run_sharded`] serves on several single-threaded
+//! runtimes, a connection staying on one thread. Every request carries its client's address
+//! ([`client_ip`]).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -29,10 +31,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Error, guard::AllowList, legacy_sse};
 
+mod body_deadline;
+mod client_addr;
 mod conn;
 mod gather;
+mod per_address;
 mod shards;
-pub use conn::{HttpServerOptions, run_with};
+pub use client_addr::{ClientAddr, ForwardedHeader, HttpSpec, TrustedProxies, client_ip};
+pub use conn::{DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, HttpServerOptions, SettingNames, run_with};
 pub use shards::run_sharded;
 
 /// Largest request body accepted, so one client cannot exhaust memory.
@@ -161,7 +167,8 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), Error> {
 }
 
 /// Serves `router` until `shutdown` is cancelled, then lets open requests finish, with
-/// the default [`HttpServerOptions`] (slow request heads and idle connections are cut off).
+/// the default [`HttpServerOptions`] (slow request heads and bodies and idle connections
+/// are cut off, connections per address capped, no proxy trusted).
 pub async fn run(
     listener: TcpListener,
     router: Router,

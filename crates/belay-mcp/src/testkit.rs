@@ -24,6 +24,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::Error;
 
+pub mod raw;
+
 /// Which protocol era the test client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Era {

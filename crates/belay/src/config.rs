@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use belay_mcp::http::HttpServerOptions;
 use figment::{
     Figment,
     providers::{Env, Format, Toml},
@@ -29,6 +30,19 @@ pub struct BelayConfig {
     pub gateway: belay_gateway::GatewaySpec,
     /// The gateway's audit log (`belay audit verify|tail|query` read it).
     pub audit: belay_audit::AuditSpec,
+    /// The HTTP front of every server `belay` runs (`serve --transport http|sse`, `auth
+    /// serve`, `gateway serve`, `up`): which reverse proxies may name the client.
+    pub http: belay_mcp::http::HttpSpec,
+}
+
+impl BelayConfig {
+    /// `options` for a server `belay` runs, with the proxies `[http]` trusts.
+    pub fn front(&self, options: HttpServerOptions) -> HttpServerOptions {
+        HttpServerOptions {
+            trusted_proxies: self.http.trusted_proxies(),
+            ..options
+        }
+    }
 }
 
 impl BelayConfig {
@@ -97,6 +111,32 @@ mod tests {
         assert_eq!(config.gateway.policy.rules[0].id, "r");
         assert!(config.gateway.rate_limits.per_user.is_some());
         assert_eq!(config.audit.sinks, vec![belay_audit::Sink::File]);
+        Ok(())
+    }
+
+    #[test]
+    fn trusted_proxies_load_from_the_file_and_bad_ones_are_named() -> anyhow::Result<()> {
+        let path =
+            std::env::temp_dir().join(format!("belay-config-http-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n",
+        )?;
+        let config = BelayConfig::load(Some(&path));
+        std::fs::write(&path, "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n")?;
+        let bad = BelayConfig::load(Some(&path))
+            .err()
+            .map(|e| format!("{e:#}"));
+        std::fs::remove_file(&path)?;
+        let options = config?.front(HttpServerOptions::default());
+        assert!(options.trusted_proxies.trusts("10.1.2.3".parse()?));
+        assert!(options.trusted_proxies.trusts("192.0.2.1".parse()?));
+        assert!(!options.trusted_proxies.trusts("192.0.2.2".parse()?));
+        let bad = bad.unwrap_or_default();
+        assert!(bad.contains("trusted proxy `10.0.0.0/33`"), "{bad}");
+        // None by default.
+        let options = BelayConfig::default().front(HttpServerOptions::default());
+        assert!(!options.trusted_proxies.trusts("127.0.0.1".parse()?));
         Ok(())
     }
 

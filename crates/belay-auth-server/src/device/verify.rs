@@ -5,10 +5,8 @@
 //! device code; the token is also set as a cookie and both must match on POST, as at
 //! `/authorize`. Only codes still pending and unexpired are ever shown or approved.
 
-use std::net::SocketAddr;
-
 use axum::{
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::Response,
 };
@@ -127,10 +125,7 @@ pub(crate) async fn page(State(server): State<AuthServer>, request: Parts) -> Re
     };
     // A user code is short enough to guess (about 34 bits): bound lookups per address so
     // guessing one within its ten minutes is hopeless. People need one or two tries.
-    let ip = request
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let ip = crate::client_ip::client_ip(&request.extensions);
     if let Err(wait) = server.inner.code_lookups.take(ip, server.now()) {
         let mut response = entry(
             StatusCode::TOO_MANY_REQUESTS,
@@ -163,7 +158,7 @@ pub(crate) async fn submit(
     request: Parts,
     body: axum::body::Bytes,
 ) -> Response {
-    let ip = crate::signin::peer_ip(&request.extensions);
+    let ip = crate::client_ip::client_ip(&request.extensions);
     match submit_inner(&server, &request.headers, &body, ip).await {
         Ok(response) => response,
         Err((status, message)) => page::error(status, &message),

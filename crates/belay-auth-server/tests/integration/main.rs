@@ -3,6 +3,7 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod cimd;
+mod connections;
 mod device;
 mod flow;
 mod grants;

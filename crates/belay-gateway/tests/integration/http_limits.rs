@@ -14,7 +14,11 @@ use std::{
 
 use axum::{extract::Request, middleware::Next};
 use belay_gateway::{Chain, Gateway, chain::RATE_LIMITED};
-use belay_mcp::testkit::{Era, ScriptedClient, object, text_of};
+use belay_mcp::testkit::{
+    Era, ScriptedClient, object,
+    raw::{FIRST, SECOND, connect_from, read_to_close, stall_body, status_of},
+    text_of,
+};
 use belay_policy::{Clock, ManualClock, SystemClock};
 use belay_servers::ServerName;
 use rmcp::{ServiceError, ServiceExt, model::CallToolRequestParams};
@@ -27,7 +31,10 @@ use tokio::{
 };
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::support::{WAIT, http_toml, reference, refusal, serve, spec};
+use crate::support::{
+    ROBOT, ROBOT_SECRET, WAIT, http_toml, protected_gateway, reference, refusal, robot_issuer,
+    serve, service_token, spec,
+};
 
 /// A gateway in front of the stock server, served by the real server loop.
 struct Served {
@@ -146,21 +153,6 @@ async fn call(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     Ok((status, retry_after, message(response).await?))
-}
-
-/// Reads until the peer closes the connection or `within` passes; returns what was read
-/// and whether it closed.
-async fn read_to_close(tcp: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (seen, true),
-            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
-            Err(_) => return (seen, false),
-        }
-    }
 }
 
 const PRICE: &str = "stock__get_stock_price";
@@ -337,7 +329,6 @@ async fn a_body_that_stalls_gets_408() -> anyhow::Result<()> {
     .await?;
     let started = Instant::now();
     let (answer, closed) = read_to_close(&mut tcp, Duration::from_secs(5)).await;
-    let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
         answer
@@ -347,6 +338,93 @@ async fn a_body_that_stalls_gets_408() -> anyhow::Result<()> {
     assert!(closed, "the connection of an unfinished body stayed open");
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(gw.upstream_posts.load(Ordering::SeqCst), before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_signed_in_body_that_stalls_gets_408_before_the_token_check_reads_it()
+-> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let _issuer = stop.clone().drop_guard();
+    let issuer = robot_issuer(&stop).await?;
+    let (stock, _upstream) = serve(reference(ServerName::Stock)).await?;
+    let toml = format!(
+        "auth = true\n{}[http]\nrequest_timeout_secs = 1\n",
+        http_toml("stock", &format!("{stock}/mcp"))
+    );
+    let gw = protected_gateway(&toml, &issuer).await?;
+    let token = service_token(&issuer, ROBOT, ROBOT_SECRET, &format!("{}/mcp", gw.base)).await?;
+    let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse()?;
+    let headers = format!(
+        "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Authorization: Bearer {token}\r\n"
+    );
+
+    // The token is good, so the scope check goes on to read the body, which never comes.
+    let started = Instant::now();
+    let mut signed_in = stall_body(FIRST, addr, "POST", "/mcp", &headers, b"{\"jsonrpc\":").await?;
+    // Without a token, the refusal needs no body: answered at once, connection closed.
+    let anonymous = "Content-Type: application/json\r\n";
+    let mut stranger = stall_body(FIRST, addr, "POST", "/mcp", anonymous, b"{").await?;
+    let (answer, closed) = read_to_close(&mut stranger, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), Some(401), "{answer}");
+    assert!(closed, "an anonymous unfinished body kept its connection");
+
+    let (answer, closed) = read_to_close(&mut signed_in, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), Some(408), "{answer}");
+    assert!(
+        answer
+            .contains("request body not received within 1 s ([gateway.http] request_timeout_secs)"),
+        "{answer}"
+    );
+    assert!(closed, "the connection of an unfinished body stayed open");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    Ok(())
+}
+
+#[tokio::test]
+async fn connections_per_address_are_capped_as_configured() -> anyhow::Result<()> {
+    let gw = start(
+        "[http]\nmax_connections_per_address = 2\n",
+        Arc::new(SystemClock),
+    )
+    .await?;
+    let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse()?;
+    let request = format!("GET /nowhere HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = connect_from(FIRST, addr).await?;
+        tcp.write_all(request.as_bytes()).await?;
+        let mut buf = [0u8; 1024];
+        let n = tcp.read(&mut buf).await?;
+        assert_eq!(status_of(&String::from_utf8_lossy(&buf[..n])), Some(404));
+        held.push(tcp);
+    }
+    let mut third = connect_from(FIRST, addr).await?;
+    let (answer, closed) = read_to_close(&mut third, Duration::from_secs(5)).await;
+    assert!(closed, "a third connection was kept");
+    assert_eq!(status_of(&answer), Some(503), "{answer}");
+    assert!(
+        answer.contains("2 open at most ([gateway.http] max_connections_per_address)"),
+        "{answer}"
+    );
+    // Others are still served.
+    let url = format!("{}/mcp", gw.base);
+    let body = serde_json::to_vec(&tool_call(1, PRICE, json!({"symbol": "AAPL"})))?;
+    let response = reqwest::Client::builder()
+        .local_address(SECOND)
+        .build()?
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", PRICE)
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 200);
+    drop(held);
     Ok(())
 }
 
@@ -490,6 +568,11 @@ fn a_zero_limit_is_reported_by_check() {
         "{error}"
     );
     assert!(error.starts_with("line 2"), "{error}");
+    let error = refusal("[http]\nmax_connections_per_address = 0\n");
+    assert!(
+        error.contains("max_connections_per_address must be at least 1"),
+        "{error}"
+    );
     let unknown = refusal("[http]\nmax_body = 1\n");
     assert!(unknown.contains("unknown field"), "{unknown}");
 }

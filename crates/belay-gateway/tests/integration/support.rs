@@ -126,7 +126,13 @@ pub(crate) async fn protected_gateway_on(
     };
     let router = gateway.protected_router(&resource, &base)?;
     let server = CancellationToken::new();
-    tokio::spawn(belay_mcp::http::run(listener, router, server.clone()));
+    let options = gateway.server_options();
+    tokio::spawn(belay_mcp::http::run_with(
+        listener,
+        router,
+        server.clone(),
+        options,
+    ));
     Ok(Running {
         gateway,
         base,

@@ -13,12 +13,19 @@
 //! - the *idle* limit, from the end of the last response, while nothing arrives.
 //!
 //! Neither runs while a request is in flight (from its head until its response body has
-//! been written): a long tool call or an open SSE stream is not idle. Limits on the request
-//! body (size, time) belong to the routes, which know which answer to give.
+//! been written): a long tool call or an open SSE stream is not idle. A request's body has
+//! its own deadline from the end of its head ([`super::body_deadline`]); its size limit
+//! belongs to the routes, which know how much they take.
+//!
+//! Each request carries, in its extensions, axum's `ConnectInfo<SocketAddr>` (the TCP
+//! peer) and the client address resolved through the trusted proxies
+//! ([`super::ClientAddr`], read with [`super::client_ip`]). Connections per client address
+//! are capped ([`super::per_address`]).
 
 use std::{
     convert::Infallible,
     io,
+    net::SocketAddr,
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll},
@@ -28,7 +35,7 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::Request,
+    extract::ConnectInfo,
     serve::Listener,
 };
 use http_body::{Frame, SizeHint};
@@ -42,9 +49,13 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::{
+    ClientAddr, TrustedProxies, body_deadline,
+    per_address::{PerAddress, Slot},
+};
 use crate::Error;
 
-/// Limits of the server loop ([`run_with`]).
+/// Limits of the server loop ([`run_with`]), and whom it trusts to name a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpServerOptions {
     /// Time a client has to send a complete request head (request line and headers),
@@ -56,7 +67,32 @@ pub struct HttpServerOptions {
     /// closed (at least 8 KiB, hyper's floor). This bounds memory; routes can give a
     /// friendlier 431 below it.
     pub max_head_bytes: usize,
+    /// Time a client has to send a request's whole body, from the end of its head; then
+    /// the request is answered 408 and the connection closed.
+    pub body_read_timeout: Duration,
+    /// Connections open at once from one client address (TCP peer); more are refused
+    /// with 503 and closed. `None`: no cap (a loopback port only the gateway uses).
+    /// Trusted proxies are exempt.
+    pub max_connections_per_address: Option<usize>,
+    /// Reverse proxies whose forwarding header names the client (none by default).
+    pub trusted_proxies: TrustedProxies,
+    /// Where these limits are configured, named in refusals and logs.
+    pub setting_names: SettingNames,
 }
+
+/// The configuration keys behind [`HttpServerOptions`]' limits, e.g.
+/// `"[gateway.http] request_timeout_secs"`; `None` where a limit is not configurable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingNames {
+    /// Named in the 408 of a body not received in time.
+    pub body_read_timeout: Option<&'static str>,
+    /// Named in the 503 and the log line of a refused connection.
+    pub max_connections_per_address: Option<&'static str>,
+}
+
+/// Connections one client address may hold open by default: room for a browser (six or
+/// so per host), several SDK clients with their streams, and a client's pool under load.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 128;
 
 impl Default for HttpServerOptions {
     fn default() -> Self {
@@ -64,39 +100,69 @@ impl Default for HttpServerOptions {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             max_head_bytes: 64 * 1024,
+            body_read_timeout: Duration::from_secs(30),
+            max_connections_per_address: Some(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+            trusted_proxies: TrustedProxies::default(),
+            setting_names: SettingNames::default(),
         }
     }
 }
 
 /// Serves `router` with `options` until `shutdown` is cancelled, then lets open requests
 /// finish, with TCP_NODELAY on every connection. `listener` is a bound `TcpListener`,
-/// or anything else that hands out TCP connections (the shards of [`super::run_sharded`]).
+/// or anything else that hands out TCP connections with their peer's address.
 pub async fn run_with<L>(
-    mut listener: L,
+    listener: L,
     router: Router,
     shutdown: CancellationToken,
     options: HttpServerOptions,
 ) -> Result<(), Error>
 where
-    L: Listener<Io = TcpStream>,
+    L: Listener<Io = TcpStream, Addr = SocketAddr>,
+{
+    let per_address = PerAddress::new(&options);
+    serve_on(listener, router, shutdown, options, per_address).await
+}
+
+/// [`run_with`], counting connections per address in `per_address` (which the shards of
+/// [`super::run_sharded`] share).
+pub(super) async fn serve_on<L>(
+    mut listener: L,
+    router: Router,
+    shutdown: CancellationToken,
+    options: HttpServerOptions,
+    per_address: Arc<PerAddress>,
+) -> Result<(), Error>
+where
+    L: Listener<Io = TcpStream, Addr = SocketAddr>,
 {
     // Every connection task holds a receiver; when all are gone, every connection is closed.
     let (open_tx, open_rx) = watch::channel(());
     loop {
         // axum's accept retries (after a pause) on errors such as too many open files.
-        let (tcp, _remote) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = Listener::accept(&mut listener) => accepted,
             () = shutdown.cancelled() => break,
+        };
+        let slot = match per_address.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                // Best effort: a socket that cannot take it at once is just closed.
+                let _ = tcp.try_write(refusal);
+                continue;
+            }
         };
         // rmcp answers with SSE in several small writes; with Nagle on, each response on a
         // kept-alive connection would wait ~40 ms for the peer's delayed ACK.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let connection = serve_connection(tcp, router.clone(), options.clone(), shutdown.clone());
+        let connection =
+            serve_connection(tcp, peer, router.clone(), options.clone(), shutdown.clone());
         let open = open_rx.clone();
         tokio::spawn(async move {
             connection.await;
+            drop::<Option<Slot>>(slot);
             drop(open);
         });
     }
@@ -109,6 +175,7 @@ where
 /// Serves one connection until it ends, a limit closes it, or shutdown lets it finish.
 async fn serve_connection(
     tcp: TcpStream,
+    peer: SocketAddr,
     router: Router,
     options: HttpServerOptions,
     shutdown: CancellationToken,
@@ -119,18 +186,26 @@ async fn serve_connection(
         activity: activity.clone(),
     });
     let requests = activity.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+    let (body_timeout, trusted) = (options.body_read_timeout, options.trusted_proxies.clone());
+    let body_setting = options.setting_names.body_read_timeout;
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         // Called once the head is complete: from here until the response body is written,
         // the connection is busy, not slow.
         let in_flight = InFlight::begin(requests.clone());
         let router = router.clone();
+        let client = trusted.client_of(peer.ip(), request.headers());
+        let extensions = request.extensions_mut();
+        extensions.insert(ConnectInfo(peer));
+        extensions.insert(ClientAddr(client));
         async move {
-            let response =
-                tower::ServiceExt::oneshot(router, request.map(Body::new) as Request).await;
-            let response = match response {
-                Ok(response) => response,
-                Err(never) => match never {},
+            let respond = |request| async move {
+                match tower::ServiceExt::oneshot(router, request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
             };
+            let response =
+                body_deadline::within(request, body_timeout, body_setting, respond).await;
             Ok::<_, Infallible>(response.map(|body| Tracked {
                 body,
                 _in_flight: in_flight,
@@ -341,6 +416,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             max_head_bytes: 8192,
+            ..HttpServerOptions::default()
         }
     }
 

@@ -18,11 +18,12 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::HttpServerOptions;
+use super::{HttpServerOptions, per_address::PerAddress};
 use crate::Error;
 
 /// Serves `router` on `shards` threads until `shutdown` is cancelled, then lets open
-/// requests finish, each shard with the limits of `options` (as [`super::run_with`]).
+/// requests finish, each shard with the limits of `options` (as [`super::run_with`]; the
+/// cap on connections per address counts them on every shard together).
 ///
 /// Shard 0 runs on the caller's runtime, beside the accepting task; the others get a
 /// thread and a current-thread runtime each. With `shards` ≤ 1 this is [`super::run_with`].
@@ -39,6 +40,7 @@ pub async fn run_sharded(
         return super::run_with(listener, router, shutdown, options).await;
     }
     let local = listener.local_addr()?;
+    let per_address = PerAddress::new(&options);
     // A shard's runtime also runs the session workers of the sessions opened through it,
     // which requests on other shards may still be waiting on: no runtime is dropped until
     // every shard has finished its requests.
@@ -50,7 +52,7 @@ pub async fn run_sharded(
         let (queue, handed) = mpsc::unbounded_channel();
         let (done, finish) = oneshot::channel();
         let (router, shutdown, release) = (router.clone(), shutdown.clone(), release.clone());
-        let options = options.clone();
+        let (options, per_address) = (options.clone(), per_address.clone());
         let thread = std::thread::Builder::new()
             .name(format!("belay-http-{index}"))
             .spawn(move || {
@@ -63,7 +65,8 @@ pub async fn run_sharded(
                 };
                 runtime.block_on(async move {
                     let handed = Handed { handed, local };
-                    let served = super::run_with(handed, router, shutdown, options).await;
+                    let served =
+                        super::conn::serve_on(handed, router, shutdown, options, per_address).await;
                     let _ = done.send(served);
                     release.cancelled().await;
                 });
@@ -76,7 +79,7 @@ pub async fn run_sharded(
     queues.insert(0, queue);
     let dealer = tokio::spawn(deal(listener, queues, shutdown.clone()));
     let handed = Handed { handed, local };
-    let mut outcome = super::run_with(handed, router, shutdown, options).await;
+    let mut outcome = super::conn::serve_on(handed, router, shutdown, options, per_address).await;
     for finish in finished {
         let served = finish
             .await

@@ -3,6 +3,7 @@
 
 mod ask;
 mod ask_all;
+mod connections;
 mod http_errors;
 mod legacy_sse;
 mod probe;

@@ -4,7 +4,7 @@ use std::{io::Read, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use belay_auth_server::{Alg, AuthServer, ServerSpec, Settings, SystemClock, Users};
-use belay_mcp::guard::AllowList;
+use belay_mcp::{guard::AllowList, http::HttpServerOptions};
 use belay_store::Db;
 use clap::{Args, Subcommand};
 
@@ -113,7 +113,9 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
     let spec = || BelayConfig::load(config).map(|c| c.auth_server);
     match args.command {
         AuthCommand::Serve(serve) => {
-            let mut spec = spec()?;
+            let loaded = BelayConfig::load(config)?;
+            let options = loaded.front(HttpServerOptions::default());
+            let mut spec = loaded.auth_server;
             let db = state(&spec)?;
             if let Some(host) = serve.host {
                 spec.host = host;
@@ -124,7 +126,7 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
             if serve.issuer.is_some() {
                 spec.issuer = serve.issuer;
             }
-            run_server(spec, db).await
+            run_server(spec, db, options).await
         }
         AuthCommand::RotateKeys { alg } => {
             let db = state(&spec()?)?;
@@ -155,7 +157,11 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
     }
 }
 
-async fn run_server(mut spec: ServerSpec, db: Db) -> anyhow::Result<()> {
+async fn run_server(
+    mut spec: ServerSpec,
+    db: Db,
+    options: HttpServerOptions,
+) -> anyhow::Result<()> {
     let (listener, addr) = belay_mcp::http::bind(&format!("{}:{}", spec.host, spec.port)).await?;
     // With --port 0 the issuer must name the port actually bound.
     spec.port = addr.port();
@@ -179,7 +185,7 @@ async fn run_server(mut spec: ServerSpec, db: Db) -> anyhow::Result<()> {
     }
     let shutdown = belay_core::shutdown::on_signal();
     let router = belay_mcp::http::guarded(server.router(), allow);
-    belay_auth_server::serve(listener, router, shutdown).await?;
+    belay_auth_server::serve_with(listener, router, shutdown, options).await?;
     eprintln!("belay auth: stopped");
     Ok(())
 }

@@ -187,8 +187,9 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         hosts: args.allowed_hosts,
         origins: args.allowed_origins,
     };
-    // `[gateway.http]`'s header read and idle timeouts need the server loop's help.
-    let options = gateway.server_options();
+    // `[gateway.http]`'s timeouts and connection cap are the server loop's; `[http]` says
+    // which proxies may name the client.
+    let options = config.front(gateway.server_options());
     http::run_with(listener, http::guarded(router, allow), shutdown, options).await?;
     if let Some(log) = audit {
         log.flush()

@@ -132,6 +132,14 @@ pub async fn run(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
         // Logs, not println!: stdout may be the protocol channel.
         tracing::info!(server = %name, %transport, %url, "listening");
     };
+    // The configuration matters to HTTP only: over stdio there is no front to configure.
+    let config = match transport {
+        Transport::Stdio => None,
+        _ => Some(crate::config::BelayConfig::load(config)?),
+    };
+    if let Some(config) = &config {
+        options.limits = config.front(options.limits);
+    }
     if !args.auth {
         return belay_servers::serve(name, transport, &options, shutdown, on_ready)
             .await
@@ -142,7 +150,7 @@ pub async fn run(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
         "--auth protects HTTP transports: add `--transport http` (or `sse`). Over stdio the \
          client launches the server and no bearer token is exchanged"
     );
-    let spec = args.resource_spec(config)?;
+    let spec = args.resource_spec(config.unwrap_or_default())?;
     options.wrap = Some(protect(spec.clone()));
     let served = if name == ServerName::Whoami {
         let credentials = match (&args.client_id, &args.client_secret) {
@@ -180,9 +188,9 @@ pub async fn run(args: ServeArgs, config: Option<&Path>) -> anyhow::Result<()> {
 }
 
 impl ServeArgs {
-    /// `[resource]` from the config file and environment, then the flags.
-    fn resource_spec(&self, config: Option<&Path>) -> anyhow::Result<ResourceSpec> {
-        let mut spec = crate::config::BelayConfig::load(config)?.resource;
+    /// `[resource]` from the config file and environment (`config`), then the flags.
+    fn resource_spec(&self, config: crate::config::BelayConfig) -> anyhow::Result<ResourceSpec> {
+        let mut spec = config.resource;
         if let Some(issuer) = &self.issuer {
             spec.issuer = issuer.clone();
         }

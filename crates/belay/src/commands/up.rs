@@ -119,7 +119,17 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         ..config.resource.clone()
     };
     let servers = reference_servers(&internal_base, issuer.as_ref(), &resource, &shutdown)?;
-    tokio::spawn(http::run(internal, servers, shutdown.clone()));
+    // Only the gateway connects here, with as many connections as calls in flight: no cap.
+    let internal_options = http::HttpServerOptions {
+        max_connections_per_address: None,
+        ..http::HttpServerOptions::default()
+    };
+    tokio::spawn(http::run_with(
+        internal,
+        servers,
+        shutdown.clone(),
+        internal_options,
+    ));
 
     let spec = gateway_spec(
         &config.gateway,
@@ -151,7 +161,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         listener,
         http::guarded(router, AllowList::default()),
         shutdown,
-        gateway.server_options(),
+        config.front(gateway.server_options()),
     ));
     // Lists are complete from the first request: wait (briefly) for the local servers.
     for &name in builtin_names() {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod connections;
 mod front_door;
 mod gateway;
 mod ports;
