@@ -32,9 +32,7 @@ const INSPECTOR = join(HERE, 'node_modules/@modelcontextprotocol/inspector/clien
 const SERVERS = ['stock', 'weather', 'matheval', 'news', 'conformance'];
 // Not portable yet, with the reason: reported as WARN while it still has findings, and as a
 // failure once it has none (so the entry is removed rather than forgotten).
-const NOT_YET_PORTABLE = {
-  whoami: 'its module is being reworked elsewhere; it is to use belay_mcp::schema::portable_tools',
-};
+const NOT_YET_PORTABLE = {};
 const GATEWAY_UPSTREAMS = ['stock', 'weather', 'matheval', 'news'];
 const TIMEOUT_MS = 60_000;
 

@@ -19,6 +19,7 @@ use belay_auth::{
         TokenResponse, exchange_token, on_behalf_of, register_client,
     },
 };
+use belay_mcp::schema::portable_tools;
 use rmcp::{
     ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::schema_for_output},
@@ -139,7 +140,7 @@ impl WhoamiServer {
     /// A server without downstream access: `whoami` explains it needs `--auth`.
     pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
             downstream: None,
         }
     }
@@ -183,7 +184,7 @@ impl WhoamiServer {
             ProfileApi::OnBehalfOf { scope, url } => (url, Some(scope)),
         };
         Ok(Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
             downstream: Some(Arc::new(Downstream {
                 http,
                 token_endpoint,
@@ -208,7 +209,7 @@ impl WhoamiServer {
             .map_err(|e| belay_auth::Error::Config(format!("cannot build an HTTP client: {e}")))?;
         let issuer = issuer.trim_end_matches('/');
         Ok(Self {
-            tool_router: Self::tool_router(),
+            tool_router: portable_tools(Self::tool_router()),
             downstream: Some(Arc::new(Downstream {
                 http,
                 token_endpoint: format!("{issuer}/token"),

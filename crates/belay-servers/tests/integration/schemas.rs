@@ -14,11 +14,7 @@ use crate::common::{Era, ScriptedClient, over_pipe};
 
 /// Servers whose schemas are not portable yet, each with the reason. An entry must still
 /// have findings (the test says so when it does not), so the list cannot go stale.
-const NOT_YET_PORTABLE: &[(&str, &str)] = &[(
-    "whoami",
-    "its module is being reworked elsewhere: its constructors are to wrap \
-     `Self::tool_router()` in `belay_mcp::schema::portable_tools` like the others",
-)];
+const NOT_YET_PORTABLE: &[(&str, &str)] = &[];
 
 async fn tools_of<S: ServerHandler>(server: S) -> anyhow::Result<Vec<Tool>> {
     let client = over_pipe(server, ScriptedClient::new(Era::Handshake)).await?;
