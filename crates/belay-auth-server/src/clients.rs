@@ -301,8 +301,9 @@ pub(crate) fn check_grants(client: &Client) -> Result<(), String> {
     }
     if client.allows(TOKEN_EXCHANGE) && client.token_exchange.is_none() {
         return Err(
-            "the token-exchange grant needs token_exchange = { from = [...], to = [...] }: \
-             the audiences of the tokens it may exchange, and those it may ask for"
+            "the token-exchange grant needs the audiences it may trade: the tokens it may \
+             exchange and those it may ask for (token_exchange = { from = [...], to = [...] } \
+             in belay.toml, or --exchange-from and --exchange-to)"
                 .into(),
         );
     }
