@@ -98,6 +98,45 @@ impl CheckpointFile {
     }
 }
 
+impl CheckpointFile {
+    /// Moves the head file aside as `<name>.gone-<unix time>.json`, for a log that is gone
+    /// entirely (its folder reset): a new chain starts, and the old head stays as evidence
+    /// that [`Self::gone`] lists for `verify`. Returns where it went.
+    pub(crate) fn retire(&self, now: u64) -> Result<PathBuf, Error> {
+        let retired = self.path.with_extension(format!("gone-{now}.json"));
+        std::fs::rename(&self.path, &retired).map_err(|e| Error::io(&self.path, e))?;
+        Ok(retired)
+    }
+
+    /// The retired head files of this log, oldest first, with what each says.
+    pub(crate) fn gone(&self) -> Vec<(PathBuf, Checkpoint)> {
+        let (Some(dir), Some(stem)) = (
+            self.path.parent(),
+            self.path.file_stem().and_then(|s| s.to_str()),
+        ) else {
+            return Vec::new();
+        };
+        let prefix = format!("{stem}.gone-");
+        let mut found: Vec<(PathBuf, Checkpoint)> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".json"))
+            })
+            .filter_map(|path| {
+                let text = std::fs::read_to_string(&path).ok()?;
+                Some((path, serde_json::from_str(&text).ok()?))
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+}
+
 /// The head file `spec` keeps for the log under `data_dir`, if any (for callers that want to
 /// know whether a log ever existed there, without needing its key).
 pub fn checkpoint(spec: &AuditSpec, data_dir: &Path) -> Result<Option<Checkpoint>, Error> {

@@ -378,6 +378,24 @@ fn check_checkpoint(
         }
         return Ok(());
     };
+    // The whole log is gone: a data folder reset (or removed by someone who could). Refusing
+    // to start would lock a person out of their own reset; cutting only the end is what an
+    // intruder hides with, and that stays refused below. Either way the old head is kept as
+    // evidence, outside the data folder, and `verify` names it.
+    if last.is_none() && known.key == key.id() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let kept = file.retire(now)?;
+        tracing::warn!(
+            log = %known.log.display(),
+            records = known.head.seq,
+            evidence = %kept.display(),
+            "the audit log is gone (its folder was reset, or it was removed): a new log begins; \
+             `belay audit verify` reports the missing records"
+        );
+        return Ok(());
+    }
     let fresh_start = format!(
         "keep the files as evidence and run `belay audit verify`; to start a new log, move \
          the log aside and remove {}",

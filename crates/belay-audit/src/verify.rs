@@ -241,6 +241,14 @@ pub async fn verify_configured(
         .await?
         .ok_or_else(nothing)?;
     report.notes = notes(&report, known.as_ref(), Some(heads.path()));
+    for (path, gone) in heads.gone() {
+        report.notes.push(format!(
+            "an earlier log here, of {} records, is gone: its folder was reset or it was \
+             removed; its last head is kept in {}",
+            gone.head.seq,
+            path.display()
+        ));
+    }
     Ok(report)
 }
 

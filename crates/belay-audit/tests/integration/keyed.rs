@@ -74,6 +74,29 @@ async fn a_log_cut_while_stopped_does_not_start_again() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn a_log_gone_entirely_starts_afresh_and_verify_names_what_is_missing() -> anyhow::Result<()>
+{
+    let env = Env::new()?;
+    write(&env, 1, 4).await?;
+    // The person resets the data folder: the log and the store's copy are gone.
+    std::fs::remove_file(env.file())?;
+    env.db
+        .call_blocking(|c| c.execute("DELETE FROM audit_records", []))?;
+    write(&env, 1, 3).await?;
+    let report = verify_configured(&env.spec, env.dir.path(), Some(&env.db)).await?;
+    assert!(report.problem.is_none(), "{report}");
+    assert_eq!(report.records, 2, "{report}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("an earlier log here, of 3 records, is gone")),
+        "{report}"
+    );
+    Ok(())
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn a_key_other_users_can_read_is_refused_with_the_fix() -> anyhow::Result<()> {
