@@ -79,8 +79,8 @@ struct Inner {
     revoked: Arc<revoked::RevokedIds>,
     /// Failed sign-ins per account and address.
     throttle: throttle::SignInThrottle,
-    /// One password check per core at a time.
-    password_checks: tokio::sync::Semaphore,
+    /// Password checks that may run at once.
+    password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -115,6 +115,7 @@ impl AuthServer {
         );
         let cimd = cimd::Resolver::new(&settings.cimd)?;
         let revoked = Arc::new(revoked::RevokedIds::load(&db, now)?);
+        let password_checks = Arc::new(tokio::sync::Semaphore::new(settings.max_password_checks));
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -126,9 +127,7 @@ impl AuthServer {
                 cimd,
                 revoked,
                 throttle: throttle::SignInThrottle::default(),
-                password_checks: tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(1, usize::from),
-                ),
+                password_checks,
             }),
         })
     }

@@ -34,7 +34,9 @@ impl RateLimiter {
             let (burst, rate) = (self.burst, self.per_second);
             buckets.retain(|_, (tokens, at)| *tokens + (now - *at) as f64 * rate < burst);
         }
-        let (tokens, at) = buckets.entry(ip).or_insert((self.burst, now));
+        let (tokens, at) = buckets
+            .entry(crate::throttle::limit_key(ip))
+            .or_insert((self.burst, now));
         let elapsed = (now - *at).max(0) as f64;
         *tokens = (*tokens + elapsed * self.per_second).min(self.burst);
         *at = now;

@@ -103,10 +103,11 @@ pub(crate) async fn verify_password(
     if wait > 0 {
         return Ok(Err(Refused::Wait(wait)));
     }
-    let _permit = server
+    let permit = server
         .inner
         .password_checks
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(OAuthError::server)?;
     // Failures recorded while this request queued count too.
@@ -114,18 +115,25 @@ pub(crate) async fn verify_password(
     if wait > 0 {
         return Ok(Err(Refused::Wait(wait)));
     }
-    let users = server.users();
-    let name = username.clone();
-    let found = tokio::task::spawn_blocking(move || users.verify(&name, &password))
-        .await
-        .map_err(OAuthError::server)??;
-    Ok(match found {
-        Some(user) => {
-            throttle.succeeded(&username);
-            Ok(user)
-        }
-        None => Err(Refused::Wrong {
-            next_wait: throttle.failed(&username, ip, server.now()),
-        }),
+    // The check and its accounting run to the end even if the client hangs up: the permit
+    // and the failure count live in the blocking task, not in this (droppable) future, so
+    // closing the connection mid-check neither frees a slot early nor skips the count.
+    let server = server.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let found = server.users().verify(&username, &password)?;
+        let throttle = &server.inner.throttle;
+        Ok::<_, crate::Error>(match found {
+            Some(user) => {
+                throttle.succeeded(&username, ip);
+                Ok(user)
+            }
+            None => Err(Refused::Wrong {
+                next_wait: throttle.failed(&username, ip, server.now()),
+            }),
+        })
     })
+    .await
+    .map_err(OAuthError::server)??;
+    Ok(outcome)
 }

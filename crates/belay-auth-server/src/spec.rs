@@ -52,6 +52,8 @@ pub struct ServerSpec {
     pub clients: Vec<ClientSpec>,
     /// Client ID Metadata Documents (`[auth_server.cimd]`).
     pub cimd: CimdSpec,
+    /// Password checks that may run at once (argon2id, 19 MiB each); 0: one per core.
+    pub max_password_checks: usize,
 }
 
 impl Default for ServerSpec {
@@ -75,6 +77,7 @@ impl Default for ServerSpec {
             allowed_hosts: Vec::new(),
             clients: Vec::new(),
             cimd: CimdSpec::default(),
+            max_password_checks: 0,
         }
     }
 }
@@ -223,6 +226,8 @@ pub struct Settings {
     pub clients: Vec<ClientSpec>,
     /// How client metadata documents are fetched and cached.
     pub cimd: CimdSpec,
+    /// Password checks that may run at once.
+    pub max_password_checks: usize,
 }
 
 impl ServerSpec {
@@ -280,6 +285,10 @@ impl TryFrom<&ServerSpec> for Settings {
             registration_per_minute: spec.registration_per_minute.max(1),
             clients: spec.clients.clone(),
             cimd: spec.cimd.clone(),
+            max_password_checks: match spec.max_password_checks {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            },
         })
     }
 }
