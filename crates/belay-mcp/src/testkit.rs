@@ -24,6 +24,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::Error;
 
+mod malformed;
+pub use malformed::{INVALID_REQUEST, Malformed, PARSE_ERROR, check_refusal, malformed_bodies};
+
 /// Which protocol era the test client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Era {

@@ -17,5 +17,6 @@ mod passthrough;
 mod policy;
 mod reload;
 mod resilience;
+mod sessions;
 mod support;
 mod token_exchange;

@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) const USER: &str = "alice";
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
+/// A second person, to show that one's sessions are not the other's.
+pub(crate) const OTHER_USER: &str = "bob";
+pub(crate) const OTHER_PASSWORD: &str = "bob's own long passphrase";
 
 pub(crate) struct World {
     pub(crate) issuer: String,
@@ -26,7 +29,7 @@ impl Drop for World {
 }
 
 impl World {
-    /// The authorization server with `alice`, configured by `tune`.
+    /// The authorization server with `alice` and `bob`, configured by `tune`.
     pub(crate) async fn start(tune: impl FnOnce(&mut ServerSpec)) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let (issuer, server) =
@@ -37,6 +40,9 @@ impl World {
             Some("Alice Liddell"),
             Some("alice@example.com"),
         )?;
+        server
+            .users()
+            .add(OTHER_USER, OTHER_PASSWORD, Some("Bob"), None)?;
         Ok(Self { issuer, shutdown })
     }
 
@@ -54,10 +60,31 @@ impl World {
         server: S,
         spec: &ResourceSpec,
     ) -> anyhow::Result<String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/mcp", listener.local_addr()?);
         let router =
             belay_mcp::http::streamable_router(server, "/mcp", false, self.shutdown.clone());
+        self.serve_protected(router, "/mcp", spec).await
+    }
+
+    /// Serves `server` over the legacy HTTP+SSE transport (`/sse`, `/messages`) behind
+    /// `spec`'s checks, as `belay serve --transport sse --auth` does; returns the `/sse` URL.
+    pub(crate) async fn protected_sse<S: ServerHandler + Clone>(
+        &self,
+        server: S,
+        spec: &ResourceSpec,
+    ) -> anyhow::Result<String> {
+        let router = belay_mcp::http::sse_router(server, self.shutdown.clone());
+        self.serve_protected(router, "/sse", spec).await
+    }
+
+    /// Serves `router` behind `spec`'s checks, its resource the URL of `path`; that URL.
+    async fn serve_protected(
+        &self,
+        router: axum::Router,
+        path: &str,
+        spec: &ResourceSpec,
+    ) -> anyhow::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}{path}", listener.local_addr()?);
         let router = Protection::new(spec, &url)?.protect(router);
         tokio::spawn(belay_mcp::http::run(
             listener,
@@ -70,9 +97,14 @@ impl World {
 
 /// Sign-in options for a person who types `password` as alice and approves.
 pub(crate) fn as_alice(password: &str) -> anyhow::Result<SignInOptions> {
+    as_user(USER, password)
+}
+
+/// Sign-in options for a person who types `user` and `password` and approves.
+pub(crate) fn as_user(user: &str, password: &str) -> anyhow::Result<SignInOptions> {
     Ok(SignInOptions {
         client_name: "belay e2e".into(),
-        user_agent: Arc::new(FormAgent::new(USER, password).context("form agent")?),
+        user_agent: Arc::new(FormAgent::new(user, password).context("form agent")?),
         allow_private_addresses: true,
         ..SignInOptions::default()
     })
