@@ -12,6 +12,7 @@ mod lab;
 mod legacy_sse;
 mod limits;
 mod listen;
+mod malformed;
 mod metrics;
 mod passthrough;
 mod policy;

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{Running, http_toml, http_upstream, protected_gateway};
 
-const ALICE: (&str, &str) = ("alice", "alice's long passphrase");
+pub(crate) const ALICE: (&str, &str) = ("alice", "alice's long passphrase");
 const BOB: (&str, &str) = ("bob", "bob's long passphrase");
 
 /// A token for the endpoint `url` as `person`, signed in through the form.
-async fn token(url: &str, (user, password): (&str, &str)) -> anyhow::Result<String> {
+pub(crate) async fn token(url: &str, (user, password): (&str, &str)) -> anyhow::Result<String> {
     let options = SignInOptions {
         client_name: format!("{user}'s app"),
         user_agent: std::sync::Arc::new(FormAgent::new(user, password)?),
@@ -28,7 +28,7 @@ async fn token(url: &str, (user, password): (&str, &str)) -> anyhow::Result<Stri
 
 /// The authorization server with alice and bob, the weather server and a gateway in front
 /// requiring sign-in; everything stops with the returned token.
-async fn world() -> anyhow::Result<(Running, CancellationToken)> {
+pub(crate) async fn world() -> anyhow::Result<(Running, CancellationToken)> {
     let stop = CancellationToken::new();
     let (issuer, server) = belay_auth_server::spawn_ephemeral(|_| {}, |r| r, stop.clone()).await?;
     for (user, password) in [ALICE, BOB] {

@@ -56,6 +56,15 @@ pub(crate) type HttpAnswer = (u16, Vec<(String, String)>, String);
 
 /// One HTTP/1.1 exchange on a fresh connection.
 pub(crate) fn http_exchange(url: &str, method: &str, body: &str) -> anyhow::Result<HttpAnswer> {
+    http_exchange_bytes(url, method, body.as_bytes())
+}
+
+/// [`http_exchange`] with any bytes as the body (not necessarily UTF-8).
+pub(crate) fn http_exchange_bytes(
+    url: &str,
+    method: &str,
+    body: &[u8],
+) -> anyhow::Result<HttpAnswer> {
     use std::io::{Read, Write};
     let rest = url
         .strip_prefix("http://")
@@ -67,9 +76,10 @@ pub(crate) fn http_exchange(url: &str, method: &str, body: &str) -> anyhow::Resu
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
          Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
+         Connection: close\r\n\r\n",
         body.len()
     )?;
+    stream.write_all(body)?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
