@@ -106,15 +106,18 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         false => Some(start_issuer(&config, &dir, &base).await?),
     };
 
-    // The reference servers, on loopback only: the gateway is their one way in.
+    // The reference servers, on loopback only: the gateway is their one way in. They stop
+    // after the gateway, once it has closed its sessions with them (or those closes would
+    // find nobody listening, and each would be logged as an error).
+    let internal_stop = CancellationToken::new();
     let (internal, internal_addr) = http::bind("127.0.0.1:0").await?;
     let internal_base = format!("http://{internal_addr}");
     let resource = ResourceSpec {
         issuer: base.clone(),
         ..config.resource.clone()
     };
-    let servers = reference_servers(&internal_base, issuer.as_ref(), &resource, &shutdown)?;
-    tokio::spawn(http::run(internal, servers, shutdown.clone()));
+    let servers = reference_servers(&internal_base, issuer.as_ref(), &resource, &internal_stop)?;
+    let internal_serving = tokio::spawn(http::run(internal, servers, internal_stop.clone()));
 
     let spec = gateway_spec(
         &config.gateway,
@@ -176,6 +179,17 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         print_banner(&started);
     }
     serving.await.context("the server task failed")??;
+    let wait = super::gateway::STOP_WAIT;
+    if tokio::time::timeout(wait, gateway.stopped()).await.is_err() {
+        tracing::warn!(
+            secs = wait.as_secs(),
+            "the gateway's upstream sessions did not all close in time"
+        );
+    }
+    internal_stop.cancel();
+    internal_serving
+        .await
+        .context("the reference servers' task failed")??;
     if let Some(log) = audit {
         log.flush()
             .await
