@@ -3,6 +3,7 @@
 
 mod auth;
 mod gateway;
+mod quiet;
 mod reload;
 mod serve;
 mod support;

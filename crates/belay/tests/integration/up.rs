@@ -4,8 +4,11 @@ use crate::support::*;
 
 #[tokio::test]
 async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
+    // Its own data folder: the default one is the user's (and other checkouts' builds).
+    let data = fresh_dir("up-no-auth")?;
     let child = belay()
-        .args(["up", "--no-auth", "--port", "0", "--json"])
+        .args(["up", "--no-auth", "--port", "0", "--json", "--data-dir"])
+        .arg(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -46,6 +49,7 @@ async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> a
         Some(true),
         "belay up did not exit 0 on SIGTERM"
     );
+    let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
 
