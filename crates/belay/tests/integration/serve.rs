@@ -182,7 +182,7 @@ fn malformed_bodies_get_json_rpc_errors_and_the_server_keeps_serving() -> anyhow
     );
     let url = listening_url(&mut child.0)?;
     for case in belay_mcp::testkit::malformed_bodies() {
-        let (status, _, body) = http_exchange_bytes(&url, "POST", &case.body)?;
+        let (status, _, body) = http_request(&url, "POST", &[], &case.body)?;
         belay_mcp::testkit::check_refusal(&case, status, &body).map_err(anyhow::Error::msg)?;
     }
     let (status, headers, body) = http_exchange(&url, "POST", INITIALIZE)?;

@@ -56,13 +56,15 @@ pub(crate) type HttpAnswer = (u16, Vec<(String, String)>, String);
 
 /// One HTTP/1.1 exchange on a fresh connection.
 pub(crate) fn http_exchange(url: &str, method: &str, body: &str) -> anyhow::Result<HttpAnswer> {
-    http_exchange_bytes(url, method, body.as_bytes())
+    http_request(url, method, &[], body.as_bytes())
 }
 
-/// [`http_exchange`] with any bytes as the body (not necessarily UTF-8).
-pub(crate) fn http_exchange_bytes(
+/// One HTTP/1.1 exchange on a fresh connection, with `headers` added to the usual ones and
+/// any bytes as the body (not necessarily UTF-8).
+pub(crate) fn http_request(
     url: &str,
     method: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> anyhow::Result<HttpAnswer> {
     use std::io::{Read, Write};
@@ -76,9 +78,13 @@ pub(crate) fn http_exchange_bytes(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
          Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
+         Connection: close\r\n",
         body.len()
     )?;
+    for (name, value) in headers {
+        write!(stream, "{name}: {value}\r\n")?;
+    }
+    stream.write_all(b"\r\n")?;
     stream.write_all(body)?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;

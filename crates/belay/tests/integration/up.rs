@@ -4,11 +4,11 @@ use crate::support::*;
 
 #[tokio::test]
 async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
-    // Its own data folder: the default one is the user's (and other checkouts' builds).
+    // Its own data folder (made by belay): the default one is the user's.
     let data = fresh_dir("up-no-auth")?;
     let child = belay()
         .args(["up", "--no-auth", "--port", "0", "--json", "--data-dir"])
-        .arg(&data)
+        .arg(data.join("state"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -165,6 +165,83 @@ async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::R
     assert_ne!(forecast.is_error, Some(true), "{forecast:?}");
     terminate(&second.0);
     let _ = wait_with_timeout(&mut second.0, Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+/// A token for `url` as `user`, signed in through `belay up`'s login form.
+async fn token_of(url: &str, user: &str, password: &str) -> anyhow::Result<String> {
+    let options = belay_client::SignInOptions {
+        user_agent: std::sync::Arc::new(belay_client::FormAgent::new(user, password)?),
+        allow_private_addresses: true,
+        ..belay_client::SignInOptions::default()
+    };
+    Ok(belay_client::SignIn::new(url, options)?
+        .sign_in(None, None)
+        .await?)
+}
+
+#[tokio::test]
+async fn up_keeps_each_persons_sessions_their_own() -> anyhow::Result<()> {
+    let data = fresh_dir("up-sessions")?;
+    let state = data.join("state");
+    let state = state.to_string_lossy();
+    let (mut up, info) = start_up(&state)?;
+    let demo_password = info["user"]["password"].as_str().unwrap_or_default();
+    let bob_password = "bob's own long passphrase";
+    let added = belay()
+        .args([
+            "auth",
+            "user",
+            "add",
+            "bob",
+            "--password",
+            bob_password,
+            "--data-dir",
+        ])
+        .arg(&*state)
+        .output()?;
+    assert!(added.status.success(), "{added:?}");
+    let url = info["gateway"]["url"].as_str().unwrap_or_default();
+    let demo = format!("Bearer {}", token_of(url, "demo", demo_password).await?);
+    let bob = format!("Bearer {}", token_of(url, "bob", bob_password).await?);
+
+    let (status, headers, body) = http_request(
+        url,
+        "POST",
+        &[("Authorization", &demo)],
+        br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    )?;
+    assert_eq!(status, 200, "{body}");
+    let session = headers
+        .iter()
+        .find(|(k, _)| k == "mcp-session-id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let list = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let in_session = |token: &str| {
+        [
+            ("Authorization", token.to_owned()),
+            ("Mcp-Session-Id", session.clone()),
+            ("Mcp-Protocol-Version", "2025-11-25".to_owned()),
+        ]
+    };
+    let bobs = in_session(&bob);
+    let bobs: Vec<(&str, &str)> = bobs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for (method, body) in [("POST", &list[..]), ("GET", &[][..]), ("DELETE", &[][..])] {
+        let (status, _, text) = http_request(url, method, &bobs, body)?;
+        assert_eq!(status, 404, "bob {method}: {text}");
+    }
+    let demos = in_session(&demo);
+    let demos: Vec<(&str, &str)> = demos.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, text) = http_request(url, "POST", &demos, list)?;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("stock__get_stock_price"), "{text}");
+    let (status, _, _) = http_request(url, "DELETE", &demos, &[])?;
+    assert_eq!(status, 204);
+
+    terminate(&up.0);
+    let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
