@@ -25,6 +25,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::Error;
 
 mod malformed;
+pub mod raw;
 pub use malformed::{INVALID_REQUEST, Malformed, PARSE_ERROR, check_refusal, malformed_bodies};
 
 /// Which protocol era the test client speaks.

@@ -203,42 +203,15 @@ async fn up_keeps_each_persons_sessions_their_own() -> anyhow::Result<()> {
         .output()?;
     assert!(added.status.success(), "{added:?}");
     let url = info["gateway"]["url"].as_str().unwrap_or_default();
-    let demo = format!("Bearer {}", token_of(url, "demo", demo_password).await?);
-    let bob = format!("Bearer {}", token_of(url, "bob", bob_password).await?);
-
-    let (status, headers, body) = http_request(
+    let demo = token_of(url, "demo", demo_password).await?;
+    let bob = token_of(url, "bob", bob_password).await?;
+    belay_mcp::testkit::raw::check_session_is_private(
         url,
-        "POST",
-        &[("Authorization", &demo)],
-        br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
-    )?;
-    assert_eq!(status, 200, "{body}");
-    let session = headers
-        .iter()
-        .find(|(k, _)| k == "mcp-session-id")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let list = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
-    let in_session = |token: &str| {
-        [
-            ("Authorization", token.to_owned()),
-            ("Mcp-Session-Id", session.clone()),
-            ("Mcp-Protocol-Version", "2025-11-25".to_owned()),
-        ]
-    };
-    let bobs = in_session(&bob);
-    let bobs: Vec<(&str, &str)> = bobs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    for (method, body) in [("POST", &list[..]), ("GET", &[][..]), ("DELETE", &[][..])] {
-        let (status, _, text) = http_request(url, method, &bobs, body)?;
-        assert_eq!(status, 404, "bob {method}: {text}");
-    }
-    let demos = in_session(&demo);
-    let demos: Vec<(&str, &str)> = demos.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, _, text) = http_request(url, "POST", &demos, list)?;
-    assert_eq!(status, 200, "{text}");
-    assert!(text.contains("stock__get_stock_price"), "{text}");
-    let (status, _, _) = http_request(url, "DELETE", &demos, &[])?;
-    assert_eq!(status, 204);
+        &demo,
+        &[&bob],
+        "stock__get_stock_price",
+    )
+    .await?;
 
     terminate(&up.0);
     let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
