@@ -18,7 +18,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use axum::{
@@ -49,17 +49,19 @@ type Owner = Option<Principal>;
 #[derive(Default)]
 pub(crate) struct BoundSessions {
     inner: LocalSessionManager,
-    owners: Mutex<HashMap<SessionId, Owner>>,
+    /// Read on every request in a session, written when one starts or ends.
+    owners: RwLock<HashMap<SessionId, Owner>>,
 }
 
 impl BoundSessions {
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Owner>> {
-        self.owners.lock().unwrap_or_else(PoisonError::into_inner)
+    fn owners_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Owner>> {
+        self.owners.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The owner of session `id`, if it is open.
-    fn owner(&self, id: &str) -> Option<Owner> {
-        self.owners().get(id).cloned()
+    /// Whether `principal` may use session `id`; `None` when no such session is open.
+    fn may_use(&self, id: &str, principal: Option<&Principal>) -> Option<bool> {
+        let owners = self.owners.read().unwrap_or_else(PoisonError::into_inner);
+        owners.get(id).map(|owner| owner.as_ref() == principal)
     }
 }
 
@@ -87,11 +89,11 @@ impl SessionManager for BoundSessions {
             _ => None,
         };
         // Recorded before the session can answer, so its id is never usable unbound.
-        self.owners().insert(id.clone(), owner);
+        self.owners_mut().insert(id.clone(), owner);
         let initialized = self.inner.initialize_session(id, message).await;
         if initialized.is_err() {
             // rmcp closes a session whose start failed; it may have done so already.
-            self.owners().remove(id);
+            self.owners_mut().remove(id);
         }
         initialized
     }
@@ -101,7 +103,7 @@ impl SessionManager for BoundSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.owners().remove(id);
+        self.owners_mut().remove(id);
         self.inner.close_session(id).await
     }
 
@@ -162,13 +164,13 @@ pub(crate) async fn session_gate(
         return next.run(request).await;
     };
     let delete = request.method() == Method::DELETE;
-    match sessions.owner(id) {
-        Some(owner) if owner.as_ref() != request.extensions().get::<Principal>() => {
-            return session_not_found();
-        }
+    match sessions.may_use(id, request.extensions().get::<Principal>()) {
+        Some(true) => {}
+        Some(false) => return session_not_found(),
         // rmcp answers a DELETE of a session it does not have as if it had ended it.
         None if delete => return session_not_found(),
-        _ => {}
+        // rmcp answers the rest with its own 404 (made the same as ours by `refusals`).
+        None => {}
     }
     let response = next.run(request).await;
     if delete && response.status() == StatusCode::ACCEPTED {
