@@ -112,6 +112,15 @@ impl Caller {
         self.scopes.iter().cloned().collect::<Vec<_>>().join(" ")
     }
 
+    /// The principal the caller's MCP sessions are bound to: issuer, subject and client.
+    pub fn principal(&self) -> belay_core::Principal {
+        belay_core::Principal {
+            issuer: self.issuer.clone(),
+            subject: self.sub.clone(),
+            client_id: self.client_id.clone(),
+        }
+    }
+
     /// The caller of the HTTP request whose parts rmcp put in a handler's context
     /// (`ctx.extensions.get::<http::request::Parts>()`), if the server is protected.
     pub fn from_rmcp_parts(parts: Option<&http::request::Parts>) -> Option<&Caller> {

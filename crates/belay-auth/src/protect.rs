@@ -325,6 +325,8 @@ async fn check(State(protection): State<Protection>, request: Request, next: Nex
         );
     }
     let mut request = Request::from_parts(parts, Body::from(bytes));
+    // The MCP harness binds the sessions this request opens to its principal.
+    request.extensions_mut().insert(caller.principal());
     request.extensions_mut().insert::<Arc<Caller>>(caller);
     next.run(request).await
 }

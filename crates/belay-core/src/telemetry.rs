@@ -9,13 +9,18 @@
 //! and up) go to that collector over HTTP/protobuf, as service `OTEL_SERVICE_NAME` (default
 //! `belay`). The [`Telemetry`] guard [`init`] returns flushes them when it drops. Whatever
 //! `RUST_LOG` says only filters the log lines, so quieter logs do not thin out the traces.
+//! One rmcp error event that reports a normal client action is left out of the log lines
+//! (`false_alarms`, which says which and why).
 
 use std::str::FromStr;
 
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, prelude::*};
 
+mod false_alarms;
 #[cfg(feature = "otlp")]
 mod otlp;
+
+use false_alarms::WithoutFalseAlarms;
 
 /// How log records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -143,12 +148,14 @@ pub fn init(format: LogFormat, default_filter: &str) -> Telemetry {
         LogFormat::Text => fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .map_event_format(WithoutFalseAlarms)
             .with_filter(filter)
             .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
             .flatten_event(true)
             .with_writer(std::io::stderr)
+            .map_event_format(WithoutFalseAlarms)
             .with_filter(filter)
             .boxed(),
     };

@@ -5,7 +5,8 @@
 //! person's state (and where it sends its elicitation questions), so a caller's calls never
 //! share a session with anyone else's. Sessions open on a caller's first call, carry their
 //! own exchanged credential (renewed from the caller's newest token), and close after
-//! [`IDLE`] without calls or when the gateway stops.
+//! [`IDLE`] without calls or when the gateway stops (on the gateway's task tracker, so
+//! that a stop waits for them to be closed upstream).
 
 use std::{
     collections::HashMap,
@@ -16,7 +17,7 @@ use std::{
 use belay_auth::Caller;
 use rmcp::ErrorData;
 use tokio::{sync::mpsc, time::Instant};
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     credential::Credential,
@@ -48,6 +49,8 @@ pub(crate) struct CallerSessions {
     sessions: Mutex<HashMap<String, Arc<CallerSession>>>,
     /// Cancelled when the gateway stops: every session closes.
     stop: CancellationToken,
+    /// Where the sessions run, so the gateway can wait for them to close.
+    tasks: TaskTracker,
 }
 
 struct CallerSession {
@@ -63,6 +66,7 @@ impl CallerSessions {
         credential: Credential,
         subscriptions: Subscriptions,
         stop: CancellationToken,
+        tasks: TaskTracker,
     ) -> Self {
         Self {
             upstream: upstream.to_owned(),
@@ -70,6 +74,7 @@ impl CallerSessions {
             subscriptions,
             sessions: Mutex::default(),
             stop,
+            tasks,
         }
     }
 
@@ -150,14 +155,18 @@ impl CallerSessions {
         };
         let stop = session.stop.clone();
         let upstream = self.upstream.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let ct = running.cancellation_token();
-            tokio::select! {
-                ended = running.waiting() => {
-                    tracing::debug!(%upstream, ?ended, "caller session ended");
+            let mut waiting = std::pin::pin!(running.waiting());
+            let ended = tokio::select! {
+                ended = &mut waiting => ended,
+                () = stop.cancelled() => {
+                    // Closing the session tells the upstream (an HTTP DELETE): wait for it.
+                    ct.cancel();
+                    waiting.await
                 }
-                () = stop.cancelled() => ct.cancel(),
-            }
+            };
+            tracing::debug!(%upstream, ?ended, "caller session ended");
         });
         tracing::debug!(upstream = %self.upstream, user = %caller.sub, "caller session opened");
         *conn = Some(opened.clone());

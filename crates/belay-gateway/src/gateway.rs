@@ -7,7 +7,7 @@ use std::{
 
 use axum::Router;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     Error,
@@ -27,6 +27,9 @@ use crate::{
 pub struct Gateway {
     pub(crate) hub: Arc<Hub>,
     pub(crate) shutdown: CancellationToken,
+    /// The tasks that hold upstream sessions (supervisors, callers' sessions), which close
+    /// them when `shutdown` fires: [`Self::stopped`] waits for them.
+    tasks: TaskTracker,
     /// `GET [gateway.metrics] path`, unless metrics are off.
     metrics: Option<Router>,
     /// `[gateway.http]`.
@@ -76,10 +79,13 @@ impl Gateway {
             spec.clone(),
             Arc::new(belay_policy::SystemClock),
         ));
+        let tasks = TaskTracker::new();
         let upstreams = spec
             .upstreams
             .iter()
-            .map(|u| Upstream::new(u.clone(), &spec, shutdown.child_token()).map(Arc::new))
+            .map(|u| {
+                Upstream::new(u.clone(), &spec, shutdown.child_token(), tasks.clone()).map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let hub = Arc::new(Hub {
             upstreams: Roster::new(upstreams),
@@ -91,7 +97,7 @@ impl Gateway {
         let (changes, mut rx) = mpsc::unbounded_channel();
         for (_, upstream) in hub.upstreams.active() {
             let stop = upstream.stop_token();
-            tokio::spawn(upstream.supervise(changes.clone(), stop));
+            tasks.spawn(upstream.supervise(changes.clone(), stop));
         }
         let notifier = hub.clone();
         tokio::spawn(async move {
@@ -110,6 +116,7 @@ impl Gateway {
         Ok(Self {
             hub,
             shutdown,
+            tasks,
             metrics,
             http: spec.http,
             reloader,
@@ -144,7 +151,7 @@ impl Gateway {
                 report.upstreams_added.push(name);
             }
             let i = self.hub.upstreams.push(upstream.clone());
-            tokio::spawn(
+            self.tasks.spawn(
                 upstream
                     .clone()
                     .supervise(self.changes.clone(), upstream.stop_token()),
@@ -172,9 +179,27 @@ impl Gateway {
             .upstreams
             .iter()
             .filter(|n| !running.iter().any(|(_, u)| u.spec() == *n))
-            .map(|n| Upstream::new(n.clone(), next, self.shutdown.child_token()).map(Arc::new))
+            .map(|n| {
+                Upstream::new(
+                    n.clone(),
+                    next,
+                    self.shutdown.child_token(),
+                    self.tasks.clone(),
+                )
+                .map(Arc::new)
+            })
             .collect::<Result<_, _>>()?;
         Ok(Plan { started, removed })
+    }
+
+    /// Waits until the gateway has stopped: its shutdown token cancelled and every upstream
+    /// session closed, the upstream told (an HTTP upstream's session deleted). A program
+    /// that also serves the upstreams (`belay up`) stops them only after this, or their
+    /// sessions could not be closed.
+    pub async fn stopped(&self) {
+        self.shutdown.cancelled().await;
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// The limits of the server loop that should serve the gateway's router

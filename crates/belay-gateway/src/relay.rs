@@ -23,16 +23,20 @@ use std::{
 };
 
 use rmcp::{
-    ClientHandler, ErrorData, RoleClient, RoleServer,
+    ClientHandler, ErrorData, RoleClient, RoleServer, ServiceError,
     model::{
-        ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
-        ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
-        LoggingMessageNotificationParam, NumberOrString, ProgressNotificationParam, ProgressToken,
-        RequestId, ResourceUpdatedNotificationParam,
+        ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequestParams,
+        CreateMessageResult, ElicitRequestParams, ElicitResult, GetExtensions, Implementation,
+        ListRootsResult, LoggingMessageNotificationParam, NumberOrString,
+        ProgressNotificationParam, ProgressToken, Request, RequestId, RequestNoParam,
+        ResourceUpdatedNotificationParam, ServerRequest,
     },
-    service::{InboundStreamOrigin, NotificationContext, Peer, RequestContext},
+    service::{
+        InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
+    },
 };
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::input_required::{Notice, RoundTrip};
 
@@ -43,11 +47,44 @@ pub struct Downstream {
     pub peer: Peer<RoleServer>,
     /// Identifies the downstream session (its `Mcp-Session-Id`), if it has one.
     pub session: Option<String>,
+    /// The id of the downstream request being served, whose response stream carries the
+    /// questions it causes.
+    pub request: Option<RequestId>,
     /// The progress token the downstream client gave, if any.
     pub progress: Option<ProgressToken>,
     /// Set for a 2026-07-28 client's call: its questions become input requests of the
     /// call (see [`crate::input_required`]) instead of server-to-client requests.
     pub(crate) round_trip: Option<RoundTrip>,
+}
+
+impl Downstream {
+    /// Sends `request` to the client, on the response stream of the call that caused it,
+    /// and waits for the answer.
+    ///
+    /// rmcp routes a server-to-client request by the `OriginatingRequestId` in its
+    /// extensions (SEP-2260), which it fills from a task-local while a handler runs. Here the
+    /// handler running is the one for the *upstream's* request, so the id rmcp would take is
+    /// the upstream's, which names nothing downstream: the question went to the standalone
+    /// stream (which a client need not have open) with a warning on every elicitation. So
+    /// the request leaves from a task of its own, where no task-local is set, marked with
+    /// the downstream call's id. The task is aborted if the upstream gives up waiting.
+    async fn ask(&self, mut request: ServerRequest) -> Result<ClientResult, ServiceError> {
+        if let Some(id) = &self.request {
+            request
+                .extensions_mut()
+                .insert(OriginatingRequestId(id.clone()));
+        }
+        let peer = self.peer.clone();
+        AbortOnDropHandle::new(tokio::spawn(
+            async move { peer.send_request(request).await },
+        ))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ServiceError::Cancelled {
+                reason: Some(e.to_string()),
+            })
+        })
+    }
 }
 
 /// A catalog change an upstream announced.
@@ -290,11 +327,14 @@ impl ClientHandler for UpstreamClient {
         if let Some(round_trip) = &target.round_trip {
             return round_trip.elicit(request).await;
         }
-        target
-            .peer
-            .create_elicitation(request)
+        match target
+            .ask(ServerRequest::ElicitRequest(Request::new(request)))
             .await
-            .map_err(|e| self.downstream_failed("elicitation", e))
+        {
+            Ok(ClientResult::ElicitResult(result)) => Ok(result),
+            Ok(_) => Err(self.downstream_failed("elicitation", ServiceError::UnexpectedResponse)),
+            Err(e) => Err(self.downstream_failed("elicitation", e)),
+        }
     }
 
     #[allow(deprecated)] // Sampling is deprecated by SEP-2577 but still served.
@@ -307,11 +347,28 @@ impl ClientHandler for UpstreamClient {
         if let Some(round_trip) = &target.round_trip {
             return round_trip.sample(params).await;
         }
-        target
-            .peer
-            .create_message(params)
+        // What rmcp's `Peer::create_message` checks before sending.
+        if (params.tools.is_some() || params.tool_choice.is_some())
+            && !target.peer.supports_sampling_tools()
+        {
+            return Err(ErrorData::invalid_params(
+                "the sampling request names tools, and the client cannot sample with tools",
+                None,
+            ));
+        }
+        params
+            .validate()
+            .map_err(|e| ErrorData::invalid_params(e, None))?;
+        match target
+            .ask(ServerRequest::CreateMessageRequest(Request::new(params)))
             .await
-            .map_err(|e| self.downstream_failed("sampling request", e))
+        {
+            Ok(ClientResult::CreateMessageResult(result)) => Ok(*result),
+            Ok(_) => {
+                Err(self.downstream_failed("sampling request", ServiceError::UnexpectedResponse))
+            }
+            Err(e) => Err(self.downstream_failed("sampling request", e)),
+        }
     }
 
     #[allow(deprecated)]
@@ -326,11 +383,17 @@ impl ClientHandler for UpstreamClient {
                 round_trip: Some(round_trip),
                 ..
             }) => round_trip.list_roots().await,
-            Ok(target) => target
-                .peer
-                .list_roots()
-                .await
-                .map_err(|e| self.downstream_failed("roots request", e)),
+            Ok(target) => {
+                let request = ServerRequest::ListRootsRequest(RequestNoParam::default());
+                match target.ask(request).await {
+                    Ok(ClientResult::ListRootsResult(result)) => Ok(result),
+                    Ok(_) => {
+                        Err(self
+                            .downstream_failed("roots request", ServiceError::UnexpectedResponse))
+                    }
+                    Err(e) => Err(self.downstream_failed("roots request", e)),
+                }
+            }
             Err(_) => Ok(ListRootsResult::default()),
         }
     }

@@ -103,6 +103,7 @@ impl GatewayServer {
         Downstream {
             peer: ctx.peer.clone(),
             session: session_of(ctx.extensions.get::<http::request::Parts>()),
+            request: Some(ctx.id.clone()),
             progress: ctx.meta.get_progress_token(),
             round_trip: None,
         }

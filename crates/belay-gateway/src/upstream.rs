@@ -22,7 +22,7 @@ use rmcp::{
     service::{Peer, PeerRequestOptions},
 };
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 mod connect;
 mod supervise;
@@ -116,11 +116,13 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// Builds an upstream from its spec (reading its secrets); not yet connected.
-    /// It stops (its connection, caller sessions) when `stop` is cancelled.
+    /// It stops (its connection, caller sessions) when `stop` is cancelled; the tasks that
+    /// hold its callers' sessions run on `tasks`.
     pub fn new(
         spec: UpstreamSpec,
         gateway: &GatewaySpec,
         stop: CancellationToken,
+        tasks: TaskTracker,
     ) -> Result<Self, Error> {
         let url = match &spec.transport {
             TransportSpec::Http { url, .. } | TransportSpec::Sse { url } => Some(url.as_str()),
@@ -134,6 +136,7 @@ impl Upstream {
                 credential.clone(),
                 subscriptions.clone(),
                 stop.clone(),
+                tasks,
             )
         });
         let (status, _) = watch::channel(UpstreamStatus {

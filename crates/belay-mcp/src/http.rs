@@ -1,6 +1,9 @@
 //! HTTP routers for MCP servers, and a listener tuned for them.
 //!
-//! [`streamable_router`] mounts rmcp's Streamable HTTP service; [`legacy_sse::router`]
+//! [`streamable_router`] mounts rmcp's Streamable HTTP service, with its sessions bound to
+//! the principal that opened them (`sessions`: another caller gets 404, a DELETE ends a
+//! session with 204) and every refusal a JSON-RPC error body (`refusals`: malformed JSON
+//! -32700, JSON that is no message -32600, both 400); [`legacy_sse::router`]
 //! (re-exported through [`sse_router`]) mounts the 2024-11-05 transport. Both come back as
 //! plain axum routers, so callers (the gateway, tests) can nest them, add layers or call
 //! them in process with `tower::ServiceExt::oneshot`. [`run`] serves a router, closing
@@ -14,17 +17,13 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
-    body::Body,
-    extract::{Request, State},
-    http::{Method, StatusCode},
-    middleware::{self, Next},
+    http::StatusCode,
+    middleware,
     response::{IntoResponse, Response},
 };
 use rmcp::{
     ServerHandler,
-    transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    },
+    transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +35,8 @@ mod client_addr;
 mod conn;
 mod gather;
 mod per_address;
+mod refusals;
+mod sessions;
 mod shards;
 pub use client_addr::{ClientAddr, ForwardedHeader, HttpSpec, TrustedProxies, client_ip};
 pub use conn::{DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, HttpServerOptions, SettingNames, run_with};
@@ -78,54 +79,22 @@ where
         .with_legacy_session_mode(!stateless)
         .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(shutdown);
+    let sessions = Arc::new(sessions::BoundSessions::default());
     // Not boxed as `serve_stdio` does: rmcp's HTTP service needs the `ServerHandler`.
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        LocalSessionManager::default().into(),
-        config,
-    );
-    Router::new()
-        .route_service(path, service)
+    let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
+    let mut router = Router::new().route_service(path, service);
+    if !stateless {
+        router = router.layer(middleware::from_fn_with_state(
+            sessions,
+            sessions::session_gate,
+        ));
+    }
+    router
         .layer(middleware::from_fn_with_state(
             max_body_bytes,
-            reject_malformed_json,
+            refusals::json_rpc_refusals,
         ))
         .layer(middleware::from_fn(gather::gather_layer))
-}
-
-/// Answers a POST whose body is not JSON with JSON-RPC's parse error (-32700) and 400.
-///
-/// rmcp answers such bodies with a plain-text 415, which tells a client neither the
-/// JSON-RPC code nor that the media type was fine. Validating with `IgnoredAny` builds
-/// nothing, so the cost on the hot path is one scan of the body.
-async fn reject_malformed_json(
-    State(max_body_bytes): State<usize>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return jsonrpc_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                -32600,
-                &format!("request body is larger than {max_body_bytes} bytes"),
-            );
-        }
-    };
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-        return jsonrpc_error(
-            StatusCode::BAD_REQUEST,
-            -32700,
-            &format!("parse error: the body is not valid JSON ({e})"),
-        );
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
 }
 
 /// A JSON-RPC error response with no id (the request could not be read far enough to have one).

@@ -4,12 +4,14 @@
 //! messages to (`/messages?sessionId=…`). Every server message then arrives as a `message`
 //! event on that stream, and each POST is answered `202 Accepted` at once. The session
 //! lives exactly as long as the SSE stream: when the client goes away, the server task is
-//! cancelled and its session id stops working.
+//! cancelled and its session id stops working. As for Streamable HTTP
+//! ([`crate::http`]), a session opened by an authenticated principal is refused to every
+//! other: a POST for it with another principal gets the 404 of an unknown session.
 
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Extension, Router,
     body::Bytes,
     extract::{Query, State},
     http::StatusCode,
@@ -19,6 +21,7 @@ use axum::{
     },
     routing::{get, post},
 };
+use belay_core::Principal;
 use futures::{StreamExt, channel::mpsc};
 use rmcp::{
     ServerHandler, ServiceExt,
@@ -34,8 +37,14 @@ const CHANNEL_DEPTH: usize = 64;
 struct Sessions<S> {
     server: S,
     messages_path: String,
-    open: Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>,
+    open: Mutex<HashMap<String, Open>>,
     shutdown: CancellationToken,
+}
+
+/// An open session: where its messages go, and who opened it (`None` without auth).
+struct Open {
+    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    owner: Option<Principal>,
 }
 
 /// Routes `GET {sse_path}` and `POST {messages_path}` serving clones of `server`.
@@ -63,11 +72,17 @@ where
 
 async fn open_stream<S: ServerHandler + Clone>(
     State(sessions): State<Arc<Sessions<S>>>,
+    owner: Option<Extension<Principal>>,
 ) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_DEPTH);
     let (to_client, from_server) = mpsc::channel(CHANNEL_DEPTH);
-    sessions.open.lock().await.insert(id.clone(), to_server);
+    let owner = owner.map(|Extension(owner)| owner);
+    sessions
+        .open
+        .lock()
+        .await
+        .insert(id.clone(), Open { to_server, owner });
 
     let session_ct = sessions.shutdown.child_token();
     let server = sessions.server.clone();
@@ -132,7 +147,16 @@ async fn post_message<S: ServerHandler + Clone>(
             "the sessionId query parameter is required: use the URL from the `endpoint` event of GET /sse",
         );
     };
-    let Some(mut sender) = sessions.open.lock().await.get(&session_id).cloned() else {
+    // Someone else's session reads exactly as one that does not exist.
+    let caller = parts.extensions.get::<Principal>();
+    let sender = sessions
+        .open
+        .lock()
+        .await
+        .get(&session_id)
+        .filter(|open| open.owner.as_ref() == caller)
+        .map(|open| open.to_server.clone());
+    let Some(mut sender) = sender else {
         return error(
             StatusCode::NOT_FOUND,
             -32600,
@@ -166,19 +190,19 @@ async fn post_message<S: ServerHandler + Clone>(
 }
 
 /// Parses one client message, telling malformed JSON (-32700) from JSON that is not a
-/// valid JSON-RPC message (-32600) so the client learns what to fix.
+/// valid JSON-RPC message (-32600) so the client learns what to fix. One pass, as rmcp
+/// parses it: serde_json classifies its own errors (syntax, including nesting too deep
+/// and invalid UTF-8, or end of input, against data of the wrong shape).
 pub fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (i32, String)> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        (
-            -32700,
-            format!("parse error: the body is not valid JSON: {e}"),
-        )
-    })?;
-    serde_json::from_value(value).map_err(|e| {
-        (
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => (
             -32600,
             format!("invalid request: not a JSON-RPC 2.0 message MCP understands: {e}"),
-        )
+        ),
+        _ => (
+            -32700,
+            format!("parse error: the body is not valid JSON: {e}"),
+        ),
     })
 }
 

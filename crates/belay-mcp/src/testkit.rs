@@ -24,7 +24,10 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::Error;
 
+mod malformed;
 pub mod raw;
+pub mod requests;
+pub use malformed::{INVALID_REQUEST, Malformed, PARSE_ERROR, check_refusal, malformed_bodies};
 
 /// Which protocol era the test client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -103,67 +103,101 @@ async def python_session(mcp_url: str, mode: str, transport: str, report: Report
             client_info=types.Implementation(name="belay-interop-gateway-python", version="0"),
             read_timeout_seconds=TIMEOUT_S,
         )
-        async with client:
-            report.check(
-                f"{label} signed in through the login form, connected",
-                person.visits == 1 and storage.tokens is not None,
-                f"visits={person.visits}",
-            )
-            print(f"     {label} protocol {client.protocol_version}", flush=True)
+        # The SDK warns "Session termination failed: <status>" when its closing DELETE is not
+        # answered 200 or 204 (the gateway used to say 202).
+        transport_log = logging.getLogger("mcp.client.streamable_http")
+        warnings = _Warnings()
+        transport_log.addHandler(warnings)
+        try:
+            await _session_calls(client, label, person, storage, cb, report, tally)
+        finally:
+            transport_log.removeHandler(warnings)
+        failed_close = [m for m in warnings.messages if "termination" in m]
+        report.check(f"{label} the session closes cleanly (no termination warning)", not failed_close, failed_close)
 
-            tools = [t.name for t in (await client.list_tools()).tools]
-            want = ["stock__get_stock_price", "weather__get_weather", "stock__get_ticker_info"]
-            missing = [t for t in want if t not in tools]
-            report.check(f"{label} tools/list has both upstreams' tools", not missing, f"missing {missing}; got {tools}")
 
-            price = await client.call_tool("stock__get_stock_price", {"symbol": "AAPL"})
-            text = text_of(price).strip()
-            report.check(
-                f"{label} stock__get_stock_price(AAPL)",
-                not price.is_error and _is_positive_number(text),
-                text[:200],
-            )
+async def _session_calls(
+    client: Client,
+    label: str,
+    person: ScriptedPerson,
+    storage: MemoryStorage,
+    cb: Callbacks,
+    report: Report,
+    tally: dict[str, int],
+) -> None:
+    """The checks of one session, from connecting to its last call; the session closes after."""
+    async with client:
+        report.check(
+            f"{label} signed in through the login form, connected",
+            person.visits == 1 and storage.tokens is not None,
+            f"visits={person.visits}",
+        )
+        print(f"     {label} protocol {client.protocol_version}", flush=True)
 
-            weather = await client.call_tool("weather__get_weather", {"city": "London"})
-            text = text_of(weather)
-            report.check(f"{label} weather__get_weather(London)", not weather.is_error and "London" in text, text[:200])
+        tools = [t.name for t in (await client.list_tools()).tools]
+        want = ["stock__get_stock_price", "weather__get_weather", "stock__get_ticker_info"]
+        missing = [t for t in want if t not in tools]
+        report.check(f"{label} tools/list has both upstreams' tools", not missing, f"missing {missing}; got {tools}")
 
-            # A 2026-07-28 client's call that asks for input takes two requests (the
-            # `input_required` round and the retry with the answer), each audited.
-            rounds = 2 if str(client.protocol_version) >= "2026-07-28" else 1
+        price = await client.call_tool("stock__get_stock_price", {"symbol": "AAPL"})
+        text = text_of(price).strip()
+        report.check(
+            f"{label} stock__get_stock_price(AAPL)",
+            not price.is_error and _is_positive_number(text),
+            text[:200],
+        )
 
-            # Elicitation: the stock upstream asks whether to include the 52-week range; the
-            # gateway must carry the question to this client and the answer back.
-            info = await client.call_tool("stock__get_ticker_info", {"symbol": "AAPL"})
-            text = text_of(info)
-            asked = len(cb.elicitations)
-            schema = getattr(cb.elicitations[0], "requested_schema", None) or {} if asked else {}
-            crossed = asked == 1 and "include_week_range" in schema.get("properties", {})
-            print(
-                f"     {label} get_ticker_info: {asked} elicitation(s) reached the client; "
-                f"52-week range in result: {bool(WEEK_RANGE.search(text))}",
-                flush=True,
-            )
-            ok = not info.is_error and crossed and bool(WEEK_RANGE.search(text))
-            report.check(
-                f"{label} stock__get_ticker_info: elicitation crosses the gateway (accept)",
-                ok,
-                f"elicitations={asked} isError={info.is_error} text={text[:200]!r}",
-            )
-            tally["elicitation_ok"] += ok
-            tally["ticker_records"] += rounds if ok else 0
+        weather = await client.call_tool("weather__get_weather", {"city": "London"})
+        text = text_of(weather)
+        report.check(f"{label} weather__get_weather(London)", not weather.is_error and "London" in text, text[:200])
 
-            # Sampling: the upstream asks this client's model for a headline.
-            headline = await client.call_tool("stock__stock_headline_sampling", {"symbol": "TSLA"})
-            text = text_of(headline)
-            sampled = len(cb.samplings)
-            ok = not headline.is_error and sampled == 1 and HEADLINE in text
-            report.check(
-                f"{label} stock__stock_headline_sampling: sampling crosses the gateway",
-                ok,
-                f"samplings={sampled} isError={headline.is_error} text={text[:200]!r}",
-            )
-            tally["headline_records"] += rounds if ok else 0
+        # A 2026-07-28 client's call that asks for input takes two requests (the
+        # `input_required` round and the retry with the answer), each audited.
+        rounds = 2 if str(client.protocol_version) >= "2026-07-28" else 1
+
+        # Elicitation: the stock upstream asks whether to include the 52-week range; the
+        # gateway must carry the question to this client and the answer back.
+        info = await client.call_tool("stock__get_ticker_info", {"symbol": "AAPL"})
+        text = text_of(info)
+        asked = len(cb.elicitations)
+        schema = getattr(cb.elicitations[0], "requested_schema", None) or {} if asked else {}
+        crossed = asked == 1 and "include_week_range" in schema.get("properties", {})
+        print(
+            f"     {label} get_ticker_info: {asked} elicitation(s) reached the client; "
+            f"52-week range in result: {bool(WEEK_RANGE.search(text))}",
+            flush=True,
+        )
+        ok = not info.is_error and crossed and bool(WEEK_RANGE.search(text))
+        report.check(
+            f"{label} stock__get_ticker_info: elicitation crosses the gateway (accept)",
+            ok,
+            f"elicitations={asked} isError={info.is_error} text={text[:200]!r}",
+        )
+        tally["elicitation_ok"] += ok
+        tally["ticker_records"] += rounds if ok else 0
+
+        # Sampling: the upstream asks this client's model for a headline.
+        headline = await client.call_tool("stock__stock_headline_sampling", {"symbol": "TSLA"})
+        text = text_of(headline)
+        sampled = len(cb.samplings)
+        ok = not headline.is_error and sampled == 1 and HEADLINE in text
+        report.check(
+            f"{label} stock__stock_headline_sampling: sampling crosses the gateway",
+            ok,
+            f"samplings={sampled} isError={headline.is_error} text={text[:200]!r}",
+        )
+        tally["headline_records"] += rounds if ok else 0
+
+
+class _Warnings(logging.Handler):
+    """Keeps what a logger warns about while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _is_positive_number(text: str) -> bool:

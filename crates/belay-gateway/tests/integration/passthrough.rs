@@ -76,6 +76,94 @@ impl rmcp::ClientHandler for Waiting {
     }
 }
 
+/// POSTs `body` in `session` at `url`; the response, whose stream the caller reads.
+async fn post_in(
+    url: &str,
+    session: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", session)
+        .json(&body)
+        .send()
+        .await?)
+}
+
+/// Reads `stream` until a JSON-RPC message satisfies `wanted`; that message.
+async fn next_message(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
+    seen: &mut String,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<serde_json::Value> {
+    use futures::StreamExt;
+    loop {
+        let found = seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+            .find(|m| wanted(m));
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("nothing more on the call's stream: {seen}"))?
+            .ok_or_else(|| anyhow::anyhow!("the call's stream ended: {seen}"))??;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn a_question_rides_the_response_stream_of_the_call_that_caused_it() -> anyhow::Result<()> {
+    let (stock, _, _s) = http_upstream(ServerName::Stock).await?;
+    let gw = one_upstream("stock", &stock).await?;
+    let url = format!("{}/mcp", gw.base);
+    // A client with no standalone GET stream: the question can only reach it on the
+    // stream of its call (SEP-2260), where it is told to go.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await?;
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    response.text().await?;
+    post_in(
+        &url,
+        &session,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await?
+    .text()
+    .await?;
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "stock__get_ticker_info", "arguments": {"symbol": "AAPL"}}});
+    let mut stream = post_in(&url, &session, call).await?.bytes_stream();
+    let mut seen = String::new();
+    let question = next_message(&mut stream, &mut seen, |m| {
+        m["method"] == "elicitation/create"
+    })
+    .await?;
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"],
+        "result": {"action": "accept", "content": {"include_week_range": true}}});
+    let accepted = post_in(&url, &session, answer).await?;
+    assert!(accepted.status().is_success(), "{}", accepted.status());
+    let result = next_message(&mut stream, &mut seen, |m| m["id"] == 7).await?;
+    assert!(result.to_string().contains("52-week range"), "{result}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn each_client_gets_its_own_question_when_two_share_an_http_upstream() -> anyhow::Result<()> {
     let (stock, _, _s) = http_upstream(ServerName::Stock).await?;

@@ -185,3 +185,40 @@ transport = {{ type = "http", url = "{url}" }}
     client.cancel().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stopped_gateway_has_ended_its_upstream_session_when_stopped_returns()
+-> anyhow::Result<()> {
+    // The stock server, recording the method of every request that ends with 204.
+    let deleted: std::sync::Arc<std::sync::Mutex<u32>> = Default::default();
+    let record = deleted.clone();
+    let router = crate::support::reference(ServerName::Stock).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let record = record.clone();
+            async move {
+                let delete = request.method() == axum::http::Method::DELETE;
+                let response = next.run(request).await;
+                if delete
+                    && response.status() == axum::http::StatusCode::NO_CONTENT
+                    && let Ok(mut deleted) = record.lock()
+                {
+                    *deleted += 1;
+                }
+                response
+            }
+        },
+    ));
+    let (base, _upstream) = crate::support::serve(router).await?;
+    let spec = crate::support::spec(&crate::support::http_toml("stock", &format!("{base}/mcp")))?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let gw = belay_gateway::Gateway::start(spec, belay_gateway::Chain::default(), stop.clone())?;
+    gw.wait_up("stock", 0, crate::support::WAIT).await;
+    stop.cancel();
+    tokio::time::timeout(crate::support::WAIT, gw.stopped()).await?;
+    assert_eq!(
+        deleted.lock().map(|d| *d).unwrap_or_default(),
+        1,
+        "one session, ended"
+    );
+    Ok(())
+}

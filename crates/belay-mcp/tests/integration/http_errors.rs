@@ -140,3 +140,105 @@ async fn foreign_host_and_origin_are_forbidden() -> anyhow::Result<()> {
     assert_eq!(initialize(&server.url).await.map(|_| ()).ok(), Some(()));
     Ok(())
 }
+
+#[tokio::test]
+async fn every_malformed_body_gets_a_json_rpc_error_and_the_server_keeps_serving()
+-> anyhow::Result<()> {
+    for stateless in [false, true] {
+        let server = start(stateless).await?;
+        for case in belay_mcp::testkit::malformed_bodies() {
+            let response = post(&server.url, case.body.clone()).send().await?;
+            let status = response.status().as_u16();
+            let text = response.text().await?;
+            belay_mcp::testkit::check_refusal(&case, status, &text)
+                .map_err(|e| anyhow::anyhow!("stateless={stateless}: {e}"))?;
+        }
+        // Still serving.
+        assert!(initialize(&server.url).await?.is_some() || stateless);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_media_type_gets_a_json_rpc_error_naming_it() -> anyhow::Result<()> {
+    let server = start(false).await?;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let response = reqwest::Client::new()
+        .post(&server.url)
+        .header("content-type", "text/plain")
+        .header("accept", "application/json, text/event-stream")
+        .body(ping.clone())
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = response.json().await?;
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("application/json"),
+        "{body}"
+    );
+
+    let response = reqwest::Client::new()
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(ping)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    let body: Value = response.json().await?;
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    Ok(())
+}
+
+/// Sends `method` (GET or DELETE) for `session`; the status and the body as JSON.
+async fn session_request(
+    url: &str,
+    method: reqwest::Method,
+    session: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let response = reqwest::Client::new()
+        .request(method, url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", session)
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+#[tokio::test]
+async fn delete_ends_a_session_with_204_and_an_ended_or_unknown_session_gets_404()
+-> anyhow::Result<()> {
+    let server = start(false).await?;
+    let session = initialize(&server.url)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no session id"))?;
+    let (status, _) = session_request(&server.url, reqwest::Method::DELETE, &session).await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Gone: every method now answers 404, with a JSON-RPC error saying to start again.
+    for method in [reqwest::Method::DELETE, reqwest::Method::GET] {
+        let (status, body) = session_request(&server.url, method.clone(), &session).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(body["error"]["code"], -32600, "{method}: {body}");
+    }
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    let response = post(&server.url, ping.to_string())
+        .header("mcp-session-id", session.clone())
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let gone: Value = response.json().await?;
+    let (_, never) = session_request(&server.url, reqwest::Method::DELETE, "no-such-id").await?;
+    assert_eq!(
+        gone, never,
+        "an ended session looks like one that never was"
+    );
+    Ok(())
+}

@@ -13,6 +13,9 @@ use clap::{Args, Subcommand};
 
 use crate::config::BelayConfig;
 
+/// How long a stop waits for the gateway to close its upstream sessions.
+pub(crate) const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Arguments of `belay gateway`.
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
@@ -191,6 +194,16 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
     // which proxies may name the client.
     let options = config.front(gateway.server_options());
     http::run_with(listener, http::guarded(router, allow), shutdown, options).await?;
+    // Close the upstream sessions (each told with a DELETE) before the runtime goes.
+    if tokio::time::timeout(STOP_WAIT, gateway.stopped())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            secs = STOP_WAIT.as_secs(),
+            "the upstream sessions did not all close in time"
+        );
+    }
     if let Some(log) = audit {
         log.flush()
             .await

@@ -101,7 +101,10 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     super::create_data_dir(&dir)?;
     let (listener, addr) = http::bind(&format!("{}:{}", args.host, args.port)).await?;
     let base = format!("http://{addr}");
-    // The reference servers, on loopback only: the gateway is their one way in.
+    // The reference servers, on loopback only: the gateway is their one way in. They stop
+    // after the gateway, once it has closed its sessions with them (or those closes would
+    // find nobody listening, and each would be logged as an error).
+    let internal_stop = CancellationToken::new();
     let (internal, internal_addr) = http::bind("127.0.0.1:0").await?;
     let internal_base = format!("http://{internal_addr}");
     let issuer = match args.no_auth {
@@ -118,16 +121,16 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         }),
         ..config.resource.clone()
     };
-    let servers = reference_servers(&internal_base, issuer.as_ref(), &resource, &shutdown)?;
+    let servers = reference_servers(&internal_base, issuer.as_ref(), &resource, &internal_stop)?;
     // Only the gateway connects here, with as many connections as calls in flight: no cap.
     let internal_options = http::HttpServerOptions {
         max_connections_per_address: None,
         ..http::HttpServerOptions::default()
     };
-    tokio::spawn(http::run_with(
+    let internal_serving = tokio::spawn(http::run_with(
         internal,
         servers,
-        shutdown.clone(),
+        internal_stop.clone(),
         internal_options,
     ));
 
@@ -191,6 +194,17 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         print_banner(&started, &super::audit::follow_command(&dir, config_file));
     }
     serving.await.context("the server task failed")??;
+    let wait = super::gateway::STOP_WAIT;
+    if tokio::time::timeout(wait, gateway.stopped()).await.is_err() {
+        tracing::warn!(
+            secs = wait.as_secs(),
+            "the gateway's upstream sessions did not all close in time"
+        );
+    }
+    internal_stop.cancel();
+    internal_serving
+        .await
+        .context("the reference servers' task failed")??;
     if let Some(log) = audit {
         log.flush()
             .await

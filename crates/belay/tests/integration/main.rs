@@ -7,6 +7,7 @@ mod connections;
 mod front_door;
 mod gateway;
 mod ports;
+mod quiet;
 mod reload;
 mod serve;
 mod support;

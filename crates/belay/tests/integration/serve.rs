@@ -225,3 +225,31 @@ fn serve_help_lists_its_own_options_apart_from_the_global_ones() -> anyhow::Resu
     }
     Ok(())
 }
+
+#[test]
+fn malformed_bodies_get_json_rpc_errors_and_the_server_keeps_serving() -> anyhow::Result<()> {
+    let mut child = Reaper(
+        belay()
+            .args(["serve", "stock", "--transport", "http", "--port", "0"])
+            .args(["--log-format", "json"])
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let url = listening_url(&mut child.0)?;
+    for case in belay_mcp::testkit::malformed_bodies() {
+        let (status, _, body) = http_request(&url, "POST", &[], &case.body)?;
+        belay_mcp::testkit::check_refusal(&case, status, &body).map_err(anyhow::Error::msg)?;
+    }
+    let (status, headers, body) = http_exchange(&url, "POST", INITIALIZE)?;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers.iter().any(|(k, _)| k == "mcp-session-id"),
+        "{headers:?}"
+    );
+    terminate(&child.0);
+    let status = wait_with_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.map(|s| s.success()), Some(true));
+    Ok(())
+}

@@ -78,6 +78,17 @@ pub(crate) type HttpAnswer = (u16, Vec<(String, String)>, String);
 
 /// One HTTP/1.1 exchange on a fresh connection.
 pub(crate) fn http_exchange(url: &str, method: &str, body: &str) -> anyhow::Result<HttpAnswer> {
+    http_request(url, method, &[], body.as_bytes())
+}
+
+/// One HTTP/1.1 exchange on a fresh connection, with `headers` added to the usual ones and
+/// any bytes as the body (not necessarily UTF-8).
+pub(crate) fn http_request(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<HttpAnswer> {
     use std::io::{Read, Write};
     let rest = url
         .strip_prefix("http://")
@@ -89,9 +100,14 @@ pub(crate) fn http_exchange(url: &str, method: &str, body: &str) -> anyhow::Resu
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
          Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
+         Connection: close\r\n",
         body.len()
     )?;
+    for (name, value) in headers {
+        write!(stream, "{name}: {value}\r\n")?;
+    }
+    stream.write_all(b"\r\n")?;
+    stream.write_all(body)?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

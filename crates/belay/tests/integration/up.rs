@@ -4,8 +4,11 @@ use crate::support::*;
 
 #[tokio::test]
 async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> anyhow::Result<()> {
+    // Its own data folder (made by belay): the default one is the user's.
+    let data = fresh_dir("up-no-auth")?;
     let child = belay()
-        .args(["up", "--no-auth", "--port", "0", "--json"])
+        .args(["up", "--no-auth", "--port", "0", "--json", "--data-dir"])
+        .arg(data.join("state"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -46,6 +49,7 @@ async fn up_without_auth_serves_every_server_and_stops_cleanly_on_sigterm() -> a
         Some(true),
         "belay up did not exit 0 on SIGTERM"
     );
+    let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
 
@@ -161,6 +165,56 @@ async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::R
     assert_ne!(forecast.is_error, Some(true), "{forecast:?}");
     terminate(&second.0);
     let _ = wait_with_timeout(&mut second.0, Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+/// A token for `url` as `user`, signed in through `belay up`'s login form.
+async fn token_of(url: &str, user: &str, password: &str) -> anyhow::Result<String> {
+    let options = belay_client::SignInOptions {
+        user_agent: std::sync::Arc::new(belay_client::FormAgent::new(user, password)?),
+        allow_private_addresses: true,
+        ..belay_client::SignInOptions::default()
+    };
+    Ok(belay_client::SignIn::new(url, options)?
+        .sign_in(None, None)
+        .await?)
+}
+
+#[tokio::test]
+async fn up_keeps_each_persons_sessions_their_own() -> anyhow::Result<()> {
+    let data = fresh_dir("up-sessions")?;
+    let state = data.join("state");
+    let state = state.to_string_lossy();
+    let (mut up, info) = start_up(&state)?;
+    let demo_password = info["user"]["password"].as_str().unwrap_or_default();
+    let bob_password = "bob's own long passphrase";
+    let added = belay()
+        .args([
+            "auth",
+            "user",
+            "add",
+            "bob",
+            "--password",
+            bob_password,
+            "--data-dir",
+        ])
+        .arg(&*state)
+        .output()?;
+    assert!(added.status.success(), "{added:?}");
+    let url = info["gateway"]["url"].as_str().unwrap_or_default();
+    let demo = token_of(url, "demo", demo_password).await?;
+    let bob = token_of(url, "bob", bob_password).await?;
+    belay_mcp::testkit::requests::check_session_is_private(
+        url,
+        &demo,
+        &[&bob],
+        "stock__get_stock_price",
+    )
+    .await?;
+
+    terminate(&up.0);
+    let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }

@@ -108,7 +108,7 @@ async fn whoami_answers_for_the_person_through_an_exchanged_token() -> anyhow::R
         "{refused}"
     );
     // As `belay auth client add whoami --exchange-from URL --exchange-to ISSUER/userinfo`.
-    let (listener, url) = World::listener().await?;
+    let (listener, url) = World::listener("/mcp").await?;
     let (_, secret) = belay_auth_server::Clients::new(world.server.db().clone()).add(
         belay_auth_server::NewClient {
             client_id: "whoami".into(),
