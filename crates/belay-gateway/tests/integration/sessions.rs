@@ -68,8 +68,8 @@ async fn another_persons_token_cannot_use_end_or_see_a_session_at_any_endpoint()
 async fn another_persons_token_cannot_post_into_a_legacy_sse_session() -> anyhow::Result<()> {
     let (gw, stop) = world().await?;
     let _stop = stop.drop_guard();
-    // `/sse` is served with the federated endpoint, as part of its resource.
-    let resource = format!("{}/mcp", gw.base);
+    // `/sse` (with its `/messages`) is a resource of its own.
+    let resource = format!("{}/sse", gw.base);
     let alice = token(&resource, ALICE).await?;
     let bob = token(&resource, BOB).await?;
     check_sse_session_is_private(&format!("{}/sse", gw.base), &alice, &bob).await?;
