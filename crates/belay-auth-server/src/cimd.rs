@@ -320,6 +320,7 @@ fn to_client(client_id: &str, doc: Document, scopes: &[String]) -> Result<Client
         scopes: client_scopes,
         auth_method: AuthMethod::None,
         token_exchange: None,
+        self_registered: true,
     })
 }
 

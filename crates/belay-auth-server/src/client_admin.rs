@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::{
     Error,
     clients::{self, AuthMethod, Client, check_grants, check_redirect_uri},
-    families::{RevokeReason, revoke_in},
+    families::{RevokeReason, revoke_held, revoke_in},
     secret,
     spec::ExchangeSpec,
 };
@@ -118,6 +118,7 @@ impl Clients {
                 AuthMethod::ClientSecretBasic
             },
             token_exchange: new.token_exchange.clone(),
+            self_registered: false,
         };
         check_grants(&client).map_err(|why| Error::User(format!("client `{id}`: {why}")))?;
         let stored = client.clone();
@@ -146,7 +147,7 @@ impl Clients {
     pub fn list(&self) -> Result<Vec<ClientInfo>, Error> {
         Ok(self.db.call_blocking(|c| {
             let mut statement = c.prepare(&format!(
-                "SELECT {}, source, created_at FROM as_clients ORDER BY created_at, client_id",
+                "SELECT {}, created_at FROM as_clients ORDER BY created_at, client_id",
                 clients::CLIENT_COLUMNS
             ))?;
             let rows = statement.query_map([], |r| {
@@ -157,13 +158,16 @@ impl Clients {
         })?)
     }
 
-    /// Removes a client and revokes every grant it holds (their tokens stop working at
-    /// once at servers that check revocation, else at expiry). `false` if there was none.
+    /// Removes a client and revokes every grant it holds and every token it holds (client
+    /// credentials, exchanged): they stop working at servers that check revocation (a
+    /// running `belay up` picks the change up within seconds), else at expiry. `false` if
+    /// there was none.
     pub fn remove(&self, client_id: &str, now: i64) -> Result<bool, Error> {
         let id = client_id.to_owned();
         Ok(self.db.call_blocking(move |c| {
             let tx = c.transaction()?;
             revoke_in(&tx, "client_id = ?1", &id, RevokeReason::Removed, now)?;
+            revoke_held(&tx, &id, now)?;
             let removed = tx.execute("DELETE FROM as_clients WHERE client_id = ?1", params![id])?;
             tx.commit()?;
             Ok(removed > 0)

@@ -68,6 +68,10 @@ pub struct Client {
     /// What it may trade by token exchange; `None` for every client an administrator did
     /// not set up for it.
     pub token_exchange: Option<ExchangeSpec>,
+    /// Whether it registered itself (RFC 7591, or a metadata document) rather than being
+    /// made by an administrator: such a client never uses a service grant, whatever its
+    /// stored grant types say (clients registered before that rule kept theirs).
+    pub self_registered: bool,
 }
 
 impl Client {
@@ -199,12 +203,13 @@ pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Client> {
         auth_method: AuthMethod::parse(&method).unwrap_or(AuthMethod::ClientSecretBasic),
         // Unreadable rights grant nothing.
         token_exchange: exchange.and_then(|text| serde_json::from_str(&text).ok()),
+        self_registered: r.get::<_, String>(8)? == "dcr",
     })
 }
 
 /// The columns [`from_row`] reads, in order.
-pub(crate) const CLIENT_COLUMNS: &str =
-    "client_id, secret_hash, name, redirect_uris, grant_types, scopes, auth_method, token_exchange";
+pub(crate) const CLIENT_COLUMNS: &str = "client_id, secret_hash, name, redirect_uris, grant_types, \
+                                         scopes, auth_method, token_exchange, source";
 
 /// Stores `client` (insert or replace), with `secret` hashed.
 pub(crate) fn store(
@@ -277,6 +282,7 @@ pub(crate) fn from_spec(spec: &ClientSpec) -> Result<Client, Error> {
             AuthMethod::None
         },
         token_exchange: spec.token_exchange.clone(),
+        self_registered: false,
     };
     check_grants(&client).map_err(bad)?;
     Ok(client)

@@ -44,8 +44,12 @@ pub(crate) async fn client_credentials(
         username: None,
         name: None,
     };
-    let (access_token, _) = server
+    let (access_token, claims) = server
         .mint_access(&subject, &client.client_id, &scope, &resource, None)
+        .await?;
+    // No grant of a user's: kept by its holder alone, so removing the client revokes it.
+    server
+        .record_issued(None, &client.client_id, &claims.jti, claims.exp)
         .await?;
     Ok(Issued {
         access_token,
@@ -165,8 +169,10 @@ pub(crate) async fn token_exchange(
     let (access_token, claims) = server
         .mint_access(&who, &client.client_id, &scope, resource, Some(delegation))
         .await?;
+    // Kept under the user's grant (revoked with it) and its holder (revoked if the exchanging
+    // client is removed).
     server
-        .record_issued(&family.id, &claims.jti, claims.exp)
+        .record_issued(Some(&family.id), &client.client_id, &claims.jti, claims.exp)
         .await?;
     Ok(Issued {
         access_token,

@@ -4,7 +4,7 @@
 
 use belay_store::rusqlite::{OptionalExtension, params};
 
-use crate::{AuthServer, Error, secret};
+use crate::{AuthServer, Error, OAuthError, secret};
 
 /// A family as stored.
 #[derive(Debug, Clone)]
@@ -79,8 +79,9 @@ pub(crate) fn revoke_in(
         params![value, now],
     )?;
     let revoked = {
+        const KEPT: i64 = crate::revoked::KEPT_PAST_EXPIRY;
         let mut statement = tx.prepare(&format!(
-            "SELECT jti, exp FROM as_issued WHERE exp > ?2 AND family_id IN ({families})"
+            "SELECT jti, exp FROM as_issued WHERE exp > ?2 - {KEPT} AND family_id IN ({families})"
         ))?;
         let rows = statement.query_map(params![value, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<Vec<(String, i64)>, _>>()?
@@ -100,6 +101,28 @@ pub(crate) fn revoke_in(
         params![value, now, reason.as_str()],
     )?;
     Ok(revoked)
+}
+
+/// Revokes, inside `tx`, every unexpired access token client `holder` holds (its client
+/// credentials tokens, the tokens it obtained by exchange). Returns their `(jti, exp)`.
+pub(crate) fn revoke_held(
+    tx: &belay_store::rusqlite::Transaction<'_>,
+    holder: &str,
+    now: i64,
+) -> belay_store::rusqlite::Result<Vec<(String, i64)>> {
+    const KEPT: i64 = crate::revoked::KEPT_PAST_EXPIRY;
+    let held = {
+        let mut statement = tx.prepare(&format!(
+            "SELECT jti, exp FROM as_issued WHERE holder = ?1 AND exp > ?2 - {KEPT}"
+        ))?;
+        let rows = statement.query_map(params![holder, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<Vec<(String, i64)>, _>>()?
+    };
+    let mut insert = tx.prepare("INSERT OR IGNORE INTO as_revoked (jti, exp) VALUES (?1, ?2)")?;
+    for (jti, exp) in &held {
+        insert.execute(params![jti, exp])?;
+    }
+    Ok(held)
 }
 
 const FAMILY_COLUMNS: &str =
@@ -164,22 +187,38 @@ impl AuthServer {
         Ok(())
     }
 
-    /// Remembers that access token `jti` came from `family`.
+    /// Remembers that access token `jti` is held by client `holder` and, for a user's grant,
+    /// came from `family`. Refused when that grant was revoked meanwhile (a replayed code or a
+    /// reused refresh token racing this issue): the token is then never handed out.
     pub(crate) async fn record_issued(
         &self,
-        family: &str,
+        family: Option<&str>,
+        holder: &str,
         jti: &str,
         exp: i64,
-    ) -> Result<(), Error> {
-        let (family, jti) = (family.to_owned(), jti.to_owned());
-        self.db()
-            .call(move |c| {
-                c.execute(
-                    "INSERT INTO as_issued (jti, family_id, exp) VALUES (?1, ?2, ?3)",
-                    params![jti, family, exp],
-                )
+    ) -> Result<(), OAuthError> {
+        let (family, holder, jti) = (family.map(str::to_owned), holder.to_owned(), jti.to_owned());
+        let recorded = self
+            .db()
+            .call(move |c| match family {
+                Some(family) => c.execute(
+                    "INSERT INTO as_issued (jti, family_id, exp, holder)
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
+                         (SELECT 1 FROM as_families WHERE id = ?2 AND revoked_at IS NULL)",
+                    params![jti, family, exp, holder],
+                ),
+                // Client credentials: no grant family (the empty id matches none).
+                None => c.execute(
+                    "INSERT INTO as_issued (jti, family_id, exp, holder) VALUES (?1, '', ?2, ?3)",
+                    params![jti, exp, holder],
+                ),
             })
             .await?;
+        if recorded == 0 {
+            return Err(OAuthError::invalid_grant(
+                "this grant was revoked while its token was being issued; sign in again",
+            ));
+        }
         Ok(())
     }
 
@@ -316,10 +355,14 @@ impl AuthServer {
     pub(crate) async fn revoke_jti(&self, jti: &str, exp: i64) -> Result<(), Error> {
         let now = self.now();
         let id = jti.to_owned();
+        const KEPT: i64 = crate::revoked::KEPT_PAST_EXPIRY;
         self.db()
             .call(move |c| {
                 // Expired entries are useless: a token past `exp` fails anyway.
-                c.execute("DELETE FROM as_revoked WHERE exp <= ?1", [now])?;
+                c.execute(
+                    &format!("DELETE FROM as_revoked WHERE exp <= ?1 - {KEPT}"),
+                    [now],
+                )?;
                 c.execute(
                     "INSERT OR IGNORE INTO as_revoked (jti, exp) VALUES (?1, ?2)",
                     params![id, exp],

@@ -97,7 +97,7 @@ async fn issue(
         )
         .await?;
     server
-        .record_issued(family, &claims.jti, claims.exp)
+        .record_issued(Some(family), &client.client_id, &claims.jti, claims.exp)
         .await?;
     let refresh_token = if wants_refresh(client) {
         Some(server.issue_refresh(family).await?)
@@ -182,10 +182,17 @@ pub(crate) async fn authorization_code(
                     },
                 )
                 .optional()?;
-            if row.as_ref().is_some_and(|c| !c.used) {
+            if let Some(code) = row.as_ref().filter(|c| !c.used) {
                 tx.execute(
                     "UPDATE as_codes SET used_at = ?1, family_id = ?2 WHERE hash = ?3",
                     params![now, family_q, hash_q],
+                )?;
+                // The grant exists from the moment its code is spent, so a replay that lands
+                // before the tokens are issued still finds it to revoke.
+                tx.execute(
+                    "INSERT INTO as_families (id, client_id, sub, user_id, scope, resource, created_at)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+                    params![family_q, code.client_id, code.user_id, code.scope, code.resource, now],
                 )?;
             }
             tx.commit()?;
@@ -245,7 +252,7 @@ pub(crate) async fn authorization_code(
         resource: &code.resource,
         nonce: code.nonce.as_deref(),
     };
-    start(server, client, &user, grant).await
+    issue(server, client, &user, &grant).await
 }
 
 /// Records `user`'s new `grant` and issues its first tokens.

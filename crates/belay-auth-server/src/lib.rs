@@ -188,6 +188,38 @@ impl AuthServer {
         self.inner.revoked.contains(jti)
     }
 
+    /// Reads the revocation table into the in-memory list: revocations other processes made
+    /// (`belay auth user remove`, `belay auth client remove` beside a running server) reach
+    /// [`Self::is_revoked_now`] this way. [`Self::watch_revocations`] calls it periodically.
+    pub async fn sync_revocations(&self) -> Result<(), Error> {
+        let db = self.inner.db.clone();
+        let now = self.now();
+        let table = tokio::task::spawn_blocking(move || revoked::read_table(&db, now))
+            .await
+            .map_err(|e| Error::Config(format!("the revocation reader failed: {e}")))??;
+        self.inner.revoked.add(table, now);
+        Ok(())
+    }
+
+    /// Reads the revocation table every `every` until `shutdown`, for a server whose
+    /// in-process resource servers rely on [`Self::is_revoked_now`] (`belay up`).
+    pub fn watch_revocations(&self, every: std::time::Duration, shutdown: CancellationToken) {
+        let server = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = shutdown.cancelled() => return,
+                }
+                if let Err(e) = server.sync_revocations().await {
+                    tracing::warn!(error = %e, "cannot read the revocation table");
+                }
+            }
+        });
+    }
+
     /// Makes a new current signing key of `alg`; older keys stay published until every
     /// token they signed has expired. Returns the new `kid`.
     pub async fn rotate(&self, alg: Alg) -> Result<String, Error> {

@@ -105,6 +105,7 @@ pub(crate) async fn register(
         scopes: scopes.clone(),
         auth_method: method,
         token_exchange: None,
+        self_registered: true,
     };
     let now = server.now();
     let stored = client.clone();

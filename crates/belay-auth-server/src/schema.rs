@@ -108,6 +108,12 @@ ALTER TABLE as_clients ADD COLUMN token_exchange TEXT;
 -- Why a grant was revoked, so a refused refresh says what really happened.
 ALTER TABLE as_families ADD COLUMN revoked_reason TEXT;
 ",
+    r"
+-- The client holding each access token, so removing a client revokes the tokens it holds
+-- (client credentials, exchanged ones) as well as its users' grants.
+ALTER TABLE as_issued ADD COLUMN holder TEXT;
+CREATE INDEX as_issued_holder ON as_issued (holder);
+",
 ];
 
 /// Creates or upgrades the authorization server's tables.

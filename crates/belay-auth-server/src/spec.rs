@@ -164,9 +164,22 @@ impl ExchangeSpec {
 
 fn audience_matches(pattern: &str, audience: &str) -> bool {
     match pattern.strip_suffix('*') {
-        Some(prefix) => audience.len() > prefix.len() && audience.starts_with(prefix),
+        Some(prefix) => {
+            audience.len() > prefix.len() && audience.starts_with(prefix) && canonical(audience)
+        }
         None => pattern == audience,
     }
+}
+
+/// Whether `audience` is a URL in the form a parser leaves alone, without dot segments or
+/// encoded dots and slashes: under a `/*` pattern, `…/servers/../userinfo` or
+/// `…/servers/%2e%2e/userinfo` must not pass as "under `/servers/`".
+fn canonical(audience: &str) -> bool {
+    let lower = audience.to_ascii_lowercase();
+    url::Url::parse(audience).is_ok_and(|url| url.as_str() == audience)
+        && !["%2e", "%2f", "%5c", "/./", "/../"]
+            .iter()
+            .any(|bad| lower.contains(bad))
 }
 
 impl ClientSpec {
@@ -327,6 +340,14 @@ mod tests {
         assert!(!s.accepts_subject("https://gw.example/servers/"));
         assert!(!s.accepts_subject("https://gw.example.evil/mcp"));
         assert!(!s.accepts_subject("https://evil.example/mcp"));
+        for sneaky in [
+            "https://gw.example/servers/../userinfo",
+            "https://gw.example/servers/%2e%2e/userinfo",
+            "https://gw.example/servers/x%2F..%2Fy",
+            "https://gw.example/servers/./mcp",
+        ] {
+            assert!(!s.accepts_subject(sneaky), "{sneaky}");
+        }
         assert!(s.reaches("http://127.0.0.1:9/servers/whoami/mcp"));
         assert!(!s.reaches("http://127.0.0.1:9/userinfo"));
     }

@@ -91,6 +91,13 @@ pub(crate) async fn token(
             client.client_id
         )));
     }
+    if client.self_registered && !crate::clients::SELF_SERVICE_GRANTS.contains(&grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "client `{}` registered itself, and the {grant} grant is for clients an \
+             administrator creates (`belay auth client add`)",
+            client.client_id
+        )));
+    }
     dispatch(&server, &client, grant, &params).await
 }
 

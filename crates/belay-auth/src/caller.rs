@@ -90,11 +90,19 @@ impl Caller {
     }
 
     /// Whether the token names no user: a client acting for itself (client credentials).
-    /// RFC 9068 §2.2 gives such tokens the client's id as `sub`; Entra ID marks app-only
-    /// tokens with `idtyp: app` (an optional claim to turn on for the API).
+    /// RFC 9068 §2.2 gives such tokens the client's id as `sub` (Belay's issuer does); Entra
+    /// ID marks app-only tokens with `idtyp: app` (an optional claim to turn on for the API);
+    /// Auth0 with `gty: client-credentials`; Keycloak names its service accounts
+    /// `service-account-<client>`.
     pub fn is_service(&self) -> bool {
-        self.claims.get("idtyp").and_then(Value::as_str) == Some("app")
+        let claim = |name: &str| self.claims.get(name).and_then(Value::as_str);
+        claim("idtyp") == Some("app")
+            || claim("gty") == Some("client-credentials")
             || self.client_id.as_deref() == Some(self.sub.as_str())
+            || self
+                .username
+                .as_deref()
+                .is_some_and(|u| u.starts_with("service-account-"))
     }
 
     /// The token's `jti`, its handle for revocation.

@@ -51,6 +51,10 @@ pub struct ResourceSpec {
     /// only tokens that name a user, so a service token, which nobody consented to,
     /// opens nothing unless this server says so.
     pub service_clients: Vec<String>,
+    /// Only tokens issued to these clients (`client_id`, `azp` or `appid`) are accepted, e.g.
+    /// a server only a gateway may reach, whose tokens the gateway obtains by exchange.
+    /// Empty (the default): any client.
+    pub allowed_clients: Vec<String>,
     /// Revoked token ids to refuse, when the authorization server runs in the same process
     /// (`belay up`); set in code, not in belay.toml.
     #[serde(skip)]
@@ -73,6 +77,7 @@ impl Default for ResourceSpec {
             scope_prefix: None,
             introspection: IntrospectionSpec::default(),
             service_clients: Vec::new(),
+            allowed_clients: Vec::new(),
             revocations: None,
         }
     }

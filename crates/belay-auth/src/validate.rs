@@ -19,6 +19,7 @@ pub struct Validator {
     introspector: Option<Introspector>,
     verified: Verified,
     service_clients: Vec<String>,
+    allowed_clients: Vec<String>,
     revocations: Option<crate::RevocationList>,
 }
 
@@ -120,6 +121,7 @@ impl Validator {
             introspector,
             verified: Verified::default(),
             service_clients: spec.service_clients.clone(),
+            allowed_clients: spec.allowed_clients.clone(),
             revocations: spec.revocations.clone(),
         })
     }
@@ -182,6 +184,19 @@ impl Validator {
             return Err(Error::InvalidToken(
                 "the token was revoked; sign in again".into(),
             ));
+        }
+        if !self.allowed_clients.is_empty()
+            && !caller
+                .client_id
+                .as_ref()
+                .is_some_and(|c| self.allowed_clients.contains(c))
+        {
+            return Err(Error::InvalidToken(format!(
+                "this server accepts tokens issued to {} only, not to client `{}`: reach it \
+                 through them",
+                self.allowed_clients.join(", "),
+                caller.client_id.as_deref().unwrap_or("(none)")
+            )));
         }
         if caller.is_service() {
             let client = caller.client_id.as_deref().unwrap_or(&caller.sub);

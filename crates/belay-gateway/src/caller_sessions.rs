@@ -94,7 +94,14 @@ impl CallerSessions {
         caller: &Caller,
         connector: &impl Connector,
     ) -> Result<Conn, ErrorData> {
-        let key = format!("{}\n{}", caller.issuer, caller.sub);
+        // One session per person and client: each client's calls go upstream with a token
+        // exchanged from that client's own grant (its scopes, revoked with it).
+        let key = format!(
+            "{}\n{}\n{}",
+            caller.issuer,
+            caller.sub,
+            caller.client_id.as_deref().unwrap_or_default()
+        );
         let session =
             {
                 let mut sessions = self.lock();

@@ -92,9 +92,13 @@ impl Db {
             path: path.display().to_string(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            belay_core::private::create_dir(dir).map_err(opening)?;
-            belay_core::private::check(dir)?;
+        match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => {
+                belay_core::private::create_dir(dir).map_err(opening)?;
+                belay_core::private::check(dir)?;
+            }
+            // A bare file name lives in the working folder, which must be private too.
+            None => belay_core::private::check(Path::new("."))?,
         }
         belay_core::private::create_file(path).map_err(opening)?;
         for suffix in ["", "-wal", "-shm", "-journal"] {

@@ -200,6 +200,14 @@ async fn submit_inner(
         )
     };
     let gone = || (StatusCode::BAD_REQUEST, UNKNOWN_CODE.to_owned());
+    // A post tells a live code from an unknown one as the page does: the same bound on
+    // lookups per address applies.
+    if let Err(wait) = server.inner.code_lookups.take(ip, server.now()) {
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many codes tried from here: wait {wait} s and try again."),
+        ));
+    }
     let form = Params::form(headers, body)
         .map_err(|e| (StatusCode::BAD_REQUEST, e.description().to_owned()))?;
     let code = form

@@ -227,12 +227,100 @@ async fn removing_a_user_revokes_their_grants() -> anyhow::Result<()> {
     let h = Harness::start().await?;
     let (client, tokens) = h.signed_in().await?;
     let access = str_of(&tokens, "access_token")?;
-    assert!(h.server.users().remove(USER)?);
+    let jti = h.verify_with_jwks(access).await?["jti"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    // As `belay auth user remove` does, from another process: the store only.
+    assert!(belay_auth_server::Users::new(h.server.db().clone()).remove(USER)?);
     assert_eq!(h.introspect(access).await?["active"], false);
     let refused = h
         .refresh(&client.id, str_of(&tokens, "refresh_token")?)
         .await?;
     assert_refused(&refused, "invalid_grant");
+    // A running server's in-process list learns it at its next reading of the table.
+    assert!(!h.server.is_revoked_now(&jti));
+    h.server.sync_revocations().await?;
+    assert!(h.server.is_revoked_now(&jti));
+    Ok(())
+}
+
+#[tokio::test]
+async fn removing_a_client_revokes_the_tokens_it_holds() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let clients = Clients::new(h.server.db().clone());
+    let (_, secret) = clients.add(
+        NewClient {
+            client_id: "exchanger".into(),
+            token_exchange: Some(ExchangeSpec {
+                from: vec![RESOURCE.into()],
+                to: vec![h.url("/userinfo")],
+            }),
+            ..NewClient::default()
+        },
+        h.server.now(),
+    )?;
+    let secret = secret.unwrap_or_default();
+    let creds = Some(("exchanger", secret.as_str()));
+    let (_, own) = h
+        .token(
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+            creds,
+        )
+        .await?;
+    let own = str_of(&own, "access_token")?.to_owned();
+    let (_, tokens) = h.signed_in().await?;
+    let subject = str_of(&tokens, "access_token")?;
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", AT),
+        ("resource", &h.url("/userinfo")),
+    ];
+    let (status, body) = h.token(&form, creds).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let exchanged = str_of(&body, "access_token")?.to_owned();
+    for token in [&own, &exchanged] {
+        assert_eq!(h.introspect(token).await?["active"], true);
+    }
+    assert!(clients.remove("exchanger", h.server.now())?);
+    for token in [&own, &exchanged] {
+        assert_eq!(h.introspect(token).await?["active"], false);
+    }
+    // The user's own token is theirs, not the exchanger's: it stays.
+    assert_eq!(h.introspect(subject).await?["active"], true);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_registered_itself_before_the_rule_gets_no_service_token()
+-> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    // A row as an older release stored it for `{"grant_types":["client_credentials"]}`.
+    let hash = {
+        use sha2::Digest;
+        sha2::Sha256::digest(b"old-secret")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    h.server.db().call_blocking(move |c| {
+        c.execute(
+            "INSERT INTO as_clients (client_id, secret_hash, redirect_uris, grant_types,
+                                     auth_method, source, created_at)
+             VALUES ('old-dcr', ?1, '[]', '[\"client_credentials\"]',
+                     'client_secret_basic', 'dcr', 0)",
+            [hash],
+        )
+    })?;
+    let (status, body) = h
+        .token(
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+            Some(("old-dcr", "old-secret")),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
     Ok(())
 }
 

@@ -315,10 +315,17 @@ async fn a_service_token_is_refused_unless_its_client_is_allowed() -> anyhow::Re
     claims["client_id"] = json!("robot");
     let service = key.sign(&claims)?;
     assert_invalid_token(&protected, &service, "service_clients").await?;
-    // Entra ID's app-only tokens say so with `idtyp`.
-    let mut app = issuer.claims(&protected.url, "mcp:tools");
-    app["idtyp"] = json!("app");
-    assert_invalid_token(&protected, &key.sign(&app)?, "names no user").await?;
+    // Entra ID's app-only tokens say so with `idtyp`, Auth0's with `gty`; Keycloak names its
+    // service accounts.
+    for (claim, value) in [
+        ("idtyp", "app"),
+        ("gty", "client-credentials"),
+        ("preferred_username", "service-account-robot"),
+    ] {
+        let mut app = issuer.claims(&protected.url, "mcp:tools");
+        app[claim] = json!(value);
+        assert_invalid_token(&protected, &key.sign(&app)?, "names no user").await?;
+    }
     // Allowed by name: accepted; other robots still are not.
     let allowing = protect(ResourceSpec {
         service_clients: vec!["robot".into()],
@@ -356,5 +363,24 @@ async fn a_token_on_the_in_process_revocation_list_is_refused_at_once() -> anyho
         l.push(jti.to_owned());
     }
     assert_invalid_token(&protected, &token, "revoked").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_for_one_client_refuses_tokens_issued_to_others() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k1")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let protected = protect(ResourceSpec {
+        allowed_clients: vec!["belay-gateway".into()],
+        ..spec(&issuer)
+    })
+    .await?;
+    // A person's own token, minted for this server's address directly: refused.
+    let mut claims = issuer.claims(&protected.url, "mcp:tools");
+    assert_invalid_token(&protected, &key.sign(&claims)?, "belay-gateway only").await?;
+    // The token the gateway obtained for that person: accepted.
+    claims["client_id"] = json!("belay-gateway");
+    let answer = call_bearer(&protected.url, &key.sign(&claims)?, &ping()).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
     Ok(())
 }

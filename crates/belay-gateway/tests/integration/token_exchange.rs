@@ -126,7 +126,8 @@ async fn each_caller_reaches_the_upstream_with_an_exchanged_token_of_its_own() -
 
     let mut tokens = Vec::new();
     let url = format!("{}/mcp", gw.base);
-    for who in [ALICE, BOB] {
+    // Alice twice, with two editors (each registers a client of its own), then Bob.
+    for who in [ALICE, ALICE, BOB] {
         let token = person_token(&url, who).await?;
         let client = signed_in(&url, &token).await?;
         for _ in 0..2 {
@@ -138,7 +139,11 @@ async fn each_caller_reaches_the_upstream_with_an_exchanged_token_of_its_own() -
     }
 
     let upstream = gw.gateway.upstream("stock").map(|u| u.caller_sessions());
-    assert_eq!(upstream, Some(2), "one upstream session per caller");
+    assert_eq!(
+        upstream,
+        Some(3),
+        "one upstream session per person and client"
+    );
     let callers = seen.callers.lock().map(|c| c.clone()).unwrap_or_default();
     for (who, id) in [ALICE, BOB].iter().zip(&ids) {
         let theirs: Vec<_> = callers.iter().filter(|c| &c.sub == id).collect();
@@ -159,6 +164,15 @@ async fn each_caller_reaches_the_upstream_with_an_exchanged_token_of_its_own() -
             );
         }
     }
+    // Each of Alice's editors reached the upstream on its own grant.
+    let mut editors: Vec<_> = callers
+        .iter()
+        .filter(|c| c.sub == ids[0])
+        .filter_map(|c| c.claims.get("origin_client_id").and_then(|v| v.as_str()))
+        .collect();
+    editors.sort_unstable();
+    editors.dedup();
+    assert_eq!(editors.len(), 2, "{editors:?}");
     assert!(
         callers
             .iter()

@@ -112,7 +112,13 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         false => Some(start_issuer(&config, &dir, &base, &internal_base).await?),
     };
     // The gateway's edge checks tokens as `[resource]` says, and refuses revoked ones at
-    // once: the authorization server in this process tells it, with no round trip.
+    // once: the authorization server in this process tells it, with no round trip, and reads
+    // what other processes revoked (`belay auth user remove`) every two seconds.
+    if let Some(issuer) = &issuer {
+        issuer
+            .server
+            .watch_revocations(std::time::Duration::from_secs(2), shutdown.clone());
+    }
     let resource = ResourceSpec {
         issuer: base.clone(),
         revocations: issuer.as_ref().map(|i| {
@@ -338,10 +344,13 @@ fn reference_servers(
         router = router.merge(match issuer {
             Some(_) => {
                 // Each its own resource; the gateway's own token (client credentials, for
-                // lists and health checks) is the only one without a user they accept.
+                // lists and health checks) is the only one without a user they accept,
+                // and only tokens the gateway obtained (a person's token minted for this
+                // address directly would skip its policy, limits and audit).
                 let own = ResourceSpec {
                     resource: Some(format!("{internal_base}{path}")),
                     service_clients: vec![GATEWAY_CLIENT.into()],
+                    allowed_clients: vec![GATEWAY_CLIENT.into()],
                     ..resource.clone()
                 };
                 Protection::new(&own, internal_base)

@@ -146,11 +146,61 @@ async fn a_revoked_token_stops_at_the_gateway_in_old_and_new_sessions() -> anyho
         price(&open).await.is_err(),
         "the open session must refuse the revoked token"
     );
+    assert_refused_as(&gateway, &token, "revoked").await
+}
+
+/// A new session's first request with `token` gets 401 `invalid_token` saying `why`.
+async fn assert_refused_as(gateway: &str, token: &str, why: &str) -> anyhow::Result<()> {
+    let answer = reqwest::Client::new()
+        .post(gateway)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await?;
+    let challenge = answer
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(answer.status(), 401, "{challenge}");
     assert!(
-        session(&gateway, &token).await.is_err(),
-        "a new session must refuse the revoked token"
+        challenge.contains("invalid_token") && challenge.contains(why),
+        "{challenge}"
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn a_user_removed_from_the_command_line_is_refused_by_the_running_gateway()
+-> anyhow::Result<()> {
+    let data = fresh_dir("front-door-remove")?;
+    let data = data.to_string_lossy().into_owned();
+    let (_up, info) = start_up(&data)?;
+    let password = info["user"]["password"].as_str().unwrap_or_default();
+    let gateway = info["gateway"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let token = demo_token(&gateway, password).await?;
+    let open = session(&gateway, &token).await?;
+    assert_ne!(price(&open).await?.is_error, Some(true));
+    // Another process, beside the running `belay up`, as an administrator would.
+    let removed = belay()
+        .args(["auth", "user", "remove", "demo", "--data-dir", &data])
+        .output()?;
+    assert!(removed.status.success(), "{removed:?}");
+    // The gateway reads the revocations every two seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while price(&open).await.is_ok() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the removed user's token still works"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_refused_as(&gateway, &token, "revoked").await
 }
 
 #[cfg(unix)]
