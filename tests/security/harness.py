@@ -5,9 +5,6 @@ few words, or raises [`Fail`] saying what it saw instead. Every check names the 
 refusal (status, OAuth `error`, JSON-RPC code, header), and a case about an attacker
 getting nothing also shows, in the same setup, that an honest request still works: a
 server that refused everything would fail it.
-
-Cases of issue 17 items still being fixed on another branch carry `pending=ITEM`: they
-run and fail like any other until that branch lands; the summary lists them apart.
 """
 
 from __future__ import annotations
@@ -42,7 +39,6 @@ class Case:
     area: str
     name: str
     run: CaseFn
-    pending: int | None = None
 
 
 @dataclass
@@ -53,11 +49,11 @@ class Area:
     closing: bool = False
     cases: list[Case] = field(default_factory=list)
 
-    def case(self, name: str, pending: int | None = None) -> Callable[[CaseFn], CaseFn]:
-        """Registers a case; `pending`: the issue 17 item another branch is fixing."""
+    def case(self, name: str) -> Callable[[CaseFn], CaseFn]:
+        """Registers the function below as the case `name` (what must hold)."""
 
         def register(fn: CaseFn) -> CaseFn:
-            self.cases.append(Case(self.name, name, fn, pending))
+            self.cases.append(Case(self.name, name, fn))
             return fn
 
         return register

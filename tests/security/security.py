@@ -25,16 +25,10 @@ from cases import AREAS  # noqa: E402
 from harness import Case, Outcome, run_case, squeeze  # noqa: E402
 from world import World  # noqa: E402
 
-FIXES = {10: "mcphttp", 13: "mcphttp", 16: "mcphttp", 17: "mcphttp"}
-
-
 def show(outcome: Outcome) -> None:
     case = outcome.case
     word = "PASS" if outcome.passed else "FAIL"
-    note = ""
-    if case.pending and not outcome.passed:
-        note = f" [issue 17 item {case.pending}: being fixed on branch {FIXES.get(case.pending, '?')}]"
-    print(f"{word}  {case.area} / {case.name}{note} -- {squeeze(outcome.saw, 400)}", flush=True)
+    print(f"{word}  {case.area} / {case.name} -- {squeeze(outcome.saw, 400)}", flush=True)
 
 
 def main() -> int:
@@ -53,7 +47,7 @@ def main() -> int:
         for area in AREAS:
             print(f"{area.name} ({len(area.cases)}): {area.title}")
             for case in area.cases:
-                print(f"    {case.name}" + (f"  [item {case.pending}]" if case.pending else ""))
+                print(f"    {case.name}")
         print(f"{sum(len(a.cases) for a in AREAS)} cases")
         return 0
     binary = belay_bin()
@@ -75,7 +69,7 @@ def main() -> int:
         outcome = run_case(case, world)
         if outcome.later:
             later = outcome.later
-            world.defer(case.area, case.name, later.seconds, later.check, case.pending)
+            world.defer(case.area, case.name, later.seconds, later.check)
             return
         outcomes.append(outcome)
         show(outcome)
@@ -86,7 +80,7 @@ def main() -> int:
             if wait > 0:
                 print(f"      (waiting {wait:.0f} s for {item.area} / {item.name})", flush=True)
                 time.sleep(wait)
-            run(Case(item.area, item.name, lambda _w, item=item: item.run(), item.pending))
+            run(Case(item.area, item.name, lambda _w, item=item: item.run()))
         world.deferred.clear()
 
     try:
@@ -105,18 +99,13 @@ def main() -> int:
             shutil.rmtree(scratch.root, ignore_errors=True)
 
     failed = [o for o in outcomes if not o.passed]
-    pending = [o for o in failed if o.case.pending]
     took = time.monotonic() - started
     print()
     if failed:
         print("Failed (--keep keeps the servers' logs):")
         for o in failed:
-            print(f"  {o.case.area} / {o.case.name}" + (f"  (item {o.case.pending})" if o.case.pending else ""))
-    detail = ""
-    if pending:
-        items = sorted({o.case.pending for o in pending})
-        detail = f" ({len(pending)} of them issue 17 items {', '.join(map(str, items))}, being fixed elsewhere)"
-    print(f"security: {len(outcomes) - len(failed)} passed, {len(failed)} failed{detail}, in {took:.0f} s")
+            print(f"  {o.case.area} / {o.case.name}")
+    print(f"security: {len(outcomes) - len(failed)} passed, {len(failed)} failed, in {took:.0f} s")
     return 1 if failed or not outcomes else 0
 
 

@@ -3,6 +3,8 @@
 * `main`: `belay up` with a belay.toml of its own (policy rules, a rate limit, tight HTTP
   limits, small audit fields) and three people besides `demo`;
 * `expiry`: `belay up` whose access tokens live 4 s, with no clock skew allowed;
+* `removals`: `belay up` where an administrator removes a person and a client while their
+  tokens are in use (main's stop is checked for ERROR lines; see the audit area);
 * `pair`: `belay auth serve` and `belay serve weather --transport http --auth` trusting it;
 * `elsewhere`: `belay auth serve` on main's own store under another issuer URL: the same
   signing key, so what tells its tokens apart at main's gateway is the issuer alone.
@@ -88,8 +90,7 @@ class Deferred:
     area: str
     name: str
     not_before: float
-    run: Callable[[], str | None]
-    pending: int | None = None
+    run: Callable[[], str]
 
 
 class World:
@@ -97,6 +98,7 @@ class World:
         self.scratch = scratch
         self._main: Up | None = None
         self._expiry: Up | None = None
+        self._removals: Up | None = None
         self._pair: tuple[Process, Process, str, str] | None = None
         self._elsewhere: tuple[Process, str] | None = None
         self.people: dict[str, Person] = {}
@@ -184,6 +186,25 @@ class World:
         return self._expiry
 
     @property
+    def removals(self) -> Up:
+        """`belay up` with `carol`, whom the removal cases remove."""
+        if self._removals is None:
+            def start() -> Up:
+                up = Up(self.scratch, "removals", "")
+                up.start()
+                try:
+                    carol = Person("carol", "carol's long passphrase")
+                    carol.sub = up.add_user(carol.username, carol.password)
+                except BaseException:
+                    up.stop()
+                    raise
+                self.people["removals:carol"] = carol
+                return up
+
+            self._removals = self._start("removals", start)
+        return self._removals
+
+    @property
     def pair(self) -> tuple[str, str, Person]:
         """(issuer, weather's /mcp URL, a user of that issuer)."""
         if self._pair is None:
@@ -248,12 +269,11 @@ class World:
             raise
         return proc, issuer
 
-    def defer(self, area: str, name: str, seconds: float, run: Callable[[], str | None],
-              pending: int | None = None) -> None:
-        self.deferred.append(Deferred(area, name, time.monotonic() + seconds, run, pending))
+    def defer(self, area: str, name: str, seconds: float, run: Callable[[], str]) -> None:
+        self.deferred.append(Deferred(area, name, time.monotonic() + seconds, run))
 
     def stop_all(self) -> None:
-        for proc in (self._main, self._expiry):
+        for proc in (self._main, self._expiry, self._removals):
             if proc is not None:
                 proc.stop()
         if self._pair is not None:

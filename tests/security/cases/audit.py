@@ -193,7 +193,7 @@ def _(w):
     return "exit 0"
 
 
-@case("a clean stop logs no ERROR line", pending=16)
+@case("a clean stop logs no ERROR line")
 def _(w):
     calls(w)
     log = w.main.log().splitlines()

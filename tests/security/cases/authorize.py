@@ -271,7 +271,7 @@ def _(w):
     return f"401 {oauth.page_message(wrong)} (both)"
 
 
-@case("password guessing is slowed (429 + Retry-After) and the right password waits too")
+@case("password guessing is slowed (429 + Retry-After), the right password waits too, the person elsewhere does not")
 def _(w):
     victim = w.person("victim")
     source = "127.0.0.5"
@@ -294,10 +294,15 @@ def _(w):
     expect(right.status == 429 and right.header("location") is None and wait.isdigit()
            and "try again" in oauth.page_message(right).lower(),
            f"the right password during the wait: {right.status} {right.header('location')} {oauth.page_message(right)}")
+    elsewhere = oauth.open_page(w.base, query(w), source="127.0.0.6")
+    person = oauth.submit(w.base, elsewhere, victim.username, victim.password, source="127.0.0.6")
+    expect(person.status == 303 and "code" in oauth.location_query(person),
+           f"the person signing in from another address meanwhile: {person.brief()}")
     time.sleep(int(wait) + 1.1)
     later = oauth.submit(w.base, answer, victim.username, victim.password, source=source)
     expect(later.status == 303 and "code" in oauth.location_query(later), f"after the wait: {later.brief()}")
-    return f"{refusals} then the right password 429 (Retry-After {wait}: {oauth.page_message(right)}); after it, 303"
+    return (f"{refusals} then the right password 429 (Retry-After {wait}: {oauth.page_message(right)}); "
+            "the person from another address meanwhile: 303; after the wait, 303")
 
 
 for label, url, says in [

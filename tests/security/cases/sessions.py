@@ -56,12 +56,12 @@ def intrude(w, url: str, method: str, thief: str) -> str:
 for path in ("/mcp", "/servers/weather/mcp"):
     for method in ("POST", "GET", "DELETE"):
 
-        @case(f"{method} into another person's session at {path} is 404", pending=10)
+        @case(f"{method} into another person's session at {path} is 404")
         def _(w, path=path, method=method):
             return intrude(w, w.base + path, method, w.token("bob", w.base + path))
 
 
-@case("the same person through another app cannot use the session either", pending=10)
+@case("the same person through another app cannot use the session either")
 def _(w):
     url = w.main.mcp
     other_app = w.tokens("alice", url, w.client("second app"))["access_token"]
@@ -76,7 +76,7 @@ def _(w):
     return f"404 {answer.text[:80]}"
 
 
-@case("legacy SSE: another person's token cannot post into a session", pending=10)
+@case("legacy SSE: another person's token cannot post into a session")
 def _(w):
     url = w.base + "/sse"
     stream = LegacySse(url, w.token("alice", url))
@@ -98,7 +98,7 @@ def _(w):
         stream.close()
 
 
-@case("DELETE of one's own session answers 200 or 204 and ends it", pending=17)
+@case("DELETE of one's own session answers 200 or 204 and ends it")
 def _(w):
     session = alice_session(w, w.main.mcp)
     answer = session.delete()

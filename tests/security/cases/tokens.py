@@ -7,7 +7,7 @@ import time
 
 import forge
 import oauth
-from harness import Area, challenge, expect, status, tool_text
+from harness import Area, challenge, expect, oauth_error, status, tool_text
 from mcp import Session, initialize_message
 from wire import Answer, request
 
@@ -224,6 +224,54 @@ def _(w):
     challenge(batch, 403, "insufficient_scope", says="mcp:tools")
     accepted(w.main.mcp, token)
     return saw + "; asks to step up to mcp:resources mcp:tools; a batch hiding the call: 403 too"
+
+
+def stops_within(session: Session, seconds: float = 6.0) -> Answer:
+    """The open session's first refusal of `token`, polled while the running server learns
+    of a revocation another process made (it re-reads the store every 2 s)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = session.call("stock__get_stock_price", {"symbol": "AAPL"})
+        if answer.status == 401 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.25)
+
+
+@case("a removed person's token stops at the gateway within seconds, in an open session and a new one")
+def _(w):
+    up = w.removals
+    carol = w.person("removals:carol")
+    client = oauth.new_client(up.base)
+    issued = oauth.tokens(up.base, client, carol.username, carol.password, up.mcp)
+    session = Session(up.mcp, issued["access_token"])
+    session.initialize()
+    tool_text(session.call("whoami__whoami", {}), "carol")
+    tool_text(session.call("stock__get_stock_price", {"symbol": "AAPL"}), "150.25")
+    demo = oauth.tokens(up.base, client, "demo", up.demo_password, up.mcp)["access_token"]
+    removed = up.cli("auth", "user", "remove", "carol")
+    expect(removed.returncode == 0, f"belay auth user remove: {removed.stderr}")
+    saw = challenge(stops_within(session), 401, "invalid_token", says="revoked")
+    refused(up.mcp, issued["access_token"], "revoked")
+    oauth_error(oauth.refresh(up.base, client, issued["refresh_token"]), 400, "invalid_grant")
+    accepted(up.mcp, demo)
+    return saw + "; a new session: 401; refresh: invalid_grant; demo, through the same app, carries on"
+
+
+@case("a removed client's tokens stop at the gateway within seconds")
+def _(w):
+    up = w.removals
+    client = oauth.new_client(up.base, name="soon removed")
+    issued = oauth.tokens(up.base, client, "demo", up.demo_password, up.mcp)
+    session = Session(up.mcp, issued["access_token"])
+    session.initialize()
+    tool_text(session.call("stock__get_stock_price", {"symbol": "AAPL"}), "150.25")
+    other = oauth.tokens(up.base, oauth.new_client(up.base), "demo", up.demo_password, up.mcp)["access_token"]
+    removed = up.cli("auth", "client", "remove", client.client_id)
+    expect(removed.returncode == 0, f"belay auth client remove: {removed.stderr}")
+    saw = challenge(stops_within(session), 401, "invalid_token", says="revoked")
+    refused(up.mcp, issued["access_token"], "revoked")
+    accepted(up.mcp, other)
+    return saw + "; a new session: 401; the same person through another app carries on"
 
 
 @case("an expired token stops in its open session and cannot open a new one")
