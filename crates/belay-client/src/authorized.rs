@@ -224,9 +224,23 @@ impl<A: Authorize> StreamableHttpClient for Authorized<A> {
     ) -> Result<(), HttpError> {
         let token = self.auth.current_token().await;
         let headers = without_authorization(self.auth.headers(custom_headers, None));
-        self.http
+        match self
+            .http
             .delete_session(uri, session_id, token, (*headers).clone())
             .await
+        {
+            // A session whose credential no longer opens it (revoked, or the person removed)
+            // or that the server already forgot is ended as far as this client can end it:
+            // the server lets it expire. Nothing failed that anyone could act on.
+            Err(StreamableHttpError::Client(e))
+                if e.status()
+                    .is_some_and(|s| matches!(s.as_u16(), 401 | 403 | 404)) =>
+            {
+                tracing::debug!(status = ?e.status(), "the session cannot be ended with this credential; left to expire");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     async fn get_stream(

@@ -175,9 +175,18 @@ async fn assert_refused_as(gateway: &str, token: &str, why: &str) -> anyhow::Res
 #[tokio::test]
 async fn a_user_removed_from_the_command_line_is_refused_by_the_running_gateway()
 -> anyhow::Result<()> {
-    let data = fresh_dir("front-door-remove")?;
-    let data = data.to_string_lossy().into_owned();
-    let (_up, info) = start_up(&data)?;
+    let root = fresh_dir("front-door-remove")?;
+    let log = root.join("stderr.log");
+    let data = root.join("state").to_string_lossy().into_owned();
+    let mut up = Reaper(
+        belay()
+            .args(["up", "--port", "0", "--json", "--data-dir", &data])
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?,
+    );
+    let info = first_json_line(&mut up.0)?;
     let password = info["user"]["password"].as_str().unwrap_or_default();
     let gateway = info["gateway"]["url"]
         .as_str()
@@ -200,7 +209,20 @@ async fn a_user_removed_from_the_command_line_is_refused_by_the_running_gateway(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_refused_as(&gateway, &token, "revoked").await
+    assert_refused_as(&gateway, &token, "revoked").await?;
+    // Stopping ends the upstream session the removed person had, whose token is revoked:
+    // nothing anyone could act on, so nothing alarming in the log.
+    terminate(&up.0);
+    let status = wait_with_timeout(&mut up.0, Duration::from_secs(15));
+    assert_eq!(status.map(|s| s.success()), Some(true));
+    let stderr = std::fs::read_to_string(&log)?;
+    let alarming: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    assert!(alarming.is_empty(), "{}", alarming.join("\n"));
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
 }
 
 #[cfg(unix)]
