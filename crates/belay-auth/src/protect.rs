@@ -17,9 +17,6 @@ use url::Url;
 
 use crate::{Caller, Error, ResourceSpec, ScopePolicy, Validator};
 
-/// Largest body peeked for the JSON-RPC method (the MCP harness refuses bigger ones too).
-const MAX_PEEK_BYTES: usize = 4 * 1024 * 1024;
-
 /// Where RFC 9728 puts protected resource metadata.
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -36,6 +33,7 @@ struct Inner {
     metadata_paths: Vec<String>,
     metadata: Value,
     all_scopes: String,
+    max_body_bytes: usize,
 }
 
 impl Protection {
@@ -93,6 +91,7 @@ impl Protection {
             metadata_url,
             metadata_paths,
             metadata,
+            max_body_bytes: spec.max_body_bytes,
         })))
     }
 
@@ -193,6 +192,21 @@ impl Protection {
     }
 }
 
+/// 413 with a JSON-RPC error (the body is an MCP message the server did not read), closing
+/// the connection since the rest of the body was left unread.
+fn too_large(message: String) -> Response {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32600, "message": message },
+    });
+    let mut response = (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// Makes `text` safe inside an auth-param quoted string.
 fn quote(text: &str) -> String {
     text.chars()
@@ -288,20 +302,28 @@ async fn check(State(protection): State<Protection>, request: Request, next: Nex
             return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
         }
     };
+    // The scope check reads the body: never more than the limit, and a body announced
+    // larger is refused before a byte of it is read.
+    let max = protection.0.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|&size| size > max as u64) {
+        return too_large(format!(
+            "the request body is {size} bytes; the limit is {max}"
+        ));
+    }
     let (parts, body) = request.into_parts();
-    let bytes = if parts.method == Method::POST {
-        match to_bytes(body, MAX_PEEK_BYTES).await {
-            Ok(bytes) => bytes,
-            Err(_) => {
-                let body = json!({
-                    "error": "invalid_request",
-                    "error_description": format!("the body is larger than {MAX_PEEK_BYTES} bytes"),
-                });
-                return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
-            }
+    let bytes = match to_bytes(body, max).await {
+        Ok(bytes) => bytes,
+        Err(_) if parts.method == Method::POST => {
+            return too_large(format!(
+                "the request body is over {max} bytes, the limit (max_body_bytes)"
+            ));
         }
-    } else {
-        to_bytes(body, MAX_PEEK_BYTES).await.unwrap_or_default()
+        Err(_) => Default::default(),
     };
     let policy = &protection.0.policy;
     let mut missing: Vec<&str> = Vec::new();

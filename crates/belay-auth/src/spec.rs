@@ -46,6 +46,10 @@ pub struct ResourceSpec {
     pub scope_prefix: Option<String>,
     /// Ask the authorization server whether each token is still active (RFC 7662).
     pub introspection: IntrospectionSpec,
+    /// Largest request body the check reads (for the scopes of the methods inside); a larger
+    /// one is 413, refused on `Content-Length` before it is read. The gateway sets its own
+    /// `[gateway.http] max_body_bytes` here.
+    pub max_body_bytes: usize,
     /// Clients whose own tokens (client credentials: no user, `sub` = the client) are
     /// accepted, e.g. `["belay-gateway"]`; `["*"]` accepts any. Empty (the default):
     /// only tokens that name a user, so a service token, which nobody consented to,
@@ -76,6 +80,7 @@ impl Default for ResourceSpec {
             tool_scopes: BTreeMap::new(),
             scope_prefix: None,
             introspection: IntrospectionSpec::default(),
+            max_body_bytes: 4 * 1024 * 1024,
             service_clients: Vec::new(),
             allowed_clients: Vec::new(),
             revocations: None,

@@ -248,6 +248,12 @@ impl Gateway {
         base_url: &str,
     ) -> Result<Router, Error> {
         let base = base_url.trim_end_matches('/');
+        // The token check reads bodies (for scopes) before the gateway's own body limit
+        // layer: it must not read more than that limit.
+        let resource = &belay_auth::ResourceSpec {
+            max_body_bytes: self.http.max_body_bytes,
+            ..resource.clone()
+        };
         if resource.resource.is_some() {
             let protection = belay_auth::Protection::new(resource, &format!("{base}/mcp"))?;
             tracing::info!(

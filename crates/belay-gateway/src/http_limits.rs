@@ -85,7 +85,7 @@ impl HttpLimitsSpec {
 /// Wraps `router` with the header size check (the outermost layer).
 pub(crate) fn outer(router: Router, spec: &HttpLimitsSpec) -> Router {
     router.layer(middleware::from_fn_with_state(
-        spec.max_header_bytes,
+        (spec.max_header_bytes, spec.max_body_bytes),
         check_headers,
     ))
 }
@@ -125,7 +125,11 @@ fn invalid(status: StatusCode, message: String) -> Response {
 }
 
 /// 431 when the request's header names and values add up to more than the limit.
-async fn check_headers(State(max): State<usize>, request: Request, next: Next) -> Response {
+async fn check_headers(
+    State((max, max_body)): State<(usize, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let size: usize = request
         .headers()
         .iter()
@@ -141,18 +145,28 @@ async fn check_headers(State(max): State<usize>, request: Request, next: Next) -
             ),
         );
     }
+    // A body announced over the limit is refused here, before sign-in reads any of it.
+    if let Some(size) = declared_length(&request).filter(|&size| size > max_body as u64) {
+        tracing::info!(size, max = max_body, "request body too large");
+        return too_large(format!(
+            "request body is {size} bytes; the limit is {max_body}"
+        ));
+    }
     next.run(request).await
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Reads the whole body within the size limit (the server loop bounds the time), and
 /// passes it on buffered.
 async fn buffer_body(State(max): State<usize>, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(size) = declared.filter(|&size| size > max as u64) {
+    if let Some(size) = declared_length(&request).filter(|&size| size > max as u64) {
         tracing::info!(size, max, "request body too large");
         return too_large(format!("request body is {size} bytes; the limit is {max}"));
     }

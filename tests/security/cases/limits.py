@@ -71,13 +71,34 @@ def _(w):
     return "413: " + raw.split(b"message", 1)[-1][3:100].decode(errors="replace")
 
 
-@case("without a token, a huge body is refused 401 at once and never read")
+@case("without a token, a huge body is refused 413 at once and never read")
 def _(w):
     sock = open_head(w, "/mcp", [("Content-Type", "application/json"), ACCEPT], 50 * 1024 * 1024, "127.0.0.9")
     raw, _, took = read_until_closed(sock, 5)
     sock.close()
+    expect(status_of(raw) == 413 and b"max_body_bytes" in raw and took < 1.5, f"{raw[:200]!r} after {took:.1f} s")
+    return f"413 after {took:.2f} s"
+
+
+@case("without a token, a small body that never comes is refused 401 at once, unread")
+def _(w):
+    sock = open_head(w, "/mcp", [("Content-Type", "application/json"), ACCEPT], 100, "127.0.0.9")
+    raw, _, took = read_until_closed(sock, 5)
+    sock.close()
     expect(status_of(raw) == 401 and b"resource_metadata" in raw and took < 1.5, f"{raw[:200]!r} after {took:.1f} s")
     return f"401 after {took:.2f} s"
+
+
+@case("signed in, a body announced over the limit is refused 413 at once, before sign-in reads it")
+def _(w):
+    s = alice(w)
+    _, _, path = split_url(w.main.mcp)
+    sock = open_head(w, path, s.headers(), MAX_BODY + 1, "127.0.0.9")
+    raw, _, took = read_until_closed(sock, BODY_SECS + 3)
+    sock.close()
+    expect(status_of(raw) == 413 and b"max_body_bytes" in raw and took < 1.5, f"{raw[:200]!r} after {took:.1f} s")
+    served(w, "127.0.0.9")
+    return f"413 after {took:.2f} s"
 
 
 STALLED = [

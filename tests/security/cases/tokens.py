@@ -274,6 +274,18 @@ def _(w):
     return saw + "; a new session: 401; the same person through another app carries on"
 
 
+@case("after those removals, stopping belay up logs no ERROR line (the sessions it cannot end are left to expire)")
+def _(w):
+    up = w.removals
+    code = up.stop()
+    log = up.log().splitlines()
+    start = next((i for i, line in enumerate(log) if "shutdown signal received" in line), None)
+    expect(code == 0 and start is not None, f"exit {code}; shutdown line: {start}")
+    errors = [line for line in log[start:] if " ERROR " in line]
+    expect(not errors, f"{len(errors)} ERROR line(s) after SIGTERM: {errors[:1]}")
+    return f"exit 0, {len(log) - start} lines after SIGTERM, none ERROR"
+
+
 @case("an expired token stops in its open session and cannot open a new one")
 def _(w):
     up = w.expiry

@@ -383,6 +383,47 @@ async fn a_signed_in_body_that_stalls_gets_408_before_the_token_check_reads_it()
 }
 
 #[tokio::test]
+async fn a_body_over_the_limit_is_refused_before_sign_in_reads_it() -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let _issuer = stop.clone().drop_guard();
+    let issuer = robot_issuer(&stop).await?;
+    let (stock, _upstream) = serve(reference(ServerName::Stock)).await?;
+    let toml = format!(
+        "auth = true\n{}[http]\nmax_body_bytes = 512\nrequest_timeout_secs = 5\n",
+        http_toml("stock", &format!("{stock}/mcp"))
+    );
+    let gw = protected_gateway(&toml, &issuer).await?;
+    let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse()?;
+    for path in ["/mcp", "/servers/stock/mcp"] {
+        let token =
+            service_token(&issuer, ROBOT, ROBOT_SECRET, &format!("{}{path}", gw.base)).await?;
+        let headers = format!(
+            "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             Authorization: Bearer {token}\r\n"
+        );
+        // Announced as 1001 bytes, over 512: refused at once, not after waiting for it (the
+        // scope check used to read up to 4 MiB whatever the limit).
+        let started = Instant::now();
+        let mut stalled = stall_body(FIRST, addr, "POST", path, &headers, b"{").await?;
+        let (answer, closed) = read_to_close(&mut stalled, Duration::from_secs(4)).await;
+        assert_eq!(status_of(&answer), Some(413), "{path}: {answer}");
+        assert!(answer.contains("max_body_bytes"), "{answer}");
+        assert!(closed, "the connection of an unread body stayed open");
+        assert!(started.elapsed() < Duration::from_secs(2), "{path}");
+        // Sent in chunks, with no length announced: refused once it passes the limit.
+        let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(2000));
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Transfer-Encoding: chunked\r\n\
+             Connection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        );
+        let answer = belay_mcp::testkit::raw::exchange(FIRST, addr, &request).await?;
+        assert_eq!(status_of(&answer), Some(413), "{path}: {answer}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn connections_per_address_are_capped_as_configured() -> anyhow::Result<()> {
     let gw = start(
         "[http]\nmax_connections_per_address = 2\n",
