@@ -92,17 +92,18 @@ impl Caller {
     /// Whether the token names no user: a client acting for itself (client credentials).
     /// RFC 9068 §2.2 gives such tokens the client's id as `sub` (Belay's issuer does); Entra
     /// ID marks app-only tokens with `idtyp: app` (an optional claim to turn on for the API);
-    /// Auth0 with `gty: client-credentials`; Keycloak names its service accounts
-    /// `service-account-<client>`.
+    /// Auth0 with `gty: client-credentials`; Keycloak names a client's service account
+    /// `service-account-<client>` (and the token's `azp` is that client).
     pub fn is_service(&self) -> bool {
         let claim = |name: &str| self.claims.get(name).and_then(Value::as_str);
         claim("idtyp") == Some("app")
             || claim("gty") == Some("client-credentials")
             || self.client_id.as_deref() == Some(self.sub.as_str())
-            || self
-                .username
-                .as_deref()
-                .is_some_and(|u| u.starts_with("service-account-"))
+            || self.username.as_deref().is_some_and(|u| {
+                self.client_id
+                    .as_deref()
+                    .is_some_and(|c| u.strip_prefix("service-account-") == Some(c))
+            })
     }
 
     /// The token's `jti`, its handle for revocation.

@@ -320,7 +320,7 @@ async fn a_service_token_is_refused_unless_its_client_is_allowed() -> anyhow::Re
     for (claim, value) in [
         ("idtyp", "app"),
         ("gty", "client-credentials"),
-        ("preferred_username", "service-account-robot"),
+        ("preferred_username", "service-account-vscode"),
     ] {
         let mut app = issuer.claims(&protected.url, "mcp:tools");
         app[claim] = json!(value);
