@@ -37,6 +37,7 @@ pub async fn send(
     session: Option<&str>,
     body: Option<&Value>,
 ) -> Result<Answer, Error> {
+    let is_get = method == Method::GET;
     let mut request = reqwest::Client::new()
         .request(method, url)
         .header("accept", "application/json, text/event-stream")
@@ -54,8 +55,9 @@ pub async fn send(
     }
     let response = request.send().await.map_err(failed)?;
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    // An event stream without a length (a GET that was let in) stays open: its head says all.
-    let open_stream = status == 200 && headers.get("content-length").is_none();
+    // A GET's event stream stays open: its head says all. A POST's answer may come as an event
+    // stream too (when it is not ready at once), which ends after the answer: read it whole.
+    let open_stream = is_get && status == 200 && headers.get("content-length").is_none();
     let body = match open_stream {
         true => String::new(),
         false => response.text().await.map_err(failed)?,
