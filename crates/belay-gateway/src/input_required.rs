@@ -2,25 +2,19 @@
 //!
 //! A 2026-07-28 client cannot receive server-to-client requests: a server that needs an
 //! elicitation, a sampling or the client's roots answers the call with an `input_required`
-//! result, and the client calls again with the answers. The gateway meets two kinds of
-//! upstream, both over its handshake-era session:
-//!
-//! * One that serves the call in the 2026-07-28 era. The gateway forwards the client's
-//!   protocol version, capabilities and log level in the request's `_meta` (rmcp servers
-//!   honour them per request, whatever the session negotiated), so the upstream answers
-//!   `input_required` itself, with its own question keys and state. That passes through.
-//!   Only stdio upstreams are sent the version (see [`inline_version`]).
-//! * One that asks live: an HTTP upstream, a handshake-only server, or one that refuses
-//!   the version and is asked again without it. Its elicitation or sampling request
-//!   reaches the relay ([`crate::relay`]) while the call is open; the gateway answers the
-//!   client's call with `input_required` carrying that request and *parks* the upstream
-//!   call, still waiting, under a random id. The client's retry answers the parked
-//!   request, and the gateway waits again for the result or the next question. A parked
-//!   call waits at most the upstream's call timeout, as a live question would. Its progress
-//!   and log messages go to whichever round is open when they arrive (with that round's
-//!   progress token and log level). As for any live question ([`crate::relay`]), a
-//!   question that cannot be tied to its call is refused while other clients' calls are
-//!   in flight on the same upstream, and a parked call is one.
+//! result, and the client calls again with the answers. The gateway's upstream sessions are
+//! of the handshake era ([`crate::era`]), so an upstream asks live: its elicitation or
+//! sampling request reaches the relay ([`crate::relay`]) while the call is open; the gateway
+//! answers the client's call with `input_required` carrying that request and *parks* the
+//! upstream call, still waiting, under a random id. The client's retry answers the parked
+//! request, and the gateway waits again for the result or the next question. A parked call
+//! waits at most the upstream's call timeout, as a live question would. Its progress and
+//! log messages go to whichever round is open when they arrive (with that round's progress
+//! token and log level). As for any live question ([`crate::relay`]), a question that
+//! cannot be tied to its call is refused while other clients' calls are in flight on the
+//! same upstream, and a parked call is one. An upstream that answers `input_required`
+//! itself (one serving the 2026-07-28 era) has its round passed through, its own state
+//! sealed inside the gateway's.
 //!
 //! Either way the `requestState` the client sees is the gateway's own ([`state`]), sealed
 //! with a per-endpoint random key and bound to the caller (or session), upstream, method,
@@ -45,9 +39,8 @@ use belay_auth::Caller;
 use rmcp::{
     ErrorData, RoleServer,
     model::{
-        CallToolRequestParams, ClientCapabilities, ClientRequest, ErrorCode, GetMeta,
-        GetPromptRequestParams, InputRequiredResult, InputResponses, ReadResourceRequestParams,
-        RequestMetaObject, ServerResult,
+        CallToolRequestParams, ClientCapabilities, ClientRequest, GetPromptRequestParams,
+        InputRequiredResult, InputResponses, ReadResourceRequestParams, ServerResult,
     },
     service::RequestContext,
 };
@@ -62,8 +55,8 @@ use self::{
 };
 use crate::{
     chain::{AllowAll, CallContext, Chain},
+    era::{self, FromUpstream},
     relay::Downstream,
-    spec::TransportSpec,
     upstream::Upstream,
 };
 
@@ -199,6 +192,7 @@ impl Rounds {
         };
         let caller = ctx.caller.clone();
         let name = upstream.name().to_owned();
+        let toward_caller = downstream.clone();
         // Decided and admitted already when the HTTP front answers rate limits with 429
         // (never for a retry with a state: see `http_limits`).
         let precheck = crate::http_limits::take_precheck(context);
@@ -220,17 +214,15 @@ impl Rounds {
                             _ => None,
                         };
                         *params.input_responses() = responses;
-                        let mut request = request(ctx, params);
-                        request
-                            .get_meta_mut()
-                            .extend(envelope(context, inline_version(&upstream)));
-                        start(upstream, request, downstream, caller, context)
+                        start(upstream, request(ctx, params), downstream, caller, context)
                     }
                 };
                 match waiting.next(&context.ct, &listener).await {
                     Step::Done(reply) => {
                         let mut reply = (*reply)?;
-                        crate::server::mark_complete(&mut reply);
+                        // Marking a result cannot fail.
+                        let _ =
+                            era::to_caller(&toward_caller, FromUpstream::Result(&mut reply)).await;
                         match reply {
                             ServerResult::InputRequiredResult(mut pending) => {
                                 // The upstream's own round: its state travels inside ours.
@@ -314,31 +306,6 @@ fn lock(parked: &Parked) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> 
     parked.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether requests to `upstream` can name their own protocol version. Over stdio they
-/// can. rmcp's Streamable HTTP client (3.11) keeps one version per session: a request
-/// naming another one switches the session's `MCP-Protocol-Version` header for every
-/// later request, and waits for all requests in flight. So HTTP upstreams are asked in
-/// their session's era, and their questions are parked.
-fn inline_version(upstream: &Upstream) -> bool {
-    matches!(upstream.spec().transport, TransportSpec::Stdio { .. })
-}
-
-/// The 2026-07-28 envelope of the client's request, for the upstream: the capabilities
-/// the gateway can carry back (elicitation, sampling, roots), its log level and, when
-/// `version`, its protocol version. An rmcp upstream then serves the request in that era
-/// (and honours capabilities per request in any era); another ignores it.
-fn envelope(context: &RequestContext<RoleServer>, version: bool) -> RequestMetaObject {
-    let mut meta = RequestMetaObject::new();
-    if let Some(version) = context.protocol_version().filter(|_| version) {
-        meta.set_protocol_version(version);
-    }
-    meta.set_client_capabilities(relayable(context.client_capabilities()));
-    if let Some(level) = context.meta.log_level() {
-        meta.set_log_level(level);
-    }
-    meta
-}
-
 /// The part of the client's capabilities the gateway can relay.
 fn relayable(declared: Option<ClientCapabilities>) -> ClientCapabilities {
     let mut relayable = ClientCapabilities::default();
@@ -366,47 +333,10 @@ fn start(
     let cancel = CancellationToken::new();
     let ct = cancel.clone();
     tokio::spawn(async move {
-        let result = forward(&upstream, request, downstream, caller.as_deref(), &ct).await;
+        let result = upstream
+            .request(request, Some(downstream), caller.as_deref(), &ct)
+            .await;
         let _ = events.send(Event::Done(result)).await;
     });
     Waiting::new(state::random_id(), receiver, cancel.drop_guard())
-}
-
-/// Sends `request`; an upstream that refuses the 2026-07-28 version is asked again in its
-/// own era (its questions then come live, and are parked).
-async fn forward(
-    upstream: &Upstream,
-    request: ClientRequest,
-    downstream: Downstream,
-    caller: Option<&Caller>,
-    ct: &CancellationToken,
-) -> Result<ServerResult, ErrorData> {
-    let mut handshake = request
-        .get_meta()
-        .protocol_version()
-        .is_some()
-        .then(|| request.clone());
-    match upstream
-        .request(request, Some(downstream.clone()), caller, ct)
-        .await
-    {
-        Err(e) if e.code == ErrorCode::UNSUPPORTED_PROTOCOL_VERSION => {
-            let Some(mut handshake) = handshake.take() else {
-                return Err(e);
-            };
-            tracing::debug!(
-                upstream = upstream.name(),
-                "upstream refuses 2026-07-28; asking in its own era"
-            );
-            handshake
-                .get_meta_mut()
-                .0
-                .0
-                .remove(state::PROTOCOL_VERSION_KEY);
-            upstream
-                .request(handshake, Some(downstream), caller, ct)
-                .await
-        }
-        other => other,
-    }
 }

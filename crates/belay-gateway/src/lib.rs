@@ -16,6 +16,7 @@ mod caller_sessions;
 pub mod chain;
 mod check;
 pub mod credential;
+pub mod era;
 mod error;
 pub mod federation;
 mod gateway;

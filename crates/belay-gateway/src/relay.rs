@@ -10,7 +10,8 @@
 //! refused rather than risk showing one user's question to another (the upstream then falls
 //! back as for a client that cannot elicit). For a 2026-07-28 client's call, which cannot
 //! carry server-to-client requests, the question becomes an input request of the call (the
-//! gateway's `input_required` module). Progress carries its token, so it is always routed
+//! gateway's `input_required` module; [`crate::era::to_caller`] decides which way a question
+//! or notice goes). Progress carries its token, so it is always routed
 //! exactly, and a `resources/updated` goes to exactly the sessions that subscribed to it.
 #![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
 
@@ -28,8 +29,8 @@ use rmcp::{
         ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequestParams,
         CreateMessageResult, ElicitRequestParams, ElicitResult, GetExtensions, Implementation,
         ListRootsResult, LoggingMessageNotificationParam, NumberOrString,
-        ProgressNotificationParam, ProgressToken, Request, RequestId, RequestNoParam,
-        ResourceUpdatedNotificationParam, ServerRequest,
+        ProgressNotificationParam, ProgressToken, RequestId, ResourceUpdatedNotificationParam,
+        ServerRequest,
     },
     service::{
         InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
@@ -38,7 +39,10 @@ use rmcp::{
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::input_required::{Notice, RoundTrip};
+use crate::{
+    era::{self, FromUpstream, Logs, Question, Unanswered},
+    input_required::{Notice, RoundTrip},
+};
 
 /// Who is waiting on a request sent upstream.
 #[derive(Clone)]
@@ -52,6 +56,8 @@ pub struct Downstream {
     pub request: Option<RequestId>,
     /// The progress token the downstream client gave, if any.
     pub progress: Option<ProgressToken>,
+    /// The log level it wants for this request, as its era says it.
+    pub logs: Logs,
     /// Set for a 2026-07-28 client's call: its questions become input requests of the
     /// call (see [`crate::input_required`]) instead of server-to-client requests.
     pub(crate) round_trip: Option<RoundTrip>,
@@ -68,7 +74,10 @@ impl Downstream {
     /// stream (which a client need not have open) with a warning on every elicitation. So
     /// the request leaves from a task of its own, where no task-local is set, marked with
     /// the downstream call's id. The task is aborted if the upstream gives up waiting.
-    async fn ask(&self, mut request: ServerRequest) -> Result<ClientResult, ServiceError> {
+    pub(crate) async fn ask(
+        &self,
+        mut request: ServerRequest,
+    ) -> Result<ClientResult, ServiceError> {
         if let Some(id) = &self.request {
             request
                 .extensions_mut()
@@ -304,18 +313,40 @@ impl UpstreamClient {
     }
 }
 
+/// How the gateway introduces itself to upstreams: its name, and the capabilities it
+/// declares so upstreams elicit and sample (whether the real caller can is only known per
+/// call, and a refusal reaches the upstream as an error it handles).
+pub(crate) fn identity() -> ClientConfig {
+    let capabilities = ClientCapabilities::builder()
+        .enable_elicitation()
+        .enable_sampling()
+        .build();
+    ClientConfig::new(
+        capabilities,
+        Implementation::new("belay-gateway", env!("CARGO_PKG_VERSION")),
+    )
+}
+
+impl UpstreamClient {
+    /// Asks the caller `target` the upstream's `question`, in the caller's era.
+    async fn ask(
+        &self,
+        what: &str,
+        target: &Downstream,
+        question: Question,
+    ) -> Result<ClientResult, ErrorData> {
+        match era::to_caller(target, FromUpstream::Question(question)).await {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(self.downstream_failed(what, ServiceError::UnexpectedResponse)),
+            Err(Unanswered::Refused(e)) => Err(e),
+            Err(Unanswered::Caller(e)) => Err(self.downstream_failed(what, e)),
+        }
+    }
+}
+
 impl ClientHandler for UpstreamClient {
     fn get_info(&self) -> ClientConfig {
-        // Declared so upstreams elicit and sample; whether the real client can is only
-        // known per call, and a refusal reaches the upstream as an error it handles.
-        let capabilities = ClientCapabilities::builder()
-            .enable_elicitation()
-            .enable_sampling()
-            .build();
-        ClientConfig::new(
-            capabilities,
-            Implementation::new("belay-gateway", env!("CARGO_PKG_VERSION")),
-        )
+        identity()
     }
 
     async fn create_elicitation(
@@ -323,78 +354,40 @@ impl ClientHandler for UpstreamClient {
         request: ElicitRequestParams,
         context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        let target = self.target("elicitation", &context)?;
-        if let Some(round_trip) = &target.round_trip {
-            return round_trip.elicit(request).await;
-        }
-        match target
-            .ask(ServerRequest::ElicitRequest(Request::new(request)))
-            .await
-        {
-            Ok(ClientResult::ElicitResult(result)) => Ok(result),
-            Ok(_) => Err(self.downstream_failed("elicitation", ServiceError::UnexpectedResponse)),
-            Err(e) => Err(self.downstream_failed("elicitation", e)),
+        let what = "elicitation";
+        let target = self.target(what, &context)?;
+        match self.ask(what, &target, Question::Elicit(request)).await? {
+            ClientResult::ElicitResult(result) => Ok(result),
+            _ => Err(self.downstream_failed(what, ServiceError::UnexpectedResponse)),
         }
     }
 
-    #[allow(deprecated)] // Sampling is deprecated by SEP-2577 but still served.
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
         context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, ErrorData> {
-        let target = self.target("sampling request", &context)?;
-        if let Some(round_trip) = &target.round_trip {
-            return round_trip.sample(params).await;
-        }
-        // What rmcp's `Peer::create_message` checks before sending.
-        if (params.tools.is_some() || params.tool_choice.is_some())
-            && !target.peer.supports_sampling_tools()
-        {
-            return Err(ErrorData::invalid_params(
-                "the sampling request names tools, and the client cannot sample with tools",
-                None,
-            ));
-        }
-        params
-            .validate()
-            .map_err(|e| ErrorData::invalid_params(e, None))?;
-        match target
-            .ask(ServerRequest::CreateMessageRequest(Request::new(params)))
-            .await
-        {
-            Ok(ClientResult::CreateMessageResult(result)) => Ok(*result),
-            Ok(_) => {
-                Err(self.downstream_failed("sampling request", ServiceError::UnexpectedResponse))
-            }
-            Err(e) => Err(self.downstream_failed("sampling request", e)),
+        let what = "sampling request";
+        let target = self.target(what, &context)?;
+        match self.ask(what, &target, Question::Sample(params)).await? {
+            ClientResult::CreateMessageResult(result) => Ok(*result),
+            _ => Err(self.downstream_failed(what, ServiceError::UnexpectedResponse)),
         }
     }
 
-    #[allow(deprecated)]
     async fn list_roots(
         &self,
         context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
         // Roots are the client's business; with no single client to ask, there are none.
         let origin = context.extensions.get::<InboundStreamOrigin>();
-        match self.in_flight.for_request(origin) {
-            Ok(Downstream {
-                round_trip: Some(round_trip),
-                ..
-            }) => round_trip.list_roots().await,
-            Ok(target) => {
-                let request = ServerRequest::ListRootsRequest(RequestNoParam::default());
-                match target.ask(request).await {
-                    Ok(ClientResult::ListRootsResult(result)) => Ok(result),
-                    Ok(_) => {
-                        Err(self
-                            .downstream_failed("roots request", ServiceError::UnexpectedResponse))
-                    }
-                    Err(e) => Err(self.downstream_failed("roots request", e)),
-                }
-            }
-            Err(_) => Ok(ListRootsResult::default()),
+        let Ok(target) = self.in_flight.for_request(origin) else {
+            return Ok(ListRootsResult::default());
+        };
+        let what = "roots request";
+        match self.ask(what, &target, Question::Roots).await? {
+            ClientResult::ListRootsResult(result) => Ok(result),
+            _ => Err(self.downstream_failed(what, ServiceError::UnexpectedResponse)),
         }
     }
 
@@ -403,38 +396,19 @@ impl ClientHandler for UpstreamClient {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let Some(target) = self.in_flight.by_token(&params.progress_token) else {
-            return;
-        };
-        if let Some(round_trip) = &target.round_trip {
-            return round_trip.notice(Notice::Progress(params));
-        }
-        let Some(token) = target.progress else {
-            return; // The client did not ask for progress.
-        };
-        let mut params = params;
-        params.progress_token = token;
-        if let Err(e) = target.peer.notify_progress(params).await {
-            tracing::debug!(upstream = %self.upstream, error = %e, "progress not delivered");
+        if let Some(target) = self.in_flight.by_token(&params.progress_token) {
+            let _ = era::to_caller(&target, FromUpstream::Notice(Notice::Progress(params))).await;
         }
     }
 
-    #[allow(deprecated)]
     async fn on_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
         match self.in_flight.sole() {
-            // To the round of the call that is open, at the level its request asked for.
-            Ok(Downstream {
-                round_trip: Some(round_trip),
-                ..
-            }) => round_trip.notice(Notice::Log(params)),
             Ok(target) => {
-                if let Err(e) = target.peer.notify_logging_message(params).await {
-                    tracing::debug!(upstream = %self.upstream, error = %e, "log not delivered");
-                }
+                let _ = era::to_caller(&target, FromUpstream::Notice(Notice::Log(params))).await;
             }
             Err(_) => {
                 tracing::info!(upstream = %self.upstream, level = ?params.level, data = %params.data, "upstream log");

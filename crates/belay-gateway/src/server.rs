@@ -14,9 +14,9 @@ use rmcp::{
         CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
         GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ReadResourceResult, Reference, Request, ResultType,
-        ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        ReadResourceResponse, ReadResourceResult, Reference, Request, ServerCapabilities,
+        ServerConfig, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, Peer, RequestContext, SubscriptionContext},
 };
@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::{
     chain::{CallContext, Chain},
+    era::{self, FromUpstream, Logs},
     federation::{self, Scope},
     input_required::{Relay, Retry, Round, Rounds},
     listen::Listeners,
@@ -105,6 +106,7 @@ impl GatewayServer {
             session: session_of(ctx.extensions.get::<http::request::Parts>()),
             request: Some(ctx.id.clone()),
             progress: ctx.meta.get_progress_token(),
+            logs: Logs::of_caller(ctx),
             round_trip: None,
         }
     }
@@ -118,13 +120,15 @@ impl GatewayServer {
     ) -> Result<ServerResult, ErrorData> {
         trace_context::propagate(&mut request, ctx);
         let caller = Caller::from_rmcp_parts(ctx.extensions.get::<http::request::Parts>());
+        let downstream = self.downstream(ctx);
         let mut reply = self
             .hub
             .upstreams
             .get(i)
-            .request(request, Some(self.downstream(ctx)), caller, &ctx.ct)
+            .request(request, Some(downstream.clone()), caller, &ctx.ct)
             .await?;
-        mark_complete(&mut reply);
+        // Marking a result cannot fail.
+        let _ = era::to_caller(&downstream, FromUpstream::Result(&mut reply)).await;
         Ok(reply)
     }
 
@@ -240,25 +244,6 @@ fn session_of(parts: Option<&http::request::Parts>) -> Option<String> {
         .split('&')
         .find_map(|pair| pair.strip_prefix("sessionId="))
         .map(|id| format!("sse:{id}"))
-}
-
-/// Gives a relayed result the `resultType` a 2026-07-28 client requires. The gateway talks
-/// to upstreams in the handshake era, whose results have none; rmcp's server handler drops
-/// a `"complete"` again for handshake-era clients, so both eras get their own wire shape.
-/// A `resultType` the upstream did send (e.g. `input_required`) is kept.
-pub(crate) fn mark_complete(result: &mut ServerResult) {
-    let result_type = match result {
-        ServerResult::CallToolResult(r) => &mut r.result_type,
-        ServerResult::GetPromptResult(r) => &mut r.result_type,
-        ServerResult::ReadResourceResult(r) => &mut r.result_type,
-        ServerResult::CompleteResult(r) => &mut r.result_type,
-        ServerResult::ListToolsResult(r) => &mut r.result_type,
-        ServerResult::ListPromptsResult(r) => &mut r.result_type,
-        ServerResult::ListResourcesResult(r) => &mut r.result_type,
-        ServerResult::ListResourceTemplatesResult(r) => &mut r.result_type,
-        _ => return,
-    };
-    result_type.get_or_insert(ResultType::COMPLETE);
 }
 
 fn unexpected(upstream: &Upstream) -> ErrorData {
@@ -584,6 +569,3 @@ impl ServerHandler for GatewayServer {
         .await
     }
 }
-
-#[cfg(test)]
-mod tests;

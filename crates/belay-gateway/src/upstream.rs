@@ -32,6 +32,7 @@ use crate::{
     breaker::{Breaker, BreakerState},
     caller_sessions::CallerSessions,
     credential::Credential,
+    era::{self, Era, Logs},
     relay::{Downstream, InFlight, Subscriptions},
     spec::{CredentialSpec, GatewaySpec, TransportSpec, UpstreamSpec},
 };
@@ -274,15 +275,36 @@ impl Upstream {
     }
 
     /// Sends `request` upstream on behalf of `downstream` (signed in as `caller`), within
-    /// the call timeout and the breaker; cancelling `ct` cancels it upstream too.
+    /// the call timeout and the breaker; cancelling `ct` cancels it upstream too. Its
+    /// `_meta` is said in the era of the upstream's session ([`era::to_upstream`]), never
+    /// the caller's.
     pub async fn request(
         &self,
-        request: ClientRequest,
+        mut request: ClientRequest,
         downstream: Option<Downstream>,
         caller: Option<&Caller>,
         ct: &CancellationToken,
     ) -> Result<ServerResult, ErrorData> {
         let conn = self.conn_for(caller).await?;
+        let wanted = match downstream.as_ref().map(|d| d.logs) {
+            Some(Logs::PerRequest(level)) => level,
+            Some(Logs::Session) | None => self.log_level(),
+        };
+        let upstream_era = Era::of_upstream(&conn.peer);
+        if let Some(level) = era::to_upstream(&mut request, wanted, upstream_era) {
+            self.log_at(&conn, level, ct).await;
+        }
+        self.send(&conn, request, downstream, ct).await
+    }
+
+    /// Sends `request` on `conn`, as [`Self::request`] says.
+    async fn send(
+        &self,
+        conn: &Conn,
+        request: ClientRequest,
+        downstream: Option<Downstream>,
+        ct: &CancellationToken,
+    ) -> Result<ServerResult, ErrorData> {
         self.breaker.admit().map_err(|wait| {
             self.unavailable(format!(
                 "its circuit breaker is open after repeated failures; next try in {} s",
@@ -312,6 +334,35 @@ impl Upstream {
             }
         }
         .inspect(|_| self.breaker.success())
+    }
+
+    /// The level the last `logging/setLevel` asked for.
+    fn log_level(&self) -> Option<LoggingLevel> {
+        *self.log_level.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets a handshake-era session's log level to `level` for a caller that asked for it
+    /// per request (a 2026-07-28 caller's `logLevel`), unless it is set so already. The
+    /// session is shared, so, as with `logging/setLevel`, the last level asked wins; each
+    /// caller still gets only what it asked for (see [`crate::era::to_caller`]). A call
+    /// does not fail for want of log messages: a refusal is only logged.
+    async fn log_at(&self, conn: &Conn, level: LoggingLevel, ct: &CancellationToken) {
+        let logs = conn
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.logging.is_some());
+        {
+            let mut current = self.log_level.lock().unwrap_or_else(|e| e.into_inner());
+            if !logs || *current == Some(level) {
+                return;
+            }
+            *current = Some(level);
+        }
+        let params = SetLevelRequestParams::new(level);
+        let request = ClientRequest::SetLevelRequest(Request::new(params));
+        if let Err(e) = self.send(conn, request, None, ct).await {
+            tracing::warn!(upstream = %self.spec.name, error = %e.message, "cannot set the log level a caller asked for");
+        }
     }
 
     /// Subscribes `downstream` to resource `uri`: the upstream is asked each time (a

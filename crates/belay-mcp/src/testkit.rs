@@ -14,9 +14,10 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
         CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-        ElicitationAction, Implementation, JsonObject, ProtocolVersion, Role, SamplingMessage,
+        ElicitationAction, Implementation, JsonObject, LoggingMessageNotificationParam,
+        ProgressNotificationParam, ProtocolVersion, Role, SamplingMessage,
     },
-    service::{RequestContext, RunningService},
+    service::{NotificationContext, RequestContext, RunningService},
     transport::StreamableHttpClientTransport,
 };
 use serde_json::Value;
@@ -73,7 +74,8 @@ where
 
 /// A scripted person behind the client: answers every form with `form_answer` (or
 /// declines when it is `None`) and every sampling request with `headline`.
-/// It records what it was asked, so tests can check the question too.
+/// It records what it was asked, so tests can check the question too, and the progress
+/// and log messages it was sent.
 #[derive(Clone)]
 pub struct ScriptedClient {
     pub era: Era,
@@ -82,6 +84,14 @@ pub struct ScriptedClient {
     /// Declare the elicitation and sampling capabilities (false = a bare client).
     pub capable: bool,
     pub asked: Arc<Mutex<Vec<String>>>,
+    pub notices: Arc<Mutex<Vec<Notice>>>,
+}
+
+/// A notification the client was sent about a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    Progress(ProgressNotificationParam),
+    Log(LoggingMessageNotificationParam),
 }
 
 impl ScriptedClient {
@@ -92,6 +102,7 @@ impl ScriptedClient {
             headline: "Scripted headline".into(),
             capable: true,
             asked: Arc::default(),
+            notices: Arc::default(),
         }
     }
 
@@ -107,6 +118,11 @@ impl ScriptedClient {
 
     pub fn questions(&self) -> Vec<String> {
         self.asked.lock().map(|q| q.clone()).unwrap_or_default()
+    }
+
+    /// The progress and log messages the client was sent so far, in order.
+    pub fn notices(&self) -> Vec<Notice> {
+        self.notices.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
     fn record(&self, question: String) {
@@ -144,6 +160,26 @@ impl ClientHandler for ScriptedClient {
             }
             None => ElicitResult::new(ElicitationAction::Decline),
         })
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut notices) = self.notices.lock() {
+            notices.push(Notice::Progress(params));
+        }
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut notices) = self.notices.lock() {
+            notices.push(Notice::Log(params));
+        }
     }
 
     async fn create_message(

@@ -21,9 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::CallContext;
 
-/// The `_meta` key of the protocol version.
-pub(super) const PROTOCOL_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
-
 /// What a retry continues.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Resume {

@@ -1,11 +1,11 @@
 //! 2026-07-28 clients through the gateway: an upstream's elicitation and sampling reach the
 //! client as `input_required` rounds, whichever way the upstream asks.
 //!
-//! The stock server is the upstream twice over: on stdio, where the gateway sends it the
-//! client's 2026-07-28 envelope, so it asks in its own `input_required` round, which passes
-//! through; and on Streamable HTTP, where it is asked in its session's (handshake) era, so
-//! it asks live and the gateway parks the call between the client's rounds. Callers are
-//! signed in by a test layer that turns `Authorization: Bearer NAME` into a `Caller` NAME.
+//! The stock server is the upstream twice over, on stdio and on Streamable HTTP. Either way
+//! the gateway asks it in its session's era (the handshake: the client's 2026-07-28
+//! envelope stays at the gateway), so it asks live and the gateway parks the call between
+//! the client's rounds. Callers are signed in by a test layer that turns
+//! `Authorization: Bearer NAME` into a `Caller` NAME.
 #![allow(deprecated)] // Sampling is deprecated by SEP-2577 but served.
 
 use std::sync::{
@@ -35,12 +35,12 @@ use tokio_util::sync::DropGuard;
 
 use crate::support::{Running, fixture, gateway_with, http_upstream};
 
-/// How the gateway reaches the stock upstream, and so how its questions come back.
+/// How the gateway reaches the stock upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Upstream {
-    /// Stdio: it serves the call in the client's era and answers `input_required` itself.
+    /// A process on stdio.
     Stdio,
-    /// Streamable HTTP: it asks live, and the gateway parks the call.
+    /// Streamable HTTP.
     Http,
 }
 
@@ -252,18 +252,14 @@ async fn a_forged_request_state_is_refused_and_the_call_still_completes() -> any
         let (gw, _) = gateway(&transport, "", "").await?;
         let client = client(&gw, "alice", ScriptedClient::new(Era::RoundTrip)).await?;
         let pending = input_required(&client, ticker_info()).await?;
-        // The question is keyed by the upstream (its own round) or by the gateway (parked).
+        // The upstream asked live; the gateway parked the call and keyed the question.
         let keys: Vec<&String> = pending
             .input_requests
             .iter()
             .flatten()
             .map(|(k, _)| k)
             .collect();
-        let expected = match kind {
-            Upstream::Stdio => "week_range",
-            Upstream::Http => "elicitation-1",
-        };
-        assert_eq!(keys, [expected], "{kind:?}");
+        assert_eq!(keys, ["elicitation-1"], "{kind:?}");
 
         let mut forged = retry(ticker_info(), &pending, accept(true));
         forged.request_state = forged.request_state.map(|s| format!("{s}-TAMPERED"));
@@ -276,15 +272,13 @@ async fn a_forged_request_state_is_refused_and_the_call_still_completes() -> any
 
         let text = complete(&client, retry(ticker_info(), &pending, accept(true))).await?;
         assert!(text.contains("52-week range"), "{kind:?}: {text}");
-        if kind == Upstream::Http {
-            // The parked call has been answered: its state is spent.
-            let error = refused(&client, retry(ticker_info(), &pending, accept(true))).await?;
-            assert!(
-                error.message.contains("already answered"),
-                "{}",
-                error.message
-            );
-        }
+        // The parked call has been answered: its state is spent.
+        let error = refused(&client, retry(ticker_info(), &pending, accept(true))).await?;
+        assert!(
+            error.message.contains("already answered"),
+            "{kind:?}: {}",
+            error.message
+        );
         client.cancel().await?;
     }
     Ok(())
@@ -343,7 +337,8 @@ async fn a_parked_call_expires_with_the_upstream_call_timeout() -> anyhow::Resul
 }
 
 #[tokio::test]
-async fn a_retry_is_not_charged_to_the_limiter_again_but_a_replay_is() -> anyhow::Result<()> {
+async fn a_retry_is_not_charged_to_the_limiter_again_and_a_replay_is_refused() -> anyhow::Result<()>
+{
     for (extra, front) in [(JSONRPC_LIMITS, false), ("", true)] {
         let (transport, _stock) = stock(Upstream::Stdio).await?;
         let (gw, counts) = gateway(&transport, "", extra).await?;
@@ -355,12 +350,14 @@ async fn a_retry_is_not_charged_to_the_limiter_again_but_a_replay_is() -> anyhow
             // Both rounds went through policy.
             assert_eq!(counts.decided.load(Ordering::SeqCst), 2);
         }
-        // The upstream's state may be replayed (it is the upstream's to judge), at full price.
-        complete(&client, retry(ticker_info(), &pending, accept(false))).await?;
-        assert_eq!(counts.admitted.load(Ordering::SeqCst), 2, "front: {front}");
-        if !front {
-            assert_eq!(counts.decided.load(Ordering::SeqCst), 3);
-        }
+        // A replay finds the call answered, and reaches no upstream.
+        let error = refused(&client, retry(ticker_info(), &pending, accept(false))).await?;
+        assert!(
+            error.message.contains("already answered"),
+            "{}",
+            error.message
+        );
+        assert_eq!(counts.admitted.load(Ordering::SeqCst), 1, "front: {front}");
         client.cancel().await?;
     }
     Ok(())

@@ -6,6 +6,7 @@ mod config;
 mod credentials;
 mod edge_auth;
 mod federation;
+mod foreign_upstream;
 mod http_limits;
 mod input_required;
 mod lab;
