@@ -34,15 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop" / "python
 from belay_server import HOST, belay_bin, free_port, running, stop_on_sigterm  # noqa: E402
 from upstreams import FEATURES, HERE, NODE, PAGE_SIZE, PNG_1X1, PYTHON, ROOT, Upstream, upstreams  # noqa: E402
 
-INSPECTOR = ROOT / "tests" / "interop" / "js" / "node_modules" / "@modelcontextprotocol" / "inspector"
+PY_CLIENT = [str(PYTHON), str(HERE / "clients" / "py_client.py"), "{plan}", "--out", "{out}", "--mode"]
 CLIENTS = {
     # name: (label for the README, command; {plan} and {out} are filled in)
-    "py-auto": ("Python SDK `mcp` 2.3.0, mode `auto`", [str(PYTHON), str(HERE / "clients" / "py_client.py"), "{plan}", "--mode", "auto", "--out", "{out}"]),
-    "py-legacy": ("Python SDK `mcp` 2.3.0, mode `legacy`", [str(PYTHON), str(HERE / "clients" / "py_client.py"), "{plan}", "--mode", "legacy", "--out", "{out}"]),
+    "py-auto": ("Python SDK `mcp` 2.3.0, mode `auto`", [*PY_CLIENT, "auto"]),
+    "py-legacy": ("Python SDK `mcp` 2.3.0, mode `legacy`", [*PY_CLIENT, "legacy"]),
     "ts": ("TypeScript SDK `@modelcontextprotocol/sdk` 1.32.2", [str(NODE), str(HERE / "clients" / "ts_client.mjs"), "{plan}", "{out}"]),
     "inspector": ("MCP Inspector CLI 2.12.0", [str(NODE), str(HERE / "clients" / "inspector_client.mjs"), "{plan}", "{out}"]),
 }
-CLIENT_TIMEOUT_S = 200
+CLIENT_TIMEOUT_S = 200  # one client; a hung one costs this much, and its cells fail
+BUDGET_S = float(os.environ.get("MATRIX_BUDGET_S", "420"))  # the whole run, inside the stage's limit
 MARKER = "MATRIX-7f3a: the sampled headline"
 ANSWER_NAME = "Matrix Tester 7f3a"
 ROUTES = {"mcp": "/mcp", "server": "/servers/NAME/mcp"}
@@ -164,7 +165,10 @@ def read_known(path: Path) -> list[Known]:
     return known
 
 
-def collect(client: str, results: list[dict[str, Any]], rows: list[str], note: str) -> dict[tuple[str, str, str], tuple[str, str]]:
+Cells = dict[tuple[str, str, str], tuple[str, str]]  # (row, route, feature) -> (status, detail)
+
+
+def collect(results: list[dict[str, Any]], rows: list[str], note: str) -> Cells:
     """The cells of one client; a cell it did not report is a FAIL saying why."""
     cells = {(r["row"], r["route"], r["feature"]): (r["status"], r["detail"]) for r in results}
     for row in rows:
@@ -176,8 +180,8 @@ def collect(client: str, results: list[dict[str, Any]], rows: list[str], note: s
 
 def markdown(
     ups: list[Upstream],
-    all_cells: dict[str, dict[tuple[str, str, str], tuple[str, str]]],
-    known_cells: set[tuple[str, str, str, str]],
+    all_cells: dict[str, Cells],
+    known_cells: dict[tuple[str, str, str, str], str],
     took: dict[str, float],
     total: float,
 ) -> str:
@@ -202,10 +206,11 @@ def markdown(
                 for route in ROUTES:
                     status, detail = cells[(u.name, route, feature)]
                     word = {"PASS": "pass", "N/A": "n/a"}.get(status, "FAIL")
+                    note = detail
                     if status == "FAIL" and (client, route, u.name, feature) in known_cells:
                         word = "known"
+                        note = f"{detail} (known: {known_cells[(client, route, u.name, feature)]})"
                     if status != "PASS":
-                        note = detail if status == "N/A" else f"{u.name} {ROUTES[route]} {feature}: {detail}"
                         if note not in notes:
                             notes.append(note)
                         word += f"<sup>{notes.index(note) + 1}</sup>"
@@ -236,7 +241,7 @@ def main() -> int:
     stop_on_sigterm()
     known = read_known(KNOWN)
     start = time.monotonic()
-    all_cells: dict[str, dict[tuple[str, str, str], tuple[str, str]]] = {}
+    all_cells: dict[str, Cells] = {}
     took: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="belay-matrix-") as tmp:
         scratch = Path(tmp)
@@ -267,19 +272,22 @@ def main() -> int:
                 cmd = [a.replace("{plan}", str(plan_path)).replace("{out}", str(out_path)) for a in CLIENTS[client][1]]
                 print(f"---- client {client}", flush=True)
                 t0 = time.monotonic()
+                limit = min(CLIENT_TIMEOUT_S, BUDGET_S - (t0 - start))
                 try:
-                    proc = subprocess.run(cmd, timeout=CLIENT_TIMEOUT_S)
+                    if limit < 10:
+                        raise subprocess.TimeoutExpired(cmd, 0)
+                    proc = subprocess.run(cmd, timeout=limit)
                     note = f"exit {proc.returncode}"
                 except subprocess.TimeoutExpired:
-                    note = f"killed after {CLIENT_TIMEOUT_S}s"
+                    note = f"stopped after {max(limit, 0):.0f}s: the run's budget is {BUDGET_S:.0f}s (MATRIX_BUDGET_S)"
                 took[client] = time.monotonic() - t0
                 results = json.loads(out_path.read_text()) if out_path.exists() else []
-                all_cells[client] = collect(client, results, rows, note)
+                all_cells[client] = collect(results, rows, note)
     total = time.monotonic() - start
 
     # Report every cell, then weigh the failures against the known list.
     unexpected: list[str] = []
-    known_cells: set[tuple[str, str, str, str]] = set()
+    known_cells: dict[tuple[str, str, str, str], str] = {}  # cell -> the known failure's reason
     counts = {"PASS": 0, "FAIL": 0, "N/A": 0, "known": 0}
     for client, cells in all_cells.items():
         for (row, route, feature), (status, detail) in sorted(cells.items()):
@@ -290,7 +298,7 @@ def main() -> int:
                 entry = None
             if entry is not None:
                 entry.matched += 1
-                known_cells.add((client, route, row, feature))
+                known_cells[(client, route, row, feature)] = entry.reason
                 counts["known"] += 1
                 print(f"  FAIL (known, {KNOWN.name}:{entry.line}) {where}: {detail}")
                 continue
