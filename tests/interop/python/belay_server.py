@@ -120,11 +120,14 @@ def stop_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def running(cmd: list[str], port: int, label: str, *, show_log_on_error: bool = True) -> Iterator[None]:
-    """Run `cmd` (a belay command that listens on `port`) until the block ends.
+def running(
+    cmd: list[str], port: int, label: str, *, show_log_on_error: bool = True, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run `cmd` (a server that listens on `port`) until the block ends.
 
     Waits until the port accepts connections; on failure of the block, prints the tail of
-    the process's log, which usually explains the client's side of the story.
+    the process's log, which usually explains the client's side of the story. `env` is
+    added to this process's environment for the server.
     """
     binary = cmd[0]
     if not os.access(binary, os.X_OK):
@@ -132,7 +135,13 @@ def running(cmd: list[str], port: int, label: str, *, show_log_on_error: bool = 
     log_file = tempfile.NamedTemporaryFile(prefix=f"belay-{label}-", suffix=".log", delete=False)
     log_path = Path(log_file.name)
     # Same process group as us: a `timeout` that kills the test's group takes the server too.
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env} if env else None,
+    )
     _LIVE.add(proc)
     log_file.close()
     try:
