@@ -10,11 +10,11 @@
 //! | `not_jsonrpc` | writes `{"hello":"world"}`, and no answer | an SSE event with that data; the stream stays open |
 //! | `huge` | answers with a message of 17 MiB | the same, as one SSE event |
 //! | `hang` | never answers | never answers (the POST stalls) |
-//! | `wedge` | from then on answers nothing, pings included | the same |
+//! | `wedge` | from then on answers nothing, pings included | the same, in this session (a new one works) |
 //! | `exit` | exits with status 3 | answers HTTP 500 |
 //! | `close_stream` | — | an SSE stream that ends with no answer |
-//! | `flood_progress` | `count` (default 10000) progress notifications, then the answer | the same, as SSE events |
-//! | `flood_log` | `count` log messages, then the answer | the same |
+//! | `flood_progress` | `count` (default 10000) progress notifications, each with a message of `pad` bytes (default 0), then the answer | the same, as SSE events |
+//! | `flood_log` | `count` log messages (`pad` as above), then the answer | the same |
 //! | `flood_list_changed` | `count` `notifications/tools/list_changed`, then the answer | the same |
 //! | `stats` | answers `{"lists": n, "pings": n}`, the `tools/list` requests and pings so far | the same |
 
@@ -41,12 +41,16 @@ const HUGE: usize = 17 * 1024 * 1024;
 /// Notifications a flood sends unless the call says `count`.
 const FLOOD: u64 = 10_000;
 
-/// What the server has seen, for `stats`, and whether it was wedged.
+/// What the server has seen, for `stats`, and what was wedged.
 #[derive(Default)]
 struct Seen {
     lists: u64,
     pings: u64,
+    /// The stdio server answers nothing more.
     wedged: bool,
+    /// HTTP sessions opened so far, and those that answer nothing more.
+    sessions: u64,
+    wedged_sessions: std::collections::HashSet<String>,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -66,6 +70,8 @@ enum Act {
     },
     /// Never answer.
     Hang,
+    /// Never answer, nor anything after (in this HTTP session).
+    Wedge,
     /// Exit at once (stdio) or answer HTTP 500.
     Fail,
 }
@@ -144,6 +150,7 @@ fn call(request: &Value, shared: &Shared) -> Act {
     let id = &request["id"];
     let params = &request["params"];
     let count = params["arguments"]["count"].as_u64().unwrap_or(FLOOD);
+    let pad = "x".repeat(params["arguments"]["pad"].as_u64().unwrap_or(0) as usize);
     let token = match &params["_meta"]["progressToken"] {
         Value::Null => json!("unruly"),
         token => token.clone(),
@@ -166,16 +173,17 @@ fn call(request: &Value, shared: &Shared) -> Act {
         "wrong_id" => reply(text(&json!(424_242), "an answer to nobody")),
         "not_json" => unanswered("this is not JSON"),
         "not_jsonrpc" => unanswered(r#"{"hello":"world"}"#),
+        // Written out rather than serialized: building 17 MiB of JSON is slow unoptimised.
         "huge" => Act::Send {
-            messages: vec![text(id, &"x".repeat(HUGE))],
+            messages: vec![format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{}"}}]}}}}"#,
+                "x".repeat(HUGE)
+            )],
             json: false,
             stall: false,
         },
         "hang" => Act::Hang,
-        "wedge" => {
-            seen(shared).wedged = true;
-            Act::Hang
-        }
+        "wedge" => Act::Wedge,
         "exit" => Act::Fail,
         "close_stream" => Act::Send {
             messages: Vec::new(),
@@ -184,11 +192,11 @@ fn call(request: &Value, shared: &Shared) -> Act {
         },
         "flood_progress" => flood(&|i| {
             json!({"jsonrpc": "2.0", "method": "notifications/progress",
-                "params": {"progressToken": token, "progress": i, "total": count}})
+                "params": {"progressToken": token, "progress": i, "total": count, "message": pad}})
         }),
         "flood_log" => flood(&|i| {
             json!({"jsonrpc": "2.0", "method": "notifications/message",
-                "params": {"level": "info", "data": format!("flood {i}")}})
+                "params": {"level": "info", "data": format!("flood {i} {pad}")}})
         }),
         "flood_list_changed" => {
             flood(&|_| json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}))
@@ -233,6 +241,7 @@ pub(crate) async fn stdio() -> ExitCode {
                 }
             }
             Act::Hang => {}
+            Act::Wedge => seen(&shared).wedged = true,
             Act::Fail => return ExitCode::from(3),
         }
     }
@@ -272,17 +281,30 @@ pub(crate) async fn http() -> ExitCode {
     }
 }
 
-async fn handle(State(shared): State<Shared>, body: String) -> Response {
+async fn handle(
+    State(shared): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
     let Ok(message) = serde_json::from_str::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     if message.get("id").is_none() || message.get("method").is_none() {
         return StatusCode::ACCEPTED.into_response();
     }
-    if seen(&shared).wedged {
+    let given = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+    let session = match given {
+        Some(session) => session.to_owned(),
+        None => {
+            let mut seen = seen(&shared);
+            seen.sessions += 1;
+            format!("unruly-{}", seen.sessions)
+        }
+    };
+    if seen(&shared).wedged_sessions.contains(&session) {
         std::future::pending::<()>().await;
     }
-    let session = [("mcp-session-id", "unruly")];
+    let id_header = [("mcp-session-id", session.clone())];
     match act(&message, &shared) {
         Act::Send {
             mut messages,
@@ -290,7 +312,8 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
             ..
         } if messages.len() == 1 => {
             let body = messages.pop().unwrap_or_default();
-            (session, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            let json = [(header::CONTENT_TYPE, "application/json")];
+            (id_header, json, body).into_response()
         }
         Act::Send {
             messages, stall, ..
@@ -303,9 +326,17 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
                 Body::from_stream(events)
             };
             let sse = [(header::CONTENT_TYPE, "text/event-stream")];
-            (session, sse, body).into_response()
+            (id_header, sse, body).into_response()
         }
         Act::Hang => std::future::pending().await,
-        Act::Fail => (StatusCode::INTERNAL_SERVER_ERROR, "unruly: failing on purpose").into_response(),
+        Act::Wedge => {
+            seen(&shared).wedged_sessions.insert(session);
+            std::future::pending().await
+        }
+        Act::Fail => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unruly: failing on purpose",
+        )
+            .into_response(),
     }
 }
