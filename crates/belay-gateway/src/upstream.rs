@@ -463,7 +463,13 @@ impl Upstream {
                 let why = match (conn.conduct.ended(), note()) {
                     (Some(ended), _) => format!("{ended}; {}", self.afterwards()),
                     (None, Some(note)) => note,
-                    (None, None) => format!("the connection failed ({other})"),
+                    // The transport's own words, not rmcp's wrapping with its type name.
+                    (None, None) => match other {
+                        ServiceError::TransportSend(e) => {
+                            format!("the request could not be sent ({})", e.error)
+                        }
+                        other => format!("the connection failed ({other})"),
+                    },
                 };
                 self.unavailable(why)
             }
