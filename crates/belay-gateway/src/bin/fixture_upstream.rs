@@ -1,7 +1,8 @@
 //! Test fixture: serves one reference server (`argv[1]`, default `stock`) on stdio, so
 //! the gateway's tests can spawn, kill and restart a real stdio upstream; or, with
-//! `unruly` (stdio) or `unruly-http` (Streamable HTTP on loopback, its URL printed as the
-//! first line on stdout), a server that misbehaves on request (see `unruly.rs`).
+//! `unruly` (stdio), `unruly-http` (Streamable HTTP) or `unruly-sse` (legacy HTTP+SSE), the
+//! last two on loopback with their URL printed as the first line on stdout, a server that
+//! misbehaves on request (see `unruly.rs`).
 
 use belay_mcp::{HttpOptions, Transport};
 use belay_servers::ServerName;
@@ -17,6 +18,7 @@ async fn main() -> std::process::ExitCode {
     match name.as_str() {
         "unruly" => return unruly::stdio().await,
         "unruly-http" => return unruly::http().await,
+        "unruly-sse" => return unruly::sse().await,
         _ => {}
     }
     let name: ServerName = match name.parse() {

@@ -36,6 +36,8 @@ pub(crate) enum Wire {
     Stdio,
     /// A Streamable HTTP server (a process of its own, on loopback).
     Http,
+    /// A legacy HTTP+SSE server (the same).
+    Sse,
 }
 
 /// A gateway in front of the unruly upstream `bad` and the weather server `good`, with
@@ -49,10 +51,11 @@ pub(crate) struct Scene {
     _http: Option<tokio::process::Child>,
 }
 
-/// Starts the fixture's unruly server over Streamable HTTP; its URL and process.
-async fn unruly_http() -> anyhow::Result<(String, tokio::process::Child)> {
+/// Starts the fixture's unruly server in `mode` (`unruly-http`, `unruly-sse`); its URL
+/// and process.
+async fn unruly_server(mode: &str) -> anyhow::Result<(String, tokio::process::Child)> {
     let mut child = tokio::process::Command::new(fixture())
-        .arg("unruly-http")
+        .arg(mode)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
@@ -80,12 +83,14 @@ impl Scene {
                 ),
                 None,
             ),
-            Wire::Http => {
-                let (url, child) = unruly_http().await?;
-                (
-                    format!(r#"{{ type = "http", url = "{url}" }}"#),
-                    Some(child),
-                )
+            Wire::Http | Wire::Sse => {
+                let (mode, kind) = match wire {
+                    Wire::Sse => ("unruly-sse", "sse"),
+                    _ => ("unruly-http", "http"),
+                };
+                let (url, child) = unruly_server(mode).await?;
+                let transport = format!(r#"{{ type = "{kind}", url = "{url}" }}"#);
+                (transport, Some(child))
             }
         };
         let gw = gateway(&format!(
@@ -233,6 +238,13 @@ async fn an_http_upstream_answering_with_a_wrong_id_is_named_and_reconnected() -
 }
 
 #[tokio::test]
+async fn a_legacy_sse_upstream_answering_with_a_wrong_id_is_named_and_reconnected()
+-> anyhow::Result<()> {
+    let says = ["answered request id 424242", "never sent"];
+    misbehaves(Wire::Sse, "wrong_id", &says, Then::Restarted).await
+}
+
+#[tokio::test]
 async fn a_stdio_upstream_writing_a_line_that_is_not_json_is_named_and_restarted()
 -> anyhow::Result<()> {
     let says = ["not JSON", "this is not JSON"];
@@ -286,6 +298,12 @@ async fn an_http_upstream_answering_500_is_named_and_its_session_kept() -> anyho
 }
 
 #[tokio::test]
+async fn a_legacy_sse_upstream_answering_500_is_named_and_its_session_kept() -> anyhow::Result<()> {
+    let says = ["500"];
+    misbehaves(Wire::Sse, "exit", &says, Then::Kept).await
+}
+
+#[tokio::test]
 async fn an_http_upstream_closing_its_stream_before_answering_is_named() -> anyhow::Result<()> {
     let says = ["closed before"];
     misbehaves(Wire::Http, "close_stream", &says, Then::Kept).await
@@ -331,6 +349,12 @@ async fn a_stdio_upstream_that_never_answers_times_out_and_opens_its_breaker() -
 async fn an_http_upstream_that_never_answers_times_out_and_opens_its_breaker() -> anyhow::Result<()>
 {
     never_answers(Wire::Http).await
+}
+
+#[tokio::test]
+async fn a_legacy_sse_upstream_that_never_answers_times_out_and_opens_its_breaker()
+-> anyhow::Result<()> {
+    never_answers(Wire::Sse).await
 }
 
 /// A wedged upstream answers nothing, health pings included: after as many unanswered

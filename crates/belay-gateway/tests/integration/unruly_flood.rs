@@ -146,6 +146,12 @@ async fn a_progress_flood_over_http_to_a_stalled_caller_holds_bounded_tasks() ->
     flood_to_a_stalled_caller(Wire::Http, "flood_progress").await
 }
 
+#[tokio::test]
+async fn a_progress_flood_over_legacy_sse_to_a_stalled_caller_holds_bounded_tasks()
+-> anyhow::Result<()> {
+    flood_to_a_stalled_caller(Wire::Sse, "flood_progress").await
+}
+
 /// 500 `tools/list_changed` in a row: the upstream is listed again a few times, not 500,
 /// and a connected client is told a few times, not 500.
 async fn list_changes_are_coalesced(wire: Wire) -> anyhow::Result<()> {
@@ -182,4 +188,9 @@ async fn a_flood_of_list_changes_over_stdio_is_coalesced() -> anyhow::Result<()>
 #[tokio::test]
 async fn a_flood_of_list_changes_over_http_is_coalesced() -> anyhow::Result<()> {
     list_changes_are_coalesced(Wire::Http).await
+}
+
+#[tokio::test]
+async fn a_flood_of_list_changes_over_legacy_sse_is_coalesced() -> anyhow::Result<()> {
+    list_changes_are_coalesced(Wire::Sse).await
 }

@@ -2,6 +2,9 @@
 //! the wire (JSON-RPC lines on stdio, bodies and SSE events over HTTP) because an SDK would
 //! never let a server send what these tools send.
 //!
+//! Over legacy HTTP+SSE (2024-11-05), whatever stdio writes as lines goes as events on the
+//! one stream, and `exit` answers the POST with 500.
+//!
 //! | tool | on stdio | over Streamable HTTP |
 //! | --- | --- | --- |
 //! | `echo` | answers `echo` | the same, as a JSON body |
@@ -248,8 +251,8 @@ pub(crate) async fn stdio() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Serves Streamable HTTP at `http://127.0.0.1:PORT/mcp`, printing that URL first.
-pub(crate) async fn http() -> ExitCode {
+/// Serves `app` on a free loopback port, printing its URL (the address, then `path`) first.
+async fn serve(app: Router, path: &str) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
         Ok(listener) => listener,
         Err(e) => {
@@ -258,12 +261,23 @@ pub(crate) async fn http() -> ExitCode {
         }
     };
     match listener.local_addr() {
-        Ok(addr) => println!("http://{addr}/mcp"),
+        Ok(addr) => println!("http://{addr}{path}"),
         Err(e) => {
             eprintln!("no address: {e}");
             return ExitCode::FAILURE;
         }
     }
+    match axum::serve(listener, app).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves Streamable HTTP at `http://127.0.0.1:PORT/mcp`, printing that URL first.
+pub(crate) async fn http() -> ExitCode {
     let app = Router::new()
         .route(
             "/mcp",
@@ -272,13 +286,83 @@ pub(crate) async fn http() -> ExitCode {
                 .delete(|| async { StatusCode::OK }),
         )
         .with_state(Shared::default());
-    match axum::serve(listener, app).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+    serve(app, "/mcp").await
+}
+
+/// The legacy server's state: what it has seen, and where its open event stream is.
+#[derive(Clone, Default)]
+struct Legacy {
+    shared: Shared,
+    stream: Arc<Mutex<Option<tokio::sync::mpsc::Sender<String>>>>,
+}
+
+/// Serves legacy HTTP+SSE: `GET /sse` for the events, `POST /messages` for requests;
+/// prints the `/sse` URL first.
+pub(crate) async fn sse() -> ExitCode {
+    let app = Router::new()
+        .route("/sse", axum::routing::get(legacy_stream))
+        .route("/messages", post(legacy_post))
+        .with_state(Legacy::default());
+    serve(app, "/sse").await
+}
+
+async fn legacy_stream(State(legacy): State<Legacy>) -> Response {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<String>(64);
+    *legacy.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
+    let endpoint =
+        futures::stream::once(async { "event: endpoint\ndata: /messages\n\n".to_owned() });
+    let messages = tokio_stream_of(receiver).map(|m| format!("data: {m}\n\n"));
+    let body = Body::from_stream(endpoint.chain(messages).map(Ok::<_, Infallible>));
+    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+}
+
+/// `receiver` as a stream.
+fn tokio_stream_of(
+    receiver: tokio::sync::mpsc::Receiver<String>,
+) -> impl futures::Stream<Item = String> {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|m| (m, receiver))
+    })
+}
+
+async fn legacy_post(State(legacy): State<Legacy>, body: String) -> Response {
+    let Ok(message) = serde_json::from_str::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let request = message.get("id").is_some() && message.get("method").is_some();
+    if !request || seen(&legacy.shared).wedged {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let sender = legacy
+        .stream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(sender) = sender else {
+        return StatusCode::CONFLICT.into_response();
+    };
+    match act(&message, &legacy.shared) {
+        // Sent from a task of its own: the POST is answered at once, as the protocol says.
+        Act::Send { messages, .. } => {
+            tokio::spawn(async move {
+                for message in messages {
+                    if sender.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Act::Hang => {}
+        Act::Wedge => seen(&legacy.shared).wedged = true,
+        Act::Fail => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unruly: failing on purpose",
+            )
+                .into_response();
         }
     }
+    StatusCode::ACCEPTED.into_response()
 }
 
 async fn handle(
