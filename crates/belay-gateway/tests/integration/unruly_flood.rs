@@ -95,13 +95,23 @@ async fn dropped(base: &str) -> anyhow::Result<u64> {
     Ok(count.parse()?)
 }
 
-/// A caller asks for `tool`'s flood and never reads the answer's stream, while another
-/// calls the good upstream: the tasks alive in the gateway stay bounded.
+/// A caller asks for `tool`'s flood and never reads the answer's stream (nor its session's
+/// stream), while another calls the good upstream: the tasks alive in the gateway stay
+/// bounded.
 async fn flood_to_a_stalled_caller(wire: Wire, tool: &str) -> anyhow::Result<()> {
     let scene = Scene::start(wire, 0, PATIENT_MS).await?;
     let url = format!("{}/mcp", scene.gw.base);
     let http = reqwest::Client::new();
     let session = raw_session(&http, &url).await?;
+    // Its stream for what is not part of a call (logs go there), opened and never read.
+    let standalone = http
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", PROTOCOL)
+        .send()
+        .await?;
+    assert_eq!(standalone.status(), 200);
     let baseline = alive_tasks();
     let params = json!({"name": format!("bad__{tool}"), "arguments": {"count": FLOOD, "pad": PAD},
         "_meta": {"progressToken": "stalled"}});
@@ -125,7 +135,7 @@ async fn flood_to_a_stalled_caller(wire: Wire, tool: &str) -> anyhow::Result<()>
     let dropped = dropped(&scene.gw.base).await?;
     assert!(dropped > 0, "{wire:?} {tool}: the dropped ones are counted");
     assert!(bob.stop().await? >= 1);
-    drop(stalled);
+    drop((stalled, standalone));
     scene.all_serve().await
 }
 
