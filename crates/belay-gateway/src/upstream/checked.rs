@@ -10,7 +10,7 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use futures::{StreamExt, stream::BoxStream};
@@ -40,8 +40,9 @@ const GIVEN_UP: usize = 1024;
 pub(crate) struct Checked<T> {
     inner: T,
     conduct: Arc<Conduct>,
-    /// Requests sent and not yet answered.
-    outstanding: HashSet<RequestId>,
+    /// Requests sent (or being sent) and not yet answered; one whose sending fails is
+    /// forgotten by the send.
+    outstanding: Arc<Mutex<HashSet<RequestId>>>,
     /// The newest requests given up on: an answer to one is late, not wrong.
     given_up: VecDeque<RequestId>,
 }
@@ -51,14 +52,18 @@ impl<T> Checked<T> {
         Self {
             inner,
             conduct,
-            outstanding: HashSet::new(),
+            outstanding: Arc::default(),
             given_up: VecDeque::new(),
         }
     }
 
+    fn outstanding(&self) -> std::sync::MutexGuard<'_, HashSet<RequestId>> {
+        self.outstanding.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether an answer to `id` is expected (or late); forgets it either way.
     fn expected(&mut self, id: &RequestId) -> bool {
-        if self.outstanding.remove(id) {
+        if self.outstanding().remove(id) {
             return true;
         }
         match self.given_up.iter().position(|given| given == id) {
@@ -79,15 +84,17 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Checked<T> {
         &mut self,
         item: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let mut request = None;
         match &item {
-            JsonRpcMessage::Request(request) => {
-                self.outstanding.insert(request.id.clone());
+            JsonRpcMessage::Request(sent) => {
+                self.outstanding().insert(sent.id.clone());
+                request = Some(sent.id.clone());
             }
             JsonRpcMessage::Notification(notification) => {
                 if let ClientNotification::CancelledNotification(cancelled) =
                     &notification.notification
                     && let Some(id) = &cancelled.params.request_id
-                    && self.outstanding.remove(id)
+                    && self.outstanding().remove(id)
                 {
                     if self.given_up.len() == GIVEN_UP {
                         self.given_up.pop_front();
@@ -97,7 +104,19 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Checked<T> {
             }
             _ => {}
         }
-        self.inner.send(item)
+        let sending = self.inner.send(item);
+        let outstanding = self.outstanding.clone();
+        async move {
+            let sent = sending.await;
+            // Never sent, so never answered: its caller has the error.
+            if let (Err(_), Some(id)) = (&sent, request) {
+                outstanding
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+            }
+            sent
+        }
     }
 
     async fn receive(&mut self) -> Option<ServerJsonRpcMessage> {
@@ -378,7 +397,52 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for CheckedHttp<C> {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::{model::NumberOrString, transport::async_rw::AsyncRwTransport};
+    use serde_json::json;
+    use tokio::io::AsyncWriteExt;
+
     use super::*;
+
+    #[tokio::test]
+    async fn a_late_answer_passes_and_an_answer_to_nobody_ends_the_connection() {
+        let (gateway_end, upstream_end) = tokio::io::duplex(64 * 1024);
+        let (read, write) = tokio::io::split(gateway_end);
+        let conduct = Conduct::new("unruly", Arc::default());
+        let mut checked = Checked::new(
+            AsyncRwTransport::<RoleClient, _, _>::new(read, write),
+            conduct.clone(),
+        );
+        let sent = [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+        ];
+        for message in sent {
+            let message = serde_json::from_value(message).expect("a client message");
+            checked.send(message).await.expect("sent");
+        }
+        let (_, mut upstream) = tokio::io::split(upstream_end);
+        let answers =
+            [1, 2, 99].map(|id| format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{}}}}\n"));
+        upstream
+            .write_all(answers.concat().as_bytes())
+            .await
+            .expect("written");
+        // The late answer goes on to rmcp, which forgets the request with it.
+        for id in [1, 2] {
+            let answer = checked.receive().await.expect("an answer");
+            assert!(
+                matches!(&answer, JsonRpcMessage::Response(r) if r.id == NumberOrString::Number(id)),
+                "{answer:?}"
+            );
+        }
+        assert!(
+            checked.receive().await.is_none(),
+            "an answer to nobody ends it"
+        );
+        let ended = conduct.ended().unwrap_or_default();
+        assert!(ended.contains("answered request id 99"), "{ended}");
+    }
 
     fn event(data: &str) -> Sse {
         Sse::default().data(data)

@@ -58,7 +58,9 @@ pub(crate) struct Conduct {
 /// Holds a notification's delivery slot until its handler is done with it (it travels in
 /// the notification's extensions, which rmcp hands the handler and drops after).
 #[derive(Debug, Clone)]
-struct Delivery(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+struct Delivery {
+    _slot: Arc<OwnedSemaphorePermit>,
+}
 
 impl Conduct {
     /// A new connection of `upstream`, counting drops into `dropped`.
@@ -121,14 +123,17 @@ impl Conduct {
         notes.remove(id)
     }
 
-    /// Whether `notification` goes on to its handler: a list change unless one of its
-    /// kind already waits; anything else if a delivery slot is free (it then holds the
-    /// slot until handled). What is refused is dropped and counted.
+    /// Whether `notification` goes on to its handler: a cancellation always, a list change
+    /// unless one of its kind already waits, anything else if a delivery slot is free (it
+    /// then holds the slot until handled). What is refused is dropped and counted.
     pub(crate) fn admit(&self, notification: &mut ServerNotification) -> bool {
         let change = match notification {
             ServerNotification::ToolListChangedNotification(_) => Some(Change::Tools),
             ServerNotification::PromptListChangedNotification(_) => Some(Change::Prompts),
             ServerNotification::ResourceListChangedNotification(_) => Some(Change::Resources),
+            // rmcp acts on a cancellation itself (the request it cancels stops) and its
+            // handler does nothing: it holds nothing, and must not be lost.
+            ServerNotification::CancelledNotification(_) => return true,
             _ => None,
         };
         if let Some(change) = change {
@@ -136,9 +141,9 @@ impl Conduct {
         }
         match self.deliveries.clone().try_acquire_owned() {
             Ok(permit) => {
-                notification
-                    .extensions_mut()
-                    .insert(Delivery(Arc::new(permit)));
+                notification.extensions_mut().insert(Delivery {
+                    _slot: Arc::new(permit),
+                });
                 true
             }
             Err(_) => {

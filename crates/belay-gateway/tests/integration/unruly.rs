@@ -309,6 +309,27 @@ async fn an_http_upstream_closing_its_stream_before_answering_is_named() -> anyh
     misbehaves(Wire::Http, "close_stream", &says, Then::Kept).await
 }
 
+/// Before its handshake, a line that is not JSON (a start-up banner) is skipped, as other
+/// clients skip it: the upstream comes up and serves.
+#[tokio::test]
+async fn a_stdio_upstream_printing_a_banner_before_its_handshake_serves() -> anyhow::Result<()> {
+    let gw = gateway(&format!(
+        r#"
+[[upstream]]
+name = "bad"
+transport = {{ type = "stdio", command = "{}", args = ["unruly", "--banner"] }}
+"#,
+        fixture()
+    ))
+    .await?;
+    gw.up("bad").await?;
+    let client = gw.plain("/mcp").await?;
+    let echo = call(&client, "bad__echo", json!({})).await;
+    assert_eq!(echo.map_err(|e| anyhow::anyhow!("{e:?}"))?, "echo");
+    client.cancel().await?;
+    Ok(())
+}
+
 /// Alice's calls of a tool that never answers each end at the call timeout, saying so; two
 /// of them open the breaker, so her next call fails at once; Bob carries on.
 async fn never_answers(wire: Wire) -> anyhow::Result<()> {

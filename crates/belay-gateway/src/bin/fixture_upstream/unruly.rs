@@ -218,11 +218,18 @@ fn call(request: &Value, shared: &Shared) -> Act {
     }
 }
 
-/// Serves on stdin and stdout until stdin closes (or `exit` is called).
+/// Serves on stdin and stdout until stdin closes (or `exit` is called); with `--banner`,
+/// first writes a line that is not JSON, as some servers do when they start.
 pub(crate) async fn stdio() -> ExitCode {
     let shared = Shared::default();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut out = tokio::io::stdout();
+    if std::env::args().any(|arg| arg == "--banner") {
+        let banner = out.write_all(b"unruly server starting on stdio\n").await;
+        if banner.and(out.flush().await).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
     while let Ok(Some(line)) = lines.next_line().await {
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
             continue;
