@@ -22,7 +22,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     credential::Credential,
     relay::{InFlight, Subscriptions, UpstreamClient},
-    upstream::Conn,
+    upstream::{Conduct, Conn},
 };
 
 /// How long a caller's session stays open without calls.
@@ -30,13 +30,20 @@ pub(crate) const IDLE: Duration = Duration::from_secs(10 * 60);
 
 /// Opens a session with a given credential: the transport part of [`crate::upstream::Upstream`].
 pub(crate) trait Connector: Send + Sync {
-    /// Opens an MCP session to the upstream as `client`, sending `credential`.
+    /// Opens an MCP session to the upstream as `client`, sending `credential`; the
+    /// session, and the record of its upstream's conduct.
     fn open(
         &self,
         client: UpstreamClient,
         credential: Credential,
     ) -> impl Future<
-        Output = Result<rmcp::service::RunningService<rmcp::RoleClient, UpstreamClient>, ErrorData>,
+        Output = Result<
+            (
+                rmcp::service::RunningService<rmcp::RoleClient, UpstreamClient>,
+                Arc<Conduct>,
+            ),
+            ErrorData,
+        >,
     > + Send;
 }
 
@@ -155,10 +162,11 @@ impl CallerSessions {
             self.subscriptions.clone(),
             changes,
         );
-        let running = connector.open(client, session.credential.clone()).await?;
+        let (running, conduct) = connector.open(client, session.credential.clone()).await?;
         let opened = Conn {
             peer: running.peer().clone(),
             in_flight,
+            conduct,
         };
         let stop = session.stop.clone();
         let upstream = self.upstream.clone();

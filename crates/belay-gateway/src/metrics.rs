@@ -16,7 +16,10 @@
 //! - `belay_gateway_rate_limited_total{upstream}`;
 //! - `belay_gateway_upstream_up{upstream}`: 1 while connected, else 0;
 //! - `belay_gateway_upstream_breaker_open{upstream}`: 1 while the circuit breaker fails
-//!   calls fast (open, or half-open with its trial call out), else 0.
+//!   calls fast (open, or half-open with its trial call out), else 0;
+//! - `belay_gateway_upstream_notifications_dropped_total{upstream}`: notifications from the
+//!   upstream dropped because too many were still being delivered (a flood, or a client
+//!   reading slowly).
 
 use std::{sync::Arc, time::Duration};
 
@@ -86,6 +89,7 @@ pub struct Metrics {
     rate_limited: Family<UpstreamLabels, Counter>,
     upstream_up: Family<UpstreamLabels, Gauge>,
     breaker_open: Family<UpstreamLabels, Gauge>,
+    notifications_dropped: Family<UpstreamLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -134,6 +138,12 @@ impl Metrics {
             "Whether the upstream's circuit breaker fails calls fast (1) or not (0)",
             breaker_open.clone(),
         );
+        let notifications_dropped = Family::default();
+        registry.register(
+            "upstream_notifications_dropped",
+            "Notifications from the upstream dropped because too many were still being delivered",
+            notifications_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -142,6 +152,7 @@ impl Metrics {
             rate_limited,
             upstream_up,
             breaker_open,
+            notifications_dropped,
         }
     }
 
@@ -206,6 +217,13 @@ impl Metrics {
             self.breaker_open
                 .get_or_create(&labels)
                 .set(i64::from(open));
+            // The upstream counts; the counter catches up (an upstream a reload replaced
+            // starts again from 0, which a counter cannot follow down).
+            let dropped = self.notifications_dropped.get_or_create(&labels);
+            let (total, shown) = (upstream.notifications_dropped(), dropped.get());
+            if total > shown {
+                dropped.inc_by(total - shown);
+            }
         }
         let mut text = String::new();
         encode(&mut text, &self.registry)?;

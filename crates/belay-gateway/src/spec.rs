@@ -21,7 +21,9 @@ pub struct GatewaySpec {
     /// Seconds between two health pings of a connected upstream; 0 turns pings off.
     pub health_interval_secs: u64,
     /// Consecutive failures (transport errors, timeouts, failed pings) that open an
-    /// upstream's circuit breaker, so calls fail fast instead of piling up.
+    /// upstream's circuit breaker, so calls fail fast instead of piling up. As many health
+    /// pings in a row left unanswered (no answer at all) end its session, which is opened
+    /// again: a wedged stdio process is restarted under its restart policy. 0: neither.
     pub breaker_failures: u32,
     /// Seconds an open breaker stays open before one trial call is let through.
     pub breaker_open_secs: u64,

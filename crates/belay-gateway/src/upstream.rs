@@ -7,7 +7,10 @@
 #![allow(deprecated)] // Logging and resources/subscribe are deprecated by SEP-2577 but still served.
 
 use std::{
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -15,17 +18,22 @@ use belay_auth::Caller;
 use rmcp::{
     ErrorData, RoleClient, ServiceError,
     model::{
-        CancelledNotificationParam, ClientRequest, LoggingLevel, Prompt, Request, Resource,
-        ResourceTemplate, ServerResult, SetLevelRequestParams, SubscribeRequestParams, Tool,
-        UnsubscribeRequestParams,
+        CancelledNotificationParam, ClientRequest, LoggingLevel, Prompt, Request, RequestId,
+        Resource, ResourceTemplate, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
+        Tool, UnsubscribeRequestParams,
     },
     service::{Peer, PeerRequestOptions},
 };
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+mod checked;
+mod conduct;
 mod connect;
+mod stdio;
 mod supervise;
+
+pub(crate) use conduct::Conduct;
 
 use crate::{
     Error,
@@ -34,7 +42,7 @@ use crate::{
     credential::Credential,
     era::{self, Era, Logs},
     relay::{Downstream, InFlight, Subscriptions},
-    spec::{CredentialSpec, GatewaySpec, TransportSpec, UpstreamSpec},
+    spec::{CredentialSpec, GatewaySpec, RestartPolicy, TransportSpec, UpstreamSpec},
 };
 
 /// Whether an upstream can take calls.
@@ -77,11 +85,12 @@ pub struct Catalog {
     pub templates: Vec<ResourceTemplate>,
 }
 
-/// An open session to an upstream, and the calls in flight on it.
+/// An open session to an upstream, the calls in flight on it, and how it behaves.
 #[derive(Clone)]
 pub(crate) struct Conn {
     pub(crate) peer: Peer<RoleClient>,
     pub(crate) in_flight: InFlight,
+    pub(crate) conduct: Arc<Conduct>,
 }
 
 /// One upstream MCP server and the gateway's connection to it.
@@ -94,6 +103,11 @@ pub struct Upstream {
     status: watch::Sender<UpstreamStatus>,
     breaker: Breaker,
     health_interval: Duration,
+    /// Health pings in a row left unanswered (no answer, not an error answer) after which
+    /// the session is ended and opened again; 0: never (`breaker_failures`).
+    silent_pings: u32,
+    /// Notifications dropped because too many were being delivered, over every session.
+    dropped: Arc<AtomicU64>,
     subscriptions: Subscriptions,
     /// The last `logging/setLevel` a client sent, renewed after a reconnect.
     log_level: std::sync::Mutex<Option<LoggingLevel>>,
@@ -157,6 +171,8 @@ impl Upstream {
                 Duration::from_secs(gateway.breaker_open_secs),
             ),
             health_interval: Duration::from_secs(gateway.health_interval_secs),
+            silent_pings: gateway.breaker_failures,
+            dropped: Arc::default(),
             subscriptions,
             log_level: std::sync::Mutex::new(None),
             callers,
@@ -241,6 +257,17 @@ impl Upstream {
         self.stop.clone()
     }
 
+    /// Notifications from it dropped so far because too many were still being delivered
+    /// (a flood, or clients reading slowly).
+    pub fn notifications_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A record of the conduct of a new session.
+    fn new_conduct(&self) -> Arc<Conduct> {
+        Conduct::new(&self.spec.name, self.dropped.clone())
+    }
+
     /// How many signed-in callers have their own session open (token exchange only).
     pub fn caller_sessions(&self) -> usize {
         self.callers.as_ref().map_or(0, CallerSessions::len)
@@ -318,13 +345,13 @@ impl Upstream {
             .peer
             .send_request_with_option(request, options)
             .await
-            .map_err(|e| self.failed(e))?;
+            .map_err(|e| self.failed(&conn, None, e))?;
         if let Some(in_flight) = &mut in_flight {
             in_flight.sent(handle.progress_token.clone(), handle.id.clone());
         }
         let id = handle.id.clone();
         tokio::select! {
-            result = handle.await_response() => result.map_err(|e| self.failed(e)),
+            result = handle.await_response() => result.map_err(|e| self.failed(&conn, Some(&id), e)),
             () = ct.cancelled() => {
                 let _ = conn.peer.notify_cancelled(CancelledNotificationParam::new(
                     Some(id),
@@ -464,9 +491,11 @@ impl Upstream {
         }
     }
 
-    /// Maps a failed request to a JSON-RPC error naming this upstream, counting
-    /// upstream failures (not its own error answers) against the breaker.
-    fn failed(&self, error: ServiceError) -> ErrorData {
+    /// Maps a failed request (`id`, once sent) on `conn` to a JSON-RPC error naming this
+    /// upstream and what it did, counting upstream failures (not its own error answers)
+    /// against the breaker.
+    fn failed(&self, conn: &Conn, id: Option<&RequestId>, error: ServiceError) -> ErrorData {
+        let note = || id.and_then(|id| conn.conduct.take_note(id));
         match error {
             ServiceError::McpError(e) => {
                 self.breaker.success(); // It answered: it is alive.
@@ -474,11 +503,40 @@ impl Upstream {
             }
             ServiceError::Timeout { timeout } => {
                 self.breaker.failure();
-                self.unavailable(format!("no answer within {} ms", timeout.as_millis()))
+                let waited = format!("no answer within {} ms", timeout.as_millis());
+                self.unavailable(match note() {
+                    Some(note) => format!("{waited} ({note})"),
+                    None => waited,
+                })
             }
             other => {
                 self.breaker.failure();
-                self.unavailable(format!("the connection failed ({other})"))
+                let why = match (conn.conduct.ended(), note()) {
+                    (Some(ended), _) => format!("{ended}; {}", self.afterwards()),
+                    (None, Some(note)) => note,
+                    // The transport's own words, not rmcp's wrapping with its type name.
+                    (None, None) => match other {
+                        ServiceError::TransportSend(e) => {
+                            format!("the request could not be sent ({})", e.error)
+                        }
+                        other => format!("the connection failed ({other})"),
+                    },
+                };
+                self.unavailable(why)
+            }
+        }
+    }
+
+    /// What becomes of it once its session has ended.
+    fn afterwards(&self) -> &'static str {
+        match &self.spec.transport {
+            _ if self.callers.is_some() => "the caller's next call opens a new session",
+            TransportSpec::Stdio { restart, .. } if restart.policy == RestartPolicy::Never => {
+                "it is not started again (restart policy `never`)"
+            }
+            TransportSpec::Stdio { .. } => "it is being started again",
+            TransportSpec::Http { .. } | TransportSpec::Sse { .. } => {
+                "the gateway opens a new session"
             }
         }
     }

@@ -1,20 +1,23 @@
 //! Opening a session to an upstream over its transport (stdio process, Streamable HTTP,
 //! legacy SSE), with a given credential: the supervisor's connection and each caller's.
 
-use std::{collections::HashMap, process::Stdio};
+use std::{collections::HashMap, sync::Arc};
 
 use http::{HeaderName, HeaderValue};
 use rmcp::{
     ErrorData, RoleClient, ServiceExt,
     service::RunningService,
     transport::{
-        StreamableHttpClientTransport, TokioChildProcess,
-        streamable_http_client::StreamableHttpClientTransportConfig,
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::Upstream;
+use super::{
+    Upstream,
+    checked::{Checked, CheckedHttp},
+    conduct::Conduct,
+    stdio::{Program, StdioTransport},
+};
 use crate::{
     Error,
     caller_sessions::Connector,
@@ -24,15 +27,22 @@ use crate::{
 };
 
 impl Upstream {
-    /// Opens a session as `client`, sending `credential`; a stdio upstream's process id.
+    /// Opens a session as `client`, sending `credential`, its upstream's conduct recorded
+    /// in `conduct`; a stdio upstream's process id.
     pub(super) async fn connect(
         &self,
         client: UpstreamClient,
         credential: &Credential,
+        conduct: Arc<Conduct>,
     ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
         let fail = |reason: String| Error::Upstream {
             upstream: self.spec.name.clone(),
             reason,
+        };
+        // What the upstream did, if it ended the handshake, else what rmcp saw.
+        let why = |e: &dyn std::fmt::Display| match conduct.ended() {
+            Some(ended) => ended.to_owned(),
+            None => e.to_string(),
         };
         match &self.spec.transport {
             TransportSpec::Stdio {
@@ -42,23 +52,24 @@ impl Upstream {
                 cwd,
                 ..
             } => {
-                let mut cmd = tokio::process::Command::new(command);
-                cmd.args(args).envs(env);
-                if let Some(cwd) = cwd {
-                    cmd.current_dir(cwd);
-                }
-                let (process, stderr) = TokioChildProcess::builder(cmd)
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .map_err(|e| fail(format!("cannot start `{command}`: {e}")))?;
-                let pid = process.id();
-                if let Some(stderr) = stderr {
-                    tokio::spawn(log_stderr(self.spec.name.clone(), stderr));
-                }
+                let program = Program {
+                    command,
+                    args,
+                    env,
+                    cwd: cwd.as_deref(),
+                };
+                let (process, pid) =
+                    StdioTransport::spawn(&self.spec.name, &program, conduct.clone())
+                        .map_err(|e| fail(format!("cannot start `{command}`: {e}")))?;
                 let running = client
-                    .serve(process)
+                    .serve(Checked::new(process, conduct.clone()))
                     .await
-                    .map_err(|e| fail(format!("`{command}` did not start an MCP session: {e}")))?;
+                    .map_err(|e| {
+                        fail(format!(
+                            "`{command}` did not start an MCP session: {}",
+                            why(&e)
+                        ))
+                    })?;
                 Ok((running, pid))
             }
             TransportSpec::Http { url, headers } => {
@@ -73,13 +84,15 @@ impl Upstream {
                 let http = upstream_http_client(credential.clone(), extra);
                 let standalone = http.standalone_stream();
                 let transport = StreamableHttpClientTransport::with_client(
-                    http,
+                    CheckedHttp::new(http, conduct.clone()),
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 let running = client
-                    .serve(transport)
+                    .serve(Checked::new(transport, conduct.clone()))
                     .await
-                    .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
+                    .map_err(|e| {
+                        fail(format!("cannot open an MCP session at {url}: {}", why(&e)))
+                    })?;
                 // The upstream may need that stream to reach the gateway during a call.
                 standalone.settled(self.spec.timeouts.connect()).await;
                 Ok((running, None))
@@ -108,9 +121,11 @@ impl Upstream {
                     .await
                     .map_err(|e| fail(format!("cannot open a legacy SSE session at {url}: {e}")))?;
                 let running = client
-                    .serve(transport)
+                    .serve(Checked::new(transport, conduct.clone()))
                     .await
-                    .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
+                    .map_err(|e| {
+                        fail(format!("cannot open an MCP session at {url}: {}", why(&e)))
+                    })?;
                 Ok((running, None))
             }
         }
@@ -122,27 +137,20 @@ impl Connector for Upstream {
         &self,
         client: UpstreamClient,
         credential: Credential,
-    ) -> Result<RunningService<RoleClient, UpstreamClient>, ErrorData> {
+    ) -> Result<(RunningService<RoleClient, UpstreamClient>, Arc<Conduct>), ErrorData> {
+        let conduct = self.new_conduct();
         match tokio::time::timeout(
             self.spec.timeouts.connect(),
-            self.connect(client, &credential),
+            self.connect(client, &credential, conduct.clone()),
         )
         .await
         {
-            Ok(Ok((running, _))) => Ok(running),
+            Ok(Ok((running, _))) => Ok((running, conduct)),
             Ok(Err(e)) => Err(self.unavailable(format!("cannot open the caller's session: {e}"))),
             Err(_) => Err(self.unavailable(format!(
                 "no session for the caller within {} ms",
                 self.spec.timeouts.connect_ms
             ))),
         }
-    }
-}
-
-/// Forwards a stdio upstream's stderr to our log, line by line, tagged with its name.
-async fn log_stderr(upstream: String, stderr: tokio::process::ChildStderr) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(upstream = %upstream, "{line}");
     }
 }

@@ -8,14 +8,18 @@ use rmcp::{
     model::ClientRequest,
     service::{Peer, PeerRequestOptions, RunningService},
 };
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::{Catalog, Conn, Upstream, UpstreamState};
+use super::{Catalog, Conduct, Conn, Upstream, UpstreamState};
 use crate::{
     relay::{Change, InFlight, UpstreamClient},
     spec::{RestartPolicy, RestartSpec, TransportSpec},
 };
+
+/// The least time between two listings of an upstream that announces changes: a flood of
+/// `list_changed` costs one listing (and one notice to each client) a second at most.
+const RELIST_EVERY: Duration = Duration::from_secs(1);
 
 impl Upstream {
     /// Runs the connection until `shutdown`: connects, serves, reconnects per policy.
@@ -42,10 +46,11 @@ impl Upstream {
                 self.subscriptions.clone(),
                 tx,
             );
+            let conduct = self.new_conduct();
             let connected = tokio::select! {
                 c = tokio::time::timeout(
                     self.spec.timeouts.connect(),
-                    self.connect(client, &self.credential),
+                    self.connect(client, &self.credential, conduct.clone()),
                 ) => c,
                 () = shutdown.cancelled() => return,
             };
@@ -56,7 +61,11 @@ impl Upstream {
                     let peer = running.peer().clone();
                     self.refresh(&peer).await;
                     self.renew(&peer).await;
-                    self.set_conn(Some(Conn { peer, in_flight }));
+                    self.set_conn(Some(Conn {
+                        peer,
+                        in_flight,
+                        conduct: conduct.clone(),
+                    }));
                     self.status.send_modify(|s| {
                         s.state = UpstreamState::Up;
                         s.generation += 1;
@@ -64,12 +73,15 @@ impl Upstream {
                     });
                     let _ = changes.send((self.spec.name.clone(), Change::Tools));
                     tracing::info!(upstream = %self.spec.name, "upstream connected");
-                    let reason = self.serve(running, &mut rx, &changes, &shutdown).await;
+                    let reason = self
+                        .serve(running, &mut rx, &changes, &shutdown, &conduct)
+                        .await;
                     self.set_conn(None);
                     let _ = changes.send((self.spec.name.clone(), Change::Tools));
                     match reason {
                         None => return, // Shutdown.
-                        Some(reason) => reason,
+                        // What the upstream did, if that ended it.
+                        Some(reason) => conduct.ended().map_or(reason, str::to_owned),
                     }
                 }
                 Ok(Err(e)) => e.to_string(),
@@ -103,13 +115,17 @@ impl Upstream {
     }
 
     /// Serves one session until it ends (`Some(reason)`) or shutdown (`None`), relaying
-    /// list changes and pinging on the health interval.
+    /// list changes (listing the upstream again at most every [`RELIST_EVERY`], each kind
+    /// once however many came meanwhile) and pinging on the health interval. A session
+    /// that leaves `silent_pings` pings in a row unanswered is ended, so that it is opened
+    /// again (a wedged process is restarted).
     async fn serve(
         &self,
         running: RunningService<RoleClient, UpstreamClient>,
         rx: &mut mpsc::UnboundedReceiver<Change>,
         changes: &mpsc::UnboundedSender<(String, Change)>,
         shutdown: &CancellationToken,
+        conduct: &Conduct,
     ) -> Option<String> {
         let peer = running.peer().clone();
         let session_ct = running.cancellation_token();
@@ -120,6 +136,12 @@ impl Upstream {
             self.health_interval
         });
         health.tick().await; // The first tick is immediate; we just connected.
+        let mut unanswered = 0u32;
+        // Changes announced and not yet listed, and when the upstream was last listed.
+        let mut pending: Vec<Change> = Vec::new();
+        let mut relisted: Option<Instant> = None;
+        let relist = tokio::time::sleep(Duration::ZERO);
+        let mut relist = std::pin::pin!(relist);
         loop {
             tokio::select! {
                 ended = &mut waiting => {
@@ -134,19 +156,48 @@ impl Upstream {
                     return None;
                 }
                 Some(change) = rx.recv() => {
+                    if !pending.contains(&change) {
+                        pending.push(change);
+                    }
+                    let due = relisted.map_or_else(Instant::now, |at| at + RELIST_EVERY);
+                    relist.as_mut().reset(due);
+                }
+                () = &mut relist, if !pending.is_empty() => {
+                    // Taken before listing: a change from now on is listed again.
+                    for change in &pending {
+                        conduct.taken(*change);
+                    }
                     self.refresh(&peer).await;
-                    let _ = changes.send((self.spec.name.clone(), change));
+                    relisted = Some(Instant::now());
+                    for change in pending.drain(..) {
+                        let _ = changes.send((self.spec.name.clone(), change));
+                    }
                 }
                 _ = health.tick(), if !self.health_interval.is_zero() => {
                     let ping = ClientRequest::PingRequest(Default::default());
                     let options = PeerRequestOptions::with_timeout(self.spec.timeouts.call());
-                    let ok = match peer.send_request_with_option(ping, options).await {
-                        Ok(handle) => handle.await_response().await.is_ok(),
-                        Err(_) => false,
+                    let answered = match peer.send_request_with_option(ping, options).await {
+                        Ok(handle) => handle.await_response().await.map(drop),
+                        Err(e) => Err(e),
                     };
-                    if ok { self.breaker.success() } else {
-                        tracing::warn!(upstream = %self.spec.name, "health ping failed");
-                        self.breaker.failure();
+                    let Err(error) = answered else {
+                        unanswered = 0;
+                        self.breaker.success();
+                        continue;
+                    };
+                    tracing::warn!(upstream = %self.spec.name, %error, "health ping failed");
+                    self.breaker.failure();
+                    // An error answer shows it alive; silence or a broken connection does not.
+                    unanswered = match error {
+                        ServiceError::McpError(_) => 0,
+                        _ => unanswered + 1,
+                    };
+                    if self.silent_pings > 0 && unanswered >= self.silent_pings {
+                        let why = format!("it answered no health ping {unanswered} times in a row");
+                        conduct.end(why);
+                        session_ct.cancel();
+                        let _ = waiting.await;
+                        return Some(conduct.ended().unwrap_or_default().to_owned());
                     }
                 }
             }

@@ -22,3 +22,5 @@ mod resilience;
 mod sessions;
 mod support;
 mod token_exchange;
+mod unruly;
+mod unruly_flood;
