@@ -345,13 +345,13 @@ impl Upstream {
             .peer
             .send_request_with_option(request, options)
             .await
-            .map_err(|e| self.failed(&conn, None, e))?;
+            .map_err(|e| self.failed(conn, None, e))?;
         if let Some(in_flight) = &mut in_flight {
             in_flight.sent(handle.progress_token.clone(), handle.id.clone());
         }
         let id = handle.id.clone();
         tokio::select! {
-            result = handle.await_response() => result.map_err(|e| self.failed(&conn, Some(&id), e)),
+            result = handle.await_response() => result.map_err(|e| self.failed(conn, Some(&id), e)),
             () = ct.cancelled() => {
                 let _ = conn.peer.notify_cancelled(CancelledNotificationParam::new(
                     Some(id),
