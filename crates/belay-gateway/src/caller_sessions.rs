@@ -167,6 +167,8 @@ impl CallerSessions {
             peer: running.peer().clone(),
             in_flight,
             conduct,
+            // Over HTTP: see `Upstream::serves_round_trip`.
+            round_trip: false,
         };
         let stop = session.stop.clone();
         let upstream = self.upstream.clone();

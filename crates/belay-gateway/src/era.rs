@@ -3,8 +3,14 @@
 //! A caller speaks the handshake era (`initialize`, a session, server-to-client requests)
 //! or the round-trip era (2026-07-28: no session, every request carries its own `_meta`
 //! envelope, questions come back as `input_required`). The gateway negotiates an era of
-//! its own with each upstream (today the handshake: it opens every upstream session with
-//! `initialize`, whose health pings, subscriptions and list-change notifications it needs).
+//! its own with each upstream: it opens every upstream session with `initialize` (whose
+//! health pings, subscriptions and list-change notifications it needs), then asks a stdio
+//! upstream once, with `server/discover`, whether it serves 2026-07-28 requests on that
+//! connection too (rmcp-based servers do; the Python SDK does not). A 2026-07-28 caller's
+//! calls go to such an upstream in that era, declaring what the caller can answer through
+//! the gateway, so the upstream asks in its own `input_required` rounds (tied to the call
+//! even when several callers share the connection) and refuses what needs a capability
+//! the caller lacks.
 //! The two need not match, and neither side may be sent the other's: a handshake-era
 //! server refuses a request carrying the 2026-07-28 envelope (the Python SDK answers
 //! -32600), as the specification says an `initialize` selects the handshake era for the
@@ -30,9 +36,9 @@ use belay_mcp::era::is_round_trip;
 use rmcp::{
     ErrorData, RoleClient, RoleServer, ServiceError,
     model::{
-        ClientRequest, ClientResult, CreateMessageRequestParams, ElicitRequestParams, GetMeta,
-        LoggingLevel, ProtocolVersion, Request, RequestNoParam, ResultType, ServerRequest,
-        ServerResult,
+        ClientCapabilities, ClientRequest, ClientResult, CreateMessageRequestParams,
+        ElicitRequestParams, GetMeta, LoggingLevel, ProtocolVersion, Request, RequestNoParam,
+        ResultType, ServerRequest, ServerResult,
     },
     service::{Peer, RequestContext},
 };
@@ -96,12 +102,15 @@ impl Logs {
 /// era `upstream`: the trace context and progress token stay, every other key goes, and
 /// the log level the caller wants (`log_level`, already resolved from [`Logs`]) is said
 /// the upstream's way. A 2026-07-28 upstream gets the gateway's own envelope with the level
-/// in it; for a handshake-era upstream the level is returned, to be set on its session
-/// with `logging/setLevel` before the request goes.
+/// in it, declaring `capabilities` (what the caller can answer through the gateway, so the
+/// upstream refuses what needs more, as the specification asks) or, without them, the
+/// gateway's own; for a handshake-era upstream the level is returned, to be set on its
+/// session with `logging/setLevel` before the request goes.
 pub(crate) fn to_upstream(
     request: &mut ClientRequest,
     log_level: Option<LoggingLevel>,
     upstream: Era,
+    capabilities: Option<ClientCapabilities>,
 ) -> Option<LoggingLevel> {
     let meta = request.get_meta_mut();
     let caller = std::mem::take(meta);
@@ -116,7 +125,7 @@ pub(crate) fn to_upstream(
             let identity = relay::identity();
             meta.set_protocol_version(ProtocolVersion::V_2026_07_28);
             meta.set_client_info(identity.client_info);
-            meta.set_client_capabilities(identity.capabilities);
+            meta.set_client_capabilities(capabilities.unwrap_or(identity.capabilities));
             if let Some(level) = log_level {
                 meta.set_log_level(level);
             }

@@ -91,6 +91,9 @@ pub(crate) struct Conn {
     pub(crate) peer: Peer<RoleClient>,
     pub(crate) in_flight: InFlight,
     pub(crate) conduct: Arc<Conduct>,
+    /// Whether the upstream also serves 2026-07-28 requests on this handshake connection
+    /// (see [`Upstream::serves_round_trip`]).
+    pub(crate) round_trip: bool,
 }
 
 /// One upstream MCP server and the gateway's connection to it.
@@ -317,8 +320,18 @@ impl Upstream {
             Some(Logs::PerRequest(level)) => level,
             Some(Logs::Session) | None => self.log_level(),
         };
-        let upstream_era = Era::of_upstream(&conn.peer);
-        if let Some(level) = era::to_upstream(&mut request, wanted, upstream_era) {
+        // A 2026-07-28 caller's call goes in that era to an upstream that serves it on this
+        // connection: the upstream then asks its questions as `input_required` itself, tied
+        // to the call, and checks the caller's capabilities per request. Any other upstream
+        // is spoken to in the era of its session.
+        let caller_round_trip = downstream.as_ref().and_then(|d| d.round_trip.as_ref());
+        let (upstream_era, capabilities) = match (Era::of_upstream(&conn.peer), caller_round_trip) {
+            (Era::Handshake, Some(round_trip)) if conn.round_trip => {
+                (Era::RoundTrip, Some(round_trip.capabilities().clone()))
+            }
+            (era, round_trip) => (era, round_trip.map(|r| r.capabilities().clone())),
+        };
+        if let Some(level) = era::to_upstream(&mut request, wanted, upstream_era, capabilities) {
             self.log_at(&conn, level, ct).await;
         }
         self.send(&conn, request, downstream, ct).await
@@ -458,6 +471,31 @@ impl Upstream {
         )
         .await
         .map(drop)
+    }
+
+    /// Whether the upstream, on its handshake connection `peer`, also serves 2026-07-28
+    /// requests, as rmcp-based servers such as Belay's do: asked once per connection with
+    /// `server/discover` in that era. Only over stdio: rmcp's Streamable HTTP client keeps one
+    /// protocol version per session (a request naming another switches the header of every
+    /// later request), so HTTP upstreams are always spoken to in their session's era. One
+    /// that refuses (the Python SDK answers -32600: `initialize` chose the handshake era for
+    /// the whole connection) is spoken to in the handshake era.
+    pub(crate) async fn serves_round_trip(&self, peer: &Peer<RoleClient>) -> bool {
+        if !matches!(self.spec.transport, TransportSpec::Stdio { .. }) {
+            return false;
+        }
+        let identity = crate::relay::identity();
+        let mut meta = rmcp::model::RequestMetaObject::new();
+        meta.set_protocol_version(rmcp::model::ProtocolVersion::V_2026_07_28);
+        meta.set_client_info(identity.client_info);
+        meta.set_client_capabilities(identity.capabilities);
+        let asked = tokio::time::timeout(self.spec.timeouts.connect(), peer.discover(meta)).await;
+        let serves = matches!(
+            &asked,
+            Ok(Ok(found)) if found.supported_versions.contains(&rmcp::model::ProtocolVersion::V_2026_07_28)
+        );
+        tracing::debug!(upstream = %self.spec.name, serves, "2026-07-28 requests on the handshake connection");
+        serves
     }
 
     /// Renews what clients asked of the previous session: subscriptions and log level.

@@ -36,7 +36,12 @@ fn meta_json(request: &ClientRequest) -> serde_json::Result<Value> {
 #[test]
 fn a_handshake_upstream_gets_no_envelope_and_a_session_level() -> serde_json::Result<()> {
     let mut request = enveloped_call();
-    let set = to_upstream(&mut request, Some(LoggingLevel::Warning), Era::Handshake);
+    let set = to_upstream(
+        &mut request,
+        Some(LoggingLevel::Warning),
+        Era::Handshake,
+        None,
+    );
     assert_eq!(
         set,
         Some(LoggingLevel::Warning),
@@ -53,14 +58,19 @@ fn a_handshake_upstream_gets_no_envelope_and_a_session_level() -> serde_json::Re
     );
 
     let mut bare = enveloped_call();
-    assert_eq!(to_upstream(&mut bare, None, Era::Handshake), None);
+    assert_eq!(to_upstream(&mut bare, None, Era::Handshake, None), None);
     Ok(())
 }
 
 #[test]
 fn a_round_trip_upstream_gets_the_gateways_own_envelope() -> serde_json::Result<()> {
     let mut request = enveloped_call();
-    let set = to_upstream(&mut request, Some(LoggingLevel::Error), Era::RoundTrip);
+    let set = to_upstream(
+        &mut request,
+        Some(LoggingLevel::Error),
+        Era::RoundTrip,
+        None,
+    );
     assert_eq!(set, None, "the level travels in the request");
     let meta = request.get_meta();
     assert_eq!(meta.protocol_version(), Some(ProtocolVersion::V_2026_07_28));

@@ -43,6 +43,11 @@ impl RoundTrip {
     /// open when it arrives (the round that started the call may have ended). Dropped if
     /// the call is gone or too many are queued while it waits for the client's retry: such
     /// notices only tell how things are going.
+    /// What the client behind this call can answer (its relayable capabilities).
+    pub(crate) fn capabilities(&self) -> &ClientCapabilities {
+        &self.capabilities
+    }
+
     pub(crate) fn notice(&self, notice: Notice) {
         let _ = self.events.try_send(Event::Notice(notice));
     }

@@ -61,10 +61,12 @@ impl Upstream {
                     let peer = running.peer().clone();
                     self.refresh(&peer).await;
                     self.renew(&peer).await;
+                    let round_trip = self.serves_round_trip(&peer).await;
                     self.set_conn(Some(Conn {
                         peer,
                         in_flight,
                         conduct: conduct.clone(),
+                        round_trip,
                     }));
                     self.status.send_modify(|s| {
                         s.state = UpstreamState::Up;
