@@ -21,6 +21,7 @@ use crate::{
     credential::{Credential, upstream_http_client},
     relay::UpstreamClient,
     spec::TransportSpec,
+    tasks::wire::TaskAwareHttp,
 };
 
 impl Upstream {
@@ -73,7 +74,7 @@ impl Upstream {
                 let http = upstream_http_client(credential.clone(), extra);
                 let standalone = http.standalone_stream();
                 let transport = StreamableHttpClientTransport::with_client(
-                    http,
+                    TaskAwareHttp::new(http),
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 let running = client

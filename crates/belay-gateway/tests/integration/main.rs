@@ -21,4 +21,6 @@ mod reload;
 mod resilience;
 mod sessions;
 mod support;
+mod task_caller;
+mod tasks;
 mod token_exchange;
