@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
 use rmcp::{
-    model::{ClientJsonRpcMessage, ClientRequest},
+    model::ClientJsonRpcMessage,
     transport::streamable_http_client::{
         SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
         StreamableHttpResponseLimits,
@@ -200,9 +200,11 @@ impl<A: Authorize> StreamableHttpClient for Authorized<A> {
                 )
             })
             .await?;
+        // By method: a wrapper may send it as a custom request (the gateway adds what
+        // rmcp's type cannot carry).
         let initialize = matches!(
             &message,
-            ClientJsonRpcMessage::Request(r) if matches!(r.request, ClientRequest::InitializeRequest(_))
+            ClientJsonRpcMessage::Request(r) if r.request.method() == "initialize"
         );
         let with_session = matches!(
             &response,

@@ -193,7 +193,20 @@ pub(crate) async fn to_caller(
         };
         return answer.map(Some).map_err(Unanswered::Refused);
     }
-    let request = match question {
+    caller
+        .ask(server_request(caller, question)?)
+        .await
+        .map(Some)
+        .map_err(Unanswered::Caller)
+}
+
+/// `question` as the server-to-client request a handshake-era `caller` is sent, refused
+/// when the caller could not take it.
+pub(crate) fn server_request(
+    caller: &Downstream,
+    question: Question,
+) -> Result<ServerRequest, Unanswered> {
+    Ok(match question {
         Question::Elicit(params) => ServerRequest::ElicitRequest(Request::new(params)),
         Question::Sample(params) => {
             // What rmcp's `Peer::create_message` checks before sending.
@@ -211,12 +224,7 @@ pub(crate) async fn to_caller(
             ServerRequest::CreateMessageRequest(Request::new(params))
         }
         Question::Roots => ServerRequest::ListRootsRequest(RequestNoParam::default()),
-    };
-    caller
-        .ask(request)
-        .await
-        .map(Some)
-        .map_err(Unanswered::Caller)
+    })
 }
 
 /// Progress goes out with the token of the caller's request (none asked: none sent), a log

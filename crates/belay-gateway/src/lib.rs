@@ -30,6 +30,7 @@ mod roster;
 mod routes;
 mod server;
 pub mod spec;
+mod tasks;
 pub mod trace_context;
 pub mod upstream;
 

@@ -13,6 +13,8 @@
 //! gateway's `input_required` module; [`crate::era::to_caller`] decides which way a question
 //! or notice goes). Progress carries its token, so it is always routed
 //! exactly, and a `resources/updated` goes to exactly the sessions that subscribed to it.
+//! A question asked as a task, and the upstream's requests about its tasks, arrive as custom
+//! requests, answered by [`crate::tasks`].
 #![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
 
 use std::{
@@ -27,10 +29,10 @@ use rmcp::{
     ClientHandler, ErrorData, RoleClient, RoleServer, ServiceError,
     model::{
         ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequestParams,
-        CreateMessageResult, ElicitRequestParams, ElicitResult, GetExtensions, Implementation,
-        ListRootsResult, LoggingMessageNotificationParam, NumberOrString,
-        ProgressNotificationParam, ProgressToken, RequestId, ResourceUpdatedNotificationParam,
-        ServerRequest,
+        CreateMessageResult, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
+        GetExtensions, Implementation, ListRootsResult, LoggingMessageNotificationParam,
+        NumberOrString, ProgressNotificationParam, ProgressToken, RequestId,
+        ResourceUpdatedNotificationParam, ServerRequest,
     },
     service::{
         InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
@@ -42,6 +44,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::{
     era::{self, FromUpstream, Logs, Question, Unanswered},
     input_required::{Notice, RoundTrip},
+    tasks::Tasks,
 };
 
 /// Who is waiting on a request sent upstream.
@@ -266,6 +269,8 @@ pub struct UpstreamClient {
     in_flight: InFlight,
     subscriptions: Subscriptions,
     changes: mpsc::UnboundedSender<Change>,
+    /// The tasks this connection's task-augmented questions made ([`crate::tasks`]).
+    tasks: Tasks,
 }
 
 impl UpstreamClient {
@@ -281,6 +286,7 @@ impl UpstreamClient {
             in_flight,
             subscriptions,
             changes,
+            tasks: Tasks::new(upstream),
         }
     }
 
@@ -315,7 +321,9 @@ impl UpstreamClient {
 
 /// How the gateway introduces itself to upstreams: its name, and the capabilities it
 /// declares so upstreams elicit and sample (whether the real caller can is only known per
-/// call, and a refusal reaches the upstream as an error it handles).
+/// call, and a refusal reaches the upstream as an error it handles). Where the transport
+/// allows, `initialize` also declares that it runs both as tasks
+/// ([`crate::tasks::wire::declare`]; rmcp's type has no room for it).
 pub(crate) fn identity() -> ClientConfig {
     let capabilities = ClientCapabilities::builder()
         .enable_elicitation()
@@ -389,6 +397,17 @@ impl ClientHandler for UpstreamClient {
             ClientResult::ListRootsResult(result) => Ok(result),
             _ => Err(self.downstream_failed(what, ServiceError::UnexpectedResponse)),
         }
+    }
+
+    /// A task-augmented question (which [`crate::tasks::wire`] diverts here) and the
+    /// upstream's requests about its tasks.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CustomResult, ErrorData> {
+        let target = |what: &str| self.target(what, &context);
+        self.tasks.serve(request, target).await
     }
 
     async fn on_progress(

@@ -23,7 +23,7 @@ use tower::ServiceExt;
 
 use crate::{
     Error, Gateway, federation::Scope, http_limits, server::GatewayServer, spec::RateLimitStatus,
-    upstream::Upstream,
+    tasks, upstream::Upstream,
 };
 
 /// How a router's endpoints are protected: each its own resource under `base`, checked
@@ -170,9 +170,11 @@ impl Gateway {
         Ok(protect(streamable, &path)?.merge(protect(legacy, &sse)?))
     }
 
-    /// `[gateway.http]`'s body limits around one endpoint, and its 429 answer to
-    /// rate-limited requests; inside authentication, so the caller is known.
+    /// `[gateway.http]`'s body limits around one endpoint, its 429 answer to rate-limited
+    /// requests, and a caller's declared `tasks` capability kept
+    /// ([`tasks::note_caller_capability`]); inside authentication, so the caller is known.
     fn limited(&self, router: Router, scope: Scope) -> Router {
+        let router = tasks::note_caller_capability(router);
         let router = match self.http.rate_limit_status {
             RateLimitStatus::Http => http_limits::rate_limited(router, self.hub.clone(), scope),
             RateLimitStatus::Jsonrpc => router,

@@ -68,7 +68,7 @@ function answerFor(name, schema, answerName) {
 
 /** One session: the client, what reached its callbacks, and the row naming. */
 async function connect(url, plan) {
-  const s = { logs: [], notices: [], samplings: 0, elicitations: 0 };
+  const s = { logs: [], notices: [], samplings: 0, elicitations: 0, tasks: 0 };
   const client = new Client(
     { name: 'belay-matrix-typescript', version: '0' },
     {
@@ -84,6 +84,7 @@ async function connect(url, plan) {
   // result, which the server fetches with tasks/result.
   const answering = (compute) => async (request, extra) => {
     if (!request.params.task) return compute(request);
+    s.tasks += 1;
     const task = await extra.taskStore.createTask({ ttl: extra.taskRequestedTtl ?? 60_000 });
     setTimeout(async () => {
       await extra.taskStore.storeTaskResult(task.taskId, 'completed', await compute(request));
@@ -331,8 +332,22 @@ const CHECKS = {
     return 'the answer is in the result';
   },
 };
-CHECKS['sampling-async'] = CHECKS.sampling;
-CHECKS['elicitation-async'] = CHECKS.elicitation;
+// The async forms: the answer must cross as a task that the server polls to its end
+// (server-everything also takes a plain answer, which it marks [SYNC]).
+for (const kind of ['sampling', 'elicitation']) {
+  const counter = `${kind}s`;
+  CHECKS[`${kind}-async`] = async (client, s, row, spec) => {
+    await requireTool(client, row, spec);
+    const [answered, tasks] = [s[counter], s.tasks];
+    const text = texts(await call(client, row, spec));
+    expect(s[counter] > answered, `the ${kind} callback was not called`);
+    expect(s.tasks > tasks, 'the request did not arrive as a task');
+    expect(text.includes('[COMPLETED]'), `the server did not get the task's result: ${short(text)}`);
+    const answer = kind === 'sampling' ? client.plan.marker : client.plan.answer_name;
+    expect(text.includes(answer), `the answer is not in the result: ${short(text)}`);
+    return 'answered as a task, polled to its end';
+  };
+}
 
 function describe(e) {
   if (e?.name === 'AbortError' || /timed out|timeout/i.test(String(e?.message))) return `no answer within ${CHECK_TIMEOUT_MS / 1000}s`;

@@ -24,6 +24,7 @@ use crate::{
     credential::{Credential, upstream_http_client},
     relay::UpstreamClient,
     spec::TransportSpec,
+    tasks::wire::TaskAwareHttp,
 };
 
 impl Upstream {
@@ -84,7 +85,9 @@ impl Upstream {
                 let http = upstream_http_client(credential.clone(), extra);
                 let standalone = http.standalone_stream();
                 let transport = StreamableHttpClientTransport::with_client(
-                    CheckedHttp::new(http, conduct.clone()),
+                    // The upstream's events are checked as it sent them, then task-augmented
+                    // questions are made whole for the relay.
+                    TaskAwareHttp::new(CheckedHttp::new(http, conduct.clone())),
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 let running = client

@@ -168,6 +168,8 @@ impl Transport<RoleClient> for StdioTransport {
         item: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let stdin = self.stdin.clone();
+        // The `tasks` capability rmcp's `initialize` cannot carry (see `crate::tasks`).
+        let item = crate::tasks::wire::declare(item);
         async move {
             let mut line = serde_json::to_vec(&item).map_err(io::Error::other)?;
             line.push(b'\n');
@@ -204,6 +206,10 @@ impl Transport<RoleClient> for StdioTransport {
             if line.trim().is_empty() {
                 continue;
             }
+            // A task-augmented question, which rmcp's types would strip, is made whole for
+            // the relay (see `crate::tasks`).
+            let diverted = crate::tasks::wire::divert(line);
+            let line = diverted.as_deref().unwrap_or(line);
             let error = match serde_json::from_str::<ServerJsonRpcMessage>(line) {
                 Ok(message) => {
                     if matches!(

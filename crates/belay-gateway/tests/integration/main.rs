@@ -21,6 +21,8 @@ mod reload;
 mod resilience;
 mod sessions;
 mod support;
+mod task_caller;
+mod tasks;
 mod token_exchange;
 mod unruly;
 mod unruly_flood;
