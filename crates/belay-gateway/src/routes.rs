@@ -22,8 +22,8 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use crate::{
-    Error, Gateway, federation::Scope, http_limits, server::GatewayServer, spec::RateLimitStatus,
-    upstream::Upstream,
+    Error, Gateway, federation::Scope, http_limits, listen, server::GatewayServer,
+    spec::RateLimitStatus, upstream::Upstream,
 };
 
 /// How a router's endpoints are protected: each its own resource under `base`, checked
@@ -170,9 +170,11 @@ impl Gateway {
         Ok(protect(streamable, &path)?.merge(protect(legacy, &sse)?))
     }
 
-    /// `[gateway.http]`'s body limits around one endpoint, and its 429 answer to
-    /// rate-limited requests; inside authentication, so the caller is known.
+    /// `[gateway.http]`'s body limits around one endpoint, its 429 answer to rate-limited
+    /// requests, and a listen stream's resources followed before it is acknowledged;
+    /// inside authentication, so the caller is known.
     fn limited(&self, router: Router, scope: Scope) -> Router {
+        let router = listen::follow_first(router, self.hub.clone(), scope);
         let router = match self.http.rate_limit_status {
             RateLimitStatus::Http => http_limits::rate_limited(router, self.hub.clone(), scope),
             RateLimitStatus::Jsonrpc => router,

@@ -5,7 +5,7 @@ use std::{collections::HashMap, process::Stdio};
 
 use http::{HeaderName, HeaderValue};
 use rmcp::{
-    ErrorData, RoleClient, ServiceExt,
+    ErrorData, RoleClient,
     service::RunningService,
     transport::{
         StreamableHttpClientTransport, TokioChildProcess,
@@ -56,7 +56,7 @@ impl Upstream {
                     tokio::spawn(log_stderr(self.spec.name.clone(), stderr));
                 }
                 let running = client
-                    .serve(process)
+                    .start(process)
                     .await
                     .map_err(|e| fail(format!("`{command}` did not start an MCP session: {e}")))?;
                 Ok((running, pid))
@@ -77,7 +77,7 @@ impl Upstream {
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 let running = client
-                    .serve(transport)
+                    .start(transport)
                     .await
                     .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
                 // The upstream may need that stream to reach the gateway during a call.
@@ -108,7 +108,7 @@ impl Upstream {
                     .await
                     .map_err(|e| fail(format!("cannot open a legacy SSE session at {url}: {e}")))?;
                 let running = client
-                    .serve(transport)
+                    .start(transport)
                     .await
                     .map_err(|e| fail(format!("cannot open an MCP session at {url}: {e}")))?;
                 Ok((running, None))

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Catalog, Conn, Upstream, UpstreamState};
 use crate::{
-    relay::{Change, InFlight, UpstreamClient},
+    in_flight::InFlight,
+    relay::{Change, UpstreamClient},
     spec::{RestartPolicy, RestartSpec, TransportSpec},
 };
 
@@ -39,7 +40,7 @@ impl Upstream {
             let client = UpstreamClient::new(
                 &self.spec.name,
                 in_flight.clone(),
-                self.subscriptions.clone(),
+                self.followers.clone(),
                 tx,
             );
             let connected = tokio::select! {
