@@ -41,6 +41,7 @@ use crate::{
     chain::{CallContext, Chain},
     federation::{self, Scope},
     followers::{Channel, Follower, StreamSlot},
+    http_limits,
     relay::Change,
     server::{Hub, session_of},
     upstream::Upstream,
@@ -174,16 +175,9 @@ async fn follow_before_acknowledging(
     if request.method() != http::Method::POST {
         return next.run(request).await;
     }
-    let (mut parts, body) = request.into_parts();
-    // Buffered by `http_limits` already, so this takes no time and cannot exceed the limit.
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            let error =
-                ErrorData::invalid_request(format!("cannot read the request body: {e}"), None);
-            let answer = json!({ "jsonrpc": "2.0", "id": null, "error": error });
-            return (http::StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
-        }
+    let (mut parts, bytes) = match http_limits::buffered(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
     };
     // Anything else, or not one well-formed request, is rmcp's to answer; and only a
     // 2026-07-28 request may listen (rmcp refuses it in a handshake-era session).

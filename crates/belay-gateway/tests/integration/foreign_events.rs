@@ -9,38 +9,28 @@
 
 use std::time::Duration;
 
-use belay_mcp::testkit::{Era, ScriptedClient, text_of};
+use belay_mcp::testkit::text_of;
 use rmcp::{
-    RoleClient, ServiceExt,
+    RoleClient,
     model::{
         CallToolRequestParams, LoggingLevel, ServerNotification, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::RunningService,
-    transport::StreamableHttpClientTransport,
 };
 use serde_json::json;
 
 use crate::{
     foreign_upstream::{Wire, python, sdk_gateway},
-    lab::{Heard, Recorder},
+    lab::Recorder,
     listen::{client as round_trip_client, next},
     order::{before_answer, handshake_call, messages, round_trip_call, steps},
-    support::{Running, WAIT},
+    outside_calls::chatter,
+    passthrough::listen as recorded,
+    support::WAIT,
 };
 
 const NOTE: &str = "sdk://note";
-
-/// A handshake-era client on `path` that records what it hears.
-async fn recorded(
-    gw: &Running,
-    path: &str,
-) -> anyhow::Result<(Recorder, RunningService<RoleClient, Recorder>)> {
-    let recorder = Recorder::new(ScriptedClient::new(Era::Handshake));
-    let transport = StreamableHttpClientTransport::from_uri(format!("{}{path}", gw.base));
-    let client = recorder.clone().serve(transport).await?;
-    Ok((recorder, client))
-}
 
 /// The subscribes (+1) and unsubscribes (-1) the SDK server received, asked through `client`.
 async fn upstream_subscriptions(
@@ -99,15 +89,6 @@ async fn a_python_sdk_upstreams_resource_update_reaches_followers_of_both_eras()
     modern.cancel().await?;
     a.cancel().await?;
     Ok(())
-}
-
-/// How many `chatter` lines at `level` `heard` holds.
-fn chatter(heard: &Heard, level: LoggingLevel) -> usize {
-    heard
-        .logs
-        .iter()
-        .filter(|l| l.level == level && l.data == json!("chatter"))
-        .count()
 }
 
 #[tokio::test]

@@ -8,35 +8,22 @@
 use std::{sync::Arc, time::Duration};
 
 use belay_gateway::Chain;
-use belay_mcp::testkit::{Era, ScriptedClient};
 use belay_policy::SystemClock;
 use rmcp::{
-    RoleClient, ServiceExt,
     model::{
         CallToolRequestParams, LoggingLevel, ServerNotification, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
-    service::{RunningService, Subscription},
-    transport::StreamableHttpClientTransport,
+    service::Subscription,
 };
 use serde_json::json;
 
 use crate::{
-    lab::{DOC, Heard, Lab, Recorder},
+    lab::{DOC, Heard, Lab},
     listen::{client as round_trip_client, next},
-    support::{Running, WAIT, gateway, gateway_with, http_toml, one_upstream, spec},
+    passthrough::listen as recorded,
+    support::{WAIT, gateway, gateway_with, http_toml, one_upstream, spec},
 };
-
-/// A handshake-era client on `path` that records what it hears.
-async fn recorded(
-    gw: &Running,
-    path: &str,
-) -> anyhow::Result<(Recorder, RunningService<RoleClient, Recorder>)> {
-    let recorder = Recorder::new(ScriptedClient::new(Era::Handshake));
-    let transport = StreamableHttpClientTransport::from_uri(format!("{}{path}", gw.base));
-    let client = recorder.clone().serve(transport).await?;
-    Ok((recorder, client))
-}
 
 /// The next resource update on `stream` (within [`WAIT`]), skipping nothing: a stream that
 /// asked only for updates must carry nothing else.
@@ -165,7 +152,7 @@ async fn a_listen_stream_naming_a_resource_policy_denies_is_refused() -> anyhow:
 }
 
 /// How many `chatter` lines at `level` `heard` holds.
-fn chatter(heard: &Heard, level: LoggingLevel) -> usize {
+pub(crate) fn chatter(heard: &Heard, level: LoggingLevel) -> usize {
     heard
         .logs
         .iter()

@@ -212,7 +212,7 @@ async fn conformance() -> anyhow::Result<(crate::support::Running, DropGuard)> {
 }
 
 /// A client on `path` recording what it hears.
-async fn listen(
+pub(crate) async fn listen(
     gw: &crate::support::Running,
     path: &str,
 ) -> anyhow::Result<(Recorder, RunningService<RoleClient, Recorder>)> {
