@@ -21,7 +21,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     credential::Credential,
-    relay::{InFlight, Subscriptions, UpstreamClient},
+    followers::Followers,
+    in_flight::InFlight,
+    relay::UpstreamClient,
     upstream::{Conduct, Conn},
 };
 
@@ -52,7 +54,7 @@ pub(crate) struct CallerSessions {
     upstream: String,
     /// The upstream's own credential, from which each caller's is derived.
     credential: Credential,
-    subscriptions: Subscriptions,
+    followers: Followers,
     sessions: Mutex<HashMap<String, Arc<CallerSession>>>,
     /// Cancelled when the gateway stops: every session closes.
     stop: CancellationToken,
@@ -71,14 +73,14 @@ impl CallerSessions {
     pub(crate) fn new(
         upstream: &str,
         credential: Credential,
-        subscriptions: Subscriptions,
+        followers: Followers,
         stop: CancellationToken,
         tasks: TaskTracker,
     ) -> Self {
         Self {
             upstream: upstream.to_owned(),
             credential,
-            subscriptions,
+            followers,
             sessions: Mutex::default(),
             stop,
             tasks,
@@ -159,9 +161,10 @@ impl CallerSessions {
         let client = UpstreamClient::new(
             &self.upstream,
             in_flight.clone(),
-            self.subscriptions.clone(),
+            self.followers.clone(),
             changes,
-        );
+        )
+        .for_one_caller();
         let (running, conduct) = connector.open(client, session.credential.clone()).await?;
         let opened = Conn {
             peer: running.peer().clone(),

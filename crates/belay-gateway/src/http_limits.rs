@@ -258,21 +258,28 @@ struct Reference {
     uri: Option<String>,
 }
 
+/// The head and body of `request`, whose body [`buffer_body`] holds already (so reading it
+/// takes no time and cannot pass the limit), for a layer that reads the JSON-RPC message
+/// before rmcp; `Err` is the answer when it cannot be read.
+pub(crate) async fn buffered(request: Request) -> Result<(http::request::Parts, Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => Ok((parts, bytes)),
+        Err(e) => Err(invalid(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
 /// Runs policy and the limiter for a rate-limited method; a refusal becomes a 429.
 async fn admit(State(endpoint): State<Endpoint>, request: Request, next: Next) -> Response {
     if request.method() != http::Method::POST {
         return next.run(request).await;
     }
-    let (mut parts, body) = request.into_parts();
-    // Buffered by `buffer_body` already, so this takes no time and cannot exceed the limit.
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            return invalid(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the request body: {e}"),
-            );
-        }
+    let (mut parts, bytes) = match buffered(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
     };
     // Not one JSON-RPC request (a batch, a response, malformed): rmcp answers that.
     if let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes)

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod adapters;
+mod arrivals;
 pub mod breaker;
 mod caller_sessions;
 pub mod chain;
@@ -19,8 +20,10 @@ pub mod credential;
 pub mod era;
 mod error;
 pub mod federation;
+mod followers;
 mod gateway;
 pub mod http_limits;
+mod in_flight;
 mod input_required;
 mod listen;
 pub mod metrics;

@@ -1,22 +1,51 @@
-//! `subscriptions/listen` (2026-07-28): the upstreams' list changes, to the clients that
-//! listen for them.
+//! `subscriptions/listen` (2026-07-28): the upstreams' list changes and resource updates,
+//! to the clients that listen for them.
 //!
 //! Handshake-era sessions are told of changes with notifications on their session
 //! ([`crate::server::Hub::notify_list_changed`]); a 2026-07-28 client has no session, so it
 //! opens a listen stream instead, asking for the kinds it wants. Each change an upstream
 //! announces (and each reconnect, announced as a tools change) is broadcast here, and
 //! every stream passes on the kinds it accepted, for the upstreams its endpoint serves.
+//! The resources a stream names are followed ([`Following`]) on their upstreams like a
+//! session's `resources/subscribe` ([`crate::followers`]), from before the stream is
+//! acknowledged ([`follow_first`]) until it ends.
 
-use std::sync::Arc;
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use belay_auth::Caller;
+use belay_mcp::era::is_round_trip;
 use rmcp::{
     ErrorData,
-    model::{ServerCapabilities, SubscriptionFilter},
+    model::{ProtocolVersion, ServerCapabilities, SubscriptionFilter},
     service::SubscriptionContext,
 };
+use serde::Deserialize;
+use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
 
-use crate::relay::Change;
+use crate::{
+    chain::{CallContext, Chain},
+    federation::{self, Scope},
+    followers::{Channel, Follower, StreamSlot},
+    http_limits,
+    relay::Change,
+    server::{Hub, session_of},
+    upstream::Upstream,
+};
 
 /// The broadcast of list changes: (upstream name, what changed).
 pub(crate) struct Listeners(broadcast::Sender<(Arc<str>, Change)>);
@@ -35,15 +64,18 @@ impl Listeners {
         let _ = self.0.send((upstream.into(), change));
     }
 
-    /// The part of `requested` a stream gets: list changes the gateway declares. Resource
-    /// updates are not relayed to listen streams (handshake sessions get them through
-    /// `resources/subscribe`), so none are accepted.
+    /// The part of `requested` a stream gets: list changes the gateway declares, and
+    /// updates of the resources its endpoint serves (`served`, each once; the front
+    /// followed them, and refused the request if the caller may not: [`follow_first`]).
     pub(crate) fn accepted(
         requested: &SubscriptionFilter,
         capabilities: &ServerCapabilities,
+        served: impl FnOnce(&[String]) -> Vec<String>,
     ) -> SubscriptionFilter {
         let mut accepted = requested.supported_by(capabilities);
-        accepted.resource_subscriptions = None;
+        if let Some(uris) = &mut accepted.resource_subscriptions {
+            *uris = served(uris);
+        }
         accepted
     }
 
@@ -90,6 +122,233 @@ impl Listeners {
                     return Ok(());
                 }
             }
+        }
+    }
+}
+
+/// Wraps one endpoint: the resources a `subscriptions/listen` request names are followed
+/// before rmcp acknowledges the stream. rmcp sends the acknowledgment before it runs
+/// [`rmcp::ServerHandler::listen`], and asks which notifications to accept without the
+/// request (so without the caller): followed there, an update the upstream sent right
+/// after the client was told the stream is live was lost, and a resource policy denies
+/// was acknowledged first and refused after. Here the caller is known and nothing has been
+/// said yet: a refusal is the answer to the request, and updates that come before the
+/// stream opens wait for it ([`StreamSlot`]). See `docs/upstream/rmcp-notifications.md`.
+pub(crate) fn follow_first(router: Router, hub: Arc<Hub>, scope: Scope) -> Router {
+    router.layer(middleware::from_fn_with_state(
+        (hub, scope),
+        follow_before_acknowledging,
+    ))
+}
+
+/// The parts of a `subscriptions/listen` request the front needs.
+#[derive(Deserialize)]
+struct ListenRequest {
+    #[serde(default)]
+    id: Value,
+    method: String,
+    params: ListenParams,
+}
+
+#[derive(Deserialize)]
+struct ListenParams {
+    notifications: SubscriptionFilter,
+    #[serde(rename = "_meta", default)]
+    meta: Option<ListenMeta>,
+}
+
+#[derive(Deserialize)]
+struct ListenMeta {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Option<ProtocolVersion>,
+}
+
+/// A listen stream's resources, followed at the front, for its handler to take.
+#[derive(Clone)]
+struct Prepared(Arc<Mutex<Option<(Following, StreamSlot)>>>);
+
+async fn follow_before_acknowledging(
+    State((hub, scope)): State<(Arc<Hub>, Scope)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != http::Method::POST {
+        return next.run(request).await;
+    }
+    let (mut parts, bytes) = match http_limits::buffered(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    // Anything else, or not one well-formed request, is rmcp's to answer; and only a
+    // 2026-07-28 request may listen (rmcp refuses it in a handshake-era session).
+    if let Ok(listen) = serde_json::from_slice::<ListenRequest>(&bytes)
+        && listen.method == "subscriptions/listen"
+        && is_round_trip(listen.params.meta.and_then(|m| m.protocol_version).as_ref())
+        && let Some(uris) = listen.params.notifications.resource_subscriptions
+    {
+        let slot = StreamSlot::default();
+        let route = |uri: &str| subscribe_context(&hub, scope, Some(&parts), uri);
+        let following = Following::default();
+        match following
+            .follow(&served(&hub, scope, &uris), &hub.chain, route, &slot)
+            .await
+        {
+            Ok(following) => {
+                let prepared = Prepared(Arc::new(Mutex::new(Some((following, slot)))));
+                parts.extensions.insert(prepared);
+            }
+            Err(e) => {
+                let answer = json!({ "jsonrpc": "2.0", "id": listen.id, "error": e });
+                return (http::StatusCode::OK, axum::Json(answer)).into_response();
+            }
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// The URIs of `uris` that the endpoint of `scope` serves, each once.
+pub(crate) fn served(hub: &Hub, scope: Scope, uris: &[String]) -> Vec<String> {
+    let upstreams = hub.upstreams.snapshot();
+    let mut seen = HashSet::new();
+    uris.iter()
+        .filter(|uri| federation::route_uri(scope, &upstreams, uri).is_ok())
+        .filter(|uri| seen.insert(uri.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The upstream serving `uri` at the endpoint of `scope`, and what the chain sees of the
+/// caller (behind `parts`) following it: a `resources/subscribe` of `uri`.
+fn subscribe_context(
+    hub: &Hub,
+    scope: Scope,
+    parts: Option<&http::request::Parts>,
+    uri: &str,
+) -> Result<(Arc<Upstream>, CallContext), ErrorData> {
+    let upstreams = hub.upstreams.snapshot();
+    let i = federation::route_uri(scope, &upstreams, uri)?;
+    let upstream = upstreams[i].clone();
+    let ctx = CallContext {
+        caller: Caller::shared_from_rmcp_parts(parts).cloned(),
+        session: session_of(parts),
+        upstream: upstream.name().to_owned(),
+        method: "resources/subscribe",
+        target: Some(uri.to_owned()),
+        arguments: None,
+    };
+    Ok((upstream, ctx))
+}
+
+/// The resources the stream `context` follows, and its slot for their updates, now open on
+/// the stream: those the front followed ([`follow_first`]), and any it accepted that the
+/// front did not (the upstreams' catalogs changed in between). End both when it ends.
+pub(crate) async fn resources_of(
+    hub: &Hub,
+    scope: Scope,
+    context: &SubscriptionContext,
+) -> Result<(Following, StreamSlot), ErrorData> {
+    let parts = context
+        .request_context()
+        .extensions
+        .get::<http::request::Parts>();
+    let prepared = parts
+        .and_then(|p| p.extensions.get::<Prepared>())
+        .and_then(|p| p.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+    let (following, slot) = prepared.unwrap_or_default();
+    let accepted = context.accepted().resource_subscriptions.clone();
+    let late: Vec<String> = accepted
+        .into_iter()
+        .flatten()
+        .filter(|uri| !following.follows(uri))
+        .collect();
+    let route = |uri: &str| subscribe_context(hub, scope, parts, uri);
+    let following = following.follow(&late, &hub.chain, route, &slot).await?;
+    slot.open(context.sink().clone()).await;
+    Ok((following, slot))
+}
+
+/// The resources one listen stream follows, until it ends.
+pub(crate) struct Following {
+    who: Follower,
+    followed: Vec<(Arc<Upstream>, String)>,
+}
+
+impl Default for Following {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            who: Follower::Stream(NEXT.fetch_add(1, Ordering::Relaxed)),
+            followed: Vec::new(),
+        }
+    }
+}
+
+impl Following {
+    /// Follows each of `uris` as a `resources/subscribe` of the same caller would:
+    /// `route` names its upstream and what the chain sees (policy, limits, audit); updates
+    /// go to `slot`. The first that fails is the error, naming the URI (and nothing stays
+    /// followed).
+    async fn follow(
+        mut self,
+        uris: &[String],
+        chain: &Chain,
+        route: impl Fn(&str) -> Result<(Arc<Upstream>, CallContext), ErrorData>,
+        slot: &StreamSlot,
+    ) -> Result<Self, ErrorData> {
+        // Nobody can cancel these on the stream's behalf: each waits at most the call timeout.
+        let ct = CancellationToken::new();
+        for uri in uris {
+            let followed = async {
+                let (upstream, ctx) = route(uri)?;
+                let (who, channel) = (self.who.clone(), Channel::Stream(slot.clone()));
+                let subscribing = upstream.clone();
+                let ct = &ct;
+                chain
+                    .apply(ctx, |_| async move {
+                        subscribing.subscribe(uri.clone(), who, channel, ct).await
+                    })
+                    .await?;
+                Ok::<_, ErrorData>(upstream)
+            };
+            match followed.await {
+                Ok(upstream) => self.followed.push((upstream, uri.clone())),
+                Err(e) => {
+                    self.end().await;
+                    let message = format!("cannot follow `{uri}`: {}", e.message);
+                    return Err(ErrorData::new(e.code, message, e.data));
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    fn follows(&self, uri: &str) -> bool {
+        self.followed.iter().any(|(_, followed)| followed == uri)
+    }
+
+    /// Lets every resource go: an upstream is unsubscribed once its last follower went.
+    pub(crate) async fn end(mut self) {
+        unfollow(std::mem::take(&mut self.followed), self.who.clone()).await;
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        // Dropped before `end` (the stream never opened, or its handler was dropped).
+        let followed = std::mem::take(&mut self.followed);
+        if let (false, Ok(runtime)) = (followed.is_empty(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(unfollow(followed, self.who.clone()));
+        }
+    }
+}
+
+async fn unfollow(followed: Vec<(Arc<Upstream>, String)>, who: Follower) {
+    // The stream is over, so it may not cancel these; each waits at most the call timeout.
+    let ct = CancellationToken::new();
+    for (upstream, uri) in followed {
+        if let Err(e) = upstream.unsubscribe(uri, &who, &ct).await {
+            tracing::debug!(upstream = %upstream.name(), error = %e.message, "cannot unsubscribe");
         }
     }
 }

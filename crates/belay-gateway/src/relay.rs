@@ -11,38 +11,41 @@
 //! back as for a client that cannot elicit). For a 2026-07-28 client's call, which cannot
 //! carry server-to-client requests, the question becomes an input request of the call (the
 //! gateway's `input_required` module; [`crate::era::to_caller`] decides which way a question
-//! or notice goes). Progress carries its token, so it is always routed
-//! exactly, and a `resources/updated` goes to exactly the sessions that subscribed to it.
-//! A question asked as a task, and the upstream's requests about its tasks, arrive as custom
-//! requests, answered by [`crate::tasks`].
+//! or notice goes). Progress carries its token, so it is always routed exactly; a log
+//! message goes to that one session's call likewise, and one sent while no call is in
+//! flight belongs to no call and goes to the upstream's [`Followers`], as does a
+//! `resources/updated`. Where a notice goes is decided as it arrives, and a call is not
+//! answered before its notices are passed on ([`crate::arrivals`]). A question asked as a
+//! task, and the upstream's requests about its tasks, arrive as custom requests, answered by
+//! [`crate::tasks`].
 #![allow(deprecated)] // Sampling, roots and logging are deprecated by SEP-2577 but still served.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::sync::Arc;
 
+use belay_mcp::era::log_wanted;
 use rmcp::{
-    ClientHandler, ErrorData, RoleClient, RoleServer, ServiceError,
+    ClientHandler, ErrorData, RoleClient, RoleServer, ServiceError, ServiceExt,
     model::{
-        ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequestParams,
+        ClientCapabilities, ClientConfig, ClientRequest, ClientResult, CreateMessageRequestParams,
         CreateMessageResult, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
         GetExtensions, Implementation, ListRootsResult, LoggingMessageNotificationParam,
-        NumberOrString, ProgressNotificationParam, ProgressToken, RequestId,
-        ResourceUpdatedNotificationParam, ServerRequest,
+        ProgressNotificationParam, ProgressToken, Request, RequestId,
+        ResourceUpdatedNotificationParam, ServerRequest, UnsubscribeRequestParams,
     },
     service::{
-        InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
+        ClientInitializeError, InboundStreamOrigin, NotificationContext, OriginatingRequestId,
+        Peer, PeerRequestOptions, RequestContext, RunningService,
     },
+    transport::IntoTransport,
 };
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
+    arrivals::Arrivals,
     era::{self, FromUpstream, Logs, Question, Unanswered},
+    followers::Followers,
+    in_flight::{InFlight, Route},
     input_required::{Notice, RoundTrip},
     tasks::Tasks,
 };
@@ -110,184 +113,59 @@ pub enum Change {
     Resources,
 }
 
-/// A request in flight upstream: who waits for it, and its JSON-RPC id once sent.
-#[derive(Clone)]
-struct Waiting {
-    request: Option<RequestId>,
-    downstream: Downstream,
-}
-
-/// Requests in flight on one upstream connection, keyed by the progress token rmcp put
-/// on each (unique per connection).
-#[derive(Clone, Default)]
-pub struct InFlight(Arc<Mutex<HashMap<ProgressToken, Waiting>>>);
-
-impl InFlight {
-    /// Records a request; it is forgotten when the guard drops.
-    pub fn register(&self, token: ProgressToken, downstream: Downstream) -> InFlightGuard {
-        let waiting = Waiting {
-            request: None,
-            downstream,
-        };
-        self.lock().insert(token.clone(), waiting);
-        InFlightGuard {
-            map: self.clone(),
-            token,
-        }
-    }
-
-    /// Records a request about to be sent, before rmcp gives it its progress token, so
-    /// that what the upstream sends at once (a log line, a question) finds the call; give
-    /// the guard the token and id with [`InFlightGuard::sent`] once they are known.
-    pub fn reserve(&self, downstream: Downstream) -> InFlightGuard {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        // rmcp's tokens are numbers, so a string never collides with one.
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let token = ProgressToken(NumberOrString::String(format!("belay-reserved-{n}").into()));
-        self.register(token, downstream)
-    }
-
-    fn by_token(&self, token: &ProgressToken) -> Option<Downstream> {
-        self.lock().get(token).map(|w| w.downstream.clone())
-    }
-
-    /// Who a server-to-client request is for: the caller of the request whose response
-    /// stream it came on, when the transport says (Streamable HTTP does), or else
-    /// [`Self::sole`].
-    fn for_request(
-        &self,
-        origin: Option<&InboundStreamOrigin>,
-    ) -> Result<Downstream, &'static str> {
-        if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin {
-            let map = self.lock();
-            if let Some(waiting) = map.values().find(|w| w.request.as_ref() == Some(id)) {
-                return Ok(waiting.downstream.clone());
-            }
-        }
-        self.sole()
-    }
-
-    /// The one downstream session with calls in flight, or why there is none.
-    fn sole(&self) -> Result<Downstream, &'static str> {
-        let map = self.lock();
-        let mut found: Option<&Downstream> = None;
-        for candidate in map.values().map(|w| &w.downstream) {
-            match (found, &candidate.session) {
-                (None, _) => found = Some(candidate),
-                (Some(first), Some(session)) if first.session.as_ref() == Some(session) => {}
-                _ => return Err("several client sessions have calls in flight on this upstream"),
-            }
-        }
-        found
-            .cloned()
-            .ok_or("no client call is in flight on this upstream")
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, Waiting>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Removes its request from [`InFlight`] when the call ends, however it ends.
-pub struct InFlightGuard {
-    map: InFlight,
-    token: ProgressToken,
-}
-
-impl InFlightGuard {
-    /// Files the request, now sent as `request` with `token`, under that token, in one
-    /// step (it is never missing).
-    pub fn sent(&mut self, token: ProgressToken, request: RequestId) {
-        let mut map = self.map.lock();
-        if let Some(mut waiting) = map.remove(&self.token) {
-            waiting.request = Some(request);
-            map.insert(token.clone(), waiting);
-        }
-        self.token = token;
-    }
-}
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.map.lock().remove(&self.token);
-    }
-}
-
-/// Which downstream sessions subscribed to which resource URIs of one upstream. It
-/// outlives connections, so subscriptions are renewed after a reconnect.
-#[derive(Clone, Default)]
-pub struct Subscriptions(Arc<Mutex<HashMap<String, Vec<Downstream>>>>);
-
-impl Subscriptions {
-    /// Adds `downstream` as a subscriber of `uri` (once per session).
-    pub fn add(&self, uri: &str, downstream: Downstream) {
-        let mut map = self.lock();
-        let subscribers = map.entry(uri.to_owned()).or_default();
-        subscribers.retain(|d| d.session != downstream.session && !d.peer.is_transport_closed());
-        subscribers.push(downstream);
-    }
-
-    /// Removes `session`'s subscription to `uri`; true when nobody is left subscribed,
-    /// so the upstream subscription can go too.
-    pub fn remove(&self, uri: &str, session: Option<&str>) -> bool {
-        let mut map = self.lock();
-        let Some(subscribers) = map.get_mut(uri) else {
-            return true;
-        };
-        subscribers.retain(|d| d.session.as_deref() != session && !d.peer.is_transport_closed());
-        let last = subscribers.is_empty();
-        if last {
-            map.remove(uri);
-        }
-        last
-    }
-
-    /// Every subscribed URI, to renew after a reconnect.
-    pub fn uris(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
-    }
-
-    /// The live subscribers of `uri`, forgetting closed sessions.
-    fn subscribers(&self, uri: &str) -> Vec<Downstream> {
-        let mut map = self.lock();
-        let Some(subscribers) = map.get_mut(uri) else {
-            return Vec::new();
-        };
-        subscribers.retain(|d| !d.peer.is_transport_closed());
-        subscribers.clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Downstream>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// The `ClientHandler` of one upstream connection.
 #[derive(Clone)]
 pub struct UpstreamClient {
     upstream: Arc<str>,
     in_flight: InFlight,
-    subscriptions: Subscriptions,
+    followers: Followers,
     changes: mpsc::UnboundedSender<Change>,
     /// The tasks this connection's task-augmented questions made ([`crate::tasks`]).
     tasks: Tasks,
+    /// The upstream's shared connection, whose notices outside calls go to its followers;
+    /// false for a signed-in caller's own session (see [`Self::for_one_caller`]).
+    shared: bool,
 }
 
 impl UpstreamClient {
     /// A handler for a new connection to `upstream`.
-    pub fn new(
+    pub(crate) fn new(
         upstream: &str,
         in_flight: InFlight,
-        subscriptions: Subscriptions,
+        followers: Followers,
         changes: mpsc::UnboundedSender<Change>,
     ) -> Self {
         Self {
             upstream: upstream.into(),
             in_flight,
-            subscriptions,
+            followers,
             changes,
             tasks: Tasks::new(upstream),
+            shared: true,
         }
+    }
+
+    /// The handler of one signed-in caller's own session: a log line it sends outside a
+    /// call is about that caller's session, so it goes to nobody else's (the gateway's own
+    /// log keeps it).
+    pub(crate) fn for_one_caller(mut self) -> Self {
+        self.shared = false;
+        self
+    }
+
+    /// Starts the session on `transport`, watched as it is read and written (see
+    /// [`crate::arrivals`]).
+    pub(crate) async fn start<T, E, A>(
+        self,
+        transport: T,
+    ) -> Result<RunningService<RoleClient, Self>, ClientInitializeError>
+    where
+        T: IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let in_flight = self.in_flight.clone();
+        self.serve(Arrivals::new(transport.into_transport(), in_flight))
+            .await
     }
 
     fn target(
@@ -413,37 +291,74 @@ impl ClientHandler for UpstreamClient {
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
+        context: NotificationContext<RoleClient>,
     ) {
-        if let Some(target) = self.in_flight.by_token(&params.progress_token) {
-            let _ = era::to_caller(&target, FromUpstream::Notice(Notice::Progress(params))).await;
+        // Its call is not answered before this is passed on, in its turn.
+        if let Some(Route::Call(target, turns)) = context.extensions.get::<Route>() {
+            turns.come().await;
+            let _ = era::to_caller(target, FromUpstream::Notice(Notice::Progress(params))).await;
         }
     }
 
     async fn on_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
+        context: NotificationContext<RoleClient>,
     ) {
-        match self.in_flight.sole() {
-            Ok(target) => {
-                let _ = era::to_caller(&target, FromUpstream::Notice(Notice::Log(params))).await;
+        let unclear = match context.extensions.get::<Route>() {
+            Some(Route::Call(target, turns)) => {
+                turns.come().await;
+                // A handshake session gets what it asked for with `logging/setLevel`; the
+                // upstream's level is the last any session set.
+                let asked = self.followers.log_level(target.session.as_deref());
+                if target.round_trip.is_none()
+                    && asked.is_some_and(|level| !log_wanted(Some(level), params.level))
+                {
+                    return;
+                }
+                let _ = era::to_caller(target, FromUpstream::Notice(Notice::Log(params))).await;
+                return;
             }
-            Err(_) => {
-                tracing::info!(upstream = %self.upstream, level = ?params.level, data = %params.data, "upstream log");
+            Some(Route::NoCall(turns)) if self.shared => {
+                turns.come().await;
+                return self.followers.log(&params).await;
             }
-        }
+            Some(Route::NoCall(_)) => "outside a call, on a caller's own session",
+            Some(Route::Unclear(why)) => why,
+            None => "not routed as it arrived",
+        };
+        tracing::info!(upstream = %self.upstream, level = ?params.level, data = %params.data, why = unclear, "upstream log kept here");
     }
 
     async fn on_resource_updated(
         &self,
         params: ResourceUpdatedNotificationParam,
-        _context: NotificationContext<RoleClient>,
+        context: NotificationContext<RoleClient>,
     ) {
-        for target in self.subscriptions.subscribers(&params.uri) {
-            if let Err(e) = target.peer.notify_resource_updated(params.clone()).await {
-                tracing::debug!(upstream = %self.upstream, error = %e, "update not delivered");
-            }
+        let nobody_left = self.followers.updated(&params).await;
+        if !nobody_left || !self.shared {
+            return;
+        }
+        // Every follower went away without unsubscribing (its session closed): the
+        // upstream is told, unless someone followed the resource meanwhile.
+        let _turn = self.followers.turn().await;
+        if self.followers.is_followed(&params.uri) {
+            return;
+        }
+        let request = ClientRequest::UnsubscribeRequest(Request::new(
+            UnsubscribeRequestParams::new(params.uri),
+        ));
+        let options = PeerRequestOptions::with_timeout(self.followers.answer_within());
+        let unsubscribed = match context
+            .peer
+            .send_request_with_option(request, options)
+            .await
+        {
+            Ok(handle) => handle.await_response().await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = unsubscribed {
+            tracing::debug!(upstream = %self.upstream, error = %e, "cannot unsubscribe a resource nobody follows");
         }
     }
 

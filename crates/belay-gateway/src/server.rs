@@ -26,8 +26,9 @@ use crate::{
     chain::{CallContext, Chain},
     era::{self, FromUpstream, Logs},
     federation::{self, Scope},
+    followers::{Channel, Follower},
     input_required::{Relay, Retry, Round, Rounds},
-    listen::Listeners,
+    listen::{self, Listeners},
     relay::Downstream,
     roster::Roster,
     trace_context,
@@ -233,7 +234,7 @@ impl GatewayServer {
 
 /// The downstream session: its `Mcp-Session-Id`, or for a 2024-11-05 SSE client, which
 /// has none, the `sessionId` of the URL it POSTs to (prefixed: the two never collide).
-fn session_of(parts: Option<&http::request::Parts>) -> Option<String> {
+pub(crate) fn session_of(parts: Option<&http::request::Parts>) -> Option<String> {
     let parts = parts?;
     if let Some(id) = parts.headers.get("mcp-session-id") {
         return id.to_str().ok().map(str::to_owned);
@@ -304,6 +305,7 @@ impl ServerHandler for GatewayServer {
         Some(Listeners::accepted(
             requested,
             &self.get_info().capabilities,
+            |uris| listen::served(&self.hub, self.scope, uris),
         ))
     }
 
@@ -314,7 +316,13 @@ impl ServerHandler for GatewayServer {
             Scope::Federated => true,
             Scope::Single(i) => upstreams[i].name() == name,
         };
-        self.hub.listeners.serve(in_scope, context).await
+        // The resources it names are followed as `resources/subscribe` follows one (the
+        // chain decided each before the stream was acknowledged), while it is open.
+        let (following, slot) = listen::resources_of(&self.hub, scope, &context).await?;
+        let served = self.hub.listeners.serve(in_scope, context).await;
+        slot.close();
+        following.end().await;
+        served
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -468,14 +476,15 @@ impl ServerHandler for GatewayServer {
             "resources/subscribe",
             Some(request.uri.clone()),
         );
-        let downstream = self.downstream(&context);
+        let who = Follower::Session(session_of(context.extensions.get::<http::request::Parts>()));
+        let channel = Channel::Session(context.peer.clone());
         self.hub
             .chain
             .apply(ctx, |_| async move {
                 self.hub
                     .upstreams
                     .get(i)
-                    .subscribe(request.uri, downstream, &context.ct)
+                    .subscribe(request.uri, who, channel, &context.ct)
                     .await
             })
             .await
@@ -488,11 +497,11 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), ErrorData> {
         // Ending a subscription needs no permission: it only stops updates.
         let i = federation::route_uri(self.scope, &self.hub.upstreams.snapshot(), &request.uri)?;
-        let session = session_of(context.extensions.get::<http::request::Parts>());
+        let who = Follower::Session(session_of(context.extensions.get::<http::request::Parts>()));
         self.hub
             .upstreams
             .get(i)
-            .unsubscribe(request.uri, session.as_deref(), &context.ct)
+            .unsubscribe(request.uri, &who, &context.ct)
             .await
     }
 
@@ -501,11 +510,14 @@ impl ServerHandler for GatewayServer {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        // Every upstream in scope logs at the level asked; a failing one does not stop
-        // the others, and is named in the error.
+        // Every upstream in scope logs at the level asked, and this session hears what
+        // they log outside any call at that level; a failing one does not stop the
+        // others, and is named in the error.
+        let session = session_of(context.extensions.get::<http::request::Parts>());
         let mut failed = Vec::new();
         for i in federation::in_scope(self.scope, &self.hub.upstreams.snapshot()) {
             let upstream = &self.hub.upstreams.get(i);
+            upstream.listen_to_logs(session.clone(), context.peer.clone(), request.level);
             if let Err(e) = upstream.set_level(request.level, &context.ct).await {
                 failed.push(format!("{}: {}", upstream.name(), e.message));
             }

@@ -41,7 +41,9 @@ use crate::{
     caller_sessions::CallerSessions,
     credential::Credential,
     era::{self, Era, Logs},
-    relay::{Downstream, InFlight, Subscriptions},
+    followers::{Channel, Follower, Followers},
+    in_flight::InFlight,
+    relay::Downstream,
     spec::{CredentialSpec, GatewaySpec, RestartPolicy, TransportSpec, UpstreamSpec},
 };
 
@@ -111,7 +113,8 @@ pub struct Upstream {
     silent_pings: u32,
     /// Notifications dropped because too many were being delivered, over every session.
     dropped: Arc<AtomicU64>,
-    subscriptions: Subscriptions,
+    /// Who follows it outside calls: resource subscribers and log listeners.
+    followers: Followers,
     /// The last `logging/setLevel` a client sent, renewed after a reconnect.
     log_level: std::sync::Mutex<Option<LoggingLevel>>,
     /// One session per signed-in caller (token exchange); `None`: calls share the
@@ -147,12 +150,12 @@ impl Upstream {
             TransportSpec::Stdio { .. } => None,
         };
         let credential = Credential::from_spec(&spec.name, &spec.credentials, url)?;
-        let subscriptions = Subscriptions::default();
+        let followers = Followers::new(spec.timeouts.call());
         let callers = matches!(spec.credentials, CredentialSpec::TokenExchange(_)).then(|| {
             CallerSessions::new(
                 &spec.name,
                 credential.clone(),
-                subscriptions.clone(),
+                followers.clone(),
                 stop.clone(),
                 tasks,
             )
@@ -176,7 +179,7 @@ impl Upstream {
             health_interval: Duration::from_secs(gateway.health_interval_secs),
             silent_pings: gateway.breaker_failures,
             dropped: Arc::default(),
-            subscriptions,
+            followers,
             log_level: std::sync::Mutex::new(None),
             callers,
             stop,
@@ -341,7 +344,7 @@ impl Upstream {
     async fn send(
         &self,
         conn: &Conn,
-        request: ClientRequest,
+        mut request: ClientRequest,
         downstream: Option<Downstream>,
         ct: &CancellationToken,
     ) -> Result<ServerResult, ErrorData> {
@@ -353,18 +356,24 @@ impl Upstream {
         })?;
         let options = PeerRequestOptions::with_timeout(self.spec.timeouts.call());
         // Filed before sending: the upstream may log or ask before the send returns.
-        let mut in_flight = downstream.map(|d| conn.in_flight.reserve(d));
+        let in_flight = downstream.map(|d| conn.in_flight.reserve(d));
+        if let Some(in_flight) = &in_flight {
+            in_flight.label(&mut request);
+        }
         let handle = conn
             .peer
             .send_request_with_option(request, options)
             .await
             .map_err(|e| self.failed(conn, None, e))?;
-        if let Some(in_flight) = &mut in_flight {
-            in_flight.sent(handle.progress_token.clone(), handle.id.clone());
-        }
         let id = handle.id.clone();
         tokio::select! {
-            result = handle.await_response() => result.map_err(|e| self.failed(conn, Some(&id), e)),
+            result = handle.await_response() => {
+                // What the upstream sent about the call before answering goes first.
+                if let Some(in_flight) = &in_flight {
+                    in_flight.passed_on(self.spec.timeouts.call()).await;
+                }
+                result.map_err(|e| self.failed(conn, Some(&id), e))
+            }
             () = ct.cancelled() => {
                 let _ = conn.peer.notify_cancelled(CancelledNotificationParam::new(
                     Some(id),
@@ -405,34 +414,46 @@ impl Upstream {
         }
     }
 
-    /// Subscribes `downstream` to resource `uri`: the upstream is asked each time (a
-    /// repeated subscribe is harmless there) and its updates reach every subscriber.
-    pub async fn subscribe(
+    /// `who` follows resource `uri`, its updates told on `channel`: the upstream is
+    /// subscribed for the first follower only (and renewed after a reconnect).
+    pub(crate) async fn subscribe(
         &self,
         uri: String,
-        downstream: Downstream,
+        who: Follower,
+        channel: Channel,
         ct: &CancellationToken,
     ) -> Result<(), ErrorData> {
-        let params = SubscribeRequestParams::new(uri.clone());
-        self.request(
-            ClientRequest::SubscribeRequest(Request::new(params)),
-            None,
-            None,
-            ct,
-        )
-        .await?;
-        self.subscriptions.add(&uri, downstream);
+        let _turn = self.followers.turn().await;
+        let first = !self.followers.is_followed(&uri);
+        // Added first: the upstream may send an update before its answer arrives.
+        self.followers.add(&uri, who.clone(), channel);
+        if first {
+            let params = SubscribeRequestParams::new(uri.clone());
+            let subscribed = self
+                .request(
+                    ClientRequest::SubscribeRequest(Request::new(params)),
+                    None,
+                    None,
+                    ct,
+                )
+                .await;
+            if let Err(e) = subscribed {
+                self.followers.remove(&uri, &who);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
-    /// Ends `session`'s subscription to `uri`; the upstream is told once nobody is left.
-    pub async fn unsubscribe(
+    /// `who` no longer follows `uri`; the upstream is told once nobody does.
+    pub(crate) async fn unsubscribe(
         &self,
         uri: String,
-        session: Option<&str>,
+        who: &Follower,
         ct: &CancellationToken,
     ) -> Result<(), ErrorData> {
-        if !self.subscriptions.remove(&uri, session) {
+        let _turn = self.followers.turn().await;
+        if !self.followers.remove(&uri, who) {
             return Ok(());
         }
         let params = UnsubscribeRequestParams::new(uri);
@@ -444,6 +465,17 @@ impl Upstream {
         )
         .await
         .map(drop)
+    }
+
+    /// Handshake-era session `session` (on `peer`) wants the upstream's log messages
+    /// that belong to no call at `level` and above ([`crate::followers`]).
+    pub(crate) fn listen_to_logs(
+        &self,
+        session: Option<String>,
+        peer: rmcp::service::Peer<rmcp::RoleServer>,
+        level: LoggingLevel,
+    ) {
+        self.followers.listen_to_logs(session, peer, level);
     }
 
     /// Sets the upstream's log level. The connection is shared, so the level is too: the
@@ -505,7 +537,7 @@ impl Upstream {
             .peer_info()
             .is_some_and(|i| i.capabilities.logging.is_some());
         let mut requests: Vec<ClientRequest> = self
-            .subscriptions
+            .followers
             .uris()
             .into_iter()
             .map(|uri| {

@@ -297,6 +297,11 @@ async def check_completions(client: Client, s: Session, row: Row, spec: dict[str
 
 async def check_logging(client: Client, s: Session, row: Row, spec: dict[str, Any]) -> str:
     level = spec["level"]
+    if "later" in spec and modern(client):
+        raise NotApplicable(
+            "2026-07-28 makes notifications/message request-scoped (never on a subscriptions/listen "
+            "stream), so a message sent outside any call has no way to this client"
+        )
     if not modern(client):
         await client.set_logging_level(level)
     before = len(s.logs)

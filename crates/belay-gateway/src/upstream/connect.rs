@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use http::{HeaderName, HeaderValue};
 use rmcp::{
-    ErrorData, RoleClient, ServiceExt,
+    ErrorData, RoleClient,
     service::RunningService,
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
@@ -63,7 +63,7 @@ impl Upstream {
                     StdioTransport::spawn(&self.spec.name, &program, conduct.clone())
                         .map_err(|e| fail(format!("cannot start `{command}`: {e}")))?;
                 let running = client
-                    .serve(Checked::new(process, conduct.clone()))
+                    .start(Checked::new(process, conduct.clone()))
                     .await
                     .map_err(|e| {
                         fail(format!(
@@ -91,7 +91,7 @@ impl Upstream {
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()),
                 );
                 let running = client
-                    .serve(Checked::new(transport, conduct.clone()))
+                    .start(Checked::new(transport, conduct.clone()))
                     .await
                     .map_err(|e| {
                         fail(format!("cannot open an MCP session at {url}: {}", why(&e)))
@@ -124,7 +124,7 @@ impl Upstream {
                     .await
                     .map_err(|e| fail(format!("cannot open a legacy SSE session at {url}: {e}")))?;
                 let running = client
-                    .serve(Checked::new(transport, conduct.clone()))
+                    .start(Checked::new(transport, conduct.clone()))
                     .await
                     .map_err(|e| {
                         fail(format!("cannot open an MCP session at {url}: {}", why(&e)))

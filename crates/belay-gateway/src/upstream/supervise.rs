@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Catalog, Conduct, Conn, Upstream, UpstreamState};
 use crate::{
-    relay::{Change, InFlight, UpstreamClient},
+    in_flight::InFlight,
+    relay::{Change, UpstreamClient},
     spec::{RestartPolicy, RestartSpec, TransportSpec},
 };
 
@@ -43,7 +44,7 @@ impl Upstream {
             let client = UpstreamClient::new(
                 &self.spec.name,
                 in_flight.clone(),
-                self.subscriptions.clone(),
+                self.followers.clone(),
                 tx,
             );
             let conduct = self.new_conduct();

@@ -34,7 +34,7 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// The Python with the SDK in it, or `None` (and a note) when there is none.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let python = std::env::var_os("BELAY_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -59,7 +59,7 @@ fn script() -> String {
 
 /// How the gateway reaches the SDK server.
 #[derive(Debug, Clone, Copy)]
-enum Wire {
+pub(crate) enum Wire {
     Stdio,
     StreamableHttp,
     LegacySse,
@@ -67,7 +67,7 @@ enum Wire {
 
 /// A gateway in front of the SDK server as upstream `sdk` over `wire`, once it is up; an
 /// HTTP server process runs until the returned child drops.
-async fn sdk_gateway(
+pub(crate) async fn sdk_gateway(
     python: &PathBuf,
     wire: Wire,
 ) -> anyhow::Result<(Running, Option<tokio::process::Child>)> {

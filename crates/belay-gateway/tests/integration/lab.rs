@@ -1,7 +1,8 @@
 //! Test parts the reference servers lack: an upstream whose tool list grows on demand,
-//! whose slow tool reports being cancelled, whose resource announces updates and whose
-//! tool reports progress after asking a question; and a client that records every
-//! notification the gateway sends it.
+//! whose slow tool reports being cancelled, whose resource announces updates, whose tool
+//! reports progress after asking a question, one that reports progress right up to its
+//! result and one that logs after answering; and a client that records every notification
+//! the gateway sends it.
 #![allow(deprecated)] // Logging and resources/subscribe are deprecated by SEP-2577 but served.
 
 use std::{
@@ -98,6 +99,16 @@ impl Lab {
                 "Asks to go on (elicitation), then reports progress and logs",
                 schema(),
             ),
+            Tool::new(
+                "burst",
+                "Reports progress 1 to BURST and logs a warning, then answers at once",
+                schema(),
+            ),
+            Tool::new(
+                "chatter",
+                "Answers, then logs `chatter` at info and at error on its own, outside any call",
+                schema(),
+            ),
         ];
         let extra = self.extra.lock().map(|e| e.clone()).unwrap_or_default();
         tools.extend(
@@ -147,6 +158,47 @@ async fn ask_then_report(
     // notifications a head start, as a tool doing real work would.
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(text(&format!("answered {:?}", answer.action)))
+}
+
+/// How many progress notifications `burst` sends before its result: with its log line,
+/// fewer than a 2026-07-28 call queues before dropping notices (`input_required`).
+pub(crate) const BURST: usize = 10;
+
+/// Reports progress 1 to [`BURST`] (when asked for) and logs a warning, with nothing
+/// between the last of them and the result: what a tool finishing its work sends.
+async fn burst(context: &RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+    let failed = |e: rmcp::ServiceError| ErrorData::internal_error(e.to_string(), None);
+    if let Some(token) = context.meta.get_progress_token() {
+        for step in 1..=BURST {
+            let params =
+                ProgressNotificationParam::new(token.clone(), step as f64).with_total(BURST as f64);
+            context.peer.notify_progress(params).await.map_err(failed)?;
+        }
+    }
+    let log = LoggingMessageNotificationParam::new(LoggingLevel::Warning, "burst".into());
+    context
+        .peer
+        .notify_logging_message(log)
+        .await
+        .map_err(failed)?;
+    Ok(text("burst"))
+}
+
+/// Answers, then a moment later logs `chatter` at info and at error on the session, as a
+/// server's background work does (server-everything's simulated logging): messages that
+/// belong to no call.
+fn chatter(context: &RequestContext<RoleServer>) -> CallToolResponse {
+    let peer = context.peer.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for level in [LoggingLevel::Info, LoggingLevel::Error] {
+            let log = LoggingMessageNotificationParam::new(level, "chatter".into());
+            if let Err(e) = peer.notify_logging_message(log).await {
+                tracing::debug!(error = %e, "chatter not sent");
+            }
+        }
+    });
+    text("chattering")
 }
 
 impl ServerHandler for Lab {
@@ -211,6 +263,8 @@ impl ServerHandler for Lab {
                 Ok(text("sick"))
             }
             "ask_then_report" => ask_then_report(&context).await,
+            "burst" => burst(&context).await,
+            "chatter" => Ok(chatter(&context)),
             other => Ok(text(other)),
         }
     }

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// A 2026-07-28 client on `path`.
-async fn client(gw: &Running, path: &str) -> anyhow::Result<Client> {
+pub(crate) async fn client(gw: &Running, path: &str) -> anyhow::Result<Client> {
     let person = ScriptedClient::new(Era::RoundTrip);
     let transport = StreamableHttpClientTransport::from_uri(format!("{}{path}", gw.base));
     let lifecycle = person.era.lifecycle();
@@ -25,7 +25,7 @@ async fn client(gw: &Running, path: &str) -> anyhow::Result<Client> {
 }
 
 /// The next notification on `stream` within `within`, if any.
-async fn next(
+pub(crate) async fn next(
     stream: &mut Subscription,
     within: Duration,
 ) -> anyhow::Result<Option<ServerNotification>> {

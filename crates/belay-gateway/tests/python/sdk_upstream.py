@@ -13,6 +13,15 @@ Tools:
 * `ask`: elicits `{"include": boolean}` from the client and answers `include=<value>`, or
   the action when the client did not accept.
 * `headline`: asks the client's model for a headline (sampling) and answers its text.
+* `burst`: reports progress 1 to `count` and logs `burst` at warning, then answers at once
+  (nothing held back for the notifications to get ahead of the result).
+* `chatter`: answers, then 200 ms later logs `chatter` at info and at error on its own,
+  outside any call (as server-everything's simulated logging does), whatever the level set.
+* `touch`: tells the session that resource `sdk://note` changed.
+* `subscriptions`: answers each `resources/subscribe` (+1) and `resources/unsubscribe` (-1)
+  received so far, in order, as JSON.
+
+Resource: `sdk://note`, which clients may subscribe to.
 
     python sdk_upstream.py stdio
     python sdk_upstream.py streamable-http PORT
@@ -21,6 +30,7 @@ Tools:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import warnings
@@ -45,6 +55,28 @@ async def set_level(ctx: Any, params: types.SetLevelRequestParams) -> types.Empt
 
 # MCPServer has no setLevel hook of its own; the low-level server's declares `logging`.
 server._lowlevel_server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
+
+NOTE = "sdk://note"
+subscriptions: list[int] = []
+
+
+async def subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
+    subscriptions.append(1)
+    return types.EmptyResult()
+
+
+async def unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+    subscriptions.append(-1)
+    return types.EmptyResult()
+
+
+server._lowlevel_server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
+server._lowlevel_server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+
+
+@server.resource(NOTE, name="note", mime_type="text/plain")
+def note() -> str:
+    return "a note"
 
 
 @server.tool()
@@ -83,6 +115,48 @@ async def headline(ctx: Context) -> str:
     result = await ctx.request_context.session.create_message(messages=[message], max_tokens=50)
     content = result.content
     return content.text if isinstance(content, types.TextContent) else str(content)
+
+
+@server.tool()
+async def burst(count: int, ctx: Context) -> str:
+    """Reports progress 1 to `count`, logs once, and answers at once."""
+    for step in range(1, count + 1):
+        await ctx.report_progress(step, count)
+    await ctx.log("warning", "burst")
+    return f"burst of {count}"
+
+
+# Background tasks, kept so that they are not collected while they run.
+background: set[asyncio.Task[None]] = set()
+
+
+@server.tool()
+async def chatter(ctx: Context) -> str:
+    """Answers, then logs on its own a moment later."""
+    session = ctx.request_context.session
+
+    async def later() -> None:
+        await anyio.sleep(0.2)
+        for at in ("info", "error"):
+            await session.send_log_message(at, "chatter", logger="sdk-upstream")
+
+    task = asyncio.get_running_loop().create_task(later())
+    background.add(task)
+    task.add_done_callback(background.discard)
+    return "chattering"
+
+
+@server.tool()
+async def touch(ctx: Context) -> str:
+    """Tells the session that the note changed."""
+    await ctx.request_context.session.send_resource_updated(NOTE)
+    return f"touched {NOTE}"
+
+
+@server.tool(name="subscriptions")
+async def subscription_log() -> str:
+    """Every subscribe (+1) and unsubscribe (-1) so far."""
+    return json.dumps(subscriptions)
 
 
 def main() -> None:
