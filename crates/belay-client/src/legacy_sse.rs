@@ -171,7 +171,11 @@ pub struct LegacySseBuilder {
     endpoint_timeout: Duration,
     post_timeout: Duration,
     max_event_bytes: usize,
+    on_invalid: Option<InvalidMessageHandler>,
 }
+
+/// Told the data of a `message` event that is not a JSON-RPC message, and why.
+pub type InvalidMessageHandler = Arc<dyn Fn(&str, &serde_json::Error) + Send + Sync>;
 
 impl fmt::Debug for LegacySseBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -180,6 +184,7 @@ impl fmt::Debug for LegacySseBuilder {
             .field("authorization", &self.authorization.is_some())
             .field("endpoint_timeout", &self.endpoint_timeout)
             .field("post_timeout", &self.post_timeout)
+            .field("on_invalid", &self.on_invalid.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +237,18 @@ impl LegacySseBuilder {
         self
     }
 
+    /// Calls `handler` with a `message` event that is not a JSON-RPC message and ends the
+    /// stream (which closes the transport), for a caller that does not trust the server:
+    /// the request the event may have been meant to answer then fails at once instead of
+    /// waiting for its timeout. Without a handler such an event is skipped with a warning.
+    pub fn on_invalid_message(
+        mut self,
+        handler: impl Fn(&str, &serde_json::Error) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_invalid = Some(Arc::new(handler));
+        self
+    }
+
     /// Opens the event stream and waits for the `endpoint` event, which must be on the
     /// SSE URL's origin. The transport is then ready for `client.serve(transport)`.
     pub async fn connect(self) -> Result<LegacySseTransport, LegacySseError> {
@@ -258,7 +275,12 @@ impl LegacySseBuilder {
         tracing::debug!(%url, %endpoint, "legacy SSE session open");
 
         let (to_handler, incoming) = mpsc::channel(INCOMING_DEPTH);
-        let reader = tokio::spawn(read_messages(events, to_handler, url.to_string()));
+        let reader = tokio::spawn(read_messages(
+            events,
+            to_handler,
+            url.to_string(),
+            self.on_invalid,
+        ));
         let (outgoing, queue) = mpsc::unbounded_channel();
         let writer = tokio::spawn(post_messages(
             shared,
@@ -307,6 +329,7 @@ impl LegacySseTransport {
             endpoint_timeout: DEFAULT_ENDPOINT_TIMEOUT,
             post_timeout: DEFAULT_POST_TIMEOUT,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            on_invalid: None,
         }
     }
 

@@ -252,6 +252,42 @@ async fn message_events_arrive_and_the_stream_end_ends_the_transport() -> anyhow
 }
 
 #[tokio::test]
+async fn with_a_handler_an_invalid_message_is_reported_and_ends_the_transport() -> anyhow::Result<()>
+{
+    let (server, events) = Server::new(Some("/messages?sessionId=1"));
+    let url = server.start().await?;
+    let reported = Arc::new(Mutex::new(Vec::<String>::new()));
+    let into = reported.clone();
+    let mut transport = LegacySseTransport::builder(&url)
+        .on_invalid_message(move |data, _| {
+            if let Ok(mut reported) = into.lock() {
+                reported.push(data.to_owned());
+            }
+        })
+        .connect()
+        .await?;
+    let ping = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
+    events.unbounded_send(Event::default().data(ping))?;
+    events.unbounded_send(Event::default().data("not json"))?;
+    events.unbounded_send(Event::default().data(ping))?;
+    let first = tokio::time::timeout(Duration::from_secs(5), transport.receive()).await?;
+    assert!(
+        matches!(first, Some(ServerJsonRpcMessage::Request(_))),
+        "{first:?}"
+    );
+    let end = tokio::time::timeout(Duration::from_secs(5), transport.receive()).await?;
+    assert!(
+        end.is_none(),
+        "ended at the invalid message, the ping after it unread: {end:?}"
+    );
+    assert_eq!(
+        *reported.lock().map_err(|_| anyhow::anyhow!("poisoned"))?,
+        vec!["not json"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn no_endpoint_event_times_out() -> anyhow::Result<()> {
     let (server, _events) = Server::new(None);
     let url = server.start().await?;

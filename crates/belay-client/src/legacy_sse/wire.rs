@@ -15,7 +15,7 @@ use sse_stream::{Sse, SseStream};
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
-use super::{AuthorizationSource, LegacySseError};
+use super::{AuthorizationSource, InvalidMessageHandler, LegacySseError};
 
 /// How much of an error response body goes into [`LegacySseError::Status`].
 const BODY_EXCERPT: usize = 300;
@@ -191,12 +191,14 @@ pub(super) fn resolve_endpoint(sse_url: &Url, data: &str) -> Result<Url, LegacyS
     Ok(endpoint)
 }
 
-/// Yields `message` events to the session until the stream ends or fails; dropping
+/// Yields `message` events to the session until the stream ends or fails (or, with an
+/// `on_invalid` handler, sends an event that is not a JSON-RPC message); dropping
 /// `to_handler` then ends the transport.
 pub(super) async fn read_messages(
     mut events: Events,
     to_handler: mpsc::Sender<ServerJsonRpcMessage>,
     url: String,
+    on_invalid: Option<InvalidMessageHandler>,
 ) {
     loop {
         let event = match events.next().await {
@@ -226,6 +228,10 @@ pub(super) async fn read_messages(
                 }
             }
             Err(e) => {
+                if let Some(handler) = &on_invalid {
+                    handler(&data, &e);
+                    return;
+                }
                 let excerpt: String = data.chars().take(BODY_EXCERPT).collect();
                 tracing::warn!(%url, error = %e, data = %excerpt, "not a JSON-RPC message; skipped");
             }

@@ -6,7 +6,9 @@
 //! [`Checked`] wraps the transport: an answer to an id the gateway never sent (or already
 //! had answered) ends the connection, naming the id; notifications go through
 //! [`Conduct::admit`]. [`CheckedHttp`] wraps the HTTP client of a Streamable HTTP upstream:
-//! an event that is not a JSON-RPC message ends the connection, quoting it.
+//! an event that is not a JSON-RPC message ends the connection, quoting it (a legacy SSE
+//! upstream's events get the same check through its transport's
+//! `on_invalid_message`, [`unreadable_event`]).
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -233,6 +235,11 @@ fn unfit(sse: &Sse) -> Option<String> {
     }
     // An event with no data primes a stream for resumption (SEP-1699): nothing to parse.
     let data = sse.data.as_deref().filter(|d| !d.trim().is_empty())?;
+    unfit_message(data)
+}
+
+/// Why `data`, sent as one message, is not a JSON-RPC message, if it is not.
+pub(crate) fn unfit_message(data: &str) -> Option<String> {
     let what = match serde_json::from_str::<Shape>(data) {
         Ok(shape)
             if shape.jsonrpc.as_deref() == Some("2.0")
@@ -245,6 +252,18 @@ fn unfit(sse: &Sse) -> Option<String> {
         Err(_) => "an event that is not JSON",
     };
     Some(format!("it sent {what} (`{}`)", excerpt(data)))
+}
+
+/// Ends `conduct`'s connection because the upstream sent `data`, which rmcp cannot read
+/// as a message (`error`): the same words as over Streamable HTTP, or what rmcp says
+/// about a message that is JSON-RPC in shape and wrong inside.
+pub(crate) fn unreadable_event(conduct: &Conduct, data: &str, error: &serde_json::Error) {
+    conduct.end(unfit_message(data).unwrap_or_else(|| {
+        format!(
+            "it sent a message the gateway cannot read (`{}`): {error}",
+            excerpt(data)
+        )
+    }));
 }
 
 /// The start of `text`, for an error message: at most 80 characters, control characters

@@ -14,7 +14,7 @@ use rmcp::{
 
 use super::{
     Upstream,
-    checked::{Checked, CheckedHttp},
+    checked::{self, Checked, CheckedHttp},
     conduct::Conduct,
     stdio::{Program, StdioTransport},
 };
@@ -117,8 +117,12 @@ impl Upstream {
                         )
                     }
                 };
+                let checker = conduct.clone();
                 let transport = belay_client::legacy_sse::LegacySseTransport::builder(url)
                     .authorization(authorization)
+                    .on_invalid_message(move |data, error| {
+                        checked::unreadable_event(&checker, data, error);
+                    })
                     .endpoint_timeout(self.spec.timeouts.connect())
                     .connect()
                     .await

@@ -259,6 +259,20 @@ async fn an_http_upstream_sending_an_event_that_is_not_json_is_named_and_reconne
 }
 
 #[tokio::test]
+async fn a_legacy_sse_upstream_sending_an_event_that_is_not_json_is_named_and_reconnected()
+-> anyhow::Result<()> {
+    let says = ["not JSON", "this is not JSON"];
+    misbehaves(Wire::Sse, "not_json", &says, Then::Restarted).await
+}
+
+#[tokio::test]
+async fn a_legacy_sse_upstream_sending_json_that_is_not_json_rpc_is_named_and_reconnected()
+-> anyhow::Result<()> {
+    let says = ["not a JSON-RPC message", r#"{"hello":"world"}"#];
+    misbehaves(Wire::Sse, "not_jsonrpc", &says, Then::Restarted).await
+}
+
+#[tokio::test]
 async fn a_stdio_upstream_writing_json_that_is_not_json_rpc_is_named_and_restarted()
 -> anyhow::Result<()> {
     let says = ["not a JSON-RPC message", r#"{"hello":"world"}"#];
