@@ -231,7 +231,7 @@ pub(crate) fn server_request(
 /// message at the level the caller asked for: on its session, or to its call's open round.
 async fn notify(caller: &Downstream, notice: Notice) {
     if let Some(round_trip) = &caller.round_trip {
-        return round_trip.notice(notice);
+        return round_trip.notice(notice).await;
     }
     let sent = match notice {
         Notice::Progress(mut params) => {

@@ -289,7 +289,7 @@ impl InFlightGuard {
 
 /// How long an answer waits for its call's notices when none of them moves: a caller that
 /// reads its stream takes one well within this, even on a loaded machine.
-const STALLED_CALLER: Duration = Duration::from_secs(2);
+pub(crate) const STALLED_CALLER: Duration = Duration::from_secs(2);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {

@@ -21,6 +21,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::in_flight::STALLED_CALLER;
+
 /// What the relay needs to turn an upstream's live question into an input request of the
 /// client's call (see [`crate::relay::Downstream::round_trip`]).
 #[derive(Clone)]
@@ -39,17 +41,24 @@ impl RoundTrip {
         }
     }
 
-    /// Passes the upstream's progress or log message on to whichever round of the call is
-    /// open when it arrives (the round that started the call may have ended). Dropped if
-    /// the call is gone or too many are queued while it waits for the client's retry: such
-    /// notices only tell how things are going.
     /// What the client behind this call can answer (its relayable capabilities).
     pub(crate) fn capabilities(&self) -> &ClientCapabilities {
         &self.capabilities
     }
 
-    pub(crate) fn notice(&self, notice: Notice) {
-        let _ = self.events.try_send(Event::Notice(notice));
+    /// Passes the upstream's progress or log message on to whichever round of the call is
+    /// open when it arrives (the round that started the call may have ended). A few wait
+    /// in the call's queue; beyond them a notice waits as long as a reading caller needs
+    /// to take one ([`STALLED_CALLER`]), then is dropped: between rounds nobody reads the
+    /// queue, and such notices only tell how things are going.
+    pub(crate) async fn notice(&self, notice: Notice) {
+        let queued = self
+            .events
+            .send_timeout(Event::Notice(notice), STALLED_CALLER)
+            .await;
+        if queued.is_err() {
+            tracing::debug!("a notice of the upstream was dropped: its call's queue is full");
+        }
     }
 
     /// Asks the client to fill in a form, as an input request of its call.

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::{
     lab::Recorder,
+    order::{messages, round_trip_call},
     policy::call,
     support::header,
     unruly::{Meanwhile, PATIENT_MS, Scene, Wire, settled_stats},
@@ -203,4 +204,44 @@ async fn a_flood_of_list_changes_over_http_is_coalesced() -> anyhow::Result<()> 
 #[tokio::test]
 async fn a_flood_of_list_changes_over_legacy_sse_is_coalesced() -> anyhow::Result<()> {
     list_changes_are_coalesced(Wire::Sse).await
+}
+
+/// Progress the upstream sends in one burst, fewer than the gateway delivers at once per
+/// connection (so none is dropped for flooding) and more than a 2026-07-28 call queues.
+const BURST: u64 = 60;
+
+/// A 2026-07-28 caller that reads its response stream hears every progress notification
+/// of a burst, in order, before the answer: a round's notices wait for the caller to take
+/// them rather than being dropped once a few are queued.
+async fn a_reading_round_trip_caller_hears_a_whole_burst(wire: Wire) -> anyhow::Result<()> {
+    let scene = Scene::start(wire, 0, PATIENT_MS).await?;
+    let url = format!("{}/mcp", scene.gw.base);
+    let arguments = json!({"count": BURST});
+    let body = round_trip_call(&url, 7, "bad__flood_progress", arguments, "burst").await?;
+    let messages = messages(&body);
+    let answer = messages
+        .iter()
+        .position(|m| m["id"] == 7)
+        .ok_or_else(|| anyhow::anyhow!("{wire:?}: no answer in {body}"))?;
+    let progress: Vec<f64> = messages[..answer]
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .filter_map(|m| m["params"]["progress"].as_f64())
+        .collect();
+    let expected: Vec<f64> = (0..BURST).map(|step| step as f64).collect();
+    assert_eq!(
+        progress, expected,
+        "{wire:?}: every step, in order, before the answer"
+    );
+    scene.all_serve().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_round_trip_caller_hears_a_whole_burst_over_http() -> anyhow::Result<()> {
+    a_reading_round_trip_caller_hears_a_whole_burst(Wire::Http).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_round_trip_caller_hears_a_whole_burst_over_stdio() -> anyhow::Result<()> {
+    a_reading_round_trip_caller_hears_a_whole_burst(Wire::Stdio).await
 }
