@@ -19,7 +19,9 @@
 //!   calls fast (open, or half-open with its trial call out), else 0;
 //! - `belay_gateway_upstream_notifications_dropped_total{upstream}`: notifications from the
 //!   upstream dropped because too many were still being delivered (a flood, or a client
-//!   reading slowly).
+//!   reading slowly);
+//! - `belay_gateway_upstream_questions_refused_total{upstream}`: the upstream's requests for
+//!   callers (elicitation, sampling, roots) refused because too many were still waiting.
 
 use std::{sync::Arc, time::Duration};
 
@@ -90,6 +92,7 @@ pub struct Metrics {
     upstream_up: Family<UpstreamLabels, Gauge>,
     breaker_open: Family<UpstreamLabels, Gauge>,
     notifications_dropped: Family<UpstreamLabels, Counter>,
+    questions_refused: Family<UpstreamLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -144,6 +147,12 @@ impl Metrics {
             "Notifications from the upstream dropped because too many were still being delivered",
             notifications_dropped.clone(),
         );
+        let questions_refused = Family::default();
+        registry.register(
+            "upstream_questions_refused",
+            "Requests of the upstream for callers refused because too many were still waiting",
+            questions_refused.clone(),
+        );
         Self {
             registry,
             requests,
@@ -153,6 +162,7 @@ impl Metrics {
             upstream_up,
             breaker_open,
             notifications_dropped,
+            questions_refused,
         }
     }
 
@@ -217,13 +227,15 @@ impl Metrics {
             self.breaker_open
                 .get_or_create(&labels)
                 .set(i64::from(open));
-            // The upstream counts; the counter catches up (an upstream a reload replaced
-            // starts again from 0, which a counter cannot follow down).
-            let dropped = self.notifications_dropped.get_or_create(&labels);
-            let (total, shown) = (upstream.notifications_dropped(), dropped.get());
-            if total > shown {
-                dropped.inc_by(total - shown);
-            }
+            // The upstream counts; the counters catch up.
+            catch_up(
+                &self.notifications_dropped.get_or_create(&labels),
+                upstream.notifications_dropped(),
+            );
+            catch_up(
+                &self.questions_refused.get_or_create(&labels),
+                upstream.questions_refused(),
+            );
         }
         let mut text = String::new();
         encode(&mut text, &self.registry)?;
@@ -257,6 +269,15 @@ impl Metrics {
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
         }
+    }
+}
+
+/// Raises `counter` to the upstream's `total` (an upstream a reload replaced starts again
+/// from 0, which a counter cannot follow down).
+fn catch_up(counter: &Counter, total: u64) {
+    let shown = counter.get();
+    if total > shown {
+        counter.inc_by(total - shown);
     }
 }
 

@@ -7,10 +7,7 @@
 #![allow(deprecated)] // Logging and resources/subscribe are deprecated by SEP-2577 but still served.
 
 use std::{
-    sync::{
-        Arc, RwLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, RwLock, atomic::Ordering},
     time::Duration,
 };
 
@@ -33,7 +30,7 @@ mod connect;
 mod stdio;
 mod supervise;
 
-pub(crate) use conduct::Conduct;
+pub(crate) use conduct::{Conduct, ConductCounts};
 
 use crate::{
     Error,
@@ -111,8 +108,8 @@ pub struct Upstream {
     /// Health pings in a row left unanswered (no answer, not an error answer) after which
     /// the session is ended and opened again; 0: never (`breaker_failures`).
     silent_pings: u32,
-    /// Notifications dropped because too many were being delivered, over every session.
-    dropped: Arc<AtomicU64>,
+    /// What it sent beyond its budgets, over every session.
+    conduct_counts: Arc<ConductCounts>,
     /// Who follows it outside calls: resource subscribers and log listeners.
     followers: Followers,
     /// The last `logging/setLevel` a client sent, renewed after a reconnect.
@@ -178,7 +175,7 @@ impl Upstream {
             ),
             health_interval: Duration::from_secs(gateway.health_interval_secs),
             silent_pings: gateway.breaker_failures,
-            dropped: Arc::default(),
+            conduct_counts: Arc::default(),
             followers,
             log_level: std::sync::Mutex::new(None),
             callers,
@@ -266,12 +263,21 @@ impl Upstream {
     /// Notifications from it dropped so far because too many were still being delivered
     /// (a flood, or clients reading slowly).
     pub fn notifications_dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.conduct_counts
+            .notifications_dropped
+            .load(Ordering::Relaxed)
+    }
+
+    /// Its questions for callers refused so far because too many were still waiting.
+    pub fn questions_refused(&self) -> u64 {
+        self.conduct_counts
+            .questions_refused
+            .load(Ordering::Relaxed)
     }
 
     /// A record of the conduct of a new session.
     fn new_conduct(&self) -> Arc<Conduct> {
-        Conduct::new(&self.spec.name, self.dropped.clone())
+        Conduct::new(&self.spec.name, self.conduct_counts.clone())
     }
 
     /// How many signed-in callers have their own session open (token exchange only).

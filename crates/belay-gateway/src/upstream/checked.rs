@@ -5,7 +5,7 @@
 //! the upstream failed to answer then waits for its timeout, and a flood is held in full.
 //! [`Checked`] wraps the transport: an answer to an id the gateway never sent (or already
 //! had answered) ends the connection, naming the id; notifications go through
-//! [`Conduct::admit`]. [`CheckedHttp`] wraps the HTTP client of a Streamable HTTP upstream:
+//! [`Conduct::admit`], requests through [`Conduct::admit_question`]. [`CheckedHttp`] wraps the HTTP client of a Streamable HTTP upstream:
 //! an event that is not a JSON-RPC message ends the connection, quoting it (a legacy SSE
 //! upstream's events get the same check through its transport's
 //! `on_invalid_message`, [`unreadable_event`]).
@@ -15,7 +15,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use futures::{StreamExt, stream::BoxStream};
+use futures::{StreamExt, future::BoxFuture, stream::BoxStream};
 use http::{HeaderName, HeaderValue};
 use rmcp::{
     RoleClient,
@@ -32,11 +32,16 @@ use rmcp::{
 };
 use serde::{Deserialize, de::IgnoredAny};
 use sse_stream::Sse;
+use tokio::sync::mpsc;
 
-use super::conduct::Conduct;
+use super::conduct::{Conduct, question_refused};
 
 /// Requests given up on (timed out or cancelled) whose late answers are still recognised.
 const GIVEN_UP: usize = 1024;
+
+/// Refusals of the upstream's requests waiting to be sent; more are not sent (an upstream
+/// that floods requests and reads none of the answers gets no more of them).
+const REFUSALS: usize = 64;
 
 /// A transport whose upstream is not taken on trust (see the module).
 pub(crate) struct Checked<T> {
@@ -47,15 +52,24 @@ pub(crate) struct Checked<T> {
     outstanding: Arc<Mutex<HashSet<RequestId>>>,
     /// The newest requests given up on: an answer to one is late, not wrong.
     given_up: VecDeque<RequestId>,
+    /// Refusals to send, by a task of their own (see [`Self::refuse`]).
+    refusals: mpsc::Sender<BoxFuture<'static, ()>>,
 }
 
 impl<T> Checked<T> {
     pub(crate) fn new(inner: T, conduct: Arc<Conduct>) -> Self {
+        let (refusals, mut to_send) = mpsc::channel::<BoxFuture<'static, ()>>(REFUSALS);
+        tokio::spawn(async move {
+            while let Some(refusal) = to_send.recv().await {
+                refusal.await;
+            }
+        });
         Self {
             inner,
             conduct,
             outstanding: Arc::default(),
             given_up: VecDeque::new(),
+            refusals,
         }
     }
 
@@ -155,12 +169,36 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Checked<T> {
             {
                 continue;
             }
+            if let JsonRpcMessage::Request(request) = &mut message
+                && !self.conduct.admit_question(&mut request.request)
+            {
+                self.refuse(request.id.clone());
+                continue;
+            }
             return Some(message);
         }
     }
 
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
         self.inner.close()
+    }
+}
+
+impl<T: Transport<RoleClient>> Checked<T> {
+    /// Answers the upstream's request `id`, which it had no slot for, with an error. The
+    /// answer is sent apart from reading (an upstream that writes before it reads would
+    /// otherwise stop the reading), and is not sent at all once [`REFUSALS`] wait: rmcp
+    /// never sees the request, so it holds no task for it.
+    fn refuse(&mut self, id: RequestId) {
+        let refusal =
+            ClientJsonRpcMessage::error(question_refused(self.conduct.upstream()), Some(id));
+        let send = self.inner.send(refusal);
+        let queued = self.refusals.try_send(Box::pin(async move {
+            let _ = send.await;
+        }));
+        if queued.is_err() {
+            tracing::debug!(upstream = %self.conduct.upstream(), "a refusal was not sent: the upstream reads none");
+        }
     }
 }
 
@@ -418,7 +456,7 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for CheckedHttp<C> {
 mod tests {
     use rmcp::{model::NumberOrString, transport::async_rw::AsyncRwTransport};
     use serde_json::json;
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
     use super::*;
 
@@ -461,6 +499,53 @@ mod tests {
         );
         let ended = conduct.ended().unwrap_or_default();
         assert!(ended.contains("answered request id 99"), "{ended}");
+    }
+
+    #[tokio::test]
+    async fn a_question_beyond_the_open_ones_is_answered_with_an_error_and_not_passed_on() {
+        let (gateway_end, upstream_end) = tokio::io::duplex(64 * 1024);
+        let (read, write) = tokio::io::split(gateway_end);
+        let conduct = Conduct::new("curious", Arc::default());
+        let mut checked = Checked::new(
+            AsyncRwTransport::<RoleClient, _, _>::new(read, write),
+            conduct.clone(),
+        );
+        let (upstream_reads, mut upstream) = tokio::io::split(upstream_end);
+        let extra = super::super::conduct::MAX_QUESTIONS + 1;
+        let questions: String = (1..=extra)
+            .map(|id| format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"roots/list\"}}\n"))
+            .chain(["{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}\n".to_owned()])
+            .collect();
+        upstream
+            .write_all(questions.as_bytes())
+            .await
+            .expect("written");
+        let mut passed = Vec::new();
+        for _ in 0..extra {
+            match checked.receive().await.expect("a request") {
+                JsonRpcMessage::Request(request) => passed.push(request),
+                other => panic!("{other:?}"),
+            }
+        }
+        let last = &passed[passed.len() - 1];
+        assert_eq!(
+            last.id,
+            NumberOrString::Number(0),
+            "the ping after the refused one"
+        );
+        let mut lines = tokio::io::BufReader::new(upstream_reads).lines();
+        let refusal = tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line())
+            .await
+            .expect("answered in time")
+            .expect("read")
+            .expect("a line");
+        let refusal: serde_json::Value = serde_json::from_str(&refusal).expect("JSON");
+        assert_eq!(refusal["id"], extra, "{refusal}");
+        let message = refusal["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("already waiting for their callers"),
+            "{message}"
+        );
     }
 
     fn event(data: &str) -> Sse {

@@ -1,7 +1,7 @@
 //! How an upstream behaves on one connection, as the gateway sees it: why the connection
 //! ended (the upstream broke the protocol, its process exited, it stopped answering), what
-//! a failed request's transport knew that rmcp does not pass on, and the budget for what
-//! the upstream sends unasked (notifications).
+//! a failed request's transport knew that rmcp does not pass on, and the budgets for what
+//! the upstream sends unasked (notifications) or asks (questions for the caller).
 //!
 //! Notifications are the one thing an upstream can send without limit and that the
 //! gateway holds while it delivers them (rmcp gives each its own task, which waits for the
@@ -9,6 +9,10 @@
 //! connection; more are dropped (a warning every [`REPORT_EVERY`] says how many). A
 //! `list_changed` is coalesced instead: while one of a kind waits for the supervisor to
 //! list the upstream again, more of that kind add nothing.
+//!
+//! Questions (elicitation, sampling, roots, task requests) each hold a handler and a
+//! request to the caller until the caller answers; at most [`MAX_QUESTIONS`] are open at
+//! once per connection, and more are refused to the upstream with an error it can act on.
 
 use std::{
     collections::HashMap,
@@ -19,7 +23,10 @@ use std::{
     time::Duration,
 };
 
-use rmcp::model::{GetExtensions, RequestId, ServerNotification};
+use rmcp::{
+    ErrorData,
+    model::{GetExtensions, RequestId, ServerNotification, ServerRequest},
+};
 use tokio::{
     sync::{Notify, OwnedSemaphorePermit, Semaphore},
     time::Instant,
@@ -31,6 +38,10 @@ use crate::relay::Change;
 /// every call in flight to have its progress and logs delivered to a client that reads
 /// them; a client that reads nothing holds at most this many.
 pub(crate) const MAX_DELIVERIES: usize = 64;
+
+/// Questions of one connection waiting for their caller at once; more are refused. No
+/// server asks a person more than a few things at a time.
+pub(crate) const MAX_QUESTIONS: usize = 32;
 
 /// How often at most the count of dropped notifications is logged, per connection.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -47,12 +58,33 @@ pub(crate) struct Conduct {
     ending: Notify,
     notes: Mutex<HashMap<RequestId, String>>,
     deliveries: Arc<Semaphore>,
+    questions: Arc<Semaphore>,
     /// A list change of each kind (tools, prompts, resources) waits for the supervisor.
     changes: [AtomicBool; 3],
-    /// Notifications dropped, over every connection of the upstream.
-    dropped: Arc<AtomicU64>,
+    /// What was dropped or refused, over every connection of the upstream.
+    counts: Arc<ConductCounts>,
     /// When drops were last reported (never: `None`), and how many since.
     unreported: Mutex<(Option<Instant>, u64)>,
+}
+
+/// What an upstream sent beyond its budgets, over all its connections.
+#[derive(Debug, Default)]
+pub(crate) struct ConductCounts {
+    /// Notifications dropped because too many were still being delivered.
+    pub(crate) notifications_dropped: AtomicU64,
+    /// Questions refused because too many were waiting for their callers.
+    pub(crate) questions_refused: AtomicU64,
+}
+
+/// What the upstream is answered when [`Conduct::admit_question`] refuses its request.
+pub(crate) fn question_refused(upstream: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!(
+            "the gateway refused this request: {MAX_QUESTIONS} requests of upstream \
+             `{upstream}` were already waiting for their callers"
+        ),
+        None,
+    )
 }
 
 /// Holds a notification's delivery slot until its handler is done with it (it travels in
@@ -63,16 +95,17 @@ struct Delivery {
 }
 
 impl Conduct {
-    /// A new connection of `upstream`, counting drops into `dropped`.
-    pub(crate) fn new(upstream: &str, dropped: Arc<AtomicU64>) -> Arc<Self> {
+    /// A new connection of `upstream`, counting what it drops and refuses into `counts`.
+    pub(crate) fn new(upstream: &str, counts: Arc<ConductCounts>) -> Arc<Self> {
         Arc::new(Self {
             upstream: upstream.into(),
             ended: OnceLock::new(),
             ending: Notify::new(),
             notes: Mutex::default(),
             deliveries: Arc::new(Semaphore::new(MAX_DELIVERIES)),
+            questions: Arc::new(Semaphore::new(MAX_QUESTIONS)),
             changes: Default::default(),
-            dropped,
+            counts,
             unreported: Mutex::new((None, 0)),
         })
     }
@@ -153,6 +186,34 @@ impl Conduct {
         }
     }
 
+    /// Whether the upstream's `request` goes on to its handler: a ping always (rmcp
+    /// answers it at once), a question if a slot is free (it then holds the slot until
+    /// handled). A refused one is counted; the transport answers it with
+    /// [`question_refused`].
+    pub(crate) fn admit_question(&self, request: &mut ServerRequest) -> bool {
+        if matches!(request, ServerRequest::PingRequest(_)) {
+            return true;
+        }
+        match self.questions.clone().try_acquire_owned() {
+            Ok(permit) => {
+                request.extensions_mut().insert(Delivery {
+                    _slot: Arc::new(permit),
+                });
+                true
+            }
+            Err(_) => {
+                self.counts
+                    .questions_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    upstream = %self.upstream,
+                    "refused a question of the upstream: {MAX_QUESTIONS} were still waiting for their callers"
+                );
+                false
+            }
+        }
+    }
+
     /// The supervisor took `change` (and lists the upstream again): the next one of its
     /// kind is news.
     pub(crate) fn taken(&self, change: Change) {
@@ -160,7 +221,9 @@ impl Conduct {
     }
 
     fn dropped_one(&self) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .notifications_dropped
+            .fetch_add(1, Ordering::Relaxed);
         let mut unreported = self.unreported.lock().unwrap_or_else(|e| e.into_inner());
         unreported.1 += 1;
         if unreported.0.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
@@ -217,14 +280,29 @@ mod tests {
 
     #[tokio::test]
     async fn deliveries_are_bounded_and_a_slot_comes_back_when_its_notification_is_handled() {
-        let dropped = Arc::new(AtomicU64::new(0));
-        let conduct = Conduct::new("flood", dropped.clone());
+        let counts = Arc::new(ConductCounts::default());
+        let conduct = Conduct::new("flood", counts.clone());
         let mut held: Vec<ServerNotification> = (0..MAX_DELIVERIES).map(|_| log()).collect();
         assert!(held.iter_mut().all(|n| conduct.admit(n)));
         assert!(!conduct.admit(&mut log()), "no slot left");
-        assert_eq!(dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(counts.notifications_dropped.load(Ordering::Relaxed), 1);
         held.pop(); // handled: its extensions are dropped
         assert!(conduct.admit(&mut log()));
+    }
+
+    #[tokio::test]
+    async fn open_questions_are_bounded_and_pings_always_pass() {
+        let counts = Arc::new(ConductCounts::default());
+        let conduct = Conduct::new("questions", counts.clone());
+        let roots = || ServerRequest::ListRootsRequest(Default::default());
+        let mut open: Vec<ServerRequest> = (0..MAX_QUESTIONS).map(|_| roots()).collect();
+        assert!(open.iter_mut().all(|q| conduct.admit_question(q)));
+        assert!(!conduct.admit_question(&mut roots()), "no slot left");
+        let mut ping = ServerRequest::PingRequest(Default::default());
+        assert!(conduct.admit_question(&mut ping), "a ping holds nothing");
+        assert_eq!(counts.questions_refused.load(Ordering::Relaxed), 1);
+        open.pop(); // answered: its extensions are dropped
+        assert!(conduct.admit_question(&mut roots()));
     }
 
     #[tokio::test]

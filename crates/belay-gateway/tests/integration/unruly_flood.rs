@@ -1,6 +1,6 @@
-//! Floods of notifications from an upstream (the fixture's `unruly` server): progress and
-//! logs meant for a caller who reads nothing hold a bounded number of tasks in the gateway,
-//! however many the upstream sends; list changes are coalesced rather than each re-listing
+//! Floods of notifications from an upstream (the fixture's `unruly` server): progress,
+//! logs and questions meant for a caller who reads nothing hold a bounded number of tasks
+//! in the gateway, however many the upstream sends; list changes are coalesced rather than each re-listing
 //! the upstream and telling every client. The other caller and the good upstream carry on.
 
 use belay_mcp::testkit::{Era, ScriptedClient};
@@ -79,19 +79,16 @@ async fn bad_answered(base: &str) -> anyhow::Result<()> {
     }
 }
 
-/// `belay_gateway_upstream_notifications_dropped_total` of upstream `bad`.
-async fn dropped(base: &str) -> anyhow::Result<u64> {
+/// The counter `metric` of upstream `bad`.
+async fn count_of(base: &str, metric: &str) -> anyhow::Result<u64> {
     let metrics = reqwest::get(format!("{base}/metrics"))
         .await?
         .text()
         .await?;
     let line = metrics
         .lines()
-        .find(|line| {
-            line.starts_with("belay_gateway_upstream_notifications_dropped_total{")
-                && line.contains(r#"upstream="bad""#)
-        })
-        .ok_or_else(|| anyhow::anyhow!("no count of dropped notifications: {metrics}"))?;
+        .find(|line| line.starts_with(&format!("{metric}{{")) && line.contains(r#"upstream="bad""#))
+        .ok_or_else(|| anyhow::anyhow!("no {metric}: {metrics}"))?;
     let count = line.rsplit(' ').next().unwrap_or_default();
     Ok(count.parse()?)
 }
@@ -133,8 +130,15 @@ async fn flood_to_a_stalled_caller(wire: Wire, tool: &str) -> anyhow::Result<()>
         "{wire:?} {tool}: {alive} tasks alive after a flood of {FLOOD} to a stalled caller, \
          {baseline} before"
     );
-    let dropped = dropped(&scene.gw.base).await?;
-    assert!(dropped > 0, "{wire:?} {tool}: the dropped ones are counted");
+    let counter = match tool {
+        "flood_elicit" => "belay_gateway_upstream_questions_refused_total",
+        _ => "belay_gateway_upstream_notifications_dropped_total",
+    };
+    let dropped = count_of(&scene.gw.base, counter).await?;
+    assert!(
+        dropped > 0,
+        "{wire:?} {tool}: the dropped ones are counted ({counter})"
+    );
     assert!(bob.stop().await? >= 1);
     drop((stalled, standalone));
     scene.all_serve().await
@@ -149,6 +153,18 @@ async fn a_progress_flood_over_stdio_to_a_stalled_caller_holds_bounded_tasks() -
 #[tokio::test]
 async fn a_log_flood_over_stdio_to_a_stalled_caller_holds_bounded_tasks() -> anyhow::Result<()> {
     flood_to_a_stalled_caller(Wire::Stdio, "flood_log").await
+}
+
+#[tokio::test]
+async fn a_question_flood_over_stdio_to_a_stalled_caller_holds_bounded_tasks() -> anyhow::Result<()>
+{
+    flood_to_a_stalled_caller(Wire::Stdio, "flood_elicit").await
+}
+
+#[tokio::test]
+async fn a_question_flood_over_http_to_a_stalled_caller_holds_bounded_tasks() -> anyhow::Result<()>
+{
+    flood_to_a_stalled_caller(Wire::Http, "flood_elicit").await
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@
 //! | `flood_progress` | `count` (default 10000) progress notifications, each with a message of `pad` bytes (default 0), then the answer | the same, as SSE events |
 //! | `flood_log` | `count` log messages (`pad` as above), then the answer | the same |
 //! | `flood_list_changed` | `count` `notifications/tools/list_changed`, then the answer | the same |
+//! | `flood_elicit` | `count` `elicitation/create` requests at once (ids `q-0`…), then the answer (their answers are ignored) | the same |
 //! | `stats` | answers `{"lists": n, "pings": n}`, the `tools/list` requests and pings so far | the same |
 
 use std::{
@@ -109,6 +110,7 @@ fn tools() -> Value {
         "flood_progress",
         "flood_log",
         "flood_list_changed",
+        "flood_elicit",
         "stats",
     ];
     let tools: Vec<Value> = names
@@ -204,6 +206,11 @@ fn call(request: &Value, shared: &Shared) -> Act {
         "flood_list_changed" => {
             flood(&|_| json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}))
         }
+        "flood_elicit" => flood(&|i| {
+            json!({"jsonrpc": "2.0", "id": format!("q-{i}"), "method": "elicitation/create",
+                "params": {"message": format!("question {i} {pad}"),
+                    "requestedSchema": {"type": "object", "properties": {}}}})
+        }),
         "stats" => {
             let stats = {
                 let seen = seen(shared);
