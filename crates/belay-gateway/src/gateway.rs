@@ -93,6 +93,7 @@ impl Gateway {
             page_size: spec.page_size,
             clients: Mutex::new(Vec::new()),
             listeners: Default::default(),
+            federated_logs: Mutex::default(),
         });
         let (changes, mut rx) = mpsc::unbounded_channel();
         for (_, upstream) in hub.upstreams.active() {
@@ -150,6 +151,8 @@ impl Gateway {
             } else {
                 report.upstreams_added.push(name);
             }
+            // Before it connects, so that its first session is set to the level asked.
+            self.hub.logs_asked(&upstream);
             let i = self.hub.upstreams.push(upstream.clone());
             self.tasks.spawn(
                 upstream

@@ -13,10 +13,10 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
         CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
         GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
-        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ReadResourceResult, Reference, Request, ServerCapabilities,
-        ServerConfig, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
-        SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Reference, Request,
+        ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, Peer, RequestContext, SubscriptionContext},
 };
@@ -45,9 +45,46 @@ pub(crate) struct Hub {
     pub(crate) clients: Mutex<Vec<Peer<RoleServer>>>,
     /// Open `subscriptions/listen` streams (2026-07-28 clients), told the same.
     pub(crate) listeners: Listeners,
+    /// The `/mcp` sessions that asked for logs, oldest first: an upstream a reload adds
+    /// logs to them too (see [`Hub::logs_asked`]).
+    pub(crate) federated_logs: Mutex<Vec<LogsAsked>>,
+}
+
+/// A federated session's `logging/setLevel`.
+#[derive(Clone)]
+pub(crate) struct LogsAsked {
+    session: Option<String>,
+    peer: Peer<RoleServer>,
+    level: LoggingLevel,
 }
 
 impl Hub {
+    /// Remembers that a `/mcp` session asked for logs at `level` (its last word counts).
+    fn remember_logs_asked(&self, asked: LogsAsked) {
+        let mut all = self
+            .federated_logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.retain(|a| {
+            !a.peer.is_transport_closed() && (a.session.is_none() || a.session != asked.session)
+        });
+        all.push(asked);
+    }
+
+    /// Has `upstream`, which a reload adds, log to the `/mcp` sessions that asked for logs,
+    /// at the level the latest of them asked for (the level of a shared upstream session
+    /// is the last one set, as with `logging/setLevel` itself).
+    pub(crate) fn logs_asked(&self, upstream: &Upstream) {
+        let all = self
+            .federated_logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for asked in all.iter().filter(|a| !a.peer.is_transport_closed()) {
+            upstream.listen_to_logs(asked.session.clone(), asked.peer.clone(), asked.level);
+            upstream.remember_level(asked.level);
+        }
+    }
+
     /// Tells every connected client that lists changed; forgets closed sessions.
     pub(crate) async fn notify_list_changed(&self) {
         let clients: Vec<_> = match self.clients.lock() {
@@ -514,6 +551,13 @@ impl ServerHandler for GatewayServer {
         // they log outside any call at that level; a failing one does not stop the
         // others, and is named in the error.
         let session = session_of(context.extensions.get::<http::request::Parts>());
+        if self.scope == Scope::Federated {
+            self.hub.remember_logs_asked(LogsAsked {
+                session: session.clone(),
+                peer: context.peer.clone(),
+                level: request.level,
+            });
+        }
         let mut failed = Vec::new();
         for i in federation::in_scope(self.scope, &self.hub.upstreams.snapshot()) {
             let upstream = &self.hub.upstreams.get(i);

@@ -484,6 +484,11 @@ impl Upstream {
         self.followers.listen_to_logs(session, peer, level);
     }
 
+    /// Sets the level its next session is asked to log at, without asking it now.
+    pub(crate) fn remember_level(&self, level: LoggingLevel) {
+        *self.log_level.lock().unwrap_or_else(|e| e.into_inner()) = Some(level);
+    }
+
     /// Sets the upstream's log level. The connection is shared, so the level is too: the
     /// last client to set it wins. An upstream that does not log is left alone.
     pub async fn set_level(

@@ -234,3 +234,37 @@ async fn a_log_sent_outside_any_call_reaches_the_sessions_that_asked_for_it() ->
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_upstream_a_reload_adds_logs_to_the_federated_sessions_that_asked_for_logs()
+-> anyhow::Result<()> {
+    let (_lab, url, _l) = Lab::start().await?;
+    let gw = one_upstream("lab", &url).await?;
+    let (recorder, client) = recorded(&gw, "/mcp").await?;
+    client
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Error))
+        .await?;
+
+    let (_late, late_url, _t) = Lab::start().await?;
+    let both = spec(&format!(
+        "{}{}",
+        http_toml("lab", &url),
+        http_toml("late", &late_url)
+    ))?;
+    let report = gw.gateway.reload(&both)?;
+    assert_eq!(report.upstreams_added, ["late"], "{report}");
+    gw.up("late").await?;
+    client
+        .call_tool(CallToolRequestParams::new("late__chatter"))
+        .await?;
+    let heard = recorder
+        .wait(|h| chatter(h, LoggingLevel::Error) == 1)
+        .await?;
+    assert_eq!(
+        chatter(&heard, LoggingLevel::Info),
+        0,
+        "at the level the session asked for: {heard:?}"
+    );
+    client.cancel().await?;
+    Ok(())
+}
