@@ -9,10 +9,14 @@
 //! handler runs, the Streamable HTTP transport has already answered 200 (or opened the SSE
 //! stream) for the POST, and MCP clients treat a non-2xx POST as a broken transport, not as
 //! a refused request. A rate-limited request carries `data.retryAfter` (seconds) instead of
-//! a `Retry-After` header, so a client can back off without losing its session. To answer
-//! 429 with `Retry-After` instead (`[gateway.http] rate_limit_status = "http"`), the HTTP
-//! front asks policy and the limiter before rmcp answers ([`crate::http_limits`]) and hands
-//! what it found to [`Chain::apply_prechecked`].
+//! a `Retry-After` header, so a client can back off without losing its session (or, with
+//! `[gateway.http] rate_limit_status = "http"`, the HTTP front answers 429 with
+//! `Retry-After` and the same body: see [`crate::admission`]).
+//!
+//! A request is admitted once ([`Chain::admit`]: authenticate → policy → rate limit), by
+//! the HTTP front before rmcp answers, which hands the [`Admitted`] request to the handler;
+//! the handler then runs the rest ([`Chain::proceed`]). [`Chain::apply`] does both, for a
+//! request the front did not admit.
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
@@ -83,24 +87,45 @@ pub trait Decide: Send + Sync {
     }
 }
 
-/// What an admitted request holds until its upstream call returns (e.g. a concurrency
-/// slot, given back on drop).
-pub type Admission = Box<dyn Send>;
+/// What an admitted request holds until it is done (e.g. a concurrency slot, given back
+/// on drop).
+pub type Admission = Box<dyn Send + Sync>;
 
-/// What the HTTP front already found out about a request, for [`Chain::apply_prechecked`].
-pub struct Precheck {
-    /// Policy's decision.
+/// A request that passed authentication, policy and the rate limit: the one context every
+/// later step reads, policy's decision (for the audit record), and the limiter's slot,
+/// held by every copy until the last is dropped.
+#[derive(Clone)]
+pub struct Admitted {
+    /// The request as the chain sees it.
+    pub ctx: CallContext,
+    /// Policy's decision (an allow, with its rule).
     pub decision: Decision,
-    /// The limiter's admission, when policy allowed the request.
-    pub admission: Option<Admission>,
+    started: Instant,
+    _slot: Arc<Admission>,
 }
 
-impl std::fmt::Debug for Precheck {
+impl std::fmt::Debug for Admitted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Precheck")
+        f.debug_struct("Admitted")
+            .field("ctx", &self.ctx)
             .field("decision", &self.decision)
-            .field("admitted", &self.admission.is_some())
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request [`Chain::admit`] refused (audited and counted already): the JSON-RPC error
+/// for the caller, and for a rate-limited one the seconds to wait.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The error the caller gets.
+    pub error: ErrorData,
+    /// Seconds before a retry can succeed, when the rate limit refused it.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl From<Refusal> for ErrorData {
+    fn from(refusal: Refusal) -> Self {
+        refusal.error
     }
 }
 
@@ -292,58 +317,22 @@ impl Chain {
         }
     }
 
-    /// Logs and audits a rate-limited request; returns the error for the caller, which
-    /// says when to retry (whole seconds, at least 1) in `data.retryAfter`.
-    pub(crate) async fn refuse_limited(
-        &self,
-        ctx: &CallContext,
-        decision: &Decision,
-        refused: &Refused,
-        started: Instant,
-    ) -> ErrorData {
-        let secs = retry_after_secs(refused);
-        tracing::info!(
-            upstream = %ctx.upstream, method = ctx.method, target = ?ctx.target,
-            retry_after_secs = secs, reason = %refused.reason, "rate limited"
-        );
-        let outcome = Outcome::Limited(refused.reason.clone());
-        self.audit_refusal(ctx, decision, outcome, started).await;
-        ErrorData::new(
-            ErrorCode(RATE_LIMITED),
-            format!("{}; retry after {secs} s", refused.reason),
-            Some(serde_json::json!({ "retryAfter": secs })),
-        )
-    }
-
-    /// Runs one request through every step, in this order and for these reasons:
-    /// authentication first (nothing else means anything without a caller); policy
-    /// before the limiter (a denied request must not use up the caller's budget);
-    /// guards around the upstream (what goes in and what comes out); audit last, for
-    /// every outcome, refusals included.
+    /// Runs one request through every step: [`Self::admit`], then [`Self::proceed`].
     pub async fn apply<T, F, Fut>(&self, ctx: CallContext, upstream: F) -> Result<T, ErrorData>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
         F: FnOnce(CallContext) -> Fut,
         Fut: Future<Output = Result<T, ErrorData>>,
     {
-        self.apply_prechecked(ctx, None, upstream).await
+        let admitted = self.admit(ctx).await?;
+        self.proceed(admitted, upstream).await
     }
 
-    /// [`Self::apply`] for a request whose policy decision and admission the HTTP front
-    /// may already have obtained, to answer a refusal with 429 (see
-    /// [`crate::http_limits`]). They are used as they are: asking the limiter again
-    /// would charge the buckets twice, and policy is asked once per request.
-    pub async fn apply_prechecked<T, F, Fut>(
-        &self,
-        mut ctx: CallContext,
-        precheck: Option<Precheck>,
-        upstream: F,
-    ) -> Result<T, ErrorData>
-    where
-        T: serde::Serialize + serde::de::DeserializeOwned,
-        F: FnOnce(CallContext) -> Fut,
-        Fut: Future<Output = Result<T, ErrorData>>,
-    {
+    /// The admission of one request, in this order and for these reasons: authentication
+    /// first (nothing else means anything without a caller); policy before the limiter (a
+    /// denied request must not use up the caller's budget). A refusal is logged, counted
+    /// and audited here, once.
+    pub async fn admit(&self, ctx: CallContext) -> Result<Admitted, Refusal> {
         let started = Instant::now();
 
         // 1. Authenticate: the Protection layer verified the token; here we insist on it.
@@ -354,46 +343,75 @@ impl Chain {
             };
             self.audit_refusal(&ctx, &decision, Outcome::Denied, started)
                 .await;
-            return Err(ErrorData::new(
-                ErrorCode(UNAUTHENTICATED),
-                "authentication required: sign in to the gateway",
-                None,
-            ));
+            return Err(Refusal {
+                error: ErrorData::new(
+                    ErrorCode(UNAUTHENTICATED),
+                    "authentication required: sign in to the gateway",
+                    None,
+                ),
+                retry_after_secs: None,
+            });
         }
 
         // 2. Policy.
-        let (decision, admitted) = match precheck {
-            Some(Precheck {
-                decision,
-                admission,
-            }) => (decision, admission),
-            None => (self.decide.decide(&ctx), None),
-        };
+        let decision = self.decide.decide(&ctx);
         log_decision(&ctx, &decision);
         if let Decision::Deny { rule, reason } = &decision {
             self.audit_refusal(&ctx, &decision, Outcome::Denied, started)
                 .await;
             let rule = rule.as_deref().unwrap_or("default");
-            return Err(ErrorData::new(
-                ErrorCode(DENIED),
-                format!("denied by policy (rule `{rule}`): {reason}"),
-                Some(serde_json::json!({ "rule": rule })),
-            ));
+            return Err(Refusal {
+                error: ErrorData::new(
+                    ErrorCode(DENIED),
+                    format!("denied by policy (rule `{rule}`): {reason}"),
+                    Some(serde_json::json!({ "rule": rule })),
+                ),
+                retry_after_secs: None,
+            });
         }
 
-        // 3. Rate limit; the admission lives until the upstream call has returned.
-        let limited = match admitted {
-            Some(admission) => Ok(admission),
-            None => self.limit.admit(&ctx).await,
-        };
-        let admission = match limited {
-            Ok(admission) => admission,
+        // 3. Rate limit; the slot lives until the request is done.
+        match self.limit.admit(&ctx).await {
+            Ok(slot) => Ok(Admitted {
+                ctx,
+                decision,
+                started,
+                _slot: Arc::new(slot),
+            }),
             Err(refused) => {
-                return Err(self
-                    .refuse_limited(&ctx, &decision, &refused, started)
-                    .await);
+                let secs = retry_after_secs(&refused);
+                tracing::info!(
+                    upstream = %ctx.upstream, method = ctx.method, target = ?ctx.target,
+                    retry_after_secs = secs, reason = %refused.reason, "rate limited"
+                );
+                let outcome = Outcome::Limited(refused.reason.clone());
+                self.audit_refusal(&ctx, &decision, outcome, started).await;
+                Err(Refusal {
+                    error: ErrorData::new(
+                        ErrorCode(RATE_LIMITED),
+                        format!("{}; retry after {secs} s", refused.reason),
+                        Some(serde_json::json!({ "retryAfter": secs })),
+                    ),
+                    retry_after_secs: Some(secs),
+                })
             }
-        };
+        }
+    }
+
+    /// The rest of an [`Admitted`] request's way: guards around the upstream (what goes in
+    /// and what comes out), then audit, for every outcome.
+    pub async fn proceed<T, F, Fut>(&self, admitted: Admitted, upstream: F) -> Result<T, ErrorData>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce(CallContext) -> Fut,
+        Fut: Future<Output = Result<T, ErrorData>>,
+    {
+        let Admitted {
+            mut ctx,
+            decision,
+            started,
+            _slot: slot,
+        } = admitted;
 
         // 4. Guards on the way in.
         let upstream_name = ctx.upstream.clone();
@@ -417,7 +435,7 @@ impl Chain {
                 return Err(e);
             }
         };
-        drop(admission);
+        drop(slot);
 
         // 6. Guards on the way out: only pay for JSON when a guard is there to read it.
         let mut guards = self.guards_for(&upstream_name).peekable();
@@ -491,3 +509,6 @@ fn log_decision(ctx: &CallContext, decision: &Decision) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

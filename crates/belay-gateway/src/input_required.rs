@@ -196,11 +196,10 @@ impl Rounds {
         let caller = ctx.caller.clone();
         let name = upstream.name().to_owned();
         let toward_caller = downstream.clone();
-        // Decided and admitted already when the HTTP front answers rate limits with 429
-        // (never for a retry with a state: see `http_limits`).
-        let precheck = crate::http_limits::take_precheck(context);
+        // Admitted at the HTTP front unless it is a retry with a state (see `admission`).
+        let admitted = crate::admission::admitted(&chain, ctx, context).await?;
         chain
-            .apply_prechecked(ctx, precheck, |ctx| async move {
+            .proceed(admitted, |ctx| async move {
                 let responses = params.input_responses().take();
                 let mut waiting = match resume {
                     Resume::Parked { call, round } => {

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod adapters;
+mod admission;
 mod arrivals;
 pub mod breaker;
 mod caller_sessions;
@@ -39,7 +40,8 @@ pub mod upstream;
 
 pub use adapters::{AuditLogSink, PolicyDecide, ThrottleLimit};
 pub use chain::{
-    Admission, AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard, Limit, Refused,
+    Admission, Admitted, AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard,
+    Limit, Refusal, Refused,
 };
 pub use check::check;
 pub use error::{ConfigError, Error};

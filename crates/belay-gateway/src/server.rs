@@ -23,6 +23,7 @@ use rmcp::{
 use tracing::Instrument;
 
 use crate::{
+    admission,
     chain::{CallContext, Chain},
     era::{self, FromUpstream, Logs},
     federation::{self, Scope},
@@ -128,14 +129,7 @@ impl GatewayServer {
         target: Option<String>,
     ) -> CallContext {
         let parts = ctx.extensions.get::<http::request::Parts>();
-        CallContext {
-            caller: Caller::shared_from_rmcp_parts(parts).cloned(),
-            session: session_of(parts),
-            upstream: self.hub.upstreams.get(upstream).name().to_owned(),
-            method,
-            target,
-            arguments: None,
-        }
+        call_context(&self.hub, parts, upstream, method, target)
     }
 
     fn downstream(&self, ctx: &RequestContext<RoleServer>) -> Downstream {
@@ -185,11 +179,10 @@ impl GatewayServer {
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
         let span = trace_context::request_span(&ctx, context);
-        // Decided and admitted already when the HTTP front answers rate limits with 429.
-        let precheck = crate::http_limits::take_precheck(context);
+        let admitted = admission::admitted(&self.hub.chain, ctx, context).await?;
         self.hub
             .chain
-            .apply_prechecked(ctx, precheck, |ctx| async move {
+            .proceed(admitted, |ctx| async move {
                 let reply = self.forward(i, request(ctx), context).await?;
                 answer(reply).ok_or_else(|| unexpected(&self.hub.upstreams.get(i)))
             })
@@ -282,6 +275,26 @@ pub(crate) fn session_of(parts: Option<&http::request::Parts>) -> Option<String>
         .split('&')
         .find_map(|pair| pair.strip_prefix("sessionId="))
         .map(|id| format!("sse:{id}"))
+}
+
+/// The chain's view of a request for upstream `i` (`method`, its `target`), from the HTTP
+/// request's head: who asks (the caller the token check found) and in which session. The
+/// HTTP front and the handlers build it here alike.
+pub(crate) fn call_context(
+    hub: &Hub,
+    parts: Option<&http::request::Parts>,
+    upstream: usize,
+    method: &'static str,
+    target: Option<String>,
+) -> CallContext {
+    CallContext {
+        caller: Caller::shared_from_rmcp_parts(parts).cloned(),
+        session: session_of(parts),
+        upstream: hub.upstreams.get(upstream).name().to_owned(),
+        method,
+        target,
+        arguments: None,
+    }
 }
 
 fn unexpected(upstream: &Upstream) -> ErrorData {

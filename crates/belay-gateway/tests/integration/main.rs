@@ -1,6 +1,7 @@
 //! Integration tests of belay-gateway: real reference servers as upstreams (Streamable
 //! HTTP on loopback, and a real stdio process), real rmcp clients downstream.
 
+mod admission;
 mod audit;
 mod config;
 mod credentials;
