@@ -1,5 +1,9 @@
-//! The admission step of the HTTP front: every request the chain decides about is read
-//! once, made into its one [`CallContext`], and admitted once ([`Chain::admit`]:
+//! The one step of the HTTP front that reads requests, before rmcp answers: each POST's
+//! body is parsed once here, and what the gateway must learn of it before rmcp does is
+//! learnt from that one parse: an `initialize` keeps the caller's `tasks` capability
+//! ([`tasks::noted`]), a `subscriptions/listen` has its resources followed
+//! ([`listen::follow_first`]), and every request the chain decides about is made into its
+//! one [`CallContext`] and admitted once ([`Chain::admit`]:
 //! authenticate → policy → rate limit) before rmcp answers, so that a rate-limited request
 //! can still be answered 429 with `Retry-After` (`[gateway.http] rate_limit_status =
 //! "http"`; see [`crate::chain`] on why the chain alone cannot). What it found, the
@@ -13,26 +17,28 @@
 //!
 //! [`Chain::admit`]: crate::chain::Chain::admit
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use axum::{
     Router,
-    body::Body,
+    body::{Body, Bytes},
     extract::{Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use rmcp::{ErrorData, RoleServer, model::JsonObject, service::RequestContext};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json, value::RawValue};
 
 use crate::{
     chain::{Admitted, CallContext, Chain, Refusal},
     federation::{self, Scope},
     http_limits::{buffered, refusal},
+    listen,
     server::{Hub, call_context},
     spec::RateLimitStatus,
+    tasks,
 };
 
 /// What the front found about a request, in its extensions for the handler.
@@ -67,8 +73,8 @@ fn same_request(admitted: &CallContext, handled: &CallContext) -> bool {
         && admitted.target == handled.target
 }
 
-/// Wraps one endpoint (`scope`) with the admission step, answering a rate-limited request
-/// as `status` says.
+/// Wraps one endpoint (`scope`) with the front's reading of requests (see the module),
+/// answering a rate-limited request as `status` says.
 pub(crate) fn layer(
     router: Router,
     hub: Arc<Hub>,
@@ -88,15 +94,24 @@ struct Endpoint {
     status: RateLimitStatus,
 }
 
-/// The parts of a JSON-RPC request the chain needs; anything else is left to rmcp.
+/// A JSON-RPC request, its `params` left unparsed until its method says what they are.
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     #[serde(default)]
     id: Value,
-    method: String,
-    #[serde(default)]
-    params: Params,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
 }
+
+/// The methods the chain decides about here.
+const ADMITTED: [&str; 4] = [
+    "tools/call",
+    "prompts/get",
+    "resources/read",
+    "completion/complete",
+];
 
 #[derive(Deserialize, Default)]
 struct Params {
@@ -117,28 +132,50 @@ struct Reference {
     uri: Option<String>,
 }
 
-/// Admits a chain request (see the module); a rate-limited one becomes a 429 when the
-/// endpoint answers so.
+/// Reads one request (see the module); a rate-limited one becomes a 429 when the endpoint
+/// answers so, a listen stream whose resources cannot be followed gets its error.
 async fn admit(State(endpoint): State<Endpoint>, request: Request, next: Next) -> Response {
     if request.method() != http::Method::POST {
         return next.run(request).await;
     }
-    let (mut parts, bytes) = match buffered(request).await {
+    let (mut parts, mut bytes) = match buffered(request).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
     // Not one JSON-RPC request (a batch, a response, malformed): rmcp answers that.
-    if let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes)
-        && let Some(ctx) = endpoint.context(&parts, envelope.method.as_str(), envelope.params)
-    {
-        let found = endpoint.hub.chain.admit(ctx).await;
-        if let Err(refused) = &found
-            && let Some(secs) = refused.retry_after_secs
-            && endpoint.status == RateLimitStatus::Http
-        {
-            return too_many(envelope.id, refused, secs);
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes) {
+        let params = envelope.params.map_or("{}", RawValue::get);
+        match envelope.method.as_ref() {
+            "initialize" => {
+                if let Some(noted) = tasks::noted(&bytes) {
+                    bytes = Bytes::from(noted);
+                    parts
+                        .headers
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                }
+            }
+            "subscriptions/listen" => {
+                let (hub, scope) = (&endpoint.hub, endpoint.scope);
+                if let Err(e) = listen::follow_first(hub, scope, &mut parts, params).await {
+                    let answer = json!({ "jsonrpc": "2.0", "id": envelope.id, "error": e });
+                    return (StatusCode::OK, axum::Json(answer)).into_response();
+                }
+            }
+            method if ADMITTED.contains(&method) => {
+                let params = serde_json::from_str::<Params>(params).unwrap_or_default();
+                if let Some(ctx) = endpoint.context(&parts, method, params) {
+                    let found = endpoint.hub.chain.admit(ctx).await;
+                    if let Err(refused) = &found
+                        && let Some(secs) = refused.retry_after_secs
+                        && endpoint.status == RateLimitStatus::Http
+                    {
+                        return too_many(envelope.id, refused, secs);
+                    }
+                    parts.extensions.insert(AtFront(found));
+                }
+            }
+            _ => {}
         }
-        parts.extensions.insert(AtFront(found));
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

@@ -18,13 +18,6 @@ use std::{
     },
 };
 
-use axum::{
-    Router,
-    body::Body,
-    extract::{Request, State},
-    middleware::{self, Next},
-    response::{IntoResponse, Response},
-};
 use belay_auth::Caller;
 use belay_mcp::era::is_round_trip;
 use rmcp::{
@@ -33,7 +26,6 @@ use rmcp::{
     service::SubscriptionContext,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +33,6 @@ use crate::{
     chain::{CallContext, Chain},
     federation::{self, Scope},
     followers::{Channel, Follower, StreamSlot},
-    http_limits,
     relay::Change,
     server::{Hub, session_of},
     upstream::Upstream,
@@ -126,28 +117,41 @@ impl Listeners {
     }
 }
 
-/// Wraps one endpoint: the resources a `subscriptions/listen` request names are followed
-/// before rmcp acknowledges the stream. rmcp sends the acknowledgment before it runs
-/// [`rmcp::ServerHandler::listen`], and asks which notifications to accept without the
-/// request (so without the caller): followed there, an update the upstream sent right
-/// after the client was told the stream is live was lost, and a resource policy denies
-/// was acknowledged first and refused after. Here the caller is known and nothing has been
-/// said yet: a refusal is the answer to the request, and updates that come before the
-/// stream opens wait for it ([`StreamSlot`]). See `docs/upstream/rmcp-notifications.md`.
-pub(crate) fn follow_first(router: Router, hub: Arc<Hub>, scope: Scope) -> Router {
-    router.layer(middleware::from_fn_with_state(
-        (hub, scope),
-        follow_before_acknowledging,
-    ))
-}
-
-/// The parts of a `subscriptions/listen` request the front needs.
-#[derive(Deserialize)]
-struct ListenRequest {
-    #[serde(default)]
-    id: Value,
-    method: String,
-    params: ListenParams,
+/// The resources a `subscriptions/listen` request names (its `params`) are followed before
+/// rmcp acknowledges the stream (called by the front, [`crate::admission`]). rmcp sends the
+/// acknowledgment before it runs [`rmcp::ServerHandler::listen`], and asks which
+/// notifications to accept without the request (so without the caller): followed there, an
+/// update the upstream sent right after the client was told the stream is live was lost,
+/// and a resource policy denies was acknowledged first and refused after. Here the caller
+/// is known and nothing has been said yet: a refusal is the answer to the request (`Err`,
+/// the JSON-RPC error), and updates that come before the stream opens wait for it
+/// ([`StreamSlot`]). See `docs/upstream/rmcp-notifications.md`.
+pub(crate) async fn follow_first(
+    hub: &Hub,
+    scope: Scope,
+    parts: &mut http::request::Parts,
+    params: &str,
+) -> Result<(), ErrorData> {
+    // Not well-formed, or not a 2026-07-28 request (rmcp refuses those in a handshake-era
+    // session): rmcp's to answer.
+    let Ok(params) = serde_json::from_str::<ListenParams>(params) else {
+        return Ok(());
+    };
+    let era = params.meta.and_then(|m| m.protocol_version);
+    let (true, Some(uris)) = (
+        is_round_trip(era.as_ref()),
+        params.notifications.resource_subscriptions,
+    ) else {
+        return Ok(());
+    };
+    let slot = StreamSlot::default();
+    let route = |uri: &str| subscribe_context(hub, scope, Some(&*parts), uri);
+    let following = Following::default()
+        .follow(&served(hub, scope, &uris), &hub.chain, route, &slot)
+        .await?;
+    let prepared = Prepared(Arc::new(Mutex::new(Some((following, slot)))));
+    parts.extensions.insert(prepared);
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -166,46 +170,6 @@ struct ListenMeta {
 /// A listen stream's resources, followed at the front, for its handler to take.
 #[derive(Clone)]
 struct Prepared(Arc<Mutex<Option<(Following, StreamSlot)>>>);
-
-async fn follow_before_acknowledging(
-    State((hub, scope)): State<(Arc<Hub>, Scope)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.method() != http::Method::POST {
-        return next.run(request).await;
-    }
-    let (mut parts, bytes) = match http_limits::buffered(request).await {
-        Ok(read) => read,
-        Err(refused) => return refused,
-    };
-    // Anything else, or not one well-formed request, is rmcp's to answer; and only a
-    // 2026-07-28 request may listen (rmcp refuses it in a handshake-era session).
-    if let Ok(listen) = serde_json::from_slice::<ListenRequest>(&bytes)
-        && listen.method == "subscriptions/listen"
-        && is_round_trip(listen.params.meta.and_then(|m| m.protocol_version).as_ref())
-        && let Some(uris) = listen.params.notifications.resource_subscriptions
-    {
-        let slot = StreamSlot::default();
-        let route = |uri: &str| subscribe_context(&hub, scope, Some(&parts), uri);
-        let following = Following::default();
-        match following
-            .follow(&served(&hub, scope, &uris), &hub.chain, route, &slot)
-            .await
-        {
-            Ok(following) => {
-                let prepared = Prepared(Arc::new(Mutex::new(Some((following, slot)))));
-                parts.extensions.insert(prepared);
-            }
-            Err(e) => {
-                let answer = json!({ "jsonrpc": "2.0", "id": listen.id, "error": e });
-                return (http::StatusCode::OK, axum::Json(answer)).into_response();
-            }
-        }
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
-}
 
 /// The URIs of `uris` that the endpoint of `scope` serves, each once.
 pub(crate) fn served(hub: &Hub, scope: Scope, uris: &[String]) -> Vec<String> {

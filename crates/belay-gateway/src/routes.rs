@@ -22,8 +22,8 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use crate::{
-    Error, Gateway, admission, federation::Scope, http_limits, listen, server::GatewayServer,
-    tasks, upstream::Upstream,
+    Error, Gateway, admission, federation::Scope, http_limits, server::GatewayServer,
+    upstream::Upstream,
 };
 
 /// How a router's endpoints are protected: each its own resource under `base`, checked
@@ -170,13 +170,11 @@ impl Gateway {
         Ok(protect(streamable, &path)?.merge(protect(legacy, &sse)?))
     }
 
-    /// `[gateway.http]`'s body limits around one endpoint, the admission step (authenticate
-    /// → policy → rate limit, once per request: [`admission`]), a caller's declared `tasks`
-    /// capability kept ([`tasks::note_caller_capability`]), and a listen stream's resources
-    /// followed before it is acknowledged; inside authentication, so the caller is known.
+    /// `[gateway.http]`'s body limits around one endpoint, then the front's one reading of
+    /// each request ([`admission`]: admitted once, a caller's `tasks` capability kept, a
+    /// listen stream's resources followed before it is acknowledged); inside
+    /// authentication, so the caller is known.
     fn limited(&self, router: Router, scope: Scope) -> Router {
-        let router = tasks::note_caller_capability(router);
-        let router = listen::follow_first(router, self.hub.clone(), scope);
         let status = self.http.rate_limit_status;
         let router = admission::layer(router, self.hub.clone(), scope, status);
         http_limits::body_limits(router, &self.http)

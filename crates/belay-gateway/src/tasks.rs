@@ -31,8 +31,8 @@
 //! rmcp (3.11) models only the 2026 tasks extension: its `ClientCapabilities` has no
 //! `tasks`, and parsing a question drops `params.task`. What it cannot carry is handled at
 //! the edges, on the JSON: the HTTP front keeps a caller's declared `tasks` where rmcp keeps
-//! capabilities ([`note_caller_capability`]), and an upstream transport that sees messages as
-//! text declares the gateway's capability and diverts task-augmented questions
+//! capabilities ([`noted`], called by the front, [`crate::admission`]), and an upstream
+//! transport that sees messages as text declares the gateway's capability and diverts task-augmented questions
 //! ([`wire`]): the Streamable HTTP client and the gateway's own stdio transport. Legacy SSE
 //! upstreams are read by a transport that parses before the gateway sees anything, so they
 //! are not told the gateway runs tasks (they send plain questions, relayed as before).
@@ -43,14 +43,6 @@
 mod table;
 pub(crate) mod wire;
 
-use axum::{
-    Router,
-    body::{Body, Bytes},
-    extract::Request,
-    http::{HeaderValue, Method, StatusCode, header},
-    middleware::{self, Next},
-    response::Response,
-};
 use rmcp::{RoleServer, model::JsonObject, service::Peer};
 use serde_json::{Value, json};
 
@@ -60,7 +52,7 @@ pub(crate) use table::Tasks;
 pub(crate) const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
 
 /// Where a caller's declared `tasks` capability is kept among its capabilities (rmcp keeps
-/// `experimental` ones; [`note_caller_capability`] copies it there).
+/// `experimental` ones; [`noted`] copies it there).
 const CALLER_TASKS: &str = "belay.gateway/tasks";
 
 /// How long the gateway keeps a task at most, whatever the requestor asked.
@@ -176,50 +168,11 @@ impl CallerTasks {
     }
 }
 
-/// Wraps an endpoint (its bodies already buffered) so that a caller's `initialize` keeps
-/// its `tasks` capability where the gateway can read it later ([`CallerTasks::of`]).
-pub(crate) fn note_caller_capability(router: Router) -> Router {
-    router.layer(middleware::from_fn(noting))
-}
-
-async fn noting(request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
-    }
-    let (mut parts, body) = request.into_parts();
-    // Buffered by the body limits already, so this takes no time and cannot exceed them.
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            return belay_mcp::http::jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                -32600,
-                &format!("cannot read the request body: {e}"),
-            );
-        }
-    };
-    let bytes = match noted(&bytes) {
-        Some(rewritten) => {
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
-            Bytes::from(rewritten)
-        }
-        None => bytes,
-    };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
-}
-
 /// `body` with the `tasks` capability of its `initialize` copied to the caller's
 /// experimental capabilities under [`CALLER_TASKS`] (and that key removed when it declared
 /// none, so a caller cannot declare it there instead); `None` when there is nothing to
 /// change, or it is not an `initialize` (rmcp answers what does not parse).
-fn noted(body: &[u8]) -> Option<Vec<u8>> {
-    // Most requests are not an initialize: skip parsing those.
-    if !body.windows(12).any(|w| w == b"\"initialize\"") {
-        return None;
-    }
+pub(crate) fn noted(body: &[u8]) -> Option<Vec<u8>> {
     let mut message: Value = serde_json::from_slice(body).ok()?;
     if message.get("method")?.as_str()? != "initialize" {
         return None;
