@@ -24,7 +24,7 @@ use crate::{
 
 /// The user id policy and limits see for a request without a signed-in caller (a gateway
 /// with `auth = false`). One shared id, so per-user limits still bound anonymous traffic.
-pub const ANONYMOUS: &str = "anonymous";
+pub(crate) const ANONYMOUS: &str = "anonymous";
 
 impl Chain {
     /// The chain `spec` configures: its policy, its rate limits (buckets timed by `clock`),
@@ -50,7 +50,7 @@ impl Chain {
 
 /// The policy's view of a caller: `sub`, client, scopes, and groups from the `groups` and
 /// `roles` claims (a list or one string each). No caller: [`ANONYMOUS`].
-pub fn principal(caller: Option<&Caller>) -> Principal {
+pub(crate) fn principal(caller: Option<&Caller>) -> Principal {
     let Some(caller) = caller else {
         return Principal::new(ANONYMOUS);
     };
@@ -191,7 +191,7 @@ impl AuditSink for AuditLogSink {
 }
 
 /// The audit event of one chain record.
-pub fn event(record: AuditRecord) -> AuditEvent {
+pub(crate) fn event(record: AuditRecord) -> AuditEvent {
     let AuditRecord {
         context,
         decision,

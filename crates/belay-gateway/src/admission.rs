@@ -163,7 +163,7 @@ async fn admit(State(endpoint): State<Endpoint>, request: Request, next: Next) -
             }
             method if ADMITTED.contains(&method) => {
                 let params = serde_json::from_str::<Params>(params).unwrap_or_default();
-                if let Some(ctx) = endpoint.context(&parts, method, params) {
+                if let Some(ctx) = endpoint.chain_request(&parts, method, params) {
                     let found = endpoint.hub.chain.admit(ctx).await;
                     if let Err(refused) = &found
                         && let Some(secs) = refused.retry_after_secs
@@ -198,7 +198,7 @@ impl Endpoint {
     /// The chain's view of a request for `method`; `None` for a method the chain does not
     /// admit here, a name no upstream serves (the handler answers that), or a retry with a
     /// `requestState`.
-    fn context(
+    fn chain_request(
         &self,
         parts: &http::request::Parts,
         method: &str,

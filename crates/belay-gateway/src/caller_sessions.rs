@@ -23,8 +23,8 @@ use crate::{
     credential::Credential,
     followers::Followers,
     in_flight::InFlight,
-    relay::UpstreamClient,
     upstream::{Conduct, Conn},
+    upstream_client::UpstreamClient,
 };
 
 /// How long a caller's session stays open without calls.

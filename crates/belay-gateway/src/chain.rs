@@ -3,7 +3,7 @@
 //!
 //! Each step is a trait with an allow-all default, so policy, limits, guards and audit
 //! (other crates, which do not depend on this one) plug in with a small adapter (see
-//! [`crate::adapters`]), and a guard can be added for one upstream without touching the others.
+//! the `adapters` module), and a guard can be added for one upstream without touching the others.
 //!
 //! Refusals are JSON-RPC errors with the codes below, not HTTP statuses: by the time a
 //! handler runs, the Streamable HTTP transport has already answered 200 (or opened the SSE
@@ -11,7 +11,7 @@
 //! a refused request. A rate-limited request carries `data.retryAfter` (seconds) instead of
 //! a `Retry-After` header, so a client can back off without losing its session (or, with
 //! `[gateway.http] rate_limit_status = "http"`, the HTTP front answers 429 with
-//! `Retry-After` and the same body: see [`crate::admission`]).
+//! `Retry-After` and the same body: see the `admission` module).
 //!
 //! A request is admitted once ([`Chain::admit`]: authenticate → policy → rate limit), by
 //! the HTTP front before rmcp answers, which hands the [`Admitted`] request to the handler;

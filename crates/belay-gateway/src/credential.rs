@@ -29,7 +29,7 @@ use crate::{
 const RENEW_BEFORE: Duration = Duration::from_secs(30);
 
 /// Reads a secret from its environment variable or file.
-pub fn read_secret(upstream: &str, secret: &SecretSpec) -> Result<String, Error> {
+pub(crate) fn read_secret(upstream: &str, secret: &SecretSpec) -> Result<String, Error> {
     let fail = |source_name: String, reason: String| Error::Secret {
         upstream: upstream.to_owned(),
         source_name,
@@ -53,7 +53,7 @@ pub fn read_secret(upstream: &str, secret: &SecretSpec) -> Result<String, Error>
 
 /// An upstream's credential, ready to produce `Authorization` values.
 #[derive(Clone)]
-pub struct Credential(Arc<Kind>);
+pub(crate) struct Credential(Arc<Kind>);
 
 enum Kind {
     None,
@@ -104,7 +104,7 @@ impl Credential {
     /// Builds the credential of `upstream`, reading its secrets now so a missing one is
     /// reported at start, not on the first call. `default_resource` is the upstream's URL,
     /// the audience a token exchange asks for unless `resource` is configured.
-    pub fn from_spec(
+    pub(crate) fn from_spec(
         upstream: &str,
         spec: &CredentialSpec,
         default_resource: Option<&str>,
@@ -125,15 +125,10 @@ impl Credential {
         Ok(Self(Arc::new(kind)))
     }
 
-    /// No credential.
-    pub fn none() -> Self {
-        Self(Arc::new(Kind::None))
-    }
-
     /// A credential acting for the caller whose token is `subject`: tokens exchanged at
     /// the same authorization server, with the same client, for the same resource.
     /// `None` for credentials that are not OAuth grants.
-    pub fn on_behalf_of(&self, subject: AccessToken) -> Option<Self> {
+    pub(crate) fn on_behalf_of(&self, subject: AccessToken) -> Option<Self> {
         let client = match &*self.0 {
             Kind::Service(grant) | Kind::OnBehalfOf { grant, .. } => grant.client.clone(),
             Kind::None | Kind::Static(_) => return None,
@@ -149,7 +144,7 @@ impl Credential {
 
     /// Keeps the caller's newest token as the subject of the next exchange (a client
     /// refreshes its token; the exchanged one must not outlive the caller's sign-in).
-    pub fn update_subject(&self, token: &AccessToken) {
+    pub(crate) fn update_subject(&self, token: &AccessToken) {
         if let Kind::OnBehalfOf { subject, .. } = &*self.0 {
             let mut slot = subject.lock().unwrap_or_else(|e| e.into_inner());
             if slot.secret() != token.secret() {
@@ -159,7 +154,7 @@ impl Credential {
     }
 
     /// The bearer token to send now, if any (fetching or renewing it if needed).
-    pub async fn token(&self) -> Result<Option<String>, Error> {
+    pub(crate) async fn token(&self) -> Result<Option<String>, Error> {
         match &*self.0 {
             Kind::None => Ok(None),
             Kind::Static(token) => Ok(Some(token.secret().to_owned())),
@@ -173,7 +168,7 @@ impl Credential {
 
     /// Forgets a cached token the upstream refused, so the next [`Self::token`] fetches
     /// a new one. Returns whether there was anything to renew.
-    pub async fn refused(&self) -> bool {
+    pub(crate) async fn refused(&self) -> bool {
         match &*self.0 {
             Kind::Service(grant) | Kind::OnBehalfOf { grant, .. } => {
                 *grant.cached.lock().await = None;
@@ -283,10 +278,10 @@ impl OAuthClient {
 
 /// The gateway's HTTP client for one upstream: rmcp's Streamable HTTP requests sent with the
 /// upstream's own credential and configured headers, whatever rmcp passes as `auth_header`.
-pub type UpstreamHttpClient = Authorized<UpstreamAuth>;
+pub(crate) type UpstreamHttpClient = Authorized<UpstreamAuth>;
 
 /// Builds the HTTP client of an upstream that sends `credential` and `headers`.
-pub fn upstream_http_client(
+pub(crate) fn upstream_http_client(
     credential: Credential,
     headers: HashMap<HeaderName, HeaderValue>,
 ) -> UpstreamHttpClient {
@@ -302,7 +297,7 @@ pub fn upstream_http_client(
 /// How the gateway authorizes requests to an upstream: its credential, renewed once after
 /// a 401, plus its configured headers and the request's trace context.
 #[derive(Debug, Clone)]
-pub struct UpstreamAuth {
+pub(crate) struct UpstreamAuth {
     credential: Credential,
     headers: Arc<HashMap<HeaderName, HeaderValue>>,
 }

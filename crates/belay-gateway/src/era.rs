@@ -18,7 +18,7 @@
 //!
 //! * [`to_upstream`] rewrites a request's `_meta` for the upstream's era. What means the
 //!   same in both eras travels: the W3C trace context (`traceparent`, `tracestate`), the
-//!   progress token (rmcp gives each upstream request its own, and [`crate::relay`] maps
+//!   progress token (rmcp gives each upstream request its own, and [`crate::upstream_client`] maps
 //!   the upstream's progress back to the caller's token) and the log level (per request in
 //!   2026-07-28, `logging/setLevel` on the session in the handshake era). The rest of the
 //!   caller's envelope (its protocol version, identity and capabilities) is the caller's
@@ -45,13 +45,13 @@ use rmcp::{
 
 use crate::{
     input_required::Notice,
-    relay::{self, Downstream},
     trace_context::{TRACEPARENT, TRACESTATE},
+    upstream_client::{self, Downstream},
 };
 
 /// The protocol era one side of the gateway speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Era {
+pub(crate) enum Era {
     /// Up to 2025-11-25: an `initialize` handshake opens a session.
     Handshake,
     /// 2026-07-28 and later: each request carries its own envelope.
@@ -60,13 +60,13 @@ pub enum Era {
 
 impl Era {
     /// The era the gateway negotiated on its connection to an upstream.
-    pub fn of_upstream(peer: &Peer<RoleClient>) -> Self {
+    pub(crate) fn of_upstream(peer: &Peer<RoleClient>) -> Self {
         let version = peer.peer_info().map(|info| info.protocol_version.clone());
         Self::of_version(version.as_ref())
     }
 
     /// The era of a caller's request.
-    pub fn of_caller(context: &RequestContext<RoleServer>) -> Self {
+    pub(crate) fn of_caller(context: &RequestContext<RoleServer>) -> Self {
         Self::of_version(context.protocol_version().as_ref())
     }
 
@@ -122,7 +122,7 @@ pub(crate) fn to_upstream(
     match upstream {
         Era::Handshake => log_level,
         Era::RoundTrip => {
-            let identity = relay::identity();
+            let identity = upstream_client::identity();
             meta.set_protocol_version(ProtocolVersion::V_2026_07_28);
             meta.set_client_info(identity.client_info);
             meta.set_client_capabilities(capabilities.unwrap_or(identity.capabilities));

@@ -18,7 +18,7 @@ use crate::upstream::Upstream;
 
 /// Which upstreams an endpoint exposes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// All of them, prefixed (`/mcp`).
     Federated,
     /// One of them, as it is (`/servers/NAME/mcp`); the index into the upstream list
@@ -27,7 +27,7 @@ pub enum Scope {
 }
 
 /// The indexes of the upstreams `scope` exposes.
-pub fn in_scope(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<usize> {
+pub(crate) fn in_scope(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<usize> {
     match scope {
         Scope::Federated => (0..upstreams.len())
             .filter(|&i| !upstreams[i].is_retired())
@@ -60,7 +60,7 @@ fn unique<T>(kind: &str, items: Vec<(usize, String, T)>) -> Vec<(usize, T)> {
 }
 
 /// Every tool in scope, renamed, with its upstream's index.
-pub fn tools(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<(usize, Tool)> {
+pub(crate) fn tools(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<(usize, Tool)> {
     let mut items = Vec::new();
     for i in in_scope(scope, upstreams) {
         let upstream = &upstreams[i];
@@ -76,7 +76,10 @@ pub fn tools(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<(usize
 }
 
 /// Every prompt in scope, renamed, with its upstream's index.
-pub fn prompts(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<(usize, Prompt)> {
+pub(crate) fn prompts(
+    scope: Scope,
+    upstreams: &[std::sync::Arc<Upstream>],
+) -> Vec<(usize, Prompt)> {
     let mut items = Vec::new();
     for i in in_scope(scope, upstreams) {
         let upstream = &upstreams[i];
@@ -92,7 +95,10 @@ pub fn prompts(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<(usi
 }
 
 /// Every resource in scope; URIs unchanged.
-pub fn resources(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<(usize, Resource)> {
+pub(crate) fn resources(
+    scope: Scope,
+    upstreams: &[std::sync::Arc<Upstream>],
+) -> Vec<(usize, Resource)> {
     let mut items = Vec::new();
     for i in in_scope(scope, upstreams) {
         for resource in &upstreams[i].catalog().resources {
@@ -103,7 +109,7 @@ pub fn resources(scope: Scope, upstreams: &[std::sync::Arc<Upstream>]) -> Vec<(u
 }
 
 /// Every resource template in scope; URI templates unchanged.
-pub fn templates(
+pub(crate) fn templates(
     scope: Scope,
     upstreams: &[std::sync::Arc<Upstream>],
 ) -> Vec<(usize, ResourceTemplate)> {
@@ -117,7 +123,7 @@ pub fn templates(
 }
 
 /// The upstream (index) and its own name for the exposed tool or prompt `name`.
-pub fn route_name(
+pub(crate) fn route_name(
     scope: Scope,
     upstreams: &[std::sync::Arc<Upstream>],
     kind: &str,
@@ -153,7 +159,7 @@ pub fn route_name(
 }
 
 /// The upstream (index) serving resource `uri`: its lister, else the template owner.
-pub fn route_uri(
+pub(crate) fn route_uri(
     scope: Scope,
     upstreams: &[std::sync::Arc<Upstream>],
     uri: &str,
@@ -214,7 +220,7 @@ pub fn route_uri(
 }
 
 /// One page of `items` from `cursor` (an offset the gateway handed out earlier).
-pub fn paginate<T>(
+pub(crate) fn paginate<T>(
     items: Vec<T>,
     cursor: Option<&str>,
     page_size: usize,

@@ -13,13 +13,13 @@ use crate::{
     Error,
     chain::Chain,
     http_limits,
-    relay::Change,
     reload::{Reloaded, Reloader},
     roster::Roster,
     routes::{Edge, Table},
     server::Hub,
     spec::{GatewaySpec, HttpLimitsSpec},
     upstream::{Upstream, UpstreamState, UpstreamStatus},
+    upstream_client::Change,
 };
 
 /// A running gateway: upstreams supervised in the background, endpoints from [`Self::router`].

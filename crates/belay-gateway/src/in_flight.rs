@@ -25,11 +25,11 @@ use rmcp::{
 };
 use tokio::sync::watch;
 
-use crate::relay::Downstream;
+use crate::upstream_client::Downstream;
 
 /// A request in flight upstream: who waits for it, how rmcp labelled it once it left, and
 /// the order of the upstream's notices about it.
-struct Waiting {
+struct Pending {
     token: Option<ProgressToken>,
     request: Option<RequestId>,
     downstream: Downstream,
@@ -42,7 +42,7 @@ pub(crate) struct InFlight(Arc<Calls>);
 
 #[derive(Default)]
 struct Calls {
-    waiting: Mutex<HashMap<u64, Waiting>>,
+    waiting: Mutex<HashMap<u64, Pending>>,
     /// The order of the notices that belong to no call.
     no_call: Arc<Order>,
 }
@@ -149,7 +149,7 @@ impl InFlight {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
         let order = Arc::new(Order::default());
-        let waiting = Waiting {
+        let waiting = Pending {
             token: None,
             request: None,
             downstream,
@@ -218,21 +218,21 @@ impl InFlight {
         sole(&map)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Waiting>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Pending>> {
         self.0.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// A place in the order of each of `calls`, taken while the map is locked, so every
 /// notice's places are in the one order the upstream sent them in.
-fn turns<'a>(calls: impl IntoIterator<Item = &'a Waiting>) -> Turns {
+fn turns<'a>(calls: impl IntoIterator<Item = &'a Pending>) -> Turns {
     Turns(Arc::new(
         calls.into_iter().map(|w| w.order.ticket()).collect(),
     ))
 }
 
 /// The one downstream session with calls in `map`, or why there is none.
-fn sole(map: &HashMap<u64, Waiting>) -> Result<Downstream, &'static str> {
+fn sole(map: &HashMap<u64, Pending>) -> Result<Downstream, &'static str> {
     let mut found: Option<&Downstream> = None;
     for candidate in map.values().map(|w| &w.downstream) {
         match (found, &candidate.session) {

@@ -7,13 +7,13 @@
 //! `server/discover`; see [`crate::era`]) is sent the call in that era and answers
 //! `input_required` itself; its round passes through. Any other upstream asks live: its
 //! elicitation or
-//! sampling request reaches the relay ([`crate::relay`]) while the call is open; the gateway
+//! sampling request reaches the upstream's client handler ([`crate::upstream_client`]) while the call is open; the gateway
 //! answers the client's call with `input_required` carrying that request and *parks* the
 //! upstream call, still waiting, under a random id. The client's retry answers the parked
 //! request, and the gateway waits again for the result or the next question. A parked call
 //! waits at most the upstream's call timeout, as a live question would. Its progress and
 //! log messages go to whichever round is open when they arrive (with that round's progress
-//! token and log level). As for any live question ([`crate::relay`]), a question that
+//! token and log level). As for any live question ([`crate::upstream_client`]), a question that
 //! cannot be tied to its call is refused while other clients' calls are in flight on the
 //! same upstream, and a parked call is one. An upstream that answers `input_required`
 //! itself (one serving the 2026-07-28 era) has its round passed through, its own state
@@ -59,8 +59,8 @@ use self::{
 use crate::{
     chain::{AllowAll, CallContext, Chain},
     era::{self, FromUpstream},
-    relay::Downstream,
     upstream::Upstream,
+    upstream_client::Downstream,
 };
 
 /// Calls parked at once per endpoint, at most: each holds an upstream call open, so a
@@ -133,7 +133,7 @@ impl Default for Rounds {
 }
 
 /// One request of a round-trip client, as the gateway relays it.
-pub(crate) struct Relay<'a, P> {
+pub(crate) struct RoundRequest<'a, P> {
     /// The upstream it goes to.
     pub(crate) upstream: Arc<Upstream>,
     /// The gateway's chain (policy, limits, guards, audit).
@@ -154,7 +154,7 @@ impl Rounds {
     /// `answer` picks the expected result out of the upstream's reply.
     pub(crate) async fn relay<P, T>(
         &self,
-        relay: Relay<'_, P>,
+        relay: RoundRequest<'_, P>,
         request: impl FnOnce(CallContext, P) -> ClientRequest,
         answer: fn(ServerResult) -> Option<T>,
     ) -> Result<Round<T>, ErrorData>
@@ -162,7 +162,7 @@ impl Rounds {
         P: Retry,
         T: Serialize + DeserializeOwned,
     {
-        let Relay {
+        let RoundRequest {
             upstream,
             chain,
             ctx,

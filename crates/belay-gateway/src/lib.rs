@@ -6,29 +6,28 @@
 //! `<prefix><name>`) and `/servers/NAME/mcp`. Each proxied request runs through one
 //! written-out [`chain::Chain::apply`]: authenticate → policy → rate limit → guard in →
 //! upstream → guard out → audit, each step a trait; [`Chain::from_spec`] plugs in
-//! belay-policy and belay-audit ([`adapters`]). Upstreams only ever see their own
+//! belay-policy and belay-audit (the `adapters` module). Upstreams only ever see their own
 //! configured credential, never the client's token.
 #![deny(missing_docs)]
 
-pub mod adapters;
+mod adapters;
 mod admission;
 mod arrivals;
 pub mod breaker;
 mod caller_sessions;
 pub mod chain;
 mod check;
-pub mod credential;
-pub mod era;
+mod credential;
+mod era;
 mod error;
-pub mod federation;
+mod federation;
 mod followers;
 mod gateway;
-pub mod http_limits;
+mod http_limits;
 mod in_flight;
 mod input_required;
 mod listen;
 pub mod metrics;
-pub mod relay;
 mod reload;
 mod roster;
 mod routes;
@@ -37,6 +36,7 @@ pub mod spec;
 mod tasks;
 pub mod trace_context;
 pub mod upstream;
+mod upstream_client;
 
 pub use adapters::{AuditLogSink, PolicyDecide, ThrottleLimit};
 pub use chain::{

@@ -33,9 +33,9 @@ use crate::{
     chain::{CallContext, Chain},
     federation::{self, Scope},
     followers::{Channel, Follower, StreamSlot},
-    relay::Change,
     server::{Hub, session_of},
     upstream::Upstream,
+    upstream_client::Change,
 };
 
 /// The broadcast of list changes: (upstream name, what changed).

@@ -28,12 +28,12 @@ use crate::{
     era::{self, FromUpstream, Logs},
     federation::{self, Scope},
     followers::{Channel, Follower},
-    input_required::{Relay, Retry, Round, Rounds},
+    input_required::{Retry, Round, RoundRequest, Rounds},
     listen::{self, Listeners},
-    relay::Downstream,
     roster::Roster,
     trace_context,
     upstream::Upstream,
+    upstream_client::Downstream,
 };
 
 /// State shared by every endpoint and session.
@@ -121,7 +121,7 @@ impl GatewayServer {
         }
     }
 
-    fn context(
+    fn call_context(
         &self,
         ctx: &RequestContext<RoleServer>,
         upstream: usize,
@@ -204,7 +204,7 @@ impl GatewayServer {
             .into_iter()
             .filter(|(i, item)| {
                 target(*i, item).is_none_or(|name| {
-                    let ctx = self.context(context, *i, method, Some(name));
+                    let ctx = self.call_context(context, *i, method, Some(name));
                     self.hub.chain.visible(&ctx)
                 })
             })
@@ -231,7 +231,7 @@ impl GatewayServer {
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
         let span = trace_context::request_span(&ctx, context);
-        let relay = Relay {
+        let relay = RoundRequest {
             upstream: self.hub.upstreams.get(i),
             chain: &self.hub.chain,
             ctx,
@@ -398,7 +398,7 @@ impl ServerHandler for GatewayServer {
             "tool",
             &request.name,
         )?;
-        let mut ctx = self.context(&context, i, "tools/call", Some(name));
+        let mut ctx = self.call_context(&context, i, "tools/call", Some(name));
         ctx.arguments = request.arguments.clone();
         let build = |ctx: CallContext, mut params: CallToolRequestParams| {
             params.name = ctx.target.unwrap_or_default().into();
@@ -444,7 +444,7 @@ impl ServerHandler for GatewayServer {
             "prompt",
             &request.name,
         )?;
-        let mut ctx = self.context(&context, i, "prompts/get", Some(name));
+        let mut ctx = self.call_context(&context, i, "prompts/get", Some(name));
         ctx.arguments = request.arguments.clone();
         let build = |ctx: CallContext, mut params: GetPromptRequestParams| {
             params.name = ctx.target.unwrap_or_default();
@@ -498,7 +498,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let i = federation::route_uri(self.scope, &self.hub.upstreams.snapshot(), &request.uri)?;
-        let ctx = self.context(&context, i, "resources/read", Some(request.uri.clone()));
+        let ctx = self.call_context(&context, i, "resources/read", Some(request.uri.clone()));
         let build = |_, params| ClientRequest::ReadResourceRequest(Request::new(params));
         let answer = |reply| match reply {
             ServerResult::ReadResourceResult(result) => Some(result),
@@ -520,7 +520,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let i = federation::route_uri(self.scope, &self.hub.upstreams.snapshot(), &request.uri)?;
-        let ctx = self.context(
+        let ctx = self.call_context(
             &context,
             i,
             "resources/subscribe",
@@ -629,7 +629,7 @@ impl ServerHandler for GatewayServer {
             .as_prompt_name()
             .or(params.r#ref.as_resource_uri())
             .map(str::to_owned);
-        let ctx = self.context(&context, i, "completion/complete", target);
+        let ctx = self.call_context(&context, i, "completion/complete", target);
         let build = |_| ClientRequest::CompleteRequest(Request::new(params));
         self.proxy(i, ctx, &context, build, |reply| match reply {
             ServerResult::CompleteResult(result) => Some(result),

@@ -40,8 +40,8 @@ use crate::{
     era::{self, Era, Logs},
     followers::{Channel, Follower, Followers},
     in_flight::InFlight,
-    relay::Downstream,
     spec::{CredentialSpec, GatewaySpec, RestartPolicy, TransportSpec, UpstreamSpec},
+    upstream_client::Downstream,
 };
 
 /// Whether an upstream can take calls.
@@ -315,7 +315,7 @@ impl Upstream {
 
     /// Sends `request` upstream on behalf of `downstream` (signed in as `caller`), within
     /// the call timeout and the breaker; cancelling `ct` cancels it upstream too. Its
-    /// `_meta` is said in the era of the upstream's session ([`era::to_upstream`]), never
+    /// `_meta` is said in the era of the upstream's session (`era::to_upstream`), never
     /// the caller's.
     pub async fn request(
         &self,
@@ -527,7 +527,7 @@ impl Upstream {
         if !matches!(self.spec.transport, TransportSpec::Stdio { .. }) {
             return false;
         }
-        let identity = crate::relay::identity();
+        let identity = crate::upstream_client::identity();
         let mut meta = rmcp::model::RequestMetaObject::new();
         meta.set_protocol_version(rmcp::model::ProtocolVersion::V_2026_07_28);
         meta.set_client_info(identity.client_info);

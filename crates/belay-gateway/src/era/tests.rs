@@ -77,7 +77,10 @@ fn a_round_trip_upstream_gets_the_gateways_own_envelope() -> serde_json::Result<
     let client = meta.client_info().map(|i| i.name);
     assert_eq!(client.as_deref(), Some("belay-gateway"), "not the caller's");
     let capabilities = meta.client_capabilities();
-    assert_eq!(capabilities, Some(crate::relay::identity().capabilities));
+    assert_eq!(
+        capabilities,
+        Some(crate::upstream_client::identity().capabilities)
+    );
     assert_eq!(meta.log_level(), Some(LoggingLevel::Error));
     assert_eq!(meta.get_traceparent(), Some(TRACEPARENT));
     let json = meta_json(&request)?;

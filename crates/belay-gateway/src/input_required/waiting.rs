@@ -24,7 +24,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::in_flight::STALLED_CALLER;
 
 /// What the relay needs to turn an upstream's live question into an input request of the
-/// client's call (see [`crate::relay::Downstream::round_trip`]).
+/// client's call (see [`crate::upstream_client::Downstream::round_trip`]).
 #[derive(Clone)]
 pub(crate) struct RoundTrip {
     events: mpsc::Sender<Event>,

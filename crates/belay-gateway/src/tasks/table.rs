@@ -23,7 +23,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::{CallerTasks, Kind, MAX_TASKS, MAX_TTL, MAX_TTL_MS, RELATED_TASK, wire::DIVERTED};
 use crate::{
     era::{self, FromUpstream, Question, Unanswered},
-    relay::Downstream,
+    upstream_client::Downstream,
 };
 
 /// How often the gateway suggests polling a task it holds.

@@ -3,7 +3,7 @@
 //!
 //! * [`divert`]: a `sampling/createMessage` or `elicitation/create` with `params.task`
 //!   becomes the custom request [`DIVERTED`] (the method and params inside, untouched), so
-//!   rmcp hands it to [`crate::relay::UpstreamClient`]'s custom-request handler whole,
+//!   rmcp hands it to [`crate::upstream_client::UpstreamClient`]'s custom-request handler whole,
 //!   instead of parsing it as a plain question and dropping `task`; its answer, a task,
 //!   goes back as a custom result.
 //! * [`declare`]: the gateway's `initialize` gets the `tasks` capability

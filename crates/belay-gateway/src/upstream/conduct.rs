@@ -32,7 +32,7 @@ use tokio::{
     time::Instant,
 };
 
-use crate::relay::Change;
+use crate::upstream_client::Change;
 
 /// Notifications of one connection being delivered at once; more are dropped. Enough for
 /// every call in flight to have its progress and logs delivered to a client that reads

@@ -22,9 +22,9 @@ use crate::{
     Error,
     caller_sessions::Connector,
     credential::{Credential, upstream_http_client},
-    relay::UpstreamClient,
     spec::TransportSpec,
     tasks::wire::TaskAwareHttp,
+    upstream_client::UpstreamClient,
 };
 
 impl Upstream {

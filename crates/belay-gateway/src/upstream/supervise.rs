@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Catalog, Conduct, Conn, Upstream, UpstreamState};
 use crate::{
     in_flight::InFlight,
-    relay::{Change, UpstreamClient},
     spec::{RestartPolicy, RestartSpec, TransportSpec},
+    upstream_client::{Change, UpstreamClient},
 };
 
 /// The least time between two listings of an upstream that announces changes: a flood of

@@ -115,7 +115,7 @@ pub enum Change {
 
 /// The `ClientHandler` of one upstream connection.
 #[derive(Clone)]
-pub struct UpstreamClient {
+pub(crate) struct UpstreamClient {
     upstream: Arc<str>,
     in_flight: InFlight,
     followers: Followers,
