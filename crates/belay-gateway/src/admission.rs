@@ -25,11 +25,11 @@ use axum::{
     extract::{Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use rmcp::{ErrorData, RoleServer, model::JsonObject, service::RequestContext};
 use serde::Deserialize;
-use serde_json::{Value, json, value::RawValue};
+use serde_json::{Value, value::RawValue};
 
 use crate::{
     chain::{Admitted, CallContext, Chain, Refusal},
@@ -157,8 +157,7 @@ async fn admit(State(endpoint): State<Endpoint>, request: Request, next: Next) -
             "subscriptions/listen" => {
                 let (hub, scope) = (&endpoint.hub, endpoint.scope);
                 if let Err(e) = listen::follow_first(hub, scope, &mut parts, params).await {
-                    let answer = json!({ "jsonrpc": "2.0", "id": envelope.id, "error": e });
-                    return (StatusCode::OK, axum::Json(answer)).into_response();
+                    return belay_mcp::http::error_response(StatusCode::OK, &envelope.id, &e);
                 }
             }
             method if ADMITTED.contains(&method) => {
@@ -169,7 +168,7 @@ async fn admit(State(endpoint): State<Endpoint>, request: Request, next: Next) -
                         && let Some(secs) = refused.retry_after_secs
                         && endpoint.status == RateLimitStatus::Http
                     {
-                        return too_many(envelope.id, refused, secs);
+                        return too_many(&envelope.id, refused, secs);
                     }
                     parts.extensions.insert(AtFront(found));
                 }
@@ -182,12 +181,9 @@ async fn admit(State(endpoint): State<Endpoint>, request: Request, next: Next) -
 }
 
 /// A rate-limited request's 429, with `Retry-After` and the JSON-RPC error the chain made.
-fn too_many(id: Value, refused: &Refusal, secs: u64) -> Response {
-    let error = serde_json::to_value(&refused.error).unwrap_or_else(
-        |_| serde_json::json!({ "code": refused.error.code.0, "message": refused.error.message }),
-    );
+fn too_many(id: &Value, refused: &Refusal, secs: u64) -> Response {
     // The body was read, so the connection can be kept.
-    let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, id, error, false);
+    let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, id, &refused.error, false);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -31,16 +31,14 @@ use axum::{
     extract::{Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use belay_mcp::http::{HttpServerOptions, SettingNames};
 use futures::StreamExt;
+use rmcp::{ErrorData, model::ErrorCode};
 use serde_json::Value;
 
 use crate::spec::HttpLimitsSpec;
-
-/// JSON-RPC's "invalid request": the code of every refusal for size or time.
-const INVALID_REQUEST: i32 = -32600;
 
 /// Room for the request line and the `: ` and CRLF around each header, above
 /// `max_header_bytes`, before the server loop refuses a head outright (431, bare).
@@ -83,11 +81,10 @@ pub(crate) fn body_limits(router: Router, spec: &HttpLimitsSpec) -> Router {
     ))
 }
 
-/// A JSON-RPC error response; `close` asks the client to open a new connection, for a
-/// request whose body was left unread.
-pub(crate) fn refusal(status: StatusCode, id: Value, error: Value, close: bool) -> Response {
-    let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error });
-    let mut response = (status, axum::Json(body)).into_response();
+/// A JSON-RPC error response to request `id`; `close` asks the client to open a new
+/// connection, for a request whose body was left unread.
+pub(crate) fn refusal(status: StatusCode, id: &Value, error: &ErrorData, close: bool) -> Response {
+    let mut response = belay_mcp::http::error_response(status, id, error);
     if close {
         response
             .headers_mut()
@@ -97,8 +94,8 @@ pub(crate) fn refusal(status: StatusCode, id: Value, error: Value, close: bool) 
 }
 
 fn invalid(status: StatusCode, message: String) -> Response {
-    let error = serde_json::json!({ "code": INVALID_REQUEST, "message": message });
-    refusal(status, Value::Null, error, true)
+    let error = ErrorData::new(ErrorCode::INVALID_REQUEST, message, None);
+    refusal(status, &Value::Null, &error, true)
 }
 
 /// 431 when the request's header names and values add up to more than the limit.

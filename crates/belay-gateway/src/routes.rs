@@ -11,14 +11,8 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use axum::{
-    Json, Router,
-    extract::Request,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    routing::any,
-};
-use serde_json::json;
+use axum::{Router, extract::Request, http::StatusCode, response::Response, routing::any};
+use rmcp::model::ErrorCode;
 use tower::ServiceExt;
 
 use crate::{
@@ -84,12 +78,11 @@ impl Table {
                     "no upstream `{name}` at this gateway; upstreams: {}",
                     known.join(", ")
                 );
-                (
+                belay_mcp::http::jsonrpc_error(
                     StatusCode::NOT_FOUND,
-                    Json(json!({"jsonrpc": "2.0", "id": null,
-                                "error": {"code": -32600, "message": message}})),
+                    ErrorCode::INVALID_REQUEST,
+                    &message,
                 )
-                    .into_response()
             }
         }
     }

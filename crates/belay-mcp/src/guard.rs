@@ -5,6 +5,7 @@
 //! the MCP spec requires servers to check both. This guard runs in front of all routes
 //! (Streamable HTTP and legacy SSE alike) so the rule is written once.
 
+use rmcp::model::ErrorCode;
 use std::sync::Arc;
 
 use axum::{
@@ -80,7 +81,7 @@ pub async fn dns_rebinding_guard(
 }
 
 fn forbidden(reason: &str) -> Response {
-    crate::http::jsonrpc_error(StatusCode::FORBIDDEN, -32600, reason)
+    crate::http::jsonrpc_error(StatusCode::FORBIDDEN, ErrorCode::INVALID_REQUEST, reason)
 }
 
 fn strip_port(authority: &str) -> &str {

@@ -22,7 +22,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use rmcp::{
-    ServerHandler,
+    ErrorData, ServerHandler,
+    model::ErrorCode,
     transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService},
 };
 use tokio::net::TcpListener;
@@ -98,13 +99,23 @@ where
 }
 
 /// A JSON-RPC error response with no id (the request could not be read far enough to have one).
-pub fn jsonrpc_error(status: StatusCode, code: i32, message: &str) -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": code, "message": message },
-    });
-    (status, axum::Json(body)).into_response()
+pub fn jsonrpc_error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    error_response(
+        status,
+        &serde_json::Value::Null,
+        &ErrorData::new(code, message.to_owned(), None),
+    )
+}
+
+/// The JSON-RPC error response to request `id` (null when it could not be read): every
+/// refusal an HTTP front makes, with the status an HTTP client expects.
+pub fn error_response(status: StatusCode, id: &serde_json::Value, error: &ErrorData) -> Response {
+    (status, axum::Json(error_body(id, error))).into_response()
+}
+
+/// The JSON-RPC error message answering request `id` with `error`.
+pub fn error_body(id: &serde_json::Value, error: &ErrorData) -> serde_json::Value {
+    serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error })
 }
 
 /// The legacy HTTP+SSE transport at `/sse` and `/messages`.

@@ -8,6 +8,7 @@
 //! ([`crate::http`]), a session opened by an authenticated principal is refused to every
 //! other: a POST for it with another principal gets the 404 of an unknown session.
 
+use rmcp::model::ErrorCode;
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
@@ -143,7 +144,7 @@ async fn post_message<S: ServerHandler + Clone>(
     let Some(session_id) = query.session_id else {
         return error(
             StatusCode::BAD_REQUEST,
-            -32600,
+            ErrorCode::INVALID_REQUEST,
             "the sessionId query parameter is required: use the URL from the `endpoint` event of GET /sse",
         );
     };
@@ -159,7 +160,7 @@ async fn post_message<S: ServerHandler + Clone>(
     let Some(mut sender) = sender else {
         return error(
             StatusCode::NOT_FOUND,
-            -32600,
+            ErrorCode::INVALID_REQUEST,
             "unknown or closed session: open a new stream with GET /sse",
         );
     };
@@ -182,7 +183,7 @@ async fn post_message<S: ServerHandler + Clone>(
     if sender.send(message).await.is_err() {
         return error(
             StatusCode::NOT_FOUND,
-            -32600,
+            ErrorCode::INVALID_REQUEST,
             "session closed while the message was sent: open a new stream with GET /sse",
         );
     }
@@ -193,20 +194,20 @@ async fn post_message<S: ServerHandler + Clone>(
 /// valid JSON-RPC message (-32600) so the client learns what to fix. One pass, as rmcp
 /// parses it: serde_json classifies its own errors (syntax, including nesting too deep
 /// and invalid UTF-8, or end of input, against data of the wrong shape).
-pub fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (i32, String)> {
+pub fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (ErrorCode, String)> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => (
-            -32600,
+            ErrorCode::INVALID_REQUEST,
             format!("invalid request: not a JSON-RPC 2.0 message MCP understands: {e}"),
         ),
         _ => (
-            -32700,
+            ErrorCode::PARSE_ERROR,
             format!("parse error: the body is not valid JSON: {e}"),
         ),
     })
 }
 
-fn error(status: StatusCode, code: i32, message: &str) -> Response {
+fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     crate::http::jsonrpc_error(status, code, message)
 }
 
@@ -216,8 +217,14 @@ mod tests {
 
     #[test]
     fn malformed_and_invalid_messages_get_distinct_codes() {
-        assert_eq!(parse_message(b"{not json").err().map(|e| e.0), Some(-32700));
-        assert_eq!(parse_message(b"[1,2]").err().map(|e| e.0), Some(-32600));
+        assert_eq!(
+            parse_message(b"{not json").err().map(|e| e.0),
+            Some(ErrorCode::PARSE_ERROR)
+        );
+        assert_eq!(
+            parse_message(b"[1,2]").err().map(|e| e.0),
+            Some(ErrorCode::INVALID_REQUEST)
+        );
         assert_eq!(
             parse_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
                 .err()

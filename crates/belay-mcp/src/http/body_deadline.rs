@@ -14,6 +14,7 @@
 //! `Timeout` bounds the handler's whole work too (a tool call, an SSE stream) and answers
 //! an empty 408 on a connection that stays open.
 
+use rmcp::model::ErrorCode;
 use std::{
     pin::Pin,
     sync::{
@@ -86,7 +87,7 @@ fn too_slow(timeout: Duration, setting: Option<&'static str>) -> Response {
     let hint = setting.map(|s| format!(" ({s})")).unwrap_or_default();
     let mut response = super::jsonrpc_error(
         StatusCode::REQUEST_TIMEOUT,
-        -32600,
+        ErrorCode::INVALID_REQUEST,
         &format!("request body not received within {within}{hint}"),
     );
     response

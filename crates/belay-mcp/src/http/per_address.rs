@@ -58,12 +58,8 @@ impl PerAddress {
             "too many connections from this address ({} open at most{hint}): close some and retry",
             max.unwrap_or(usize::MAX)
         );
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": { "code": -32600, "message": message },
-        })
-        .to_string();
+        let error = rmcp::ErrorData::new(rmcp::model::ErrorCode::INVALID_REQUEST, message, None);
+        let body = super::error_body(&serde_json::Value::Null, &error).to_string();
         let refusal = format!(
             "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

@@ -16,14 +16,11 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use rmcp::model::ErrorCode;
 
 use super::{jsonrpc_error, sessions::session_not_found};
 use crate::legacy_sse::parse_message;
 
-/// JSON-RPC's "invalid request", for refusals about the request rather than its body.
-const INVALID_REQUEST: i32 = -32600;
-/// JSON-RPC's "internal error", for a server-side failure.
-const INTERNAL_ERROR: i32 = -32603;
 /// The most of a refusal's text that is kept (rmcp's are one line).
 const MAX_REFUSAL_TEXT: usize = 16 * 1024;
 
@@ -42,7 +39,7 @@ pub(crate) async fn json_rpc_refusals(
     let Ok(bytes) = axum::body::to_bytes(body, max_body_bytes).await else {
         return jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
             &format!("request body is larger than {max_body_bytes} bytes"),
         );
     };
@@ -96,8 +93,8 @@ async fn as_json_rpc(response: Response, json_body: Option<Bytes>) -> Response {
         false => text,
     };
     let code = match status.is_server_error() {
-        true => INTERNAL_ERROR,
-        false => INVALID_REQUEST,
+        true => ErrorCode::INTERNAL_ERROR,
+        false => ErrorCode::INVALID_REQUEST,
     };
     let mut refusal = jsonrpc_error(status, code, &text);
     // Keep what the client needs to act on the refusal (`Allow` on a 405, say).

@@ -16,6 +16,7 @@
 //! (rmcp says 202, which the Python SDK reports as "Session termination failed: 202": the
 //! spec's clients expect 200 or 204 for a request that is done, not accepted for later).
 
+use rmcp::model::ErrorCode;
 use std::{
     collections::HashMap,
     sync::{Arc, PoisonError, RwLock},
@@ -144,7 +145,7 @@ impl SessionManager for BoundSessions {
 pub(crate) fn session_not_found() -> Response {
     jsonrpc_error(
         StatusCode::NOT_FOUND,
-        -32600,
+        ErrorCode::INVALID_REQUEST,
         "session not found: it ended or never existed; start a new one with `initialize`",
     )
 }
