@@ -122,6 +122,16 @@ fn problems(spec: &GatewaySpec) -> Vec<Problem> {
             message: "page_size must be at least 1".into(),
         });
     }
+    if spec.reload_poll_ms < 100 {
+        out.push(Problem {
+            upstream: 0,
+            field: Field::Whole,
+            message: format!(
+                "reload_poll_ms is {}; it must be at least 100 (a tighter loop gains nothing)",
+                spec.reload_poll_ms
+            ),
+        });
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     let prefixes: Vec<String> = spec
         .upstreams

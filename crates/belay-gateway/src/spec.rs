@@ -40,6 +40,17 @@ pub struct GatewaySpec {
     pub http: HttpLimitsSpec,
     /// The Prometheus endpoint (`[gateway.metrics]`).
     pub metrics: MetricsSpec,
+    /// Milliseconds between two checks of the configuration file for changes (its
+    /// modification time and length), which `belay gateway serve` and `belay up` reload
+    /// (SIGHUP reloads at once). At least 100.
+    pub reload_poll_ms: u64,
+}
+
+impl GatewaySpec {
+    /// How often the configuration file is checked for changes (`reload_poll_ms`).
+    pub fn reload_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.reload_poll_ms)
+    }
 }
 
 impl Default for GatewaySpec {
@@ -55,6 +66,7 @@ impl Default for GatewaySpec {
             rate_limits: belay_policy::RateLimitSpec::default(),
             http: HttpLimitsSpec::default(),
             metrics: MetricsSpec::default(),
+            reload_poll_ms: 2000,
         }
     }
 }

@@ -170,6 +170,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
     super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),
+        config.gateway.reload_poll(),
         |config| Ok(config.gateway.clone()),
         shutdown.clone(),
     );

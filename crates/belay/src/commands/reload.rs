@@ -1,8 +1,8 @@
 //! Reloading a running gateway's configuration: on SIGHUP, and when the file changes.
 //!
 //! The file is polled (its modification time and length) rather than watched with inotify:
-//! editors replace files in ways that lose watches, and a two-second delay is fine for a
-//! config change. A reload that fails keeps the running configuration and logs why.
+//! editors replace files in ways that lose watches, and a delay of a poll interval
+//! (`[gateway] reload_poll_ms`, two seconds by default) is fine for a config change. A reload that fails keeps the running configuration and logs why.
 
 use std::{
     path::{Path, PathBuf},
@@ -14,9 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::BelayConfig;
 
-/// How often the file is checked for changes.
-const POLL: Duration = Duration::from_secs(2);
-
 /// What identifies a version of the file: modification time and length.
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
@@ -25,10 +22,12 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 
 /// Reloads `gateway` from `file` (re-read as a whole belay.toml, env overrides included,
 /// then turned into the gateway's spec by `spec_of`) on SIGHUP and whenever the file
-/// changes, until `shutdown`. Without a file, SIGHUP reloads the environment overrides.
+/// changes (checked every `poll`), until `shutdown`. Without a file, SIGHUP reloads the
+/// environment overrides.
 pub(crate) fn watch(
     gateway: Gateway,
     file: Option<PathBuf>,
+    poll: Duration,
     spec_of: impl Fn(&BelayConfig) -> anyhow::Result<GatewaySpec> + Send + 'static,
     shutdown: CancellationToken,
 ) {
@@ -42,7 +41,7 @@ pub(crate) fn watch(
             }
         };
         let mut last = file.as_deref().and_then(stamp);
-        let mut poll = tokio::time::interval(POLL);
+        let mut poll = tokio::time::interval(poll);
         loop {
             let why = tokio::select! {
                 () = shutdown.cancelled() => return,

@@ -149,12 +149,14 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     )?;
     let audit = super::gateway::open_audit(&config, &dir)?;
     let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), audit.clone())?;
+    let poll = spec.reload_poll();
     let gateway = Gateway::start(spec, chain, shutdown.clone())?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
     super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),
+        poll,
         move |config| gateway_spec(&config.gateway, &internal_, auth, &base_, &dir_),
         shutdown.clone(),
     );

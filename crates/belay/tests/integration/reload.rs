@@ -5,10 +5,18 @@ use belay_mcp::testkit::Client;
 
 use crate::support::*;
 
+/// How often the gateway under test checks its file (`[gateway] reload_poll_ms`).
+const POLL_MS: u64 = 200;
+
+/// Long enough for several checks of the file, even on a loaded machine.
+fn a_few_polls() -> Duration {
+    Duration::from_millis(POLL_MS * 8)
+}
+
 /// The gateway's belay.toml: one stdio stock upstream and `rules` (TOML) for its policy.
 fn config_text(rules: &str) -> String {
     format!(
-        "[gateway]\n[[gateway.upstream]]\nname = \"stock\"\n\
+        "[gateway]\nreload_poll_ms = {POLL_MS}\n[[gateway.upstream]]\nname = \"stock\"\n\
          transport = {{ type = \"stdio\", command = \"{}\", args = [\"serve\", \"stock\"] }}\n{rules}",
         env!("CARGO_BIN_EXE_belay")
     )
@@ -65,19 +73,19 @@ async fn gateway_serve_reloads_on_file_change_and_sighup_keeping_sessions() -> a
 
     // A broken file: the running policy stays.
     std::fs::write(&config, config_text(BROKEN))?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(a_few_polls()).await;
     assert!(compare_denied(&client).await?, "the old policy still holds");
 
     // Same length, same modification time: only SIGHUP can notice the change.
     std::fs::write(&config, config_text(DENY_COMPARE))?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(a_few_polls()).await;
     let stamp = std::fs::metadata(&config)?.modified()?;
     std::fs::write(&config, config_text(DENY_NOTHING))?;
     std::fs::File::options()
         .write(true)
         .open(&config)?
         .set_modified(stamp)?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(a_few_polls()).await;
     assert!(
         compare_denied(&client).await?,
         "no reload without a change it can see"
