@@ -33,6 +33,9 @@ pub struct BelayConfig {
     /// The HTTP front of every server `belay` runs (`serve --transport http|sse`, `auth
     /// serve`, `gateway serve`, `up`): which reverse proxies may name the client.
     pub http: belay_mcp::http::HttpSpec,
+    /// `belay chat`: the model it talks to (`provider`, `base_url`, `model`,
+    /// `api_key_env`…), overridden by its flags.
+    pub chat: belay_chat::ChatSpec,
 }
 
 impl BelayConfig {
