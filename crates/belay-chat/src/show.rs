@@ -60,9 +60,9 @@ impl Screen {
         self.write(&format!("{text}\n"));
     }
 
-    /// An error line, in red, that says what to do.
+    /// An error line, in red, that says what to do; always on stderr, where scripts look.
     pub fn error(&self, text: &str) {
-        self.line(&format!("{ERROR}error:{ERROR:#} {text}"));
+        Self::new(true).line(&format!("{ERROR}error:{ERROR:#} {text}"));
     }
 
     /// A dimmed note.

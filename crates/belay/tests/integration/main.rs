@@ -3,9 +3,11 @@
 
 mod audit;
 mod auth;
+mod chat;
 mod connections;
 mod front_door;
 mod gateway;
+mod model_script;
 mod ports;
 mod quiet;
 mod reload;

@@ -1,0 +1,507 @@
+//! `belay chat` end to end: the built binary, the real `belay serve` servers it starts, and
+//! a scripted OpenAI-compatible endpoint on loopback playing the model.
+
+use crate::{
+    model_script::{Reply, ScriptedModel},
+    support::*,
+};
+
+/// What one `belay chat` run left.
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn transcript(&self) -> anyhow::Result<Value> {
+        serde_json::from_str(&self.stdout).map_err(|e| {
+            anyhow::anyhow!(
+                "stdout is no JSON transcript ({e}):\n{}\n{}",
+                self.stdout,
+                self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `belay chat ARGS`, typing `input` on its standard input.
+async fn chat(args: &[&str], input: &str) -> anyhow::Result<Run> {
+    use tokio::io::AsyncWriteExt;
+    let mut command = tokio::process::Command::from(belay());
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "AZURE_OPENAI_ENDPOINT",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_DEPLOYMENT",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .arg("chat")
+        .args(args)
+        .env(
+            "BELAY_TOKEN_CACHE",
+            std::env::temp_dir().join("belay-chat-test-tokens"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).await?;
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .map_err(|_| anyhow::anyhow!("belay chat did not finish within 60 s"))??;
+    Ok(Run {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// The tool messages the model was sent in `request`, as (call id, content).
+fn tool_messages(request: &Value) -> Vec<(String, String)> {
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap_or_default().to_owned(),
+                m["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn tool_names(request: &Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_price_lookup_streamed() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![("call_1", "get_stock_price", r#"{"symbol":"AAPL"}"#)]),
+        Reply::Text("AAPL closed at $150.25 on 2023-11-17."),
+    ])
+    .await?;
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--model",
+            "scripted",
+            "--json",
+            "--prompt",
+            "What is Apple's price?",
+        ],
+        "",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    // The call on one line, and the streamed answer, on stderr (stdout holds the JSON).
+    assert!(
+        run.stderr
+            .contains(r#"stock.get_stock_price({"symbol":"AAPL"}) → 150.25"#),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("AAPL closed at $150.25 on 2023-11-17."),
+        "{}",
+        run.stderr
+    );
+    let transcript = run.transcript()?;
+    assert_eq!(transcript["completed"], true);
+    let turn = &transcript["turns"][0];
+    assert_eq!(turn["end"], "completed");
+    assert_eq!(turn["rounds"], 2);
+    assert_eq!(turn["answer"], "AAPL closed at $150.25 on 2023-11-17.");
+    assert_eq!(turn["tool_calls"][0]["tool"], "stock.get_stock_price");
+    assert_eq!(turn["tool_calls"][0]["result"], "150.25");
+    assert_eq!(turn["tool_calls"][0]["structured"]["price"], 150.25);
+    assert!(turn["tool_calls"][0]["millis"].is_number());
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["stream"], true);
+    assert_eq!(requests[0]["model"], "scripted");
+    assert!(tool_names(&requests[0]).contains(&"get_stock_price".to_owned()));
+    assert_eq!(
+        requests[0]["messages"][0]["content"],
+        "What is Apple's price?"
+    );
+    // The streamed fragments were put together into one call, and its result went back.
+    assert_eq!(
+        requests[1]["messages"][1]["tool_calls"][0]["function"]["arguments"],
+        r#"{"symbol":"AAPL"}"#
+    );
+    assert_eq!(
+        tool_messages(&requests[1]),
+        [("call_1".to_owned(), "150.25".to_owned())]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_servers_in_one_turn_not_streamed() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![
+            ("call_a", "get_stock_price", r#"{"symbol":"MSFT"}"#),
+            ("call_b", "get_weather", r#"{"city":"Tokyo"}"#),
+        ]),
+        Reply::Text("MSFT is at 369.85 and Tokyo is mild."),
+    ])
+    .await?;
+    let run = chat(
+        &[
+            "stock",
+            "weather",
+            "--base-url",
+            &model.base_url,
+            "--no-stream",
+            "--json",
+            "--prompt",
+            "MSFT and Tokyo?",
+        ],
+        "",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    let transcript = run.transcript()?;
+    assert_eq!(
+        transcript["servers"],
+        serde_json::json!(["stock", "weather"])
+    );
+    let calls = &transcript["turns"][0]["tool_calls"];
+    assert_eq!(calls[0]["tool"], "stock.get_stock_price");
+    assert_eq!(calls[1]["tool"], "weather.get_weather");
+    assert!(
+        calls[1]["result"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Tokyo, Japan"),
+        "{calls}"
+    );
+    let requests = model.requests();
+    assert_eq!(
+        requests[0]["stream"],
+        Value::Null,
+        "a whole answer was asked for"
+    );
+    let names = tool_names(&requests[0]);
+    assert!(
+        names.contains(&"get_weather".to_owned()) && names.contains(&"get_stock_price".to_owned()),
+        "{names:?}"
+    );
+    let results = tool_messages(&requests[1]);
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].0, "call_a");
+    assert!(results[0].1.parse::<f64>().is_ok(), "{results:?}");
+    assert_eq!(results[1].0, "call_b");
+    Ok(())
+}
+
+#[tokio::test]
+async fn tools_of_the_same_name_on_two_servers_are_told_apart() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![
+            ("c1", "stock__get_stock_price", r#"{"symbol":"NVDA"}"#),
+            ("c2", "stock-2__get_stock_price", r#"{"symbol":"TSLA"}"#),
+        ]),
+        Reply::Text("done"),
+    ])
+    .await?;
+    let belay = env!("CARGO_BIN_EXE_belay");
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--prompt",
+            "both",
+            "--",
+            belay,
+            "serve",
+            "stock",
+        ],
+        "",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    let names = tool_names(&model.requests()[0]);
+    assert!(
+        names.contains(&"stock__get_stock_price".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"stock-2__get_stock_price".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"get_stock_price".to_owned()), "{names:?}");
+    let transcript = run.transcript()?;
+    let calls = &transcript["turns"][0]["tool_calls"];
+    assert_eq!(calls[0]["tool"], "stock.get_stock_price");
+    assert_eq!(calls[1]["tool"], "stock-2.get_stock_price");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sampling_is_answered_by_the_model_once_approved() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![(
+            "call_1",
+            "stock_headline_sampling",
+            r#"{"symbol":"AAPL"}"#,
+        )]),
+        // The server's sampling request, answered by the same model.
+        Reply::Text("Apple Rallies Into The Weekend"),
+        Reply::Text("Headline: Apple Rallies Into The Weekend"),
+    ])
+    .await?;
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--approve-sampling",
+            "--prompt",
+            "A headline for AAPL",
+        ],
+        "",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    let requests = model.requests();
+    assert_eq!(requests.len(), 3);
+    // The sampling request: the server's system prompt and limit, no tools.
+    let sampling = &requests[1];
+    assert!(
+        sampling["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("financial news editor"),
+        "{sampling}"
+    );
+    assert_eq!(sampling["max_completion_tokens"], 60);
+    assert!(tool_names(sampling).is_empty());
+    assert_eq!(
+        tool_messages(&requests[2]),
+        [(
+            "call_1".to_owned(),
+            "Apple Rallies Into The Weekend".to_owned()
+        )]
+    );
+    let transcript = run.transcript()?;
+    let sampled = &transcript["turns"][0]["samplings"][0];
+    assert_eq!(sampled["server"], "stock");
+    assert_eq!(sampled["answer"], "Apple Rallies Into The Weekend");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_sampling_request_never_reaches_the_model() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![(
+            "call_1",
+            "stock_headline_sampling",
+            r#"{"symbol":"AAPL"}"#,
+        )]),
+        Reply::Text("The server could not get a headline."),
+    ])
+    .await?;
+    // The person answers "n" to the approval question.
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--prompt",
+            "A headline",
+        ],
+        "n\n",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("asks your model to write"),
+        "{}",
+        run.stderr
+    );
+    let requests = model.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "the sampling request went to the model: {requests:?}"
+    );
+    let transcript = run.transcript()?;
+    assert_eq!(
+        transcript["turns"][0]["samplings"][0]["error"],
+        "the person refused the sampling request"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn elicitation_is_answered_through_the_form() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![(
+            "call_1",
+            "get_investment_advice",
+            r#"{"symbol":"TSLA"}"#,
+        )]),
+        Reply::Text("done"),
+    ])
+    .await?;
+    // Answer the form; a wrong risk level first, which is asked again.
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--prompt",
+            "Advice on TSLA",
+        ],
+        "a\nextreme\nlow\n3\n",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stderr.contains("expected one of"), "{}", run.stderr);
+    let results = tool_messages(&model.requests()[1]);
+    assert!(results[0].1.contains("low risk tolerance"), "{results:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_turn_that_cannot_complete_exits_nonzero() -> anyhow::Result<()> {
+    // The model keeps calling tools past the round limit.
+    let call = Reply::Calls(vec![("c", "get_stock_price", r#"{"symbol":"AAPL"}"#)]);
+    let model = ScriptedModel::start(vec![call.clone(), call.clone(), call]).await?;
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--max-rounds",
+            "2",
+            "--prompt",
+            "loop",
+        ],
+        "",
+    )
+    .await?;
+    assert!(!run.success);
+    assert!(run.stderr.contains("after 2 rounds"), "{}", run.stderr);
+    let transcript = run.transcript()?;
+    assert_eq!(transcript["completed"], false);
+    assert_eq!(transcript["turns"][0]["end"], "round_limit");
+
+    // The endpoint fails: said with its message, and the status says so.
+    let model = ScriptedModel::start(vec![Reply::Error(401, "Incorrect API key provided")]).await?;
+    let run = chat(
+        &["stock", "--base-url", &model.base_url, "--prompt", "hi"],
+        "",
+    )
+    .await?;
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("Incorrect API key provided"),
+        "{}",
+        run.stderr
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tool_error_goes_back_to_the_model() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![
+            ("c1", "get_stock_price", r#"{"symbol":"ZZZZ"}"#),
+            ("c2", "no_such_tool", "{}"),
+            ("c3", "get_stock_price", "{not json"),
+        ]),
+        Reply::Text("Sorry."),
+    ])
+    .await?;
+    let run = chat(
+        &["stock", "--base-url", &model.base_url, "--prompt", "ZZZZ?"],
+        "",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    let results = tool_messages(&model.requests()[1]);
+    assert!(
+        results[0].1.starts_with("Error: Unknown ticker"),
+        "{results:?}"
+    );
+    assert!(
+        results[1].1.contains("there is no tool `no_such_tool`"),
+        "{results:?}"
+    );
+    assert!(results[2].1.contains("not valid JSON"), "{results:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_model_the_slash_commands_work() -> anyhow::Result<()> {
+    let run = chat(
+        &["stock"],
+        "/call get_stock_price {\"symbol\":\"MSFT\"}\n/servers\nhello\n/quit\n",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("no model configured: set OPENAI_API_KEY"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(r#"stock.get_stock_price({"symbol":"MSFT"}) → 380.50"#),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("belay-stock"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("/call TOOL {json} calls a tool yourself"),
+        "{}",
+        run.stderr
+    );
+    Ok(())
+}
+
+#[test]
+fn mistakes_on_the_command_line_say_what_to_fix() -> anyhow::Result<()> {
+    let output = belay().args(["chat", "stonks"]).output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`stonks` is no target") && stderr.contains("stock, weather"),
+        "{stderr}"
+    );
+    let output = belay()
+        .args(["chat", "stock", "--model", "gpt-4o", "--prompt", "hi"])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("set OPENAI_API_KEY"));
+    Ok(())
+}
