@@ -311,11 +311,11 @@ impl Console {
 
     fn model(&mut self, rest: &str) {
         let screen = self.shared.screen;
-        if !rest.is_empty() {
-            if let Err(e) = self.switch_model(rest) {
-                screen.error(&e);
-                return;
-            }
+        if !rest.is_empty()
+            && let Err(e) = self.switch_model(rest)
+        {
+            screen.error(&e);
+            return;
         }
         match self.shared.model() {
             Some(model) => screen.line(&format!("model: {}", model.describe())),
@@ -342,14 +342,13 @@ impl Console {
                 .session
                 .peer_info()
                 .is_some_and(|i| i.capabilities.logging.is_some());
-            if logs {
-                if let Err(e) = server
+            if logs
+                && let Err(e) = server
                     .session
                     .set_level(SetLevelRequestParams::new(level))
                     .await
-                {
-                    screen.note(&format!("{}: cannot set its log level: {e}", server.name));
-                }
+            {
+                screen.note(&format!("{}: cannot set its log level: {e}", server.name));
             }
         }
         screen.note(&format!("server logs shown from {rest} up"));

@@ -308,10 +308,10 @@ fn numbered(options: &[(String, String)]) -> String {
 
 /// A choice by its number, its value or its title (case-insensitive).
 fn pick(options: &[(String, String)], input: &str) -> Result<String, String> {
-    if let Ok(n) = input.parse::<usize>() {
-        if let Some((value, _)) = n.checked_sub(1).and_then(|i| options.get(i)) {
-            return Ok(value.clone());
-        }
+    if let Ok(n) = input.parse::<usize>()
+        && let Some((value, _)) = n.checked_sub(1).and_then(|i| options.get(i))
+    {
+        return Ok(value.clone());
     }
     options
         .iter()

@@ -157,10 +157,10 @@ impl Servers {
         let mut out = Vec::new();
         let mut notes = Vec::new();
         for (index, server) in self.list.iter().enumerate() {
-            if !server
+            if server
                 .session
                 .peer_info()
-                .is_some_and(|i| i.capabilities.prompts.is_some())
+                .is_none_or(|i| i.capabilities.prompts.is_none())
             {
                 continue;
             }
@@ -177,10 +177,10 @@ impl Servers {
         let mut out = Vec::new();
         let mut notes = Vec::new();
         for (index, server) in self.list.iter().enumerate() {
-            if !server
+            if server
                 .session
                 .peer_info()
-                .is_some_and(|i| i.capabilities.resources.is_some())
+                .is_none_or(|i| i.capabilities.resources.is_none())
             {
                 continue;
             }

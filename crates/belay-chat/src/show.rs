@@ -106,10 +106,10 @@ pub fn call_line(tool: &str, arguments: &str, outcome: &str, is_error: bool) -> 
 /// when there is no text, other blocks named by kind.
 pub fn result_text(result: &CallToolResult) -> String {
     let mut parts: Vec<String> = result.content.iter().map(content_text).collect();
-    if parts.iter().all(|p| p.trim().is_empty()) {
-        if let Some(structured) = &result.structured_content {
-            parts = vec![structured.to_string()];
-        }
+    if parts.iter().all(|p| p.trim().is_empty())
+        && let Some(structured) = &result.structured_content
+    {
+        parts = vec![structured.to_string()];
     }
     parts.join("\n")
 }

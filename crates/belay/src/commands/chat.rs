@@ -134,10 +134,10 @@ fn targets(
         .iter()
         .map(|word| Target::parse(word, config.as_ref(), &exe))
         .collect::<Result<Vec<_>, _>>()?;
-    if words.is_empty() {
-        if let Some(config) = &config {
-            targets.extend(config.names().filter_map(|name| config.get(name).cloned()));
-        }
+    if words.is_empty()
+        && let Some(config) = &config
+    {
+        targets.extend(config.names().filter_map(|name| config.get(name).cloned()));
     }
     if !command.is_empty() {
         targets.push(Target::command(command)?);
