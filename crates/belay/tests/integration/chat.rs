@@ -27,6 +27,11 @@ impl Run {
 
 /// Runs `belay chat ARGS`, typing `input` on its standard input.
 async fn chat(args: &[&str], input: &str) -> anyhow::Result<Run> {
+    chat_with(args, input, &[]).await
+}
+
+/// Runs `belay chat ARGS` with the variables `vars` set, typing `input`.
+async fn chat_with(args: &[&str], input: &str, vars: &[(&str, &str)]) -> anyhow::Result<Run> {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::from(belay());
     for var in [
@@ -45,6 +50,7 @@ async fn chat(args: &[&str], input: &str) -> anyhow::Result<Run> {
             "BELAY_TOKEN_CACHE",
             std::env::temp_dir().join("belay-chat-test-tokens"),
         )
+        .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -503,5 +509,92 @@ fn mistakes_on_the_command_line_say_what_to_fix() -> anyhow::Result<()> {
         .output()?;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("set OPENAI_API_KEY"));
+    Ok(())
+}
+
+/// `belay serve NAME --transport TRANSPORT` on a free port, and the URL it listens on.
+fn serve_over(name: &str, transport: &str) -> anyhow::Result<(Reaper, String)> {
+    let mut child = Reaper(
+        belay()
+            .args([
+                "serve",
+                name,
+                "--transport",
+                transport,
+                "--port",
+                "0",
+                "--log-format",
+                "json",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let url = listening_url(&mut child.0)?;
+    Ok((child, url))
+}
+
+#[tokio::test]
+async fn servers_of_an_mcp_json_over_streamable_http_and_legacy_sse() -> anyhow::Result<()> {
+    let (_stock, stock_url) = serve_over("stock", "http")?;
+    let (_weather, weather_url) = serve_over("weather", "sse")?;
+    assert!(weather_url.ends_with("/sse"), "{weather_url}");
+    let dir = fresh_dir("chat-mcp-json")?;
+    let config = dir.join("mcp.json");
+    // VS Code's form: an env variable for the URL, an input for a header.
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "inputs": [{"type": "promptString", "id": "team", "description": "Team name"}],
+            "servers": {
+                "remote-stock": {"type": "http", "url": "${env:CHAT_TEST_STOCK_URL}",
+                                 "headers": {"X-Team": "${input:team}"}},
+                "old-weather": {"type": "sse", "url": weather_url}
+            }
+        })
+        .to_string(),
+    )?;
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![
+            ("c1", "get_stock_price", r#"{"symbol":"META"}"#),
+            ("c2", "get_weather", r#"{"city":"Paris"}"#),
+        ]),
+        Reply::Text("done"),
+    ])
+    .await?;
+    let config_path = config.to_string_lossy().into_owned();
+    let run = chat_with(
+        &[
+            "--mcp-config",
+            &config_path,
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--prompt",
+            "META and Paris",
+        ],
+        "blue\n",
+        &[("CHAT_TEST_STOCK_URL", &stock_url)],
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stderr.contains("Team name"), "{}", run.stderr);
+    let transcript = run.transcript()?;
+    // Sorted by name, as the file's servers are.
+    assert_eq!(
+        transcript["servers"],
+        serde_json::json!(["old-weather", "remote-stock"])
+    );
+    let calls = &transcript["turns"][0]["tool_calls"];
+    assert_eq!(calls[0]["tool"], "remote-stock.get_stock_price");
+    assert_eq!(calls[1]["tool"], "old-weather.get_weather");
+    assert!(
+        calls[1]["result"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Paris, France"),
+        "{calls}"
+    );
+    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
