@@ -160,7 +160,7 @@ impl Person for Terminal {
             let prompt = if hint.is_empty() {
                 format!("  {}: ", field.label)
             } else {
-                format!("  {} ({hint}): ", field.label)
+                format!("  {} [{hint}]: ", field.label)
             };
             loop {
                 let Some(input) = self.lines.read(&prompt, false).await else {
