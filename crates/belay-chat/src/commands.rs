@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::{
     console::Console,
     model::Message,
-    show::{DIM, NAME, content_text, fold},
+    show::{DIM, NAME, clean, content_text, fold},
     turn,
 };
 
@@ -76,7 +76,7 @@ impl Console {
             let first = description.lines().next().unwrap_or_default();
             screen.line(&format!(
                 "{NAME}{}{NAME:#}  {DIM}{}{DIM:#}",
-                entry.shown,
+                clean(&entry.shown),
                 fold(first, 100)
             ));
         }
@@ -93,7 +93,8 @@ impl Console {
             let server = self.server_name(server);
             screen.line(&format!(
                 "{NAME}{}{NAME:#}  {DIM}{server}: {}{DIM:#}",
-                resource.uri, resource.name
+                clean(&resource.uri),
+                clean(&resource.name)
             ));
         }
     }
@@ -120,8 +121,8 @@ impl Console {
                 .collect();
             screen.line(&format!(
                 "{NAME}{}{NAME:#} {} {DIM}({}) {}{DIM:#}",
-                prompt.name,
-                arguments.join(" "),
+                clean(&prompt.name),
+                clean(&arguments.join(" ")),
                 self.server_name(server),
                 fold(prompt.description.as_deref().unwrap_or_default(), 80)
             ));
@@ -232,7 +233,7 @@ impl Console {
                     for contents in result.contents {
                         match contents {
                             ResourceContents::TextResourceContents { text, .. } => {
-                                screen.line(&text)
+                                screen.line(&clean(&text))
                             }
                             ResourceContents::BlobResourceContents {
                                 blob, mime_type, ..
@@ -275,7 +276,7 @@ impl Console {
         };
         let record = turn::call_tool(&call, &self.servers, &self.shared).await;
         if record.result.chars().count() > 160 || record.result.contains('\n') {
-            screen.line(&record.result);
+            screen.line(&clean(&record.result));
         }
     }
 
@@ -302,8 +303,9 @@ impl Console {
                 .filter(|t| self.server_name(t.server) == server.name)
                 .count();
             screen.line(&format!(
-                "{NAME}{}{NAME:#}  {implementation}, protocol {version}, {tools} tools  {DIM}{}{DIM:#}",
+                "{NAME}{}{NAME:#}  {}, protocol {version}, {tools} tools  {DIM}{}{DIM:#}",
                 server.name,
+                clean(&implementation),
                 describe_target(&server.target)
             ));
         }

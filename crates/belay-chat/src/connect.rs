@@ -127,7 +127,10 @@ async fn stdio(
     if tail.is_empty() {
         Err(failure)
     } else {
-        Err(format!("{failure}; it wrote:\n  {}", tail.join("\n  ")))
+        Err(format!(
+            "{failure}; it wrote:\n  {}",
+            crate::show::clean(&tail.join("\n  "))
+        ))
     }
 }
 

@@ -29,7 +29,7 @@ use crate::{
     model::{ChatModel, Message, ModelRequest, StopReason},
     person::{FormAnswer, Person},
     settings::HOW_TO_CONFIGURE,
-    show::{DIM, NAME, Screen, fold},
+    show::{DIM, Screen, clean, fold},
 };
 
 /// What every server connection of one console shares.
@@ -244,7 +244,7 @@ fn summary(params: &CreateMessageRequestParams, messages: &[Message]) -> String 
         .filter(|h| !h.is_empty())
     {
         let names: Vec<String> = hints.iter().filter_map(|h| h.name.clone()).collect();
-        limits.push_str(&format!(", prefers {}", names.join(", ")));
+        limits.push_str(&format!(", prefers {}", clean(&names.join(", "))));
     }
     if matches!(
         params.include_context,
@@ -353,7 +353,7 @@ impl ClientHandler for ChatClient {
         self.shared.screen.line(&format!(
             "{DIM}[{}{} {:?}]{DIM:#} {}",
             self.server,
-            params.logger.map(|l| format!("/{l}")).unwrap_or_default(),
+            clean(&params.logger.map(|l| format!("/{l}")).unwrap_or_default()),
             params.level,
             fold(&data, 300)
         ));
@@ -378,7 +378,7 @@ impl ClientHandler for ChatClient {
             _ => format!("{}", params.progress),
         };
         self.shared.screen.note(&format!(
-            "  {NAME}{}{NAME:#} {amount} {}",
+            "  {} {amount} {}",
             self.server,
             params.message.unwrap_or_default()
         ));

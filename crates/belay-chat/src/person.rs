@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     form::Field,
-    show::{ASK, DIM, NAME, Screen},
+    show::{ASK, DIM, NAME, Screen, clean},
 };
 
 /// What a person answered to a form.
@@ -134,7 +134,8 @@ impl Person for Terminal {
 
     async fn fill_form(&self, server: &str, message: &str, fields: &[Field]) -> FormAnswer {
         self.screen.line(&format!(
-            "{ASK}?{ASK:#} {NAME}{server}{NAME:#} asks: {message}"
+            "{ASK}?{ASK:#} {NAME}{server}{NAME:#} asks: {}",
+            clean(message)
         ));
         loop {
             let Some(choice) = self
@@ -156,11 +157,12 @@ impl Person for Terminal {
             if let Some(description) = &field.description {
                 self.screen.note(&format!("  {description}"));
             }
-            let hint = field.hint();
+            let hint = clean(&field.hint()).into_owned();
+            let label = clean(&field.label);
             let prompt = if hint.is_empty() {
-                format!("  {}: ", field.label)
+                format!("  {label}: ")
             } else {
-                format!("  {} [{hint}]: ", field.label)
+                format!("  {label} [{hint}]: ")
             };
             loop {
                 let Some(input) = self.lines.read(&prompt, false).await else {
@@ -183,7 +185,9 @@ impl Person for Terminal {
 
     async fn open_url(&self, server: &str, message: &str, url: &str) -> bool {
         self.screen.line(&format!(
-            "{ASK}?{ASK:#} {NAME}{server}{NAME:#} asks you to open a page: {message}\n  {url}"
+            "{ASK}?{ASK:#} {NAME}{server}{NAME:#} asks you to open a page: {}\n  {}",
+            clean(message),
+            clean(url)
         ));
         self.yes_no("  Will you open it? [y/N] ").await
     }

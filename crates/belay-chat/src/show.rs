@@ -61,21 +61,48 @@ impl Screen {
     }
 
     /// An error line, in red, that says what to do; always on stderr, where scripts look.
+    /// The text may quote a server, so it is [`clean`]ed.
     pub fn error(&self, text: &str) {
-        Self::new(true).line(&format!("{ERROR}error:{ERROR:#} {text}"));
+        Self::new(true).line(&format!("{ERROR}error:{ERROR:#} {}", clean(text)));
     }
 
-    /// A dimmed note.
+    /// A dimmed note ([`clean`]ed: it may quote a server).
     pub fn note(&self, text: &str) {
-        self.line(&format!("{DIM}{text}{DIM:#}"));
+        self.line(&format!("{DIM}{}{DIM:#}", clean(text)));
     }
+}
+
+/// `text` from a server or the model, made safe to print: control characters (escape
+/// sequences that could move the cursor, clear or retitle the screen, hide what follows)
+/// and bidirectional overrides (which reorder what the person reads) are shown as `\u{…}`
+/// instead of acting on the terminal. Newlines and tabs stay.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The start of `text`, at most `limit` characters, with `…` when cut.
 pub fn fold(text: &str, limit: usize) -> String {
+    let text = clean(text);
     match text.char_indices().nth(limit) {
         Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
+        None => text.into_owned(),
     }
 }
 
@@ -96,7 +123,8 @@ pub fn call_line(tool: &str, arguments: &str, outcome: &str, is_error: bool) -> 
         format!("{OK}→{OK:#}")
     };
     format!(
-        "{NAME}{tool}{NAME:#}{DIM}({}){DIM:#} {arrow} {}",
+        "{NAME}{}{NAME:#}{DIM}({}){DIM:#} {arrow} {}",
+        clean(tool),
         fold(&arguments, ARGUMENT_CHARS),
         fold(&one_line(outcome), RESULT_CHARS)
     )
@@ -146,6 +174,14 @@ pub fn content_text(block: &ContentBlock) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_sequences_and_bidi_overrides_are_shown_not_obeyed() {
+        assert_eq!(clean("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(clean("\u{1b}[2Jgone\u{7}"), "\\u{1b}[2Jgone\\u{7}");
+        assert_eq!(clean("a\u{202e}b\u{9b}c\rd"), "a\\u{202e}b\\u{9b}c\\u{d}d");
+        assert!(!fold("\u{1b}]0;title\u{7}", 5).contains('\u{1b}'));
+    }
 
     #[test]
     fn a_call_fits_one_line() {

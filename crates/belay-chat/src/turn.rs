@@ -115,7 +115,7 @@ pub async fn run(
         let reply = model
             .complete(request, &mut |piece| {
                 wrote = true;
-                screen.write(piece);
+                screen.write(&show::clean(piece));
             })
             .await;
         if wrote {

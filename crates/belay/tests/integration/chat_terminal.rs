@@ -118,6 +118,17 @@ fn a_person_answers_a_form_and_uses_slash_commands_in_a_terminal() -> anyhow::Re
     tmux.type_line("d")?;
     tmux.wait_for("not personalised", 1)?;
 
+    // What a server says cannot drive the terminal: the unknown ticker the server echoes
+    // holds an escape sequence that would retitle the window; it is shown, not obeyed.
+    tmux.type_line(r#"/call get_stock_price {"symbol":"\u001b]2;pwned\u0007"}"#)?;
+    let screen = tmux.wait_for("Unknown ticker", 1)?;
+    assert!(screen.contains(r"\u{1b}]2;"), "{screen}");
+    let title = tmux.run(&["display-message", "-p", "-t", "t", "#{pane_title}"])?;
+    assert!(
+        !title.to_lowercase().contains("pwned"),
+        "the server retitled the terminal: {title}"
+    );
+
     // A line for the model without one says how to configure it; unknown commands are named.
     tmux.type_line("what is AAPL at?")?;
     tmux.wait_for("no model configured", 2)?;
