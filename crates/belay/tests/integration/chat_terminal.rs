@@ -145,7 +145,14 @@ fn a_person_answers_a_form_and_uses_slash_commands_in_a_terminal() -> anyhow::Re
         std::thread::sleep(Duration::from_millis(100));
     }
     // The lines typed at the prompt are kept for the next run, the form's answers are not.
-    let history = std::fs::read_to_string(dir.join("chat_history"))?;
+    let history_file = dir.join("chat_history");
+    // What the person typed is theirs: no other local user may read it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&history_file)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "history file mode {mode:o}");
+    }
+    let history = std::fs::read_to_string(&history_file)?;
     assert!(
         history.contains("/tools") && history.contains("/quit"),
         "{history}"
