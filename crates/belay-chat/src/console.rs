@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::{
     commands::After,
+    complete::Names,
     connect::ConnectOptions,
     handler::Shared,
     model::{ChatModel, Message},
@@ -190,12 +191,25 @@ impl Console {
         screen.note("/help lists the commands; Ctrl-D leaves");
     }
 
+    /// Gives Tab completion what the servers offer now.
+    async fn complete_names(&self, lines: &Lines) {
+        let (prompts, _) = self.servers.prompts().await;
+        let (resources, _) = self.servers.resources().await;
+        lines.set_names(Names {
+            tools: self.servers.tools.iter().map(|t| t.shown.clone()).collect(),
+            prompts: prompts.into_iter().map(|(_, p)| p.name).collect(),
+            resources: resources.into_iter().map(|(_, r)| r.uri).collect(),
+        });
+    }
+
     async fn interact(&mut self, lines: &Lines) {
+        self.complete_names(lines).await;
         loop {
             if self.shared.take_changed() {
                 for note in self.servers.refresh().await {
                     self.shared.screen.error(&note);
                 }
+                self.complete_names(lines).await;
             }
             let Some(line) = lines.read("› ", true).await else {
                 break;

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod commands;
+pub mod complete;
 pub mod connect;
 pub mod console;
 pub mod form;

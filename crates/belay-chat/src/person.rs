@@ -12,10 +12,11 @@ use std::{
 };
 
 use async_trait::async_trait;
-use rustyline::{DefaultEditor, error::ReadlineError};
+use rustyline::{Editor, error::ReadlineError, history::FileHistory};
 use serde_json::{Map, Value};
 
 use crate::{
+    complete::{Completion, Names},
     form::Field,
     show::{ASK, DIM, NAME, Screen, clean},
 };
@@ -45,15 +46,20 @@ pub trait Person: Send + Sync {
 /// The line editor shared by the console's prompt and every question.
 #[derive(Clone)]
 pub struct Lines {
-    editor: Arc<Mutex<DefaultEditor>>,
+    editor: Arc<Mutex<Editor<Completion, FileHistory>>>,
     history: Option<PathBuf>,
+    names: Arc<Mutex<Names>>,
 }
 
 impl Lines {
     /// A line editor keeping its history in `history` (created when missing).
     pub fn new(history: Option<PathBuf>) -> Result<Self, String> {
-        let mut editor =
-            DefaultEditor::new().map_err(|e| format!("cannot start the line editor: {e}"))?;
+        let mut editor: Editor<Completion, FileHistory> =
+            Editor::new().map_err(|e| format!("cannot start the line editor: {e}"))?;
+        let names = Arc::new(Mutex::new(Names::default()));
+        editor.set_helper(Some(Completion {
+            names: names.clone(),
+        }));
         if let Some(path) = &history {
             // A missing file is the first run; an unreadable one costs only the history.
             let _ = editor.load_history(path);
@@ -61,7 +67,15 @@ impl Lines {
         Ok(Self {
             editor: Arc::new(Mutex::new(editor)),
             history,
+            names,
         })
+    }
+
+    /// Replaces the names Tab completes.
+    pub fn set_names(&self, names: Names) {
+        if let Ok(mut slot) = self.names.lock() {
+            *slot = names;
+        }
     }
 
     /// Reads one line after `prompt`; `None` at the end of input (Ctrl-D) or on Ctrl-C.

@@ -98,6 +98,14 @@ fn a_person_answers_a_form_and_uses_slash_commands_in_a_terminal() -> anyhow::Re
     tmux.type_line("/tools")?;
     tmux.wait_for("stock_headline_sampling", 1)?;
 
+    // Tab completes the command, then the tool's name.
+    tmux.run(&["send-keys", "-t", "t", "-l", "/ca"])?;
+    tmux.run(&["send-keys", "-t", "t", "Tab"])?;
+    tmux.run(&["send-keys", "-t", "t", "-l", "get_stock_p"])?;
+    tmux.run(&["send-keys", "-t", "t", "Tab"])?;
+    tmux.type_line(r#" {"symbol":"NVDA"}"#)?;
+    tmux.wait_for(r#"stock.get_stock_price({"symbol":"NVDA"}) →"#, 1)?;
+
     // The form of get_investment_advice: answer, a wrong risk level, then good ones.
     tmux.type_line(r#"/call get_investment_advice {"symbol":"TSLA"}"#)?;
     tmux.wait_for("[a]nswer, [d]ecline or [c]ancel?", 1)?;
