@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::{
     form,
     model::{ChatModel, Message, ModelRequest, StopReason},
-    person::{FormAnswer, Person},
+    person::{Approval, FormAnswer, Person},
     settings::HOW_TO_CONFIGURE,
     show::{DIM, Screen, clean, fold},
 };
@@ -172,14 +172,22 @@ impl ChatClient {
             });
         }
         let summary = summary(&params, &messages);
-        if !self.shared.approve_sampling
-            && !self
+        if !self.shared.approve_sampling {
+            match self
                 .shared
                 .person
                 .approve_sampling(&self.server, &summary)
                 .await
-        {
-            return Err("the person refused the sampling request".into());
+            {
+                Approval::Approve => {}
+                Approval::Edit(text) => match messages.last_mut() {
+                    Some(Message::User { content } | Message::Assistant { content, .. }) => {
+                        *content = text;
+                    }
+                    _ => messages.push(Message::User { content: text }),
+                },
+                Approval::Refuse => return Err("the person refused the sampling request".into()),
+            }
         }
         let request = ModelRequest {
             messages,

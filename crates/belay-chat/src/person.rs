@@ -32,11 +32,22 @@ pub enum FormAnswer {
     Cancel,
 }
 
+/// What a person decided about a sampling request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// Send it as it is.
+    Approve,
+    /// Send it with the last message replaced by this text.
+    Edit(String),
+    /// Do not send it.
+    Refuse,
+}
+
 /// Someone who answers what servers ask.
 #[async_trait]
 pub trait Person: Send + Sync {
     /// Whether `server` may have the model answer the request summed up in `summary`.
-    async fn approve_sampling(&self, server: &str, summary: &str) -> bool;
+    async fn approve_sampling(&self, server: &str, summary: &str) -> Approval;
     /// The answer to `server`'s form.
     async fn fill_form(&self, server: &str, message: &str, fields: &[Field]) -> FormAnswer;
     /// Whether the person goes to `url` for `server` (URL-mode elicitation).
@@ -139,11 +150,33 @@ impl Terminal {
 
 #[async_trait]
 impl Person for Terminal {
-    async fn approve_sampling(&self, server: &str, summary: &str) -> bool {
+    async fn approve_sampling(&self, server: &str, summary: &str) -> Approval {
         self.screen.line(&format!(
             "{ASK}?{ASK:#} {NAME}{server}{NAME:#} asks your model to write:\n{summary}"
         ));
-        self.yes_no("  Send it to the model? [y/N] ").await
+        loop {
+            let Some(answer) = self
+                .lines
+                .read(
+                    "  Send it to the model? [y]es, [e]dit the last message, [N]o ",
+                    false,
+                )
+                .await
+            else {
+                return Approval::Refuse;
+            };
+            match answer.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" => return Approval::Approve,
+                "n" | "no" | "" => return Approval::Refuse,
+                "e" | "edit" => {
+                    return match self.lines.read("  The last message instead: ", false).await {
+                        Some(text) if !text.trim().is_empty() => Approval::Edit(text),
+                        _ => Approval::Refuse,
+                    };
+                }
+                _ => self.screen.note("  answer y, e or n"),
+            }
+        }
     }
 
     async fn fill_form(&self, server: &str, message: &str, fields: &[Field]) -> FormAnswer {

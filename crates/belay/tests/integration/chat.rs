@@ -598,3 +598,41 @@ async fn servers_of_an_mcp_json_over_streamable_http_and_legacy_sse() -> anyhow:
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_person_can_edit_what_a_server_asks_the_model() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![(
+            "call_1",
+            "stock_headline_sampling",
+            r#"{"symbol":"AAPL"}"#,
+        )]),
+        Reply::Text("Bananas Up"),
+        Reply::Text("done"),
+    ])
+    .await?;
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--prompt",
+            "A headline",
+        ],
+        "e\nWrite a headline about bananas\n",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    let sampling = &model.requests()[1];
+    let messages = sampling["messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(messages.len(), 2, "{sampling}");
+    assert!(
+        messages[0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("financial news editor")
+    );
+    assert_eq!(messages[1]["content"], "Write a headline about bananas");
+    assert_eq!(tool_messages(&model.requests()[2])[0].1, "Bananas Up");
+    Ok(())
+}
