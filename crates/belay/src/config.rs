@@ -144,6 +144,32 @@ mod tests {
     }
 
     #[test]
+    fn the_chat_table_loads_and_refuses_unknown_keys() -> anyhow::Result<()> {
+        let path =
+            std::env::temp_dir().join(format!("belay-config-chat-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[chat]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\n\
+             model = \"llama3.2\"\nmax_rounds = 4\napi_key_env = \"MY_KEY\"\n",
+        )?;
+        let config = BelayConfig::load(Some(&path));
+        std::fs::write(&path, "[chat]\napi_key = \"sk-inline\"\n")?;
+        let inline_key = BelayConfig::load(Some(&path))
+            .err()
+            .map(|e| format!("{e:#}"));
+        std::fs::remove_file(&path)?;
+        let chat = config?.chat;
+        assert_eq!(chat.provider, Some(belay_chat::spec::Provider::Openai));
+        assert_eq!(chat.model.as_deref(), Some("llama3.2"));
+        assert_eq!(chat.max_rounds, Some(4));
+        assert_eq!(chat.api_key_env.as_deref(), Some("MY_KEY"));
+        // A key written in the file is refused: it names the variable instead.
+        let inline_key = inline_key.unwrap_or_default();
+        assert!(inline_key.contains("api_key"), "{inline_key}");
+        Ok(())
+    }
+
+    #[test]
     fn a_missing_file_is_named() {
         let err = BelayConfig::load(Some(Path::new("/nonexistent/belay.toml")))
             .err()
