@@ -150,15 +150,31 @@ impl Console {
         }
     }
 
+    /// Runs one turn; Ctrl-C stops it (the model's request or the tool call in flight is
+    /// dropped) and leaves the conversation as it was before.
     async fn turn(&mut self, prompt: &str) -> TurnRecord {
-        let record = turn::run(
+        let kept = self.messages.len();
+        let started = std::time::Instant::now();
+        let run = turn::run(
             prompt,
             &mut self.messages,
             &mut self.servers,
             &self.shared,
             self.max_rounds,
-        )
-        .await;
+        );
+        let finished = tokio::select! {
+            record = run => Some(record),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let record = match finished {
+            Some(record) => record,
+            None => {
+                // A half-done turn (tool calls without their results) would make the
+                // next request invalid.
+                self.messages.truncate(kept);
+                turn::interrupted(prompt, &self.shared, started.elapsed().as_millis())
+            }
+        };
         self.turns.push(record.clone());
         record
     }

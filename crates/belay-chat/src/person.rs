@@ -89,7 +89,8 @@ impl Lines {
         }
     }
 
-    /// Reads one line after `prompt`; `None` at the end of input (Ctrl-D) or on Ctrl-C.
+    /// Reads one line after `prompt`; `None` at the end of input (Ctrl-D), and on Ctrl-C
+    /// unless `remember` (the console's own prompt, where Ctrl-C gives an empty line).
     pub async fn read(&self, prompt: &str, remember: bool) -> Option<String> {
         let editor = self.editor.clone();
         let prompt = prompt.to_owned();
@@ -109,6 +110,9 @@ impl Lines {
                     }
                     Some(line)
                 }
+                // Ctrl-C at the prompt clears the line, as in a shell; in a question it
+                // cancels, like Ctrl-D.
+                Err(ReadlineError::Interrupted) if remember => Some(String::new()),
                 Err(ReadlineError::Interrupted | ReadlineError::Eof) => None,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the terminal");

@@ -28,6 +28,8 @@ pub enum TurnEnd {
     RoundLimit,
     /// The model's endpoint failed.
     ModelFailed(String),
+    /// The person pressed Ctrl-C: the turn is dropped from the conversation.
+    Interrupted,
 }
 
 /// One tool call as the transcript records it.
@@ -156,8 +158,25 @@ pub async fn run(
              max_rounds (or --max-rounds) if it needs more"
         )),
         TurnEnd::ModelFailed(reason) => shared.screen.error(reason),
+        TurnEnd::Interrupted => {}
     }
     record
+}
+
+/// The record of a turn the person interrupted after `millis` milliseconds.
+pub fn interrupted(prompt: &str, shared: &Shared, millis: u128) -> TurnRecord {
+    shared
+        .screen
+        .error("interrupted: the turn is left out of the conversation");
+    TurnRecord {
+        prompt: prompt.to_owned(),
+        end: TurnEnd::Interrupted,
+        rounds: 0,
+        answer: String::new(),
+        tool_calls: Vec::new(),
+        samplings: shared.take_samplings(),
+        millis,
+    }
 }
 
 /// Calls one tool the model asked for and shows the call on one line.

@@ -636,3 +636,50 @@ async fn the_person_can_edit_what_a_server_asks_the_model() -> anyhow::Result<()
     assert_eq!(tool_messages(&model.requests()[2])[0].1, "Bananas Up");
     Ok(())
 }
+
+#[tokio::test]
+async fn ctrl_c_stops_a_turn_and_the_transcript_says_so() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![Reply::Stall]).await?;
+    let mut command = tokio::process::Command::from(belay());
+    command
+        .args([
+            "chat",
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--prompt",
+            "think",
+        ])
+        .env_remove("OPENAI_API_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn()?;
+    let pid = child.id().unwrap_or_default().to_string();
+    // Once the model has the request, the person presses Ctrl-C.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while model.requests().is_empty() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the model was never asked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()?;
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .map_err(|_| anyhow::anyhow!("Ctrl-C did not stop the turn"))??;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let transcript: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(transcript["turns"][0]["end"], "interrupted");
+    assert_eq!(transcript["completed"], false);
+    // The half-done turn is not in the conversation.
+    assert_eq!(transcript["messages"], serde_json::json!([]));
+    Ok(())
+}

@@ -24,6 +24,8 @@ pub(crate) enum Reply {
     Calls(Vec<(&'static str, &'static str, &'static str)>),
     /// An HTTP error with OpenAI's error body.
     Error(u16, &'static str),
+    /// No answer for a minute: a model that is slow to think.
+    Stall,
 }
 
 #[derive(Default)]
@@ -90,6 +92,10 @@ async fn complete(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Val
         reply
     };
     let reply = reply.unwrap_or(Reply::Error(500, "the script has no more replies"));
+    if let Reply::Stall = reply {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
     match reply {
         Reply::Error(status, message) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -123,7 +129,7 @@ fn whole(reply: &Reply) -> Value {
             }),
             "tool_calls",
         ),
-        Reply::Error(..) => (json!({}), "stop"),
+        Reply::Error(..) | Reply::Stall => (json!({}), "stop"),
     };
     json!({
         "id": "chatcmpl-scripted",
@@ -177,7 +183,7 @@ fn chunks(reply: &Reply) -> Vec<Value> {
             }
             out.push(chunk(json!({}), Some("tool_calls")));
         }
-        Reply::Error(..) => {}
+        Reply::Error(..) | Reply::Stall => {}
     }
     out
 }
