@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod chat;
+mod chat_ask;
 mod chat_terminal;
 mod connections;
 mod front_door;
