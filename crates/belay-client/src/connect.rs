@@ -47,7 +47,18 @@ pub async fn connect_with<H: ClientHandler>(
     handler: H,
     lifecycle: ClientLifecycleMode,
 ) -> Result<RunningService<RoleClient, H>> {
-    let client = SignedInClient::new(reqwest::Client::new(), sign_in);
+    connect_over(reqwest::Client::new(), sign_in, handler, lifecycle).await
+}
+
+/// Like [`connect_with`], over an HTTP client the caller built: one with default headers
+/// (an `mcp.json` entry's `headers`), a proxy or its own time limits.
+pub async fn connect_over<H: ClientHandler>(
+    http: reqwest::Client,
+    sign_in: Arc<SignIn>,
+    handler: H,
+    lifecycle: ClientLifecycleMode,
+) -> Result<RunningService<RoleClient, H>> {
+    let client = SignedInClient::new(http, sign_in);
     let standalone = client.standalone_stream();
     let running = handler
         .serve_with_lifecycle(transport_over(client), lifecycle)

@@ -25,7 +25,7 @@ mod signin;
 pub use agent::{BrowserAgent, DevicePrompt, HeadlessAgent, LoopbackRedirect, UserAgent};
 pub use authorized::{Authorize, Authorized};
 pub use cache::{ClientRecord, TokenCache, TokenStore};
-pub use connect::{connect, connect_with, transport};
+pub use connect::{connect, connect_over, connect_with, transport};
 pub use error::{Error, Result};
 pub use form::FormAgent;
 pub use http::SignedInClient;

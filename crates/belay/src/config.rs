@@ -33,6 +33,9 @@ pub struct BelayConfig {
     /// The HTTP front of every server `belay` runs (`serve --transport http|sse`, `auth
     /// serve`, `gateway serve`, `up`): which reverse proxies may name the client.
     pub http: belay_mcp::http::HttpSpec,
+    /// `belay chat`: the model it talks to (`provider`, `base_url`, `model`,
+    /// `api_key_env`…), overridden by its flags.
+    pub chat: belay_chat::ChatSpec,
 }
 
 impl BelayConfig {
@@ -137,6 +140,32 @@ mod tests {
         // None by default.
         let options = BelayConfig::default().front(HttpServerOptions::default());
         assert!(!options.trusted_proxies.trusts("127.0.0.1".parse()?));
+        Ok(())
+    }
+
+    #[test]
+    fn the_chat_table_loads_and_refuses_unknown_keys() -> anyhow::Result<()> {
+        let path =
+            std::env::temp_dir().join(format!("belay-config-chat-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[chat]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\n\
+             model = \"llama3.2\"\nmax_rounds = 4\napi_key_env = \"MY_KEY\"\n",
+        )?;
+        let config = BelayConfig::load(Some(&path));
+        std::fs::write(&path, "[chat]\napi_key = \"sk-inline\"\n")?;
+        let inline_key = BelayConfig::load(Some(&path))
+            .err()
+            .map(|e| format!("{e:#}"));
+        std::fs::remove_file(&path)?;
+        let chat = config?.chat;
+        assert_eq!(chat.provider, Some(belay_chat::spec::Provider::Openai));
+        assert_eq!(chat.model.as_deref(), Some("llama3.2"));
+        assert_eq!(chat.max_rounds, Some(4));
+        assert_eq!(chat.api_key_env.as_deref(), Some("MY_KEY"));
+        // A key written in the file is refused: it names the variable instead.
+        let inline_key = inline_key.unwrap_or_default();
+        assert!(inline_key.contains("api_key"), "{inline_key}");
         Ok(())
     }
 

@@ -71,6 +71,8 @@ pub enum Command {
     Gateway(commands::gateway::GatewayArgs),
     /// Verify, follow and search the gateway's tamper-evident audit log.
     Audit(commands::audit::AuditArgs),
+    /// A console where a language model drives MCP servers, and you stay in control.
+    Chat(commands::chat::ChatArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -102,6 +104,7 @@ pub fn main() -> ExitCode {
             Command::Auth(args) => commands::auth::run(args, cli.config.as_deref()).await,
             Command::Gateway(args) => commands::gateway::run(args, cli.config.as_deref()).await,
             Command::Audit(args) => commands::audit::run(args, cli.config.as_deref()).await,
+            Command::Chat(args) => commands::chat::run(args, cli.config.as_deref()).await,
         }
     });
     match result {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod auth_client;
+pub mod chat;
 pub mod gateway;
 pub mod login;
 mod reload;

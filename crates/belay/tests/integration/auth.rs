@@ -111,6 +111,42 @@ fn auth_login_signs_in_with_a_device_code_and_keeps_the_token() -> anyhow::Resul
         "asked again: {stderr}"
     );
 
+    // `belay chat` on the same server signs in with the cached token: no prompt, and the
+    // model's call reaches the protected tool.
+    let runtime = tokio::runtime::Runtime::new()?;
+    let model = runtime.block_on(crate::model_script::ScriptedModel::start(vec![
+        crate::model_script::Reply::Calls(vec![("c1", "get_weather", r#"{"city":"Tokyo"}"#)]),
+        crate::model_script::Reply::Text("Mild in Tokyo."),
+    ]))?;
+    let chat = belay()
+        .args(["chat", &url, "--token-cache", &tokens, "--no-browser"])
+        .args([
+            "--base-url",
+            &model.base_url,
+            "--json",
+            "--prompt",
+            "Tokyo?",
+        ])
+        .env_remove("OPENAI_API_KEY")
+        .stdin(Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&chat.stderr);
+    assert!(chat.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("/device?user_code=") && !stderr.contains("Sign in"),
+        "{stderr}"
+    );
+    let transcript: Value = serde_json::from_slice(&chat.stdout)?;
+    let result = &transcript["turns"][0]["tool_calls"][0];
+    assert_eq!(result["is_error"], false, "{transcript}");
+    assert!(
+        result["result"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Tokyo"),
+        "{transcript}"
+    );
+
     let out = belay()
         .args(["auth", "logout", &url, "--token-cache", &tokens])
         .output()?;

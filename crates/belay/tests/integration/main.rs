@@ -3,9 +3,13 @@
 
 mod audit;
 mod auth;
+mod chat;
+mod chat_ask;
+mod chat_terminal;
 mod connections;
 mod front_door;
 mod gateway;
+mod model_script;
 mod ports;
 mod quiet;
 mod reload;

@@ -1,0 +1,406 @@
+//! The client side of each server connection: sampling answered by the configured model
+//! once the person approves, elicitation as a terminal form, log lines at the level the
+//! person chose, progress, and list-changed notices that make the console list again.
+#![allow(deprecated)] // Sampling and logging are deprecated by SEP-2577 but servers still use them.
+
+use std::{
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, AtomicU8, Ordering},
+    },
+    time::Instant,
+};
+
+use rmcp::{
+    ClientHandler, ErrorData, RoleClient,
+    model::{
+        ClientCapabilities, ClientConfig, ContextInclusion, CreateMessageRequestParams,
+        CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationAction,
+        ElicitationCapability, ErrorCode, FormElicitationCapability, Implementation, LoggingLevel,
+        LoggingMessageNotificationParam, ProgressNotificationParam, Role, SamplingCapability,
+        SamplingMessage, UrlElicitationCapability,
+    },
+    service::{NotificationContext, RequestContext},
+};
+use serde::Serialize;
+
+use crate::{
+    form,
+    model::{ChatModel, Message, ModelRequest, StopReason},
+    person::{Approval, FormAnswer, Person},
+    settings::HOW_TO_CONFIGURE,
+    show::{DIM, Screen, clean, fold},
+};
+
+/// What every server connection of one console shares.
+pub struct Shared {
+    /// The model, when one is configured (`/model` may change it).
+    pub model: RwLock<Option<Arc<dyn ChatModel>>>,
+    /// Who answers questions.
+    pub person: Arc<dyn Person>,
+    /// Where to show things.
+    pub screen: Screen,
+    /// Answer sampling without asking (`--approve-sampling`).
+    pub approve_sampling: bool,
+    /// Server log lines at or above this level are shown (`/loglevel`).
+    log_level: AtomicU8,
+    /// A server said its tools, prompts or resources changed.
+    changed: AtomicBool,
+    /// The sampling requests answered (or refused), for the transcript.
+    samplings: Mutex<Vec<SamplingRecord>>,
+}
+
+/// One sampling request as the transcript records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SamplingRecord {
+    /// The server that asked.
+    pub server: String,
+    /// The messages it sent, as text.
+    pub messages: Vec<Message>,
+    /// What the model answered, or `None` when refused or failed.
+    pub answer: Option<String>,
+    /// Why there is no answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub millis: u128,
+}
+
+impl Shared {
+    /// Shared state for a console with `model` (or none), asking `person`.
+    pub fn new(
+        model: Option<Arc<dyn ChatModel>>,
+        person: Arc<dyn Person>,
+        screen: Screen,
+        approve_sampling: bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            model: RwLock::new(model),
+            person,
+            screen,
+            approve_sampling,
+            log_level: AtomicU8::new(level_rank(LoggingLevel::Warning)),
+            changed: AtomicBool::new(false),
+            samplings: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The model, if any.
+    pub fn model(&self) -> Option<Arc<dyn ChatModel>> {
+        self.model.read().ok().and_then(|m| m.clone())
+    }
+
+    /// Shows server log lines at `level` and above.
+    pub fn set_log_level(&self, level: LoggingLevel) {
+        self.log_level.store(level_rank(level), Ordering::Relaxed);
+    }
+
+    /// Whether a list changed since the last call (and forgets it).
+    pub fn take_changed(&self) -> bool {
+        self.changed.swap(false, Ordering::Relaxed)
+    }
+
+    /// The sampling requests seen since the last call.
+    pub fn take_samplings(&self) -> Vec<SamplingRecord> {
+        self.samplings
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+
+    fn record(&self, record: SamplingRecord) {
+        if let Ok(mut samplings) = self.samplings.lock() {
+            samplings.push(record);
+        }
+    }
+}
+
+/// rmcp's `LoggingLevel` in order of severity.
+pub fn level_rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+/// The handler of one server's connection.
+#[derive(Clone)]
+pub struct ChatClient {
+    server: String,
+    shared: Arc<Shared>,
+}
+
+impl ChatClient {
+    /// The handler for the server called `server`.
+    pub fn new(server: impl Into<String>, shared: Arc<Shared>) -> Self {
+        Self {
+            server: server.into(),
+            shared,
+        }
+    }
+
+    async fn sample(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> Result<CreateMessageResult, String> {
+        let model = self
+            .shared
+            .model()
+            .ok_or_else(|| HOW_TO_CONFIGURE.to_owned())?;
+        let mut messages = Vec::new();
+        if let Some(system) = params
+            .system_prompt
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+        {
+            messages.push(Message::System { content: system });
+        }
+        for message in &params.messages {
+            let content = sampling_text(message);
+            messages.push(match message.role {
+                Role::User => Message::User { content },
+                Role::Assistant => Message::Assistant {
+                    content,
+                    tool_calls: Vec::new(),
+                },
+            });
+        }
+        let summary = summary(&params, &messages);
+        if !self.shared.approve_sampling {
+            match self
+                .shared
+                .person
+                .approve_sampling(&self.server, &summary)
+                .await
+            {
+                Approval::Approve => {}
+                Approval::Edit(text) => match messages.last_mut() {
+                    Some(Message::User { content } | Message::Assistant { content, .. }) => {
+                        *content = text;
+                    }
+                    _ => messages.push(Message::User { content: text }),
+                },
+                Approval::Refuse => return Err("the person refused the sampling request".into()),
+            }
+        }
+        let request = ModelRequest {
+            messages,
+            tools: Vec::new(),
+            max_tokens: Some(params.max_tokens),
+            temperature: params.temperature,
+            model: None,
+        };
+        let reply = model
+            .complete(request, &mut |_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        self.shared.screen.note(&format!(
+            "  {} answered {}: {}",
+            reply.model,
+            self.server,
+            fold(reply.text.trim(), 120)
+        ));
+        let stop = match reply.stop {
+            StopReason::MaxTokens => CreateMessageResult::STOP_REASON_END_MAX_TOKEN,
+            _ => CreateMessageResult::STOP_REASON_END_TURN,
+        };
+        let mut result =
+            CreateMessageResult::new(SamplingMessage::assistant_text(reply.text), reply.model);
+        result.stop_reason = Some(stop.to_owned());
+        Ok(result)
+    }
+}
+
+/// A sampling message's text; blocks a chat model cannot read are named instead.
+fn sampling_text(message: &SamplingMessage) -> String {
+    message
+        .content
+        .clone()
+        .into_vec()
+        .iter()
+        .map(|block| match block.as_text() {
+            Some(text) => text.text.clone(),
+            None => "[non-text content omitted]".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the person sees before approving: the system prompt, the messages, the limits.
+fn summary(params: &CreateMessageRequestParams, messages: &[Message]) -> String {
+    let mut lines = Vec::new();
+    for message in messages {
+        let (role, text) = match message {
+            Message::System { content } => ("system", content),
+            Message::User { content } => ("user", content),
+            Message::Assistant { content, .. } => ("assistant", content),
+            Message::Tool { content, .. } => ("tool", content),
+        };
+        lines.push(format!("  {DIM}{role}:{DIM:#} {}", fold(text.trim(), 400)));
+    }
+    let mut limits = format!("at most {} tokens", params.max_tokens);
+    if let Some(hints) = params
+        .model_preferences
+        .as_ref()
+        .and_then(|p| p.hints.as_ref())
+        .filter(|h| !h.is_empty())
+    {
+        let names: Vec<String> = hints.iter().filter_map(|h| h.name.clone()).collect();
+        limits.push_str(&format!(", prefers {}", clean(&names.join(", "))));
+    }
+    if matches!(
+        params.include_context,
+        Some(ContextInclusion::AllServers | ContextInclusion::ThisServer)
+    ) {
+        limits.push_str(", asks for conversation context (not shared)");
+    }
+    lines.push(format!("  {DIM}({limits}){DIM:#}"));
+    lines.join("\n")
+}
+
+impl ClientHandler for ChatClient {
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        capabilities.sampling = Some(SamplingCapability::default());
+        capabilities.elicitation = Some(
+            ElicitationCapability::new()
+                .with_form(FormElicitationCapability::new().with_schema_validation(true))
+                .with_url(UrlElicitationCapability::new()),
+        );
+        let mut info = ClientConfig::default();
+        info.capabilities = capabilities;
+        info.client_info = Implementation::new("belay-chat", env!("CARGO_PKG_VERSION"));
+        info
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let started = Instant::now();
+        let messages = params
+            .messages
+            .iter()
+            .map(|m| Message::User {
+                content: sampling_text(m),
+            })
+            .collect();
+        let outcome = self.sample(params).await;
+        self.shared.record(SamplingRecord {
+            server: self.server.clone(),
+            messages,
+            answer: outcome.as_ref().ok().map(|r| sampling_text(&r.message)),
+            error: outcome.as_ref().err().cloned(),
+            millis: started.elapsed().as_millis(),
+        });
+        outcome.map_err(|reason| {
+            self.shared
+                .screen
+                .note(&format!("  sampling for {}: {reason}", self.server));
+            // -1: "User rejected sampling request" in the MCP specification's example.
+            ErrorData::new(ErrorCode(-1), reason, None)
+        })
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let person = &self.shared.person;
+        let answer = match request {
+            ElicitRequestParams::FormElicitationParams {
+                message,
+                requested_schema,
+                ..
+            } => {
+                let schema = serde_json::to_value(&requested_schema)
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+                let fields = form::fields(&schema).map_err(|reason| {
+                    ErrorData::invalid_params(format!("cannot show this form: {reason}"), None)
+                })?;
+                match person.fill_form(&self.server, &message, &fields).await {
+                    FormAnswer::Accept(values) => ElicitResult::new(ElicitationAction::Accept)
+                        .with_content(serde_json::Value::Object(values)),
+                    FormAnswer::Decline => ElicitResult::new(ElicitationAction::Decline),
+                    FormAnswer::Cancel => ElicitResult::new(ElicitationAction::Cancel),
+                }
+            }
+            ElicitRequestParams::UrlElicitationParams { message, url, .. } => {
+                let action = if person.open_url(&self.server, &message, &url).await {
+                    ElicitationAction::Accept
+                } else {
+                    ElicitationAction::Decline
+                };
+                ElicitResult::new(action)
+            }
+            _ => ElicitResult::new(ElicitationAction::Decline),
+        };
+        Ok(answer)
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if level_rank(params.level) < self.shared.log_level.load(Ordering::Relaxed) {
+            return;
+        }
+        let data = match &params.data {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.shared.screen.line(&format!(
+            "{DIM}[{}{} {:?}]{DIM:#} {}",
+            self.server,
+            clean(&params.logger.map(|l| format!("/{l}")).unwrap_or_default()),
+            params.level,
+            fold(&data, 300)
+        ));
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let amount = match params.total {
+            Some(total) if total > 0.0 => {
+                let done = (params.progress / total).clamp(0.0, 1.0);
+                let filled = (done * 20.0).round() as usize;
+                format!(
+                    "[{}{}] {:.0}%",
+                    "█".repeat(filled),
+                    "·".repeat(20 - filled),
+                    done * 100.0
+                )
+            }
+            _ => format!("{}", params.progress),
+        };
+        self.shared.screen.note(&format!(
+            "  {} {amount} {}",
+            self.server,
+            params.message.unwrap_or_default()
+        ));
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.shared.changed.store(true, Ordering::Relaxed);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.shared.changed.store(true, Ordering::Relaxed);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.shared.changed.store(true, Ordering::Relaxed);
+    }
+}

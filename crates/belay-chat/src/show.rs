@@ -1,0 +1,208 @@
+//! How things look on the terminal: one compact line per tool call, long results folded,
+//! colours through `anstream` (dropped when the output is no terminal or `NO_COLOR` is set).
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
+
+/// Tool names and server names.
+pub const NAME: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)))
+    .bold();
+/// Secondary text: arguments, hints.
+pub const DIM: Style = Style::new().dimmed();
+/// Errors.
+pub const ERROR: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))
+    .bold();
+/// Questions to the person.
+pub const ASK: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)))
+    .bold();
+/// Good news.
+pub const OK: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)))
+    .bold();
+
+/// The most characters of arguments shown on a call line.
+const ARGUMENT_CHARS: usize = 80;
+/// The most characters of a result shown on a call line.
+const RESULT_CHARS: usize = 160;
+
+/// Where the console writes for the person: stdout, or stderr when stdout carries the
+/// `--json` transcript.
+#[derive(Debug, Clone, Copy)]
+pub struct Screen {
+    to_stderr: bool,
+}
+
+impl Screen {
+    /// Writes to stdout, or stderr when `to_stderr`.
+    pub fn new(to_stderr: bool) -> Self {
+        Self { to_stderr }
+    }
+
+    /// Writes `text` as is (no newline added) and flushes, ignoring a closed output: the
+    /// console must not die because the person piped it into `head`.
+    pub fn write(&self, text: &str) {
+        if self.to_stderr {
+            let mut out = anstream::stderr().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        } else {
+            let mut out = anstream::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        }
+    }
+
+    /// Writes one line.
+    pub fn line(&self, text: &str) {
+        self.write(&format!("{text}\n"));
+    }
+
+    /// An error line, in red, that says what to do; always on stderr, where scripts look.
+    /// The text may quote a server, so it is [`clean`]ed.
+    pub fn error(&self, text: &str) {
+        Self::new(true).line(&format!("{ERROR}error:{ERROR:#} {}", clean(text)));
+    }
+
+    /// A dimmed note ([`clean`]ed: it may quote a server).
+    pub fn note(&self, text: &str) {
+        self.line(&format!("{DIM}{}{DIM:#}", clean(text)));
+    }
+}
+
+/// `text` from a server or the model, made safe to print: control characters (escape
+/// sequences that could move the cursor, clear or retitle the screen, hide what follows)
+/// and bidirectional overrides (which reorder what the person reads) are shown as `\u{…}`
+/// instead of acting on the terminal. Newlines and tabs stay.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The start of `text`, at most `limit` characters, with `…` when cut.
+pub fn fold(text: &str, limit: usize) -> String {
+    let text = clean(text);
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.into_owned(),
+    }
+}
+
+/// One line, lines joined with ` ⏎ `, so a result fits a call line.
+fn one_line(text: &str) -> String {
+    text.trim().lines().collect::<Vec<_>>().join(" ⏎ ")
+}
+
+/// `stock.get_stock_price({"symbol":"AAPL"}) → 150.25`, arguments and result folded.
+pub fn call_line(tool: &str, arguments: &str, outcome: &str, is_error: bool) -> String {
+    let arguments = match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(value) => value.to_string(),
+        Err(_) => arguments.to_owned(),
+    };
+    let arrow = if is_error {
+        format!("{ERROR}✗{ERROR:#}")
+    } else {
+        format!("{OK}→{OK:#}")
+    };
+    format!(
+        "{NAME}{}{NAME:#}{DIM}({}){DIM:#} {arrow} {}",
+        clean(tool),
+        fold(&arguments, ARGUMENT_CHARS),
+        fold(&one_line(outcome), RESULT_CHARS)
+    )
+}
+
+/// A tool result as the text the model reads: text blocks as they are, structured content
+/// when there is no text, other blocks named by kind.
+pub fn result_text(result: &CallToolResult) -> String {
+    let mut parts: Vec<String> = result.content.iter().map(content_text).collect();
+    if parts.iter().all(|p| p.trim().is_empty())
+        && let Some(structured) = &result.structured_content
+    {
+        parts = vec![structured.to_string()];
+    }
+    parts.join("\n")
+}
+
+/// One content block as text.
+pub fn content_text(block: &ContentBlock) -> String {
+    if let Some(text) = block.as_text() {
+        return text.text.clone();
+    }
+    if let Some(image) = block.as_image() {
+        return format!(
+            "[image {}, {} bytes base64]",
+            image.mime_type,
+            image.data.len()
+        );
+    }
+    if let Some(resource) = block.as_resource() {
+        return match &resource.resource {
+            ResourceContents::TextResourceContents { uri, text, .. } => {
+                format!("[resource {uri}]\n{text}")
+            }
+            ResourceContents::BlobResourceContents { uri, .. } => {
+                format!("[resource {uri}, binary]")
+            }
+            _ => "[a resource the console cannot show]".to_owned(),
+        };
+    }
+    if let Some(link) = block.as_resource_link() {
+        return format!("[resource link {}]", link.uri);
+    }
+    "[content the console cannot show]".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_bidi_overrides_are_shown_not_obeyed() {
+        assert_eq!(clean("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(clean("\u{1b}[2Jgone\u{7}"), "\\u{1b}[2Jgone\\u{7}");
+        assert_eq!(clean("a\u{202e}b\u{9b}c\rd"), "a\\u{202e}b\\u{9b}c\\u{d}d");
+        assert!(!fold("\u{1b}]0;title\u{7}", 5).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_call_fits_one_line() {
+        let line = call_line(
+            "stock.get_stock_price",
+            "{\"symbol\": \"AAPL\"}",
+            "150.25",
+            false,
+        );
+        let plain = anstream::adapter::strip_str(&line).to_string();
+        assert_eq!(
+            plain,
+            "stock.get_stock_price({\"symbol\":\"AAPL\"}) → 150.25"
+        );
+        let long = "x".repeat(1000);
+        let line = call_line("t", "not json", &format!("a\nb\n{long}"), true);
+        let plain = anstream::adapter::strip_str(&line).to_string();
+        assert!(plain.starts_with("t(not json) ✗ a ⏎ b ⏎ x"), "{plain}");
+        assert!(
+            plain.ends_with('…') && plain.chars().count() < 200,
+            "{plain}"
+        );
+    }
+}

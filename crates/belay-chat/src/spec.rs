@@ -1,0 +1,62 @@
+//! The `[chat]` table of `belay.toml`: which model `belay chat` talks to and how.
+//!
+//! Every key can also be set by `BELAY_CHAT__<KEY>` (the workspace's env override rule) and
+//! by `belay chat`'s flags, which win. The API key itself is never written in the file: it
+//! is read from the variable `api_key_env` names.
+
+use serde::Deserialize;
+
+/// Which kind of endpoint serves the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Any OpenAI-compatible chat-completions endpoint: OpenAI, Ollama
+    /// (`http://127.0.0.1:11434/v1`), vLLM, llama.cpp's server, LM Studio.
+    Openai,
+    /// Azure OpenAI: a resource endpoint, a deployment and an API version.
+    Azure,
+}
+
+impl std::str::FromStr for Provider {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "openai" => Ok(Self::Openai),
+            "azure" => Ok(Self::Azure),
+            other => Err(format!(
+                "unknown provider `{other}`: use `openai` (any OpenAI-compatible endpoint) or `azure`"
+            )),
+        }
+    }
+}
+
+/// `[chat]`: the model `belay chat` uses. Unset keys fall back to the provider's usual
+/// environment variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `AZURE_OPENAI_ENDPOINT`,
+/// `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_API_VERSION`, `AZURE_OPENAI_DEPLOYMENT`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatSpec {
+    /// `openai` or `azure`. Unset: Azure when `AZURE_OPENAI_ENDPOINT` is set and no
+    /// `base_url` is, else OpenAI-compatible.
+    pub provider: Option<Provider>,
+    /// The endpoint: an OpenAI-compatible base URL ending in `/v1`, or the Azure resource's
+    /// endpoint (`https://NAME.openai.azure.com`).
+    pub base_url: Option<String>,
+    /// The model (OpenAI-compatible) or the deployment (Azure).
+    pub model: Option<String>,
+    /// Azure's `api-version` query parameter (default `2024-10-21`).
+    pub api_version: Option<String>,
+    /// Name of the environment variable holding the API key (default `OPENAI_API_KEY`, or
+    /// `AZURE_OPENAI_API_KEY` for Azure).
+    pub api_key_env: Option<String>,
+    /// Stream answers as they are written (default true); false for endpoints that cannot.
+    pub stream: Option<bool>,
+    /// The most model requests one turn may make while the model keeps calling tools
+    /// (default 10).
+    pub max_rounds: Option<u32>,
+    /// A system prompt put first in every conversation.
+    pub system_prompt: Option<String>,
+    /// Answer servers' sampling requests without asking the person first (default false).
+    pub approve_sampling: bool,
+}
