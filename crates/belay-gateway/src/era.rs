@@ -17,7 +17,8 @@
 //! whole session. So:
 //!
 //! * [`to_upstream`] rewrites a request's `_meta` for the upstream's era. What means the
-//!   same in both eras travels: the W3C trace context (`traceparent`, `tracestate`), the
+//!   same in both eras travels: the W3C trace context (`traceparent`, `tracestate`,
+//!   `baggage`), the
 //!   progress token (rmcp gives each upstream request its own, and [`crate::upstream_client`] maps
 //!   the upstream's progress back to the caller's token) and the log level (per request in
 //!   2026-07-28, `logging/setLevel` on the session in the handshake era). The rest of the
@@ -45,7 +46,7 @@ use rmcp::{
 
 use crate::{
     input_required::Notice,
-    trace_context::{TRACEPARENT, TRACESTATE},
+    trace_context::{BAGGAGE, TRACEPARENT, TRACESTATE},
     upstream_client::{self, Downstream},
 };
 
@@ -114,7 +115,7 @@ pub(crate) fn to_upstream(
 ) -> Option<LoggingLevel> {
     let meta = request.get_meta_mut();
     let caller = std::mem::take(meta);
-    for key in [TRACEPARENT, TRACESTATE, PROGRESS_TOKEN] {
+    for key in [TRACEPARENT, TRACESTATE, BAGGAGE, PROGRESS_TOKEN] {
         if let Some(value) = caller.get(key) {
             meta.insert(key.to_owned(), value.clone());
         }

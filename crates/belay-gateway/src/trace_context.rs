@@ -6,7 +6,9 @@
 //! reaches the gateway over any transport), else from the HTTP `traceparent` header. The
 //! outgoing one goes into the upstream request's `_meta` (so stdio upstreams get it too) and,
 //! for HTTP upstreams, into the `traceparent` header as well ([`copy_to_headers`]). A
-//! `tracestate` travels along unchanged. With trace export on
+//! `tracestate` travels along unchanged, and so does W3C `baggage` (SEP-414 carries it in
+//! `_meta` too; taken from `_meta`, else from the header, whether or not a `traceparent`
+//! came with it). With trace export on
 //! ([`belay_core::telemetry`]), the ids are the exported span's, so the traces join up;
 //! without it, the gateway still keeps the trace id and makes up a span id of its own.
 
@@ -26,6 +28,8 @@ use crate::chain::CallContext;
 pub const TRACEPARENT: &str = "traceparent";
 /// The `tracestate` header and `_meta` key.
 pub const TRACESTATE: &str = "tracestate";
+/// The W3C `baggage` header and `_meta` key.
+pub const BAGGAGE: &str = "baggage";
 
 /// A parsed `traceparent` (W3C Trace Context, version 00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,11 +184,24 @@ pub(crate) fn propagate(request: &mut ClientRequest, context: &RequestContext<Ro
             },
         },
     };
+    let baggage = baggage(context);
     let meta: &mut RequestMetaObject = request.get_meta_mut();
     meta.set_traceparent(parent.to_string());
     if let Some(state) = caller.and_then(|(_, state)| state) {
         meta.set_tracestate(state);
     }
+    if let Some(baggage) = baggage {
+        meta.set_baggage(baggage);
+    }
+}
+
+/// The caller's W3C baggage: `_meta` first, else the HTTP header.
+fn baggage(context: &RequestContext<RoleServer>) -> Option<String> {
+    if let Some(baggage) = context.meta.get_baggage() {
+        return Some(baggage.to_owned());
+    }
+    let headers = &context.extensions.get::<http::request::Parts>()?.headers;
+    Some(headers.get(BAGGAGE)?.to_str().ok()?.to_owned())
 }
 
 /// Random non-zero bytes (an all-zero id is invalid).
@@ -197,7 +214,7 @@ fn random_id<const N: usize>() -> [u8; N] {
     }
 }
 
-/// Copies a request's `_meta.traceparent` and `_meta.tracestate` into HTTP headers, so an
+/// Copies a request's `_meta.traceparent`, `tracestate` and `baggage` into HTTP headers, so an
 /// upstream's HTTP tracing (proxies, server middleware) sees the trace too. A malformed
 /// value is left out of the headers.
 pub fn copy_to_headers(
@@ -211,6 +228,7 @@ pub fn copy_to_headers(
     for (name, value) in [
         (TRACEPARENT, meta.get_traceparent()),
         (TRACESTATE, meta.get_tracestate()),
+        (BAGGAGE, meta.get_baggage()),
     ] {
         if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
             headers.insert(HeaderName::from_static(name), value);
@@ -277,6 +295,7 @@ mod tests {
             ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("t")));
         request.get_meta_mut().set_traceparent(EXAMPLE);
         request.get_meta_mut().set_tracestate("vendor=opaque");
+        request.get_meta_mut().set_baggage("userId=alice");
         let message = JsonRpcMessage::Request(JsonRpcRequest::new(RequestId::Number(1), request));
         let mut headers = HashMap::new();
         copy_to_headers(&message, &mut headers);
@@ -291,6 +310,12 @@ mod tests {
                 .get(&HeaderName::from_static(TRACESTATE))
                 .and_then(|v| v.to_str().ok()),
             Some("vendor=opaque")
+        );
+        assert_eq!(
+            headers
+                .get(&HeaderName::from_static(BAGGAGE))
+                .and_then(|v| v.to_str().ok()),
+            Some("userId=alice")
         );
         // And the same context is in the JSON the upstream reads.
         let json = serde_json::to_value(&message)?;

@@ -22,6 +22,7 @@ fn enveloped_call() -> ClientRequest {
     meta.set_log_level(LoggingLevel::Warning);
     meta.set_traceparent(TRACEPARENT);
     meta.set_tracestate("vendor=opaque");
+    meta.set_baggage("userId=alice");
     meta.set_progress_token(ProgressToken(NumberOrString::Number(7)));
     meta.insert("com.example/private".into(), json!("the caller's own"));
     let mut request = ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("t")));
@@ -52,6 +53,7 @@ fn a_handshake_upstream_gets_no_envelope_and_a_session_level() -> serde_json::Re
         json!({
             "traceparent": TRACEPARENT,
             "tracestate": "vendor=opaque",
+            "baggage": "userId=alice",
             "progressToken": 7,
         }),
         "only what means the same in both eras"
@@ -83,6 +85,7 @@ fn a_round_trip_upstream_gets_the_gateways_own_envelope() -> serde_json::Result<
     );
     assert_eq!(meta.log_level(), Some(LoggingLevel::Error));
     assert_eq!(meta.get_traceparent(), Some(TRACEPARENT));
+    assert_eq!(meta.get_baggage(), Some("userId=alice"));
     let json = meta_json(&request)?;
     assert_eq!(json["progressToken"], 7);
     assert!(json.get("com.example/private").is_none(), "{json}");

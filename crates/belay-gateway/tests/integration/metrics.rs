@@ -218,6 +218,8 @@ struct Seen {
     header: Option<String>,
     state: Option<String>,
     meta: Option<String>,
+    /// `baggage`: the header, and `_meta`'s.
+    baggage: (Option<String>, Option<String>),
 }
 
 type Calls = Arc<Mutex<Vec<Seen>>>;
@@ -242,11 +244,13 @@ async fn traced_upstream() -> anyhow::Result<(String, Calls, DropGuard)> {
                         Some(value.to_owned())
                     };
                     let meta = json["params"]["_meta"]["traceparent"].as_str();
+                    let baggage = json["params"]["_meta"]["baggage"].as_str();
                     if let Ok(mut calls) = record.lock() {
                         calls.push(Seen {
                             header: header("traceparent"),
                             state: header("tracestate"),
                             meta: meta.map(str::to_owned),
+                            baggage: (header("baggage"), baggage.map(str::to_owned)),
                         });
                     }
                 }
@@ -287,6 +291,13 @@ async fn weather(client: &Client, meta_traceparent: Option<&str>) -> anyhow::Res
 
 /// The one call the upstream saw since the last take, its header and `_meta` agreeing.
 fn take_one(calls: &Calls) -> anyhow::Result<(TraceParent, Option<String>)> {
+    take_one_with_baggage(calls).map(|(parent, state, _)| (parent, state))
+}
+
+/// [`take_one`], with the call's baggage (header and `_meta` agreeing).
+fn take_one_with_baggage(
+    calls: &Calls,
+) -> anyhow::Result<(TraceParent, Option<String>, Option<String>)> {
     let mut calls = calls.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     let seen: Vec<Seen> = calls.drain(..).collect();
     anyhow::ensure!(seen.len() == 1, "{seen:?}");
@@ -298,7 +309,11 @@ fn take_one(calls: &Calls) -> anyhow::Result<(TraceParent, Option<String>)> {
     assert_eq!(seen.meta.as_deref(), Some(header), "header and _meta agree");
     let parent =
         TraceParent::parse(header).ok_or_else(|| anyhow::anyhow!("bad traceparent {header}"))?;
-    Ok((parent, seen.state.clone()))
+    assert_eq!(
+        seen.baggage.0, seen.baggage.1,
+        "baggage: header and _meta agree"
+    );
+    Ok((parent, seen.state.clone(), seen.baggage.1.clone()))
 }
 
 #[tokio::test]
@@ -310,11 +325,20 @@ async fn forwarded_calls_carry_a_traceparent_continuing_the_callers_trace() -> a
     // Trace context in the HTTP headers.
     let traced = client_with(
         format!("{}/mcp", gw.base),
-        &[("traceparent", DOWNSTREAM), ("tracestate", "vendor=opaque")],
+        &[
+            ("traceparent", DOWNSTREAM),
+            ("tracestate", "vendor=opaque"),
+            ("baggage", "userId=alice,tenant=acme"),
+        ],
     )
     .await?;
     weather(&traced, None).await?;
-    let (sent, state) = take_one(&calls)?;
+    let (sent, state, baggage) = take_one_with_baggage(&calls)?;
+    assert_eq!(
+        baggage.as_deref(),
+        Some("userId=alice,tenant=acme"),
+        "baggage travels"
+    );
     assert_eq!(sent.trace_id, downstream.trace_id, "the same trace");
     assert_ne!(
         sent.parent_id, downstream.parent_id,
