@@ -1,7 +1,7 @@
 //! The resource server in front of an MCP router: bearer checks, per-method scopes, the
 //! RFC 6750 challenges, and the RFC 9728 metadata that tells clients where to log in.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -17,10 +17,15 @@ use url::Url;
 
 use crate::{Caller, Error, ResourceSpec, ScopePolicy, Validator};
 
+/// A boxed future that can cross threads.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Where RFC 9728 puts protected resource metadata.
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
-/// Protects an MCP router: see [`Protection::protect`]. Cheap to clone.
+/// Protects an MCP router ([`Protection::protect`]) or, as a tower [`Layer`](tower::Layer),
+/// any HTTP service (a plain rmcp `StreamableHttpService`, say; serve the metadata with
+/// [`Protection::metadata_router`] beside it). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Protection(Arc<Inner>);
 
@@ -119,9 +124,7 @@ impl Protection {
     /// (open to all) at `/.well-known/oauth-protected-resource` and its path-suffixed
     /// form. Handlers find the [`Caller`] in the request extensions.
     pub fn protect(&self, router: Router) -> Router {
-        router
-            .layer(middleware::from_fn_with_state(self.clone(), check))
-            .merge(self.metadata_router())
+        router.layer(self.clone()).merge(self.metadata_router())
     }
 
     /// Like [`protect`](Self::protect), for one of several servers sharing an origin (as
@@ -131,9 +134,7 @@ impl Protection {
         // The root path comes first; a server at the origin's root has only that one.
         let skip = usize::from(self.0.metadata_paths.len() > 1);
         let suffixed = &self.0.metadata_paths[skip..];
-        router
-            .layer(middleware::from_fn_with_state(self.clone(), check))
-            .merge(self.routes(suffixed))
+        router.layer(self.clone()).merge(self.routes(suffixed))
     }
 
     /// Just the metadata routes.
@@ -266,6 +267,28 @@ fn methods(body: &[u8]) -> Vec<(String, Option<String>)> {
         Ok(Value::Array(batch)) => batch.iter().filter_map(one).collect(),
         Ok(message) => one(&message).into_iter().collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// [`check`] as a function pointer, so that the layer's service type can be named.
+type Check = fn(State<Protection>, Request, Next) -> BoxFuture<'static, Response>;
+
+fn boxed_check(
+    protection: State<Protection>,
+    request: Request,
+    next: Next,
+) -> BoxFuture<'static, Response> {
+    Box::pin(check(protection, request, next))
+}
+
+/// The bearer check in front of `inner`: a request without a valid token for this resource
+/// gets the RFC 6750 challenge and never reaches it; one with a token reaches it with the
+/// [`Caller`] in its extensions.
+impl<S> tower::Layer<S> for Protection {
+    type Service = middleware::FromFn<Check, Protection, S, (State<Protection>, Request)>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        middleware::from_fn_with_state(self.clone(), boxed_check as Check).layer(inner)
     }
 }
 

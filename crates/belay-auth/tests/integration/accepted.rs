@@ -149,3 +149,48 @@ async fn an_issuer_whose_metadata_names_another_issuer_is_not_trusted() -> anyho
     );
     Ok(())
 }
+
+/// The bearer check as a tower layer around a service that is not an axum `Router` (what a
+/// plain rmcp `StreamableHttpService` is): refused without a token, reached with one, the
+/// caller in the request's extensions.
+#[tokio::test]
+async fn the_check_is_a_layer_around_any_service() -> anyhow::Result<()> {
+    use std::{convert::Infallible, sync::Arc};
+
+    use axum::{body::Body, extract::Request, response::Response};
+    use belay_auth::{Caller, Protection};
+    use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+    let key = SigningKey::es256("layer")?;
+    let issuer = Issuer::start(&[&key]).await?;
+    let url = "http://127.0.0.1:9/mcp";
+    let protection = Protection::new(&spec(&issuer), url)?;
+    let plain = service_fn(|request: Request| async move {
+        let caller = request
+            .extensions()
+            .get::<Arc<Caller>>()
+            .map(|c| c.sub.clone());
+        Ok::<_, Infallible>(Response::new(Body::from(caller.unwrap_or_default())))
+    });
+    let service = ServiceBuilder::new().layer(protection).service(plain);
+    let post = |authorization: Option<String>| {
+        let mut request = Request::post(url).header("content-type", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.body(Body::from(ping().to_string()))
+    };
+
+    let anonymous = service.clone().oneshot(post(None)?).await?;
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+
+    let token = key.sign(&issuer.claims(url, ""))?;
+    let signed_in = service
+        .oneshot(post(Some(format!("Bearer {token}")))?)
+        .await?;
+    assert_eq!(signed_in.status(), 200);
+    let body = axum::body::to_bytes(signed_in.into_body(), 1024).await?;
+    assert_eq!(body, "user-42", "the service saw the caller");
+    Ok(())
+}
