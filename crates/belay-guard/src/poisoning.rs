@@ -1,0 +1,315 @@
+//! Tool-metadata poisoning: instructions hidden in a tool's name, description, schema or
+//! annotations that are aimed at the model rather than at the person reading them.
+//!
+//! Every string of the tool is read (after [`View`] undoes hidden characters, and again after
+//! decoding base64, hex and URL-escaped runs). Each matching rule is a finding; matches of
+//! different signal groups also combine (noisy-OR) into `poisoning.combined` when together
+//! they are more severe than any one of them, so "read `~/.ssh`" plus "pass it as `notes`"
+//! plus "before using this tool" is high even though each alone is not.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::decode::Decoder;
+use crate::finding::{Finding, Kind, Severity, Span, excerpt};
+use crate::patterns::*;
+use crate::rules::{Hit, Rule, RuleSet, Signal, combine};
+use crate::unicode::{self, View};
+
+/// A tool as a server lists it, as plain data (not tied to an MCP library).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    /// The tool's name.
+    pub name: String,
+    /// Display title, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The description the model reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON Schema of its arguments.
+    #[serde(default)]
+    pub input_schema: Value,
+    /// Annotations (hints such as `readOnlyHint`, and a title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
+}
+
+/// A description longer than this is reported (`poisoning.oversize`).
+pub const OVERSIZE_BYTES: usize = 4096;
+
+const fn rule(
+    id: &'static str,
+    kind: Kind,
+    signal: Signal,
+    weight: f32,
+    pattern: &'static str,
+    explain: &'static str,
+) -> Rule {
+    Rule { id, kind, signal, weight, pattern, explain }
+}
+
+use Kind::{
+    CommandExecution as Cmd, Exfiltration as Exf, HiddenInstruction as Hid, SecretAccess as Sec,
+    SideChannel as Side, ToolShadowing as Shadow,
+};
+
+static RULES: &[Rule] = &[
+    rule("poisoning.conceal_from_user", Hid, Signal::Conceal, 0.9, conceal_user!(), "tells the model to keep something from the user"),
+    rule("poisoning.conceal_this", Hid, Signal::Conceal, 0.6, conceal_this!(), "tells the model not to mention or reveal something"),
+    rule("poisoning.act_secretly", Hid, Signal::Conceal, 0.6, conceal_quietly!(), "asks for an action to be done quietly or secretly"),
+    rule("poisoning.conceal_from_user_i18n", Hid, Signal::Conceal, 0.85, conceal_other_languages!(), "tells the model to keep something from the user (non-English)"),
+    rule("poisoning.ignore_instructions", Hid, Signal::Override, 0.95, override_previous!(), "tells the model to ignore its earlier instructions"),
+    rule("poisoning.override_instructions", Hid, Signal::Override, 0.8, override_precedence!(), "claims to override or replace the model's instructions"),
+    rule("poisoning.ignore_instructions_i18n", Hid, Signal::Override, 0.9, override_other_languages!(), "tells the model to ignore its earlier instructions (non-English)"),
+    rule("poisoning.role_play", Hid, Signal::Role, 0.7, role_play!(), "gives the model a new role or removes its restrictions"),
+    rule("poisoning.addresses_model", Hid, Signal::AddressModel, 0.45, address_model!(), "a note addressed to the AI model rather than to a person"),
+    rule("poisoning.addresses_model_vocative", Hid, Signal::AddressModel, 0.4, address_model_vocative!(), "speaks to the AI model directly"),
+    rule("poisoning.addresses_model_i18n", Hid, Signal::AddressModel, 0.45, address_model_other_languages!(), "a note addressed to the AI model (non-English)"),
+    rule("poisoning.chat_delimiter", Hid, Signal::Delimiter, 0.8, delimiter_chat!(), "prompt-format delimiters that try to open a new system or tool turn"),
+    rule("poisoning.instruction_block", Hid, Signal::Delimiter, 0.45, delimiter_tag!(), "an <IMPORTANT>/<system>-style block or a fake section marker"),
+    rule("poisoning.names_secret", Sec, Signal::SecretNamed, 0.3, secret_named!(), "names a secret or a sensitive file"),
+    rule("poisoning.read_secret", Sec, Signal::SecretRead, 0.8, secret_read!(), "asks the model to read, copy or send a secret or a sensitive file"),
+    rule("poisoning.side_channel", Side, Signal::SideChannel, 0.5, side_channel!(), "asks for data to be put into a parameter"),
+    rule("poisoning.parameter_purpose", Side, Signal::SideChannel, 0.5, param_purpose!(), "gives a parameter a hidden purpose"),
+    rule("poisoning.conversation_data", Exf, Signal::ConversationData, 0.45, conversation_data!(), "asks for the conversation, the user's messages or personal data"),
+    rule("poisoning.send_to_address", Exf, Signal::Send, 0.8, send_out!(), "asks for data to be sent to an outside URL or address"),
+    rule("poisoning.image_beacon", Exf, Signal::Send, 0.8, image_beacon!(), "a Markdown image or link whose URL would carry data out"),
+    rule("poisoning.blind_copy", Exf, Signal::Send, 0.55, blind_copy!(), "asks for a blind copy of messages"),
+    rule("poisoning.controls_other_tools", Shadow, Signal::ToolControl, 0.6, tool_control!(), "tries to change how other tools are called or used"),
+    rule("poisoning.alters_other_tools", Shadow, Signal::ToolControl, 0.6, tool_alter!(), "tries to replace another tool or change its recipients"),
+    rule("poisoning.shell_command", Cmd, Signal::Command, 0.9, shell_command!(), "contains a download-and-run or destructive shell command"),
+    rule("poisoning.run_in_terminal", Cmd, Signal::Command, 0.5, run_in_terminal!(), "asks for a command to be run in a terminal"),
+    rule("poisoning.skip_confirmation", Hid, Signal::Bypass, 0.45, bypass!(), "tells the model to skip confirmation or safety checks"),
+    rule("poisoning.deceive_user", Hid, Signal::Deceive, 0.65, deceive!(), "tells the model to mislead the user"),
+    rule("poisoning.precondition", Hid, Signal::Precondition, 0.25, precondition!(), "sets a precondition on using the tool"),
+];
+
+/// The compiled metadata rules; build once, share.
+#[derive(Debug)]
+pub struct MetadataGuard {
+    rules: RuleSet,
+    decoder: Decoder,
+}
+
+impl MetadataGuard {
+    /// Compiles the rules (fails only on a bug in the built-in tables).
+    pub fn new() -> Result<Self, crate::Error> {
+        Ok(Self {
+            rules: RuleSet::new(RULES)?,
+            decoder: Decoder::new()?,
+        })
+    }
+
+    /// Every finding in the tool's name, title, description, schema and annotations.
+    pub fn scan_tool(&self, tool: &Tool) -> Vec<Finding> {
+        let mut findings = name_findings(&tool.name);
+        let mut hits = Vec::new();
+        let mut fields: Vec<(String, &str)> = Vec::new();
+        if let Some(t) = &tool.title {
+            fields.push(("title".into(), t));
+        }
+        if let Some(d) = &tool.description {
+            fields.push(("description".into(), d));
+        }
+        strings_in(&tool.input_schema, "/inputSchema", &mut fields, 0);
+        if let Some(a) = &tool.annotations {
+            strings_in(a, "/annotations", &mut fields, 0);
+        }
+        for (field, text) in &fields {
+            self.scan_field(field, text, &mut findings, &mut hits);
+        }
+        add_combined(&mut findings, &hits);
+        findings
+    }
+
+    /// Findings in one piece of metadata text (a prompt's or resource's description).
+    pub fn scan_text(&self, field: &str, text: &str) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let mut hits = Vec::new();
+        self.scan_field(field, text, &mut findings, &mut hits);
+        add_combined(&mut findings, &hits);
+        findings
+    }
+
+    fn scan_field(
+        &self,
+        field: &str,
+        text: &str,
+        findings: &mut Vec<Finding>,
+        all_hits: &mut Vec<(String, Hit, Span)>,
+    ) {
+        let view = View::new(text);
+        for hit in self.rules.hits(&view.text) {
+            let (s, e) = view.original_range(hit.start, hit.end);
+            let span = Span::of(text, s, e);
+            findings.push(
+                Finding::new(hit.rule.id, hit.rule.kind, hit.rule.weight, span.clone(), hit.rule.explain)
+                    .in_field(field),
+            );
+            all_hits.push((field.to_owned(), hit, span));
+        }
+        findings.extend(unicode::scan(text).into_iter().map(|f| f.in_field(field)));
+        for decoded in self.decoder.decode_all(text) {
+            findings.push(self.decoded_finding(text, &decoded, 0).in_field(field));
+        }
+        if field == "description" {
+            findings.extend(size_findings(text).into_iter().map(|f| f.in_field(field)));
+        }
+    }
+
+    /// A finding for a decoded run: high when what it says is flagged, low otherwise.
+    fn decoded_finding(&self, text: &str, decoded: &crate::decode::Decoded, depth: usize) -> Finding {
+        let mut hits = self.rules.hits(&decoded.text);
+        let mut inner = decoded.text.clone();
+        if depth == 0 {
+            // One more layer: base64 of URL escapes and the like.
+            for d in self.decoder.decode_all(&decoded.text) {
+                hits.extend(self.rules.hits(&d.text));
+                inner = d.text;
+            }
+        }
+        let score = combine(&hits);
+        let span = Span::of(text, decoded.start, decoded.end);
+        if score >= 0.45 {
+            let rules: Vec<&str> = hits.iter().map(|h| h.rule.id).collect();
+            Finding::new(
+                "poisoning.encoded_payload",
+                Kind::EncodedPayload,
+                score.max(0.85),
+                span,
+                format!(
+                    "{} text decodes to {:?}, which {}",
+                    decoded.encoding,
+                    excerpt(&inner),
+                    rules.join(", ")
+                ),
+            )
+        } else {
+            Finding::new(
+                "poisoning.encoded_text",
+                Kind::EncodedPayload,
+                0.3,
+                span,
+                format!("{} text decodes to readable text {:?}", decoded.encoding, excerpt(&inner)),
+            )
+        }
+    }
+}
+
+/// A tool name that mixes scripts or hides characters passes for another tool.
+fn name_findings(name: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if name.chars().any(unicode::is_hidden) || unicode::mixes_scripts(name) {
+        out.push(
+            Finding::new(
+                "poisoning.lookalike_name",
+                Kind::Homoglyph,
+                0.9,
+                Span::of(name, 0, name.len()),
+                format!(
+                    "the name mixes scripts or hides characters: it reads as {:?}",
+                    unicode::skeleton(name)
+                ),
+            )
+            .in_field("name"),
+        );
+    }
+    out
+}
+
+/// Oversize descriptions and long blank runs that push text out of view.
+fn size_findings(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if text.len() > OVERSIZE_BYTES {
+        out.push(Finding::new(
+            "poisoning.oversize",
+            Kind::Oversize,
+            if text.len() > 4 * OVERSIZE_BYTES { 0.6 } else { 0.4 },
+            Span::of(text, OVERSIZE_BYTES, text.len()),
+            format!("the description is {} bytes, more than any tool needs ({OVERSIZE_BYTES})", text.len()),
+        ));
+    }
+    let mut run_start = None;
+    let mut newlines = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            run_start.get_or_insert(i);
+            newlines += usize::from(c == '\n');
+            if newlines >= 12 {
+                let s = run_start.unwrap_or(i);
+                out.push(Finding::new(
+                    "poisoning.padding",
+                    Kind::Oversize,
+                    0.5,
+                    Span::of(text, s, i + 1),
+                    "a long run of blank lines pushes the rest of the description out of view",
+                ));
+                break;
+            }
+        } else {
+            run_start = None;
+            newlines = 0;
+        }
+    }
+    out
+}
+
+/// The combined finding when signals of different groups together outrank each alone.
+fn add_combined(findings: &mut Vec<Finding>, hits: &[(String, Hit, Span)]) {
+    if hits.len() < 2 {
+        return;
+    }
+    let only: Vec<Hit> = hits.iter().map(|(_, h, _)| *h).collect();
+    let score = combine(&only);
+    let best = findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Info);
+    if Severity::from_score(score) <= best {
+        return;
+    }
+    let Some((field, strongest, span)) = hits
+        .iter()
+        .max_by(|a, b| a.1.rule.weight.total_cmp(&b.1.rule.weight))
+    else {
+        return;
+    };
+    let mut kinds: Vec<&str> = hits.iter().map(|(_, h, _)| h.rule.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    findings.push(
+        Finding::new(
+            "poisoning.combined",
+            strongest.rule.kind,
+            score,
+            span.clone(),
+            format!("several signals together: {}", kinds.join(", ")),
+        )
+        .in_field(field),
+    );
+}
+
+/// Every string in a schema or annotations value that a model may read, with its pointer.
+fn strings_in<'a>(value: &'a Value, at: &str, out: &mut Vec<(String, &'a str)>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    match value {
+        Value::String(s) => out.push((at.to_owned(), s)),
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                strings_in(v, &format!("{at}/{i}"), out, depth + 1);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                // Structural keywords carry no prose.
+                if matches!(k.as_str(), "type" | "format" | "$schema" | "$id" | "$ref" | "pattern" | "required") {
+                    continue;
+                }
+                let key = k.replace('~', "~0").replace('/', "~1");
+                strings_in(v, &format!("{at}/{key}"), out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
