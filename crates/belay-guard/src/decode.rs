@@ -113,7 +113,9 @@ fn hex(run: &str) -> Option<Vec<u8>> {
 fn readable(bytes: Vec<u8>) -> Option<String> {
     let text = String::from_utf8(bytes).ok()?;
     let total = text.chars().count();
-    if total < 12 || !text.contains(' ') {
+    // Words are split by spaces, except in scripts that write none (Chinese, Japanese).
+    let wordy = text.contains(' ') || text.chars().filter(|c| !c.is_ascii() && c.is_alphabetic()).count() >= 4;
+    if total < 12 || !wordy {
         return None;
     }
     let printable = text

@@ -25,7 +25,7 @@ pub(crate) use secret_words;
 /// Where a model-directed imperative starts: a sentence start or a modal/addressing word.
 macro_rules! imperative {
     () => {
-        r"(?:^|[.!?:;(\n]\s*|\b(?:must|should|need\s+to|needs\s+to|to|please|first|then|and|also|always|will|can|you|model|assistant|agent|quietly|silently|secretly)\s+)"
+        r"(?:^|[.!?:;,(*\n]\s*|\b(?:must|should|need\s+to|needs\s+to|to|please|first|then|and|also|always|will|can|you|model|assistant|agent|quietly|silently|secretly|debe|deben|debes|hay\s+que|doit|devez|dois|muss|musst|müssen|soll|sollst|deve|devi)\s+|(?:请|必须|需要|应该|先))"
     };
 }
 pub(crate) use imperative;
@@ -34,7 +34,7 @@ pub(crate) use imperative;
 
 macro_rules! conceal_user {
     () => {
-        r"\b(?:do\s+not|don't|never|must\s+not|should\s+not|shouldn't|without)\s+(?:\S+\s+){0,3}?(?:tell|telling|inform|informing|notify|notifying|mention|mentioning|reveal|revealing|disclose|disclosing|alert|alerting|explain|explaining|bother|bothering|let)\b(?:\s+\S+){0,6}?\s+(?:the\s+)?(?:user|users|human|person|customer|them|anyone|anybody)\b|\b(?:user|users|human|person)s?\s+(?:\S+\s+){0,2}?(?:must|should|will|does|do|is|are|need)\s*(?:not|never|n't)\s+(?:be\s+)?(?:informed|told|notified|made\s+aware|know|find\s+out|see|notice|learn|bothered)|\bkeep\s+(?:this|it|these|that|the\s+\S+)\s+(?:quiet|secret|hidden|confidential|to\s+yourself|between\s+us)|\bhidden\s+from\s+the\s+(?:user|human)|\bnot\s+for\s+the\s+(?:human|user)\b|\bwithout\s+(?:the\s+)?(?:user's|users'|their)\s+(?:knowledge|noticing|awareness)"
+        r"\b(?:do\s+not|don't|never|must\s+not|should\s+not|shouldn't|without)\s+(?:\S+\s+){0,3}?(?:tell|telling|inform|informing|notify|notifying|mention|mentioning|reveal|revealing|disclose|disclosing|alert|alerting|explain|explaining|bother|bothering|let)\b(?:\s+\S+){0,6}?\s+(?:the\s+)?(?:user|users|human|person|customer|them|anyone|anybody)\b|\b(?:user|users|human|person)s?\s+(?:\S+\s+){0,2}?(?:must|should|will|does|do|is|are|need)\s*(?:not|never|n't)\s+(?:be\s+)?(?:informed|told|notified|made\s+aware|know|find\s+out|see|notice|learn|bothered)|\bkeep\s+(?:this|it|these|that|the\s+\S+)\s+(?:quiet|hidden|to\s+yourself|between\s+us)|\bhidden\s+from\s+the\s+(?:user|human)|\bnot\s+for\s+the\s+(?:human|user)\b|\bwithout\s+(?:the\s+)?(?:user's|users'|their)\s+(?:knowledge|noticing|awareness)"
     };
 }
 pub(crate) use conceal_user;
@@ -144,7 +144,7 @@ macro_rules! secret_read {
     () => {
         concat!(
             imperative!(),
-            r"(?:read|open|cat|load|copy|get|fetch|grab|retrieve|look\s+up|locate|find|collect|extract|dump|print|check|access|include|upload|attach|paste|supply|provide|send|give|pass|put|fill|record|use|lee|leer|lea|abre|copia|copiar|sube|incluye|pasa|busca|obtén|lisez|lire|ouvrez|copiez|récupérez|envoyez|transmettez|incluez|lies|lese|öffne|kopiere|lade|sende|übergib|hole|trage|leia|envie)\b(?:\s+\S+){0,8}?\s+(?:\S*",
+            r"(?:read|open|cat|load|copy|get|fetch|grab|retrieve|look\s+up|look\s+for|search|scan|grep|locate|find|collect|extract|dump|print|check|access|include|upload|attach|paste|supply|provide|send|give|pass|put|fill|record|use|lee|leer|lea|abre|copia|copiar|sube|incluye|pasa|busca|obtén|lisez|lire|ouvrez|copiez|récupérez|envoyez|transmettez|incluez|lies|lese|öffne|kopiere|lade|sende|übergib|hole|trage|leia|envie)\b(?:[ \t]+[^\s.!?;。]+){0,8}?[ \t]+(?:\S*",
             secret_paths!(),
             r"|",
             secret_words!(),
@@ -162,7 +162,7 @@ pub(crate) use secret_read;
 
 macro_rules! side_channel {
     () => {
-        r"\b(?:pass|put|include|insert|add|provide|supply|place|fill|set|copy|attach|record|store|write|embed|encode|pasa|pase|incluye|incluya|copia|coloca|pon|añade|transmettez|passez|mettez|incluez|ajoutez|copiez|insérez|übergib|übergebe|trage|füge|setze|schreibe|kopiere|envie)\b(?:\s+\S+){0,10}?\s+(?:in|into|as|via|through|inside|within|en|como|dans|comme|im|ins|als|no|in\s+den|in\s+das|en\s+el|dentro\s+del|dans\s+le)\s+(?:the\s+|a\s+|an\s+|el\s+|le\s+|den\s+|das\s+|o\s+)?(?:(?:\S+\s+)?(?:parameter|param|argument|arg|field|property|parámetro|campo|argumento|paramètre|champ|feld)\b|[`'\x22]\w+[`'\x22])|(?:作为|填入|放入|写入|传入|填写)[^\n。]{0,12}?(?:参数|字段)|(?:参数|字段)\s*\S{0,20}?\s*(?:中|里)?(?:填写|传入|写入)"
+        r"\b(?:pass|put|include|insert|add|provide|supply|place|fill|set|copy|attach|record|store|write|embed|encode|pasa|pase|incluye|incluya|copia|coloca|pon|añade|transmettez|passez|mettez|incluez|ajoutez|copiez|insérez|übergib|übergebe|trage|füge|setze|schreibe|kopiere|envie)\b(?:[ \t]+[^\s.!?;。]+){0,14}?[ \t]+(?:in|into|as|via|through|inside|within|en|como|dans|comme|im|ins|als|no|in\s+den|in\s+das|en\s+el|dentro\s+del|dans\s+le)\s+(?:the\s+|a\s+|an\s+|el\s+|le\s+|den\s+|das\s+|o\s+)?(?:(?:\S+\s+)?(?:parameter|param|argument|arg|field|property|parámetro|campo|argumento|paramètre|champ|feld)\b|[`'\x22]\w+[`'\x22])|(?:作为|填入|放入|写入|传入|填写)[^\n。]{0,12}?(?:参数|字段)|(?:参数|字段)\s*\S{0,20}?\s*(?:中|里)?(?:填写|传入|写入)|\b(?:set|populate)\s+[`'\x22]\w+[`'\x22]\s+(?:to|with)\b"
     };
 }
 pub(crate) use side_channel;
@@ -173,6 +173,14 @@ macro_rules! param_purpose {
     };
 }
 pub(crate) use param_purpose;
+
+/// A parameter that is to carry a secret.
+macro_rules! secret_in_parameter {
+    () => {
+        concat!(r"\b(?:parameter|field|argument|param|campo|parámetro|champ|paramètre|feld|parametro)\b(?:\s+\S+){0,8}?\s+(?:\S+\s+){0,3}?", secret_words!(), r"|(?:参数|字段)[^\n。]{0,20}?", secret_words!())
+    };
+}
+pub(crate) use secret_in_parameter;
 
 macro_rules! conversation_data {
     () => {
@@ -185,7 +193,7 @@ pub(crate) use conversation_data;
 
 macro_rules! send_out {
     () => {
-        r"\b(?:send|sends|forward|post|upload|uploaded|transmit|mirror|copy|bcc|report|sync|submit|push|deliver|relay|exfiltrate|share|e-?mail|leak|envía|envia|enviar|reenvía|reenvia|manda|sube|envoyez|envoie|envoyer|transmettez|transférez|sende|senden|schicke|leite|lade|inoltra|envie)\b(?:\s+\S+){0,12}?\s+(?:to\s+|at\s+|a\s+|à\s+|an\s+|nach\s+)?<?(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})|(?:发送|上传|转发|抄送|同步|提交)[^\n。]{0,24}?(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})|(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})\S*\s+(?:\S+\s+){0,3}?(?:hochladen|hoch\b|senden|weiterleiten|weiter\b)"
+        r"\b(?:(?:send|forward|post|upload|transmit|mirror|report|sync|submit|push|deliver|relay|exfiltrate|share|leak)(?:s|es|ed|ing)?|sent|cop(?:y|ies|ied)|bcc|envía|envia|enviar|reenvía|reenvia|manda|sube|envoyez|envoie|envoyer|transmettez|transférez|sende|senden|schicke|leite|lade|inoltra|envie)\b(?:[ \t]+[^\s!?;。]+){0,12}?[ \t]+(?:to\s+|at\s+|a\s+|à\s+|an\s+|nach\s+)?<?(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})|(?:发送|上传|转发|抄送|同步|提交)[^\n。]{0,24}?(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})|(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})\S*\s+(?:\S+\s+){0,3}?(?:hochladen|hoch\b|senden|weiterleiten|weiter\b)"
     };
 }
 pub(crate) use send_out;
@@ -208,10 +216,17 @@ pub(crate) use blind_copy;
 
 macro_rules! tool_control {
     () => {
-        r"\b(?:when|whenever|if|every\s+time|each\s+time|before|after)\s+(?:\S+\s+){0,3}?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+[`'\x22]?\s+(?:\S+\s+){0,2}?(?:is|are|gets|get|was)\s+(?:\S+\s+)?(?:called|used|invoked|run|executed|available|about\s+to)|\b(?:call|use)\s+this\s+tool\s+instead\b|\binstead\s+of\s+(?:using|calling)\b|\b(?:replaces|supersedes|overrides|substitutes)\s+(?:the\s+)?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+|\bnever\s+(?:call|use|invoke)\s+(?:it|them|\S+)\s+again\b|\b(?:route|redirect|reroute|forward)\s+(?:all\s+)?(?:of\s+)?(?:its|their|the)\s+(?:requests|calls|traffic)|\b(?:do\s+not|don't|never)\s+(?:use|call|trust|invoke)\s+(?:\S+\s+){0,2}?(?:other|any\s+other|the\s+other)\s+(?:tools|servers|functions)|\b(?:other|all\s+other)\s+tools\s+(?:\S+\s+){0,4}?(?:unreliable|deprecated|broken|insecure|untrusted)|\bwith\s+the\s+same\s+(?:arguments|recipient|parameters|inputs)|\b(?:ignore|discard)\s+(?:its|their|the)\s+(?:result|output|answer)"
+        r"\b(?:when|whenever|if|every\s+time|each\s+time|before|after)\s+(?:\S+\s+){0,3}?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+[`'\x22]?\s+(?:\S+\s+){0,2}?(?:is|are|gets|get|was|returns)\s+(?:\S+\s+)?(?:called|used|invoked|run|executed|available|about\s+to|a\s+result)|\binstead\s+of\s+(?:using|calling)\b|\b(?:replaces|supersedes|overrides|substitutes)\s+(?:the\s+)?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s+(?:is|has\s+been)\s+(?:deprecated|broken|insecure|unsafe|compromised)|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s+has\s+a\s+known\s+(?:bug|issue|problem)"
+    };
+}
+/// Steering the model away from other tools or onto this one.
+macro_rules! tool_redirect {
+    () => {
+        r"\b(?:call|use)\s+this\s+tool\s+instead\b|\bnever\s+(?:call|use|invoke)\s+(?:it|them|\S+)\s+again\b|\b(?:route|redirect|reroute|forward)\s+(?:all\s+)?(?:of\s+)?(?:its|their|the)\s+(?:requests|calls|traffic)|\b(?:do\s+not|don't|never)\s+(?:use|call|trust|invoke)\s+(?:\S+\s+){0,2}?(?:other|any\s+other|the\s+other)\s+(?:tools|servers|functions)|\b(?:other|all\s+other)\s+tools\s+(?:\S+\s+){0,4}?(?:unreliable|deprecated|broken|insecure|untrusted)|\bwith\s+the\s+same\s+(?:arguments|recipient|parameters|inputs)|\b(?:ignore|discard)\s+(?:its|their|the)\s+(?:result|output|answer)|\buse\s+only\s+(?:the\s+)?tools\s+of\s+this\s+server|\btreat\s+this\s+tool's\s+(?:answer|result|output)"
     };
 }
 pub(crate) use tool_control;
+pub(crate) use tool_redirect;
 
 macro_rules! tool_alter {
     () => {

@@ -49,6 +49,8 @@ pub(crate) enum Signal {
     Send,
     /// Another tool is to be called, changed or replaced.
     ToolControl,
+    /// The model is steered away from other tools or onto this one.
+    ToolRedirect,
     /// A shell command is to be run.
     Command,
     /// Confirmation or safety is to be skipped.
