@@ -30,8 +30,8 @@ impl LinkGuard {
         Ok(Self {
             allow: hosts,
             markdown: Regex::new(r"(!?)\[[^\]\n]{0,500}\]\(\s*<?([a-zA-Z][a-zA-Z0-9+.-]*://[^)\s>]+)")?,
-            html: Regex::new(r#"(?i)<\s*(img|a|iframe|script|link|source)\b[^>]{0,500}?\b(?:src|href|srcset)\s*=\s*["']?([a-z][a-z0-9+.-]*://[^"'\s>]+)"#)?,
-            bare: Regex::new(r#"(?i)\bhttps?://[^\s<>"'`)\]]+"#)?,
+            html: Regex::new(r#"(?i)<\s*(img|a|iframe|script|link|source)(?-u:\b)[^>]{0,500}?(?-u:\b)(?:src|href|srcset)\s*=\s*["']?([a-z][a-z0-9+.-]*://[^"'\s>]+)"#)?,
+            bare: Regex::new(r#"(?i)(?-u:\b)https?://[^\s<>"'`)\]]+"#)?,
         })
     }
 

@@ -106,6 +106,11 @@ impl InjectionGuard {
         })
     }
 
+    /// The ids of the text rules (each has positive and negative tests).
+    pub fn rule_ids() -> impl Iterator<Item = &'static str> {
+        RULES.iter().map(|r| r.id)
+    }
+
     /// Scores `text` and lists what matched.
     pub fn scan(&self, text: &str) -> InjectionReport {
         let view = View::new(text);

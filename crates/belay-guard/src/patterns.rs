@@ -64,7 +64,7 @@ pub(crate) use conceal_other_languages;
 
 macro_rules! override_previous {
     () => {
-        r"\b(?:ignore|disregard|forget|override|overrule|bypass|discard|abandon)\s+(?:\S+\s+){0,3}?(?:previous|prior|earlier|above|preceding|former|original|initial|existing|all|any|your|other|the\s+system|the\s+user's)\s+(?:\S+\s+){0,2}?(?:instructions?|prompts?|directions?|directives?|guidance|guidelines?|rules?|messages?|commands?|orders|polic(?:y|ies)|constraints|restrictions|programming|training)\b|\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+|these\s+|those\s+)?(?:instructions?|prompts?|directions?|rules?|guidelines?)\s+(?:you\s+(?:were|have\s+been)\s+given|above|before|earlier|so\s+far)"
+        r"\b(?:ignore|disregard|forget|override|overrule|bypass|discard|abandon)\s+(?:\S+\s+){0,3}?(?:previous|prior|earlier|above|preceding|former|original|initial|existing|all|any|your|other|the\s+system|the\s+user's)\s+(?:\S+\s+){0,2}?(?:instructions?|prompts?|directions?|directives?|guidance|guidelines?|rules?|messages?|commands?|orders|polic(?:y|ies)|constraints|restrictions|programming|training|requests?|questions?|tasks?)\b|\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+|these\s+|those\s+)?(?:instructions?|prompts?|directions?|rules?|guidelines?)\s+(?:you\s+(?:were|have\s+been)\s+given|above|before|earlier|so\s+far)"
     };
 }
 pub(crate) use override_previous;

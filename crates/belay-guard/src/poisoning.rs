@@ -104,6 +104,11 @@ impl MetadataGuard {
         })
     }
 
+    /// The ids of the text rules (each has positive and negative tests).
+    pub fn rule_ids() -> impl Iterator<Item = &'static str> {
+        RULES.iter().map(|r| r.id)
+    }
+
     /// Every finding in the tool's name, title, description, schema and annotations.
     pub fn scan_tool(&self, tool: &Tool) -> Vec<Finding> {
         let mut findings = name_findings(&tool.name);
@@ -119,8 +124,34 @@ impl MetadataGuard {
         if let Some(a) = &tool.annotations {
             strings_in(a, "/annotations", &mut fields, 0);
         }
-        for (field, text) in &fields {
-            self.scan_field(field, text, &mut findings, &mut hits);
+        // One pass over all fields joined (a blank line between them) rather than one per
+        // field: most fields are a few words, and a pass costs a fixed setup per regex.
+        let mut joined = String::new();
+        let mut starts = Vec::with_capacity(fields.len());
+        for (_, text) in &fields {
+            starts.push(joined.len());
+            joined.push_str(text);
+            joined.push_str("\n\n");
+        }
+        let mut found = Vec::new();
+        self.scan_field("", &joined, &mut found, &mut hits);
+        let locate = |at: usize| starts.partition_point(|s| *s <= at).saturating_sub(1);
+        for f in found {
+            let i = locate(f.span.start);
+            let (field, text) = &fields[i];
+            let (s, e) = (f.span.start - starts[i], f.span.end.saturating_sub(starts[i]).min(text.len()));
+            findings.push(Finding { span: Span::of(text, s, e), field: field.clone(), ..f });
+        }
+        for (field, hit, span) in &mut hits {
+            let i = locate(span.start);
+            let (name, text) = &fields[i];
+            let (s, e) = (span.start - starts[i], span.end.saturating_sub(starts[i]).min(text.len()));
+            *span = Span::of(text, s, e);
+            (hit.start, hit.end) = (s, e);
+            name.clone_into(field);
+        }
+        if let Some(d) = &tool.description {
+            findings.extend(size_findings(d).into_iter().map(|f| f.in_field("description")));
         }
         add_combined(&mut findings, &hits);
         findings

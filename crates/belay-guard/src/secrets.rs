@@ -105,7 +105,7 @@ impl SecretKind {
             Self::Card => ("pii.card", 0.85, r"\b\d(?:[ -]?\d){12,18}\b", "a payment card number (Luhn checked)"),
             Self::Ssn => ("pii.ssn", 0.85, r"\b\d{3}-\d{2}-\d{4}\b", "a US social security number"),
             Self::Phone => ("pii.phone", 0.4, r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b|\(\d{3}\)\s?\d{3}[ .-]\d{4}\b|\b\d{3}[.-]\d{3}[.-]\d{4}\b", "a phone number"),
-            Self::IpAddress => ("pii.ip", 0.25, r"\b(?:\d{1,3}\.){3}\d{1,3}\b|(?i:\b(?:[0-9a-f]{1,4}:){2,7}(?::|[0-9a-f]{1,4})(?::[0-9a-f]{1,4}){0,5}\b)", "an IP address"),
+            Self::IpAddress => ("pii.ip", 0.25, r"\b(?:\d{1,3}\.){3}\d{1,3}\b|(?i:\b(?:[0-9a-f]{1,4}:){1,7}(?::?[0-9a-f]{1,4}){1,7}\b)", "an IP address"),
         }
     }
 
@@ -122,14 +122,14 @@ impl SecretKind {
     }
 }
 
-/// A compiled set of detectors; build once, share.
-#[derive(Debug)]
+/// A compiled set of detectors; build once, share (cloning shares the compiled patterns).
+#[derive(Debug, Clone)]
 pub struct SecretScanner {
     detectors: Vec<Detector>,
     prefilter: RegexSet,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Detector {
     kind: Option<SecretKind>,
     rule: &'static str,
@@ -171,7 +171,7 @@ impl SecretScannerBuilder {
                 label: kind.label().to_owned(),
                 score,
                 explain: explain.to_owned(),
-                regex: Regex::new(pattern)?,
+                regex: Regex::new(&ascii_classes(pattern))?,
             });
         }
         for (name, regex) in self.extra {
@@ -251,6 +251,12 @@ impl SecretScanner {
         taken.sort_by_key(|(_, s, _)| *s);
         taken
     }
+}
+
+/// Built-in patterns with ASCII word boundaries and digits: the lazy DFA gives up on Unicode
+/// word boundaries in non-ASCII text, and every credential and number here is ASCII.
+fn ascii_classes(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]")
 }
 
 /// The Luhn checksum over the digits of `text` (separators ignored), 13 to 19 digits.
