@@ -47,8 +47,7 @@ fn load<T: for<'de> Deserialize<'de>>(name: &str) -> Vec<T> {
     text.lines()
         .enumerate()
         .map(|(i, l)| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
         })
         .collect()
 }
@@ -102,7 +101,11 @@ impl Counts {
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { f64::NAN } else { a as f64 / b as f64 }
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
 }
 
 /// Overall counts and recall per kind (the first kind of each positive row) on `split`.
@@ -113,8 +116,17 @@ pub(crate) struct Measured {
     pub(crate) false_alarms: Vec<String>,
 }
 
-pub(crate) fn measure_descriptions(guard: &MetadataGuard, rows: &[DescRow], split: &str) -> Measured {
-    let mut m = Measured { overall: Counts::default(), by_kind: BTreeMap::new(), misses: vec![], false_alarms: vec![] };
+pub(crate) fn measure_descriptions(
+    guard: &MetadataGuard,
+    rows: &[DescRow],
+    split: &str,
+) -> Measured {
+    let mut m = Measured {
+        overall: Counts::default(),
+        by_kind: BTreeMap::new(),
+        misses: vec![],
+        false_alarms: vec![],
+    };
     for r in rows.iter().filter(|r| r.split == split) {
         let positive = r.label == "poisoned";
         let flagged = poisoned(guard, &r.tool);
@@ -132,7 +144,12 @@ pub(crate) fn measure_descriptions(guard: &MetadataGuard, rows: &[DescRow], spli
 }
 
 pub(crate) fn measure_results(guard: &InjectionGuard, rows: &[ResultRow], split: &str) -> Measured {
-    let mut m = Measured { overall: Counts::default(), by_kind: BTreeMap::new(), misses: vec![], false_alarms: vec![] };
+    let mut m = Measured {
+        overall: Counts::default(),
+        by_kind: BTreeMap::new(),
+        misses: vec![],
+        false_alarms: vec![],
+    };
     for r in rows.iter().filter(|r| r.split == split) {
         let positive = r.label == "injected";
         let flagged = injected(guard, &r.text);

@@ -19,10 +19,18 @@ fn main() {
     let descs = corpus::descriptions();
     let results = corpus::results();
 
-    if let Some(id) = args.iter().position(|a| a == "show").and_then(|i| args.get(i + 1)) {
+    if let Some(id) = args
+        .iter()
+        .position(|a| a == "show")
+        .and_then(|i| args.get(i + 1))
+    {
         // Tuning aid, dev split only: what each rule matched in one row.
         for r in descs.iter().filter(|r| &r.id == id && r.split == "dev") {
-            println!("{}\n{:#?}", r.tool.description.as_deref().unwrap_or(""), meta.scan_tool(&r.tool));
+            println!(
+                "{}\n{:#?}",
+                r.tool.description.as_deref().unwrap_or(""),
+                meta.scan_tool(&r.tool)
+            );
         }
         for r in results.iter().filter(|r| &r.id == id && r.split == "dev") {
             println!("{}\n{:#?}", r.text, inj.scan(&r.text));
@@ -43,13 +51,22 @@ fn main() {
         row("injection (score ≥ 0.5)", k, c, k == "benign");
     }
     if dev {
-        println!("\npoisoning misses: {:#?}\npoisoning false alarms: {:#?}", d.misses, d.false_alarms);
-        println!("injection misses: {:#?}\ninjection false alarms: {:#?}", r.misses, r.false_alarms);
+        println!(
+            "\npoisoning misses: {:#?}\npoisoning false alarms: {:#?}",
+            d.misses, d.false_alarms
+        );
+        println!(
+            "injection misses: {:#?}\ninjection false alarms: {:#?}",
+            r.misses, r.false_alarms
+        );
         return;
     }
 
     // Speed: every text of the corpus through each detector, several rounds.
-    let desc_texts: Vec<String> = descs.iter().map(|r| serde_json::to_string(&r.tool).unwrap_or_default()).collect();
+    let desc_texts: Vec<String> = descs
+        .iter()
+        .map(|r| serde_json::to_string(&r.tool).unwrap_or_default())
+        .collect();
     let result_texts: Vec<&str> = results.iter().map(|r| r.text.as_str()).collect();
     let secrets = SecretScanner::new().expect("secret patterns compile");
     let links = LinkGuard::new(&["github.com"]).expect("allow-list");
@@ -59,15 +76,29 @@ fn main() {
     let kib = |texts: &[&str]| texts.iter().map(|t| t.len()).sum::<usize>() as f64 / 1024.0;
     let desc_refs: Vec<&str> = desc_texts.iter().map(String::as_str).collect();
     let tools: Vec<&belay_guard::Tool> = descs.iter().map(|r| &r.tool).collect();
-    speed("metadata (scan_tool)", "tool definitions", kib(&desc_refs), || {
-        tools.iter().map(|t| meta.scan_tool(t).len()).sum()
-    });
-    speed("injection (scan)", "tool results", kib(&result_texts), || {
-        result_texts.iter().map(|t| inj.scan(t).findings.len()).sum()
-    });
-    speed("secrets and PII (find)", "tool results", kib(&result_texts), || {
-        result_texts.iter().map(|t| secrets.find(t).len()).sum()
-    });
+    speed(
+        "metadata (scan_tool)",
+        "tool definitions",
+        kib(&desc_refs),
+        || tools.iter().map(|t| meta.scan_tool(t).len()).sum(),
+    );
+    speed(
+        "injection (scan)",
+        "tool results",
+        kib(&result_texts),
+        || {
+            result_texts
+                .iter()
+                .map(|t| inj.scan(t).findings.len())
+                .sum()
+        },
+    );
+    speed(
+        "secrets and PII (find)",
+        "tool results",
+        kib(&result_texts),
+        || result_texts.iter().map(|t| secrets.find(t).len()).sum(),
+    );
     speed("links (scan)", "tool results", kib(&result_texts), || {
         result_texts.iter().map(|t| links.scan(t).len()).sum()
     });
@@ -75,12 +106,22 @@ fn main() {
 
 fn row(detector: &str, kind: &str, c: &corpus::Counts, show_fp: bool) {
     let positives = c.tp + c.fn_;
-    let fmt = |x: f64| if x.is_nan() { "–".to_owned() } else { format!("{x:.3}") };
+    let fmt = |x: f64| {
+        if x.is_nan() {
+            "–".to_owned()
+        } else {
+            format!("{x:.3}")
+        }
+    };
     println!(
         "| {detector} | {kind} | {positives} | {} | {} | {} |",
         fmt(c.recall()),
         fmt(c.precision()),
-        if show_fp { format!("{} ({} of {})", fmt(c.fp_rate()), c.fp, c.fp + c.tn) } else { "–".into() }
+        if show_fp {
+            format!("{} ({} of {})", fmt(c.fp_rate()), c.fp, c.fp + c.tn)
+        } else {
+            "–".into()
+        }
     );
 }
 

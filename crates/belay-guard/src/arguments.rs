@@ -58,7 +58,10 @@ impl ArgumentGuard {
                     Kind::SchemaViolation,
                     0.9,
                     Span::of(&message, 0, message.len()),
-                    format!("argument {} breaks the tool's input schema: {message}", if at.is_empty() { "/" } else { &at }),
+                    format!(
+                        "argument {} breaks the tool's input schema: {message}",
+                        if at.is_empty() { "/" } else { &at }
+                    ),
                 )
                 .in_field(&at)
             })
@@ -115,16 +118,53 @@ fn key_words(key: &str) -> Vec<String> {
 }
 
 const PATH_WORDS: &[&str] = &[
-    "path", "paths", "file", "files", "filename", "filepath", "dir", "directory", "folder",
-    "dest", "destination", "source", "src", "target", "cwd", "root",
+    "path",
+    "paths",
+    "file",
+    "files",
+    "filename",
+    "filepath",
+    "dir",
+    "directory",
+    "folder",
+    "dest",
+    "destination",
+    "source",
+    "src",
+    "target",
+    "cwd",
+    "root",
 ];
-const COMMAND_WORDS: &[&str] = &["command", "cmd", "shell", "script", "exec", "args", "argv", "commandline"];
+const COMMAND_WORDS: &[&str] = &[
+    "command",
+    "cmd",
+    "shell",
+    "script",
+    "exec",
+    "args",
+    "argv",
+    "commandline",
+];
 
 /// Sensitive files a path argument should not name.
 const SENSITIVE: &[&str] = &[
-    "/etc/passwd", "/etc/shadow", "/etc/sudoers", "/proc/", "/.ssh/", "~/.ssh", "id_rsa",
-    "id_ed25519", "/.aws/", "/.kube/", "/.docker/config", ".git-credentials", ".netrc", ".npmrc",
-    ".env", "mcp.json", "claude_desktop_config",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/sudoers",
+    "/proc/",
+    "/.ssh/",
+    "~/.ssh",
+    "id_rsa",
+    "id_ed25519",
+    "/.aws/",
+    "/.kube/",
+    "/.docker/config",
+    ".git-credentials",
+    ".netrc",
+    ".npmrc",
+    ".env",
+    "mcp.json",
+    "claude_desktop_config",
 ];
 
 fn check_string(key: &str, pointer: &str, s: &str, out: &mut Vec<Finding>) {
@@ -134,32 +174,58 @@ fn check_string(key: &str, pointer: &str, s: &str, out: &mut Vec<Finding>) {
     if is_path {
         let lower = s.to_ascii_lowercase();
         let decoded = percent_encoding::percent_decode_str(&lower).decode_utf8_lossy();
-        let traversal = decoded
-            .split(['/', '\\'])
-            .any(|seg| seg == "..");
+        let traversal = decoded.split(['/', '\\']).any(|seg| seg == "..");
         if traversal {
             let at = lower.find("..").or_else(|| lower.find("%2e")).unwrap_or(0);
             out.push(
-                Finding::new("arguments.path_traversal", Kind::PathTraversal, 0.85, Span::of(s, at, s.len()), format!("path argument {key:?} climbs out of its folder with `..`"))
-                    .in_field(pointer),
+                Finding::new(
+                    "arguments.path_traversal",
+                    Kind::PathTraversal,
+                    0.85,
+                    Span::of(s, at, s.len()),
+                    format!("path argument {key:?} climbs out of its folder with `..`"),
+                )
+                .in_field(pointer),
             );
         }
         if s.contains('\0') {
-            out.push(Finding::new("arguments.nul_byte", Kind::PathTraversal, 0.85, Span::of(s, 0, s.len()), format!("path argument {key:?} holds a NUL byte, which cuts paths short")).in_field(pointer));
+            out.push(
+                Finding::new(
+                    "arguments.nul_byte",
+                    Kind::PathTraversal,
+                    0.85,
+                    Span::of(s, 0, s.len()),
+                    format!("path argument {key:?} holds a NUL byte, which cuts paths short"),
+                )
+                .in_field(pointer),
+            );
         }
         if let Some(hit) = SENSITIVE.iter().find(|p| decoded.contains(*p)) {
             let at = lower.find(hit).unwrap_or(0);
-            out.push(Finding::new("arguments.sensitive_path", Kind::PathTraversal, 0.6, Span::of(s, at, at + hit.len()), format!("path argument {key:?} names a sensitive file ({hit})")).in_field(pointer));
+            out.push(
+                Finding::new(
+                    "arguments.sensitive_path",
+                    Kind::PathTraversal,
+                    0.6,
+                    Span::of(s, at, at + hit.len()),
+                    format!("path argument {key:?} names a sensitive file ({hit})"),
+                )
+                .in_field(pointer),
+            );
         }
     }
-    if is_command || is_path {
-        if let Some(at) = shell_meta(s) {
-            let (rule, score) = if is_path { ("arguments.shell_in_path", 0.85) } else { ("arguments.shell_metacharacters", 0.6) };
-            out.push(
+    if (is_command || is_path)
+        && let Some(at) = shell_meta(s)
+    {
+        let (rule, score) = if is_path {
+            ("arguments.shell_in_path", 0.85)
+        } else {
+            ("arguments.shell_metacharacters", 0.6)
+        };
+        out.push(
                 Finding::new(rule, Kind::ShellInjection, score, Span::of(s, at, s.len()), format!("argument {key:?} holds shell metacharacters (; | & ` $( > < or a newline) that chain or substitute commands"))
                     .in_field(pointer),
             );
-        }
     }
 }
 

@@ -50,11 +50,17 @@ impl Decoder {
     pub(crate) fn decode_all(&self, text: &str) -> Vec<Decoded> {
         let mut out = Vec::new();
         let mut tried = 0;
-        let mut consider = |start: usize, end: usize, encoding: &'static str, bytes: Option<Vec<u8>>| {
-            if let Some(text) = bytes.and_then(readable) {
-                out.push(Decoded { start, end, encoding, text });
-            }
-        };
+        let mut consider =
+            |start: usize, end: usize, encoding: &'static str, bytes: Option<Vec<u8>>| {
+                if let Some(text) = bytes.and_then(readable) {
+                    out.push(Decoded {
+                        start,
+                        end,
+                        encoding,
+                        text,
+                    });
+                }
+            };
         for m in self.base64_run.find_iter(text) {
             if tried >= MAX_CANDIDATES {
                 break;
@@ -66,8 +72,17 @@ impl Decoder {
                 continue;
             }
             tried += 1;
-            let engine = if run.contains(['-', '_']) { &self.url_safe } else { &self.standard };
-            consider(m.start(), m.end(), "base64", engine.decode(run.trim_end_matches('=')).ok());
+            let engine = if run.contains(['-', '_']) {
+                &self.url_safe
+            } else {
+                &self.standard
+            };
+            consider(
+                m.start(),
+                m.end(),
+                "base64",
+                engine.decode(run.trim_end_matches('=')).ok(),
+            );
         }
         for m in self.hex_run.find_iter(text).take(MAX_CANDIDATES) {
             if m.len() <= MAX_RUN {
@@ -76,7 +91,12 @@ impl Decoder {
         }
         for m in self.escaped_hex_run.find_iter(text).take(MAX_CANDIDATES) {
             if m.len() <= MAX_RUN {
-                consider(m.start(), m.end(), "hex", hex(&m.as_str().replace("\\x", "")));
+                consider(
+                    m.start(),
+                    m.end(),
+                    "hex",
+                    hex(&m.as_str().replace("\\x", "")),
+                );
             }
         }
         for m in self.url_run.find_iter(text).take(MAX_CANDIDATES) {
@@ -114,7 +134,12 @@ fn readable(bytes: Vec<u8>) -> Option<String> {
     let text = String::from_utf8(bytes).ok()?;
     let total = text.chars().count();
     // Words are split by spaces, except in scripts that write none (Chinese, Japanese).
-    let wordy = text.contains(' ') || text.chars().filter(|c| !c.is_ascii() && c.is_alphabetic()).count() >= 4;
+    let wordy = text.contains(' ')
+        || text
+            .chars()
+            .filter(|c| !c.is_ascii() && c.is_alphabetic())
+            .count()
+            >= 4;
     if total < 12 || !wordy {
         return None;
     }

@@ -22,34 +22,185 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 /// paper: rare in real text, so the model sees every word of the content is marked).
 pub const DATA_MARK: char = '\u{02C6}';
 
-const fn rule(id: &'static str, signal: Signal, weight: f32, pattern: &'static str, explain: &'static str) -> Rule {
-    Rule { id, kind: Kind::PromptInjection, signal, weight, pattern, explain }
+const fn rule(
+    id: &'static str,
+    signal: Signal,
+    weight: f32,
+    pattern: &'static str,
+    explain: &'static str,
+) -> Rule {
+    Rule {
+        id,
+        kind: Kind::PromptInjection,
+        signal,
+        weight,
+        pattern,
+        explain,
+    }
 }
 
 static RULES: &[Rule] = &[
-    rule("injection.ignore_instructions", Signal::Override, 0.95, override_previous!(), "tells the model to ignore its earlier instructions"),
-    rule("injection.override_instructions", Signal::Override, 0.85, override_precedence!(), "claims to override or replace the model's instructions"),
-    rule("injection.ignore_instructions_i18n", Signal::Override, 0.9, override_other_languages!(), "tells the model to ignore its instructions (non-English)"),
-    rule("injection.role_play", Signal::Role, 0.75, role_play!(), "gives the model a new role or removes its restrictions"),
-    rule("injection.addresses_model", Signal::AddressModel, 0.8, address_model!(), "text addressed to the AI model reading it"),
-    rule("injection.addresses_model_vocative", Signal::AddressModel, 0.6, address_model_vocative!(), "speaks to the AI model directly"),
-    rule("injection.addresses_model_i18n", Signal::AddressModel, 0.8, address_model_other_languages!(), "text addressed to the AI model (non-English)"),
-    rule("injection.chat_delimiter", Signal::Delimiter, 0.9, delimiter_chat!(), "prompt-format delimiters that try to open a new system or tool turn"),
-    rule("injection.instruction_block", Signal::Delimiter, 0.5, delimiter_tag!(), "a <system>-style block or a fake section marker"),
-    rule("injection.conceal_from_user", Signal::Conceal, 0.8, conceal_user!(), "tells the model to keep something from the user"),
-    rule("injection.conceal_this", Signal::Conceal, 0.6, conceal_this!(), "tells the model not to mention something"),
-    rule("injection.act_secretly", Signal::Conceal, 0.5, conceal_quietly!(), "asks for an action to be done quietly or secretly"),
-    rule("injection.conceal_i18n", Signal::Conceal, 0.8, conceal_other_languages!(), "tells the model to keep something from the user (non-English)"),
-    rule("injection.read_secret", Signal::SecretRead, 0.4, secret_read!(), "asks for a secret or a sensitive file"),
-    rule("injection.reveal_prompt", Signal::SecretRead, 0.8, reveal_prompt!(), "asks the model to reveal its prompt, tools or environment"),
-    rule("injection.send_to_address", Signal::Send, 0.55, send_out!(), "asks for data to be sent to an outside URL or address"),
-    rule("injection.image_beacon", Signal::Send, 0.7, image_beacon!(), "a Markdown image or link whose URL would carry data out"),
-    rule("injection.conversation_data", Signal::ConversationData, 0.35, conversation_data!(), "asks for the conversation or personal data"),
-    rule("injection.calls_tool", Signal::ToolControl, 0.45, tool_call_request!(), "asks the model to call a tool"),
-    rule("injection.controls_tools", Signal::ToolControl, 0.35, tool_control!(), "tries to change how tools are used"),
-    rule("injection.shell_command", Signal::Command, 0.5, shell_command!(), "contains a download-and-run or destructive shell command"),
-    rule("injection.skip_confirmation", Signal::Bypass, 0.5, bypass!(), "tells the model to skip confirmation or safety checks"),
-    rule("injection.deceive_user", Signal::Deceive, 0.6, deceive!(), "tells the model to mislead the user"),
+    rule(
+        "injection.ignore_instructions",
+        Signal::Override,
+        0.95,
+        override_previous!(),
+        "tells the model to ignore its earlier instructions",
+    ),
+    rule(
+        "injection.override_instructions",
+        Signal::Override,
+        0.85,
+        override_precedence!(),
+        "claims to override or replace the model's instructions",
+    ),
+    rule(
+        "injection.ignore_instructions_i18n",
+        Signal::Override,
+        0.9,
+        override_other_languages!(),
+        "tells the model to ignore its instructions (non-English)",
+    ),
+    rule(
+        "injection.role_play",
+        Signal::Role,
+        0.75,
+        role_play!(),
+        "gives the model a new role or removes its restrictions",
+    ),
+    rule(
+        "injection.addresses_model",
+        Signal::AddressModel,
+        0.8,
+        address_model!(),
+        "text addressed to the AI model reading it",
+    ),
+    rule(
+        "injection.addresses_model_vocative",
+        Signal::AddressModel,
+        0.6,
+        address_model_vocative!(),
+        "speaks to the AI model directly",
+    ),
+    rule(
+        "injection.addresses_model_i18n",
+        Signal::AddressModel,
+        0.8,
+        address_model_other_languages!(),
+        "text addressed to the AI model (non-English)",
+    ),
+    rule(
+        "injection.chat_delimiter",
+        Signal::Delimiter,
+        0.9,
+        delimiter_chat!(),
+        "prompt-format delimiters that try to open a new system or tool turn",
+    ),
+    rule(
+        "injection.instruction_block",
+        Signal::Delimiter,
+        0.5,
+        delimiter_tag!(),
+        "a <system>-style block or a fake section marker",
+    ),
+    rule(
+        "injection.conceal_from_user",
+        Signal::Conceal,
+        0.8,
+        conceal_user!(),
+        "tells the model to keep something from the user",
+    ),
+    rule(
+        "injection.conceal_this",
+        Signal::Conceal,
+        0.6,
+        conceal_this!(),
+        "tells the model not to mention something",
+    ),
+    rule(
+        "injection.act_secretly",
+        Signal::Conceal,
+        0.5,
+        conceal_quietly!(),
+        "asks for an action to be done quietly or secretly",
+    ),
+    rule(
+        "injection.conceal_i18n",
+        Signal::Conceal,
+        0.8,
+        conceal_other_languages!(),
+        "tells the model to keep something from the user (non-English)",
+    ),
+    rule(
+        "injection.read_secret",
+        Signal::SecretRead,
+        0.4,
+        secret_read!(),
+        "asks for a secret or a sensitive file",
+    ),
+    rule(
+        "injection.reveal_prompt",
+        Signal::SecretRead,
+        0.8,
+        reveal_prompt!(),
+        "asks the model to reveal its prompt, tools or environment",
+    ),
+    rule(
+        "injection.send_to_address",
+        Signal::Send,
+        0.55,
+        send_out!(),
+        "asks for data to be sent to an outside URL or address",
+    ),
+    rule(
+        "injection.image_beacon",
+        Signal::Send,
+        0.7,
+        image_beacon!(),
+        "a Markdown image or link whose URL would carry data out",
+    ),
+    rule(
+        "injection.conversation_data",
+        Signal::ConversationData,
+        0.35,
+        conversation_data!(),
+        "asks for the conversation or personal data",
+    ),
+    rule(
+        "injection.calls_tool",
+        Signal::ToolControl,
+        0.45,
+        tool_call_request!(),
+        "asks the model to call a tool",
+    ),
+    rule(
+        "injection.controls_tools",
+        Signal::ToolControl,
+        0.35,
+        tool_control!(),
+        "tries to change how tools are used",
+    ),
+    rule(
+        "injection.shell_command",
+        Signal::Command,
+        0.5,
+        shell_command!(),
+        "contains a download-and-run or destructive shell command",
+    ),
+    rule(
+        "injection.skip_confirmation",
+        Signal::Bypass,
+        0.5,
+        bypass!(),
+        "tells the model to skip confirmation or safety checks",
+    ),
+    rule(
+        "injection.deceive_user",
+        Signal::Deceive,
+        0.6,
+        deceive!(),
+        "tells the model to mislead the user",
+    ),
 ];
 
 /// What [`InjectionGuard::scan`] found in one text.
@@ -120,7 +271,13 @@ impl InjectionGuard {
             .iter()
             .map(|h| {
                 let (s, e) = view.original_range(h.start, h.end);
-                Finding::new(h.rule.id, h.rule.kind, h.rule.weight, Span::of(text, s, e), h.rule.explain)
+                Finding::new(
+                    h.rule.id,
+                    h.rule.kind,
+                    h.rule.weight,
+                    Span::of(text, s, e),
+                    h.rule.explain,
+                )
             })
             .collect();
         for f in unicode::scan(text) {
@@ -142,7 +299,11 @@ impl InjectionGuard {
                 ));
             }
         }
-        InjectionReport { score, severity: Severity::from_score(score), findings }
+        InjectionReport {
+            score,
+            severity: Severity::from_score(score),
+            findings,
+        }
     }
 
     /// Applies `action` when the score of `text` reaches `threshold`.
@@ -198,7 +359,11 @@ impl InjectionGuard {
         let mut ranges: Vec<(usize, usize)> = report
             .findings
             .iter()
-            .filter(|f| f.kind == Kind::PromptInjection || f.kind == Kind::EncodedPayload || f.kind == Kind::InvisibleUnicode)
+            .filter(|f| {
+                f.kind == Kind::PromptInjection
+                    || f.kind == Kind::EncodedPayload
+                    || f.kind == Kind::InvisibleUnicode
+            })
             .map(|f| sentence_around(text, f.span.start, f.span.end))
             .collect();
         ranges.sort_unstable();
@@ -219,7 +384,10 @@ impl InjectionGuard {
 
     fn nonce(&self) -> String {
         let mut h = self.nonce_seed.build_hasher();
-        h.write_u64(self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        h.write_u64(
+            self.counter
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
         if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             h.write_u128(t.as_nanos());
         }

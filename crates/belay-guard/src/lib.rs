@@ -44,7 +44,9 @@ pub use arguments::ArgumentGuard;
 pub use error::Error;
 pub use exfil::LinkGuard;
 pub use finding::{EXCERPT_CHARS, Finding, Kind, Severity, Span, excerpt, max_severity};
-pub use injection::{Action, Applied, DATA_MARK, DEFAULT_THRESHOLD, InjectionGuard, InjectionReport};
+pub use injection::{
+    Action, Applied, DATA_MARK, DEFAULT_THRESHOLD, InjectionGuard, InjectionReport,
+};
 pub use poisoning::{MetadataGuard, OVERSIZE_BYTES, Tool};
 pub use secrets::{SecretKind, SecretScanner, SecretScannerBuilder};
 pub use shadowing::{ServerTools, ShadowFinding, find_shadowing};

@@ -47,7 +47,14 @@ const fn rule(
     pattern: &'static str,
     explain: &'static str,
 ) -> Rule {
-    Rule { id, kind, signal, weight, pattern, explain }
+    Rule {
+        id,
+        kind,
+        signal,
+        weight,
+        pattern,
+        explain,
+    }
 }
 
 use Kind::{
@@ -56,36 +63,246 @@ use Kind::{
 };
 
 static RULES: &[Rule] = &[
-    rule("poisoning.conceal_from_user", Hid, Signal::Conceal, 0.9, conceal_user!(), "tells the model to keep something from the user"),
-    rule("poisoning.conceal_this", Hid, Signal::Conceal, 0.6, conceal_this!(), "tells the model not to mention or reveal something"),
-    rule("poisoning.act_secretly", Hid, Signal::Conceal, 0.6, conceal_quietly!(), "asks for an action to be done quietly or secretly"),
-    rule("poisoning.conceal_from_user_i18n", Hid, Signal::Conceal, 0.85, conceal_other_languages!(), "tells the model to keep something from the user (non-English)"),
-    rule("poisoning.ignore_instructions", Hid, Signal::Override, 0.95, override_previous!(), "tells the model to ignore its earlier instructions"),
-    rule("poisoning.override_instructions", Hid, Signal::Override, 0.8, override_precedence!(), "claims to override or replace the model's instructions"),
-    rule("poisoning.ignore_instructions_i18n", Hid, Signal::Override, 0.9, override_other_languages!(), "tells the model to ignore its earlier instructions (non-English)"),
-    rule("poisoning.role_play", Hid, Signal::Role, 0.7, role_play!(), "gives the model a new role or removes its restrictions"),
-    rule("poisoning.addresses_model", Hid, Signal::AddressModel, 0.45, address_model!(), "a note addressed to the AI model rather than to a person"),
-    rule("poisoning.addresses_model_vocative", Hid, Signal::AddressModel, 0.4, address_model_vocative!(), "speaks to the AI model directly"),
-    rule("poisoning.addresses_model_i18n", Hid, Signal::AddressModel, 0.45, address_model_other_languages!(), "a note addressed to the AI model (non-English)"),
-    rule("poisoning.chat_delimiter", Hid, Signal::Delimiter, 0.8, delimiter_chat!(), "prompt-format delimiters that try to open a new system or tool turn"),
-    rule("poisoning.instruction_block", Hid, Signal::Delimiter, 0.45, delimiter_tag!(), "an <IMPORTANT>/<system>-style block or a fake section marker"),
-    rule("poisoning.names_secret", Sec, Signal::SecretNamed, 0.3, secret_named!(), "names a secret or a sensitive file"),
-    rule("poisoning.read_secret", Sec, Signal::SecretRead, 0.8, secret_read!(), "asks the model to read, copy or send a secret or a sensitive file"),
-    rule("poisoning.side_channel", Side, Signal::SideChannel, 0.6, side_channel!(), "asks for data to be put into a parameter"),
-    rule("poisoning.parameter_purpose", Side, Signal::SideChannel, 0.6, param_purpose!(), "gives a parameter a hidden purpose"),
-    rule("poisoning.secret_in_parameter", Sec, Signal::SecretRead, 0.75, secret_in_parameter!(), "asks for a secret to be put into a parameter"),
-    rule("poisoning.conversation_data", Exf, Signal::ConversationData, 0.55, conversation_data!(), "asks for the conversation, the user's messages or personal data"),
-    rule("poisoning.send_to_address", Exf, Signal::Send, 0.8, send_out!(), "asks for data to be sent to an outside URL or address"),
-    rule("poisoning.image_beacon", Exf, Signal::Send, 0.8, image_beacon!(), "a Markdown image or link whose URL would carry data out"),
-    rule("poisoning.blind_copy", Exf, Signal::Send, 0.55, blind_copy!(), "asks for a blind copy of messages"),
-    rule("poisoning.controls_other_tools", Shadow, Signal::ToolControl, 0.6, tool_control!(), "tries to change how other tools are called or used"),
-    rule("poisoning.redirects_tool_use", Shadow, Signal::ToolRedirect, 0.55, tool_redirect!(), "steers the model away from other tools or onto this one"),
-    rule("poisoning.alters_other_tools", Shadow, Signal::ToolControl, 0.6, tool_alter!(), "tries to replace another tool or change its recipients"),
-    rule("poisoning.shell_command", Cmd, Signal::Command, 0.9, shell_command!(), "contains a download-and-run or destructive shell command"),
-    rule("poisoning.run_in_terminal", Cmd, Signal::Command, 0.5, run_in_terminal!(), "asks for a command to be run in a terminal"),
-    rule("poisoning.skip_confirmation", Hid, Signal::Bypass, 0.45, bypass!(), "tells the model to skip confirmation or safety checks"),
-    rule("poisoning.deceive_user", Hid, Signal::Deceive, 0.65, deceive!(), "tells the model to mislead the user"),
-    rule("poisoning.precondition", Hid, Signal::Precondition, 0.25, precondition!(), "sets a precondition on using the tool"),
+    rule(
+        "poisoning.conceal_from_user",
+        Hid,
+        Signal::Conceal,
+        0.9,
+        conceal_user!(),
+        "tells the model to keep something from the user",
+    ),
+    rule(
+        "poisoning.conceal_this",
+        Hid,
+        Signal::Conceal,
+        0.6,
+        conceal_this!(),
+        "tells the model not to mention or reveal something",
+    ),
+    rule(
+        "poisoning.act_secretly",
+        Hid,
+        Signal::Conceal,
+        0.6,
+        conceal_quietly!(),
+        "asks for an action to be done quietly or secretly",
+    ),
+    rule(
+        "poisoning.conceal_from_user_i18n",
+        Hid,
+        Signal::Conceal,
+        0.85,
+        conceal_other_languages!(),
+        "tells the model to keep something from the user (non-English)",
+    ),
+    rule(
+        "poisoning.ignore_instructions",
+        Hid,
+        Signal::Override,
+        0.95,
+        override_previous!(),
+        "tells the model to ignore its earlier instructions",
+    ),
+    rule(
+        "poisoning.override_instructions",
+        Hid,
+        Signal::Override,
+        0.8,
+        override_precedence!(),
+        "claims to override or replace the model's instructions",
+    ),
+    rule(
+        "poisoning.ignore_instructions_i18n",
+        Hid,
+        Signal::Override,
+        0.9,
+        override_other_languages!(),
+        "tells the model to ignore its earlier instructions (non-English)",
+    ),
+    rule(
+        "poisoning.role_play",
+        Hid,
+        Signal::Role,
+        0.7,
+        role_play!(),
+        "gives the model a new role or removes its restrictions",
+    ),
+    rule(
+        "poisoning.addresses_model",
+        Hid,
+        Signal::AddressModel,
+        0.45,
+        address_model!(),
+        "a note addressed to the AI model rather than to a person",
+    ),
+    rule(
+        "poisoning.addresses_model_vocative",
+        Hid,
+        Signal::AddressModel,
+        0.4,
+        address_model_vocative!(),
+        "speaks to the AI model directly",
+    ),
+    rule(
+        "poisoning.addresses_model_i18n",
+        Hid,
+        Signal::AddressModel,
+        0.45,
+        address_model_other_languages!(),
+        "a note addressed to the AI model (non-English)",
+    ),
+    rule(
+        "poisoning.chat_delimiter",
+        Hid,
+        Signal::Delimiter,
+        0.8,
+        delimiter_chat!(),
+        "prompt-format delimiters that try to open a new system or tool turn",
+    ),
+    rule(
+        "poisoning.instruction_block",
+        Hid,
+        Signal::Delimiter,
+        0.45,
+        delimiter_tag!(),
+        "an <IMPORTANT>/<system>-style block or a fake section marker",
+    ),
+    rule(
+        "poisoning.names_secret",
+        Sec,
+        Signal::SecretNamed,
+        0.3,
+        secret_named!(),
+        "names a secret or a sensitive file",
+    ),
+    rule(
+        "poisoning.read_secret",
+        Sec,
+        Signal::SecretRead,
+        0.8,
+        secret_read!(),
+        "asks the model to read, copy or send a secret or a sensitive file",
+    ),
+    rule(
+        "poisoning.side_channel",
+        Side,
+        Signal::SideChannel,
+        0.6,
+        side_channel!(),
+        "asks for data to be put into a parameter",
+    ),
+    rule(
+        "poisoning.parameter_purpose",
+        Side,
+        Signal::SideChannel,
+        0.6,
+        param_purpose!(),
+        "gives a parameter a hidden purpose",
+    ),
+    rule(
+        "poisoning.secret_in_parameter",
+        Sec,
+        Signal::SecretRead,
+        0.75,
+        secret_in_parameter!(),
+        "asks for a secret to be put into a parameter",
+    ),
+    rule(
+        "poisoning.conversation_data",
+        Exf,
+        Signal::ConversationData,
+        0.55,
+        conversation_data!(),
+        "asks for the conversation, the user's messages or personal data",
+    ),
+    rule(
+        "poisoning.send_to_address",
+        Exf,
+        Signal::Send,
+        0.8,
+        send_out!(),
+        "asks for data to be sent to an outside URL or address",
+    ),
+    rule(
+        "poisoning.image_beacon",
+        Exf,
+        Signal::Send,
+        0.8,
+        image_beacon!(),
+        "a Markdown image or link whose URL would carry data out",
+    ),
+    rule(
+        "poisoning.blind_copy",
+        Exf,
+        Signal::Send,
+        0.55,
+        blind_copy!(),
+        "asks for a blind copy of messages",
+    ),
+    rule(
+        "poisoning.controls_other_tools",
+        Shadow,
+        Signal::ToolControl,
+        0.6,
+        tool_control!(),
+        "tries to change how other tools are called or used",
+    ),
+    rule(
+        "poisoning.redirects_tool_use",
+        Shadow,
+        Signal::ToolRedirect,
+        0.55,
+        tool_redirect!(),
+        "steers the model away from other tools or onto this one",
+    ),
+    rule(
+        "poisoning.alters_other_tools",
+        Shadow,
+        Signal::ToolControl,
+        0.6,
+        tool_alter!(),
+        "tries to replace another tool or change its recipients",
+    ),
+    rule(
+        "poisoning.shell_command",
+        Cmd,
+        Signal::Command,
+        0.9,
+        shell_command!(),
+        "contains a download-and-run or destructive shell command",
+    ),
+    rule(
+        "poisoning.run_in_terminal",
+        Cmd,
+        Signal::Command,
+        0.5,
+        run_in_terminal!(),
+        "asks for a command to be run in a terminal",
+    ),
+    rule(
+        "poisoning.skip_confirmation",
+        Hid,
+        Signal::Bypass,
+        0.45,
+        bypass!(),
+        "tells the model to skip confirmation or safety checks",
+    ),
+    rule(
+        "poisoning.deceive_user",
+        Hid,
+        Signal::Deceive,
+        0.65,
+        deceive!(),
+        "tells the model to mislead the user",
+    ),
+    rule(
+        "poisoning.precondition",
+        Hid,
+        Signal::Precondition,
+        0.25,
+        precondition!(),
+        "sets a precondition on using the tool",
+    ),
 ];
 
 /// The compiled metadata rules; build once, share.
@@ -139,19 +356,33 @@ impl MetadataGuard {
         for f in found {
             let i = locate(f.span.start);
             let (field, text) = &fields[i];
-            let (s, e) = (f.span.start - starts[i], f.span.end.saturating_sub(starts[i]).min(text.len()));
-            findings.push(Finding { span: Span::of(text, s, e), field: field.clone(), ..f });
+            let (s, e) = (
+                f.span.start - starts[i],
+                f.span.end.saturating_sub(starts[i]).min(text.len()),
+            );
+            findings.push(Finding {
+                span: Span::of(text, s, e),
+                field: field.clone(),
+                ..f
+            });
         }
         for (field, hit, span) in &mut hits {
             let i = locate(span.start);
             let (name, text) = &fields[i];
-            let (s, e) = (span.start - starts[i], span.end.saturating_sub(starts[i]).min(text.len()));
+            let (s, e) = (
+                span.start - starts[i],
+                span.end.saturating_sub(starts[i]).min(text.len()),
+            );
             *span = Span::of(text, s, e);
             (hit.start, hit.end) = (s, e);
             name.clone_into(field);
         }
         if let Some(d) = &tool.description {
-            findings.extend(size_findings(d).into_iter().map(|f| f.in_field("description")));
+            findings.extend(
+                size_findings(d)
+                    .into_iter()
+                    .map(|f| f.in_field("description")),
+            );
         }
         add_combined(&mut findings, &hits);
         findings
@@ -178,8 +409,14 @@ impl MetadataGuard {
             let (s, e) = view.original_range(hit.start, hit.end);
             let span = Span::of(text, s, e);
             findings.push(
-                Finding::new(hit.rule.id, hit.rule.kind, hit.rule.weight, span.clone(), hit.rule.explain)
-                    .in_field(field),
+                Finding::new(
+                    hit.rule.id,
+                    hit.rule.kind,
+                    hit.rule.weight,
+                    span.clone(),
+                    hit.rule.explain,
+                )
+                .in_field(field),
             );
             all_hits.push((field.to_owned(), hit, span));
         }
@@ -193,7 +430,12 @@ impl MetadataGuard {
     }
 
     /// A finding for a decoded run: high when what it says is flagged, low otherwise.
-    fn decoded_finding(&self, text: &str, decoded: &crate::decode::Decoded, depth: usize) -> Finding {
+    fn decoded_finding(
+        &self,
+        text: &str,
+        decoded: &crate::decode::Decoded,
+        depth: usize,
+    ) -> Finding {
         let mut hits = self.rules.hits(&decoded.text);
         let mut inner = decoded.text.clone();
         if depth == 0 {
@@ -225,7 +467,11 @@ impl MetadataGuard {
                 Kind::EncodedPayload,
                 0.3,
                 span,
-                format!("{} text decodes to readable text {:?}", decoded.encoding, excerpt(&inner)),
+                format!(
+                    "{} text decodes to readable text {:?}",
+                    decoded.encoding,
+                    excerpt(&inner)
+                ),
             )
         }
     }
@@ -259,9 +505,16 @@ fn size_findings(text: &str) -> Vec<Finding> {
         out.push(Finding::new(
             "poisoning.oversize",
             Kind::Oversize,
-            if text.len() > 4 * OVERSIZE_BYTES { 0.6 } else { 0.4 },
+            if text.len() > 4 * OVERSIZE_BYTES {
+                0.6
+            } else {
+                0.4
+            },
             Span::of(text, OVERSIZE_BYTES, text.len()),
-            format!("the description is {} bytes, more than any tool needs ({OVERSIZE_BYTES})", text.len()),
+            format!(
+                "the description is {} bytes, more than any tool needs ({OVERSIZE_BYTES})",
+                text.len()
+            ),
         ));
     }
     let mut run_start = None;
@@ -296,7 +549,11 @@ fn add_combined(findings: &mut Vec<Finding>, hits: &[(String, Hit, Span)]) {
     }
     let only: Vec<Hit> = hits.iter().map(|(_, h, _)| *h).collect();
     let score = combine(&only);
-    let best = findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Info);
+    let best = findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Info);
     if Severity::from_score(score) <= best {
         return;
     }
@@ -336,7 +593,10 @@ fn strings_in<'a>(value: &'a Value, at: &str, out: &mut Vec<(String, &'a str)>, 
         Value::Object(map) => {
             for (k, v) in map {
                 // Structural keywords carry no prose.
-                if matches!(k.as_str(), "type" | "format" | "$schema" | "$id" | "$ref" | "pattern" | "required") {
+                if matches!(
+                    k.as_str(),
+                    "type" | "format" | "$schema" | "$id" | "$ref" | "pattern" | "required"
+                ) {
                     continue;
                 }
                 let key = k.replace('~', "~0").replace('/', "~1");

@@ -76,8 +76,14 @@ impl SecretKind {
             Self::PrivateKey => "private_key",
             Self::Bearer => "bearer",
             Self::Jwt => "jwt",
-            Self::Aws | Self::Azure | Self::Gcp | Self::Github | Self::Slack | Self::OpenAi
-            | Self::Stripe | Self::OtherToken => "api_key",
+            Self::Aws
+            | Self::Azure
+            | Self::Gcp
+            | Self::Github
+            | Self::Slack
+            | Self::OpenAi
+            | Self::Stripe
+            | Self::OtherToken => "api_key",
             Self::Email => "email",
             Self::Iban => "iban",
             Self::Card => "card",
@@ -89,23 +95,108 @@ impl SecretKind {
 
     fn spec(self) -> (&'static str, f32, &'static str, &'static str) {
         match self {
-            Self::PrivateKey => ("secret.private_key", 0.98, r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", "a private key"),
-            Self::Bearer => ("secret.bearer", 0.85, r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*", "a bearer credential"),
-            Self::Jwt => ("secret.jwt", 0.85, r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", "a JSON Web Token"),
-            Self::Aws => ("secret.aws", 0.95, r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b|(?i:aws_?secret_?access_?key)[\x22'\s:=]+[A-Za-z0-9/+=]{40}", "an AWS access key"),
-            Self::Azure => ("secret.azure", 0.95, r"AccountKey=[A-Za-z0-9+/]{86}==|\bsig=[A-Za-z0-9%/+]{40,}={0,2}|\b[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}\b", "an Azure key or signature"),
-            Self::Gcp => ("secret.gcp", 0.95, r"\bAIza[0-9A-Za-z_-]{35}\b|\bya29\.[0-9A-Za-z_-]{20,}", "a Google Cloud key or token"),
-            Self::Github => ("secret.github", 0.95, r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}\b|\bgithub_pat_[A-Za-z0-9_]{20,}", "a GitHub token"),
-            Self::Slack => ("secret.slack", 0.95, r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+", "a Slack token or webhook"),
-            Self::OpenAi => ("secret.openai", 0.95, r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{16,}", "an OpenAI or Anthropic API key"),
-            Self::Stripe => ("secret.stripe", 0.95, r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{24,}", "a Stripe key"),
-            Self::OtherToken => ("secret.token", 0.9, r"\bglpat-[A-Za-z0-9_-]{20}|\bnpm_[A-Za-z0-9]{36}|\bhf_[A-Za-z0-9]{30,}", "a GitLab, npm or Hugging Face token"),
-            Self::Email => ("pii.email", 0.4, r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}", "an e-mail address"),
-            Self::Iban => ("pii.iban", 0.7, r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", "an IBAN (mod 97 checked)"),
-            Self::Card => ("pii.card", 0.85, r"\b\d(?:[ -]?\d){12,18}\b", "a payment card number (Luhn checked)"),
-            Self::Ssn => ("pii.ssn", 0.85, r"\b\d{3}-\d{2}-\d{4}\b", "a US social security number"),
-            Self::Phone => ("pii.phone", 0.4, r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b|\(\d{3}\)\s?\d{3}[ .-]\d{4}\b|\b\d{3}[.-]\d{3}[.-]\d{4}\b", "a phone number"),
-            Self::IpAddress => ("pii.ip", 0.25, r"\b(?:\d{1,3}\.){3}\d{1,3}\b|(?i:\b(?:[0-9a-f]{1,4}:){1,7}(?::?[0-9a-f]{1,4}){1,7}\b)", "an IP address"),
+            Self::PrivateKey => (
+                "secret.private_key",
+                0.98,
+                r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+                "a private key",
+            ),
+            Self::Bearer => (
+                "secret.bearer",
+                0.85,
+                r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*",
+                "a bearer credential",
+            ),
+            Self::Jwt => (
+                "secret.jwt",
+                0.85,
+                r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
+                "a JSON Web Token",
+            ),
+            Self::Aws => (
+                "secret.aws",
+                0.95,
+                r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b|(?i:aws_?secret_?access_?key)[\x22'\s:=]+[A-Za-z0-9/+=]{40}",
+                "an AWS access key",
+            ),
+            Self::Azure => (
+                "secret.azure",
+                0.95,
+                r"AccountKey=[A-Za-z0-9+/]{86}==|\bsig=[A-Za-z0-9%/+]{40,}={0,2}|\b[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}\b",
+                "an Azure key or signature",
+            ),
+            Self::Gcp => (
+                "secret.gcp",
+                0.95,
+                r"\bAIza[0-9A-Za-z_-]{35}\b|\bya29\.[0-9A-Za-z_-]{20,}",
+                "a Google Cloud key or token",
+            ),
+            Self::Github => (
+                "secret.github",
+                0.95,
+                r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}\b|\bgithub_pat_[A-Za-z0-9_]{20,}",
+                "a GitHub token",
+            ),
+            Self::Slack => (
+                "secret.slack",
+                0.95,
+                r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+",
+                "a Slack token or webhook",
+            ),
+            Self::OpenAi => (
+                "secret.openai",
+                0.95,
+                r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{16,}",
+                "an OpenAI or Anthropic API key",
+            ),
+            Self::Stripe => (
+                "secret.stripe",
+                0.95,
+                r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{24,}",
+                "a Stripe key",
+            ),
+            Self::OtherToken => (
+                "secret.token",
+                0.9,
+                r"\bglpat-[A-Za-z0-9_-]{20}|\bnpm_[A-Za-z0-9]{36}|\bhf_[A-Za-z0-9]{30,}",
+                "a GitLab, npm or Hugging Face token",
+            ),
+            Self::Email => (
+                "pii.email",
+                0.4,
+                r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}",
+                "an e-mail address",
+            ),
+            Self::Iban => (
+                "pii.iban",
+                0.7,
+                r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
+                "an IBAN (mod 97 checked)",
+            ),
+            Self::Card => (
+                "pii.card",
+                0.85,
+                r"\b\d(?:[ -]?\d){12,18}\b",
+                "a payment card number (Luhn checked)",
+            ),
+            Self::Ssn => (
+                "pii.ssn",
+                0.85,
+                r"\b\d{3}-\d{2}-\d{4}\b",
+                "a US social security number",
+            ),
+            Self::Phone => (
+                "pii.phone",
+                0.4,
+                r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b|\(\d{3}\)\s?\d{3}[ .-]\d{4}\b|\b\d{3}[.-]\d{3}[.-]\d{4}\b",
+                "a phone number",
+            ),
+            Self::IpAddress => (
+                "pii.ip",
+                0.25,
+                r"\b(?:\d{1,3}\.){3}\d{1,3}\b|(?i:\b(?:[0-9a-f]{1,4}:){1,7}(?::?[0-9a-f]{1,4}){1,7}\b)",
+                "an IP address",
+            ),
         }
     }
 
@@ -185,7 +276,10 @@ impl SecretScannerBuilder {
             });
         }
         let prefilter = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))?;
-        Ok(SecretScanner { detectors, prefilter })
+        Ok(SecretScanner {
+            detectors,
+            prefilter,
+        })
     }
 }
 
@@ -206,10 +300,23 @@ impl SecretScanner {
             .into_iter()
             .map(|(d, s, e)| {
                 let kind = match d.kind {
-                    Some(SecretKind::Email | SecretKind::Iban | SecretKind::Card | SecretKind::Ssn | SecretKind::Phone | SecretKind::IpAddress) => Kind::Pii,
+                    Some(
+                        SecretKind::Email
+                        | SecretKind::Iban
+                        | SecretKind::Card
+                        | SecretKind::Ssn
+                        | SecretKind::Phone
+                        | SecretKind::IpAddress,
+                    ) => Kind::Pii,
                     _ => Kind::Secret,
                 };
-                Finding::new(d.rule, kind, d.score, Span::of(text, s, e), format!("{} ({})", d.explain, d.label))
+                Finding::new(
+                    d.rule,
+                    kind,
+                    d.score,
+                    Span::of(text, s, e),
+                    format!("{} ({})", d.explain, d.label),
+                )
             })
             .collect()
     }
@@ -269,9 +376,15 @@ pub(crate) fn luhn(text: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1.
@@ -286,7 +399,11 @@ pub(crate) fn iban_mod97(text: &str) -> bool {
             Some(v) => v,
             None => return false,
         };
-        rem = if v < 10 { (rem * 10 + v) % 97 } else { (rem * 100 + v) % 97 };
+        rem = if v < 10 {
+            (rem * 10 + v) % 97
+        } else {
+            (rem * 100 + v) % 97
+        };
     }
     rem == 1
 }

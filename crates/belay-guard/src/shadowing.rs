@@ -49,7 +49,10 @@ pub fn find_shadowing(servers: &[ServerTools], guard: &MetadataGuard) -> Vec<Sha
                     } else {
                         continue;
                     };
-                    for (server, this, that, that_server) in [(&a.server, tool, other, &b.server), (&b.server, other, tool, &a.server)] {
+                    for (server, this, that, that_server) in [
+                        (&a.server, tool, other, &b.server),
+                        (&b.server, other, tool, &a.server),
+                    ] {
                         out.push(ShadowFinding {
                             server: server.clone(),
                             tool: this.name.clone(),
@@ -62,18 +65,43 @@ pub fn find_shadowing(servers: &[ServerTools], guard: &MetadataGuard) -> Vec<Sha
     }
     for a in servers {
         for tool in &a.tools {
-            let Some(desc) = &tool.description else { continue };
+            let Some(desc) = &tool.description else {
+                continue;
+            };
             let controls = guard.scan_tool(tool).iter().any(|f| {
-                matches!(f.kind, Kind::ToolShadowing | Kind::HiddenInstruction) && f.severity >= Severity::Medium
+                matches!(f.kind, Kind::ToolShadowing | Kind::HiddenInstruction)
+                    && f.severity >= Severity::Medium
             });
             for b in servers.iter().filter(|b| b.server != a.server) {
-                for other in b.tools.iter().filter(|o| distinctive(&o.name) && o.name != tool.name) {
-                    let Some(at) = find_word(desc, &other.name) else { continue };
-                    let (score, how) = if controls { (0.9, "and tries to change how it is used") } else { (0.5, "") };
+                for other in b
+                    .tools
+                    .iter()
+                    .filter(|o| distinctive(&o.name) && o.name != tool.name)
+                {
+                    let Some(at) = find_word(desc, &other.name) else {
+                        continue;
+                    };
+                    let (score, how) = if controls {
+                        (0.9, "and tries to change how it is used")
+                    } else {
+                        (0.5, "")
+                    };
                     out.push(ShadowFinding {
                         server: a.server.clone(),
                         tool: tool.name.clone(),
-                        finding: Finding::new("shadowing.names_other_server_tool", Kind::CrossServerShadowing, score, Span::of(desc, at, at + other.name.len()), format!("the description names {:?}, a tool of server {:?}{}{how}", other.name, b.server, if how.is_empty() { "" } else { ", " })).in_field("description"),
+                        finding: Finding::new(
+                            "shadowing.names_other_server_tool",
+                            Kind::CrossServerShadowing,
+                            score,
+                            Span::of(desc, at, at + other.name.len()),
+                            format!(
+                                "the description names {:?}, a tool of server {:?}{}{how}",
+                                other.name,
+                                b.server,
+                                if how.is_empty() { "" } else { ", " }
+                            ),
+                        )
+                        .in_field("description"),
                     });
                 }
             }

@@ -122,7 +122,7 @@ impl<'a> View<'a> {
         }
         let mut out = String::with_capacity(text.len());
         let mut origin = Vec::with_capacity(text.len());
-        let mut push = |out: &mut String, origin: &mut Vec<usize>, c: char, at: usize| {
+        let push = |out: &mut String, origin: &mut Vec<usize>, c: char, at: usize| {
             let before = out.len();
             out.push(c);
             origin.extend(std::iter::repeat_n(at, out.len() - before));
@@ -216,7 +216,9 @@ pub(crate) fn scan(text: &str) -> Vec<Finding> {
         ));
     }
     if let Some((i, _)) = bidi.first() {
-        let overrides = bidi.iter().any(|(_, c)| matches!(c, '\u{202D}' | '\u{202E}'));
+        let overrides = bidi
+            .iter()
+            .any(|(_, c)| matches!(c, '\u{202D}' | '\u{202E}'));
         out.push(Finding::new(
             "unicode.bidi_control",
             Kind::InvisibleUnicode,
@@ -235,7 +237,8 @@ pub(crate) fn scan(text: &str) -> Vec<Finding> {
             .filter(|&&i| {
                 let before = text[..i].chars().next_back();
                 let after = text[i..].chars().nth(1);
-                before.is_some_and(char::is_alphanumeric) && after.is_some_and(char::is_alphanumeric)
+                before.is_some_and(char::is_alphanumeric)
+                    && after.is_some_and(char::is_alphanumeric)
             })
             .count();
         let score = if inside_words >= 3 { 0.8 } else { 0.4 };

@@ -5,7 +5,30 @@ use rand::{Rng, SeedableRng};
 
 /// Characters that stress the text handling: hidden ones, confusables, combining marks,
 /// CJK, surrogates' neighbours, and the bytes the patterns key on.
-const SPICE: &[char] = &['\u{E0041}', '\u{E007F}', '\u{202E}', '\u{200B}', '\u{FEFF}', 'а', 'ο', '\u{0301}', '中', '😀', '\u{10FFFF}', '%', '=', '/', '.', ' ', '\n', '<', '|', '`', '$', '('];
+const SPICE: &[char] = &[
+    '\u{E0041}',
+    '\u{E007F}',
+    '\u{202E}',
+    '\u{200B}',
+    '\u{FEFF}',
+    'а',
+    'ο',
+    '\u{0301}',
+    '中',
+    '😀',
+    '\u{10FFFF}',
+    '%',
+    '=',
+    '/',
+    '.',
+    ' ',
+    '\n',
+    '<',
+    '|',
+    '`',
+    '$',
+    '(',
+];
 
 fn random_text(rng: &mut rand::rngs::StdRng, len: usize) -> String {
     (0..len)
@@ -44,7 +67,10 @@ fn random_and_huge_input_never_panics() -> anyhow::Result<()> {
             ..Default::default()
         };
         for f in meta.scan_tool(&tool) {
-            assert!(f.span.start <= f.span.end && (0.0..=1.0).contains(&f.score), "{f:?}");
+            assert!(
+                f.span.start <= f.span.end && (0.0..=1.0).contains(&f.score),
+                "{f:?}"
+            );
         }
         let report = inj.scan(text);
         assert!((0.0..=1.0).contains(&report.score));
