@@ -23,8 +23,8 @@ pub(crate) struct Decoded {
 /// The compiled run patterns and base64 engines.
 #[derive(Debug)]
 pub(crate) struct Decoder {
-    base64_run: Regex,
-    hex_run: Regex,
+    /// Runs of the base64 alphabet (hex digits are a subset: a run of only those is hex).
+    run: Regex,
     escaped_hex_run: Regex,
     url_run: Regex,
     standard: GeneralPurpose,
@@ -37,8 +37,7 @@ impl Decoder {
             .with_decode_padding_mode(DecodePaddingMode::Indifferent)
             .with_decode_allow_trailing_bits(true);
         Ok(Self {
-            base64_run: Regex::new(r"[A-Za-z0-9+/_-]{24,}={0,2}")?,
-            hex_run: Regex::new(r"(?-u:\b)(?:[0-9a-fA-F]{2}){12,}(?-u:\b)")?,
+            run: Regex::new(r"[A-Za-z0-9+/_-]{24,}={0,2}")?,
             escaped_hex_run: Regex::new(r"(?:\\x[0-9a-fA-F]{2}){6,}")?,
             url_run: Regex::new(r"\S*(?:%[0-9a-fA-F]{2}\S*){3,}")?,
             standard: GeneralPurpose::new(&base64::alphabet::STANDARD, config),
@@ -61,33 +60,37 @@ impl Decoder {
                     });
                 }
             };
-        for m in self.base64_run.find_iter(text) {
+        for m in self.run.find_iter(text) {
             if tried >= MAX_CANDIDATES {
                 break;
             }
             let run = m.as_str();
-            // Identifiers (snake_case names, paths) are base64-alphabet too: a real payload
-            // has both cases and is not all letters.
-            if run.len() > MAX_RUN || !looks_base64(run) {
+            if run.len() > MAX_RUN {
                 continue;
             }
-            tried += 1;
-            let engine = if run.contains(['-', '_']) {
-                &self.url_safe
-            } else {
-                &self.standard
-            };
-            consider(
-                m.start(),
-                m.end(),
-                "base64",
-                engine.decode(run.trim_end_matches('=')).ok(),
-            );
-        }
-        for m in self.hex_run.find_iter(text).take(MAX_CANDIDATES) {
-            if m.len() <= MAX_RUN {
-                consider(m.start(), m.end(), "hex", hex(m.as_str()));
+            if run.len() % 2 == 0 && run.bytes().all(|b| b.is_ascii_hexdigit()) {
+                tried += 1;
+                consider(m.start(), m.end(), "hex", hex(run));
+            } else if looks_base64(run) {
+                // Identifiers (snake_case names, paths) are base64-alphabet too: a real
+                // payload has both cases and digits or symbols.
+                tried += 1;
+                let engine = if run.contains(['-', '_']) {
+                    &self.url_safe
+                } else {
+                    &self.standard
+                };
+                consider(
+                    m.start(),
+                    m.end(),
+                    "base64",
+                    engine.decode(run.trim_end_matches('=')).ok(),
+                );
             }
+        }
+        // Cheap byte checks first: most text has neither escapes nor `%`.
+        if !text.contains("\\x") && !text.contains('%') {
+            return out;
         }
         for m in self.escaped_hex_run.find_iter(text).take(MAX_CANDIDATES) {
             if m.len() <= MAX_RUN {

@@ -2,9 +2,11 @@
 //! (English, Spanish, French, German, Chinese, with Portuguese and Italian basics).
 //!
 //! Each pattern generalises over phrasings: a verb class, a few free words, an object class,
-//! rather than one sentence. `\b` is rewritten to an ASCII word boundary and `(?i)` added when
+//! rather than one sentence. `\b` is rewritten to an ASCII word boundary when
 //! the table is compiled (`RuleSet::new`), so the lazy DFA never has to give up on Unicode
-//! boundaries. Free words are written `(?:\S+\s+){0,N}?`.
+//! boundaries. Free words are written `(?:\S+\s+){0,N}?`. Patterns are lowercase: the text is
+//! case-folded before matching (`rules::fold_case`), which keeps the automaton far smaller
+//! than `(?i)` does.
 
 /// Sensitive files and folders by name.
 macro_rules! secret_paths {
@@ -110,7 +112,7 @@ pub(crate) use address_model_vocative;
 
 macro_rules! address_model_other_languages {
     () => {
-        r"\b(?:nota|instrucciones|mensaje|aviso)\s+(?:\S+\s+){0,2}?para\s+(?:el\s+|la\s+)?(?:asistente|ia|modelo|agente)\b|\b(?:note|instructions?|message|consignes?)\s+(?:\S+\s+){0,2}?pour\s+(?:l['’]\s*|le\s+|la\s+)?(?:assistant|ia|modèle|agent)\b|\b(?:hinweis|anweisung|nachricht|notiz)\s+(?:\S+\s+){0,2}?(?:an|für)\s+(?:den\s+|das\s+|die\s+)?(?:ki|assistenten|assistent|ki-assistenten|sprachmodell|modell|agenten)\b|(?:给|致|对)\p{Han}{0,8}?(?:AI|ai|人工智能|助手|模型|智能体)|\b(?:instruções|nota)\s+para\s+o\s+(?:assistente|modelo)\b|\bpara\s+la\s+ia\b|\bpour\s+l['’]ia\b"
+        r"\b(?:nota|instrucciones|mensaje|aviso)\s+(?:\S+\s+){0,2}?para\s+(?:el\s+|la\s+)?(?:asistente|ia|modelo|agente)\b|\b(?:note|instructions?|message|consignes?)\s+(?:\S+\s+){0,2}?pour\s+(?:l['’]\s*|le\s+|la\s+)?(?:assistant|ia|modèle|agent)\b|\b(?:hinweis|anweisung|nachricht|notiz)\s+(?:\S+\s+){0,2}?(?:an|für)\s+(?:den\s+|das\s+|die\s+)?(?:ki|assistenten|assistent|ki-assistenten|sprachmodell|modell|agenten)\b|(?:给|致|对)\p{Han}{0,8}?(?:ai|人工智能|助手|模型|智能体)|\b(?:instruções|nota)\s+para\s+o\s+(?:assistente|modelo)\b|\bpara\s+la\s+ia\b|\bpour\s+l['’]ia\b"
     };
 }
 pub(crate) use address_model_other_languages;
@@ -119,7 +121,7 @@ pub(crate) use address_model_other_languages;
 
 macro_rules! delimiter_chat {
     () => {
-        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?INST\]|<</?SYS>>|</?(?:tool_result|function_results?|tool_output|tool_response)>|\x22role\x22\s*:\s*\x22(?:system|developer)\x22"
+        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?inst\]|<</?sys>>|</?(?:tool_result|function_results?|tool_output|tool_response)>|\x22role\x22\s*:\s*\x22(?:system|developer)\x22"
     };
 }
 pub(crate) use delimiter_chat;
@@ -200,7 +202,7 @@ pub(crate) use send_out;
 
 macro_rules! image_beacon {
     () => {
-        r"!\[[^\]\n]{0,80}\]\(\s*<?https?://[^)\s]*\?[^)\s]*=|\?(?:q|d|data|c|u|msg|text|m|p)=(?:<|\{|\[|INSERT|USER|\$)|\]\(\{?url\}?\?|\bmarkdown\s+(?:image|link)\s+(?:\S+\s+){0,3}?https?://|\bimagen?\s+markdown\b|\bimage\s+markdown\b|\bein\s+bild\s+!\["
+        r"!\[[^\]\n]{0,80}\]\(\s*<?https?://[^)\s]*\?[^)\s]*=|\?(?:q|d|data|c|u|msg|text|m|p)=(?:<|\{|\[|insert|user|\$)|\]\(\{?url\}?\?|\bmarkdown\s+(?:image|link)\s+(?:\S+\s+){0,3}?https?://|\bimagen?\s+markdown\b|\bimage\s+markdown\b|\bein\s+bild\s+!\["
     };
 }
 pub(crate) use image_beacon;

@@ -83,7 +83,7 @@ const SIZE_LIMIT: usize = 64 << 20;
 impl RuleSet {
     /// Compiles `rules`; an error names the broken rule (a programming error, caught by tests).
     pub(crate) fn new(rules: &'static [Rule]) -> Result<Self, regex::Error> {
-        let patterns: Vec<String> = rules.iter().map(|r| compiled_pattern(r.pattern)).collect();
+        let patterns: Vec<String> = rules.iter().map(|r| compiled(r.pattern)).collect();
         let set = RegexSetBuilder::new(&patterns)
             .size_limit(SIZE_LIMIT)
             .dfa_size_limit(SIZE_LIMIT)
@@ -106,11 +106,12 @@ impl RuleSet {
 
     /// Every rule that matches `text`, with the span of its first match.
     pub(crate) fn hits(&self, text: &str) -> Vec<Hit> {
+        let text = fold_case(text);
         self.set
-            .matches(text)
+            .matches(&text)
             .into_iter()
             .filter_map(|i| {
-                let m = self.each[i].find(text)?;
+                let m = self.each[i].find(&text)?;
                 Some(Hit {
                     rule: &self.rules[i],
                     start: m.start(),
@@ -121,11 +122,47 @@ impl RuleSet {
     }
 }
 
-/// A table pattern as compiled: case-insensitive, `^` at line starts, and `\b` as an ASCII
-/// word boundary (a Unicode one makes the lazy DFA give up on non-ASCII text; the words the
-/// boundaries guard are ASCII or followed by spaces, so nothing is lost).
-fn compiled_pattern(pattern: &str) -> String {
-    format!("(?im){}", pattern.replace(r"\b", r"(?-u:\b)"))
+/// `text` with ASCII and Latin-1 capitals lowercased, byte for byte (so offsets stay valid):
+/// matching lowercase patterns against it is much cheaper than `(?i)`, whose Unicode case
+/// classes multiply the automaton's states. Other scripts' capitals are left as they are; no
+/// pattern needs them.
+pub(crate) fn fold_case(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|b| b.is_ascii_uppercase() || *b == 0xC3) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let b = out[i];
+        if b.is_ascii_uppercase() {
+            out[i] = b.to_ascii_lowercase();
+        } else if b == 0xC3 {
+            // U+00C0..=U+00DE (À..Þ, but not × U+00D7) is 0xC3 0x80..=0x9E; +0x20 is its
+            // lowercase, still 0xC3 0xA0..=0xBE.
+            if let Some(next) = out.get_mut(i + 1)
+                && (0x80..=0x9E).contains(next)
+                && *next != 0x97
+            {
+                *next += 0x20;
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    // Only ASCII letters and second bytes of two-byte sequences changed: still UTF-8.
+    String::from_utf8(out).map_or_else(
+        |_| std::borrow::Cow::Owned(text.to_ascii_lowercase()),
+        std::borrow::Cow::Owned,
+    )
+}
+
+/// A table pattern as compiled: `^` at line starts, and `\b` as an ASCII word boundary (a
+/// Unicode one makes the lazy DFA give up on non-ASCII text; the words the boundaries guard
+/// are ASCII or followed by spaces, so nothing is lost). Case is folded in the text instead.
+pub(crate) fn compiled(pattern: &str) -> String {
+    let flags = if pattern.contains('^') { "(?m)" } else { "" };
+    format!("{flags}{}", pattern.replace(r"\b", r"(?-u:\b)"))
 }
 
 /// Noisy-OR over signal groups: each group contributes its strongest match once.
