@@ -10,6 +10,7 @@
 //! | [`SecretScanner`] | any text | e-mail, phone, card (Luhn), IBAN (mod 97), US SSN, IP, JWT, private keys, cloud and SaaS keys; [`SecretScanner::redact`] |
 //! | [`ArgumentGuard`] | a call's arguments | JSON Schema 2020-12 violations, path traversal, shell metacharacters |
 //! | [`LinkGuard`] | tool results | links and images pointing outside an allow-list |
+//! | [`fingerprint`], [`describe_change`] | a tool definition | a canonical hash to pin, and a readable diff when it changes (rug pulls) |
 //!
 //! Every finding carries a rule id, a [`Kind`], a [`Severity`], a score, the matched [`Span`]
 //! and a one-line explanation.
@@ -34,6 +35,7 @@ mod exfil;
 mod finding;
 mod injection;
 mod patterns;
+mod pin;
 mod poisoning;
 mod rules;
 mod secrets;
@@ -47,6 +49,7 @@ pub use finding::{EXCERPT_CHARS, Finding, Kind, Severity, Span, excerpt, max_sev
 pub use injection::{
     Action, Applied, DATA_MARK, DEFAULT_THRESHOLD, InjectionGuard, InjectionReport,
 };
+pub use pin::{describe_change, fingerprint};
 pub use poisoning::{MetadataGuard, OVERSIZE_BYTES, Tool};
 pub use secrets::{SecretKind, SecretScanner, SecretScannerBuilder};
 pub use shadowing::{ServerTools, ShadowFinding, find_shadowing};

@@ -5,6 +5,7 @@ mod arguments;
 mod corpus;
 mod injection;
 mod links;
+mod pin;
 mod poisoning;
 mod robustness;
 mod secrets;
