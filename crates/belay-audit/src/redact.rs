@@ -15,7 +15,7 @@
 //!   IP addresses are kept: they are the context an audit reader needs more often than not.
 //!   Object keys themselves are kept as they are.
 
-use belay_guard::{SecretKind, SecretScanner};
+use belay_guard::{SecretKind, SecretScanner, key_words as words};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -179,43 +179,5 @@ impl Redactor {
     /// Returns `text` with secrets and personal data inside it replaced.
     pub fn redact_str(&self, text: &str) -> String {
         self.scanner.redact(text).into_owned()
-    }
-}
-
-/// Splits a key into lowercase words at `_`, `-`, `.`, spaces and lower→upper case changes.
-fn words(key: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in key.chars() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        cur.extend(c.to_lowercase());
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_split_into_words() {
-        assert_eq!(words("x-api-key"), ["x", "api", "key"]);
-        assert_eq!(words("apiKey"), ["api", "key"]);
-        assert_eq!(words("API_KEY"), ["api", "key"]);
-        assert_eq!(words("refreshToken"), ["refresh", "token"]);
     }
 }

@@ -93,28 +93,30 @@ pub(crate) fn walk(value: &Value, pointer: &str, key: &str, out: &mut Vec<Findin
     }
 }
 
-fn key_words(key: &str) -> Vec<String> {
-    let mut words = Vec::new();
+/// Splits a parameter or object key into lowercase words at `_`, `-`, `.`, spaces and
+/// lower→upper case changes: `apiKey`, `x-api-key` and `API_KEY` all give `api`, `key`.
+pub fn key_words(key: &str) -> Vec<String> {
+    let mut out = Vec::new();
     let mut cur = String::new();
     let mut prev_lower = false;
     for c in key.chars() {
         if !c.is_alphanumeric() {
             if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
+                out.push(std::mem::take(&mut cur));
             }
             prev_lower = false;
             continue;
         }
         if c.is_uppercase() && prev_lower && !cur.is_empty() {
-            words.push(std::mem::take(&mut cur));
+            out.push(std::mem::take(&mut cur));
         }
-        prev_lower = c.is_lowercase();
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
         cur.extend(c.to_lowercase());
     }
     if !cur.is_empty() {
-        words.push(cur);
+        out.push(cur);
     }
-    words
+    out
 }
 
 const PATH_WORDS: &[&str] = &[

@@ -42,7 +42,7 @@ mod secrets;
 mod shadowing;
 mod unicode;
 
-pub use arguments::ArgumentGuard;
+pub use arguments::{ArgumentGuard, key_words};
 pub use error::Error;
 pub use exfil::LinkGuard;
 pub use finding::{EXCERPT_CHARS, Finding, Kind, Severity, Span, excerpt, max_severity};

@@ -130,3 +130,14 @@ fn shell_metacharacters_are_flagged_in_command_and_path_parameters() -> anyhow::
     );
     Ok(())
 }
+
+#[test]
+fn keys_split_into_words() {
+    use belay_guard::key_words;
+    assert_eq!(key_words("x-api-key"), ["x", "api", "key"]);
+    assert_eq!(key_words("apiKey"), ["api", "key"]);
+    assert_eq!(key_words("API_KEY"), ["api", "key"]);
+    assert_eq!(key_words("refreshToken"), ["refresh", "token"]);
+    assert_eq!(key_words("sha256Key"), ["sha256", "key"]);
+    assert_eq!(key_words("filePath"), ["file", "path"]);
+}
