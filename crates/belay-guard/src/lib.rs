@@ -34,6 +34,7 @@ mod error;
 mod exfil;
 mod finding;
 mod injection;
+mod metadata_rules;
 mod patterns;
 mod pin;
 mod poisoning;
