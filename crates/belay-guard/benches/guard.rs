@@ -50,6 +50,15 @@ fn main() {
     for (k, c) in &r.by_kind {
         row("injection (score ≥ 0.5)", k, c, k == "benign");
     }
+    // Small sets in other styles (tests/data/guard/README.md says how they were used).
+    for probe in ["probe1", "probe2"] {
+        let d = corpus::measure_descriptions(&meta, &descs, probe);
+        let r = corpus::measure_results(&inj, &results, probe);
+        row(&format!("poisoning, {probe}"), "all", &d.overall, true);
+        if r.overall.tp + r.overall.fn_ + r.overall.fp + r.overall.tn > 0 {
+            row(&format!("injection, {probe}"), "all", &r.overall, true);
+        }
+    }
     if dev {
         println!(
             "\npoisoning misses: {:#?}\npoisoning false alarms: {:#?}",

@@ -351,6 +351,28 @@ def injected_results(fams):
     return rows
 
 
+def probes():
+    """Extra sets in other styles, one line each, outside dev/test: `probe1` was written after
+    the first tuning and then tuned on; `probe2` was written before it was first run (its
+    first result is in the README) and then tuned on too. Neither counts in the targets."""
+    descs, results = [], []
+    for probe in ("probe1", "probe2"):
+        for label in ("poisoned", "benign"):
+            name = os.path.join(HERE, f"{probe}_{label}_tools.txt")
+            for i, line in enumerate(open(name, encoding="utf-8").read().splitlines()):
+                descs.append({"id": f"{probe}:{label}:{i:02d}", "family": f"{probe}:{label}:{i:02d}",
+                              "split": probe, "label": label, "kinds": [],
+                              "tool": tool_object("probe_tool", line, {})})
+        for label in ("injected", "benign"):
+            name = os.path.join(HERE, f"{probe}_{label}_results.txt")
+            if not os.path.exists(name):
+                continue
+            for i, line in enumerate(open(name, encoding="utf-8").read().splitlines()):
+                results.append({"id": f"{probe}:{label}:{i:02d}", "family": f"{probe}:{label}:{i:02d}",
+                                "split": probe, "label": label, "kinds": [], "text": line})
+    return descs, results
+
+
 def write(name, rows):
     with open(os.path.join(OUT, name), "w", encoding="utf-8") as f:
         for r in rows:
@@ -362,6 +384,9 @@ def main():
     descs = benign_descriptions(tools) + poisoned_descriptions(tools)
     fams = parse_results()
     results = benign_results(fams) + injected_results(fams)
+    probe_descs, probe_results = probes()
+    descs += probe_descs
+    results += probe_results
     write("descriptions.jsonl", descs)
     write("results.jsonl", results)
     for name, rows in (("descriptions", descs), ("results", results)):
