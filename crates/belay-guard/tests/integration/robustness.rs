@@ -82,3 +82,13 @@ fn random_and_huge_input_never_panics() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn every_guard_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<MetadataGuard>();
+    shared::<InjectionGuard>();
+    shared::<SecretScanner>();
+    shared::<LinkGuard>();
+    shared::<ArgumentGuard>();
+}
