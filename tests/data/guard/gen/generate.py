@@ -354,9 +354,10 @@ def injected_results(fams):
 def probes():
     """Extra sets in other styles, one line each, outside dev/test: `probe1` was written after
     the first tuning and then tuned on; `probe2` was written before it was first run (its
-    first result is in the README) and then tuned on too. Neither counts in the targets."""
+    first result is in the README) and then tuned on too; `probe3` was written after that and
+    measured once, not tuned on. None counts in the targets."""
     descs, results = [], []
-    for probe in ("probe1", "probe2"):
+    for probe in ("probe1", "probe2", "probe3"):
         for label in ("poisoned", "benign"):
             name = os.path.join(HERE, f"{probe}_{label}_tools.txt")
             for i, line in enumerate(open(name, encoding="utf-8").read().splitlines()):
