@@ -139,3 +139,33 @@ async fn nothing_secret_reaches_either_sink() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn ibans_ssns_and_cloud_keys_are_redacted_with_the_guard_patterns() -> anyhow::Result<()> {
+    let r = redactor()?;
+    let cases = [
+        (
+            "pay DE89 3704 0044 0532 0130 00 now",
+            "pay [redacted:iban] now",
+        ),
+        ("ssn 123-45-6789.", "ssn [redacted:ssn]."),
+        (
+            "key AIzaSyA1234567890abcdefghijklmnopqrstuv",
+            "key [redacted:api_key]",
+        ),
+        (
+            "hook https://hooks.slack.com/services/T000/B000/XXXXabcd",
+            "hook [redacted:api_key]",
+        ),
+        // Not valid: wrong check digits, a reserved SSN area.
+        (
+            "pay DE89 3704 0044 0532 0130 02",
+            "pay DE89 3704 0044 0532 0130 02",
+        ),
+        ("ssn 666-45-6789", "ssn 666-45-6789"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(r.redact_str(input), expected, "{input}");
+    }
+    Ok(())
+}

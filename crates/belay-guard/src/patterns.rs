@@ -1,0 +1,369 @@
+//! The phrase patterns both text guards share, one macro per idea, written per language
+//! (English, Spanish, French, German, Chinese, with Portuguese and Italian basics).
+//!
+//! Each pattern generalises over phrasings: a verb class, a few free words, an object class,
+//! rather than one sentence. `\b` is rewritten to an ASCII word boundary when
+//! the table is compiled (`RuleSet::new`), so the lazy DFA never has to give up on Unicode
+//! boundaries. Free words are written `(?:\S+\s+){0,N}?`. Patterns are lowercase: the text is
+//! case-folded before matching (`rules::fold_case`), which keeps the automaton far smaller
+//! than `(?i)` does.
+
+/// Sensitive files and folders by name.
+macro_rules! secret_paths {
+    () => {
+        r"(?:~/\.ssh|\.ssh/|id_rsa|id_ed25519|id_ecdsa|id_dsa|\.aws/|\.azure/|\.config/gcloud|\.env\b|\.env\.[a-z]+|mcp\.json|claude_desktop_config|\.cursor/|\.npmrc|\.pypirc|\.netrc|\.git-credentials|\.docker/config|\.kube/|kubeconfig|/etc/passwd|/etc/shadow|\.bash_history|\.zsh_history|\.gnupg|keychain|keyring|wallet\.dat|\.config/gh|hosts\.yml|credentials\.json|\.pem\b|\.p12\b|\.pfx\b|login\s+data|\.config/solana|id\.json|keystore|wallet|\.bitcoin|\.ethereum|metamask|~/documents|~/desktop|~/downloads|~/pictures|\.bashrc|\.zshrc|\.profile\b)"
+    };
+}
+pub(crate) use secret_paths;
+
+/// Secrets by name, in every language covered.
+macro_rules! secret_words {
+    () => {
+        r"(?:private\s+(?:notes|files|messages|documents|photos|keys?)|personal\s+files|clipboard|browser\s+history|keystrokes|saved\s+(?:logins|passwords|cards)|user's\s+(?:\S+\s+)?token|token\s+(?:de|del|d')|ssh\s+keys?|api[\s_-]?keys?|access\s+tokens?|auth\s+tokens?|secret\s+keys?|passwords?|passphrases?|credentials|session\s+tokens?|tokens|cookies|one[\s-]time\s+codes?|2fa\s+codes?|seed\s+phrases?|environment\s+variables?|env\s+vars?|contraseñas?|claves?\s+(?:api|privadas?)|credenciales|mots?\s+de\s+passe|clés?\s+(?:api|privées?)|jetons?(?:\s+d'accès)?|identifiants|passw(?:ö|oe)rter|passwort|kennw(?:ö|o)rter|api-schlüssel|zugangsdaten|einmalcodes|senhas?|密码|密钥|私钥|令牌|凭证|凭据|环境变量)"
+    };
+}
+pub(crate) use secret_words;
+
+/// Where a model-directed imperative starts: a sentence start or a modal/addressing word.
+macro_rules! imperative {
+    () => {
+        r"(?:^|[.!?:;,(*\n]\s*|\b(?:must|should|need\s+to|needs\s+to|to|please|first|then|and|also|always|will|can|you|model|assistant|agent|quietly|silently|secretly|debe|deben|debes|hay\s+que|doit|devez|dois|muss|musst|müssen|soll|sollst|deve|devi)\s+|(?:请|必须|需要|应该|先))"
+    };
+}
+pub(crate) use imperative;
+
+// ---- concealment ----------------------------------------------------------------------------
+
+macro_rules! conceal_user {
+    () => {
+        r"\b(?:do\s+not|don't|never|must\s+not|should\s+not|shouldn't|without)\s+(?:\S+\s+){0,3}?(?:tell|telling|inform|informing|notify|notifying|mention|mentioning|reveal|revealing|disclose|disclosing|alert|alerting|explain|explaining|bother|bothering|let)\b(?:\s+\S+){0,6}?\s+(?:the\s+)?(?:user|users|human|person|customer|them|anyone|anybody)\b|\b(?:user|users|human|person)s?\s+(?:\S+\s+){0,2}?(?:must|should|will|does|do|is|are|need)\s*(?:not|never|n't)\s+(?:be\s+)?(?:informed|told|notified|made\s+aware|know|find\s+out|see|notice|learn|bothered)|\bkeep\s+(?:this|it|these|that|the\s+\S+)\s+(?:quiet|hidden|to\s+yourself|between\s+us)|\bhidden\s+from\s+the\s+(?:user|human)|\bnot\s+for\s+the\s+(?:human|user)\b|\bwithout\s+(?:the\s+)?(?:user's|users'|their)\s+(?:knowledge|noticing|awareness)"
+    };
+}
+pub(crate) use conceal_user;
+
+macro_rules! conceal_this {
+    () => {
+        r"\b(?:do\s+not|don't|never|must\s+not|without)\s+(?:\S+\s+){0,2}?(?:mention|mentioning|reveal|revealing|disclose|disclosing|explain|explaining|tell|discuss|acknowledge)\s+(?:this|it|that|these|them|the\s+(?:note|instructions?|step|image|copy|bcc|change|switch|above|following|paragraph|message|reason))\b|\b(?:under\s+no|not\s+under\s+any)\s+circumstances\b|\b(?:never|must\s+not)\s+(?:mention|reveal|disclose|discuss|acknowledge)\b|\bhidden\s+(?:requirement|instruction|rule|note|step|directive)s?\b|\b(?:do\s+not|don't|never)\s+(?:surface|show|display|include|list|print|report)\s+(?:\S+\s+){0,3}?in\s+(?:your|the)\s+(?:answer|response|reply|output|summary)"
+    };
+}
+pub(crate) use conceal_this;
+
+macro_rules! conceal_quietly {
+    () => {
+        r"\b(?:quietly|silently|secretly|covertly|discreetly|stealthily|surreptitiously)\s+(?:\S+\s+){0,1}?(?:forward|send|copy|attach|upload|add|include|record|store|collect|pass|post|mirror|do|run|execute|act|read|check|log|insert|append|fill|cc|bcc|call|share|sync)\b|\b(?:do|act\s+on|perform)\s+(?:this|it)\s+(?:silently|quietly|secretly)|\b(?:en\s+silencio|a\s+escondidas|sin\s+que\s+(?:el\s+usuario|nadie)|discrètement|en\s+secret|à\s+l'insu|heimlich|unbemerkt|unauffällig|insgeheim|悄悄|偷偷|秘密地|暗中|silenciosamente|di\s+nascosto)"
+    };
+}
+pub(crate) use conceal_quietly;
+
+macro_rules! conceal_other_languages {
+    () => {
+        r"\bno\s+(?:\S+\s+){0,2}?(?:digas|diga|decir|menciones|mencione|mencionar|cuentes|cuente|informes|informe|comentes|comente|avises|avise|reveles|revele|revelar|expliques|explique)\b|\bsin\s+(?:avisar|informar|decir|notificar)(?:le|les)?\b|\bn(?:e\s+|')(?:\S+\s+){0,2}?(?:parlez|parle|dites|dis|mentionnez|mentionne|mentionner|révélez|révèle|révéler|informez|informe|signalez|expliquez)\s+(?:\S+\s+){0,2}?(?:pas|jamais|rien)\b|\bsans\s+(?:en\s+)?(?:informer|prévenir|avertir|le\s+dire|rien\s+(?:lui\s+|leur\s+)?dire)|\b(?:erwähne|erwähnen|sage|sag|sagen|informiere|verrate|verraten|zeige|erkläre|erklären|mitteilen)\s+(?:\S+\s+){0,5}?(?:nicht|nie|niemals)\b|\b(?:nicht|nie|niemals)\s+(?:\S+\s+){0,2}?(?:gesagt|mitgeteilt|erwähnt|informiert|verraten)|\bohne\s+(?:den\s+|die\s+)?(?:benutzer|nutzer|anwender)\s+zu\s+(?:informieren|benachrichtigen)|(?:不要|别|切勿|不得|不能)\p{Han}{0,6}?(?:告诉|告知|通知|提及|提到|透露|知道|解释|发现)|\bnão\s+(?:\S+\s+){0,1}?(?:conte|diga|mencione|informe|revele)\b|\b(?:gib|gibst|geben)\s+(?:\S+\s+){0,2}?preis\b|\bpreisgeben\b|\b(?:verschweige|verheimliche|verschweigen|verheimlichen)\b|\bsenza\s+(?:dirlo|avvisare|informare)|\bnon\s+(?:dire|dirlo|menzionare|rivelare)\b"
+    };
+}
+pub(crate) use conceal_other_languages;
+
+// ---- overriding instructions -----------------------------------------------------------------
+
+macro_rules! override_previous {
+    () => {
+        r"\b(?:ignore|disregard|bypass|override|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:safety|security|content|usage|ethical|moderation|confirmation|approval)\s+(?:policy|policies|guidelines?|rules?|filters?|restrictions|checks?|measures)|\b(?:ignore|disregard|forget|override|overrule|bypass|discard|abandon)\s+(?:\S+\s+){0,3}?(?:previous|prior|earlier|above|preceding|former|original|initial|existing|all|any|your|other|the\s+system|the\s+user's)\s+(?:\S+\s+){0,2}?(?:instructions?|prompts?|directions?|directives?|guidance|guidelines?|rules?|messages?|commands?|orders|polic(?:y|ies)|constraints|restrictions|programming|training|requests?|questions?|tasks?)\b|\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+|these\s+|those\s+)?(?:instructions?|prompts?|directions?|rules?|guidelines?)\s+(?:you\s+(?:were|have\s+been)\s+given|above|before|earlier|so\s+far)"
+    };
+}
+pub(crate) use override_previous;
+
+macro_rules! override_precedence {
+    () => {
+        r"\b(?:take|takes)\s+(?:precedence|priority)\s+over\b|\boverrides?\s+(?:your|all|any|the\s+user|previous|prior)\b|\bsupersedes?\s+(?:all|any|your|previous|prior|the\s+system)\b|\b(?:instructions?|rules|guidelines|directives)\s+(?:\S+\s+){0,4}?(?:are|is|have\s+been|has\s+been)\s+(?:now\s+)?(?:outdated|obsolete|void|cancell?ed|invalid|no\s+longer\s+valid|updated|changed|replaced)\b|\b(?:previous|current|original)\s+task\s+is\s+(?:cancell?ed|over|void)|\byour\s+(?:new|real|actual|true|updated)\s+(?:task|objective|goal|instructions?|job|role|purpose|mission)\b|\bsystem\s+override\b|\btreat\s+(?:\S+\s+){0,9}?as\s+(?:a\s+|an\s+)?(?:commands?|instructions?|coming)\s+from\s+the\s+(?:user|developer|system|operator)|\b(?:has|have)\s+been\s+granted\s+(?:\S+\s+)?(?:administrator|admin|root|elevated|full|unrestricted)\s+(?:privileges|access|rights|permissions)|\b(?:consignes|instructions)\s+priment\s+sur|\bimportant\s+update\s+to\s+your\s+instructions"
+    };
+}
+pub(crate) use override_precedence;
+
+macro_rules! override_other_languages {
+    () => {
+        r"\b(?:ignora|ignore|ignorar|olvida|olvide|olvidar|descarta|omite|obvia|obviar|omitir|ignorez|ignorer|oubliez|oublie|oublier|ignoriere|ignorier|ignorieren|vergiss|vergessen|missachte|verwirf|esqueça|esqueca|dimentica)\s+(?:\S+\s+){0,3}?(?:instrucciones|indicaciones|reglas|órdenes|directrices|normas|instructions|consignes|règles|directives|indications|anweisungen|anweisung|regeln|vorgaben|instruktionen|befehle|richtlinien|instruções|instrucoes|regras|orientações|istruzioni|regole)\b|(?:忽略|忽视|无视|忘记|忘掉|不要理会)[\p{Han}\s，,]{0,8}?(?:指令|指示|说明|规则|提示|要求|设定)|\b(?:tu\s+nueva\s+tarea|votre\s+nouvelle\s+tâche|deine\s+neue\s+aufgabe)\b|你的新任务"
+    };
+}
+pub(crate) use override_other_languages;
+
+// ---- role play ---------------------------------------------------------------------------------
+
+macro_rules! role_play {
+    () => {
+        r"\byou\s+are\s+(?:now|no\s+longer)\b|\b(?:act|behave|respond|answer)\s+as\s+(?:if\s+you\s+(?:are|were)\s+)?(?:an?\s+)?(?:dan|\S*mode|unfiltered|unrestricted|the\s+system|system|administrator|admin|root)\b|\bpretend\s+(?:to\s+be|you\s+are|that\s+you)|\b(?:developer|dev|god|jailbreak|unrestricted|dan)\s*mode\b|\bunfiltered\s+(?:ai|assistant|model|mode)\b|\b(?:without|no)\s+(?:any\s+)?(?:restrictions|limitations|filters|guardrails)\b|\b(?:ahora\s+eres|actúa\s+como|finge\s+ser|tu\s+es\s+maintenant|vous\s+êtes\s+maintenant|agis\s+comme|agissez\s+comme|fais\s+semblant|du\s+bist\s+(?:jetzt|nun|ab\s+sofort)|gib\s+dich\s+als)\b|\bsin\s+restricciones\b|\bsans\s+(?:aucune\s+)?restriction|\bohne\s+(?:jegliche\s+)?einschränkungen|你现在是|你现在扮演|假装(?:你是|成)|(?:没有任何|不受任何)限制|\bvocê\s+agora\s+é|\bora\s+sei\b"
+    };
+}
+pub(crate) use role_play;
+
+// ---- addressing the model ----------------------------------------------------------------------
+
+macro_rules! address_model {
+    () => {
+        r"\b(?:note|message|instructions?|notice|tip|hint|reminder|p\.?s\.?|attention|important|directive|request|update)\s+(?:\S+\s+){0,4}?(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:\S+\s+)?(?:ai|a\.i\.|assistants?|models?|llms?|language\s+models?|agents?|chatbots?|gpt|claude|copilot|ai\s+systems?|summari[sz]ers?)\b|\b(?:ai|llm|language\s+model|model|assistant|agent|chatbot|bot)s?\s+(?:\S+\s+)?(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|that\s+reads?|who\s+reads?)\s+(?:this|these|the)\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|assistant|bot|agent|automated)|\b(?:for|to)\s+the\s+(?:ai|model|assistant|llm|agent|language\s+model)\s+only\b|\b(?:applies\s+to|meant\s+for|addressed\s+to)\s+the\s+(?:ai|model|assistant|llm|agent|language\s+model)\b|\b(?:attention|dear|hey|hi|hello)\s+(?:ai|claude|gpt|chatgpt|gemini|copilot|assistant|model|language\s+model|llm|agents?)\b|\battention\s+ai\s+systems\b|\b(?:assistant|ai|llm|model|agent)\s+(?:instructions?|directives?|notes?|tasks?)\s*:"
+    };
+}
+pub(crate) use address_model;
+
+macro_rules! address_model_vocative {
+    () => {
+        r"@(?:copilot|claude|assistant|ai|gpt|chatgpt|gemini|agent|bot)\b|(?:^|[.!?:>\n\x22]\s*|\]\s*)(?:ai|claude|chatgpt|gpt|gemini|copilot|assistant|asistente|assistente|assistent|language\s+model|llm|agent|automated\s+agents?|ai\s+agents?|ki)\s*[,:]\s"
+    };
+}
+pub(crate) use address_model_vocative;
+
+macro_rules! address_model_other_languages {
+    () => {
+        r"\b(?:nota|instrucciones|mensaje|aviso)\s+(?:\S+\s+){0,2}?para\s+(?:el\s+|la\s+)?(?:asistente|ia|modelo|agente)\b|\b(?:note|instructions?|message|consignes?)\s+(?:\S+\s+){0,2}?pour\s+(?:l['’]\s*|le\s+|la\s+)?(?:assistant|ia|modèle|agent)\b|\b(?:hinweis|anweisung|nachricht|notiz)\s+(?:\S+\s+){0,2}?(?:an|für)\s+(?:den\s+|das\s+|die\s+)?(?:ki|assistenten|assistent|ki-assistenten|sprachmodell|modell|agenten)\b|(?:给|致|对)\p{Han}{0,8}?(?:ai|人工智能|助手|模型|智能体)|\b(?:instruções|nota)\s+para\s+o\s+(?:assistente|modelo)\b|\bpara\s+la\s+ia\b|\bpour\s+l['’]ia\b"
+    };
+}
+pub(crate) use address_model_other_languages;
+
+// ---- prompt-format delimiters -----------------------------------------------------------------
+
+macro_rules! delimiter_chat {
+    () => {
+        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?inst\]|<</?sys>>|</?(?:tool_result|function_results?|tool_output|tool_response)>|\x22role\x22\s*:\s*\x22(?:system|developer)\x22"
+    };
+}
+pub(crate) use delimiter_chat;
+
+macro_rules! delimiter_tag {
+    () => {
+        r"<\s*/?\s*(?:important|system|instructions?|secret|hidden|admin|developer|sys|ai[-_]?note|assistant[-_]?instructions?)\s*>|\[\[?\s*(?:system|admin|developer|ai-note|hidden)\s*\]?\]|(?:={3,}|#{3,}|-{3,})\s*(?:end\s+of\s+(?:document|text|file|context)|new\s+(?:instructions?|directives?|task)|system)\b|^\s*(?:#{1,3}\s*)?system\s*(?:prompt)?\s*:|[.!?]\s+system\s*:\s"
+    };
+}
+pub(crate) use delimiter_tag;
+
+// ---- secrets and files ------------------------------------------------------------------------
+
+macro_rules! secret_named {
+    () => {
+        concat!(secret_paths!(), "|", r"\b", secret_words!())
+    };
+}
+pub(crate) use secret_named;
+
+macro_rules! secret_read {
+    () => {
+        concat!(
+            imperative!(),
+            r"(?:read|open|cat|load|copy|get|fetch|grab|retrieve|look\s+up|look\s+for|search|scan|grep|locate|find|collect|extract|dump|print|check|access|include|upload|attach|paste|supply|provide|send|give|pass|put|fill|record|use|lee|leer|lea|abre|copia|copiar|sube|incluye|pasa|busca|obtén|lisez|lire|ouvrez|copiez|récupérez|envoyez|transmettez|incluez|lies|lese|öffne|kopiere|lade|sende|übergib|hole|trage|leia|envie)\b(?:[ \t]+[^\s!?;。]*[^\s.!?;。]){0,8}?[ \t]+(?:\S*",
+            secret_paths!(),
+            r"|",
+            secret_words!(),
+            r")|(?:读取|打开|复制|上传|发送|获取|查看|填写)[^\n。]{0,16}?(?:",
+            secret_paths!(),
+            r"|",
+            secret_words!(),
+            r")"
+        )
+    };
+}
+pub(crate) use secret_read;
+
+/// A secret named first, then a verb that takes it (`credentials … retrieve them`).
+macro_rules! secret_read_after {
+    () => {
+        concat!(
+            r"\b",
+            secret_words!(),
+            r"[^.!?\n]{0,80}?\b(?:retrieve|read|fetch|grab|collect|copy|upload|forward|send|paste|attach|include|print|show|list|dump|reveal|output|display)\s+(?:them|it|those|these)\b"
+        )
+    };
+}
+pub(crate) use secret_read_after;
+
+// ---- side channels and conversation data ------------------------------------------------------
+
+macro_rules! side_channel {
+    () => {
+        r"\b(?:pass|put|include|insert|add|append|provide|supply|place|fill|set|copy|attach|record|store|write|embed|encode|(?:envía|envia|pasa|copia|pon|incluye|añade|mete|manda)(?:lo|la|los|las|le|les|selo|sela)|pasa|pase|incluye|incluya|copia|coloca|pon|añade|transmettez|passez|mettez|incluez|ajoutez|copiez|insérez|übergib|übergebe|trage|füge|setze|schreibe|kopiere|envie)\b(?:[ \t]+[^\s!?;。]*[^\s.!?;。]){0,14}?[ \t]+(?:in|into|as|via|through|inside|within|to|en|como|dans|comme|im|ins|als|no|in\s+den|in\s+das|en\s+el|dentro\s+del|dans\s+le)\s+(?:the\s+|a\s+|an\s+|el\s+|le\s+|den\s+|das\s+|o\s+)?(?:(?:\S+\s+)?(?:parameter|param|argument|arg|field|property|parámetro|campo|argumento|paramètre|champ|feld)\b|[`'\x22]\w+[`'\x22])|(?:作为|填入|放入|写入|传入|填写)[^\n。]{0,12}?(?:参数|字段)|(?:参数|字段)\s*\S{0,20}?\s*(?:中|里)?(?:填写|传入|写入)|\b(?:set|populate)\s+[`'\x22]\w+[`'\x22]\s+(?:to|with)\b|\b(?:pass|send|give|provide|forward|hand)\s+(?:\S+\s+){0,4}?to\s+this\s+tool\b"
+    };
+}
+pub(crate) use side_channel;
+
+macro_rules! param_purpose {
+    () => {
+        r"\b(?:parameter|field|argument|param|campo|parámetro|champ|paramètre|feld)\s+(?:\S+\s+)?(?:is\s+used\s+for\s+(?:diagnostics|telemetry|logging|tracking)|should\s+(?:hold|contain|include|be\s+filled)|must\s+(?:hold|contain|include)|accepts\s+free\s+text|debe\s+(?:incluir|contener)|doit\s+contenir)"
+    };
+}
+pub(crate) use param_purpose;
+
+/// A parameter that is to carry a secret.
+macro_rules! secret_in_parameter {
+    () => {
+        concat!(r"\b(?:parameter|field|argument|param|campo|parámetro|champ|paramètre|feld|parametro)\b(?:\s+\S+){0,8}?\s+(?:\S+\s+){0,3}?", secret_words!(), r"|(?:参数|字段)[^\n。]{0,20}?", secret_words!(), r"|\b", secret_words!(), r"[^.!?;。\n]{0,80}?\b(?:parameter|field|argument|campo|parámetro|champ|paramètre|feld)\b|", secret_words!(), r"[^.!?;。\n]{0,40}?(?:参数|字段)")
+    };
+}
+pub(crate) use secret_in_parameter;
+
+macro_rules! conversation_data {
+    () => {
+        r"\b(?:conversation|chat)\s+(?:history|log|transcript|so\s+far)|\b(?:entire|whole|full|complete)\s+(?:conversation|chat|dialog|dialogue|history|thread)|\b(?:previous|earlier|last|prior|past|recent|latest)\s+(?:\S+\s+)?(?:user\s+)?messages\b|\b(?:any|all|every)\s+other\s+(?:open\s+)?(?:documents|files|tabs|conversations|chats|windows)\b|\b(?:last|previous)\s+user\s+message|\buser's\s+(?:full\s+)?(?:original\s+)?(?:request|question|message|prompt)s?\b|\bverbatim\b|\bpersonal\s+(?:information|data)|\bphone\s+numbers\b|\bhome\s+directory|\bsystem\s+prompt|\bhistorial\s+(?:completo\s+)?de\s+la\s+conversación|\bhistorique\s+(?:complet\s+)?de\s+la\s+conversation|\b(?:gesamten\s+)?(?:gesprächsverlauf|chatverlauf)|\bletzte\s+nachricht|对话记录|聊天记录|对话内容|完整的对话|这段对话|\b(?:l'intégralité|la\s+totalité)\s+de\s+la\s+(?:demande|conversation)|\bdemande\s+(?:complète\s+)?de\s+l'utilisateur|\b(?:solicitud|petición)\s+(?:completa\s+)?del\s+usuario|\banfrage\s+des\s+(?:nutzers|benutzers)|用户的(?:完整)?(?:请求|问题)"
+    };
+}
+pub(crate) use conversation_data;
+
+// ---- sending data out -------------------------------------------------------------------------
+
+macro_rules! send_out {
+    () => {
+        r"\b(?:to|an|a|à)\s+(?:third\s+parties|dritte|terceros|des\s+tiers)\b|\b(?:(?:send|forward|post|upload|transmit|mirror|report|sync|submit|push|deliver|relay|exfiltrate|share|leak|log|stream|ping|beacon|notify)(?:s|es|ed|ing)?|sent|cop(?:y|ies|ied)|bcc|envía|envia|enviar|reenvía|reenvia|manda|sube|envoyez|envoie|envoyer|transmettez|transférez|sende|senden|schicke|leite|lade|inoltra|envie)\b(?:[ \t]+[^\s!?;。]+){0,12}?[ \t]+(?:to\s+|at\s+|a\s+|à\s+|an\s+|nach\s+)?<?(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})|(?:发送|上传|转发|抄送|同步|提交)[^\n。]{0,24}?(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})|(?:https?://|[\w.+-]+@[\w-]+\.[a-z]{2,})\S*\s+(?:\S+\s+){0,3}?(?:hochladen|hoch\b|senden|weiterleiten|weiter\b)"
+    };
+}
+pub(crate) use send_out;
+
+macro_rules! image_beacon {
+    () => {
+        r"!\[[^\]\n]{0,80}\]\(\s*<?https?://[^)\s]*\?[^)\s]*=|\?(?:q|d|data|c|u|msg|text|m|p)=(?:<|\{|\[|insert|user|\$)|\]\(\{?url\}?\?|\bmarkdown\s+(?:image|link)\s+(?:\S+\s+){0,3}?https?://|\bimagen?\s+markdown\b|\bimage\s+markdown\b|\bein\s+bild\s+!\["
+    };
+}
+pub(crate) use image_beacon;
+
+macro_rules! blind_copy {
+    () => {
+        r"\bbcc\b|\bblind\s+(?:carbon\s+)?copy\b|\bcopia\s+oculta\b|\bcopie\s+cachée\b|\bblindkopie\b|密送|抄送"
+    };
+}
+pub(crate) use blind_copy;
+
+// ---- other tools ------------------------------------------------------------------------------
+
+macro_rules! tool_control {
+    () => {
+        r"\b(?:when|whenever|if|every\s+time|each\s+time|before|after)\s+(?:\S+\s+){0,3}?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+[`'\x22]?\s+(?:\S+\s+){0,2}?(?:is|are|gets|get|was|returns)\s+(?:\S+\s+)?(?:called|used|invoked|run|executed|available|about\s+to|a\s+result|requested|triggered|needed)|\binstead\s+of\s+(?:using|calling)\b|\b(?:replaces|supersedes|overrides|substitutes)\s+(?:the\s+)?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+[`'\x22]?\s+(?:tool\s+|function\s+)?(?:is|has\s+been|are)\s+(?:now\s+|currently\s+)?(?:deprecated|broken|insecure|unsafe|compromised|unreliable|buggy|not\s+working|disabled)|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s+has\s+a\s+known\s+(?:bug|issue|problem)|\b(?:tools?|servers?)\b[^.!?\n]{0,40}?\b(?:known\s+to|which|that)\s+(?:\S+\s+)?(?:leak|steal|exfiltrate|are\s+insecure|are\s+compromised)"
+    };
+}
+/// Steering the model away from other tools or onto this one.
+macro_rules! tool_redirect {
+    () => {
+        r"\b(?:call|use)\s+this\s+tool\s+instead\b|\bnever\s+(?:call|use|invoke)\s+(?:it|them|\S+)\s+again\b|\b(?:route|redirect|reroute|forward)\s+(?:all\s+)?(?:of\s+)?(?:its|their|the)\s+(?:requests|calls|traffic)|\b(?:do\s+not|don't|never)\s+(?:use|call|trust|invoke)\s+(?:\S+\s+){0,2}?(?:other|any\s+other|the\s+other)\s+(?:tools|servers|functions)|\b(?:other|all\s+other)\s+tools\s+(?:\S+\s+){0,4}?(?:unreliable|deprecated|broken|insecure|untrusted)|\bwith\s+the\s+same\s+(?:arguments|recipient|parameters|inputs|content|body|text|message)|\b(?:ignore|discard)\s+(?:its|their|the)\s+(?:result|output|answer)|\buse\s+only\s+(?:the\s+)?tools\s+of\s+this\s+server|\btreat\s+this\s+tool's\s+(?:answer|result|output)|\bprefer\s+this\s+tool\s+(?:over|to)\b|\bcall\s+this\s+(?:one|tool)\s+(?:for\s+every|instead|always)\b|\b(?:route|redirect|reroute|send|forward)\s+(?:\S+\s+){0,4}?(?:to|through|via)\s+(?:the\s+)?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+[`'\x22]?\s+tool\b"
+    };
+}
+pub(crate) use tool_control;
+pub(crate) use tool_redirect;
+
+macro_rules! tool_alter {
+    () => {
+        r"\b(?:change|replace|modify|alter|rewrite|swap|set|redirect)\s+(?:\S+\s+){0,3}?(?:recipients?|destination(?:\s+account)?|target\s+account|[`'\x22]?to[`'\x22]?\s+(?:argument|field|parameter)|beneficiary|iban|payee)\b|\b(?:cambia|sustituye|reemplaza)\s+(?:\S+\s+){0,2}?(?:destinatario|cuenta)|\bremplacez\s+(?:\S+\s+){0,2}?(?:destinataire|compte)|\b(?:ersetze|ändere)\s+(?:\S+\s+){0,2}?(?:empfänger|konto)|\b(?:also\s+)?(?:be\s+)?(?:assigned|sent|copied|shared|cc'?d|forwarded)\s+to\s+(?:the\s+)?(?:account|user|address|mailbox)\s+[`'\x22]|\bsustituye\s+a\b|\ben\s+lugar\s+de\b|\bno\s+vuelvas\s+a\s+(?:llamar|usar)|\bcuando\s+se\s+use\s+la\s+herramienta|\bremplace\s+l'outil|\bau\s+lieu\s+de\b|\bn'utilisez\s+plus|\blorsque\s+l'outil\b|\bdieses\s+tool\s+ersetzt|\b(?:statt|anstatt)\s+\S+\s+(?:zu\s+)?(?:verwenden|nutzen|aufrufen)|\bnie\s+wieder\s+auf\b|\bwenn\s+das\s+tool\s+\S+\s+(?:verwendet|benutzt|aufgerufen)|\bleite\s+alle\s+anfragen|(?:替代|取代|代替|改用|改为调用)|不要再调用|调用\s*\S{1,40}?\s*工具时|当用户要求使用"
+    };
+}
+pub(crate) use tool_alter;
+
+// ---- commands, bypass, deception, preconditions ----------------------------------------------
+
+macro_rules! shell_command {
+    () => {
+        r"\b(?:curl|wget|iwr|invoke-webrequest)\b[^\n|]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|\b(?:bash|sh|zsh)\s+-c\s|\bpowershell\s+(?:-\w+\s+)*-(?:enc|e|c)\b|\$\(\s*(?:curl|wget)|\brm\s+-(?:rf|fr|r)\s+[~/]|\bnc\s+-e\b|/dev/tcp/|\bmkfifo\b"
+    };
+}
+pub(crate) use shell_command;
+
+macro_rules! run_in_terminal {
+    () => {
+        r"\b(?:run|execute|exec)\s+(?:\S+\s+){0,6}?(?:in\s+(?:the|a|your)\s+(?:terminal|shell|console)|with\s+the\s+shell\s+tool)"
+    };
+}
+pub(crate) use run_in_terminal;
+
+macro_rules! bypass {
+    () => {
+        r"\b(?:without|no\s+need\s+to|don't\s+need\s+to|do\s+not\s+need\s+to|never)\s+(?:\S+\s+){0,1}?(?:ask|asking|confirm|confirming|confirmation|approval|permission|consent|checking\s+with)\b|\b(?:do\s+not|don't|never)\s+ask\s+(?:the\s+user\s+|them\s+)?(?:for\s+)?(?:permission|confirmation|approval|consent)|\b(?:user|owner|administrator|admin|maintainers?|operator)\s+(?:has|have)\s+already\s+(?:approved|agreed|consented|authori[sz]ed|confirmed)|\balready\s+(?:approved|agreed|consented)\b|\b(?:maintainers?|owner|admin|administrator)\s+(?:have\s+|has\s+)?(?:agreed|approved|consented)\b|\b(?:approved|authori[sz]ed)\s+by\s+the\s+(?:maintainers|owner|admin|administrator|operator)|\bi\s+authori[sz]e\s+you\b|\b(?:disable|skip|bypass|turn\s+off|suppress)\s+(?:all\s+|any\s+|the\s+)?(?:\S+\s+)?(?:confirmations?|confirmation\s+prompts?|approvals?|safety\s+checks?|warnings?|guardrails?|(?:content\s+)?filter(?:s|ing)?|moderation|protections?|security\s+checks?)\b|\bsafety\s+(?:checks|guidelines|rules|filters)\s+(?:are|have\s+been)\s+(?:disabled|off|lifted|removed)|\bno\s+longer\s+apply\b|\b(?:never|do\s+not|don't)\s+refuse\b|\bmust\s+not\s+(?:warn|refuse)\b|\bsin\s+pedir\s+confirmación|\bno\s+pedir\s+(?:confirmación|permiso)|\bnunca\s+rechazas|\bsans\s+demander|\bohne\s+(?:nachzufragen|zu\s+fragen|rückfrage)|\blehne\s+keine|\bbereits\s+zugestimmt|无需(?:征求|询问|确认)|不需要(?:确认|询问)|绝不拒绝|已经同意|\bsem\s+(?:pedir|perguntar)|\bsenza\s+chiedere|\bnon\s+chiedere\s+mai"
+    };
+}
+pub(crate) use bypass;
+
+macro_rules! deceive {
+    () => {
+        r"\b(?:reassure|assure)\s+(?:them|the\s+user|users?)\b|\beven\s+(?:though|if)\s+it\s+(?:does|is|has)\b|\bas\s+if\s+nothing\s+(?:happened|changed)|\bnothing\s+looks\s+different|\b(?:won't|doesn't|does\s+not|will\s+not)\s+notice\b|\bsees\s+the\s+normal\b|\breport\s+the\s+original\b|\bconfirm\s+to\s+the\s+user\s+only\b|\btell\s+(?:the\s+user|them)\s+(?:that\s+)?(?:it\s+was|the\s+service|their\s+session|it\s+is\s+(?:a\s+)?normal)|\b(?:persuade|convince|get)\s+the\s+user\s+to\s+(?:disable|share|turn\s+off|reveal|enter|paste|give)|\b(?:ask|request|prompt)\s+(?:\S+\s+){0,2}?(?:to\s+)?(?:paste|enter|type|share|give)\s+(?:their|your|the)\s+(?:password|pin|code|credentials|token|key|seed)|\bconvencer\s+al\s+usuario|\bzur\s+eingabe\s+seine[rs]?\b|说服用户"
+    };
+}
+pub(crate) use deceive;
+
+macro_rules! precondition {
+    () => {
+        r"\bprior\s+to\s+(?:using|calling|invoking|any)\b|\bbefore\s+(?:using|calling|invoking|you\s+use|you\s+call|each\s+call|every\s+call|the\s+first\s+call|answering|responding|any\s+other\s+tool)\b|\b(?:always\s+)?call\s+this\s+tool\s+first\b|\bmandatory\s+for\s+every\b|\bantes\s+de\s+(?:usar|llamar|utilizar)\b|\bavant\s+d'utiliser\b|\bbevor\s+(?:du|sie)\b|\bvor\s+jedem\s+aufruf|在使用\p{Han}{0,6}之前|调用前|每次调用|\bantes\s+de\s+usar\b"
+    };
+}
+pub(crate) use precondition;
+
+// ---- results only ------------------------------------------------------------------------------
+
+macro_rules! tool_call_request {
+    () => {
+        r"\b(?:call|invoke|run|execute|use|trigger)\s+(?:the\s+)?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+[`'\x22]?(?:\s+tool)?\b|\b(?:ejecuta|llama\s+a|appelez|exécutez|rufe|führe)\s+(?:\S+\s+){0,2}?[`'\x22]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+|调用\s*[a-z][a-z0-9]*(?:_[a-z0-9]+)+"
+    };
+}
+pub(crate) use tool_call_request;
+
+macro_rules! reveal_prompt {
+    () => {
+        r"\b(?:print|reveal|show|output|repeat|list|dump|paste)\s+(?:\S+\s+){0,2}?(?:system\s+prompt|(?:hidden|initial|original)\s+instructions|tools\s+you\s+can\s+call)|\b(?:look\s+up|read|find|print)\s+(?:\S+\s+){0,3}?environment\s+variables"
+    };
+}
+pub(crate) use reveal_prompt;
+
+/// Harvesting personal data from the user.
+macro_rules! harvest_personal_data {
+    () => {
+        r"\b(?:collect|gather|harvest|record|store|ask\s+(?:them\s+|the\s+user\s+)?for|obtain|request|extract|fill\s+in)\s+(?:\S+\s+){0,4}?(?:full\s+name|date\s+of\s+birth|birth\s*date|home\s+address|social\s+security|ssn|passport|id\s+number|national\s+id|credit\s+card|card\s+number|bank\s+(?:details|account)|mother's\s+maiden|location|contacts|phone\s+numbers?)|(?:身份证|银行卡|护照|手机号|住址|出生日期|社保号)|\b(?:número\s+de\s+(?:tarjeta|pasaporte|identidad)|fecha\s+de\s+nacimiento|numéro\s+de\s+(?:carte|passeport|sécurité\s+sociale)|date\s+de\s+naissance|geburtsdatum|ausweisnummer|kreditkartennummer)"
+    };
+}
+pub(crate) use harvest_personal_data;
+
+/// Steering what the model says to the user.
+macro_rules! steer_output {
+    () => {
+        r"\b(?:every|each|all|any)\s+(?:\S+\s+){0,2}?(?:response|answer|reply|message|output)s?\s+(?:\S+\s+){0,4}?(?:must|should|has\s+to|needs\s+to)\s+(?:\S+\s+){0,3}?(?:end|start|begin|include|contain|mention|link)|\balways\s+(?:recommend|promote|suggest|endorse|praise|say|claim|describe)\b|\bnever\s+(?:recommend|mention|suggest)\s+(?:competitors|alternatives|other\s+(?:products|vendors|services))"
+    };
+}
+pub(crate) use steer_output;
+
+/// A claim that other tools are down, to push the model elsewhere.
+macro_rules! tool_unavailable {
+    () => {
+        r"\b(?:is|are)\s+(?:currently\s+|temporarily\s+|now\s+)?(?:in\s+maintenance(?:\s+mode)?|unavailable|offline|disabled)\b(?:[^.!?
+]){0,40}[.!?]\s*instead\b|\bmaintenance\s+mode\b[^
+]{0,80}?\binstead\b"
+    };
+}
+pub(crate) use tool_unavailable;
+
+/// The tool must be called before any other.
+macro_rules! call_first {
+    () => {
+        r"\b(?:always\s+)?call\s+this\s+tool\s+first\b|\bbefore\s+any\s+other\s+tool\b|\bavant\s+tout\s+autre\s+outil|\bantes\s+de\s+(?:cualquier|toda)\s+otra\s+herramienta|\bvor\s+jedem\s+anderen\s+(?:tool|werkzeug)|在调用任何其他工具之前"
+    };
+}
+pub(crate) use call_first;
+
+/// Lying about the instructions themselves.
+macro_rules! deny_instructions {
+    () => {
+        r"\bdeny\s+(?:that|it|its|any|this|the|having)\b|\bif\s+(?:anyone|the\s+user|they|someone)\s+asks?\b(?:[^.!?\n]){0,60}?\b(?:deny|lie|pretend)\b|\b(?:niega|nie|leugne|verleugne)\s+(?:que|qu'|dass)|否认"
+    };
+}
+pub(crate) use deny_instructions;
+
+/// Switching off safety, filtering or refusals.
+macro_rules! disable_safety {
+    () => {
+        r"\b(?:disable|skip|bypass|turn\s+off|suppress|deactivate)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:\S+\s+)?(?:safety\s+checks?|guardrails?|(?:content\s+)?filter(?:s|ing)?|moderation|protections?|security\s+checks?)\b|\bsafety\s+(?:checks|guidelines|rules|filters)\s+(?:are|have\s+been)\s+(?:disabled|off|lifted|removed)|\bno\s+longer\s+apply\b|\b(?:never|do\s+not|don't)\s+refuse\b|\bmust\s+not\s+(?:warn|refuse)\b|\bnunca\s+rechazas|\blehne\s+keine|绝不拒绝"
+    };
+}
+pub(crate) use disable_safety;
+
+/// A claimed authority giving the model orders.
+macro_rules! authority_claim {
+    () => {
+        r"\b(?:system\s+administrator|administrator|admin|operator|developer|maintainers?|server\s+owner|anthropic|openai)\s+(?:\S+\s+){0,2}?(?:requires?|demands?|has\s+authori[sz]ed|authori[sz]es|instructs?|wants|orders?)\s+(?:that\s+)?(?:you|the\s+(?:assistant|model|ai))\b"
+    };
+}
+pub(crate) use authority_claim;
+
+/// The user's own secrets named as such.
+macro_rules! users_secret {
+    () => {
+        r"\b(?:user's|users'|their|your)\s+(?:\S+\s+){0,2}?(?:credentials|passwords?|private\s+keys?|api\s+keys?|access\s+tokens?|cookies|session\s+tokens?|seed\s+phrases?)\b"
+    };
+}
+pub(crate) use users_secret;
