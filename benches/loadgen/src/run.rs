@@ -117,6 +117,12 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "")]
     tool_prefix: String,
 
+    /// For a spawned HTTP server: poll `tools/list` until it names the tool before the first
+    /// call, as --connect does (a server that connects to its upstreams in the background,
+    /// e.g. `belay up`, answers before its tools are there). The cold start includes the wait.
+    #[arg(long, conflicts_with = "connect")]
+    wait_for_tool: bool,
+
     /// The server command; `{port}` is replaced by a free port for HTTP.
     #[arg(
         last = true,
@@ -240,9 +246,12 @@ impl RunArgs {
                 Some(port) => {
                     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
                     let stream = connect_when_up(addr, deadline, || server.check_alive()).await?;
-                    let session =
+                    let mut session =
                         HttpSession::start(stream, &self.path, counters.id(), extra.clone())
                             .await?;
+                    if self.wait_for_tool {
+                        until_listed(&mut session, counters, &self.tool()).await?;
+                    }
                     let version = session.version.clone();
                     (Client::Http(Box::new(session)), version)
                 }
@@ -267,6 +276,23 @@ impl RunArgs {
             version,
             port,
         })
+    }
+}
+
+/// Polls `tools/list` until it names `tool`. tools/list, unlike tools/call, is not audited:
+/// polling it leaves no trace.
+async fn until_listed(
+    probe: &mut HttpSession,
+    counters: &Counters,
+    tool: &str,
+) -> anyhow::Result<()> {
+    loop {
+        let id = counters.id();
+        let listed = probe.request(mcp::list_tools(id), id).await?;
+        if mcp::lists_tool(&listed, tool)? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -383,15 +409,7 @@ async fn attached(
         let mut probe = HttpSession::start(stream, &args.path, counters.id(), extra.clone())
             .await
             .context("initialize")?;
-        // tools/list, unlike tools/call, is not audited: polling it leaves no trace.
-        loop {
-            let id = counters.id();
-            let listed = probe.request(mcp::list_tools(id), id).await?;
-            if mcp::lists_tool(&listed, &tool)? {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_listed(&mut probe, counters, &tool).await?;
         let version = probe.version.clone();
         let mut probe = Client::Http(Box::new(probe));
         first_call(&mut probe, counters, &tool).await?;

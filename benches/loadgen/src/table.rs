@@ -31,6 +31,10 @@ pub(crate) struct TableArgs {
     /// Label of the TypeScript runs.
     #[arg(long, default_value = "typescript")]
     typescript: String,
+
+    /// Label of the `belay up` runs (the whole stack: its own RSS target, no ratios).
+    #[arg(long, default_value = "belay-up")]
+    up: String,
 }
 
 /// The README's targets (2 cores).
@@ -38,7 +42,11 @@ const PYTHON_RATIO: f64 = 10.0;
 const TS_RATIO: f64 = 3.0;
 const P99_MS: f64 = 2.0;
 const P99_AT_SESSIONS: usize = 16;
-const RSS_MIB: f64 = 15.0;
+/// Peak RSS of `belay serve` at every row (the target names 16 HTTP sessions, its heaviest).
+const RSS_MIB: f64 = 24.0;
+/// Peak RSS of `belay up` (authorization server, gateway and every reference server in one
+/// process) under the same load.
+const UP_RSS_MIB: f64 = 64.0;
 /// CPU used by the rest of the machine above which a run is flagged as disturbed.
 const BUSY_CORES: f64 = 0.25;
 
@@ -204,6 +212,21 @@ fn targets(runs: &[RunResult], args: &TableArgs) -> String {
             mark(subject.peak_rss_mib < RSS_MIB)
         ));
     }
+    for up in runs.iter().filter(|r| r.server == args.up) {
+        let n = up.sessions;
+        let what = format!(
+            "{:?} {n} session{}",
+            up.transport,
+            if n == 1 { "" } else { "s" }
+        );
+        lines.push(format!(
+            "- {} {}: peak RSS {:.1} MiB (target < {UP_RSS_MIB} MiB) {}",
+            args.up,
+            what.to_lowercase(),
+            up.peak_rss_mib,
+            mark(up.peak_rss_mib < UP_RSS_MIB)
+        ));
+    }
     if lines.is_empty() {
         return String::new();
     }
@@ -245,6 +268,60 @@ pub(crate) fn latency(ms: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(server: &str, sessions: usize, rss: f64) -> String {
+        format!(
+            r#"{{"server": "{server}", "transport": "http", "sessions": {sessions},
+            "stdio_mode": null, "processes": 1, "protocol_version": "2025-11-25",
+            "requests": 1000, "errors": 0, "error_samples": [], "duration_s": 1.0,
+            "rps": 1000.0, "mean_ms": 0.5, "p50_ms": 0.5, "p90_ms": 0.6, "p99_ms": 0.7,
+            "max_ms": 0.9, "peak_rss_mib": {rss}, "peak_rss_sum_mib": {rss},
+            "cold_start_ms": 4.0, "cold_start_samples_ms": [4.0], "server_cpu_cores": 1.0,
+            "loadgen_cpu_cores": 0.3, "command": []}}"#
+        )
+        .replace('\n', " ")
+    }
+
+    fn args() -> TableArgs {
+        TableArgs {
+            files: Vec::new(),
+            detail: false,
+            subject: "belay".into(),
+            python: "python".into(),
+            typescript: "typescript".into(),
+            up: "belay-up".into(),
+        }
+    }
+
+    #[test]
+    fn rss_targets_are_24_mib_for_serve_and_64_mib_for_up() -> anyhow::Result<()> {
+        let lines = [
+            run("belay", 16, 23.9),
+            run("belay", 1, 24.1),
+            run("belay-up", 16, 63.9),
+            run("belay-up", 1, 64.2),
+        ];
+        let checked = targets(&parse(&lines.join("\n"))?, &args());
+        assert!(
+            checked.contains("http 16 sessions: peak RSS 23.9 MiB (target < 24 MiB) ✓"),
+            "{checked}"
+        );
+        assert!(
+            checked.contains("http 1 session: peak RSS 24.1 MiB (target < 24 MiB) ✗"),
+            "{checked}"
+        );
+        assert!(
+            checked.contains("belay-up http 16 sessions: peak RSS 63.9 MiB (target < 64 MiB) ✓"),
+            "{checked}"
+        );
+        assert!(
+            checked.contains("belay-up http 1 session: peak RSS 64.2 MiB (target < 64 MiB) ✗"),
+            "{checked}"
+        );
+        // `belay up` has no ratio targets: only its RSS is checked.
+        assert_eq!(checked.matches("belay-up").count(), 2, "{checked}");
+        Ok(())
+    }
 
     #[test]
     fn numbers_are_readable() {
