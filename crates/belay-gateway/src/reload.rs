@@ -178,6 +178,10 @@ impl Reloader {
                 "breaker_open_secs",
                 next.breaker_open_secs != running.breaker_open_secs,
             ),
+            (
+                "reload_poll_ms",
+                next.reload_poll_ms != running.reload_poll_ms,
+            ),
         ];
         report.needs_restart = restart
             .into_iter()

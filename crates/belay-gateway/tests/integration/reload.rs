@@ -15,11 +15,14 @@ use crate::{
     support::http_upstream,
 };
 
-fn spec(upstream_url: &str, extra: &str) -> anyhow::Result<GatewaySpec> {
-    let toml = format!(
+fn spec_text(upstream_url: &str, extra: &str) -> String {
+    format!(
         "[[upstream]]\nname = \"stock\"\ntransport = {{ type = \"http\", url = \"{upstream_url}\" }}\n{extra}"
-    );
-    belay_gateway::check(&toml).map_err(|e| anyhow::anyhow!("{e}"))
+    )
+}
+
+fn spec(upstream_url: &str, extra: &str) -> anyhow::Result<GatewaySpec> {
+    belay_gateway::check(&spec_text(upstream_url, extra)).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[tokio::test]
@@ -72,6 +75,17 @@ async fn a_reload_applies_to_the_next_call_of_an_open_session() -> anyhow::Resul
         refused.as_deref().is_some_and(|m| m.contains("429")),
         "{refused:?}"
     );
+
+    // What only a restart can change is named, not applied.
+    let slower = format!(
+        "reload_poll_ms = 5000
+{}",
+        spec_text(&url, &limited)
+    );
+    let report = gw
+        .gateway
+        .reload(&belay_gateway::check(&slower).map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    assert_eq!(report.needs_restart, ["reload_poll_ms"], "{report}");
     client.cancel().await?;
     Ok(())
 }
