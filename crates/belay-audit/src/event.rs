@@ -107,6 +107,28 @@ pub struct AuditEvent {
     /// W3C trace id, to join the record with traces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// What the gateway's guards found and did, in the order they ran (never the matched
+    /// text, which may be the secret a guard redacted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guard: Vec<GuardVerdict>,
+}
+
+/// One guard verdict in an [`AuditEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardVerdict {
+    /// The guard: `metadata`, `pinning`, `arguments`, `injection`, `secrets` or `links`.
+    pub guard: String,
+    /// The rule that matched, e.g. `pii.card`.
+    pub rule: String,
+    /// The kind of finding, e.g. `secret`.
+    pub kind: String,
+    /// `info`, `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// `flagged`, `annotated`, `redacted`, `blocked` or `hidden`.
+    pub action: String,
+    /// Where it was found (an argument's JSON pointer, a content index, a tool field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl AuditEvent {
@@ -127,6 +149,7 @@ impl AuditEvent {
             result_bytes: None,
             outcome: Outcome::Ok,
             trace_id: None,
+            guard: Vec::new(),
         }
     }
 }

@@ -38,7 +38,7 @@ mod walk;
 pub use chain::{GENESIS, Head, Record};
 pub use checkpoint::{Checkpoint, checkpoint};
 pub use error::Error;
-pub use event::{AuditEvent, Decision, Outcome, format_time};
+pub use event::{AuditEvent, Decision, GuardVerdict, Outcome, format_time};
 pub use file::log_files;
 pub use key::AuditKey;
 pub use log::{AuditLog, audit_file};

@@ -17,8 +17,8 @@ use serde_json::Value;
 use crate::{
     Error, GatewaySpec,
     chain::{
-        AUTHENTICATION_RULE, Admission, AuditRecord, AuditSink, CallContext, Chain, DENIED, Decide,
-        Decision, Limit, Outcome, RATE_LIMITED, Refused, UNAUTHENTICATED,
+        AUTHENTICATION_RULE, Admission, AuditRecord, AuditSink, BLOCKED, CallContext, Chain,
+        DENIED, Decide, Decision, Limit, Outcome, RATE_LIMITED, Refused, UNAUTHENTICATED, Verdict,
     },
 };
 
@@ -190,6 +190,18 @@ impl AuditSink for AuditLogSink {
     }
 }
 
+/// A guard's verdict as the audit log writes it.
+fn guard_verdict(v: Verdict) -> belay_audit::GuardVerdict {
+    belay_audit::GuardVerdict {
+        guard: v.guard.to_owned(),
+        rule: v.rule,
+        kind: v.kind.to_owned(),
+        severity: v.severity.to_owned(),
+        action: v.action.as_str().to_owned(),
+        field: v.field,
+    }
+}
+
 /// The audit event of one chain record.
 pub(crate) fn event(record: AuditRecord) -> AuditEvent {
     let AuditRecord {
@@ -197,7 +209,7 @@ pub(crate) fn event(record: AuditRecord) -> AuditEvent {
         decision,
         outcome,
         latency,
-        result_bytes,
+        verdicts,
     } = record;
     let (rule, reason) = match decision {
         Decision::Allow { rule } => (rule, None),
@@ -221,13 +233,7 @@ pub(crate) fn event(record: AuditRecord) -> AuditEvent {
             belay_audit::Decision::RateLimited,
             refused(RATE_LIMITED, why),
         ),
-        Outcome::Blocked => (
-            belay_audit::Decision::Allow,
-            belay_audit::Outcome::Error {
-                code: None,
-                message: "blocked by a guard".into(),
-            },
-        ),
+        Outcome::Blocked(message) => (belay_audit::Decision::Allow, refused(BLOCKED, message)),
         Outcome::Failed(message) => (
             belay_audit::Decision::Allow,
             belay_audit::Outcome::Error {
@@ -249,8 +255,8 @@ pub(crate) fn event(record: AuditRecord) -> AuditEvent {
         decision: audit_decision,
         rule: Some(rule.unwrap_or_else(|| "default".into())),
         latency_us: Some(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)),
-        result_bytes: result_bytes.map(|b| b as u64),
         outcome,
+        guard: verdicts.into_iter().map(guard_verdict).collect(),
         ..AuditEvent::new(context.method)
     }
 }
@@ -292,7 +298,7 @@ mod tests {
             decision,
             outcome,
             latency: std::time::Duration::from_millis(3),
-            result_bytes: None,
+            verdicts: Vec::new(),
         };
         let denied = event(record(
             Decision::Deny {

@@ -39,6 +39,8 @@ pub const UNAUTHENTICATED: i32 = -32002;
 pub const AUTHENTICATION_RULE: &str = "authentication";
 /// JSON-RPC error code of a rate-limited request (`data.retryAfter`: seconds to wait).
 pub const RATE_LIMITED: i32 = -32029;
+/// JSON-RPC error code of a request or result a guard stopped (`data.guard`, `data.rule`).
+pub const BLOCKED: i32 = -32003;
 
 /// What is being asked, by whom, of which upstream.
 #[derive(Debug, Clone)]
@@ -145,15 +147,105 @@ pub trait Limit: Send + Sync {
     fn admit<'a>(&'a self, ctx: &'a CallContext) -> BoxFuture<'a, Result<Admission, Refused>>;
 }
 
-/// Inspection of what goes in and out (injection, secrets, poisoning, …).
+/// What a guard did about something it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GuardAction {
+    /// Recorded only; the request or result went on unchanged.
+    Flagged,
+    /// Passed on, spotlighted as untrusted data.
+    Annotated,
+    /// Passed on with the finding removed.
+    Redacted,
+    /// Stopped: the request never reached the upstream, or the result never reached the
+    /// caller.
+    Blocked,
+    /// Kept out of the lists the caller sees (and its calls refused).
+    Hidden,
+}
+
+impl GuardAction {
+    /// The name in audit records and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flagged => "flagged",
+            Self::Annotated => "annotated",
+            Self::Redacted => "redacted",
+            Self::Blocked => "blocked",
+            Self::Hidden => "hidden",
+        }
+    }
+}
+
+/// One thing a guard found and what it did about it, for the audit record and metrics.
+/// Never the matched text itself: it may be the secret the guard redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Which guard: `metadata`, `pinning`, `arguments`, `injection`, `secrets`, `links`.
+    pub guard: &'static str,
+    /// The rule that matched (`poisoning.read_secret`, `pii.card`, `pinning.changed`, …).
+    pub rule: String,
+    /// What kind of finding it is (`prompt_injection`, `secret`, …).
+    pub kind: &'static str,
+    /// `info`, `low`, `medium`, `high` or `critical`.
+    pub severity: &'static str,
+    /// What the guard did.
+    pub action: GuardAction,
+    /// Where: an argument's JSON pointer, a result's content index, a tool's field.
+    pub field: Option<String>,
+}
+
+/// Inspection of what goes in and out (poisoning, arguments, injection, secrets, links).
+/// Each finding is pushed to `verdicts` (audited and counted whatever happens next);
+/// `Err(reason)` stops the request or withholds the result.
 pub trait Guard: Send + Sync {
-    /// Looks at (and may rewrite) the request; `Err(reason)` blocks it.
-    fn inspect_request(&self, _ctx: &mut CallContext) -> Result<(), String> {
+    /// Looks at (and may rewrite) the request.
+    fn inspect_request(
+        &self,
+        _ctx: &mut CallContext,
+        _verdicts: &mut Vec<Verdict>,
+    ) -> Result<(), String> {
         Ok(())
     }
-    /// Looks at (and may rewrite) the result as JSON; `Err(reason)` withholds it.
-    fn inspect_result(&self, _ctx: &CallContext, _result: &mut Value) -> Result<(), String> {
+
+    /// Whether [`Guard::inspect_result`] wants to read `ctx`'s result: the chain turns a
+    /// result into JSON only for a guard that reads it.
+    fn reads_result(&self, _ctx: &CallContext) -> bool {
+        true
+    }
+
+    /// Looks at (and may rewrite) the result as JSON.
+    fn inspect_result(
+        &self,
+        _ctx: &CallContext,
+        _result: &mut Value,
+        _verdicts: &mut Vec<Verdict>,
+    ) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// Each upstream's own guards, by upstream name. The gateway keeps it current as a reload
+/// adds, replaces or removes upstreams; a guard only ever sees its own upstream's requests.
+#[derive(Clone, Default)]
+pub struct UpstreamGuards(Arc<std::sync::RwLock<HashMap<String, Arc<dyn Guard>>>>);
+
+impl UpstreamGuards {
+    /// Puts `guard` in front of `upstream` (replacing its previous one).
+    pub fn set(&self, upstream: &str, guard: Arc<dyn Guard>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(upstream.to_owned(), guard);
+    }
+
+    /// Takes `upstream`'s guard away.
+    pub fn remove(&self, upstream: &str) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(upstream);
+    }
+
+    /// `upstream`'s guard, if it has one.
+    pub fn get(&self, upstream: &str) -> Option<Arc<dyn Guard>> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(upstream).cloned()
     }
 }
 
@@ -166,8 +258,8 @@ pub enum Outcome {
     Denied,
     /// Refused by the rate limiter, saying which limit.
     Limited(String),
-    /// Blocked by a guard.
-    Blocked,
+    /// Blocked by a guard, saying why.
+    Blocked(String),
     /// The upstream failed or answered with a JSON-RPC error.
     Failed(String),
 }
@@ -184,8 +276,8 @@ pub struct AuditRecord {
     pub outcome: Outcome,
     /// Time spent in the gateway and upstream.
     pub latency: Duration,
-    /// Size of the result as JSON, when there was one.
-    pub result_bytes: Option<usize>,
+    /// What the guards found and did, in the order they ran.
+    pub verdicts: Vec<Verdict>,
 }
 
 /// Where audit records go.
@@ -194,11 +286,6 @@ pub trait AuditSink: Send + Sync {
     /// behind). `Err(reason)`: the record could not be kept, so an answered request's
     /// result is withheld (fail closed: nothing happens unaudited).
     fn record(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), String>>;
-
-    /// Whether records are kept at all (if not, result sizes are not measured).
-    fn enabled(&self) -> bool {
-        true
-    }
 }
 
 /// Allows everything: the default policy and limiter.
@@ -225,10 +312,6 @@ impl AuditSink for NoAudit {
     fn record(&self, _record: AuditRecord) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
-
-    fn enabled(&self) -> bool {
-        false
-    }
 }
 
 /// The steps every proxied request goes through.
@@ -242,8 +325,8 @@ pub struct Chain {
     pub limit: Arc<dyn Limit>,
     /// Guards for every upstream, run first.
     pub guards: Vec<Arc<dyn Guard>>,
-    /// Guards per upstream name, run after the global ones.
-    pub upstream_guards: HashMap<String, Vec<Arc<dyn Guard>>>,
+    /// Each upstream's own guard (`[gateway.upstream.guard]`), run after the global ones.
+    pub upstream_guards: UpstreamGuards,
     /// Audit.
     pub audit: Arc<dyn AuditSink>,
     /// Where every outcome is counted and timed, if anywhere (`[gateway.metrics]`).
@@ -257,7 +340,7 @@ impl Default for Chain {
             decide: Arc::new(AllowAll),
             limit: Arc::new(AllowAll),
             guards: Vec::new(),
-            upstream_guards: HashMap::new(),
+            upstream_guards: UpstreamGuards::default(),
             audit: Arc::new(NoAudit),
             metrics: None,
         }
@@ -279,16 +362,25 @@ impl Chain {
         (!self.require_caller || ctx.caller.is_some()) && self.decide.visible(ctx)
     }
 
-    fn guards_for<'a>(&'a self, upstream: &str) -> impl Iterator<Item = &'a Arc<dyn Guard>> {
-        self.guards
-            .iter()
-            .chain(self.upstream_guards.get(upstream).into_iter().flatten())
+    fn guards_for(&self, upstream: &str) -> Vec<Arc<dyn Guard>> {
+        let mut guards = self.guards.clone();
+        guards.extend(self.upstream_guards.get(upstream));
+        guards
     }
 
-    /// Counts and times one finished request, if metrics are kept.
-    fn observe(&self, ctx: &CallContext, outcome: &Outcome, rule: Option<&str>, started: Instant) {
+    /// Counts and times one finished request, and its guards' verdicts, if metrics are
+    /// kept.
+    fn observe(
+        &self,
+        ctx: &CallContext,
+        outcome: &Outcome,
+        rule: Option<&str>,
+        verdicts: &[Verdict],
+        started: Instant,
+    ) {
         if let Some(metrics) = &self.metrics {
             metrics.record(ctx, outcome, rule, started.elapsed());
+            metrics.record_verdicts(&ctx.upstream, verdicts);
         }
     }
 
@@ -298,19 +390,20 @@ impl Chain {
         ctx: &CallContext,
         decision: &Decision,
         outcome: Outcome,
+        verdicts: Vec<Verdict>,
         started: Instant,
     ) {
         let rule = match decision {
             Decision::Deny { rule, .. } => rule.as_deref(),
             Decision::Allow { .. } => None,
         };
-        self.observe(ctx, &outcome, rule, started);
+        self.observe(ctx, &outcome, rule, &verdicts, started);
         let record = AuditRecord {
             context: ctx.clone(),
             decision: decision.clone(),
             outcome,
             latency: started.elapsed(),
-            result_bytes: None,
+            verdicts,
         };
         if let Err(why) = self.audit.record(record).await {
             tracing::error!(upstream = %ctx.upstream, %why, "cannot write the audit record of a refused request");
@@ -341,7 +434,7 @@ impl Chain {
                 rule: Some(AUTHENTICATION_RULE.into()),
                 reason: "this gateway requires a signed-in caller".into(),
             };
-            self.audit_refusal(&ctx, &decision, Outcome::Denied, started)
+            self.audit_refusal(&ctx, &decision, Outcome::Denied, Vec::new(), started)
                 .await;
             return Err(Refusal {
                 error: ErrorData::new(
@@ -357,7 +450,7 @@ impl Chain {
         let decision = self.decide.decide(&ctx);
         log_decision(&ctx, &decision);
         if let Decision::Deny { rule, reason } = &decision {
-            self.audit_refusal(&ctx, &decision, Outcome::Denied, started)
+            self.audit_refusal(&ctx, &decision, Outcome::Denied, Vec::new(), started)
                 .await;
             let rule = rule.as_deref().unwrap_or("default");
             return Err(Refusal {
@@ -385,7 +478,8 @@ impl Chain {
                     retry_after_secs = secs, reason = %refused.reason, "rate limited"
                 );
                 let outcome = Outcome::Limited(refused.reason.clone());
-                self.audit_refusal(&ctx, &decision, outcome, started).await;
+                self.audit_refusal(&ctx, &decision, outcome, Vec::new(), started)
+                    .await;
                 Err(Refusal {
                     error: ErrorData::new(
                         ErrorCode(RATE_LIMITED),
@@ -414,15 +508,16 @@ impl Chain {
         } = admitted;
 
         // 4. Guards on the way in.
-        let upstream_name = ctx.upstream.clone();
-        for guard in self.guards_for(&upstream_name) {
-            if let Err(reason) = guard.inspect_request(&mut ctx) {
-                self.audit_refusal(&ctx, &decision, Outcome::Blocked, started)
+        let guards = self.guards_for(&ctx.upstream);
+        let mut verdicts = Vec::new();
+        for guard in &guards {
+            if let Err(reason) = guard.inspect_request(&mut ctx, &mut verdicts) {
+                let message = format!("blocked by a guard: {reason}");
+                let error = blocked(&message, &verdicts);
+                let outcome = Outcome::Blocked(message);
+                self.audit_refusal(&ctx, &decision, outcome, verdicts, started)
                     .await;
-                return Err(ErrorData::invalid_request(
-                    format!("blocked by a guard: {reason}"),
-                    None,
-                ));
+                return Err(error);
             }
         }
 
@@ -431,36 +526,33 @@ impl Chain {
             Ok(result) => result,
             Err(e) => {
                 let outcome = Outcome::Failed(e.message.to_string());
-                self.audit_refusal(&ctx, &decision, outcome, started).await;
+                self.audit_refusal(&ctx, &decision, outcome, verdicts, started)
+                    .await;
                 return Err(e);
             }
         };
         drop(slot);
 
         // 6. Guards on the way out: only pay for JSON when a guard is there to read it.
-        let mut guards = self.guards_for(&upstream_name).peekable();
-        let (result, bytes) = if guards.peek().is_some() {
+        let readers: Vec<&Arc<dyn Guard>> =
+            guards.iter().filter(|g| g.reads_result(&ctx)).collect();
+        let result = if readers.is_empty() {
+            result
+        } else {
             let mut json = serde_json::to_value(&result)
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-            for guard in guards {
-                if let Err(reason) = guard.inspect_result(&ctx, &mut json) {
-                    self.audit_refusal(&ctx, &decision, Outcome::Blocked, started)
+            for guard in readers {
+                if let Err(reason) = guard.inspect_result(&ctx, &mut json, &mut verdicts) {
+                    let message = format!("result withheld by a guard: {reason}");
+                    let error = blocked(&message, &verdicts);
+                    let outcome = Outcome::Blocked(message);
+                    self.audit_refusal(&ctx, &decision, outcome, verdicts, started)
                         .await;
-                    return Err(ErrorData::internal_error(
-                        format!("result withheld by a guard: {reason}"),
-                        None,
-                    ));
+                    return Err(error);
                 }
             }
-            let bytes = json.to_string().len();
-            let result = serde_json::from_value(json)
-                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-            (result, Some(bytes))
-        } else if self.audit.enabled() {
-            let bytes = serde_json::to_vec(&result).map(|v| v.len()).ok();
-            (result, bytes)
-        } else {
-            (result, None)
+            serde_json::from_value(json)
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
         };
 
         // 7. Audit: an answer that cannot be audited is not given (fail closed).
@@ -469,16 +561,16 @@ impl Chain {
             decision,
             outcome: Outcome::Answered,
             latency: started.elapsed(),
-            result_bytes: bytes,
+            verdicts: verdicts.clone(),
         };
         let audited = self.audit.record(record).await;
         let outcome = match &audited {
             Ok(()) => Outcome::Answered,
             Err(_) => Outcome::Failed("audit log unavailable".into()),
         };
-        self.observe(&ctx, &outcome, None, started);
+        self.observe(&ctx, &outcome, None, &verdicts, started);
         if let Err(why) = audited {
-            tracing::error!(upstream = %upstream_name, %why, "audit log unavailable; result withheld");
+            tracing::error!(upstream = %ctx.upstream, %why, "audit log unavailable; result withheld");
             return Err(ErrorData::internal_error(
                 "the gateway's audit log is unavailable, so the result is withheld; \
                  ask the operator to check the audit log",
@@ -487,6 +579,17 @@ impl Chain {
         }
         Ok(result)
     }
+}
+
+/// The error of a request or result a guard stopped, naming the guard and rule that did.
+fn blocked(message: &str, verdicts: &[Verdict]) -> ErrorData {
+    let data = verdicts
+        .iter()
+        .rev()
+        .find(|v| v.action == GuardAction::Blocked)
+        .or(verdicts.last())
+        .map(|v| serde_json::json!({ "guard": v.guard, "rule": v.rule }));
+    ErrorData::new(ErrorCode(BLOCKED), message.to_owned(), data)
 }
 
 /// Seconds to wait before a retry of a refused request: whole, and at least 1.

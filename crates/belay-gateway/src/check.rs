@@ -132,6 +132,23 @@ fn problems(spec: &GatewaySpec) -> Vec<Problem> {
             ),
         });
     }
+    if let Some(Err(message)) = spec.guard.as_ref().map(|g| g.validate("[gateway.guard]")) {
+        out.push(Problem {
+            upstream: 0,
+            field: Field::Whole,
+            message,
+        });
+    }
+    for (i, upstream) in spec.upstreams.iter().enumerate() {
+        let table = format!("upstream `{}`: guard", upstream.name);
+        if let Some(Err(message)) = upstream.guard.as_ref().map(|g| g.validate(&table)) {
+            out.push(Problem {
+                upstream: i,
+                field: Field::Whole,
+                message,
+            });
+        }
+    }
     let mut names: HashMap<&str, usize> = HashMap::new();
     let prefixes: Vec<String> = spec
         .upstreams

@@ -42,6 +42,12 @@ pub enum Error {
         /// What the token endpoint or discovery said.
         reason: String,
     },
+    /// The state store (pins) failed.
+    #[error("the gateway's store: {0}")]
+    Store(String),
+    /// A guard could not be built (a bug in its built-in tables, or a bad pattern).
+    #[error("guard: {0}")]
+    Guard(#[from] belay_guard::Error),
 }
 
 /// An invalid gateway configuration, with the position in the TOML text when known.

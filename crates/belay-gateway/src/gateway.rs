@@ -12,7 +12,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     Error,
     chain::Chain,
+    guardrails::{Reporting, UpstreamGuard},
     http_limits,
+    pins::PinStore,
     reload::{Reloaded, Reloader},
     roster::Roster,
     routes::{Edge, Table},
@@ -40,6 +42,8 @@ pub struct Gateway {
     changes: mpsc::UnboundedSender<(String, Change)>,
     /// The per-upstream routes of every router built, which reloads keep current.
     pub(crate) tables: Arc<Mutex<Vec<Table>>>,
+    /// Tool pins (rug-pull pinning), when an upstream pins.
+    pins: Option<PinStore>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -47,6 +51,66 @@ impl std::fmt::Debug for Gateway {
         f.debug_struct("Gateway")
             .field("upstreams", &self.hub.upstreams)
             .finish()
+    }
+}
+
+/// `upstream` behind the guards `spec` gives it, reporting to `chain`'s audit and metrics.
+fn guarded(
+    upstream: Upstream,
+    spec: &GatewaySpec,
+    chain: &Chain,
+    pins: Option<&PinStore>,
+) -> Result<Arc<Upstream>, Error> {
+    let guard_spec = spec.guard_of(upstream.spec());
+    let reporting = Reporting {
+        audit: chain.audit.clone(),
+        metrics: chain.metrics.clone(),
+    };
+    let guard = UpstreamGuard::new(
+        upstream.name(),
+        guard_spec.clone(),
+        pins.cloned(),
+        reporting,
+    )?;
+    Ok(Arc::new(
+        upstream.with_guard(guard_spec, guard.map(Arc::new)),
+    ))
+}
+
+/// How often a running gateway looks for approvals made by `belay gateway approve`.
+const APPROVALS_POLL: Duration = Duration::from_secs(1);
+
+/// Screens every upstream's tools again when an approval changed the pins, and tells
+/// clients when what they can see changed.
+async fn follow_approvals(
+    hub: Arc<Hub>,
+    pins: PinStore,
+    changes: mpsc::UnboundedSender<(String, Change)>,
+    shutdown: CancellationToken,
+) {
+    let mut seen = pins.generation().await.unwrap_or(0);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(APPROVALS_POLL) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let now = match pins.generation().await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the tool pins");
+                continue;
+            }
+        };
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        for (_, upstream) in hub.upstreams.active() {
+            if upstream.rescreen().await {
+                tracing::info!(upstream = %upstream.name(), "approved tools are shown again");
+                let _ = changes.send((upstream.name().to_owned(), Change::Tools));
+            }
+        }
     }
 }
 
@@ -66,7 +130,19 @@ impl Gateway {
     /// registry unless the caller gave one), which [`Self::router`] serves.
     pub fn start(
         spec: GatewaySpec,
+        chain: Chain,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
+        Self::start_with_pins(spec, chain, None, shutdown)
+    }
+
+    /// [`Self::start`], keeping tool pins in `pins` (the shared store, so they survive a
+    /// restart and `belay gateway approve` reaches a running gateway). Without it, an
+    /// upstream that pins keeps its pins in memory, for this run only.
+    pub fn start_with_pins(
+        spec: GatewaySpec,
         mut chain: Chain,
+        pins: Option<PinStore>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
         spec.validate()?;
@@ -79,14 +155,32 @@ impl Gateway {
             spec.clone(),
             Arc::new(belay_policy::SystemClock),
         ));
+        let pins = match pins {
+            Some(pins) => Some(pins),
+            None if spec.upstreams.iter().any(|u| spec.guard_of(u).pin) => {
+                tracing::warn!(
+                    "tool pins are kept in memory: they are lost when the gateway stops"
+                );
+                let db = belay_store::Db::in_memory().map_err(|e| Error::Store(e.to_string()))?;
+                Some(PinStore::open(db)?)
+            }
+            None => None,
+        };
         let tasks = TaskTracker::new();
         let upstreams = spec
             .upstreams
             .iter()
             .map(|u| {
-                Upstream::new(u.clone(), &spec, shutdown.child_token(), tasks.clone()).map(Arc::new)
+                let upstream =
+                    Upstream::new(u.clone(), &spec, shutdown.child_token(), tasks.clone())?;
+                guarded(upstream, &spec, &chain, pins.as_ref())
             })
             .collect::<Result<Vec<_>, _>>()?;
+        for upstream in &upstreams {
+            if let Some(guard) = upstream.guard() {
+                chain.upstream_guards.set(upstream.name(), guard.clone());
+            }
+        }
         let hub = Arc::new(Hub {
             upstreams: Roster::new(upstreams),
             chain,
@@ -108,6 +202,14 @@ impl Gateway {
                 notifier.notify_list_changed().await;
             }
         });
+        if let Some(pins) = &pins {
+            tokio::spawn(follow_approvals(
+                hub.clone(),
+                pins.clone(),
+                changes.clone(),
+                shutdown.clone(),
+            ));
+        }
         let roster = hub.upstreams.clone();
         let metrics = metrics.map(|m| {
             m.router(&spec.metrics.path, move || {
@@ -123,6 +225,7 @@ impl Gateway {
             reloader,
             changes,
             tables: Arc::default(),
+            pins,
         })
     }
 
@@ -141,6 +244,7 @@ impl Gateway {
             if let Some((_, old)) = self.hub.upstreams.find(name) {
                 old.retire();
                 self.unroute_upstream(name);
+                self.hub.chain.upstream_guards.remove(name);
             }
         }
         for upstream in plan.started {
@@ -150,6 +254,14 @@ impl Gateway {
                 report.upstreams_replaced.push(name);
             } else {
                 report.upstreams_added.push(name);
+            }
+            match upstream.guard() {
+                Some(guard) => self
+                    .hub
+                    .chain
+                    .upstream_guards
+                    .set(upstream.name(), guard.clone()),
+                None => self.hub.chain.upstream_guards.remove(upstream.name()),
             }
             // Before it connects, so that its first session is set to the level asked.
             self.hub.logs_asked(&upstream);
@@ -181,15 +293,26 @@ impl Gateway {
         let started = next
             .upstreams
             .iter()
-            .filter(|n| !running.iter().any(|(_, u)| u.spec() == *n))
+            .filter(|n| {
+                !running
+                    .iter()
+                    .any(|(_, u)| u.spec() == *n && u.guard_spec() == &next.guard_of(n))
+            })
             .map(|n| {
-                Upstream::new(
+                let upstream = Upstream::new(
                     n.clone(),
                     next,
                     self.shutdown.child_token(),
                     self.tasks.clone(),
-                )
-                .map(Arc::new)
+                )?;
+                let pins = match &self.pins {
+                    Some(pins) => Some(pins.clone()),
+                    None if next.guard_of(n).pin => Some(PinStore::open(
+                        belay_store::Db::in_memory().map_err(|e| Error::Store(e.to_string()))?,
+                    )?),
+                    None => None,
+                };
+                guarded(upstream, next, &self.hub.chain, pins.as_ref())
             })
             .collect::<Result<_, _>>()?;
         Ok(Plan { started, removed })

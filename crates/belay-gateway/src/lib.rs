@@ -23,11 +23,13 @@ mod error;
 mod federation;
 mod followers;
 mod gateway;
+mod guardrails;
 mod http_limits;
 mod in_flight;
 mod input_required;
 mod listen;
 pub mod metrics;
+pub mod pins;
 mod reload;
 mod roster;
 mod routes;
@@ -41,12 +43,13 @@ mod upstream_client;
 pub use adapters::{AuditLogSink, PolicyDecide, ThrottleLimit};
 pub use chain::{
     Admission, Admitted, AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard,
-    Limit, Refusal, Refused,
+    GuardAction, Limit, Refusal, Refused, UpstreamGuards, Verdict,
 };
 pub use check::check;
 pub use error::{ConfigError, Error};
 pub use gateway::Gateway;
 pub use metrics::Metrics;
+pub use pins::PinStore;
 pub use reload::Reloaded;
 pub use server::GatewayServer;
 pub use spec::{

@@ -21,7 +21,11 @@
 //!   upstream dropped because too many were still being delivered (a flood, or a client
 //!   reading slowly);
 //! - `belay_gateway_upstream_questions_refused_total{upstream}`: the upstream's requests for
-//!   callers (elicitation, sampling, roots) refused because too many were still waiting.
+//!   callers (elicitation, sampling, roots) refused because too many were still waiting;
+//! - `belay_gateway_guard_detections_total{upstream,guard,kind,action}`: what the guards found
+//!   (`guard` one of `metadata`, `pinning`, `arguments`, `injection`, `secrets`, `links`;
+//!   `kind` a finding kind; `action` one of `flagged`, `annotated`, `redacted`, `blocked`,
+//!   `hidden`): all three from the code, never from the traffic.
 
 use std::{sync::Arc, time::Duration};
 
@@ -39,7 +43,7 @@ use prometheus_client::{
 
 use crate::{
     breaker::BreakerState,
-    chain::{CallContext, Outcome},
+    chain::{CallContext, Outcome, Verdict},
     upstream::{Upstream, UpstreamState},
 };
 
@@ -72,6 +76,14 @@ struct RuleLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DetectionLabels {
+    upstream: String,
+    guard: &'static str,
+    kind: &'static str,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     upstream: String,
 }
@@ -93,6 +105,7 @@ pub struct Metrics {
     breaker_open: Family<UpstreamLabels, Gauge>,
     notifications_dropped: Family<UpstreamLabels, Counter>,
     questions_refused: Family<UpstreamLabels, Counter>,
+    detections: Family<DetectionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -153,6 +166,12 @@ impl Metrics {
             "Requests of the upstream for callers refused because too many were still waiting",
             questions_refused.clone(),
         );
+        let detections = Family::default();
+        registry.register(
+            "guard_detections",
+            "What the guards found, by guard, kind of finding and what they did about it",
+            detections.clone(),
+        );
         Self {
             registry,
             requests,
@@ -163,6 +182,21 @@ impl Metrics {
             breaker_open,
             notifications_dropped,
             questions_refused,
+            detections,
+        }
+    }
+
+    /// Counts what `upstream`'s guards found.
+    pub fn record_verdicts(&self, upstream: &str, verdicts: &[Verdict]) {
+        for v in verdicts {
+            self.detections
+                .get_or_create(&DetectionLabels {
+                    upstream: upstream.to_owned(),
+                    guard: v.guard,
+                    kind: v.kind,
+                    action: v.action.as_str(),
+                })
+                .inc();
         }
     }
 
@@ -180,7 +214,7 @@ impl Metrics {
             Outcome::Answered => "answered",
             Outcome::Denied => "denied",
             Outcome::Limited(_) => "limited",
-            Outcome::Blocked => "blocked",
+            Outcome::Blocked(_) => "blocked",
             Outcome::Failed(_) => "failed",
         };
         self.requests

@@ -8,6 +8,11 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+mod guard;
+pub use guard::{
+    CheckAction, GuardSpec, InjectionAction, MetadataAction, SECRET_KINDS, SecretAction,
+};
+
 /// The gateway's configuration (`[gateway]` in belay.toml).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,12 +49,25 @@ pub struct GatewaySpec {
     /// modification time and length), which `belay gateway serve` and `belay up` reload
     /// (SIGHUP reloads at once). At least 100.
     pub reload_poll_ms: u64,
+    /// The guards of every upstream without a `guard` table of its own
+    /// (`[gateway.guard]`). Unset: none (`belay up`: [`GuardSpec::recommended`]).
+    pub guard: Option<GuardSpec>,
 }
 
 impl GatewaySpec {
     /// How often the configuration file is checked for changes (`reload_poll_ms`).
     pub fn reload_poll(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.reload_poll_ms)
+    }
+
+    /// The guards in effect for `upstream`: its own table, else `[gateway.guard]`, else
+    /// none.
+    pub fn guard_of(&self, upstream: &UpstreamSpec) -> GuardSpec {
+        upstream
+            .guard
+            .clone()
+            .or_else(|| self.guard.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -67,6 +85,7 @@ impl Default for GatewaySpec {
             http: HttpLimitsSpec::default(),
             metrics: MetricsSpec::default(),
             reload_poll_ms: 2000,
+            guard: None,
         }
     }
 }
@@ -218,6 +237,9 @@ pub struct UpstreamSpec {
     /// federated `/mcp`, require scopes per upstream with policy rules (`scopes = […]`).
     #[serde(default)]
     pub scopes: Option<belay_auth::CapabilityScopes>,
+    /// This upstream's guards (`[gateway.upstream.guard]`), replacing `[gateway.guard]`.
+    #[serde(default)]
+    pub guard: Option<GuardSpec>,
 }
 
 impl UpstreamSpec {

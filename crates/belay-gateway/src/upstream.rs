@@ -39,8 +39,9 @@ use crate::{
     credential::Credential,
     era::{self, Era, Logs},
     followers::{Channel, Follower, Followers},
+    guardrails::UpstreamGuard,
     in_flight::InFlight,
-    spec::{CredentialSpec, GatewaySpec, RestartPolicy, TransportSpec, UpstreamSpec},
+    spec::{CredentialSpec, GatewaySpec, GuardSpec, RestartPolicy, TransportSpec, UpstreamSpec},
     upstream_client::Downstream,
 };
 
@@ -121,6 +122,12 @@ pub struct Upstream {
     stop: CancellationToken,
     /// Removed or replaced by a reload: out of every list and route, calls refused.
     retired: std::sync::atomic::AtomicBool,
+    /// Its guards, if any check is on: they screen what it lists and check its calls.
+    guard: Option<Arc<UpstreamGuard>>,
+    /// The guard settings in effect (its own table or `[gateway.guard]`).
+    guard_spec: GuardSpec,
+    /// The tools it last listed, before screening (screened again after an approval).
+    listed_tools: RwLock<Arc<Vec<Tool>>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -181,7 +188,66 @@ impl Upstream {
             callers,
             stop,
             retired: std::sync::atomic::AtomicBool::new(false),
+            guard: None,
+            guard_spec: GuardSpec::default(),
+            listed_tools: RwLock::default(),
         })
+    }
+
+    /// The same upstream behind `guard`, built from `spec`.
+    pub(crate) fn with_guard(mut self, spec: GuardSpec, guard: Option<Arc<UpstreamGuard>>) -> Self {
+        self.guard_spec = spec;
+        self.guard = guard;
+        self
+    }
+
+    /// The guard settings in effect for it.
+    pub fn guard_spec(&self) -> &GuardSpec {
+        &self.guard_spec
+    }
+
+    /// Its guards, if any check is on.
+    pub(crate) fn guard(&self) -> Option<&Arc<UpstreamGuard>> {
+        self.guard.as_ref()
+    }
+
+    /// Publishes what it offers: the tools its guards let through, the rest as listed.
+    pub(crate) async fn publish(&self, mut catalog: Catalog) {
+        let listed = Arc::new(std::mem::take(&mut catalog.tools));
+        catalog.tools = match &self.guard {
+            Some(guard) => guard.screen(&listed).await,
+            None => listed.to_vec(),
+        };
+        match self.listed_tools.write() {
+            Ok(mut slot) => *slot = listed,
+            Err(e) => *e.into_inner() = listed,
+        }
+        match self.catalog.write() {
+            Ok(mut slot) => *slot = Arc::new(catalog),
+            Err(e) => *e.into_inner() = Arc::new(catalog),
+        }
+    }
+
+    /// Screens the tools it last listed again (after an approval); whether what clients
+    /// see changed.
+    pub(crate) async fn rescreen(&self) -> bool {
+        let Some(guard) = &self.guard else {
+            return false;
+        };
+        let listed = self
+            .listed_tools
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |t| t.clone());
+        let tools = guard.screen(&listed).await;
+        let mut catalog = (*self.catalog()).clone();
+        let names = |tools: &[Tool]| tools.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        let changed = names(&catalog.tools) != names(&tools);
+        catalog.tools = tools;
+        match self.catalog.write() {
+            Ok(mut slot) => *slot = Arc::new(catalog),
+            Err(e) => *e.into_inner() = Arc::new(catalog),
+        }
+        changed
     }
 
     /// Its name.

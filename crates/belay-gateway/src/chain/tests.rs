@@ -38,6 +38,7 @@ impl Limit for Bucket {
 #[derive(Default)]
 struct Records {
     kept: Mutex<Vec<(Decision, Outcome)>>,
+    verdicts: Mutex<Vec<Verdict>>,
     failing: bool,
 }
 
@@ -45,6 +46,9 @@ impl AuditSink for Records {
     fn record(&self, record: AuditRecord) -> BoxFuture<'_, Result<(), String>> {
         if let Ok(mut kept) = self.kept.lock() {
             kept.push((record.decision, record.outcome));
+        }
+        if let Ok(mut verdicts) = self.verdicts.lock() {
+            verdicts.extend(record.verdicts);
         }
         let failing = self.failing;
         Box::pin(async move {
@@ -61,7 +65,19 @@ impl AuditSink for Records {
 struct Wall;
 
 impl Guard for Wall {
-    fn inspect_request(&self, _ctx: &mut CallContext) -> Result<(), String> {
+    fn inspect_request(
+        &self,
+        _ctx: &mut CallContext,
+        verdicts: &mut Vec<Verdict>,
+    ) -> Result<(), String> {
+        verdicts.push(Verdict {
+            guard: "wall",
+            rule: "wall.everything".into(),
+            kind: "test",
+            severity: "high",
+            action: GuardAction::Blocked,
+            field: None,
+        });
         Err("walled".into())
     }
 }
@@ -171,11 +187,93 @@ async fn a_guard_that_blocks_stops_the_upstream_call() {
         .await
         .expect_err("blocked");
     assert!(blocked.message.contains("walled"), "{}", blocked.message);
+    assert_eq!(blocked.code, ErrorCode(BLOCKED));
+    assert_eq!(
+        blocked.data,
+        Some(serde_json::json!({ "guard": "wall", "rule": "wall.everything" }))
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0, "never sent upstream");
     let kept = records.kept.lock().map(|k| k.clone()).unwrap_or_default();
     assert!(
-        matches!(kept.as_slice(), [(_, Outcome::Blocked)]),
+        matches!(kept.as_slice(), [(_, Outcome::Blocked(_))]),
         "{kept:?}"
+    );
+    let verdicts = records
+        .verdicts
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        verdicts.len(),
+        1,
+        "the audit record holds the guard's verdict"
+    );
+    assert_eq!(verdicts[0].action, GuardAction::Blocked);
+}
+
+/// Rewrites every string result to `"[redacted]"`, and says so.
+struct Redactor;
+
+impl Guard for Redactor {
+    fn inspect_result(
+        &self,
+        _ctx: &CallContext,
+        result: &mut Value,
+        verdicts: &mut Vec<Verdict>,
+    ) -> Result<(), String> {
+        *result = Value::from("[redacted]");
+        verdicts.push(Verdict {
+            guard: "secrets",
+            rule: "pii.card".into(),
+            kind: "secret",
+            severity: "high",
+            action: GuardAction::Redacted,
+            field: Some("/".into()),
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_guard_rewrites_only_its_own_upstreams_results_and_the_audit_says_so() {
+    let records = Arc::new(Records::default());
+    let calls = AtomicUsize::new(0);
+    let chain = chain(Arc::default(), records.clone());
+    chain.upstream_guards.set("up", Arc::new(Redactor));
+    let mine: Value = chain
+        .apply(call("fine"), |_| upstream(&calls))
+        .await
+        .expect("answered");
+    assert_eq!(mine, Value::from("[redacted]"));
+    let other = CallContext {
+        upstream: "other".into(),
+        ..call("fine")
+    };
+    let theirs: Value = chain
+        .apply(other, |_| upstream(&calls))
+        .await
+        .expect("answered");
+    assert_eq!(
+        theirs,
+        Value::from("answer"),
+        "another upstream's guard never runs"
+    );
+    let verdicts = records
+        .verdicts
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(verdicts[0].action, GuardAction::Redacted);
+    chain.upstream_guards.remove("up");
+    let after: Value = chain
+        .apply(call("fine"), |_| upstream(&calls))
+        .await
+        .expect("answered");
+    assert_eq!(
+        after,
+        Value::from("answer"),
+        "a removed guard no longer runs"
     );
 }
 

@@ -242,9 +242,6 @@ impl Upstream {
                     Vec::new()
                 });
         }
-        match self.catalog.write() {
-            Ok(mut slot) => *slot = Arc::new(catalog),
-            Err(e) => *e.into_inner() = Arc::new(catalog),
-        }
+        self.publish(catalog).await;
     }
 }

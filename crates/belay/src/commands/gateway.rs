@@ -7,7 +7,7 @@ use std::{
 
 use anyhow::Context;
 use belay_audit::AuditLog;
-use belay_gateway::{Chain, Gateway, GatewaySpec, TransportSpec};
+use belay_gateway::{Chain, Gateway, GatewaySpec, PinStore, TransportSpec};
 use belay_mcp::{guard::AllowList, http};
 use clap::{Args, Subcommand};
 
@@ -35,6 +35,34 @@ pub enum GatewayCommand {
     },
     /// Serve the gateway configured by `--config` until SIGINT/SIGTERM.
     Serve(ServeArgs),
+    /// List pinned tool definitions and the changes waiting for approval (rug-pull
+    /// pinning, `pin = true` in `[gateway.guard]`), each change as a diff.
+    Pins {
+        /// Only the changes waiting for approval.
+        #[arg(long)]
+        pending: bool,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Folder of the state database (as for `serve`).
+        #[arg(long, env = "BELAY_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Approve the changed definition of an upstream's tool (or all of them): the gateway
+    /// shows the tool again, also while it runs.
+    Approve {
+        /// The upstream's name, as in `[[gateway.upstream]]`.
+        upstream: String,
+        /// The tool, by its own name at the upstream (not prefixed).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        tool: Option<String>,
+        /// Every pending change of the upstream.
+        #[arg(long)]
+        all: bool,
+        /// Folder of the state database (as for `serve`).
+        #[arg(long, env = "BELAY_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// Arguments of `belay gateway serve`.
@@ -70,7 +98,44 @@ pub async fn run(args: GatewayArgs, config: Option<&Path>) -> anyhow::Result<()>
             Ok(())
         }
         GatewayCommand::Serve(serve_args) => serve(serve_args, config).await,
+        GatewayCommand::Pins {
+            pending,
+            json,
+            data_dir,
+        } => {
+            let config = BelayConfig::load(config)?;
+            let pins = open_pins(&config, &self::data_dir(data_dir)?)?;
+            super::pins::print(&pins.list(pending)?, json)
+        }
+        GatewayCommand::Approve {
+            upstream,
+            tool,
+            all: _,
+            data_dir,
+        } => {
+            let config = BelayConfig::load(config)?;
+            let pins = open_pins(&config, &self::data_dir(data_dir)?)?;
+            let approved = pins.approve(&upstream, tool.as_deref())?;
+            if approved.is_empty() {
+                let what = tool.map_or_else(
+                    || format!("upstream `{upstream}` has no change waiting"),
+                    |t| format!("tool `{t}` of upstream `{upstream}` has no change waiting"),
+                );
+                anyhow::bail!("{what} (see `belay gateway pins --pending`)");
+            }
+            for tool in approved {
+                println!("approved {upstream} {tool}");
+            }
+            Ok(())
+        }
     }
+}
+
+/// The tool pins in the store of `dir` (or `[auth_server] database`).
+pub(crate) fn open_pins(config: &BelayConfig, dir: &Path) -> anyhow::Result<PinStore> {
+    super::create_data_dir(dir)?;
+    let db = super::auth::open_db(&config.auth_server, Some(dir.to_owned()))?;
+    PinStore::open(db).context("cannot open the tool pins")
 }
 
 /// Parses and validates `file`; an error reads `FILE:LINE:COLUMN: what to fix`.
@@ -102,6 +167,11 @@ fn summary(file: &Path, spec: &GatewaySpec) -> String {
             "  {:<16} prefix {:<16} {transport}\n",
             upstream.name,
             upstream.effective_prefix()
+        ));
+        out.push_str(&format!(
+            "  {:<16} guards {}\n",
+            "",
+            super::pins::guards_line(&spec.guard_of(upstream))
         ));
     }
     let default = match spec.policy.default {
@@ -166,7 +236,16 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
     let shutdown = belay_core::shutdown::on_signal();
     let (listener, addr) = http::bind(&format!("{}:{}", args.host, args.port)).await?;
     let base = format!("http://{addr}");
-    let gateway = Gateway::start(config.gateway.clone(), chain, shutdown.clone())?;
+    let pins = match config
+        .gateway
+        .upstreams
+        .iter()
+        .any(|u| config.gateway.guard_of(u).pin)
+    {
+        true => Some(open_pins(&config, &dir)?),
+        false => None,
+    };
+    let gateway = Gateway::start_with_pins(config.gateway.clone(), chain, pins, shutdown.clone())?;
     super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),

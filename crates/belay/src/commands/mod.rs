@@ -6,6 +6,7 @@ pub mod auth_client;
 pub mod chat;
 pub mod gateway;
 pub mod login;
+mod pins;
 mod reload;
 pub mod serve;
 pub mod up;

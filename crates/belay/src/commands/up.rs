@@ -21,7 +21,7 @@ use belay_auth::{Protection, ResourceSpec, RevocationList, exchange::ClientCrede
 use belay_auth_server::{AuthServer, ClientSpec, ExchangeSpec, Settings, SystemClock};
 use belay_gateway::{
     Chain, CredentialSpec, Gateway, GatewaySpec, TransportSpec, UpstreamSpec,
-    spec::{OAuthClientSpec, SecretSpec},
+    spec::{GuardSpec, OAuthClientSpec, SecretSpec},
 };
 use belay_mcp::{guard::AllowList, http};
 use belay_servers::{ServerName, whoami::WhoamiServer};
@@ -150,7 +150,8 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     let audit = super::gateway::open_audit(&config, &dir)?;
     let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), audit.clone())?;
     let poll = spec.reload_poll();
-    let gateway = Gateway::start(spec, chain, shutdown.clone())?;
+    let pins = super::gateway::open_pins(&config, &dir)?;
+    let gateway = Gateway::start_with_pins(spec, chain, Some(pins), shutdown.clone())?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
     super::reload::watch(
@@ -376,6 +377,16 @@ fn gateway_spec(
 ) -> anyhow::Result<GatewaySpec> {
     let mut spec = configured.clone();
     spec.auth = auth;
+    // Guards are on unless `[gateway.guard]` says otherwise. The reference servers are not
+    // pinned: their definitions ship in this binary and change only with it.
+    let guard = spec
+        .guard
+        .get_or_insert_with(GuardSpec::recommended)
+        .clone();
+    let builtin_guard = GuardSpec {
+        pin: false,
+        ..guard
+    };
     let credentials = match auth {
         true => CredentialSpec::TokenExchange(OAuthClientSpec {
             token_url: None,
@@ -400,6 +411,7 @@ fn gateway_spec(
         credentials: credentials.clone(),
         timeouts: Default::default(),
         scopes: None,
+        guard: Some(builtin_guard.clone()),
     });
     spec.upstreams = builtin
         .chain(configured.upstreams.iter().cloned())

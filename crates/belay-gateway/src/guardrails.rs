@@ -1,0 +1,625 @@
+//! One upstream's guards (`[gateway.upstream.guard]`): belay-guard's checks wired into the
+//! gateway, in two places.
+//!
+//! - **Lists** ([`UpstreamGuard::screen`]): every tool the upstream lists is scanned for
+//!   poisoned metadata and checked against its pin; a tool at or above `hide_at`, or changed
+//!   since it was approved, is held back: left out of the catalog clients see, and its calls
+//!   refused. Each newly held tool is audited and logged once.
+//! - **Calls** (the chain's guard step, [`Guard`]): arguments against the tool's own schema
+//!   and for path traversal, shell metacharacters and secrets on the way in; injection,
+//!   secrets and links in the result's text on the way out, each with its configured action.
+//!
+//! A guard sees only its own upstream's configuration and traffic. The compiled rule tables
+//! are shared by every upstream ([`engines`]); argument schemas are compiled once per
+//! listed definition.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock, RwLock},
+    time::Duration,
+};
+
+use belay_guard::{
+    Action, Applied, ArgumentGuard, Finding, InjectionGuard, LinkGuard, MetadataGuard, SecretKind,
+    SecretScanner,
+};
+use rmcp::model::Tool;
+use serde_json::Value;
+
+use crate::{
+    Error,
+    chain::{AuditRecord, AuditSink, CallContext, Decision, Guard, GuardAction, Outcome, Verdict},
+    metrics::Metrics,
+    pins::{PinCheck, PinStore},
+    spec::{CheckAction, GuardSpec, InjectionAction, MetadataAction, SecretAction},
+};
+
+/// The rule tables every upstream shares: compiled once per process.
+struct Engines {
+    metadata: MetadataGuard,
+    injection: InjectionGuard,
+}
+
+fn engines() -> Result<&'static Engines, Error> {
+    static ENGINES: OnceLock<Result<Engines, String>> = OnceLock::new();
+    ENGINES
+        .get_or_init(|| {
+            Ok(Engines {
+                metadata: MetadataGuard::new().map_err(|e| e.to_string())?,
+                injection: InjectionGuard::new().map_err(|e| e.to_string())?,
+            })
+        })
+        .as_ref()
+        .map_err(|e| Error::Store(format!("cannot compile the guard rules: {e}")))
+}
+
+/// Where the audit records of held-back tools go, and where detections are counted.
+#[derive(Clone)]
+pub(crate) struct Reporting {
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) metrics: Option<Arc<Metrics>>,
+}
+
+/// Why a tool is held back.
+#[derive(Debug, Clone, PartialEq)]
+struct Held {
+    reason: String,
+    verdict: Verdict,
+}
+
+/// The outcome of the last screening: tools held back, and each visible tool's argument
+/// checks.
+#[derive(Default)]
+struct Screened {
+    /// Whether the upstream's tools were screened at all (not before its first list, when
+    /// it is not connected and calls fail anyway).
+    done: bool,
+    /// Every tool the upstream listed (visible or not), by name.
+    listed: HashMap<String, ()>,
+    held: HashMap<String, Held>,
+    arguments: HashMap<String, Arc<ArgumentGuard>>,
+}
+
+/// One upstream's guards.
+pub(crate) struct UpstreamGuard {
+    upstream: String,
+    spec: GuardSpec,
+    engines: &'static Engines,
+    secrets: Option<SecretScanner>,
+    links: Option<LinkGuard>,
+    /// Checks arguments for traversal and shell metacharacters when a tool's own schema
+    /// is unknown or does not compile.
+    schemaless: Option<Arc<ArgumentGuard>>,
+    pins: Option<PinStore>,
+    reporting: Reporting,
+    screened: RwLock<Arc<Screened>>,
+}
+
+impl std::fmt::Debug for UpstreamGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamGuard")
+            .field("upstream", &self.upstream)
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// belay-guard's secret kinds for the labels `secret_kinds` names (empty: all).
+fn secret_kinds(labels: &[String]) -> Vec<SecretKind> {
+    SecretKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| labels.is_empty() || labels.iter().any(|l| l == k.label()))
+        .collect()
+}
+
+fn verdict(guard: &'static str, finding: &Finding, action: GuardAction) -> Verdict {
+    Verdict {
+        guard,
+        rule: finding.rule.to_owned(),
+        kind: finding.kind.as_str(),
+        severity: finding.severity.as_str(),
+        action,
+        field: (!finding.field.is_empty()).then(|| finding.field.clone()),
+    }
+}
+
+impl UpstreamGuard {
+    /// The guards `spec` configures for `upstream`, or `None` when every check is off.
+    /// Pinning needs `pins`.
+    pub(crate) fn new(
+        upstream: &str,
+        spec: GuardSpec,
+        pins: Option<PinStore>,
+        reporting: Reporting,
+    ) -> Result<Option<Self>, Error> {
+        if spec.is_off() {
+            return Ok(None);
+        }
+        let uses_secrets =
+            spec.secrets != SecretAction::Off || spec.secrets_in_arguments != CheckAction::Off;
+        let secrets = match uses_secrets {
+            true => Some(
+                SecretScanner::builder()
+                    .kinds(&secret_kinds(&spec.secret_kinds))
+                    .build()?,
+            ),
+            false => None,
+        };
+        let links = match spec.links {
+            CheckAction::Off => None,
+            _ => Some(LinkGuard::new(&spec.allowed_hosts)?),
+        };
+        let schemaless = match spec.arguments {
+            CheckAction::Off => None,
+            _ => Some(Arc::new(ArgumentGuard::new(&serde_json::json!({}))?)),
+        };
+        Ok(Some(Self {
+            upstream: upstream.to_owned(),
+            engines: engines()?,
+            secrets,
+            links,
+            schemaless,
+            pins: pins.filter(|_| spec.pin),
+            spec,
+            reporting,
+            screened: RwLock::default(),
+        }))
+    }
+
+    fn screened(&self) -> Arc<Screened> {
+        self.screened
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |s| s.clone())
+    }
+
+    /// The tools of `listed` clients may see; the others are held back (and audited once).
+    pub(crate) async fn screen(&self, listed: &[Tool]) -> Vec<Tool> {
+        let before = self.screened();
+        let mut next = Screened {
+            done: true,
+            ..Screened::default()
+        };
+        let mut visible = Vec::with_capacity(listed.len());
+        let mut reports = Vec::new();
+        for tool in listed {
+            let name = tool.name.to_string();
+            next.listed.insert(name.clone(), ());
+            let plain: belay_guard::Tool = serde_json::to_value(tool)
+                .and_then(serde_json::from_value)
+                .unwrap_or_else(|_| belay_guard::Tool {
+                    name: name.clone(),
+                    ..Default::default()
+                });
+            let (held, flagged) = self.judge(&plain).await;
+            if self.spec.arguments != CheckAction::Off {
+                match ArgumentGuard::new(&plain.input_schema) {
+                    Ok(guard) => {
+                        next.arguments.insert(name.clone(), Arc::new(guard));
+                    }
+                    Err(e) => tracing::warn!(
+                        upstream = %self.upstream, tool = %name, error = %e,
+                        "the tool's input schema does not compile; its arguments are checked \
+                         for traversal and shell metacharacters only"
+                    ),
+                }
+            }
+            match held {
+                Some(held) => {
+                    if before.held.get(&name) != Some(&held) {
+                        tracing::warn!(upstream = %self.upstream, tool = %name, reason = %held.reason,
+                            "tool held back");
+                        reports.push((
+                            name.clone(),
+                            held.reason.clone(),
+                            vec![held.verdict.clone()],
+                        ));
+                    }
+                    next.held.insert(name, held);
+                }
+                None => {
+                    if !flagged.is_empty() && !before.listed.contains_key(&name) {
+                        reports.push((name.clone(), String::new(), flagged));
+                    }
+                    visible.push(tool.clone());
+                }
+            }
+        }
+        match self.screened.write() {
+            Ok(mut slot) => *slot = Arc::new(next),
+            Err(e) => *e.into_inner() = Arc::new(next),
+        }
+        for (tool, reason, verdicts) in reports {
+            self.report(tool, reason, verdicts).await;
+        }
+        visible
+    }
+
+    /// Whether `tool` is held back, and why; and what was flagged without holding it.
+    async fn judge(&self, tool: &belay_guard::Tool) -> (Option<Held>, Vec<Verdict>) {
+        let mut flagged = Vec::new();
+        if self.spec.metadata != MetadataAction::Off {
+            let findings = self.engines.metadata.scan_tool(tool);
+            let worst = findings
+                .iter()
+                .filter(|f| f.severity >= self.spec.hide_at)
+                .max_by(|a, b| a.score.total_cmp(&b.score));
+            if let Some(worst) = worst {
+                if self.spec.metadata == MetadataAction::Hide {
+                    let reason = format!(
+                        "its description looks poisoned ({}, {}): {}",
+                        worst.rule, worst.severity, worst.explanation
+                    );
+                    let verdict = verdict("metadata", worst, GuardAction::Hidden);
+                    return (Some(Held { reason, verdict }), flagged);
+                }
+                flagged.push(verdict("metadata", worst, GuardAction::Flagged));
+            }
+        }
+        if let Some(pins) = &self.pins {
+            let fingerprint = belay_guard::fingerprint(tool);
+            let definition = serde_json::to_string(tool).unwrap_or_default();
+            match pins
+                .check(&self.upstream, &tool.name, &fingerprint, &definition)
+                .await
+            {
+                Ok(PinCheck::Pinned | PinCheck::Same) => {}
+                Ok(PinCheck::Changed { .. }) => {
+                    let reason = format!(
+                        "its definition changed since it was approved; see `belay gateway pins` \
+                         and run `belay gateway approve {} {}` to accept the change",
+                        self.upstream, tool.name
+                    );
+                    let verdict = Verdict {
+                        guard: "pinning",
+                        rule: "pinning.changed".into(),
+                        kind: "rug_pull",
+                        severity: "high",
+                        action: GuardAction::Hidden,
+                        field: None,
+                    };
+                    return (Some(Held { reason, verdict }), flagged);
+                }
+                Err(e) => {
+                    // Fail closed: a tool whose pin cannot be checked is not shown.
+                    let reason = format!("its pin cannot be checked: {e}");
+                    let verdict = Verdict {
+                        guard: "pinning",
+                        rule: "pinning.unavailable".into(),
+                        kind: "rug_pull",
+                        severity: "high",
+                        action: GuardAction::Hidden,
+                        field: None,
+                    };
+                    return (Some(Held { reason, verdict }), flagged);
+                }
+            }
+        }
+        (None, flagged)
+    }
+
+    /// Audits one screening outcome as a `tools/list` record naming the tool.
+    async fn report(&self, tool: String, reason: String, verdicts: Vec<Verdict>) {
+        let ctx = CallContext {
+            caller: None,
+            session: None,
+            upstream: self.upstream.clone(),
+            method: "tools/list",
+            target: Some(tool),
+            arguments: None,
+        };
+        if let Some(metrics) = &self.reporting.metrics {
+            metrics.record_verdicts(&self.upstream, &verdicts);
+        }
+        let outcome = match reason.is_empty() {
+            true => Outcome::Answered,
+            false => Outcome::Blocked(format!("tool held back: {reason}")),
+        };
+        let record = AuditRecord {
+            context: ctx,
+            decision: Decision::Allow { rule: None },
+            outcome,
+            latency: Duration::ZERO,
+            verdicts,
+        };
+        if let Err(why) = self.reporting.audit.record(record).await {
+            tracing::error!(upstream = %self.upstream, %why, "cannot audit a held-back tool");
+        }
+    }
+
+    /// What `findings` come to under `action` at `block_at`: verdicts for those at or above
+    /// it, and whether to block.
+    fn weigh(
+        &self,
+        guard: &'static str,
+        findings: &[Finding],
+        action: CheckAction,
+        verdicts: &mut Vec<Verdict>,
+    ) -> Option<String> {
+        let mut blocked = None;
+        for f in findings.iter().filter(|f| f.severity >= self.spec.block_at) {
+            let act = match action {
+                CheckAction::Block => GuardAction::Blocked,
+                _ => GuardAction::Flagged,
+            };
+            verdicts.push(verdict(guard, f, act));
+            if act == GuardAction::Blocked && blocked.is_none() {
+                blocked = Some(f.explanation.clone());
+            }
+        }
+        blocked
+    }
+
+    fn checks_results(&self) -> bool {
+        self.spec.injection != InjectionAction::Off
+            || self.spec.secrets != SecretAction::Off
+            || self.links.is_some()
+    }
+
+    /// Runs the result checks on one text; `Err` withholds the whole result.
+    fn inspect_text(
+        &self,
+        text: &mut String,
+        field: String,
+        verdicts: &mut Vec<Verdict>,
+    ) -> Result<(), String> {
+        if let Some(action) = injection_action(self.spec.injection) {
+            let (report, applied) = self.engines.injection.apply(
+                text,
+                action.unwrap_or(Action::Block),
+                self.spec.injection_threshold,
+            );
+            if report.score >= self.spec.injection_threshold {
+                let act = match (&applied, action) {
+                    (_, None) => GuardAction::Flagged,
+                    (Applied::Blocked(_), _) => GuardAction::Blocked,
+                    (_, Some(Action::Annotate)) => GuardAction::Annotated,
+                    _ => GuardAction::Redacted,
+                };
+                let strongest = report
+                    .findings
+                    .iter()
+                    .max_by(|a, b| a.score.total_cmp(&b.score));
+                verdicts.push(Verdict {
+                    guard: "injection",
+                    rule: strongest.map_or("injection", |f| f.rule).to_owned(),
+                    kind: "prompt_injection",
+                    severity: report.severity.as_str(),
+                    action: act,
+                    field: Some(field.clone()),
+                });
+                match (applied, action) {
+                    (_, None) | (Applied::Unchanged, _) => {}
+                    (Applied::Rewritten(new), _) => *text = new,
+                    (Applied::Blocked(why), _) => return Err(why),
+                }
+            }
+        }
+        if let (Some(scanner), Some(action)) = (&self.secrets, secret_action(self.spec.secrets)) {
+            let found = scanner.find(text);
+            if !found.is_empty() {
+                let act = match action {
+                    SecretAction::Block => GuardAction::Blocked,
+                    SecretAction::Redact => GuardAction::Redacted,
+                    _ => GuardAction::Flagged,
+                };
+                for f in &found {
+                    let mut v = verdict("secrets", f, act);
+                    v.field = Some(field.clone());
+                    verdicts.push(v);
+                }
+                match action {
+                    SecretAction::Block => {
+                        let kinds: Vec<&str> = found.iter().map(|f| f.kind.as_str()).collect();
+                        return Err(format!("the result holds secrets ({})", kinds.join(", ")));
+                    }
+                    SecretAction::Redact => *text = scanner.redact(text).into_owned(),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(links) = &self.links {
+            let mut found = links.scan(text);
+            for f in &mut found {
+                f.field = field.clone();
+            }
+            if let Some(why) = self.weigh("links", &found, self.spec.links, verdicts) {
+                return Err(why);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `None`: no scan; `Some(None)`: scan and record only; `Some(Some(a))`: act.
+fn injection_action(action: InjectionAction) -> Option<Option<Action>> {
+    match action {
+        InjectionAction::Off => None,
+        InjectionAction::Flag => Some(None),
+        InjectionAction::Annotate => Some(Some(Action::Annotate)),
+        InjectionAction::Redact => Some(Some(Action::Redact)),
+        InjectionAction::Block => Some(Some(Action::Block)),
+    }
+}
+
+fn secret_action(action: SecretAction) -> Option<SecretAction> {
+    (action != SecretAction::Off).then_some(action)
+}
+
+/// Every string leaf under `value`, with its JSON pointer (bounded depth).
+fn strings_mut<'a>(value: &'a mut Value, at: String, out: &mut Vec<(String, &'a mut String)>) {
+    fn walk<'a>(
+        value: &'a mut Value,
+        at: String,
+        out: &mut Vec<(String, &'a mut String)>,
+        depth: usize,
+    ) {
+        if depth > 32 {
+            return;
+        }
+        match value {
+            Value::String(s) => out.push((at, s)),
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    walk(v, format!("{at}/{i}"), out, depth + 1);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    walk(v, format!("{at}/{key}"), out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, at, out, 0);
+}
+
+/// The texts of a result a model reads: text content, embedded resources' text, structured
+/// content's strings (`tools/call`); resource contents (`resources/read`); message texts
+/// (`prompts/get`). Never URIs, MIME types or `_meta`.
+fn texts_mut<'a>(method: &str, result: &'a mut Value) -> Vec<(String, &'a mut String)> {
+    let mut out = Vec::new();
+    let Value::Object(map) = result else {
+        return out;
+    };
+    let text_of = |item: &'a mut Value, at: String, out: &mut Vec<(String, &'a mut String)>| {
+        let Value::Object(item) = item else { return };
+        let (field, holder) = match item.contains_key("text") {
+            true => ("text", Some(item)),
+            false => (
+                "resource/text",
+                match item.get_mut("resource") {
+                    Some(Value::Object(resource)) => Some(resource),
+                    _ => None,
+                },
+            ),
+        };
+        if let Some(Value::String(text)) = holder.and_then(|h| h.get_mut("text")) {
+            out.push((format!("{at}/{field}"), text));
+        }
+    };
+    for (key, value) in map.iter_mut() {
+        match (method, key.as_str(), value) {
+            ("tools/call", "content", Value::Array(items))
+            | ("resources/read", "contents", Value::Array(items)) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    text_of(item, format!("/{key}/{i}"), &mut out);
+                }
+            }
+            ("tools/call", "structuredContent", value) => {
+                strings_mut(value, "/structuredContent".into(), &mut out);
+            }
+            ("prompts/get", "messages", Value::Array(items)) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let Value::Object(message) = item
+                        && let Some(content) = message.get_mut("content")
+                    {
+                        text_of(content, format!("/messages/{i}/content"), &mut out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Guard for UpstreamGuard {
+    fn inspect_request(
+        &self,
+        ctx: &mut CallContext,
+        verdicts: &mut Vec<Verdict>,
+    ) -> Result<(), String> {
+        if ctx.method != "tools/call" {
+            return Ok(());
+        }
+        let name = ctx.target.clone().unwrap_or_default();
+        let screened = self.screened();
+        let screens_tools = self.spec.metadata != MetadataAction::Off || self.pins.is_some();
+        if let Some(held) = screened.held.get(&name) {
+            let mut v = held.verdict.clone();
+            v.action = GuardAction::Blocked;
+            verdicts.push(v);
+            return Err(format!("tool `{name}` is held back: {}", held.reason));
+        }
+        if screens_tools && screened.done && !screened.listed.contains_key(&name) {
+            verdicts.push(Verdict {
+                guard: if self.pins.is_some() {
+                    "pinning"
+                } else {
+                    "metadata"
+                },
+                rule: "screening.unlisted".into(),
+                kind: "unscreened_tool",
+                severity: "medium",
+                action: GuardAction::Blocked,
+                field: None,
+            });
+            return Err(format!(
+                "tool `{name}` has not been listed by upstream `{}`, so the gateway has not \
+                 screened it; list the tools again and call one of them",
+                self.upstream
+            ));
+        }
+        let arguments = Value::Object(ctx.arguments.clone().unwrap_or_default());
+        if self.spec.arguments != CheckAction::Off {
+            let findings = screened
+                .arguments
+                .get(&name)
+                .or(self.schemaless.as_ref())
+                .map(|guard| guard.check(&arguments))
+                .unwrap_or_default();
+            if let Some(why) = self.weigh("arguments", &findings, self.spec.arguments, verdicts) {
+                return Err(why);
+            }
+        }
+        if let Some(scanner) = &self.secrets
+            && self.spec.secrets_in_arguments != CheckAction::Off
+        {
+            let mut arguments = arguments;
+            let mut found = Vec::new();
+            let mut texts = Vec::new();
+            strings_mut(&mut arguments, String::new(), &mut texts);
+            for (at, text) in texts {
+                found.extend(scanner.find(text).into_iter().map(|mut f| {
+                    f.field = at.clone();
+                    f
+                }));
+            }
+            let act = match self.spec.secrets_in_arguments {
+                CheckAction::Block => GuardAction::Blocked,
+                _ => GuardAction::Flagged,
+            };
+            for f in &found {
+                verdicts.push(verdict("secrets", f, act));
+            }
+            if act == GuardAction::Blocked && !found.is_empty() {
+                let kinds: Vec<&str> = found.iter().map(|f| f.kind.as_str()).collect();
+                return Err(format!("the arguments hold secrets ({})", kinds.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
+    fn reads_result(&self, ctx: &CallContext) -> bool {
+        self.checks_results()
+            && matches!(ctx.method, "tools/call" | "resources/read" | "prompts/get")
+    }
+
+    fn inspect_result(
+        &self,
+        ctx: &CallContext,
+        result: &mut Value,
+        verdicts: &mut Vec<Verdict>,
+    ) -> Result<(), String> {
+        for (field, text) in texts_mut(ctx.method, result) {
+            self.inspect_text(text, field, verdicts)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
