@@ -93,6 +93,9 @@ pub(crate) struct UpstreamGuard {
     pins: Option<PinStore>,
     reporting: Reporting,
     screened: RwLock<Arc<Screened>>,
+    /// Prompts (by name) and resources and templates (by URI) held back for their
+    /// descriptions.
+    held_others: RwLock<Arc<HashMap<String, Held>>>,
 }
 
 impl std::fmt::Debug for UpstreamGuard {
@@ -164,6 +167,7 @@ impl UpstreamGuard {
             spec,
             reporting,
             screened: RwLock::default(),
+            held_others: RwLock::default(),
         }))
     }
 
@@ -230,9 +234,79 @@ impl UpstreamGuard {
             Err(e) => *e.into_inner() = Arc::new(next),
         }
         for (tool, reason, verdicts) in reports {
-            self.report(tool, reason, verdicts).await;
+            self.report("tools/list", tool, reason, verdicts).await;
         }
         visible
+    }
+
+    /// The prompts, resources and templates of `catalog` clients may see: those whose
+    /// descriptions (and prompt arguments' descriptions) reach `hide_at` are held back
+    /// (and audited once) when `metadata = "hide"`.
+    pub(crate) async fn screen_others(&self, catalog: &mut crate::upstream::Catalog) {
+        if self.spec.metadata != MetadataAction::Hide {
+            return;
+        }
+        let before = self
+            .held_others
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |h| h.clone());
+        let mut held = HashMap::new();
+        let mut judge = |key: &str, texts: Vec<(String, &str)>| -> bool {
+            let worst = texts
+                .iter()
+                .flat_map(|(field, text)| self.engines.metadata.scan_text(field, text))
+                .filter(|f| f.severity >= self.spec.hide_at)
+                .max_by(|a, b| a.score.total_cmp(&b.score));
+            let Some(worst) = worst else { return true };
+            let reason = format!(
+                "its description looks poisoned ({}, {}): {}",
+                worst.rule, worst.severity, worst.explanation
+            );
+            let verdict = verdict("metadata", &worst, GuardAction::Hidden);
+            held.insert(key.to_owned(), Held { reason, verdict });
+            false
+        };
+        catalog.prompts.retain(|p| {
+            let mut texts: Vec<(String, &str)> = p
+                .description
+                .as_deref()
+                .map(|d| ("description".to_owned(), d))
+                .into_iter()
+                .collect();
+            for (i, a) in p.arguments.iter().flatten().enumerate() {
+                if let Some(d) = a.description.as_deref() {
+                    texts.push((format!("/arguments/{i}/description"), d));
+                }
+            }
+            judge(&p.name, texts)
+        });
+        catalog.resources.retain(|r| {
+            let texts = r
+                .description
+                .as_deref()
+                .map(|d| ("description".to_owned(), d));
+            judge(&r.uri, texts.into_iter().collect())
+        });
+        catalog.templates.retain(|t| {
+            let texts = t
+                .description
+                .as_deref()
+                .map(|d| ("description".to_owned(), d));
+            judge(&t.uri_template, texts.into_iter().collect())
+        });
+        let reports: Vec<(String, Held)> = held
+            .iter()
+            .filter(|(key, h)| before.get(*key) != Some(h))
+            .map(|(k, h)| (k.clone(), h.clone()))
+            .collect();
+        match self.held_others.write() {
+            Ok(mut slot) => *slot = Arc::new(held),
+            Err(e) => *e.into_inner() = Arc::new(held),
+        }
+        for (key, h) in reports {
+            tracing::warn!(upstream = %self.upstream, name = %key, reason = %h.reason, "held back");
+            self.report("list", key, h.reason, vec![h.verdict]).await;
+        }
     }
 
     /// Whether `tool` is held back, and why; and what was flagged without holding it.
@@ -298,14 +372,21 @@ impl UpstreamGuard {
         (None, flagged)
     }
 
-    /// Audits one screening outcome as a `tools/list` record naming the tool.
-    async fn report(&self, tool: String, reason: String, verdicts: Vec<Verdict>) {
+    /// Audits one screening outcome as a list record (`tools/list`, or `list` for prompts,
+    /// resources and templates) naming what was screened.
+    async fn report(
+        &self,
+        method: &'static str,
+        name: String,
+        reason: String,
+        verdicts: Vec<Verdict>,
+    ) {
         let ctx = CallContext {
             caller: None,
             session: None,
             upstream: self.upstream.clone(),
-            method: "tools/list",
-            target: Some(tool),
+            method,
+            target: Some(name),
             arguments: None,
         };
         if let Some(metrics) = &self.reporting.metrics {
@@ -532,6 +613,31 @@ impl Guard for UpstreamGuard {
         ctx: &mut CallContext,
         verdicts: &mut Vec<Verdict>,
     ) -> Result<(), String> {
+        if matches!(ctx.method, "prompts/get" | "resources/read") {
+            let held_others = self
+                .held_others
+                .read()
+                .map_or_else(|e| e.into_inner().clone(), |h| h.clone());
+            let name = ctx.target.as_deref().unwrap_or_default();
+            // A resource read may name a URI that only a held template matched: the
+            // template's literal head decides, as routing does.
+            let held = held_others.get(name).or_else(|| {
+                held_others
+                    .iter()
+                    .find(|(template, _)| {
+                        template.contains('{')
+                            && name.starts_with(template.split('{').next().unwrap_or(template))
+                    })
+                    .map(|(_, h)| h)
+            });
+            if let Some(held) = held {
+                let mut v = held.verdict.clone();
+                v.action = GuardAction::Blocked;
+                verdicts.push(v);
+                return Err(format!("`{name}` is held back: {}", held.reason));
+            }
+            return Ok(());
+        }
         if ctx.method != "tools/call" {
             return Ok(());
         }

@@ -215,7 +215,10 @@ impl Upstream {
     pub(crate) async fn publish(&self, mut catalog: Catalog) {
         let listed = Arc::new(std::mem::take(&mut catalog.tools));
         catalog.tools = match &self.guard {
-            Some(guard) => guard.screen(&listed).await,
+            Some(guard) => {
+                guard.screen_others(&mut catalog).await;
+                guard.screen(&listed).await
+            }
             None => listed.to_vec(),
         };
         match self.listed_tools.write() {

@@ -436,11 +436,20 @@ fn row(record: &Record, user: Option<String>, client: Option<String>) -> String 
         _ => AnsiColor::Red,
     };
     let style = Style::new().fg_color(Some(colour.into()));
-    let outcome = match &e.outcome {
+    let mut outcome = match &e.outcome {
         Outcome::Ok => "ok".to_owned(),
         Outcome::Error { message, .. } => format!("error: {message}"),
         _ => "?".to_owned(),
     };
+    if !e.guard.is_empty() {
+        let mut verdicts: Vec<String> = e
+            .guard
+            .iter()
+            .map(|v| format!("{} {}", v.action, v.rule))
+            .collect();
+        verdicts.dedup();
+        outcome.push_str(&format!(" [guard: {}]", verdicts.join(", ")));
+    }
     let latency = e
         .latency_us
         .map(|us| format!("{:.1} ms", us as f64 / 1000.0))
