@@ -194,16 +194,47 @@ pub struct Verdict {
     pub field: Option<String>,
 }
 
+/// Why a guard stopped a request or withheld a result: the caller gets JSON-RPC error
+/// `code` (-32003 [`BLOCKED`] unless the guard says otherwise) with `message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    /// The JSON-RPC error code.
+    pub code: ErrorCode,
+    /// What the caller is told.
+    pub message: String,
+}
+
+impl Stop {
+    /// A request for something the upstream does not offer (-32602, as an upstream
+    /// answers an unknown tool).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::INVALID_PARAMS,
+            message: message.into(),
+        }
+    }
+}
+
+/// A reason becomes a [`BLOCKED`] stop.
+impl From<String> for Stop {
+    fn from(reason: String) -> Self {
+        Self {
+            code: ErrorCode(BLOCKED),
+            message: reason,
+        }
+    }
+}
+
 /// Inspection of what goes in and out (poisoning, arguments, injection, secrets, links).
 /// Each finding is pushed to `verdicts` (audited and counted whatever happens next);
-/// `Err(reason)` stops the request or withholds the result.
+/// `Err` stops the request or withholds the result.
 pub trait Guard: Send + Sync {
     /// Looks at (and may rewrite) the request.
     fn inspect_request(
         &self,
         _ctx: &mut CallContext,
         _verdicts: &mut Vec<Verdict>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         Ok(())
     }
 
@@ -219,7 +250,7 @@ pub trait Guard: Send + Sync {
         _ctx: &CallContext,
         _result: &mut Value,
         _verdicts: &mut Vec<Verdict>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         Ok(())
     }
 }
@@ -511,9 +542,15 @@ impl Chain {
         let guards = self.guards_for(&ctx.upstream);
         let mut verdicts = Vec::new();
         for guard in &guards {
-            if let Err(reason) = guard.inspect_request(&mut ctx, &mut verdicts) {
-                let message = format!("blocked by a guard: {reason}");
-                let error = blocked(&message, &verdicts);
+            if let Err(stop) = guard.inspect_request(&mut ctx, &mut verdicts) {
+                let message = match stop.code {
+                    ErrorCode(BLOCKED) => format!("blocked by a guard: {}", stop.message),
+                    _ => stop.message,
+                };
+                let error = match stop.code {
+                    ErrorCode(BLOCKED) => blocked(&message, &verdicts),
+                    code => ErrorData::new(code, message.clone(), None),
+                };
                 let outcome = Outcome::Blocked(message);
                 self.audit_refusal(&ctx, &decision, outcome, verdicts, started)
                     .await;
@@ -542,8 +579,8 @@ impl Chain {
             let mut json = serde_json::to_value(&result)
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             for guard in readers {
-                if let Err(reason) = guard.inspect_result(&ctx, &mut json, &mut verdicts) {
-                    let message = format!("result withheld by a guard: {reason}");
+                if let Err(stop) = guard.inspect_result(&ctx, &mut json, &mut verdicts) {
+                    let message = format!("result withheld by a guard: {}", stop.message);
                     let error = blocked(&message, &verdicts);
                     let outcome = Outcome::Blocked(message);
                     self.audit_refusal(&ctx, &decision, outcome, verdicts, started)

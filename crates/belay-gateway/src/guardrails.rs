@@ -28,7 +28,9 @@ use serde_json::Value;
 
 use crate::{
     Error,
-    chain::{AuditRecord, AuditSink, CallContext, Decision, Guard, GuardAction, Outcome, Verdict},
+    chain::{
+        AuditRecord, AuditSink, CallContext, Decision, Guard, GuardAction, Outcome, Stop, Verdict,
+    },
     metrics::Metrics,
     pins::{PinCheck, PinStore},
     spec::{CheckAction, GuardSpec, InjectionAction, MetadataAction, SecretAction},
@@ -612,7 +614,7 @@ impl Guard for UpstreamGuard {
         &self,
         ctx: &mut CallContext,
         verdicts: &mut Vec<Verdict>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         if matches!(ctx.method, "prompts/get" | "resources/read") {
             let held_others = self
                 .held_others
@@ -634,7 +636,7 @@ impl Guard for UpstreamGuard {
                 let mut v = held.verdict.clone();
                 v.action = GuardAction::Blocked;
                 verdicts.push(v);
-                return Err(format!("`{name}` is held back: {}", held.reason));
+                return Err(format!("`{name}` is held back: {}", held.reason).into());
             }
             return Ok(());
         }
@@ -648,26 +650,15 @@ impl Guard for UpstreamGuard {
             let mut v = held.verdict.clone();
             v.action = GuardAction::Blocked;
             verdicts.push(v);
-            return Err(format!("tool `{name}` is held back: {}", held.reason));
+            return Err(format!("tool `{name}` is held back: {}", held.reason).into());
         }
         if screens_tools && screened.done && !screened.listed.contains_key(&name) {
-            verdicts.push(Verdict {
-                guard: if self.pins.is_some() {
-                    "pinning"
-                } else {
-                    "metadata"
-                },
-                rule: "screening.unlisted".into(),
-                kind: "unscreened_tool",
-                severity: "medium",
-                action: GuardAction::Blocked,
-                field: None,
-            });
-            return Err(format!(
-                "tool `{name}` has not been listed by upstream `{}`, so the gateway has not \
-                 screened it; list the tools again and call one of them",
+            // Not screened, so not called: the upstream never listed it (an unknown name,
+            // or a tool it keeps out of its list).
+            return Err(Stop::not_found(format!(
+                "tool `{name}` not found: upstream `{}` does not list it",
                 self.upstream
-            ));
+            )));
         }
         let arguments = Value::Object(ctx.arguments.clone().unwrap_or_default());
         if self.spec.arguments != CheckAction::Off {
@@ -678,7 +669,7 @@ impl Guard for UpstreamGuard {
                 .map(|guard| guard.check(&arguments))
                 .unwrap_or_default();
             if let Some(why) = self.weigh("arguments", &findings, self.spec.arguments, verdicts) {
-                return Err(why);
+                return Err(why.into());
             }
         }
         if let Some(scanner) = &self.secrets
@@ -703,7 +694,7 @@ impl Guard for UpstreamGuard {
             }
             if act == GuardAction::Blocked && !found.is_empty() {
                 let kinds: Vec<&str> = found.iter().map(|f| f.kind.as_str()).collect();
-                return Err(format!("the arguments hold secrets ({})", kinds.join(", ")));
+                return Err(format!("the arguments hold secrets ({})", kinds.join(", ")).into());
             }
         }
         Ok(())
@@ -719,7 +710,7 @@ impl Guard for UpstreamGuard {
         ctx: &CallContext,
         result: &mut Value,
         verdicts: &mut Vec<Verdict>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         for (field, text) in texts_mut(ctx.method, result) {
             self.inspect_text(text, field, verdicts)?;
         }

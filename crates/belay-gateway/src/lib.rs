@@ -43,7 +43,7 @@ mod upstream_client;
 pub use adapters::{AuditLogSink, PolicyDecide, ThrottleLimit};
 pub use chain::{
     Admission, Admitted, AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard,
-    GuardAction, Limit, Refusal, Refused, UpstreamGuards, Verdict,
+    GuardAction, Limit, Refusal, Refused, Stop, UpstreamGuards, Verdict,
 };
 pub use check::check;
 pub use error::{ConfigError, Error};

@@ -69,7 +69,7 @@ impl Guard for Wall {
         &self,
         _ctx: &mut CallContext,
         verdicts: &mut Vec<Verdict>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         verdicts.push(Verdict {
             guard: "wall",
             rule: "wall.everything".into(),
@@ -78,7 +78,7 @@ impl Guard for Wall {
             action: GuardAction::Blocked,
             field: None,
         });
-        Err("walled".into())
+        Err(String::from("walled").into())
     }
 }
 
@@ -220,7 +220,7 @@ impl Guard for Redactor {
         _ctx: &CallContext,
         result: &mut Value,
         verdicts: &mut Vec<Verdict>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         *result = Value::from("[redacted]");
         verdicts.push(Verdict {
             guard: "secrets",

@@ -115,11 +115,14 @@ async fn a_poisoned_tool_is_hidden_refused_and_audited_once() {
 
     let mut verdicts = Vec::new();
     let refused = guard.inspect_request(&mut call("add", json!({})), &mut verdicts);
-    assert!(refused.is_err_and(|why| why.contains("held back")));
+    assert!(refused.is_err_and(|why| why.message.contains("held back")));
     assert_eq!(verdicts[0].action, GuardAction::Blocked);
     let mut verdicts = Vec::new();
     let unlisted = guard.inspect_request(&mut call("secret_tool", json!({})), &mut verdicts);
-    assert!(unlisted.is_err_and(|why| why.contains("has not been listed")));
+    assert!(
+        unlisted.is_err_and(|stop| stop.code == rmcp::model::ErrorCode::INVALID_PARAMS
+            && stop.message.contains("not found"))
+    );
     let mut verdicts = Vec::new();
     let fine = guard.inspect_request(
         &mut call("get_price", json!({"symbol": "AAPL"})),
@@ -175,7 +178,7 @@ async fn a_changed_definition_waits_for_approval() -> Result<(), Error> {
         &mut call("get_price", json!({"symbol": "A"})),
         &mut verdicts,
     );
-    assert!(refused.is_err_and(|why| why.contains("belay gateway approve up get_price")));
+    assert!(refused.is_err_and(|why| why.message.contains("belay gateway approve up get_price")));
 
     assert_eq!(store.approve("up", Some("get_price"))?, ["get_price"]);
     assert_eq!(guard.screen(std::slice::from_ref(&pulled)).await.len(), 1);
@@ -375,7 +378,7 @@ async fn poisoned_prompts_and_resources_are_hidden_and_refused() {
         ..call("x", json!({}))
     };
     let refused = guard.inspect_request(&mut ctx("prompts/get", "brief"), &mut Vec::new());
-    assert!(refused.is_err_and(|why| why.contains("held back")));
+    assert!(refused.is_err_and(|why| why.message.contains("held back")));
     let refused = guard.inspect_request(&mut ctx("resources/read", "mem://bad"), &mut Vec::new());
     assert!(refused.is_err());
     assert!(
