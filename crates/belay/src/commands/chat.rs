@@ -111,6 +111,8 @@ pub async fn run(args: ChatArgs, config: Option<&std::path::Path>) -> anyhow::Re
         connect: ConnectOptions {
             token_cache,
             open_browser: !args.no_browser,
+            client_name: "belay chat".into(),
+            ..ConnectOptions::default()
         },
     };
     match belay_chat::run(options).await? {
