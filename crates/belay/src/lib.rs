@@ -73,6 +73,9 @@ pub enum Command {
     Audit(commands::audit::AuditArgs),
     /// A console where a language model drives MCP servers, and you stay in control.
     Chat(commands::chat::ChatArgs),
+    /// Check MCP servers for tool poisoning, shadowing and changed tool definitions
+    /// (exit 0 clean, 1 findings, 2 the scan failed).
+    Scan(commands::scan::ScanArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -98,17 +101,21 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let config = cli.config.as_deref();
         match cli.command {
-            Command::Up(args) => commands::up::run(args, cli.config.as_deref()).await,
-            Command::Serve(args) => commands::serve::run(args, cli.config.as_deref()).await,
-            Command::Auth(args) => commands::auth::run(args, cli.config.as_deref()).await,
-            Command::Gateway(args) => commands::gateway::run(args, cli.config.as_deref()).await,
-            Command::Audit(args) => commands::audit::run(args, cli.config.as_deref()).await,
-            Command::Chat(args) => commands::chat::run(args, cli.config.as_deref()).await,
+            Command::Up(args) => commands::up::run(args, config).await,
+            Command::Serve(args) => commands::serve::run(args, config).await,
+            Command::Auth(args) => commands::auth::run(args, config).await,
+            Command::Gateway(args) => commands::gateway::run(args, config).await,
+            Command::Audit(args) => commands::audit::run(args, config).await,
+            Command::Chat(args) => commands::chat::run(args, config).await,
+            // Its own exit statuses (0, 1, 2): a finding is not an error.
+            Command::Scan(args) => return Ok(commands::scan::run(args).await),
         }
+        .map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", explain(&e));
             ExitCode::FAILURE

@@ -154,7 +154,7 @@ fn targets(
 }
 
 /// Asks for an mcp.json `${input:…}` value on the terminal.
-fn ask_input(spec: &InputSpec) -> Option<String> {
+pub(crate) fn ask_input(spec: &InputSpec) -> Option<String> {
     let what = if spec.description.is_empty() {
         &spec.id
     } else {

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod gateway;
 pub mod login;
 mod reload;
+pub mod scan;
 pub mod serve;
 pub mod up;
 
