@@ -227,11 +227,33 @@ async fn http<H: ClientHandler + Clone>(
         Err(crate::Error::Connect(streamable)) => match sse(url, headers, sign_in, handler).await {
             Ok(session) => Ok(session),
             Err(legacy) => Err(format!(
-                "cannot open an MCP session at {url}: {streamable} (and as legacy SSE: {legacy})"
+                "cannot open an MCP session at {url}: {} (and as legacy SSE: {legacy})",
+                without_type_names(&streamable)
             )),
         },
         Err(e) => Err(format!("cannot open an MCP session at {url}: {e}")),
     }
+}
+
+/// `error` without the Rust type names rmcp puts in brackets into its transport errors
+/// (`Transport [rmcp::transport::worker::WorkerTransport<…>] error: …`): they say nothing to a
+/// person.
+fn without_type_names(error: &str) -> String {
+    let mut out = String::with_capacity(error.len());
+    let mut rest = error;
+    while let Some(start) = rest.find(" [") {
+        let Some(len) = rest[start..].find(']') else {
+            break;
+        };
+        let inside = &rest[start + 2..start + len];
+        out.push_str(&rest[..start]);
+        if !inside.contains("::") {
+            out.push_str(&rest[start..start + len + 1]);
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 async fn sse<H: ClientHandler>(
@@ -263,4 +285,20 @@ async fn sse<H: ClientHandler>(
         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
         .await
         .map_err(|e| format!("cannot open a legacy SSE session at {url}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_type_names;
+
+    #[test]
+    fn rust_type_names_are_dropped_from_transport_errors() {
+        let rmcp = "Send message error Transport [rmcp::transport::worker::WorkerTransport<a::B<c::D>>] \
+                    error: Client error: refused [os error 111]";
+        assert_eq!(
+            without_type_names(rmcp),
+            "Send message error Transport error: Client error: refused [os error 111]"
+        );
+        assert_eq!(without_type_names("no brackets ["), "no brackets [");
+    }
 }

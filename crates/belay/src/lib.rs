@@ -12,6 +12,9 @@ use std::process::ExitCode;
 use belay_core::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
 
+/// The log filter when none is given.
+const DEFAULT_LOG: &str = "info,rmcp=warn";
+
 /// Where the options every command accepts are listed in each command's help, so they do
 /// not mix with the command's own.
 const GLOBAL_OPTIONS: &str = "Global options";
@@ -36,7 +39,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        default_value = "info,rmcp=warn",
+        default_value = DEFAULT_LOG,
         env = "BELAY_LOG",
         help_heading = GLOBAL_OPTIONS
     )]
@@ -82,7 +85,13 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Dropped last, after the runtime: flushes the traces still queued (OTLP export).
-    let _telemetry = telemetry::init(cli.log_format, &cli.log);
+    // `belay scan` says itself why a server could not be scanned; rmcp's error lines about
+    // the same broken transport would only repeat it in a worse form.
+    let log = match &cli.command {
+        Command::Scan(_) if cli.log == DEFAULT_LOG => "info,rmcp=off",
+        _ => cli.log.as_str(),
+    };
+    let _telemetry = telemetry::init(cli.log_format, log);
     // `serve` runs on single-threaded runtimes: stdio has one client and one pipe, and
     // HTTP gets one runtime per core (`HttpOptions::threads`), so a call never pays for
     // work stealing's cross-thread hand-offs (benches/RESULTS.md). Everything else gets
