@@ -12,6 +12,9 @@ use std::process::ExitCode;
 use belay_core::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
 
+/// The log filter when none is given.
+const DEFAULT_LOG: &str = "info,rmcp=warn";
+
 /// Where the options every command accepts are listed in each command's help, so they do
 /// not mix with the command's own.
 const GLOBAL_OPTIONS: &str = "Global options";
@@ -36,7 +39,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        default_value = "info,rmcp=warn",
+        default_value = DEFAULT_LOG,
         env = "BELAY_LOG",
         help_heading = GLOBAL_OPTIONS
     )]
@@ -73,13 +76,22 @@ pub enum Command {
     Audit(commands::audit::AuditArgs),
     /// A console where a language model drives MCP servers, and you stay in control.
     Chat(commands::chat::ChatArgs),
+    /// Check MCP servers for tool poisoning, shadowing and changed tool definitions
+    /// (exit 0 clean, 1 findings, 2 the scan failed).
+    Scan(commands::scan::ScanArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Dropped last, after the runtime: flushes the traces still queued (OTLP export).
-    let _telemetry = telemetry::init(cli.log_format, &cli.log);
+    // `belay scan` says itself why a server could not be scanned; rmcp's error lines about
+    // the same broken transport would only repeat it in a worse form.
+    let log = match &cli.command {
+        Command::Scan(_) if cli.log == DEFAULT_LOG => "info,rmcp=off",
+        _ => cli.log.as_str(),
+    };
+    let _telemetry = telemetry::init(cli.log_format, log);
     // `serve` runs on single-threaded runtimes: stdio has one client and one pipe, and
     // HTTP gets one runtime per core (`HttpOptions::threads`), so a call never pays for
     // work stealing's cross-thread hand-offs (benches/RESULTS.md). Everything else gets
@@ -98,17 +110,21 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let config = cli.config.as_deref();
         match cli.command {
-            Command::Up(args) => commands::up::run(args, cli.config.as_deref()).await,
-            Command::Serve(args) => commands::serve::run(args, cli.config.as_deref()).await,
-            Command::Auth(args) => commands::auth::run(args, cli.config.as_deref()).await,
-            Command::Gateway(args) => commands::gateway::run(args, cli.config.as_deref()).await,
-            Command::Audit(args) => commands::audit::run(args, cli.config.as_deref()).await,
-            Command::Chat(args) => commands::chat::run(args, cli.config.as_deref()).await,
+            Command::Up(args) => commands::up::run(args, config).await,
+            Command::Serve(args) => commands::serve::run(args, config).await,
+            Command::Auth(args) => commands::auth::run(args, config).await,
+            Command::Gateway(args) => commands::gateway::run(args, config).await,
+            Command::Audit(args) => commands::audit::run(args, config).await,
+            Command::Chat(args) => commands::chat::run(args, config).await,
+            // Its own exit statuses (0, 1, 2): a finding is not an error.
+            Command::Scan(args) => return Ok(commands::scan::run(args).await),
         }
+        .map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", explain(&e));
             ExitCode::FAILURE

@@ -111,6 +111,8 @@ pub async fn run(args: ChatArgs, config: Option<&std::path::Path>) -> anyhow::Re
         connect: ConnectOptions {
             token_cache,
             open_browser: !args.no_browser,
+            client_name: "belay chat".into(),
+            ..ConnectOptions::default()
         },
     };
     match belay_chat::run(options).await? {
@@ -152,7 +154,7 @@ fn targets(
 }
 
 /// Asks for an mcp.json `${input:…}` value on the terminal.
-fn ask_input(spec: &InputSpec) -> Option<String> {
+pub(crate) fn ask_input(spec: &InputSpec) -> Option<String> {
     let what = if spec.description.is_empty() {
         &spec.id
     } else {

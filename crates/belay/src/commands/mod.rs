@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod login;
 mod pins;
 mod reload;
+pub mod scan;
 pub mod serve;
 pub mod up;
 

@@ -111,6 +111,23 @@ fn auth_login_signs_in_with_a_device_code_and_keeps_the_token() -> anyhow::Resul
         "asked again: {stderr}"
     );
 
+    // `belay scan` on the same server signs in with the cached token and lists its tools;
+    // with an empty cache and no terminal to sign in from, it fails (2) saying what to run.
+    let scanned = belay()
+        .args(["scan", "--json", &url, "--token-cache", &tokens])
+        .output()?;
+    assert_eq!(scanned.status.code(), Some(0), "{scanned:?}");
+    let report: Value = serde_json::from_slice(&scanned.stdout)?;
+    assert!(report["servers"][0]["tools"].as_u64() > Some(0), "{report}");
+    let empty = data.join("no-tokens").to_string_lossy().into_owned();
+    let refused = belay()
+        .args(["scan", &url, "--token-cache", &empty])
+        .stdin(Stdio::null())
+        .output()?;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stdout);
+    assert!(said.contains(&format!("belay auth login {url}")), "{said}");
+
     // `belay chat` on the same server signs in with the cached token: no prompt, and the
     // model's call reaches the protected tool.
     let runtime = tokio::runtime::Runtime::new()?;

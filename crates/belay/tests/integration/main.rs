@@ -13,6 +13,7 @@ mod model_script;
 mod ports;
 mod quiet;
 mod reload;
+mod scan;
 mod serve;
 mod support;
 mod up;

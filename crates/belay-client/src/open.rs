@@ -1,0 +1,304 @@
+//! Opening a session to one [`Target`]: a child process over stdio, Streamable HTTP (signing in with `belay auth login`'s cached tokens, or in the browser, when
+//! the server answers 401), or the 2024-11-05 HTTP+SSE transport, tried too when a URL's
+//! server does not speak Streamable HTTP. Both protocol eras: `server/discover` first, the
+//! `initialize` handshake when the server does not know it.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use rmcp::{
+    ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, model::ProtocolVersion,
+    service::RunningService, transport::TokioChildProcess,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::{
+    agent::{BrowserAgent, UserAgent},
+    cache::TokenCache,
+    legacy_sse::{BoxError, LegacySseTransport},
+    signin::{SignIn, SignInOptions},
+    target::{Target, Transport},
+    terminal::clean,
+};
+
+/// How long a stdio server may take to start and answer the handshake, by default.
+pub const STDIO_START: Duration = Duration::from_secs(30);
+/// Lines of a stdio server's stderr kept to explain a failed start.
+const STDERR_LINES: usize = 20;
+
+/// How to connect.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// Where `belay auth login` keeps tokens; `None`: sign-ins last for this run only.
+    pub token_cache: Option<TokenCache>,
+    /// Open a browser for sign-in (else the URL is only printed).
+    pub open_browser: bool,
+    /// The `client_name` registered with authorization servers (`belay chat`).
+    pub client_name: String,
+    /// How long a stdio server may take to start and answer the handshake.
+    pub stdio_start: Duration,
+    /// Who takes the person through a sign-in, instead of a [`BrowserAgent`] (one that
+    /// refuses, where nobody is there to sign in).
+    pub user_agent: Option<Arc<dyn UserAgent>>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            token_cache: None,
+            open_browser: false,
+            client_name: "Belay".to_owned(),
+            stdio_start: STDIO_START,
+            user_agent: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("token_cache", &self.token_cache)
+            .field("open_browser", &self.open_browser)
+            .field("client_name", &self.client_name)
+            .field("stdio_start", &self.stdio_start)
+            .field("user_agent", &self.user_agent.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+/// Why a session could not be opened, said for a person (what failed, and the last lines a
+/// stdio server wrote).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct OpenError(pub String);
+
+type Session<H> = RunningService<RoleClient, H>;
+
+fn lifecycle() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: None,
+    }
+}
+
+/// Opens a session to `target` with `handler`; the error says what failed, for a person.
+pub async fn open<H: ClientHandler + Clone>(
+    target: &Target,
+    handler: H,
+    options: &ConnectOptions,
+) -> Result<Session<H>, OpenError> {
+    let opened = match &target.transport {
+        Transport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            stdio(
+                command,
+                args,
+                env,
+                cwd.as_deref(),
+                handler,
+                options.stdio_start,
+            )
+            .await
+        }
+        Transport::Http { url, headers } => http(url, headers, handler, options).await,
+        Transport::Sse { url, headers } => match sign_in(url, options) {
+            Ok(sign_in) => sse(url, headers, sign_in, handler).await,
+            Err(e) => Err(e),
+        },
+    };
+    opened.map_err(OpenError)
+}
+
+async fn stdio<H: ClientHandler>(
+    command: &str,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: Option<&std::path::Path>,
+    handler: H,
+    start: Duration,
+) -> Result<Session<H>, String> {
+    let mut process = tokio::process::Command::new(command);
+    process.args(args).envs(env);
+    if let Some(cwd) = cwd {
+        process.current_dir(cwd);
+    }
+    let (transport, stderr) = TokioChildProcess::builder(process)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+    // The server's stderr is its log: kept out of the console, the last lines kept to
+    // explain a failed start, every line at debug level for `--log debug`.
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    if let Some(stderr) = stderr {
+        let tail = tail.clone();
+        let command = command.to_owned();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(server = %command, "{line}");
+                if let Ok(mut tail) = tail.lock() {
+                    if tail.len() == STDERR_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line);
+                }
+            }
+        });
+    }
+    let started =
+        tokio::time::timeout(start, handler.serve_with_lifecycle(transport, lifecycle())).await;
+    let failure = match started {
+        Ok(Ok(session)) => return Ok(session),
+        Ok(Err(e)) => format!("`{command}` did not start an MCP session: {e}"),
+        Err(_) => format!(
+            "`{command}` did not answer the MCP handshake within {} s",
+            start.as_secs_f32()
+        ),
+    };
+    // Let the reader catch the last lines a failing process wrote.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tail = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    if tail.is_empty() {
+        Err(failure)
+    } else {
+        Err(format!(
+            "{failure}; it wrote:\n  {}",
+            clean(&tail.join("\n  "))
+        ))
+    }
+}
+
+fn sign_in(url: &str, options: &ConnectOptions) -> Result<Arc<SignIn>, String> {
+    let user_agent = options.user_agent.clone().unwrap_or_else(|| {
+        Arc::new(BrowserAgent {
+            timeout: Duration::from_secs(300),
+            open_browser: options.open_browser,
+        })
+    });
+    let sign_in_options = SignInOptions {
+        client_name: options.client_name.clone(),
+        cache: options.token_cache.clone(),
+        user_agent,
+        ..SignInOptions::default()
+    };
+    SignIn::new(url, sign_in_options)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not a valid header name"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("header `{name}` holds characters a header cannot carry"))?;
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+async fn http<H: ClientHandler + Clone>(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    handler: H,
+    options: &ConnectOptions,
+) -> Result<Session<H>, String> {
+    let sign_in = sign_in(url, options)?;
+    let client = reqwest::Client::builder()
+        .default_headers(header_map(headers)?)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    match crate::connect_over(client, sign_in.clone(), handler.clone(), lifecycle()).await {
+        Ok(session) => Ok(session),
+        // Only a transport failure may mean "speaks only legacy SSE"; a refused sign-in
+        // is said as it is.
+        Err(crate::Error::Connect(streamable)) => match sse(url, headers, sign_in, handler).await {
+            Ok(session) => Ok(session),
+            Err(legacy) => Err(format!(
+                "cannot open an MCP session at {url}: {} (and as legacy SSE: {legacy})",
+                without_type_names(&streamable)
+            )),
+        },
+        Err(e) => Err(format!("cannot open an MCP session at {url}: {e}")),
+    }
+}
+
+/// `error` without the Rust type names rmcp puts in brackets into its transport errors
+/// (`Transport [rmcp::transport::worker::WorkerTransport<…>] error: …`): they say nothing to a
+/// person.
+fn without_type_names(error: &str) -> String {
+    let mut out = String::with_capacity(error.len());
+    let mut rest = error;
+    while let Some(start) = rest.find(" [") {
+        let Some(len) = rest[start..].find(']') else {
+            break;
+        };
+        let inside = &rest[start + 2..start + len];
+        out.push_str(&rest[..start]);
+        if !inside.contains("::") {
+            out.push_str(&rest[start..start + len + 1]);
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn sse<H: ClientHandler>(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    sign_in: Arc<SignIn>,
+    handler: H,
+) -> Result<Session<H>, String> {
+    // The cached token first; after a 401, a sign-in (which refreshes or asks the person).
+    let authorization = move |refused: Option<String>| {
+        let sign_in = sign_in.clone();
+        async move {
+            let token = match refused {
+                None => sign_in.access_token().await?,
+                Some(refused) => {
+                    let rejected = refused.strip_prefix("Bearer ").unwrap_or(&refused);
+                    Some(sign_in.sign_in(None, Some(rejected)).await?)
+                }
+            };
+            Ok::<_, BoxError>(token.map(|t| format!("Bearer {t}")))
+        }
+    };
+    let mut builder = LegacySseTransport::builder(url).authorization(authorization);
+    for (name, value) in &header_map(headers)? {
+        builder = builder.header(name.clone(), value.clone());
+    }
+    let transport = builder.connect().await.map_err(|e| e.to_string())?;
+    handler
+        .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+        .await
+        .map_err(|e| format!("cannot open a legacy SSE session at {url}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_type_names;
+
+    #[test]
+    fn rust_type_names_are_dropped_from_transport_errors() {
+        let rmcp = "Send message error Transport [rmcp::transport::worker::WorkerTransport<a::B<c::D>>] \
+                    error: Client error: refused [os error 111]";
+        assert_eq!(
+            without_type_names(rmcp),
+            "Send message error Transport error: Client error: refused [os error 111]"
+        );
+        assert_eq!(without_type_names("no brackets ["), "no brackets [");
+    }
+}
