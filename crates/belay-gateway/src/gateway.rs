@@ -74,11 +74,9 @@ impl Gateway {
             .metrics
             .enabled
             .then(|| chain.metrics.get_or_insert_with(Default::default).clone());
-        let reloader = Arc::new(Reloader::install(
-            &mut chain,
-            spec.clone(),
-            Arc::new(belay_policy::SystemClock),
-        ));
+        // The chain's clock, so that limits a reload brings are timed as the first ones were.
+        let clock = chain.clock.clone();
+        let reloader = Arc::new(Reloader::install(&mut chain, spec.clone(), clock));
         let tasks = TaskTracker::new();
         let upstreams = spec
             .upstreams
