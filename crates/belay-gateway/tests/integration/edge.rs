@@ -17,7 +17,7 @@ use belay_gateway::{
     Chain, Gateway,
     chain::{DENIED, RATE_LIMITED},
 };
-use belay_mcp::testkit::{check_refusal, malformed_bodies};
+use belay_mcp::testkit::{check_refusal, malformed_bodies, message_text};
 use belay_policy::{Clock, ManualClock, SystemClock};
 use serde_json::{Value, json};
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -107,13 +107,7 @@ fn tool_call(path: &str, id: u64, tool: &str) -> anyhow::Result<Request<Body>> {
 
 /// The JSON-RPC message of a response body: the body, or its one SSE event.
 fn message(text: &str) -> anyhow::Result<Value> {
-    let json = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .find(|d| d.starts_with('{'))
-        .unwrap_or(text);
-    serde_json::from_str(json).map_err(|e| anyhow::anyhow!("{e}: {text}"))
+    serde_json::from_str(message_text(text)).map_err(|e| anyhow::anyhow!("{e}: {text}"))
 }
 
 /// A header's value as text; empty when missing.
