@@ -13,7 +13,6 @@ mod cimd;
 pub mod client_admin;
 mod client_ip;
 mod clients;
-pub mod clock;
 mod device;
 mod error;
 mod exchange;
@@ -49,10 +48,11 @@ use belay_store::Db;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// The workspace's clock, re-exported because [`AuthServer::new`] takes one.
+pub use belay_core::clock::{Clock, ManualClock, SystemClock};
 pub use cimd::{CimdError, CimdSpec};
 pub use client_admin::{ClientInfo, Clients, NewClient};
 pub use clients::{AuthMethod, Client, check_redirect_uri};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, OAuthError};
 pub use jwt::{AccessClaims, Actor};
 pub use keys::Alg;
@@ -96,7 +96,7 @@ impl AuthServer {
     /// and makes a signing key if there is none. Blocking (key generation).
     pub fn new(db: Db, settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         migrate(&db)?;
-        let now = clock.now();
+        let now = clock.unix_seconds();
         let configured = settings
             .clients
             .iter()
@@ -109,10 +109,16 @@ impl AuthServer {
             Ok(())
         })?;
         keys::ensure(&db, settings.signing_alg, now)?;
-        let limiter = ratelimit::RateLimiter::new(
+        let limit = |what: &str, burst, per_minute| {
+            ratelimit::RateLimiter::new(burst, per_minute, clock.monotonic_now())
+                .map_err(|e| Error::Config(format!("the {what} rate limit: {e}")))
+        };
+        let limiter = limit(
+            "registration",
             settings.registration_burst,
             settings.registration_per_minute,
-        );
+        )?;
+        let code_lookups = limit("user-code lookup", 10, 10)?;
         let cimd = cimd::Resolver::new(&settings.cimd)?;
         let revoked = Arc::new(revoked::RevokedIds::load(&db, now)?);
         let password_checks = Arc::new(tokio::sync::Semaphore::new(settings.max_password_checks));
@@ -123,7 +129,7 @@ impl AuthServer {
                 clock,
                 keys: keys::KeyRing::default(),
                 limiter,
-                code_lookups: ratelimit::RateLimiter::new(10, 10),
+                code_lookups,
                 cimd,
                 revoked,
                 throttle: throttle::SignInThrottle::default(),
@@ -175,9 +181,15 @@ impl AuthServer {
         Users::new(self.inner.db.clone())
     }
 
-    /// Current time on the server's clock.
+    /// Current wall-clock time on the server's clock, in Unix seconds: what tokens, codes
+    /// and stored rows are stamped and checked with.
     pub fn now(&self) -> i64 {
-        self.inner.clock.now()
+        self.inner.clock.unix_seconds()
+    }
+
+    /// Current monotonic time on the server's clock: what the per-address buckets refill by.
+    pub(crate) fn monotonic_now(&self) -> std::time::Instant {
+        self.inner.clock.monotonic_now()
     }
 
     /// Whether the access token with this `jti` was revoked: an in-memory lookup kept

@@ -43,7 +43,7 @@ pub(crate) async fn register(
     server
         .inner
         .limiter
-        .take(ip, server.now())
+        .take(ip, server.monotonic_now())
         .map_err(OAuthError::rate_limited)?;
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY)
         .await

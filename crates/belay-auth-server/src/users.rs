@@ -81,7 +81,7 @@ impl Users {
             username: username.to_owned(),
             name: name.map(str::to_owned),
             email: email.map(str::to_owned),
-            created_at: crate::clock::Clock::now(&crate::SystemClock),
+            created_at: crate::Clock::unix_seconds(&crate::SystemClock),
         };
         let u = user.clone();
         let inserted = self.db.call_blocking(move |c| {
@@ -110,9 +110,7 @@ impl Users {
     /// at servers that check revocation, else at expiry). `false` if there was none.
     pub fn remove(&self, username: &str) -> Result<bool, Error> {
         let username = username.to_owned();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = crate::Clock::unix_seconds(&crate::SystemClock);
         Ok(self.db.call_blocking(move |c| {
             let tx = c.transaction()?;
             let id: Option<String> = tx

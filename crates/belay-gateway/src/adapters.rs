@@ -38,7 +38,11 @@ impl Chain {
         let mut chain = Self {
             require_caller: spec.auth,
             decide: Arc::new(PolicyDecide::new(Policy::new(&spec.policy)?)),
-            limit: Arc::new(ThrottleLimit::new(Throttle::new(&spec.rate_limits, clock)?)),
+            limit: Arc::new(ThrottleLimit::new(Throttle::new(
+                &spec.rate_limits,
+                clock.clone(),
+            )?)),
+            clock,
             ..Self::default()
         };
         if let Some(log) = audit {

@@ -362,6 +362,8 @@ pub struct Chain {
     pub audit: Arc<dyn AuditSink>,
     /// Where every outcome is counted and timed, if anywhere (`[gateway.metrics]`).
     pub metrics: Option<Arc<Metrics>>,
+    /// What rate-limit buckets are timed by, now and after a reload swaps the limiter.
+    pub clock: Arc<dyn belay_policy::Clock>,
 }
 
 impl Default for Chain {
@@ -374,6 +376,7 @@ impl Default for Chain {
             upstream_guards: UpstreamGuards::default(),
             audit: Arc::new(NoAudit),
             metrics: None,
+            clock: Arc::new(belay_policy::SystemClock),
         }
     }
 }

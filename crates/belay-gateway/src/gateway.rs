@@ -150,11 +150,9 @@ impl Gateway {
             .metrics
             .enabled
             .then(|| chain.metrics.get_or_insert_with(Default::default).clone());
-        let reloader = Arc::new(Reloader::install(
-            &mut chain,
-            spec.clone(),
-            Arc::new(belay_policy::SystemClock),
-        ));
+        // The chain's clock, so that limits a reload brings are timed as the first ones were.
+        let clock = chain.clock.clone();
+        let reloader = Arc::new(Reloader::install(&mut chain, spec.clone(), clock));
         let pins = match pins {
             Some(pins) => Some(pins),
             None if spec.upstreams.iter().any(|u| spec.guard_of(u).pin) => {

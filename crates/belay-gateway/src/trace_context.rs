@@ -11,6 +11,24 @@
 //! came with it). With trace export on
 //! ([`belay_core::telemetry`]), the ids are the exported span's, so the traces join up;
 //! without it, the gateway still keeps the trace id and makes up a span id of its own.
+//!
+//! Why a parser of its own rather than OpenTelemetry's `TraceContextPropagator` and
+//! `BaggagePropagator` (opentelemetry_sdk 0.33, already in the tree for trace export): they
+//! would carry `_meta` as well as headers (an `Extractor`/`Injector` over either is a few
+//! lines, and no global propagator is needed), but a round trip through them changes what the
+//! gateway forwards, as the test `the_opentelemetry_propagators_would_change_what_is_forwarded`
+//! shows:
+//! - the trace flags are cut to `sampled`: W3C Trace Context Level 2's `random` flag (`03`)
+//!   leaves as `01`, so an upstream sampler can no longer trust the trace id's randomness;
+//! - a version-00 `traceparent` with a trailing `-` (56 characters; the specification says a
+//!   version-00 value is exactly 55) is accepted;
+//! - baggage is decoded and written again: a value holding `=` (which W3C Baggage allows,
+//!   e.g. base64 padding) is cut at it (`key=YWI=` leaves as `key=YWI`), a property is written
+//!   back decoded (`k=v;p=a%2Cb` leaves as `k=v;p=a,b`, two members to the next reader), and
+//!   the members come back in hash-map order, not the caller's.
+//!
+//! The gateway needs only the ids and the sampled bit of the caller's `traceparent`; it
+//! forwards `tracestate` and `baggage` untouched, which no propagator offers.
 
 use std::collections::HashMap;
 
@@ -279,6 +297,40 @@ mod tests {
         // A later version: its version-00 fields are read, the rest ignored.
         let future = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-next";
         assert!(TraceParent::parse(future).is_some());
+    }
+
+    /// The evidence behind the module's choice: what OpenTelemetry's propagators change in a
+    /// round trip that this module leaves alone. If an upgrade makes this fail, reconsider.
+    #[test]
+    fn the_opentelemetry_propagators_would_change_what_is_forwarded() {
+        use opentelemetry::propagation::TextMapPropagator;
+        use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+        fn round_trip(propagator: &dyn TextMapPropagator, name: &str, value: &str) -> String {
+            let carrier = HashMap::from([(name.to_owned(), value.to_owned())]);
+            let context = propagator.extract(&carrier);
+            let mut out = HashMap::new();
+            propagator.inject_context(&context, &mut out);
+            out.remove(name).unwrap_or_default()
+        }
+        let trace_context = TraceContextPropagator::new();
+
+        // Level 2's `random` flag is dropped; this module keeps the caller's flags.
+        let level2 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
+        assert_eq!(round_trip(&trace_context, TRACEPARENT, level2), EXAMPLE);
+        let kept = TraceParent::parse(level2).map(|p| p.to_string());
+        assert_eq!(kept.as_deref(), Some(level2));
+
+        // A version-00 value one character too long is taken; this module refuses it.
+        let too_long = format!("{EXAMPLE}-");
+        assert_eq!(round_trip(&trace_context, TRACEPARENT, &too_long), EXAMPLE);
+        assert_eq!(TraceParent::parse(&too_long), None);
+
+        // Baggage values may hold `=` (W3C baggage-octet): a base64 value loses its padding.
+        let baggage = BaggagePropagator::new();
+        assert_eq!(round_trip(&baggage, BAGGAGE, "key=YWI="), "key=YWI");
+        // A property is decoded and written back bare: an encoded comma splits the member.
+        assert_eq!(round_trip(&baggage, BAGGAGE, "k=v;p=a%2Cb"), "k=v;p=a,b");
     }
 
     #[test]

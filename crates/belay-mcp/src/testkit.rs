@@ -28,7 +28,9 @@ use crate::Error;
 mod malformed;
 pub mod raw;
 pub mod requests;
-pub use malformed::{INVALID_REQUEST, Malformed, PARSE_ERROR, check_refusal, malformed_bodies};
+pub use malformed::{
+    INVALID_REQUEST, Malformed, PARSE_ERROR, check_refusal, malformed_bodies, message_text,
+};
 
 /// Which protocol era the test client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

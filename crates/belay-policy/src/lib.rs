@@ -1,4 +1,5 @@
-//! Pure access rules and rate limits for MCP requests (no HTTP, no MCP types, no Belay deps).
+//! Pure access rules and rate limits for MCP requests (no HTTP, no MCP types; of Belay, only
+//! belay-core, whose clock and token buckets the limits use).
 //! [`Policy`] (from [`PolicySpec`]) decides if a [`Principal`] may reach a [`Target`]; its
 //! [`Decision`] names the deciding rule (first match wins: see [`policy`]). [`Throttle`] (from
 //! [`RateLimitSpec`]) applies token buckets (a [`RateLimiter`]) and per-upstream concurrency caps.
@@ -11,7 +12,6 @@
 #![deny(missing_docs)]
 
 mod arguments;
-mod clock;
 mod concurrency;
 mod error;
 mod glob;
@@ -23,7 +23,8 @@ mod spec;
 mod target;
 mod throttle;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+/// The workspace's clock, re-exported because [`Throttle::new`] takes one.
+pub use belay_core::clock::{Clock, ManualClock, SystemClock};
 pub use concurrency::{ConcurrencyLimits, Permit};
 pub use error::Error;
 pub use limit_spec::{BucketSpec, RateLimitSpec, ToolLimitSpec};

@@ -7,6 +7,8 @@
 
 use std::{fmt, future::Future, pin::Pin, time::Duration};
 
+pub use belay_core::bucket::Rate;
+
 use crate::{
     Error, Principal,
     glob::Glob,
@@ -23,55 +25,13 @@ pub trait RateLimiter: Send + Sync {
     fn take<'a>(&'a self, charges: &'a [Charge]) -> BoxFuture<'a, Result<(), Refusal>>;
 }
 
-/// A bucket's refill rate and size.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    per_minute: f64,
-    burst: u32,
-}
-
-impl Rate {
-    /// `per_minute` tokens a minute, at most `burst` held. Fails unless `per_minute` is a
-    /// positive number and `burst` at least 1.
-    pub fn new(per_minute: f64, burst: u32) -> Result<Self, Error> {
-        Self::checked(per_minute, burst).map_err(|message| Error::limit("rate", message))
-    }
-
-    fn checked(per_minute: f64, burst: u32) -> Result<Self, String> {
-        if !(per_minute.is_finite() && per_minute > 0.0) {
-            return Err(format!(
-                "`per_minute` must be a positive number, not {per_minute}"
-            ));
-        }
-        if burst == 0 {
-            return Err("`burst` must be at least 1, or every request would be refused".into());
-        }
-        Ok(Self { per_minute, burst })
-    }
-
-    fn from_spec(spec: &BucketSpec) -> Result<Self, String> {
-        // Rounded up, then clamped: `as` saturates, and a rate that large is unlimited anyway.
-        let burst = spec
-            .burst
-            .unwrap_or_else(|| spec.per_minute.ceil().max(1.0) as u32);
-        Self::checked(spec.per_minute, burst)
-    }
-
-    /// Tokens added per second.
-    pub fn per_second(&self) -> f64 {
-        self.per_minute / 60.0
-    }
-
-    /// Most tokens the bucket holds.
-    pub fn burst(&self) -> u32 {
-        self.burst
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} per minute, burst {}", self.per_minute, self.burst)
-    }
+/// A bucket's rate from its spec, the burst defaulting to a minute's worth.
+fn rate_from_spec(spec: &BucketSpec) -> Result<Rate, String> {
+    // Rounded up, then clamped: `as` saturates, and a rate that large is unlimited anyway.
+    let burst = spec
+        .burst
+        .unwrap_or_else(|| spec.per_minute.ceil().max(1.0) as u32);
+    Rate::new(spec.per_minute, burst).map_err(|e| e.to_string())
 }
 
 /// Names one bucket.
@@ -128,14 +88,9 @@ impl fmt::Display for BucketKey {
     }
 }
 
-/// One token to take from one bucket.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Charge {
-    /// The bucket.
-    pub key: BucketKey,
-    /// Its rate, from the configuration in force (a reload applies at once).
-    pub rate: Rate,
-}
+/// One token to take from one bucket (belay-core's [`belay_core::bucket::Charge`], keyed by
+/// [`BucketKey`]).
+pub type Charge = belay_core::bucket::Charge<BucketKey>;
 
 /// Which limit refused a request, e.g. for a metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,7 +119,7 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal by `key` at `rate`, which will have a token again after `wait`.
     pub fn exhausted(key: &BucketKey, rate: Rate, wait: Duration) -> Self {
-        let retry_after_secs = whole_seconds(wait);
+        let retry_after_secs = belay_core::bucket::retry_after_secs(wait);
         Self {
             kind: key.kind(),
             retry_after_secs,
@@ -180,13 +135,6 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
-
-/// Rounds up to whole seconds, at least 1: `Retry-After: 0` would invite an instant retry
-/// that is sure to fail. The nanosecond of slack absorbs float error (1.000000001 s is 1).
-pub(crate) fn whole_seconds(wait: Duration) -> u64 {
-    let secs = wait.as_secs_f64() - 1e-9;
-    (secs.ceil() as u64).max(1)
-}
 
 /// A compiled [`RateLimitSpec`] (token-bucket part): which buckets a request draws on.
 #[derive(Debug, Clone)]
@@ -211,7 +159,7 @@ impl RateLimits {
         let rate = |name: &str, bucket: &Option<BucketSpec>| {
             bucket
                 .as_ref()
-                .map(Rate::from_spec)
+                .map(rate_from_spec)
                 .transpose()
                 .map_err(|message| Error::limit(name, message))
         };
@@ -231,7 +179,7 @@ impl RateLimits {
                 Ok(ToolLimit {
                     upstream: glob(&tool.upstream)?,
                     name: glob(&tool.name)?,
-                    rate: Rate::from_spec(&bucket).map_err(|m| Error::limit(&name, m))?,
+                    rate: rate_from_spec(&bucket).map_err(|m| Error::limit(&name, m))?,
                     per_user: tool.per_user,
                 })
             })

@@ -126,7 +126,7 @@ pub(crate) async fn page(State(server): State<AuthServer>, request: Parts) -> Re
     // A user code is short enough to guess (about 34 bits): bound lookups per address so
     // guessing one within its ten minutes is hopeless. People need one or two tries.
     let ip = crate::client_ip::client_ip(&request.extensions);
-    if let Err(wait) = server.inner.code_lookups.take(ip, server.now()) {
+    if let Err(wait) = server.inner.code_lookups.take(ip, server.monotonic_now()) {
         let mut response = entry(
             StatusCode::TOO_MANY_REQUESTS,
             given,
@@ -202,7 +202,7 @@ async fn submit_inner(
     let gone = || (StatusCode::BAD_REQUEST, UNKNOWN_CODE.to_owned());
     // A post tells a live code from an unknown one as the page does: the same bound on
     // lookups per address applies.
-    if let Err(wait) = server.inner.code_lookups.take(ip, server.now()) {
+    if let Err(wait) = server.inner.code_lookups.take(ip, server.monotonic_now()) {
         return Err((
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many codes tried from here: wait {wait} s and try again."),

@@ -67,11 +67,9 @@ fn document(url: &str) -> String {
 }
 
 async fn harness(cimd: CimdSpec) -> anyhow::Result<Harness> {
-    Harness::start_with(
-        Db::in_memory()?,
-        ManualClock::starting_now(),
-        |s: &mut Settings| s.cimd = cimd,
-    )
+    Harness::start_with(Db::in_memory()?, ManualClock::new(), |s: &mut Settings| {
+        s.cimd = cimd
+    })
     .await
 }
 
@@ -118,7 +116,7 @@ async fn code_flow_with_a_metadata_document() -> anyhow::Result<()> {
 
     // Two page loads, a sign-in, a redemption and a refresh: one fetch, then the cache.
     assert_eq!(docs.fetches.load(Ordering::SeqCst), 1);
-    h.clock.advance(3601);
+    h.clock.advance_secs(3601);
     let (status, _) = authorize_page(&h, &docs.url, &[]).await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -137,7 +135,7 @@ async fn cache_control_can_shorten_the_cache_but_not_extend_it() -> anyhow::Resu
     for docs in [&short, &long] {
         assert_eq!(authorize_page(&h, &docs.url, &[]).await?.0, StatusCode::OK);
     }
-    h.clock.advance(61);
+    h.clock.advance_secs(61);
     for docs in [&short, &long] {
         assert_eq!(authorize_page(&h, &docs.url, &[]).await?.0, StatusCode::OK);
     }
@@ -147,7 +145,7 @@ async fn cache_control_can_shorten_the_cache_but_not_extend_it() -> anyhow::Resu
         "max-age=60 expired"
     );
     assert_eq!(long.fetches.load(Ordering::SeqCst), 1, "still fresh");
-    h.clock.advance(3600);
+    h.clock.advance_secs(3600);
     assert_eq!(authorize_page(&h, &long.url, &[]).await?.0, StatusCode::OK);
     assert_eq!(
         long.fetches.load(Ordering::SeqCst),

@@ -20,6 +20,8 @@ use crate::support::REDIRECT;
 struct Served {
     base: String,
     addr: std::net::SocketAddr,
+    /// The server's clock: buckets refill only when a test moves it.
+    clock: ManualClock,
     _stop: DropGuard,
 }
 
@@ -33,8 +35,12 @@ async fn serve(
     let base = format!("http://{addr}");
     let mut settings = Settings::for_issuer(&base)?;
     tune(&mut settings);
-    let clock = ManualClock::starting_now();
-    let server = AuthServer::new(belay_store::Db::in_memory()?, settings, Arc::new(clock))?;
+    let clock = ManualClock::new();
+    let server = AuthServer::new(
+        belay_store::Db::in_memory()?,
+        settings,
+        Arc::new(clock.clone()),
+    )?;
     let stop = CancellationToken::new();
     tokio::spawn(belay_auth_server::serve_with(
         listener,
@@ -45,6 +51,7 @@ async fn serve(
     Ok(Served {
         base,
         addr,
+        clock,
         _stop: stop.drop_guard(),
     })
 }
@@ -149,6 +156,14 @@ async fn each_address_has_its_own_registration_and_user_code_buckets() -> anyhow
     );
     // Another client is not held back by the first one's registrations.
     assert_eq!(register(&served, SECOND, &[]).await?, StatusCode::CREATED);
+    // One a minute: the server's clock, not the time the test takes, refills the bucket.
+    served.clock.advance_secs(59);
+    assert_eq!(
+        register(&served, FIRST, &[]).await?,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    served.clock.advance_secs(1);
+    assert_eq!(register(&served, FIRST, &[]).await?, StatusCode::CREATED);
 
     // User-code lookups at /device: ten per address.
     let base = &served.base;

@@ -130,7 +130,7 @@ async fn full_flow_through_the_form() -> anyhow::Result<()> {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("Device connected"));
 
-    h.clock.advance(5);
+    h.clock.advance_secs(5);
     let (status, tokens) = poll(&h, &id, device_code).await?;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
@@ -142,7 +142,7 @@ async fn full_flow_through_the_form() -> anyhow::Result<()> {
     assert_eq!(claims["preferred_username"], USER);
 
     // Tokens are issued once; the code cannot be approved again either.
-    h.clock.advance(5);
+    h.clock.advance_secs(5);
     assert_error(&poll(&h, &id, device_code).await?, "invalid_grant");
     let again = device_page(&h, user_code).await?;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
@@ -165,9 +165,9 @@ async fn polling_too_fast_adds_five_seconds() -> anyhow::Result<()> {
         fast.1
     );
     // The interval is now 10 s: 9 s later is still too fast, and it grows to 15 s.
-    h.clock.advance(9);
+    h.clock.advance_secs(9);
     assert_error(&poll(&h, &id, code).await?, "slow_down");
-    h.clock.advance(15);
+    h.clock.advance_secs(15);
     assert_error(&poll(&h, &id, code).await?, "authorization_pending");
     Ok(())
 }
@@ -195,7 +195,7 @@ async fn codes_expire_after_ten_minutes() -> anyhow::Result<()> {
     let h = Harness::start().await?;
     let (id, started) = started(&h).await?;
     let form = open(&h, str_of(&started, "user_code")?).await?;
-    h.clock.advance(601);
+    h.clock.advance_secs(601);
     assert_error(
         &poll(&h, &id, str_of(&started, "device_code")?).await?,
         "expired_token",

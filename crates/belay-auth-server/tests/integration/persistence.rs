@@ -9,7 +9,7 @@ use crate::support::*;
 async fn a_restart_keeps_users_clients_keys_and_refresh_tokens() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("belay-as-restart-{}", uuid::Uuid::new_v4()));
     let path = dir.join("belay.db");
-    let clock = ManualClock::starting_now();
+    let clock = ManualClock::new();
     let (client, tokens, jwks) = {
         let h = Harness::start_on_file(&path, clock.clone()).await?;
         let (client, tokens) = h.signed_in().await?;
@@ -51,7 +51,7 @@ async fn rotation_keeps_old_tokens_verifiable_until_they_expire() -> anyhow::Res
     h.verify_with_jwks(new).await?;
     assert_eq!(h.introspect(old).await?["active"], true);
     // Once every token of the old key has expired (900 s + 60 s skew), it is dropped.
-    h.clock.advance(961);
+    h.clock.advance_secs(961);
     let jwks: serde_json::Value = h.http.get(h.url("/jwks.json")).send().await?.json().await?;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()

@@ -183,7 +183,7 @@ async fn registration_is_rate_limited() -> anyhow::Result<()> {
         .unwrap_or_default();
     assert_eq!(retry, 6);
     // Once that time has passed, one more registration fits.
-    h.clock.advance(6);
+    h.clock.advance_secs(6);
     h.register("none").await?;
     Ok(())
 }
@@ -194,7 +194,7 @@ async fn an_expired_code_is_refused() -> anyhow::Result<()> {
     let client = h.register("none").await?;
     let pkce = pkce();
     let code = h.code(&client.id, &pkce, &[]).await?;
-    h.clock.advance(61);
+    h.clock.advance_secs(61);
     let (status, body) = h.redeem(&client.id, &code, &pkce.verifier).await?;
     assert_eq!(error_of(status, &body), INVALID_GRANT);
     assert!(
@@ -324,7 +324,7 @@ async fn introspection_of_a_revoked_token_is_inactive() -> anyhow::Result<()> {
     );
     // Expired tokens are inactive as well.
     let (_, tokens) = h.signed_in().await?;
-    h.clock.advance(901);
+    h.clock.advance_secs(901);
     assert_eq!(
         h.introspect(str_of(&tokens, "access_token")?).await?["active"],
         false

@@ -168,7 +168,7 @@ async fn exchanged_tokens_die_with_the_grant_and_never_outlive_the_subject() -> 
     let subject = str_of(&tokens, "access_token")?;
     let subject_exp = h.verify_with_jwks(subject).await?["exp"].clone();
     // Ten minutes into the subject token's fifteen.
-    h.clock.advance(600);
+    h.clock.advance_secs(600);
     let (status, body) = exchange(&h, subject, &h.url("/userinfo"), &[]).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let exchanged = str_of(&body, "access_token")?;
@@ -332,7 +332,7 @@ async fn exchange_rights_in_the_configuration_are_checked_at_start() -> anyhow::
     };
     let started = Harness::start_with(
         belay_store::Db::in_memory()?,
-        belay_auth_server::ManualClock::starting_now(),
+        belay_auth_server::ManualClock::new(),
         move |settings| {
             if let Some(rs) = settings.clients.first_mut() {
                 rs.token_exchange = Some(bad);

@@ -96,7 +96,7 @@ pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
 
 impl Harness {
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_with(Db::in_memory()?, ManualClock::starting_now(), |_| {}).await
+        Self::start_with(Db::in_memory()?, ManualClock::new(), |_| {}).await
     }
 
     pub async fn start_on_file(path: &Path, clock: ManualClock) -> anyhow::Result<Self> {

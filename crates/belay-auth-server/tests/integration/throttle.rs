@@ -42,7 +42,7 @@ async fn guessing_a_password_is_slowed_and_the_page_says_so() -> anyhow::Result<
         .unwrap_or_default();
     assert!(retry >= 1, "Retry-After says how long");
     // Once the wait is over, the person gets in.
-    h.clock.advance(i64::try_from(retry)?);
+    h.clock.advance_secs(retry);
     let resp = h.submit(&form, PASSWORD, "approve").await?;
     assert_eq!(
         resp.status(),
@@ -58,7 +58,7 @@ async fn a_parallel_burst_checks_few_passwords() -> anyhow::Result<()> {
     // One check at a time, so the bound below does not depend on this machine's cores.
     let h = Harness::start_with(
         belay_store::Db::in_memory()?,
-        belay_auth_server::ManualClock::starting_now(),
+        belay_auth_server::ManualClock::new(),
         |settings| settings.max_password_checks = 1,
     )
     .await?;

@@ -5,6 +5,7 @@ mod admission;
 mod audit;
 mod config;
 mod credentials;
+mod edge;
 mod edge_auth;
 mod federation;
 mod foreign_events;

@@ -107,17 +107,21 @@ pub fn malformed_bodies() -> Vec<Malformed> {
     ]
 }
 
+/// The JSON-RPC message of an HTTP response body, plain JSON or SSE: the first `data:` event
+/// holding an object, else the whole body.
+pub fn message_text(body: &str) -> &str {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| d.starts_with('{'))
+        .unwrap_or(body)
+}
+
 /// Checks one refusal: `status`, then a JSON-RPC error object with `case.code` and a
 /// message in `body` (a JSON document, or an event stream carrying one). `Err` says what
 /// was wrong, naming the case.
 pub fn check_refusal(case: &Malformed, status: u16, body: &str) -> Result<(), String> {
-    let json = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .find(|d| d.starts_with('{'))
-        .unwrap_or(body);
-    let answer: Value = serde_json::from_str(json).map_err(|e| {
+    let answer: Value = serde_json::from_str(message_text(body)).map_err(|e| {
         format!(
             "{}: {status} with a body that is not JSON ({e}): {body:?}",
             case.name

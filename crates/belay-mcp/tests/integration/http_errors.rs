@@ -41,13 +41,9 @@ fn post(url: &str, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
 
 /// Reads a JSON-RPC message from a JSON or SSE response body.
 fn message_of(body: &str) -> anyhow::Result<Value> {
-    let json_text = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .find(|d| d.starts_with('{'))
-        .unwrap_or(body);
-    Ok(serde_json::from_str(json_text)?)
+    Ok(serde_json::from_str(belay_mcp::testkit::message_text(
+        body,
+    ))?)
 }
 
 async fn initialize(url: &str) -> anyhow::Result<Option<String>> {

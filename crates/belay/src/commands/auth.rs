@@ -134,7 +134,7 @@ pub async fn run(args: AuthArgs, config: Option<&std::path::Path>) -> anyhow::Re
                 belay_auth_server::keys::rotate(
                     &db,
                     alg,
-                    belay_auth_server::Clock::now(&SystemClock),
+                    belay_auth_server::Clock::unix_seconds(&SystemClock),
                 )
             })
             .await??;
