@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod chat_ask;
 mod chat_terminal;
+mod chat_up;
 mod connections;
 mod front_door;
 mod gateway;
