@@ -40,6 +40,8 @@ pub struct ChatOptions {
     pub history: Option<PathBuf>,
     /// Sign-in and connection settings.
     pub connect: ConnectOptions,
+    /// How long to wait for a server to say a page it sent the person to is done.
+    pub url_wait: std::time::Duration,
 }
 
 /// How `run` ended.
@@ -97,7 +99,13 @@ pub async fn run(options: ChatOptions) -> Result<Outcome, ConnectError> {
         .model
         .as_ref()
         .map(|s| Arc::new(OpenAiModel::new(s)) as Arc<dyn ChatModel>);
-    let shared = Shared::new(model, person, screen, options.approve_sampling);
+    let shared = Shared::with_url_wait(
+        model,
+        person,
+        screen,
+        options.approve_sampling,
+        options.url_wait,
+    );
     let (mut servers, failures) =
         Servers::connect(options.targets, &shared, &options.connect).await;
     for (server, reason) in failures {

@@ -4,21 +4,22 @@
 #![allow(deprecated)] // Sampling and logging are deprecated by SEP-2577 but servers still use them.
 
 use std::{
+    collections::HashSet,
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU8, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use rmcp::{
     ClientHandler, ErrorData, RoleClient,
     model::{
         ClientCapabilities, ClientConfig, ContextInclusion, CreateMessageRequestParams,
-        CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationAction,
-        ElicitationCapability, ErrorCode, FormElicitationCapability, Implementation, LoggingLevel,
-        LoggingMessageNotificationParam, ProgressNotificationParam, Role, SamplingCapability,
-        SamplingMessage, UrlElicitationCapability,
+        CreateMessageResult, CustomNotification, ElicitRequestParams, ElicitResult,
+        ElicitationAction, ElicitationCapability, ErrorCode, FormElicitationCapability,
+        Implementation, LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam,
+        Role, SamplingCapability, SamplingMessage, UrlElicitationCapability,
     },
     service::{NotificationContext, RequestContext},
 };
@@ -48,7 +49,43 @@ pub struct Shared {
     changed: AtomicBool,
     /// The sampling requests answered (or refused), for the transcript.
     samplings: Mutex<Vec<SamplingRecord>>,
+    /// URL-mode elicitations the person agreed to, until their servers say they are done.
+    urls: tokio::sync::watch::Sender<UrlWaits>,
+    /// How long to wait for a server to say a page is done before giving up.
+    url_wait: Duration,
 }
+
+/// The longest an elicitation id is kept (a server's id is untrusted input).
+const MAX_ELICITATION_ID: usize = 256;
+/// The most URL elicitations waited for at once: a server cannot grow the set without end.
+const MAX_PENDING_URLS: usize = 64;
+
+/// URL-mode elicitations by (server, elicitation id): those the person agreed to open and
+/// whose completion notice has not come yet, and those whose notice came.
+#[derive(Debug, Default)]
+pub struct UrlWaits {
+    pending: HashSet<(String, String)>,
+    done: HashSet<(String, String)>,
+}
+
+/// A page a server needs the person to visit (URL-mode elicitation), from the data of a
+/// `URLElicitationRequiredError` (-32042) answering a tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlRequest {
+    /// The server's id for it, named again in `notifications/elicitation/complete`.
+    pub id: String,
+    /// Where to go.
+    pub url: String,
+    /// Why, in the server's words.
+    pub message: String,
+}
+
+/// JSON-RPC error code of `URLElicitationRequiredError`: the request needs the person to
+/// visit a page first (MCP 2025-11-25, URL-mode elicitation).
+pub const URL_ELICITATION_REQUIRED: i32 = -32042;
+
+/// The default of [`Shared::with_url_wait`].
+pub const DEFAULT_URL_WAIT: Duration = Duration::from_secs(600);
 
 /// One sampling request as the transcript records it.
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +111,17 @@ impl Shared {
         screen: Screen,
         approve_sampling: bool,
     ) -> Arc<Self> {
+        Self::with_url_wait(model, person, screen, approve_sampling, DEFAULT_URL_WAIT)
+    }
+
+    /// The same, waiting at most `url_wait` for a server to say a page is done.
+    pub fn with_url_wait(
+        model: Option<Arc<dyn ChatModel>>,
+        person: Arc<dyn Person>,
+        screen: Screen,
+        approve_sampling: bool,
+        url_wait: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             model: RwLock::new(model),
             person,
@@ -82,7 +130,93 @@ impl Shared {
             log_level: AtomicU8::new(level_rank(LoggingLevel::Warning)),
             changed: AtomicBool::new(false),
             samplings: Mutex::new(Vec::new()),
+            urls: tokio::sync::watch::Sender::new(UrlWaits::default()),
+            url_wait,
         })
+    }
+
+    /// Notes that `server` will say when the page of elicitation `id` is done. False when
+    /// too many are waited for already (the elicitation is then not accepted).
+    fn expect_url(&self, server: &str, id: &str) -> bool {
+        let mut accepted = false;
+        self.urls.send_modify(|waits| {
+            if waits.pending.len() < MAX_PENDING_URLS {
+                waits.pending.insert((server.to_owned(), id.to_owned()));
+                accepted = true;
+            }
+        });
+        accepted
+    }
+
+    /// A server's `notifications/elicitation/complete`: true when it names a page the
+    /// person agreed to open (other ids are ignored).
+    fn url_done(&self, server: &str, id: &str) -> bool {
+        let key = (server.to_owned(), id.to_owned());
+        self.urls.send_if_modified(|waits| {
+            if waits.pending.remove(&key) {
+                waits.done.insert(key.clone());
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Takes the person to the pages `server` needs before it can answer a tool call:
+    /// each URL is shown, and once the person agrees to open it, the console waits for
+    /// the server's completion notice (at most the configured time; Ctrl-C stops waiting).
+    /// `Ok` when every page is done; the error says why not, for the model or person.
+    pub async fn visit_urls(&self, server: &str, requests: &[UrlRequest]) -> Result<(), String> {
+        for request in requests {
+            if !self
+                .person
+                .open_url(server, &request.message, &request.url)
+                .await
+            {
+                return Err(format!(
+                    "the person declined to open the page {server} needs ({})",
+                    request.url
+                ));
+            }
+            if !self.expect_url(server, &request.id) {
+                return Err(format!("too many pages of {server} are waited for already"));
+            }
+            self.screen.note(&format!(
+                "  waiting for {server} to say the page is done (at most {} s; Ctrl-C stops waiting)",
+                self.url_wait.as_secs()
+            ));
+            let key = (server.to_owned(), request.id.clone());
+            let mut waits = self.urls.subscribe();
+            // The guard `wait_for` returns is dropped at once: `forget_url` writes.
+            let seen = async { waits.wait_for(|w| w.done.contains(&key)).await.map(drop) };
+            let done = tokio::select! {
+                done = tokio::time::timeout(self.url_wait, seen) => done,
+                _ = tokio::signal::ctrl_c() => {
+                    self.forget_url(&key);
+                    return Err(format!("the person stopped waiting for the page of {server}"));
+                }
+            };
+            self.forget_url(&key);
+            match done {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return Err("the console is closing".into()),
+                Err(_) => {
+                    return Err(format!(
+                        "{server} did not say the page was done within {} s ({})",
+                        self.url_wait.as_secs(),
+                        request.url
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn forget_url(&self, key: &(String, String)) {
+        self.urls.send_modify(|waits| {
+            waits.pending.remove(key);
+            waits.done.remove(key);
+        });
     }
 
     /// The model, if any.
@@ -333,8 +467,22 @@ impl ClientHandler for ChatClient {
                     FormAnswer::Cancel => ElicitResult::new(ElicitationAction::Cancel),
                 }
             }
-            ElicitRequestParams::UrlElicitationParams { message, url, .. } => {
+            ElicitRequestParams::UrlElicitationParams {
+                message,
+                url,
+                elicitation_id,
+                ..
+            } => {
                 let action = if person.open_url(&self.server, &message, &url).await {
+                    // The server goes on once the page is done; its notice is shown then.
+                    if elicitation_id.len() <= MAX_ELICITATION_ID
+                        && self.shared.expect_url(&self.server, &elicitation_id)
+                    {
+                        self.shared.screen.note(&format!(
+                            "  {} goes on once the page is done (Ctrl-C stops the turn)",
+                            self.server
+                        ));
+                    }
                     ElicitationAction::Accept
                 } else {
                     ElicitationAction::Decline
@@ -392,6 +540,30 @@ impl ClientHandler for ChatClient {
         ));
     }
 
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if notification.method != "notifications/elicitation/complete" {
+            tracing::debug!(server = %self.server, method = %notification.method, "notification ignored");
+            return;
+        }
+        let id = notification
+            .params
+            .as_ref()
+            .and_then(|p| p.get("elicitationId"))
+            .and_then(|id| id.as_str())
+            .filter(|id| id.len() <= MAX_ELICITATION_ID);
+        match id {
+            Some(id) if self.shared.url_done(&self.server, id) => self
+                .shared
+                .screen
+                .note(&format!("  {} says the page is done", self.server)),
+            _ => tracing::debug!(server = %self.server, "completion notice for no page waited for"),
+        }
+    }
+
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.shared.changed.store(true, Ordering::Relaxed);
     }
@@ -402,5 +574,54 @@ impl ClientHandler for ChatClient {
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.shared.changed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The pages a `URLElicitationRequiredError`'s data names (`{"elicitations": [{"mode":
+/// "url", "elicitationId", "url", "message"}]}`); entries that are not URL mode or lack a
+/// field are left out, and at most [`MAX_PENDING_URLS`] are read.
+pub fn url_requests(data: Option<&serde_json::Value>) -> Vec<UrlRequest> {
+    data.and_then(|d| d.get("elicitations"))
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("mode").and_then(|m| m.as_str()) == Some("url"))
+        .filter_map(|e| {
+            let text = |key: &str| e.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            let id = text("elicitationId").filter(|id| id.len() <= MAX_ELICITATION_ID)?;
+            let url = text("url")?;
+            Some(UrlRequest {
+                id,
+                url,
+                message: text("message").unwrap_or_default(),
+            })
+        })
+        .take(MAX_PENDING_URLS)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_elicitations_are_read_from_the_error_data() {
+        let data = serde_json::json!({"elicitations": [
+            {"mode": "url", "elicitationId": "a", "url": "https://x/a", "message": "Link"},
+            {"mode": "form", "elicitationId": "b", "url": "https://x/b"},
+            {"mode": "url", "url": "https://x/no-id"},
+            {"mode": "url", "elicitationId": "x".repeat(300), "url": "https://x/long"},
+            "junk"
+        ]});
+        assert_eq!(
+            url_requests(Some(&data)),
+            [UrlRequest {
+                id: "a".into(),
+                url: "https://x/a".into(),
+                message: "Link".into()
+            }]
+        );
+        assert!(url_requests(None).is_empty());
+        assert!(url_requests(Some(&serde_json::json!([1]))).is_empty());
     }
 }

@@ -187,7 +187,7 @@ pub async fn call_tool(call: &ToolCall, servers: &Servers, shared: &Shared) -> C
     let (tool, outcome) = match servers.find(&call.name) {
         Some(entry) => (
             servers.qualified(entry),
-            servers.call(entry, &call.arguments).await,
+            servers.call(entry, &call.arguments, shared).await,
         ),
         None => (
             call.name.clone(),
