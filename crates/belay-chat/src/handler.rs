@@ -4,7 +4,8 @@
 #![allow(deprecated)] // Sampling and logging are deprecated by SEP-2577 but servers still use them.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
+    io::IsTerminal,
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU8, Ordering},
@@ -18,8 +19,9 @@ use rmcp::{
         ClientCapabilities, ClientConfig, ContextInclusion, CreateMessageRequestParams,
         CreateMessageResult, CustomNotification, ElicitRequestParams, ElicitResult,
         ElicitationAction, ElicitationCapability, ErrorCode, FormElicitationCapability,
-        Implementation, LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam,
-        Role, SamplingCapability, SamplingMessage, UrlElicitationCapability,
+        Implementation, LoggingLevel, LoggingMessageNotificationParam, NumberOrString,
+        ProgressNotificationParam, ProgressToken, Role, SamplingCapability, SamplingMessage,
+        UrlElicitationCapability,
     },
     service::{NotificationContext, RequestContext},
 };
@@ -53,10 +55,14 @@ pub struct Shared {
     urls: tokio::sync::watch::Sender<UrlWaits>,
     /// How long to wait for a server to say a page is done before giving up.
     url_wait: Duration,
+    /// The servers with a tool call in flight, with a bar per progress token they reported.
+    progress: Mutex<HashMap<String, Vec<(String, indicatif::ProgressBar)>>>,
 }
 
 /// The longest an elicitation id is kept (a server's id is untrusted input).
 const MAX_ELICITATION_ID: usize = 256;
+/// The most progress bars one tool call may draw.
+const MAX_BARS_PER_CALL: usize = 4;
 /// The most URL elicitations waited for at once: a server cannot grow the set without end.
 const MAX_PENDING_URLS: usize = 64;
 
@@ -132,7 +138,105 @@ impl Shared {
             samplings: Mutex::new(Vec::new()),
             urls: tokio::sync::watch::Sender::new(UrlWaits::default()),
             url_wait,
+            progress: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A tool call to `server` is about to be made: its progress notifications are drawn
+    /// until [`Shared::end_progress`]. (rmcp gives every request its own progress token.)
+    pub fn start_progress(&self, server: &str) {
+        if let Ok(mut progress) = self.progress.lock() {
+            progress.entry(server.to_owned()).or_default();
+        }
+    }
+
+    /// The call to `server` is over: its bars stay on the screen as they last were.
+    pub fn end_progress(&self, server: &str) {
+        let bars = self
+            .progress
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(server))
+            .unwrap_or_default();
+        for (_, bar) in bars {
+            bar.abandon();
+        }
+    }
+
+    /// Shows one progress notification of `server`: on a terminal as a bar (one per
+    /// token), else as a line. Progress from a server with no call in flight is ignored.
+    fn show_progress(&self, server: &str, params: &ProgressNotificationParam) {
+        let message = fold(&clean(params.message.as_deref().unwrap_or_default()), 60);
+        let Ok(mut progress) = self.progress.lock() else {
+            return;
+        };
+        let Some(bars) = progress.get_mut(server) else {
+            tracing::debug!(%server, "progress with no call in flight");
+            return;
+        };
+        let fraction = params
+            .total
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|total| (params.progress / total).clamp(0.0, 1.0))
+            .filter(|f| f.is_finite());
+        if !self.is_terminal() {
+            let amount = match fraction {
+                Some(done) => {
+                    let filled = (done * 20.0).round() as usize;
+                    format!(
+                        "[{}{}] {:.0}%",
+                        "█".repeat(filled),
+                        "·".repeat(20 - filled),
+                        done * 100.0
+                    )
+                }
+                None => format!("{}", params.progress),
+            };
+            self.screen.note(&format!("  {server} {amount} {message}"));
+            return;
+        }
+        let token = token_key(&params.progress_token);
+        let bar = match bars.iter().position(|(t, _)| *t == token) {
+            Some(index) => &bars[index].1,
+            // A server cannot fill the screen with bars.
+            None if bars.len() >= MAX_BARS_PER_CALL => return,
+            None => {
+                bars.push((token, self.new_bar(server, fraction.is_some())));
+                &bars[bars.len() - 1].1
+            }
+        };
+        match fraction {
+            Some(done) => bar.set_position((done * 1000.0).round() as u64),
+            None => bar.tick(),
+        }
+        bar.set_message(message);
+    }
+
+    fn is_terminal(&self) -> bool {
+        if self.screen.to_stderr() {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        }
+    }
+
+    fn new_bar(&self, server: &str, bounded: bool) -> indicatif::ProgressBar {
+        let target = if self.screen.to_stderr() {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::stdout()
+        };
+        let template = if bounded {
+            "  {prefix} [{bar:20}] {percent:>3}% {msg}"
+        } else {
+            "  {prefix} {spinner} {msg}"
+        };
+        let style = indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("█▌·");
+        let bar = indicatif::ProgressBar::with_draw_target(Some(1000), target).with_style(style);
+        bar.set_prefix(clean(server).into_owned());
+        bar
     }
 
     /// Notes that `server` will say when the page of elicitation `id` is done. False when
@@ -246,6 +350,13 @@ impl Shared {
         if let Ok(mut samplings) = self.samplings.lock() {
             samplings.push(record);
         }
+    }
+}
+
+fn token_key(token: &ProgressToken) -> String {
+    match &token.0 {
+        NumberOrString::String(s) => s.to_string(),
+        NumberOrString::Number(n) => n.to_string(),
     }
 }
 
@@ -520,24 +631,7 @@ impl ClientHandler for ChatClient {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let amount = match params.total {
-            Some(total) if total > 0.0 => {
-                let done = (params.progress / total).clamp(0.0, 1.0);
-                let filled = (done * 20.0).round() as usize;
-                format!(
-                    "[{}{}] {:.0}%",
-                    "█".repeat(filled),
-                    "·".repeat(20 - filled),
-                    done * 100.0
-                )
-            }
-            _ => format!("{}", params.progress),
-        };
-        self.shared.screen.note(&format!(
-            "  {} {amount} {}",
-            self.server,
-            params.message.unwrap_or_default()
-        ));
+        self.shared.show_progress(&self.server, &params);
     }
 
     async fn on_custom_notification(

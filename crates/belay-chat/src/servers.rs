@@ -152,6 +152,18 @@ impl Servers {
             .ok_or_else(|| "that tool's server is gone".to_owned())?;
         let mut params = CallToolRequestParams::new(entry.tool.name.clone());
         params.arguments = Some(arguments);
+        shared.start_progress(&server.name);
+        let outcome = self.call_visiting(server, params, shared).await;
+        shared.end_progress(&server.name);
+        outcome
+    }
+
+    async fn call_visiting(
+        &self,
+        server: &Server,
+        params: CallToolRequestParams,
+        shared: &Shared,
+    ) -> Result<CallToolResult, String> {
         let mut visited = false;
         loop {
             match server.session.call_tool(params.clone()).await {

@@ -208,3 +208,29 @@ fn tab_completes_prompt_arguments_through_the_server() -> anyhow::Result<()> {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[test]
+fn progress_is_drawn_as_a_bar_in_a_terminal() -> anyhow::Result<()> {
+    let dir = fresh_dir("chat-progress")?;
+    let belay = env!("CARGO_BIN_EXE_belay");
+    let command = format!(
+        "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u AZURE_OPENAI_ENDPOINT BELAY_DATA_DIR={} {belay} chat -- {belay} serve conformance",
+        dir.display(),
+    );
+    let tmux = Tmux::start("progress", &command)?;
+    tmux.wait_for("/help lists the commands", 1)?;
+    // The call carries a progress token; the server's 0, 50 and 100 of 100 move one bar,
+    // left on the screen as it ended, above the call's line.
+    tmux.type_line("/call test_tool_with_progress {}")?;
+    let screen = tmux.wait_for("conformance.test_tool_with_progress({}) →", 1)?;
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("conformance [") && l.contains('%'))
+        .ok_or_else(|| anyhow::anyhow!("no progress bar on the screen:\n{screen}"))?;
+    assert!(bar.contains("████████████████████] 100% Complete"), "{bar}");
+    // One bar for the call, not one line per notification.
+    assert_eq!(screen.matches("conformance [").count(), 1, "{screen}");
+    tmux.type_line("/quit")?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
