@@ -55,8 +55,77 @@ pub struct Shared {
     urls: tokio::sync::watch::Sender<UrlWaits>,
     /// How long to wait for a server to say a page is done before giving up.
     url_wait: Duration,
+    /// The conversation as a server's sampling request may see it (`includeContext`).
+    context: Mutex<Vec<ContextLine>>,
     /// The servers with a tool call in flight, with a bar per progress token they reported.
     progress: Mutex<HashMap<String, Vec<(String, indicatif::ProgressBar)>>>,
+}
+
+/// One line of the conversation, for `includeContext`: who said it, and which server it
+/// belongs to (a tool call or result), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextLine {
+    /// The server of a tool call or result; `None` for the person's and model's words.
+    pub server: Option<String>,
+    /// `user`, `assistant` or `tool`.
+    pub role: &'static str,
+    /// What was said.
+    pub text: String,
+}
+
+/// The most characters of one context line passed to a sampling request.
+const CONTEXT_LINE_CHARS: usize = 2_000;
+
+/// The conversation `messages` as context lines; tool calls and results are attributed to
+/// their server by `server_of` (the model's name of a tool → its server's name).
+pub fn context_lines(
+    messages: &[Message],
+    server_of: &dyn Fn(&str) -> Option<(String, String)>,
+) -> Vec<ContextLine> {
+    let mut calls: HashMap<&str, (String, String)> = HashMap::new();
+    let mut lines = Vec::new();
+    let mut push = |server: Option<String>, role, text: &str| {
+        if !text.trim().is_empty() {
+            lines.push(ContextLine {
+                server,
+                role,
+                text: fold(text.trim(), CONTEXT_LINE_CHARS),
+            });
+        }
+    };
+    for message in messages {
+        match message {
+            // The console's own instructions to its model are not the server's business.
+            Message::System { .. } => {}
+            Message::User { content } => push(None, "user", content),
+            Message::Assistant {
+                content,
+                tool_calls,
+            } => {
+                push(None, "assistant", content);
+                for call in tool_calls {
+                    let Some((server, tool)) = server_of(&call.name) else {
+                        continue;
+                    };
+                    push(
+                        Some(server.clone()),
+                        "assistant",
+                        &format!("called {tool}({})", call.arguments),
+                    );
+                    calls.insert(call.id.as_str(), (server, tool));
+                }
+            }
+            Message::Tool {
+                tool_call_id,
+                content,
+            } => {
+                if let Some((server, tool)) = calls.get(tool_call_id.as_str()) {
+                    push(Some(server.clone()), "tool", &format!("{tool} → {content}"));
+                }
+            }
+        }
+    }
+    lines
 }
 
 /// The longest an elicitation id is kept (a server's id is untrusted input).
@@ -139,7 +208,30 @@ impl Shared {
             urls: tokio::sync::watch::Sender::new(UrlWaits::default()),
             url_wait,
             progress: Mutex::new(HashMap::new()),
+            context: Mutex::new(Vec::new()),
         })
+    }
+
+    /// What sampling requests asking for `includeContext` may see from now on.
+    pub fn share_context(&self, lines: Vec<ContextLine>) {
+        if let Ok(mut context) = self.context.lock() {
+            *context = lines;
+        }
+    }
+
+    /// The conversation lines `server` may see: with `thisServer`, the person's and the
+    /// model's words and only this server's tool calls and results; with `allServers`,
+    /// every line; otherwise none.
+    fn context_for(&self, server: &str, inclusion: Option<&ContextInclusion>) -> Vec<ContextLine> {
+        let lines = self.context.lock().map(|c| c.clone()).unwrap_or_default();
+        match inclusion {
+            Some(ContextInclusion::AllServers) => lines,
+            Some(ContextInclusion::ThisServer) => lines
+                .into_iter()
+                .filter(|l| l.server.as_deref().is_none_or(|s| s == server))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// A tool call to `server` is about to be made: its progress notifications are drawn
@@ -406,6 +498,20 @@ impl ChatClient {
         {
             messages.push(Message::System { content: system });
         }
+        // includeContext: the conversation so far, as one message before the server's own,
+        // so the model reads it whatever shape the server's messages have.
+        let context = self
+            .shared
+            .context_for(&self.server, params.include_context.as_ref());
+        if !context.is_empty() {
+            let lines: Vec<String> = context
+                .iter()
+                .map(|l| format!("{}: {}", l.role, l.text))
+                .collect();
+            messages.push(Message::User {
+                content: format!("The conversation so far:\n{}", lines.join("\n")),
+            });
+        }
         for message in &params.messages {
             let content = sampling_text(message);
             messages.push(match message.role {
@@ -499,11 +605,14 @@ fn summary(params: &CreateMessageRequestParams, messages: &[Message]) -> String 
         let names: Vec<String> = hints.iter().filter_map(|h| h.name.clone()).collect();
         limits.push_str(&format!(", prefers {}", clean(&names.join(", "))));
     }
-    if matches!(
-        params.include_context,
-        Some(ContextInclusion::AllServers | ContextInclusion::ThisServer)
-    ) {
-        limits.push_str(", asks for conversation context (not shared)");
+    match params.include_context {
+        Some(ContextInclusion::AllServers) => {
+            limits.push_str(", with the conversation (every server's calls)")
+        }
+        Some(ContextInclusion::ThisServer) => {
+            limits.push_str(", with the conversation (its own calls only)")
+        }
+        _ => {}
     }
     lines.push(format!("  {DIM}({limits}){DIM:#}"));
     lines.join("\n")
@@ -512,7 +621,10 @@ fn summary(params: &CreateMessageRequestParams, messages: &[Message]) -> String 
 impl ClientHandler for ChatClient {
     fn get_info(&self) -> ClientConfig {
         let mut capabilities = ClientCapabilities::default();
-        capabilities.sampling = Some(SamplingCapability::default());
+        // `context`: includeContext is honoured (see `Shared::context_for`).
+        let mut sampling = SamplingCapability::default();
+        sampling.context = Some(serde_json::Map::new());
+        capabilities.sampling = Some(sampling);
         capabilities.elicitation = Some(
             ElicitationCapability::new()
                 .with_form(FormElicitationCapability::new().with_schema_validation(true))
@@ -697,6 +809,55 @@ pub fn url_requests(data: Option<&serde_json::Value>) -> Vec<UrlRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_lines_name_the_server_of_each_call() {
+        let call = |id: &str, name: &str| crate::model::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: "{}".into(),
+        };
+        let messages = vec![
+            Message::System {
+                content: "secret instructions".into(),
+            },
+            Message::User {
+                content: "AAPL and Tokyo?".into(),
+            },
+            Message::Assistant {
+                content: String::new(),
+                tool_calls: vec![call("a", "get_stock_price"), call("b", "get_weather")],
+            },
+            Message::Tool {
+                tool_call_id: "a".into(),
+                content: "150.25".into(),
+            },
+            Message::Tool {
+                tool_call_id: "b".into(),
+                content: "Tokyo: mild".into(),
+            },
+        ];
+        let server_of = |name: &str| match name {
+            "get_stock_price" => Some(("stock".to_owned(), "stock.get_stock_price".to_owned())),
+            "get_weather" => Some(("weather".to_owned(), "weather.get_weather".to_owned())),
+            _ => None,
+        };
+        let lines = context_lines(&messages, &server_of);
+        let shown: Vec<(Option<&str>, &str)> = lines
+            .iter()
+            .map(|l| (l.server.as_deref(), l.text.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (None, "AAPL and Tokyo?"),
+                (Some("stock"), "called stock.get_stock_price({})"),
+                (Some("weather"), "called weather.get_weather({})"),
+                (Some("stock"), "stock.get_stock_price → 150.25"),
+                (Some("weather"), "weather.get_weather → Tokyo: mild"),
+            ]
+        );
+    }
 
     #[test]
     fn url_elicitations_are_read_from_the_error_data() {

@@ -6,9 +6,15 @@
 //! - `confirm_payment` asks with `elicitation/create` (mode `url`) and, once accepted, waits
 //!   for its page to be visited before answering `payment confirmed`.
 //!
+//! - `recap` asks the client's model, through `sampling/createMessage` with
+//!   `includeContext` (`scope`: `thisServer` or `allServers`), to recap the conversation,
+//!   and answers with what the model wrote.
+//!
 //! Pages are plain `GET /page/ID` on the same port: the test visits them as the person's
 //! browser would. The server speaks the handshake era only, as servers of the SDKs before
 //! 2026-07-28 do (its server-to-client requests and session notifications need it).
+
+#![allow(deprecated)] // Sampling is deprecated by SEP-2577; clients still answer it.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -23,9 +29,10 @@ use axum::{
 use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
-        ErrorCode, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
-        ServerConfig, ServerNotification, Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ContextInclusion,
+        CreateMessageRequestParams, CustomNotification, ErrorCode, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, SamplingMessage, ServerCapabilities, ServerConfig,
+        ServerNotification, Tool,
     },
     service::RequestContext,
 };
@@ -142,6 +149,43 @@ impl PageServer {
         ))
     }
 
+    async fn recap(
+        &self,
+        scope: Option<&serde_json::Value>,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let declared = peer
+            .peer_info()
+            .and_then(|i| i.capabilities.sampling.clone())
+            .is_some_and(|s| s.context.is_some());
+        if !declared {
+            return Ok(text("the client did not declare sampling.context"));
+        }
+        let inclusion = match scope.and_then(|s| s.as_str()) {
+            Some("allServers") => ContextInclusion::AllServers,
+            _ => ContextInclusion::ThisServer,
+        };
+        let mut params = CreateMessageRequestParams::new(
+            vec![SamplingMessage::user_text(
+                "Recap the conversation in one line.",
+            )],
+            50,
+        );
+        params.include_context = Some(inclusion);
+        let answer = peer
+            .create_message(params)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let written = answer
+            .message
+            .content
+            .into_vec()
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<String>();
+        Ok(text(&written))
+    }
+
     async fn confirm_payment(&self, peer: Peer<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let id = "pay-1";
         let url = format!("{}/page/{id}", self.base);
@@ -208,6 +252,11 @@ impl ServerHandler for PageServer {
             Tool::new(
                 "confirm_payment",
                 "Confirms a payment at the person's bank.",
+                schema.clone(),
+            ),
+            Tool::new(
+                "recap",
+                "Recaps the conversation (scope: thisServer or allServers).",
                 schema,
             ),
         ]))
@@ -221,6 +270,10 @@ impl ServerHandler for PageServer {
         match request.name.as_ref() {
             "link_account" => self.link_account(context.peer).await,
             "confirm_payment" => self.confirm_payment(context.peer).await,
+            "recap" => {
+                let scope = request.arguments.as_ref().and_then(|a| a.get("scope"));
+                self.recap(scope, context.peer).await
+            }
             other => Err(ErrorData::invalid_params(format!("no tool {other}"), None)),
         }
         .map(Into::into)
