@@ -99,6 +99,17 @@ pub async fn run(options: ChatOptions) -> Result<Outcome, ConnectError> {
         .model
         .as_ref()
         .map(|s| Arc::new(OpenAiModel::new(s)) as Arc<dyn ChatModel>);
+    if options.prompt.is_some() {
+        for target in &options.targets {
+            let cache = options.connect.token_cache.as_ref();
+            if let Some(reason) = crate::unattended::sign_in_needed(target, cache).await {
+                return Err(ConnectError {
+                    server: target.name.clone(),
+                    reason,
+                });
+            }
+        }
+    }
     let shared = Shared::with_url_wait(
         model,
         person,

@@ -344,17 +344,18 @@ impl Shared {
         accepted
     }
 
-    /// A server's `notifications/elicitation/complete`: true when it names a page the
-    /// person agreed to open (other ids are ignored).
+    /// A server's `notifications/elicitation/complete`: true when it is news. A notice may
+    /// come before the person has said yes (they opened the page first), so notices for
+    /// pages not waited for yet are kept too, up to [`MAX_PENDING_URLS`].
     fn url_done(&self, server: &str, id: &str) -> bool {
         let key = (server.to_owned(), id.to_owned());
         self.urls.send_if_modified(|waits| {
-            if waits.pending.remove(&key) {
-                waits.done.insert(key.clone());
-                true
-            } else {
-                false
+            let expected = waits.pending.remove(&key);
+            if waits.done.contains(&key) || (!expected && waits.done.len() >= MAX_PENDING_URLS) {
+                return false;
             }
+            waits.done.insert(key.clone());
+            true
         })
     }
 
@@ -857,6 +858,48 @@ mod tests {
                 (Some("weather"), "weather.get_weather → Tokyo: mild"),
             ]
         );
+    }
+
+    /// Someone who opens every page and answers nothing else.
+    struct Opener;
+
+    #[async_trait::async_trait]
+    impl Person for Opener {
+        async fn approve_sampling(&self, _: &str, _: &str) -> Approval {
+            Approval::Refuse
+        }
+        async fn fill_form(&self, _: &str, _: &str, _: &[form::Field]) -> FormAnswer {
+            FormAnswer::Cancel
+        }
+        async fn open_url(&self, _: &str, _: &str, _: &str) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_notice_before_the_yes_is_not_lost_and_strangers_are_bounded() {
+        let shared = Shared::with_url_wait(
+            None,
+            Arc::new(Opener),
+            Screen::new(true),
+            false,
+            Duration::from_secs(5),
+        );
+        // The person opened the page before saying yes: its notice came first.
+        assert!(shared.url_done("s", "a"));
+        let page = UrlRequest {
+            id: "a".into(),
+            url: "https://x/a".into(),
+            message: String::new(),
+        };
+        let started = Instant::now();
+        assert_eq!(shared.visit_urls("s", &[page]).await, Ok(()));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // A server sending notices for pages nobody asked about fills a bounded set only.
+        for n in 0..1000 {
+            shared.url_done("s", &n.to_string());
+        }
+        assert!(shared.urls.borrow().done.len() <= MAX_PENDING_URLS);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `belay chat` through `belay up`: the console signs in to the federated gateway in the
 //! browser flow (the test plays the person at the login form), the model calls tools of two
 //! upstreams, and `stock__get_investment_advice`'s question reaches the person's form across
-//! the gateway.
+//! the gateway; a `--prompt` run with no cached sign-in fails at once instead of waiting.
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
@@ -76,8 +76,7 @@ async fn chat_signs_in_to_belay_up_and_answers_a_question_across_the_gateway() -
     command
         .args(["chat", &gateway, "--no-browser", "--token-cache"])
         .arg(&tokens)
-        .args(["--base-url", &model.base_url, "--json", "--prompt"])
-        .arg("AAPL, Tokyo's weather, and advice on TSLA")
+        .args(["--base-url", &model.base_url, "--json"])
         .env_remove("OPENAI_API_KEY")
         .env_remove("BELAY_CONFIG")
         .env("BELAY_DATA_DIR", data.join("chat"))
@@ -93,9 +92,12 @@ async fn chat_signs_in_to_belay_up_and_answers_a_question_across_the_gateway() -
     )
     .lines();
     let mut said = sign_in_when_asked(&mut stderr, "demo", &password).await?;
-    // The person answers the gateway's form: answer it, low risk, 3 (long term).
+    // At the console (a --prompt run would not wait for the browser), the person asks, then
+    // answers the gateway's form: answer it, low risk, 3 (long term); then leaves.
     if let Some(mut stdin) = chat.stdin.take() {
-        stdin.write_all(b"a\nlow\n3\n").await?;
+        stdin
+            .write_all(b"AAPL, Tokyo's weather, and advice on TSLA\na\nlow\n3\n/quit\n")
+            .await?;
     }
     let rest = tokio::spawn(async move {
         let mut lines = Vec::new();
@@ -180,5 +182,40 @@ async fn wait_for_upstreams(gateway: &str, password: &str) -> anyhow::Result<()>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     client.cancel().await?;
+    Ok(())
+}
+
+#[test]
+fn a_prompt_run_that_needs_a_sign_in_fails_at_once_saying_how() -> anyhow::Result<()> {
+    let data = fresh_dir("chat-up-unattended")?;
+    let (mut up, info) = start_up(&data.join("state").to_string_lossy())?;
+    let gateway = info["gateway"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let started = std::time::Instant::now();
+    // No cached token, nobody at a browser.
+    let output = belay()
+        .args(["chat", &gateway, "--no-browser", "--token-cache"])
+        .arg(data.join("empty-tokens"))
+        .args(["--base-url", "http://127.0.0.1:9/v1", "--prompt", "hi"])
+        .env_remove("OPENAI_API_KEY")
+        .stdin(Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("run `belay auth login {gateway}` first")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Sign in by opening"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    terminate(&up.0);
+    let _ = wait_with_timeout(&mut up.0, Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
