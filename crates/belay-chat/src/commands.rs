@@ -274,6 +274,7 @@ impl Console {
             name: entry.model_name.clone(),
             arguments: arguments.trim().to_owned(),
         };
+        turn::share_context(&self.messages, &self.servers, &self.shared);
         let record = turn::call_tool(&call, &self.servers, &self.shared).await;
         if record.result.chars().count() > 160 || record.result.contains('\n') {
             screen.line(&clean(&record.result));

@@ -1,13 +1,13 @@
 //! The console: connect, say what is there, then read lines (slash commands or turns for
 //! the model) until the person leaves; or, with `--prompt`, run one turn and report.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use serde::Serialize;
 
 use crate::{
     commands::After,
-    complete::Names,
+    complete::{Names, PromptArguments},
     connect::ConnectOptions,
     handler::Shared,
     model::{ChatModel, Message},
@@ -40,6 +40,8 @@ pub struct ChatOptions {
     pub history: Option<PathBuf>,
     /// Sign-in and connection settings.
     pub connect: ConnectOptions,
+    /// How long to wait for a server to say a page it sent the person to is done.
+    pub url_wait: std::time::Duration,
 }
 
 /// How `run` ended.
@@ -66,6 +68,8 @@ pub struct ConnectError {
 struct Transcript<'a> {
     model: Option<String>,
     servers: Vec<&'a str>,
+    /// The protocol revision each server's session speaks, by name.
+    protocols: std::collections::BTreeMap<&'a str, String>,
     completed: bool,
     turns: &'a [TurnRecord],
     messages: &'a [Message],
@@ -95,7 +99,24 @@ pub async fn run(options: ChatOptions) -> Result<Outcome, ConnectError> {
         .model
         .as_ref()
         .map(|s| Arc::new(OpenAiModel::new(s)) as Arc<dyn ChatModel>);
-    let shared = Shared::new(model, person, screen, options.approve_sampling);
+    if options.prompt.is_some() {
+        for target in &options.targets {
+            let cache = options.connect.token_cache.as_ref();
+            if let Some(reason) = crate::unattended::sign_in_needed(target, cache).await {
+                return Err(ConnectError {
+                    server: target.name.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    let shared = Shared::with_url_wait(
+        model,
+        person,
+        screen,
+        options.approve_sampling,
+        options.url_wait,
+    );
     let (mut servers, failures) =
         Servers::connect(options.targets, &shared, &options.connect).await;
     for (server, reason) in failures {
@@ -211,10 +232,39 @@ impl Console {
     async fn complete_names(&self, lines: &Lines) {
         let (prompts, _) = self.servers.prompts().await;
         let (resources, _) = self.servers.resources().await;
+        let mut prompt_arguments = HashMap::new();
+        for (index, prompt) in &prompts {
+            let Some(server) = self.servers.list.get(*index) else {
+                continue;
+            };
+            let completes = server
+                .session
+                .peer_info()
+                .is_some_and(|i| i.capabilities.completions.is_some());
+            let arguments = PromptArguments {
+                prompt: prompt.name.clone(),
+                arguments: prompt
+                    .arguments
+                    .iter()
+                    .flatten()
+                    .map(|a| a.name.clone())
+                    .collect(),
+                server: completes.then(|| server.session.peer().clone()),
+            };
+            // `/prompt server.name` too, as the command accepts it.
+            prompt_arguments.insert(
+                format!("{}.{}", server.name, prompt.name),
+                arguments.clone(),
+            );
+            prompt_arguments
+                .entry(prompt.name.clone())
+                .or_insert(arguments);
+        }
         lines.set_names(Names {
             tools: self.servers.tools.iter().map(|t| t.shown.clone()).collect(),
             prompts: prompts.into_iter().map(|(_, p)| p.name).collect(),
             resources: resources.into_iter().map(|(_, r)| r.uri).collect(),
+            prompt_arguments,
         });
     }
 
@@ -274,6 +324,19 @@ impl Console {
         let transcript = Transcript {
             model: self.shared.model().map(|m| m.describe()),
             servers: self.servers.list.iter().map(|s| s.name.as_str()).collect(),
+            protocols: self
+                .servers
+                .list
+                .iter()
+                .map(|s| {
+                    let version = s
+                        .session
+                        .peer_info()
+                        .map(|i| i.protocol_version.to_string())
+                        .unwrap_or_default();
+                    (s.name.as_str(), version)
+                })
+                .collect(),
             completed,
             turns: &self.turns,
             messages: &self.messages,

@@ -22,6 +22,7 @@ pub mod show;
 pub mod spec;
 pub mod target;
 pub mod turn;
+pub mod unattended;
 
 pub use console::{ChatOptions, ConnectError, Outcome, run};
 pub use model::ChatModel;

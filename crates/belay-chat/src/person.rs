@@ -70,6 +70,7 @@ impl Lines {
         let names = Arc::new(Mutex::new(Names::default()));
         editor.set_helper(Some(Completion {
             names: names.clone(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }));
         if let Some(path) = &history {
             // A missing file is the first run; an unreadable one costs only the history.

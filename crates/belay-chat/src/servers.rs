@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use rmcp::{
-    RoleClient,
+    RoleClient, ServiceError,
     model::{CallToolRequestParams, CallToolResult, Prompt, Resource, Tool},
     service::RunningService,
 };
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     connect::{self, ConnectOptions},
-    handler::{ChatClient, Shared},
+    handler::{ChatClient, Shared, URL_ELICITATION_REQUIRED, url_requests},
     model::ToolSpec,
     show::fold,
     target::Target,
@@ -136,8 +136,15 @@ impl Servers {
 
     /// Calls `entry` with `arguments` (the text the model or person wrote). A refusal by the
     /// server, a broken connection or arguments that are no JSON object come back as
-    /// `Err` with a message meant for the model (or person) to read and correct.
-    pub async fn call(&self, entry: &ToolEntry, arguments: &str) -> Result<CallToolResult, String> {
+    /// `Err` with a message meant for the model (or person) to read and correct. A server
+    /// that first needs the person at a page (`URLElicitationRequiredError`) has them
+    /// taken there by `shared` and is called once more when it says the page is done.
+    pub async fn call(
+        &self,
+        entry: &ToolEntry,
+        arguments: &str,
+        shared: &Shared,
+    ) -> Result<CallToolResult, String> {
         let arguments = parse_arguments(arguments)?;
         let server = self
             .list
@@ -145,11 +152,39 @@ impl Servers {
             .ok_or_else(|| "that tool's server is gone".to_owned())?;
         let mut params = CallToolRequestParams::new(entry.tool.name.clone());
         params.arguments = Some(arguments);
-        server
-            .session
-            .call_tool(params)
-            .await
-            .map_err(|e| format!("{} refused the call: {e}", server.name))
+        shared.start_progress(&server.name);
+        let outcome = self.call_visiting(server, params, shared).await;
+        shared.end_progress(&server.name);
+        outcome
+    }
+
+    async fn call_visiting(
+        &self,
+        server: &Server,
+        params: CallToolRequestParams,
+        shared: &Shared,
+    ) -> Result<CallToolResult, String> {
+        let mut visited = false;
+        loop {
+            match server.session.call_tool(params.clone()).await {
+                Err(ServiceError::McpError(error))
+                    if error.code.0 == URL_ELICITATION_REQUIRED && !visited =>
+                {
+                    let pages = url_requests(error.data.as_ref());
+                    if pages.is_empty() {
+                        return Err(format!(
+                            "{} needs a page visited but named none it can be sent to: {}",
+                            server.name, error.message
+                        ));
+                    }
+                    shared.visit_urls(&server.name, &pages).await?;
+                    visited = true;
+                }
+                outcome => {
+                    return outcome.map_err(|e| format!("{} refused the call: {e}", server.name));
+                }
+            }
+        }
     }
 
     /// Every server's prompts, with the server's index.

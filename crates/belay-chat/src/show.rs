@@ -43,6 +43,11 @@ impl Screen {
         Self { to_stderr }
     }
 
+    /// Whether this screen is stderr (else stdout).
+    pub fn to_stderr(&self) -> bool {
+        self.to_stderr
+    }
+
     /// Writes `text` as is (no newline added) and flushes, ignoring a closed output: the
     /// console must not die because the person piped it into `head`.
     pub fn write(&self, text: &str) {

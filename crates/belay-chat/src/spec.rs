@@ -59,4 +59,7 @@ pub struct ChatSpec {
     pub system_prompt: Option<String>,
     /// Answer servers' sampling requests without asking the person first (default false).
     pub approve_sampling: bool,
+    /// How long to wait, in seconds, for a server to say a page it sent the person to
+    /// (URL-mode elicitation) is done (default 600).
+    pub url_wait_secs: Option<u64>,
 }

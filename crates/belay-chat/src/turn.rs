@@ -135,6 +135,7 @@ pub async fn run(
         if reply.tool_calls.is_empty() {
             break TurnEnd::Completed;
         }
+        share_context(messages, servers, shared);
         for call in &reply.tool_calls {
             let done = call_tool(call, servers, shared).await;
             let content = if done.is_error {
@@ -163,6 +164,16 @@ pub async fn run(
     record
 }
 
+/// Lets servers' sampling requests see `messages` (when they ask, with `includeContext`).
+pub fn share_context(messages: &[Message], servers: &Servers, shared: &Shared) {
+    let server_of = |name: &str| {
+        let entry = servers.find(name)?;
+        let server = servers.list.get(entry.server)?.name.clone();
+        Some((server, servers.qualified(entry)))
+    };
+    shared.share_context(crate::handler::context_lines(messages, &server_of));
+}
+
 /// The record of a turn the person interrupted after `millis` milliseconds.
 pub fn interrupted(prompt: &str, shared: &Shared, millis: u128) -> TurnRecord {
     shared
@@ -187,7 +198,7 @@ pub async fn call_tool(call: &ToolCall, servers: &Servers, shared: &Shared) -> C
     let (tool, outcome) = match servers.find(&call.name) {
         Some(entry) => (
             servers.qualified(entry),
-            servers.call(entry, &call.arguments).await,
+            servers.call(entry, &call.arguments, shared).await,
         ),
         None => (
             call.name.clone(),

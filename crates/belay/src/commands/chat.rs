@@ -2,7 +2,7 @@
 //! servers and the person stays in control. This file reads the command line and
 //! `belay.toml`'s `[chat]`; everything else is `belay-chat`.
 
-use std::{io::BufRead, path::PathBuf};
+use std::{io::BufRead, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use belay_chat::{
@@ -114,6 +114,9 @@ pub async fn run(args: ChatArgs, config: Option<&std::path::Path>) -> anyhow::Re
             client_name: "belay chat".into(),
             ..ConnectOptions::default()
         },
+        url_wait: spec
+            .url_wait_secs
+            .map_or(belay_chat::handler::DEFAULT_URL_WAIT, Duration::from_secs),
     };
     match belay_chat::run(options).await? {
         Outcome::Completed => Ok(()),

@@ -516,3 +516,18 @@ async fn ctrl_c_stops_a_turn_and_the_transcript_says_so() -> anyhow::Result<()> 
     assert_eq!(transcript["messages"], serde_json::json!([]));
     Ok(())
 }
+
+#[tokio::test]
+async fn progress_without_a_terminal_is_one_line_per_notification() -> anyhow::Result<()> {
+    let belay = env!("CARGO_BIN_EXE_belay");
+    let run = chat(
+        &["--", belay, "serve", "conformance"],
+        "/call test_tool_with_progress {}\n/quit\n",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    for step in ["0% Starting", "50% Halfway", "100% Complete"] {
+        assert!(run.stdout.contains(step), "{step}: {}", run.stdout);
+    }
+    Ok(())
+}

@@ -171,3 +171,60 @@ async fn the_person_can_edit_what_a_server_asks_the_model() -> anyhow::Result<()
     assert_eq!(tool_messages(&model.requests()[2])[0].1, "Bananas Up");
     Ok(())
 }
+
+#[tokio::test]
+async fn include_context_shares_what_the_server_may_see() -> anyhow::Result<()> {
+    let fixture = crate::url_fixture::UrlFixture::start().await?;
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![
+            ("c1", "get_stock_price", r#"{"symbol":"AAPL"}"#),
+            ("c2", "recap", r#"{"scope":"thisServer"}"#),
+        ]),
+        Reply::Text("A recap of its own calls"),
+        Reply::Calls(vec![("c3", "recap", r#"{"scope":"allServers"}"#)]),
+        Reply::Text("A recap of everything"),
+        Reply::Text("done"),
+    ])
+    .await?;
+    let run = chat(
+        &[
+            "stock",
+            &fixture.url,
+            "--base-url",
+            &model.base_url,
+            "--approve-sampling",
+            "--json",
+            "--prompt",
+            "Apple's price, then a recap",
+        ],
+        "",
+    )
+    .await?;
+    assert!(run.success, "{}", run.stderr);
+    let requests = model.requests();
+    assert_eq!(requests.len(), 5, "{requests:?}");
+    let context = |request: &serde_json::Value| {
+        request["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["content"].as_str())
+            .find(|c| c.starts_with("The conversation so far:"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // thisServer: the person's words and the server's own call, not the stock price.
+    let own = context(&requests[1]);
+    assert!(own.contains("user: Apple's price, then a recap"), "{own}");
+    assert!(own.contains("called 127.0.0.1.recap("), "{own}");
+    assert!(
+        !own.contains("150.25") && !own.contains("get_stock_price"),
+        "{own}"
+    );
+    // allServers: the other server's call and result too.
+    let all = context(&requests[3]);
+    assert!(all.contains("stock.get_stock_price → 150.25"), "{all}");
+    let results = tool_messages(&requests[2]);
+    assert_eq!(results[1].1, "A recap of its own calls", "{results:?}");
+    Ok(())
+}

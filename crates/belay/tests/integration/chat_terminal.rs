@@ -53,6 +53,15 @@ impl Tmux {
         Ok(())
     }
 
+    /// Types `text` literally, then Tab.
+    fn type_tab(&self, text: &str) -> anyhow::Result<()> {
+        if !text.is_empty() {
+            self.run(&["send-keys", "-t", "t", "-l", text])?;
+        }
+        self.run(&["send-keys", "-t", "t", "Tab"])?;
+        Ok(())
+    }
+
     fn screen(&self) -> anyhow::Result<String> {
         self.run(&["capture-pane", "-t", "t", "-p", "-S", "-200"])
     }
@@ -166,6 +175,62 @@ fn a_person_answers_a_form_and_uses_slash_commands_in_a_terminal() -> anyhow::Re
         "{history}"
     );
     assert!(!history.lines().any(|l| l == "extreme"), "{history}");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn tab_completes_prompt_arguments_through_the_server() -> anyhow::Result<()> {
+    let dir = fresh_dir("chat-complete")?;
+    let command = format!(
+        "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u AZURE_OPENAI_ENDPOINT BELAY_DATA_DIR={} {} chat stock",
+        dir.display(),
+        env!("CARGO_BIN_EXE_belay")
+    );
+    let tmux = Tmux::start("complete", &command)?;
+    tmux.wait_for("/help lists the commands", 1)?;
+    // The argument's name from the prompt's list, its value from the server's
+    // completion/complete (NV has one ticker), then the period given the symbol.
+    tmux.type_tab("/prompt stock_analysis_prompt sy")?;
+    tmux.wait_for("stock_analysis_prompt symbol=", 1)?;
+    tmux.type_tab("NV")?;
+    tmux.wait_for("symbol=NVDA", 1)?;
+    tmux.type_tab(" period=3")?;
+    tmux.wait_for("period=3mo", 1)?;
+    tmux.type_line("")?;
+    let screen = tmux.wait_for("over the last 3mo", 1)?;
+    assert!(
+        screen.contains("/prompt stock_analysis_prompt symbol=NVDA period=3mo"),
+        "{screen}"
+    );
+    assert!(screen.contains("Analyze NVIDIA"), "{screen}");
+    tmux.type_line("/quit")?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn progress_is_drawn_as_a_bar_in_a_terminal() -> anyhow::Result<()> {
+    let dir = fresh_dir("chat-progress")?;
+    let belay = env!("CARGO_BIN_EXE_belay");
+    let command = format!(
+        "env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u AZURE_OPENAI_ENDPOINT BELAY_DATA_DIR={} {belay} chat -- {belay} serve conformance",
+        dir.display(),
+    );
+    let tmux = Tmux::start("progress", &command)?;
+    tmux.wait_for("/help lists the commands", 1)?;
+    // The call carries a progress token; the server's 0, 50 and 100 of 100 move one bar,
+    // left on the screen as it ended, above the call's line.
+    tmux.type_line("/call test_tool_with_progress {}")?;
+    let screen = tmux.wait_for("conformance.test_tool_with_progress({}) →", 1)?;
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("conformance [") && l.contains('%'))
+        .ok_or_else(|| anyhow::anyhow!("no progress bar on the screen:\n{screen}"))?;
+    assert!(bar.contains("████████████████████] 100% Complete"), "{bar}");
+    // One bar for the call, not one line per notification.
+    assert_eq!(screen.matches("conformance [").count(), 1, "{screen}");
+    tmux.type_line("/quit")?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
