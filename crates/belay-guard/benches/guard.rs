@@ -12,7 +12,10 @@ use belay_guard::{InjectionGuard, LinkGuard, MetadataGuard, SecretScanner};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `dev` and `probe4` are the tuning views (misses and false alarms listed); `test` and the
+    // held-out `probe5` are only ever summarised.
     let dev = args.iter().any(|a| a == "dev");
+    let probe4 = args.iter().any(|a| a == "probe4");
     let split = if dev { "dev" } else { "test" };
     let meta = MetadataGuard::new().expect("metadata rules compile");
     let inj = InjectionGuard::new().expect("injection rules compile");
@@ -25,14 +28,15 @@ fn main() {
         .and_then(|i| args.get(i + 1))
     {
         // Tuning aid, dev split only: what each rule matched in one row.
-        for r in descs.iter().filter(|r| &r.id == id && r.split == "dev") {
+        let tunable = |split: &str| matches!(split, "dev" | "probe1" | "probe2" | "probe4");
+        for r in descs.iter().filter(|r| &r.id == id && tunable(&r.split)) {
             println!(
                 "{}\n{:#?}",
                 r.tool.description.as_deref().unwrap_or(""),
                 meta.scan_tool(&r.tool)
             );
         }
-        for r in results.iter().filter(|r| &r.id == id && r.split == "dev") {
+        for r in results.iter().filter(|r| &r.id == id && tunable(&r.split)) {
             println!("{}\n{:#?}", r.text, inj.scan(&r.text));
         }
         return;
@@ -51,13 +55,25 @@ fn main() {
         row("injection (score ≥ 0.5)", k, c, k == "benign");
     }
     // Small sets in other styles (tests/data/guard/README.md says how they were used).
-    for probe in ["probe1", "probe2", "probe3"] {
+    for probe in ["probe1", "probe2", "probe3", "probe4", "probe5"] {
         let d = corpus::measure_descriptions(&meta, &descs, probe);
         let r = corpus::measure_results(&inj, &results, probe);
         row(&format!("poisoning, {probe}"), "all", &d.overall, true);
         if r.overall.tp + r.overall.fn_ + r.overall.fp + r.overall.tn > 0 {
             row(&format!("injection, {probe}"), "all", &r.overall, true);
         }
+    }
+    if probe4 {
+        let d = corpus::measure_descriptions(&meta, &descs, "probe4");
+        let r = corpus::measure_results(&inj, &results, "probe4");
+        println!(
+            "\nprobe4 poisoning misses: {:?}\nprobe4 poisoning false alarms: {:?}",
+            d.misses, d.false_alarms
+        );
+        println!(
+            "probe4 injection misses: {:?}\nprobe4 injection false alarms: {:?}",
+            r.misses, r.false_alarms
+        );
     }
     if dev {
         println!(

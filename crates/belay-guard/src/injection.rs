@@ -201,6 +201,41 @@ static RULES: &[Rule] = &[
         deceive!(),
         "tells the model to mislead the user",
     ),
+    rule(
+        "injection.high_impact_request",
+        Signal::ToolControl,
+        0.45,
+        high_impact_request!(),
+        "asks the reader for a high-impact action (money, access, deletion, refunds)",
+    ),
+    rule(
+        "injection.steer_output",
+        Signal::Deceive,
+        0.5,
+        steer_output!(),
+        "dictates what the model must say to the user",
+    ),
+    rule(
+        "injection.overrides_user_choice",
+        Signal::Override,
+        0.5,
+        override_user_choice!(),
+        "tells the model to act regardless of what the user chose",
+    ),
+    rule(
+        "injection.claims_prior_approval",
+        Signal::Role,
+        0.45,
+        prior_approval!(),
+        "claims approval or verification in advance so the model will not ask",
+    ),
+    rule(
+        "injection.secret_path_taken",
+        Signal::SecretRead,
+        0.4,
+        secret_path_taken!(),
+        "asks for a sensitive file or folder to be added or sent",
+    ),
 ];
 
 /// What [`InjectionGuard::scan`] found in one text.

@@ -1,6 +1,6 @@
-//! The pattern engine shared by the text guards: a table of [`Rule`]s compiled once into one
-//! [`regex::RegexSet`] (one pass finds which rules match) plus each rule's own regex (run only
-//! for the rules that matched, to get their spans).
+//! The pattern engine shared by the text guards: a table of [`Rule`]s compiled once into a few
+//! [`regex::RegexSet`]s (a pass each finds which rules match a short text) plus each rule's own
+//! regex (for the spans of the rules that matched, and for long texts; see [`RuleSet::hits`]).
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
@@ -65,7 +65,9 @@ pub(crate) enum Signal {
 #[derive(Debug)]
 pub(crate) struct RuleSet {
     rules: &'static [Rule],
-    set: RegexSet,
+    /// The table in chunks of [`SET_CHUNK`] rules, one `RegexSet` each, for texts up to
+    /// [`LONG_TEXT`] bytes (see [`Self::hits`]).
+    sets: Vec<RegexSet>,
     each: Vec<Regex>,
 }
 
@@ -77,6 +79,12 @@ pub(crate) struct Hit {
     pub(crate) end: usize,
 }
 
+/// Rules per `RegexSet` (see [`RuleSet::hits`]).
+const SET_CHUNK: usize = 24;
+
+/// Texts longer than this are searched rule by rule (see [`RuleSet::hits`]).
+const LONG_TEXT: usize = 2048;
+
 /// Generous limits: the tables are fixed, so a limit hit is a bug the unit tests catch.
 const SIZE_LIMIT: usize = 64 << 20;
 
@@ -84,10 +92,15 @@ impl RuleSet {
     /// Compiles `rules`; an error names the broken rule (a programming error, caught by tests).
     pub(crate) fn new(rules: &'static [Rule]) -> Result<Self, regex::Error> {
         let patterns: Vec<String> = rules.iter().map(|r| compiled(r.pattern)).collect();
-        let set = RegexSetBuilder::new(&patterns)
-            .size_limit(SIZE_LIMIT)
-            .dfa_size_limit(SIZE_LIMIT)
-            .build()?;
+        let sets = patterns
+            .chunks(SET_CHUNK)
+            .map(|chunk| {
+                RegexSetBuilder::new(chunk)
+                    .size_limit(SIZE_LIMIT)
+                    .dfa_size_limit(SIZE_LIMIT)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let each = rules
             .iter()
             .zip(&patterns)
@@ -101,14 +114,33 @@ impl RuleSet {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { rules, set, each })
+        Ok(Self { rules, sets, each })
     }
 
     /// Every rule that matches `text`, with the span of its first match.
     pub(crate) fn hits(&self, text: &str) -> Vec<Hit> {
         let text = fold_case(text);
-        self.set
-            .matches(&text)
+        // A set's lazy DFA state combines every one of its rules' live positions. With all of
+        // this many free-word patterns in one set, texts that wake many rules at once (even
+        // 120 bytes of a poisoned description) make so many states that the DFA gives up for
+        // the slow engine: tens of milliseconds per text. Two sets of two dozen rules stay
+        // fast; more sets cost a pass each (measured: benign descriptions at 20 µs per KiB
+        // with two sets, 40 with four). Long texts are searched rule by rule (each rule's
+        // literal prefilter, stopping at its first match), which beats every set there.
+        let candidates: Vec<usize> = if text.len() <= LONG_TEXT {
+            self.sets
+                .iter()
+                .enumerate()
+                .flat_map(|(c, set)| {
+                    set.matches(&text)
+                        .into_iter()
+                        .map(move |i| c * SET_CHUNK + i)
+                })
+                .collect()
+        } else {
+            (0..self.each.len()).collect()
+        };
+        candidates
             .into_iter()
             .filter_map(|i| {
                 let m = self.each[i].find(&text)?;

@@ -84,3 +84,107 @@ fn injection_meets_its_targets_on_the_test_split() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// What a probe split must keep: recall floors and the most benign rows it may flag.
+struct Floors {
+    poison_recall: f64,
+    poison_fp: usize,
+    inject_recall: f64,
+    inject_fp: usize,
+}
+
+impl Floors {
+    fn new(poison_recall: f64, poison_fp: usize, inject_recall: f64, inject_fp: usize) -> Self {
+        Self {
+            poison_recall,
+            poison_fp,
+            inject_recall,
+            inject_fp,
+        }
+    }
+}
+
+/// Measures `split` with both detectors and asserts `floors` (and that the split is there).
+fn assert_probe(split: &str, floors: &Floors) -> anyhow::Result<()> {
+    let d = data::measure_descriptions(&MetadataGuard::new()?, &data::descriptions(), split);
+    let r = data::measure_results(&InjectionGuard::new()?, &data::results(), split);
+    for (what, m, recall, fp, benign_rows) in [
+        ("poisoning", &d, floors.poison_recall, floors.poison_fp, 30),
+        ("injection", &r, floors.inject_recall, floors.inject_fp, 15),
+    ] {
+        let c = m.overall;
+        assert!(
+            c.fp + c.tn >= benign_rows,
+            "{split}: too few benign rows for {what}"
+        );
+        assert!(
+            c.recall() >= recall,
+            "{split} {what} recall {:.3} < {recall}; missed {:?}",
+            c.recall(),
+            m.misses
+        );
+        assert!(
+            c.fp <= fp,
+            "{split} {what}: {} benign rows flagged (at most {fp}): {:?}",
+            c.fp,
+            m.false_alarms
+        );
+    }
+    Ok(())
+}
+
+/// `probe4` was written in other authors' styles (terse, docs, JSON in descriptions, headings,
+/// compliance pretexts, developer comments, more languages, instructions in parameter
+/// descriptions) and then tuned on: it must not regress.
+#[test]
+fn the_tuning_probe_stays_caught() -> anyhow::Result<()> {
+    // Poisoning recall and benign flagged, then injection recall and benign flagged.
+    assert_probe("probe4", &Floors::new(0.95, 0, 0.85, 1))
+}
+
+/// `probe5` was written with probe4, before any tuning, and never tuned on (its numbers were
+/// read once before and once after; see tests/data/guard/README.md). The floors are below
+/// what was measured (0.633 poisoning recall with 2 of 30 benign flagged, 0.812 injection
+/// recall with 1 of 16 benign flagged) so that they catch a regression, not noise.
+#[test]
+fn the_held_out_probe_keeps_its_floor() -> anyhow::Result<()> {
+    assert_probe("probe5", &Floors::new(0.55, 2, 0.75, 1))
+}
+
+/// The false-positive budgets hold over every benign row (dev, test and all probes), not only
+/// on the test split.
+#[test]
+fn false_positives_stay_in_budget_over_the_whole_corpus() -> anyhow::Result<()> {
+    let meta = MetadataGuard::new()?;
+    let inj = InjectionGuard::new()?;
+    let descs = data::descriptions();
+    let results = data::results();
+    let benign_descriptions = descs.iter().filter(|r| r.label == "benign");
+    let benign_results = results.iter().filter(|r| r.label == "benign");
+    let rows: [(&str, f64, Vec<bool>); 2] = [
+        (
+            "descriptions",
+            0.01,
+            benign_descriptions
+                .map(|r| data::poisoned(&meta, &r.tool))
+                .collect(),
+        ),
+        (
+            "results",
+            0.02,
+            benign_results
+                .map(|r| data::injected(&inj, &r.text))
+                .collect(),
+        ),
+    ];
+    for (what, budget, flagged) in rows {
+        let hits = flagged.iter().filter(|f| **f).count();
+        let rate = hits as f64 / flagged.len() as f64;
+        assert!(
+            rate <= budget,
+            "{hits} of {} benign {what} flagged",
+            flagged.len()
+        );
+    }
+    Ok(())
+}

@@ -371,6 +371,47 @@ def probes():
             for i, line in enumerate(open(name, encoding="utf-8").read().splitlines()):
                 results.append({"id": f"{probe}:{label}:{i:02d}", "family": f"{probe}:{label}:{i:02d}",
                                 "split": probe, "label": label, "kinds": [], "text": line})
+    block_descs, block_results = block_probes()
+    return descs + block_descs, results + block_results
+
+
+def blocks(name):
+    """The "@@"-separated blocks of a probe file (lines starting with "# " are comments)."""
+    out, cur = [], None
+    for line in open(os.path.join(HERE, name), encoding="utf-8").read().splitlines():
+        if line.startswith("# ") and cur is None:
+            continue
+        if line.startswith("@@"):
+            cur = [line[2:].strip()]
+            out.append(cur)
+        elif cur is not None:
+            cur.append(line)
+    return out
+
+
+def block_probes():
+    """`probe4` (tuning) and `probe5` (held out): whole tool definitions with parameter
+    descriptions and multi-line results, in block files. `probe5` was written together with
+    `probe4`, before any tuning on either, and measured once before and once after."""
+    descs, results = [], []
+    for probe in ("probe4", "probe5"):
+        for label in ("poisoned", "benign"):
+            for i, block in enumerate(blocks(f"{probe}_{label}_tools.txt")):
+                name, desc, props = block[0], [], {}
+                for line in block[1:]:
+                    if line.startswith("@param "):
+                        key, _, text = line[len("@param "):].partition(":")
+                        props[key.strip()] = {"type": "string", "description": text.strip()}
+                    else:
+                        desc.append(line)
+                descs.append({"id": f"{probe}:{label}:{i:02d}", "family": f"{probe}:{label}:{i:02d}",
+                              "split": probe, "label": label, "kinds": [],
+                              "tool": tool_object(name, "\n".join(desc).strip(), props)})
+        for label in ("injected", "benign"):
+            for i, block in enumerate(blocks(f"{probe}_{label}_results.txt")):
+                results.append({"id": f"{probe}:{label}:{i:02d}", "family": f"{probe}:{label}:{i:02d}",
+                                "split": probe, "label": label, "kinds": [],
+                                "text": "\n".join(block[1:]).strip()})
     return descs, results
 
 
