@@ -59,8 +59,7 @@ async fn raw_session(http: &reqwest::Client, url: &str) -> anyhow::Result<String
 async fn bad_answered(base: &str) -> anyhow::Result<()> {
     // Delivering a flood of 10,000 padded notices takes 20-25 s on a loaded 2-core machine:
     // wait three times the usual patience before calling the flooding call unanswered.
-    let deadline =
-        tokio::time::Instant::now() + std::time::Duration::from_millis(3 * PATIENT_MS);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(3 * PATIENT_MS);
     loop {
         let metrics = reqwest::get(format!("{base}/metrics"))
             .await?
