@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use rmcp::{
     ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient,
-    service::RunningService,
+    service::{ClientInitializeError, RunningService},
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -63,7 +63,12 @@ pub async fn connect_over<H: ClientHandler>(
     let running = handler
         .serve_with_lifecycle(transport_over(client), lifecycle)
         .await
-        .map_err(|e| Error::Connect(e.to_string()))?;
+        .map_err(|e| match e {
+            ClientInitializeError::NoCompatibleProtocolVersion { .. } => {
+                Error::NoCommonRevision(e.to_string())
+            }
+            e => Error::Connect(e.to_string()),
+        })?;
     // A server may need that stream to reach us during our first call.
     standalone.settled(STANDALONE_STREAM_WAIT).await;
     Ok(running)

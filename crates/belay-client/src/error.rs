@@ -54,6 +54,10 @@ pub enum Error {
     /// The MCP session could not be established.
     #[error("MCP connection failed: {0}")]
     Connect(String),
+    /// The server knows `server/discover` but offers none of the revisions asked for there
+    /// (a server between eras: open the session with `initialize` instead).
+    #[error("MCP connection failed: {0}")]
+    NoCommonRevision(String),
 }
 
 /// Shorthand for results in this crate.

@@ -1,7 +1,8 @@
 //! Opening a session to one [`Target`]: a child process over stdio, Streamable HTTP (signing in with `belay auth login`'s cached tokens, or in the browser, when
 //! the server answers 401), or the 2024-11-05 HTTP+SSE transport, tried too when a URL's
 //! server does not speak Streamable HTTP. Both protocol eras: `server/discover` first, the
-//! `initialize` handshake when the server does not know it.
+//! `initialize` handshake when the server does not know it, or knows it but offers no
+//! 2026-07-28 revision there.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -11,8 +12,10 @@ use std::{
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::{
-    ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, model::ProtocolVersion,
-    service::RunningService, transport::TokioChildProcess,
+    ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient,
+    model::ProtocolVersion,
+    service::{ClientInitializeError, RunningService},
+    transport::TokioChildProcess,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -117,7 +120,7 @@ pub async fn open<H: ClientHandler + Clone>(
     opened.map_err(OpenError)
 }
 
-async fn stdio<H: ClientHandler>(
+async fn stdio<H: ClientHandler + Clone>(
     command: &str,
     args: &[String],
     env: &BTreeMap<String, String>,
@@ -125,36 +128,39 @@ async fn stdio<H: ClientHandler>(
     handler: H,
     start: Duration,
 ) -> Result<Session<H>, String> {
-    let mut process = tokio::process::Command::new(command);
-    process.args(args).envs(env);
-    if let Some(cwd) = cwd {
-        process.current_dir(cwd);
-    }
-    let (transport, stderr) = TokioChildProcess::builder(process)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start `{command}`: {e}"))?;
     // The server's stderr is its log: kept out of the console, the last lines kept to
     // explain a failed start, every line at debug level for `--log debug`.
     let tail = Arc::new(Mutex::new(VecDeque::new()));
-    if let Some(stderr) = stderr {
-        let tail = tail.clone();
-        let command = command.to_owned();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(server = %command, "{line}");
-                if let Ok(mut tail) = tail.lock() {
-                    if tail.len() == STDERR_LINES {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line);
-                }
-            }
-        });
+    let spawn = || -> Result<TokioChildProcess, String> {
+        let mut process = tokio::process::Command::new(command);
+        process.args(args).envs(env);
+        if let Some(cwd) = cwd {
+            process.current_dir(cwd);
+        }
+        let (transport, stderr) = TokioChildProcess::builder(process)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+        if let Some(stderr) = stderr {
+            keep_tail(command, stderr, tail.clone());
+        }
+        Ok(transport)
+    };
+    let mut started = tokio::time::timeout(
+        start,
+        handler.clone().serve_with_lifecycle(spawn()?, lifecycle()),
+    )
+    .await;
+    if let Ok(Err(ClientInitializeError::NoCompatibleProtocolVersion { .. })) = &started {
+        // It knows `server/discover` but offers no revision of that era, and rmcp does not
+        // fall back then: start it again and open the session with the handshake.
+        tracing::debug!(server = %command, "no 2026-07-28 revision offered; using initialize");
+        started = tokio::time::timeout(
+            start,
+            handler.serve_with_lifecycle(spawn()?, ClientLifecycleMode::Initialize),
+        )
+        .await;
     }
-    let started =
-        tokio::time::timeout(start, handler.serve_with_lifecycle(transport, lifecycle())).await;
     let failure = match started {
         Ok(Ok(session)) => return Ok(session),
         Ok(Err(e)) => format!("`{command}` did not start an MCP session: {e}"),
@@ -177,6 +183,28 @@ async fn stdio<H: ClientHandler>(
             clean(&tail.join("\n  "))
         ))
     }
+}
+
+/// Reads a stdio server's stderr: every line at debug level, the last [`STDERR_LINES`] kept
+/// in `tail`.
+fn keep_tail(
+    command: &str,
+    stderr: tokio::process::ChildStderr,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let command = command.to_owned();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::debug!(server = %command, "{line}");
+            if let Ok(mut tail) = tail.lock() {
+                if tail.len() == STDERR_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+    });
 }
 
 fn sign_in(url: &str, options: &ConnectOptions) -> Result<Arc<SignIn>, String> {
@@ -220,7 +248,24 @@ async fn http<H: ClientHandler + Clone>(
         .default_headers(header_map(headers)?)
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-    match crate::connect_over(client, sign_in.clone(), handler.clone(), lifecycle()).await {
+    let mut opened = crate::connect_over(
+        client.clone(),
+        sign_in.clone(),
+        handler.clone(),
+        lifecycle(),
+    )
+    .await;
+    if let Err(crate::Error::NoCommonRevision(_)) = &opened {
+        // As for stdio: a server between eras gets the handshake.
+        opened = crate::connect_over(
+            client,
+            sign_in.clone(),
+            handler.clone(),
+            ClientLifecycleMode::Initialize,
+        )
+        .await;
+    }
+    match opened {
         Ok(session) => Ok(session),
         // Only a transport failure may mean "speaks only legacy SSE"; a refused sign-in
         // is said as it is.
