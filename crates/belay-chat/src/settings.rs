@@ -1,6 +1,8 @@
 //! Which model to talk to: flags first, then `[chat]` (with its `BELAY_CHAT__*` overrides),
-//! then the provider's usual environment variables, then defaults.
+//! then the provider's usual environment variables, then defaults. The protocol era: the
+//! flag, then `BELAY_CHAT_PROTOCOL`, then `[chat] protocol`, then `auto`.
 
+use belay_client::ProtocolEra;
 use http::HeaderValue;
 
 use crate::spec::{ChatSpec, Provider};
@@ -194,6 +196,28 @@ impl ModelSettings {
     }
 }
 
+/// The variable that names the protocol era when no flag does.
+pub const PROTOCOL_VAR: &str = "BELAY_CHAT_PROTOCOL";
+
+/// The protocol era sessions open in: `flag` (`--protocol`), then [`PROTOCOL_VAR`], then
+/// `[chat] protocol`, then [`ProtocolEra::Auto`]. A variable naming no era is an error, not
+/// ignored: the person meant something.
+pub fn protocol_era(
+    flag: Option<ProtocolEra>,
+    spec: &ChatSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProtocolEra, SettingsError> {
+    if let Some(era) = flag {
+        return Ok(era);
+    }
+    if let Some(value) = env(PROTOCOL_VAR).filter(|v| !v.trim().is_empty()) {
+        return value
+            .parse()
+            .map_err(|e| SettingsError(format!("{PROTOCOL_VAR}: {e}")));
+    }
+    Ok(spec.protocol.unwrap_or_default())
+}
+
 fn check_url(url: &str, from: &str) -> Result<(), SettingsError> {
     match url::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(()),
@@ -219,6 +243,50 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         ModelSettings::resolve(&flags, &spec, &|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_protocol_era_comes_from_the_flag_then_the_variable_then_the_table() {
+        let table: ChatSpec = match serde_json::from_str(r#"{"protocol": "handshake"}"#) {
+            Ok(spec) => spec,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(table.protocol, Some(ProtocolEra::Handshake));
+        let no_env = |_: &str| None;
+        let env = |name: &str| (name == PROTOCOL_VAR).then(|| "2026-07-28".to_owned());
+        assert_eq!(
+            protocol_era(None, &ChatSpec::default(), &no_env),
+            Ok(ProtocolEra::Auto)
+        );
+        assert_eq!(
+            protocol_era(None, &table, &no_env),
+            Ok(ProtocolEra::Handshake)
+        );
+        assert_eq!(protocol_era(None, &table, &env), Ok(ProtocolEra::Latest));
+        assert_eq!(
+            protocol_era(Some(ProtocolEra::Auto), &table, &env),
+            Ok(ProtocolEra::Auto)
+        );
+        let blank = |_: &str| Some(" ".to_owned());
+        assert_eq!(
+            protocol_era(None, &table, &blank),
+            Ok(ProtocolEra::Handshake)
+        );
+    }
+
+    #[test]
+    fn a_protocol_era_nobody_knows_is_refused_saying_the_choices() {
+        let env = |_: &str| Some("2025-11-25".to_owned());
+        let err = protocol_era(None, &ChatSpec::default(), &env);
+        assert!(
+            matches!(&err, Err(SettingsError(m)) if m.contains(PROTOCOL_VAR) && m.contains("handshake")),
+            "{err:?}"
+        );
+        let table = serde_json::from_str::<ChatSpec>(r#"{"protocol": "latest"}"#);
+        assert!(
+            matches!(&table, Err(e) if e.to_string().contains("2026-07-28")),
+            "{table:?}"
+        );
     }
 
     #[test]

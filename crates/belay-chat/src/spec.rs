@@ -4,6 +4,7 @@
 //! by `belay chat`'s flags, which win. The API key itself is never written in the file: it
 //! is read from the variable `api_key_env` names.
 
+use belay_client::ProtocolEra;
 use serde::Deserialize;
 
 /// Which kind of endpoint serves the model.
@@ -62,4 +63,7 @@ pub struct ChatSpec {
     /// How long to wait, in seconds, for a server to say a page it sent the person to
     /// (URL-mode elicitation) is done (default 600).
     pub url_wait_secs: Option<u64>,
+    /// The protocol era sessions open in: `auto` (default: 2026-07-28 where the server
+    /// offers it, else the `initialize` handshake), `handshake` or `2026-07-28`.
+    pub protocol: Option<ProtocolEra>,
 }

@@ -1,8 +1,8 @@
 //! Opening a session to one [`Target`]: a child process over stdio, Streamable HTTP (signing in with `belay auth login`'s cached tokens, or in the browser, when
 //! the server answers 401), or the 2024-11-05 HTTP+SSE transport, tried too when a URL's
-//! server does not speak Streamable HTTP. Both protocol eras: `server/discover` first, the
-//! `initialize` handshake when the server does not know it, or knows it but offers no
-//! 2026-07-28 revision there.
+//! server does not speak Streamable HTTP. Both protocol eras ([`ProtocolEra`]): by default
+//! `server/discover` first, the `initialize` handshake when the server does not know it, or
+//! knows it but offers no 2026-07-28 revision there; or one era only, when asked.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -33,6 +33,60 @@ pub const STDIO_START: Duration = Duration::from_secs(30);
 /// Lines of a stdio server's stderr kept to explain a failed start.
 const STDERR_LINES: usize = 20;
 
+/// Which protocol era a session is opened in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum ProtocolEra {
+    /// `server/discover` first (2026-07-28), the `initialize` handshake when the server does
+    /// not offer that era.
+    #[default]
+    Auto,
+    /// Always the `initialize` handshake (2025-11-25 and before), even with a server that
+    /// offers 2026-07-28.
+    Handshake,
+    /// 2026-07-28 only: a server that does not offer it is an error, not a fallback.
+    Latest,
+}
+
+impl ProtocolEra {
+    /// The words [`ProtocolEra::from_str`](std::str::FromStr) takes.
+    pub const CHOICES: &str = "`auto`, `handshake` or `2026-07-28`";
+}
+
+impl std::str::FromStr for ProtocolEra {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "auto" => Ok(Self::Auto),
+            "handshake" => Ok(Self::Handshake),
+            "2026-07-28" => Ok(Self::Latest),
+            other => Err(format!(
+                "unknown protocol era `{other}`: use {}",
+                Self::CHOICES
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for ProtocolEra {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl std::fmt::Display for ProtocolEra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Handshake => "handshake",
+            Self::Latest => "2026-07-28",
+        })
+    }
+}
+
 /// How to connect.
 #[derive(Clone)]
 pub struct ConnectOptions {
@@ -47,6 +101,8 @@ pub struct ConnectOptions {
     /// Who takes the person through a sign-in, instead of a [`BrowserAgent`] (one that
     /// refuses, where nobody is there to sign in).
     pub user_agent: Option<Arc<dyn UserAgent>>,
+    /// Which protocol era to open sessions in (legacy SSE is always the handshake).
+    pub era: ProtocolEra,
 }
 
 impl Default for ConnectOptions {
@@ -57,6 +113,7 @@ impl Default for ConnectOptions {
             client_name: "Belay".to_owned(),
             stdio_start: STDIO_START,
             user_agent: None,
+            era: ProtocolEra::Auto,
         }
     }
 }
@@ -69,6 +126,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("client_name", &self.client_name)
             .field("stdio_start", &self.stdio_start)
             .field("user_agent", &self.user_agent.as_ref().map(|_| "custom"))
+            .field("era", &self.era)
             .finish()
     }
 }
@@ -81,11 +139,26 @@ pub struct OpenError(pub String);
 
 type Session<H> = RunningService<RoleClient, H>;
 
-fn lifecycle() -> ClientLifecycleMode {
-    ClientLifecycleMode::Auto {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        legacy_version: None,
+fn lifecycle(era: ProtocolEra) -> ClientLifecycleMode {
+    match era {
+        ProtocolEra::Auto => ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            legacy_version: None,
+        },
+        ProtocolEra::Handshake => ClientLifecycleMode::Initialize,
+        ProtocolEra::Latest => ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
     }
+}
+
+/// Why a session asked for in the 2026-07-28 era only did not open, for a person.
+fn not_offered(what: &str, error: &str) -> String {
+    format!(
+        "{what} did not open a session in the 2026-07-28 protocol era, the only one asked for \
+         ({error}); a server of the handshake era only does not offer it: use protocol `auto` \
+         (or `handshake`) to open it with `initialize`"
+    )
 }
 
 /// Opens a session to `target` with `handler`; the error says what failed, for a person.
@@ -108,10 +181,15 @@ pub async fn open<H: ClientHandler + Clone>(
                 cwd.as_deref(),
                 handler,
                 options.stdio_start,
+                options.era,
             )
             .await
         }
         Transport::Http { url, headers } => http(url, headers, handler, options).await,
+        Transport::Sse { url, .. } if options.era == ProtocolEra::Latest => Err(format!(
+            "{url} is a legacy SSE endpoint, which speaks only the handshake era, but only the \
+             2026-07-28 era was asked for: use protocol `auto` or `handshake`"
+        )),
         Transport::Sse { url, headers } => match sign_in(url, options) {
             Ok(sign_in) => sse(url, headers, sign_in, handler).await,
             Err(e) => Err(e),
@@ -127,6 +205,7 @@ async fn stdio<H: ClientHandler + Clone>(
     cwd: Option<&std::path::Path>,
     handler: H,
     start: Duration,
+    era: ProtocolEra,
 ) -> Result<Session<H>, String> {
     // The server's stderr is its log: kept out of the console, the last lines kept to
     // explain a failed start, every line at debug level for `--log debug`.
@@ -148,10 +227,14 @@ async fn stdio<H: ClientHandler + Clone>(
     };
     let mut started = tokio::time::timeout(
         start,
-        handler.clone().serve_with_lifecycle(spawn()?, lifecycle()),
+        handler
+            .clone()
+            .serve_with_lifecycle(spawn()?, lifecycle(era)),
     )
     .await;
-    if let Ok(Err(ClientInitializeError::NoCompatibleProtocolVersion { .. })) = &started {
+    if era == ProtocolEra::Auto
+        && let Ok(Err(ClientInitializeError::NoCompatibleProtocolVersion { .. })) = &started
+    {
         // It knows `server/discover` but offers no revision of that era, and rmcp does not
         // fall back then: start it again and open the session with the handshake.
         tracing::debug!(server = %command, "no 2026-07-28 revision offered; using initialize");
@@ -163,6 +246,9 @@ async fn stdio<H: ClientHandler + Clone>(
     }
     let failure = match started {
         Ok(Ok(session)) => return Ok(session),
+        Ok(Err(e)) if era == ProtocolEra::Latest => {
+            not_offered(&format!("`{command}`"), &e.to_string())
+        }
         Ok(Err(e)) => format!("`{command}` did not start an MCP session: {e}"),
         Err(_) => format!(
             "`{command}` did not answer the MCP handshake within {} s",
@@ -252,10 +338,21 @@ async fn http<H: ClientHandler + Clone>(
         client.clone(),
         sign_in.clone(),
         handler.clone(),
-        lifecycle(),
+        lifecycle(options.era),
     )
     .await;
-    if let Err(crate::Error::NoCommonRevision(_)) = &opened {
+    if options.era == ProtocolEra::Latest {
+        // No fallback: neither the handshake nor legacy SSE (also the handshake) is asked for.
+        return opened.map_err(|e| match e {
+            crate::Error::NoCommonRevision(e) | crate::Error::Connect(e) => {
+                not_offered(url, &without_type_names(&e))
+            }
+            e => format!("cannot open an MCP session at {url}: {e}"),
+        });
+    }
+    if options.era == ProtocolEra::Auto
+        && let Err(crate::Error::NoCommonRevision(_)) = &opened
+    {
         // As for stdio: a server between eras gets the handshake.
         opened = crate::connect_over(
             client,
@@ -334,7 +431,26 @@ async fn sse<H: ClientHandler>(
 
 #[cfg(test)]
 mod tests {
-    use super::without_type_names;
+    use super::{ProtocolEra, without_type_names};
+
+    #[test]
+    fn protocol_eras_parse_from_their_words_and_say_the_choices_otherwise() {
+        assert_eq!("auto".parse(), Ok(ProtocolEra::Auto));
+        assert_eq!(" handshake ".parse(), Ok(ProtocolEra::Handshake));
+        assert_eq!("2026-07-28".parse(), Ok(ProtocolEra::Latest));
+        for era in [
+            ProtocolEra::Auto,
+            ProtocolEra::Handshake,
+            ProtocolEra::Latest,
+        ] {
+            assert_eq!(era.to_string().parse(), Ok(era));
+        }
+        let err = "2025-11-25".parse::<ProtocolEra>();
+        assert!(
+            matches!(&err, Err(m) if m.contains("`2025-11-25`") && m.contains(ProtocolEra::CHOICES)),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn rust_type_names_are_dropped_from_transport_errors() {

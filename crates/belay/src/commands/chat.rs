@@ -9,11 +9,11 @@ use belay_chat::{
     ChatOptions, Outcome, Target,
     connect::ConnectOptions,
     mcp_json::{InputSpec, McpJson},
-    settings::{DEFAULT_MAX_ROUNDS, ModelFlags, ModelSettings},
+    settings::{DEFAULT_MAX_ROUNDS, ModelFlags, ModelSettings, protocol_era},
     spec::Provider,
     target::unique_names,
 };
-use belay_client::TokenCache;
+use belay_client::{ProtocolEra, TokenCache};
 use clap::Args;
 
 use crate::config::BelayConfig;
@@ -63,6 +63,12 @@ pub struct ChatArgs {
     /// Write the transcript (messages, tool calls, results, timings) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The protocol era: `auto` (2026-07-28 where the server offers it, else the
+    /// `initialize` handshake), `handshake` (always `initialize`) or `2026-07-28` (only;
+    /// an error where the server does not offer it). Default: BELAY_CHAT_PROTOCOL,
+    /// [chat] protocol, then `auto`.
+    #[arg(long, value_name = "ERA")]
+    pub protocol: Option<ProtocolEra>,
     /// Print sign-in URLs instead of opening a browser.
     #[arg(long)]
     pub no_browser: bool,
@@ -88,6 +94,7 @@ pub async fn run(args: ChatArgs, config: Option<&std::path::Path>) -> anyhow::Re
         no_stream: args.no_stream,
     };
     let model = ModelSettings::resolve(&flags, &spec, &|name| std::env::var(name).ok())?;
+    let era = protocol_era(args.protocol, &spec, &|name| std::env::var(name).ok())?;
     let targets = targets(&args.targets, &args.command, args.mcp_config.as_deref())?;
     let token_cache = match args.token_cache {
         Some(dir) => Some(TokenCache::new(dir)),
@@ -112,6 +119,7 @@ pub async fn run(args: ChatArgs, config: Option<&std::path::Path>) -> anyhow::Re
             token_cache,
             open_browser: !args.no_browser,
             client_name: "belay chat".into(),
+            era,
             ..ConnectOptions::default()
         },
         url_wait: spec

@@ -1,7 +1,8 @@
 //! `belay chat` through `belay up`: the console signs in to the federated gateway in the
 //! browser flow (the test plays the person at the login form), the model calls tools of two
 //! upstreams, and `stock__get_investment_advice`'s question reaches the person's form across
-//! the gateway; a `--prompt` run with no cached sign-in fails at once instead of waiting.
+//! the gateway, in both protocol eras; a `--prompt` run with no cached sign-in fails at once
+//! instead of waiting.
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
@@ -45,7 +46,30 @@ async fn sign_in_when_asked(
 #[tokio::test]
 async fn chat_signs_in_to_belay_up_and_answers_a_question_across_the_gateway() -> anyhow::Result<()>
 {
-    let data = fresh_dir("chat-up")?;
+    // The gateway speaks 2026-07-28, which belay chat prefers: the form's question comes as
+    // an `input_required` round of the call, not as a request of the server's.
+    converse_across_the_gateway("chat-up", None, "2026-07-28").await
+}
+
+#[tokio::test]
+async fn chat_in_the_handshake_era_answers_the_same_question_across_the_gateway()
+-> anyhow::Result<()> {
+    // `initialize` although the gateway offers 2026-07-28: the same form now reaches the
+    // person as the gateway's `elicitation/create` request (that era has no input_required
+    // rounds), and its answers still reach the tool.
+    converse_across_the_gateway("chat-up-handshake", Some("handshake"), "2025-11-25").await
+}
+
+/// Starts `belay up`, signs `belay chat` in to its gateway (in `protocol`'s era, or the
+/// default) as a person at the login form, has the model call tools of two upstreams and ask
+/// for investment advice, answers the advice form, and checks the transcript: the session
+/// speaks `revision`, the calls succeeded, and the form's answers reached the tool.
+async fn converse_across_the_gateway(
+    name: &str,
+    protocol: Option<&str>,
+    revision: &str,
+) -> anyhow::Result<()> {
+    let data = fresh_dir(name)?;
     let state = data.join("state");
     let (mut up, info) = start_up(&state.to_string_lossy())?;
     let password = info["user"]["password"]
@@ -77,7 +101,14 @@ async fn chat_signs_in_to_belay_up_and_answers_a_question_across_the_gateway() -
         .args(["chat", &gateway, "--no-browser", "--token-cache"])
         .arg(&tokens)
         .args(["--base-url", &model.base_url, "--json"])
+        .args(
+            protocol
+                .map(|era| ["--protocol", era])
+                .into_iter()
+                .flatten(),
+        )
         .env_remove("OPENAI_API_KEY")
+        .env_remove("BELAY_CHAT_PROTOCOL")
         .env_remove("BELAY_CONFIG")
         .env("BELAY_DATA_DIR", data.join("chat"))
         .stdin(Stdio::piped())
@@ -115,10 +146,8 @@ async fn chat_signs_in_to_belay_up_and_answers_a_question_across_the_gateway() -
     assert!(said.contains("asks: "), "no form was shown: {said}");
 
     let transcript: Value = serde_json::from_slice(&output.stdout)?;
-    // The gateway speaks 2026-07-28, which belay chat prefers: the form's question came as
-    // an `input_required` round of the call, not as a request of the server's.
     assert_eq!(
-        transcript["protocols"]["127.0.0.1"], "2026-07-28",
+        transcript["protocols"]["127.0.0.1"], revision,
         "{transcript}"
     );
     let calls = &transcript["turns"][0]["tool_calls"];

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod chat;
 mod chat_ask;
+mod chat_era;
 mod chat_terminal;
 mod chat_up;
 mod chat_url;
