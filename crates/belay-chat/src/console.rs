@@ -11,7 +11,6 @@ use crate::{
     connect::ConnectOptions,
     handler::Shared,
     model::{ChatModel, Message},
-    openai::OpenAiModel,
     person::{Lines, Terminal},
     servers::Servers,
     settings::{Endpoint, HOW_TO_CONFIGURE, ModelSettings},
@@ -95,10 +94,7 @@ pub async fn run(options: ChatOptions) -> Result<Outcome, ConnectError> {
         reason,
     })?;
     let person = Arc::new(Terminal::new(lines.clone(), screen));
-    let model = options
-        .model
-        .as_ref()
-        .map(|s| Arc::new(OpenAiModel::new(s)) as Arc<dyn ChatModel>);
+    let model = options.model.as_ref().map(crate::model::for_settings);
     if options.prompt.is_some() {
         for target in &options.targets {
             let cache = options.connect.token_cache.as_ref();
@@ -312,8 +308,9 @@ impl Console {
         match &mut settings.endpoint {
             Endpoint::OpenAi { model, .. } => *model = name.to_owned(),
             Endpoint::Azure { deployment, .. } => *deployment = name.to_owned(),
+            Endpoint::Anthropic { model, .. } => *model = name.to_owned(),
         }
-        let model: Arc<dyn ChatModel> = Arc::new(OpenAiModel::new(settings));
+        let model: Arc<dyn ChatModel> = crate::model::for_settings(settings);
         if let Ok(mut slot) = self.shared.model.write() {
             *slot = Some(model);
         }

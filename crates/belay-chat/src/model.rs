@@ -1,10 +1,18 @@
 //! The language model behind the console, as a small trait: a conversation and the tools it
 //! may call go in, streamed text and tool calls come out. [`crate::openai`] implements it
-//! for every OpenAI-compatible chat-completions endpoint; another API (Anthropic's
-//! Messages) would be one more implementation, with nothing else changed.
+//! for every OpenAI-compatible chat-completions endpoint, [`crate::anthropic`] for
+//! Anthropic's Messages API; [`for_settings`] picks one.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
+
+use crate::{
+    anthropic::AnthropicModel,
+    openai::OpenAiModel,
+    settings::{Endpoint, ModelSettings},
+};
 
 /// One message of the conversation, in the order the model reads them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,7 +132,8 @@ pub enum ModelError {
     },
 }
 
-/// A chat model: OpenAI-compatible endpoints today ([`crate::openai::OpenAiModel`]).
+/// A chat model: OpenAI-compatible endpoints ([`crate::openai::OpenAiModel`]) or
+/// Anthropic's Messages API ([`crate::anthropic::AnthropicModel`]).
 #[async_trait]
 pub trait ChatModel: Send + Sync {
     /// The model's name and where it runs, for `/model` and the banner.
@@ -137,4 +146,21 @@ pub trait ChatModel: Send + Sync {
         request: ModelRequest,
         on_text: &mut (dyn for<'s> FnMut(&'s str) + Send),
     ) -> Result<ModelReply, ModelError>;
+}
+
+/// The model client `settings` name.
+pub fn for_settings(settings: &ModelSettings) -> Arc<dyn ChatModel> {
+    match &settings.endpoint {
+        Endpoint::Anthropic {
+            base_url,
+            api_key,
+            model,
+        } => Arc::new(AnthropicModel::new(
+            base_url,
+            api_key.clone(),
+            model,
+            settings.stream,
+        )),
+        Endpoint::OpenAi { .. } | Endpoint::Azure { .. } => Arc::new(OpenAiModel::new(settings)),
+    }
 }

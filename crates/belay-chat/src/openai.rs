@@ -47,7 +47,15 @@ impl OpenAiModel {
     /// A client for `settings`.
     pub fn new(settings: &ModelSettings) -> Self {
         let (api, model, where_) = match &settings.endpoint {
+            // An Anthropic endpoint gets [`crate::anthropic::AnthropicModel`] from
+            // [`crate::model::for_settings`] and never comes here; were it passed anyway,
+            // it is tried as an OpenAI-compatible endpoint rather than a panic.
             Endpoint::OpenAi {
+                base_url,
+                api_key,
+                model,
+            }
+            | Endpoint::Anthropic {
                 base_url,
                 api_key,
                 model,

@@ -13,6 +13,10 @@ pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// The model asked for at OpenAI when none is named.
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+/// Anthropic's own endpoint (the API's paths start with `/v1`, added by the client).
+pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// The model asked for at Anthropic when none is named.
+pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
 /// Model requests one turn may make while the model keeps calling tools.
 pub const DEFAULT_MAX_ROUNDS: u32 = 10;
 
@@ -54,6 +58,15 @@ pub enum Endpoint {
         /// The key, sent as `api-key`.
         api_key: String,
     },
+    /// Anthropic's Messages API.
+    Anthropic {
+        /// The base URL, without `/v1`.
+        base_url: String,
+        /// The key, sent as `x-api-key`; a local stand-in may need none.
+        api_key: Option<String>,
+        /// The model.
+        model: String,
+    },
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -68,6 +81,9 @@ impl std::fmt::Debug for Endpoint {
                 deployment,
                 ..
             } => write!(f, "Azure({deployment} at {endpoint})"),
+            Self::Anthropic {
+                base_url, model, ..
+            } => write!(f, "Anthropic({model} at {base_url})"),
         }
     }
 }
@@ -90,7 +106,8 @@ pub struct SettingsError(pub String);
 pub const HOW_TO_CONFIGURE: &str = "no model configured: set OPENAI_API_KEY (OpenAI), or \
     --base-url http://127.0.0.1:11434/v1 --model llama3.2 (Ollama or any OpenAI-compatible \
     server), or AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and AZURE_OPENAI_DEPLOYMENT \
-    (Azure OpenAI), or a [chat] table in belay.toml";
+    (Azure OpenAI), or --provider anthropic with ANTHROPIC_API_KEY (Anthropic), or a [chat] \
+    table in belay.toml";
 
 impl ModelSettings {
     /// Resolves the settings; `Ok(None)` when nothing names a model at all (the console then
@@ -113,6 +130,7 @@ impl ModelSettings {
             match provider {
                 Provider::Openai => "OPENAI_API_KEY",
                 Provider::Azure => "AZURE_OPENAI_API_KEY",
+                Provider::Anthropic => "ANTHROPIC_API_KEY",
             }
             .to_owned()
         });
@@ -189,6 +207,26 @@ impl ModelSettings {
                         .or_else(|| env("AZURE_OPENAI_API_VERSION"))
                         .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
                     api_key,
+                }
+            }
+            Provider::Anthropic => {
+                let base_url = base_url
+                    .or_else(|| env("ANTHROPIC_BASE_URL"))
+                    .unwrap_or_else(|| DEFAULT_ANTHROPIC_BASE_URL.to_owned());
+                check_url(
+                    &base_url,
+                    "--base-url (or [chat] base_url, ANTHROPIC_BASE_URL)",
+                )?;
+                let base_url = base_url.trim_end_matches('/').to_owned();
+                if api_key.is_none() && base_url == DEFAULT_ANTHROPIC_BASE_URL {
+                    return Err(SettingsError(format!(
+                        "Anthropic needs an API key: set {key_var}"
+                    )));
+                }
+                Endpoint::Anthropic {
+                    base_url,
+                    api_key,
+                    model: model.unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.to_owned()),
                 }
             }
         };
@@ -419,6 +457,59 @@ mod tests {
             matches!(&err, Err(SettingsError(m)) if m.contains("OPENAI_API_KEY")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn anthropic_from_its_variable_with_defaults() -> Result<(), SettingsError> {
+        let flags = ModelFlags {
+            provider: Some(Provider::Anthropic),
+            ..ModelFlags::default()
+        };
+        let settings = resolve(
+            flags.clone(),
+            ChatSpec::default(),
+            &[("ANTHROPIC_API_KEY", "sk-ant"), ("OPENAI_API_KEY", "o")],
+        )?;
+        assert_eq!(
+            settings.map(|s| s.endpoint),
+            Some(Endpoint::Anthropic {
+                base_url: DEFAULT_ANTHROPIC_BASE_URL.into(),
+                api_key: Some("sk-ant".into()),
+                model: DEFAULT_ANTHROPIC_MODEL.into(),
+            })
+        );
+        // Without a key at Anthropic's own endpoint: the variable is named.
+        let err = resolve(flags.clone(), ChatSpec::default(), &[]);
+        assert!(
+            matches!(&err, Err(SettingsError(m)) if m.contains("ANTHROPIC_API_KEY")),
+            "{err:?}"
+        );
+        // The table can choose it, and a local stand-in needs no key.
+        let spec = ChatSpec {
+            provider: Some(Provider::Anthropic),
+            base_url: Some("http://127.0.0.1:9/".into()),
+            model: Some("claude-x".into()),
+            ..ChatSpec::default()
+        };
+        let settings = resolve(ModelFlags::default(), spec, &[])?;
+        assert_eq!(
+            settings.map(|s| s.endpoint),
+            Some(Endpoint::Anthropic {
+                base_url: "http://127.0.0.1:9".into(),
+                api_key: None,
+                model: "claude-x".into(),
+            })
+        );
+        let err = resolve(
+            flags,
+            ChatSpec::default(),
+            &[("ANTHROPIC_API_KEY", "sk\nant")],
+        );
+        assert!(
+            matches!(&err, Err(SettingsError(m)) if m.contains("ANTHROPIC_API_KEY")),
+            "{err:?}"
+        );
+        Ok(())
     }
 
     #[test]

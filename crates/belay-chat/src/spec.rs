@@ -16,6 +16,8 @@ pub enum Provider {
     Openai,
     /// Azure OpenAI: a resource endpoint, a deployment and an API version.
     Azure,
+    /// Anthropic's Messages API (`https://api.anthropic.com`, `ANTHROPIC_API_KEY`).
+    Anthropic,
 }
 
 impl std::str::FromStr for Provider {
@@ -25,8 +27,9 @@ impl std::str::FromStr for Provider {
         match s {
             "openai" => Ok(Self::Openai),
             "azure" => Ok(Self::Azure),
+            "anthropic" => Ok(Self::Anthropic),
             other => Err(format!(
-                "unknown provider `{other}`: use `openai` (any OpenAI-compatible endpoint) or `azure`"
+                "unknown provider `{other}`: use `openai` (any OpenAI-compatible endpoint), `azure` or `anthropic`"
             )),
         }
     }
@@ -34,22 +37,24 @@ impl std::str::FromStr for Provider {
 
 /// `[chat]`: the model `belay chat` uses. Unset keys fall back to the provider's usual
 /// environment variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `AZURE_OPENAI_ENDPOINT`,
-/// `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_API_VERSION`, `AZURE_OPENAI_DEPLOYMENT`).
+/// `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_API_VERSION`, `AZURE_OPENAI_DEPLOYMENT`,
+/// `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatSpec {
-    /// `openai` or `azure`. Unset: Azure when `AZURE_OPENAI_ENDPOINT` is set and no
+    /// `openai`, `azure` or `anthropic`. Unset: Azure when `AZURE_OPENAI_ENDPOINT` is set and no
     /// `base_url` is, else OpenAI-compatible.
     pub provider: Option<Provider>,
     /// The endpoint: an OpenAI-compatible base URL ending in `/v1`, or the Azure resource's
-    /// endpoint (`https://NAME.openai.azure.com`).
+    /// endpoint (`https://NAME.openai.azure.com`), or Anthropic's (`https://api.anthropic.com`,
+    /// without `/v1`).
     pub base_url: Option<String>,
     /// The model (OpenAI-compatible) or the deployment (Azure).
     pub model: Option<String>,
     /// Azure's `api-version` query parameter (default `2024-10-21`).
     pub api_version: Option<String>,
     /// Name of the environment variable holding the API key (default `OPENAI_API_KEY`, or
-    /// `AZURE_OPENAI_API_KEY` for Azure).
+    /// `AZURE_OPENAI_API_KEY` for Azure, `ANTHROPIC_API_KEY` for Anthropic).
     pub api_key_env: Option<String>,
     /// Stream answers as they are written (default true); false for endpoints that cannot.
     pub stream: Option<bool>,

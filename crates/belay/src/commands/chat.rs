@@ -33,18 +33,18 @@ pub struct ChatArgs {
     /// servers TARGET may name; with no TARGET, all of them.
     #[arg(long, value_name = "FILE")]
     pub mcp_config: Option<PathBuf>,
-    /// `openai` (any OpenAI-compatible endpoint) or `azure`.
+    /// `openai` (any OpenAI-compatible endpoint), `azure`, or `anthropic` (Messages API).
     #[arg(long)]
     pub provider: Option<Provider>,
     /// The model endpoint, e.g. http://127.0.0.1:11434/v1 for Ollama (default:
-    /// OPENAI_BASE_URL, or OpenAI's).
+    /// OPENAI_BASE_URL, or OpenAI's; https://api.anthropic.com for `anthropic`).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// The model (the deployment for Azure).
     #[arg(long)]
     pub model: Option<String>,
-    /// The API key (better: OPENAI_API_KEY or AZURE_OPENAI_API_KEY, kept out of the shell
-    /// history).
+    /// The API key (better: OPENAI_API_KEY, AZURE_OPENAI_API_KEY or ANTHROPIC_API_KEY, kept
+    /// out of the shell history).
     #[arg(long, hide_env_values = true)]
     pub api_key: Option<String>,
     /// Ask for whole answers instead of streamed ones.

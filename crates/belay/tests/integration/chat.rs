@@ -31,7 +31,11 @@ pub(crate) async fn chat(args: &[&str], input: &str) -> anyhow::Result<Run> {
 }
 
 /// Runs `belay chat ARGS` with the variables `vars` set, typing `input`.
-async fn chat_with(args: &[&str], input: &str, vars: &[(&str, &str)]) -> anyhow::Result<Run> {
+pub(crate) async fn chat_with(
+    args: &[&str],
+    input: &str,
+    vars: &[(&str, &str)],
+) -> anyhow::Result<Run> {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::from(belay());
     for var in [
@@ -40,6 +44,8 @@ async fn chat_with(args: &[&str], input: &str, vars: &[(&str, &str)]) -> anyhow:
         "AZURE_OPENAI_ENDPOINT",
         "AZURE_OPENAI_API_KEY",
         "AZURE_OPENAI_DEPLOYMENT",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
     ] {
         command.env_remove(var);
     }
@@ -94,27 +100,9 @@ pub(crate) fn tool_names(request: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_price_lookup_streamed() -> anyhow::Result<()> {
-    let model = ScriptedModel::start(vec![
-        Reply::Calls(vec![("call_1", "get_stock_price", r#"{"symbol":"AAPL"}"#)]),
-        Reply::Text("AAPL closed at $150.25 on 2023-11-17."),
-    ])
-    .await?;
-    let run = chat(
-        &[
-            "stock",
-            "--base-url",
-            &model.base_url,
-            "--model",
-            "scripted",
-            "--json",
-            "--prompt",
-            "What is Apple's price?",
-        ],
-        "",
-    )
-    .await?;
+/// Checks a run whose model looked up AAPL's price (150.25) with one call, then answered
+/// "AAPL closed at $150.25 on 2023-11-17.".
+pub(crate) fn assert_price_lookup(run: &Run) -> anyhow::Result<()> {
     assert!(run.success, "{}", run.stderr);
     // The call on one line, and the streamed answer, on stderr (stdout holds the JSON).
     assert!(
@@ -138,6 +126,31 @@ async fn a_price_lookup_streamed() -> anyhow::Result<()> {
     assert_eq!(turn["tool_calls"][0]["result"], "150.25");
     assert_eq!(turn["tool_calls"][0]["structured"]["price"], 150.25);
     assert!(turn["tool_calls"][0]["millis"].is_number());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_price_lookup_streamed() -> anyhow::Result<()> {
+    let model = ScriptedModel::start(vec![
+        Reply::Calls(vec![("call_1", "get_stock_price", r#"{"symbol":"AAPL"}"#)]),
+        Reply::Text("AAPL closed at $150.25 on 2023-11-17."),
+    ])
+    .await?;
+    let run = chat(
+        &[
+            "stock",
+            "--base-url",
+            &model.base_url,
+            "--model",
+            "scripted",
+            "--json",
+            "--prompt",
+            "What is Apple's price?",
+        ],
+        "",
+    )
+    .await?;
+    assert_price_lookup(&run)?;
     let requests = model.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0]["stream"], true);

@@ -1,9 +1,11 @@
 //! The `belay` binary end to end: real processes, real sockets, real signals.
 #![allow(missing_docs, unreachable_pub)]
 
+mod anthropic_script;
 mod audit;
 mod auth;
 mod chat;
+mod chat_anthropic;
 mod chat_ask;
 mod chat_era;
 mod chat_terminal;

@@ -3,6 +3,7 @@
 //! (a `chat.completion` object, or `chat.completion.chunk` events on `text/event-stream`
 //! ending with `data: [DONE]` when the request says `"stream": true`), and keeps every
 //! request body for the test to read.
+//! [`Scripted`] is the loopback server itself, shared with `anthropic_script.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -28,39 +29,61 @@ pub(crate) enum Reply {
     Stall,
 }
 
-#[derive(Default)]
-struct Script {
-    replies: Vec<Reply>,
+/// A script being played: its replies in order and the requests received.
+pub(crate) struct Script<R, Q> {
+    replies: Vec<R>,
     next: usize,
-    requests: Vec<Value>,
+    requests: Vec<Q>,
 }
 
-/// The running endpoint.
-pub(crate) struct ScriptedModel {
-    /// `http://127.0.0.1:PORT/v1`, for `--base-url`.
+impl<R: Clone, Q> Script<R, Q> {
+    /// Keeps `request` and gives the next reply (`None` past the end).
+    pub(crate) fn answer(&mut self, request: Q) -> Option<R> {
+        self.requests.push(request);
+        let reply = self.replies.get(self.next).cloned();
+        self.next += 1;
+        reply
+    }
+}
+
+/// The state a scripted endpoint's handlers share.
+pub(crate) type Shared<R, Q> = Arc<Mutex<Script<R, Q>>>;
+
+/// A scripted endpoint running on loopback, stopped when dropped.
+pub(crate) struct Scripted<R, Q> {
+    /// `http://127.0.0.1:PORT` + the suffix given to [`Scripted::serve`], for `--base-url`.
     pub(crate) base_url: String,
-    script: Arc<Mutex<Script>>,
+    script: Shared<R, Q>,
     server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for ScriptedModel {
+/// The OpenAI-compatible endpoint.
+pub(crate) type ScriptedModel = Scripted<Reply, Value>;
+
+impl<R, Q> Drop for Scripted<R, Q> {
     fn drop(&mut self) {
         self.server.abort();
     }
 }
 
-impl ScriptedModel {
-    /// Serves `replies` in order; past the end it answers 500.
-    pub(crate) async fn start(replies: Vec<Reply>) -> anyhow::Result<Self> {
+impl<R: Send + 'static, Q: Clone + Send + 'static> Scripted<R, Q> {
+    /// Serves `replies` in order at `path` with `handler`; the base URL ends in `suffix`.
+    pub(crate) async fn serve(
+        replies: Vec<R>,
+        path: &str,
+        handler: axum::routing::MethodRouter<Shared<R, Q>>,
+        suffix: &str,
+    ) -> anyhow::Result<Self> {
         let script = Arc::new(Mutex::new(Script {
             replies,
-            ..Script::default()
+            next: 0,
+            requests: Vec::new(),
         }));
         let app = Router::new()
-            .route("/v1/chat/completions", post(complete))
+            .route(path, handler)
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}/v1", listener.local_addr()?);
+        let base_url = format!("http://{}{suffix}", listener.local_addr()?);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -71,8 +94,8 @@ impl ScriptedModel {
         })
     }
 
-    /// The request bodies received so far.
-    pub(crate) fn requests(&self) -> Vec<Value> {
+    /// The requests received so far.
+    pub(crate) fn requests(&self) -> Vec<Q> {
         self.script
             .lock()
             .map(|s| s.requests.clone())
@@ -80,16 +103,20 @@ impl ScriptedModel {
     }
 }
 
-async fn complete(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value>) -> Response {
+impl ScriptedModel {
+    /// Serves `replies` in order; past the end it answers 500.
+    pub(crate) async fn start(replies: Vec<Reply>) -> anyhow::Result<Self> {
+        Self::serve(replies, "/v1/chat/completions", post(complete), "/v1").await
+    }
+}
+
+async fn complete(State(script): State<Shared<Reply, Value>>, Json(body): Json<Value>) -> Response {
     let stream = body["stream"] == json!(true);
     let reply = {
         let Ok(mut script) = script.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        script.requests.push(body);
-        let reply = script.replies.get(script.next).cloned();
-        script.next += 1;
-        reply
+        script.answer(body)
     };
     let reply = reply.unwrap_or(Reply::Error(500, "the script has no more replies"));
     if let Reply::Stall = reply {
