@@ -4,6 +4,8 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
+use serde_json::Value;
+
 use super::*;
 
 /// Denies `tools/call` of `forbidden` (rule `no-forbidden`), allows the rest (`ok`).
