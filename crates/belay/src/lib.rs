@@ -79,6 +79,9 @@ pub enum Command {
     /// Check MCP servers for tool poisoning, shadowing and changed tool definitions
     /// (exit 0 clean, 1 findings, 2 the scan failed).
     Scan(commands::scan::ScanArgs),
+    /// Vulnerable MCP servers beside their fixed twins, and the exploits that prove each fix
+    /// (`exploit`: exit 0 defended, 1 the attack succeeded, 2 it could not run).
+    Lab(commands::lab::LabArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -88,7 +91,7 @@ pub fn main() -> ExitCode {
     // `belay scan` says itself why a server could not be scanned; rmcp's error lines about
     // the same broken transport would only repeat it in a worse form.
     let log = match &cli.command {
-        Command::Scan(_) if cli.log == DEFAULT_LOG => "info,rmcp=off",
+        Command::Scan(_) | Command::Lab(_) if cli.log == DEFAULT_LOG => "info,rmcp=off",
         _ => cli.log.as_str(),
     };
     let _telemetry = telemetry::init(cli.log_format, log);
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
             Command::Chat(args) => commands::chat::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
+            Command::Lab(args) => return commands::lab::run(args).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

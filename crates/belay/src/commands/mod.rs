@@ -5,6 +5,7 @@ pub mod auth;
 pub mod auth_client;
 pub mod chat;
 pub mod gateway;
+pub mod lab;
 pub mod login;
 mod pins;
 mod reload;

@@ -14,6 +14,7 @@ mod chat_url;
 mod connections;
 mod front_door;
 mod gateway;
+mod lab;
 mod model_script;
 mod ports;
 mod quiet;

@@ -1,0 +1,215 @@
+//! The labs, one module each: a vulnerable server, its fixed twin and the exploit.
+
+pub mod tool_poisoning;
+
+use std::{fmt, str::FromStr};
+
+use belay_client::{ConnectOptions, Target};
+use belay_mcp::{HttpOptions, Transport};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::{ExploitError, Report, owasp::Risk};
+
+/// Which server of a lab to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// The server with the flaw.
+    Vulnerable,
+    /// Its fixed twin.
+    Fixed,
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Variant::Vulnerable => "vulnerable",
+            Variant::Fixed => "fixed",
+        })
+    }
+}
+
+/// The labs `belay lab` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "&'static str")]
+pub enum LabName {
+    /// A tool description that tells the model to read a secret file and pass it in a side
+    /// parameter.
+    ToolPoisoning,
+}
+
+impl From<LabName> for &'static str {
+    fn from(name: LabName) -> Self {
+        name.as_str()
+    }
+}
+
+/// What `belay lab list` shows of a lab, and what its page says in one line each.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Lab {
+    /// Its name.
+    pub name: LabName,
+    /// A few words.
+    pub title: &'static str,
+    /// The OWASP MCP Top 10 risks it shows.
+    pub risks: &'static [Risk],
+    /// The attack, in one sentence.
+    pub attack: &'static str,
+    /// The fixed twin's fix, in one sentence.
+    pub fix: &'static str,
+    /// Which Belay defence stops the attack when the vulnerable server runs behind the
+    /// gateway.
+    pub defence: &'static str,
+    /// The transports it can be served on (some attacks only exist over HTTP).
+    #[serde(skip)]
+    pub transports: &'static [Transport],
+}
+
+impl LabName {
+    /// Every lab, in the order `belay lab list` shows them.
+    pub const ALL: &'static [LabName] = &[LabName::ToolPoisoning];
+
+    /// The name typed on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabName::ToolPoisoning => "tool-poisoning",
+        }
+    }
+
+    /// The lab's description.
+    pub fn lab(self) -> &'static Lab {
+        match self {
+            LabName::ToolPoisoning => &tool_poisoning::LAB,
+        }
+    }
+
+    /// Serves the lab's `variant` on `transport` until `shutdown` (as `belay serve` does).
+    pub async fn serve(
+        self,
+        variant: Variant,
+        transport: Transport,
+        options: &HttpOptions,
+        shutdown: CancellationToken,
+        on_ready: impl FnOnce(String),
+    ) -> Result<(), belay_mcp::Error> {
+        match self {
+            LabName::ToolPoisoning => {
+                tool_poisoning::serve(variant, transport, options, shutdown, on_ready).await
+            }
+        }
+    }
+
+    /// Runs the lab's exploit against `targets` (the lab's server, or a gateway in front of
+    /// it).
+    pub async fn exploit(
+        self,
+        targets: &[Target],
+        options: &ConnectOptions,
+    ) -> Result<Report, ExploitError> {
+        match self {
+            LabName::ToolPoisoning => tool_poisoning::exploit(targets, options).await,
+        }
+    }
+}
+
+impl fmt::Display for LabName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LabName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|n| n.as_str()).collect();
+                format!("unknown lab `{s}`: expected one of {}", known.join(", "))
+            })
+    }
+}
+
+/// Serving a lab in-process for the labs' own tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::agent::Agent;
+
+    /// Serves `name`'s `variant` over Streamable HTTP on a free loopback port until the
+    /// returned guard drops; returns its URL.
+    pub(crate) async fn serve_http(
+        name: LabName,
+        variant: Variant,
+    ) -> (String, tokio_util::sync::DropGuard) {
+        let shutdown = CancellationToken::new();
+        let (ready, url) = tokio::sync::oneshot::channel();
+        let options = HttpOptions {
+            host: "127.0.0.1".into(),
+            port: 0,
+            ..HttpOptions::default()
+        };
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = name
+                .serve(variant, Transport::Http, &options, stop, |url| {
+                    let _ = ready.send(url);
+                })
+                .await;
+            if let Err(e) = served {
+                panic!("the lab server failed: {e}");
+            }
+        });
+        let url = match url.await {
+            Ok(url) => url,
+            Err(_) => panic!("the lab server did not start"),
+        };
+        (url, shutdown.drop_guard())
+    }
+
+    /// The target for a served lab.
+    pub(crate) fn target(url: &str) -> Target {
+        Target {
+            name: "lab".into(),
+            transport: belay_client::Transport::Http {
+                url: url.to_owned(),
+                headers: Default::default(),
+            },
+        }
+    }
+
+    /// Runs `name`'s exploit against its `variant`, served in-process.
+    pub(crate) async fn exploit_against(name: LabName, variant: Variant) -> Report {
+        let (url, _served) = serve_http(name, variant).await;
+        match name
+            .exploit(&[target(&url)], &ConnectOptions::default())
+            .await
+        {
+            Ok(report) => report,
+            Err(e) => panic!("the exploit could not run: {e}"),
+        }
+    }
+
+    /// The tool `tool` as `name`'s `variant` lists it.
+    pub(crate) async fn listed_tool(
+        name: LabName,
+        variant: Variant,
+        tool: &str,
+    ) -> rmcp::model::Tool {
+        let (url, _served) = serve_http(name, variant).await;
+        let agent = match Agent::connect(&[target(&url)], &ConnectOptions::default()).await {
+            Ok(agent) => agent,
+            Err(e) => panic!("cannot connect: {e}"),
+        };
+        let found = agent.tools().into_iter().find(|t| t.name == tool);
+        agent.close().await;
+        match found {
+            Some(tool) => tool,
+            None => panic!("`{tool}` is not listed"),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! `belay lab` as processes. For every lab: the exploit succeeds against the vulnerable
+//! server, fails against the fixed twin, fails against the vulnerable server behind
+//! `belay gateway serve` running the guards `belay up` runs, and the audit log records the
+//! attempt.
+
+use belay_gateway::spec::GuardSpec;
+use belay_labs::LabName;
+
+use crate::support::*;
+
+/// `[gateway.guard]` as `belay up` runs it ([`GuardSpec::recommended`]); a test below keeps
+/// the two equal.
+const RECOMMENDED: &str = r#"metadata = "hide"
+pin = true
+arguments = "block"
+injection = "annotate"
+secrets = "redact"
+secrets_in_arguments = "flag"
+secret_kinds = ["private_key", "bearer", "jwt", "api_key", "iban", "card", "ssn"]
+links = "flag"
+"#;
+
+#[test]
+fn the_guard_table_here_is_what_belay_up_runs() -> anyhow::Result<()> {
+    let parsed: GuardSpec = figment::Figment::from(
+        <figment::providers::Toml as figment::providers::Format>::string(RECOMMENDED),
+    )
+    .extract()?;
+    assert_eq!(parsed, GuardSpec::recommended());
+    Ok(())
+}
+
+/// `belay lab exploit ARGS --json`: the exit code and the report.
+fn exploit(args: &[&str]) -> anyhow::Result<(Option<i32>, Value)> {
+    let out = belay()
+        .args(["lab", "exploit"])
+        .args(args)
+        .arg("--json")
+        .output()?;
+    let report = serde_json::from_slice(&out.stdout).map_err(|e| {
+        anyhow::anyhow!(
+            "no report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    Ok((out.status.code(), report))
+}
+
+#[test]
+fn lab_list_names_every_lab_with_its_owasp_risks() -> anyhow::Result<()> {
+    let out = belay().args(["lab", "list", "--json"]).output()?;
+    assert!(out.status.success());
+    let labs: Vec<Value> = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(labs.len(), LabName::ALL.len());
+    for (lab, name) in labs.iter().zip(LabName::ALL) {
+        assert_eq!(lab["name"], name.as_str());
+        let risks = lab["risks"].as_array().map_or(0, Vec::len);
+        assert!(risks > 0, "{lab}");
+        assert!(
+            lab["risks"][0]
+                .as_str()
+                .is_some_and(|r| r.starts_with("MCP"))
+        );
+    }
+    let table = belay().args(["lab", "list"]).output()?;
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("tool-poisoning") && table.contains("MCP03"),
+        "{table}"
+    );
+    Ok(())
+}
+
+#[test]
+fn every_exploit_succeeds_bare_and_fails_against_the_fixed_twin() -> anyhow::Result<()> {
+    for lab in LabName::ALL {
+        let (code, report) = exploit(&[lab.as_str()])?;
+        assert_eq!(code, Some(1), "{lab} vulnerable: {report:#}");
+        assert_eq!(report["succeeded"], true, "{report:#}");
+        let (code, report) = exploit(&[lab.as_str(), "--fixed"])?;
+        assert_eq!(code, Some(0), "{lab} fixed: {report:#}");
+        assert_eq!(report["succeeded"], false, "{report:#}");
+    }
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_target_is_exit_2_with_the_reason() -> anyhow::Result<()> {
+    let out = belay()
+        .args([
+            "lab",
+            "exploit",
+            "tool-poisoning",
+            "--target",
+            "http://127.0.0.1:9/mcp",
+        ])
+        .output()?;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect") && stderr.contains("127.0.0.1:9"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_exploit_fails_behind_the_gateway_and_is_audited() -> anyhow::Result<()> {
+    for lab in LabName::ALL {
+        let dir = fresh_dir(&format!("lab-gw-{lab}"))?;
+        let config = dir.join("belay.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\n[[gateway.upstream]]\nname = \"lab\"\n\
+                 transport = {{ type = \"stdio\", command = \"{}\", args = [\"lab\", \"run\", \"{lab}\"] }}\n\
+                 [gateway.guard]\n{RECOMMENDED}\n[audit]\nsinks = [\"store\"]\n",
+                env!("CARGO_BIN_EXE_belay")
+            ),
+        )?;
+        let data = dir.join("data");
+        let (mut gateway, url) = gateway_with_upstreams_up(&config, &data)?;
+        let (code, report) = exploit(&[lab.as_str(), "--target", &url])?;
+        assert_eq!(code, Some(0), "{lab} behind the gateway: {report:#}");
+        assert!(report["stopped_by"].is_string(), "{report:#}");
+
+        let out = belay()
+            .arg("--config")
+            .arg(&config)
+            .args(["audit", "query", "--json", "--data-dir"])
+            .arg(&data)
+            .env_remove("BELAY_CONFIG")
+            .output()?;
+        let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        let flagged = records.iter().any(|r| {
+            r["guard"].as_array().is_some_and(|g| !g.is_empty()) || r["decision"] == "deny"
+        });
+        assert!(
+            flagged,
+            "{lab}: no audit record of the attempt: {records:#?}"
+        );
+        terminate(&gateway.0);
+        let _ = wait_with_timeout(&mut gateway.0, Duration::from_secs(10));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Starts `belay gateway serve` on a free port and waits until every upstream is connected
+/// (`belay_gateway_upstream_up` is 1 on /metrics): a lab whose tools the gateway hides must
+/// be hidden, not missing because it was still starting.
+fn gateway_with_upstreams_up(
+    config: &std::path::Path,
+    data: &std::path::Path,
+) -> anyhow::Result<(Reaper, String)> {
+    let mut child = Reaper(
+        belay()
+            .arg("--config")
+            .arg(config)
+            .args(["gateway", "serve", "--port", "0", "--data-dir"])
+            .arg(data)
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let url = stdout_line(&mut child.0, "gateway")?;
+    let metrics = url.replace("/mcp", "/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, body) = http_exchange(&metrics, "GET", "")?;
+        let down = body
+            .lines()
+            .filter(|l| l.starts_with("belay_gateway_upstream_up{"))
+            .any(|l| l.ends_with(" 0"));
+        let listed = body.contains("belay_gateway_upstream_up{");
+        if status == 200 && listed && !down {
+            return Ok((child, url));
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the gateway's upstreams did not come up: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
