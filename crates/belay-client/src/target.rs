@@ -105,9 +105,7 @@ impl Target {
         // is named `xpia`.
         let name = match args {
             [serve, name, ..] if stem == "belay" && serve == "serve" => name.clone(),
-            [lab, run, name, ..] if stem == "belay" && lab == "lab" && run == "run" => {
-                name.clone()
-            }
+            [lab, run, name, ..] if stem == "belay" && lab == "lab" && run == "run" => name.clone(),
             _ => stem,
         };
         Ok(Self {
