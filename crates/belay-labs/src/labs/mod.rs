@@ -1,6 +1,8 @@
 //! The labs, one module each: a vulnerable server, its fixed twin and the exploit.
 
+pub mod rce;
 pub mod tool_poisoning;
+pub mod xpia;
 
 use std::{fmt, str::FromStr};
 
@@ -34,6 +36,10 @@ impl fmt::Display for Variant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "&'static str")]
 pub enum LabName {
+    /// A fetched e-mail that tells the model to mail the user's credentials away.
+    Xpia,
+    /// A tool that passes its input to a shell.
+    Rce,
     /// A tool description that tells the model to read a secret file and pass it in a side
     /// parameter.
     ToolPoisoning,
@@ -68,11 +74,13 @@ pub struct Lab {
 
 impl LabName {
     /// Every lab, in the order `belay lab list` shows them.
-    pub const ALL: &'static [LabName] = &[LabName::ToolPoisoning];
+    pub const ALL: &'static [LabName] = &[LabName::Xpia, LabName::Rce, LabName::ToolPoisoning];
 
     /// The name typed on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
+            LabName::Xpia => "xpia",
+            LabName::Rce => "rce",
             LabName::ToolPoisoning => "tool-poisoning",
         }
     }
@@ -80,6 +88,8 @@ impl LabName {
     /// The lab's description.
     pub fn lab(self) -> &'static Lab {
         match self {
+            LabName::Xpia => &xpia::LAB,
+            LabName::Rce => &rce::LAB,
             LabName::ToolPoisoning => &tool_poisoning::LAB,
         }
     }
@@ -94,6 +104,8 @@ impl LabName {
         on_ready: impl FnOnce(String),
     ) -> Result<(), belay_mcp::Error> {
         match self {
+            LabName::Xpia => xpia::serve(variant, transport, options, shutdown, on_ready).await,
+            LabName::Rce => rce::serve(variant, transport, options, shutdown, on_ready).await,
             LabName::ToolPoisoning => {
                 tool_poisoning::serve(variant, transport, options, shutdown, on_ready).await
             }
@@ -108,6 +120,8 @@ impl LabName {
         options: &ConnectOptions,
     ) -> Result<Report, ExploitError> {
         match self {
+            LabName::Xpia => xpia::exploit(targets, options).await,
+            LabName::Rce => rce::exploit(targets, options).await,
             LabName::ToolPoisoning => tool_poisoning::exploit(targets, options).await,
         }
     }
@@ -132,6 +146,16 @@ impl FromStr for LabName {
                 format!("unknown lab `{s}`: expected one of {}", known.join(", "))
             })
     }
+}
+
+/// A tool result holding `text`.
+pub(crate) fn answer(text: impl Into<String>) -> rmcp::model::CallToolResult {
+    rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(text.into())])
+}
+
+/// A tool error saying `why`, for the model to read.
+pub(crate) fn refuse(why: impl Into<String>) -> rmcp::model::CallToolResult {
+    rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(why.into())])
 }
 
 /// Serving a lab in-process for the labs' own tests.
