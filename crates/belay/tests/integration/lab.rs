@@ -10,7 +10,7 @@ use crate::support::*;
 
 /// `[gateway.guard]` as `belay up` runs it ([`GuardSpec::recommended`]); a test below keeps
 /// the two equal.
-const RECOMMENDED: &str = r#"metadata = "hide"
+pub(crate) const RECOMMENDED: &str = r#"metadata = "hide"
 pin = true
 arguments = "block"
 injection = "annotate"
@@ -152,7 +152,7 @@ async fn every_exploit_fails_behind_the_gateway_and_is_audited() -> anyhow::Resu
 /// Starts `belay gateway serve` on a free port and waits until every upstream is connected
 /// (`belay_gateway_upstream_up` is 1 on /metrics): a lab whose tools the gateway hides must
 /// be hidden, not missing because it was still starting.
-fn gateway_with_upstreams_up(
+pub(crate) fn gateway_with_upstreams_up(
     config: &std::path::Path,
     data: &std::path::Path,
 ) -> anyhow::Result<(Reaper, String)> {

@@ -8,6 +8,7 @@ mod chat;
 mod chat_anthropic;
 mod chat_ask;
 mod chat_era;
+mod chat_lab;
 mod chat_terminal;
 mod chat_up;
 mod chat_url;
