@@ -111,7 +111,7 @@ fn list(json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|r| format!("{} {}", r.id(), r.title()))
             .collect();
-        anstream::println!("{bold}{:<22}{bold:#} {}", lab.name, lab.title);
+        anstream::println!("{bold}{:<22}{bold:#} {}", lab.name.as_str(), lab.title);
         anstream::println!("{:<22} {dim}{}{dim:#}", "", risks.join("; "));
     }
     anstream::println!(
