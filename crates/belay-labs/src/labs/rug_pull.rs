@@ -23,7 +23,8 @@ use rmcp::{
     handler::server::common::schema_for_type,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+        SubscriptionFilter, Tool,
     },
     service::{RequestContext, SubscriptionContext},
 };
@@ -191,6 +192,13 @@ impl ServerHandler for Pulling {
             }
         }
         Ok(result.into())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
@@ -442,6 +450,22 @@ mod tests {
         agent.look().await?;
         assert_eq!(agent.tools()[0].description.as_deref(), Some(PULLED));
         agent.close().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_called_hears_of_the_change_on_its_listen_stream()
+    -> Result<(), ExploitError> {
+        let (url, _served) = serve_http(LabName::RugPull, Variant::Vulnerable).await;
+        let bystander = Agent::connect(&[target(&url)], &ConnectOptions::default()).await?;
+        let mut caller = Agent::connect(&[target(&url)], &ConnectOptions::default()).await?;
+        let mut arguments = Map::new();
+        arguments.insert("celsius".into(), json!(0));
+        caller.call(TOOL, arguments, "the trial".into()).await;
+        // The caller's call stream carries its notice; the bystander has only its stream.
+        assert!(bystander.wait_for_tool_list_change(CHANGE_WAIT).await);
+        caller.close().await;
+        bystander.close().await;
         Ok(())
     }
 
