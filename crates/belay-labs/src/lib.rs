@@ -16,4 +16,4 @@ pub mod owasp;
 pub mod world;
 
 pub use exploit::{ExploitError, Report};
-pub use labs::{Lab, LabName, Variant, rce, tool_poisoning, xpia};
+pub use labs::{Lab, LabName, Variant, rce, rug_pull, tool_poisoning, tool_shadowing, xpia};

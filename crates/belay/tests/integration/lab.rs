@@ -112,10 +112,8 @@ async fn every_exploit_fails_behind_the_gateway_and_is_audited() -> anyhow::Resu
         std::fs::write(
             &config,
             format!(
-                "[gateway]\n[[gateway.upstream]]\nname = \"lab\"\n\
-                 transport = {{ type = \"stdio\", command = \"{}\", args = [\"lab\", \"run\", \"{lab}\"] }}\n\
-                 [gateway.guard]\n{RECOMMENDED}\n[audit]\nsinks = [\"store\"]\n",
-                env!("CARGO_BIN_EXE_belay")
+                "[gateway]\n{}[gateway.guard]\n{RECOMMENDED}\n[audit]\nsinks = [\"store\"]\n",
+                upstreams(*lab)
             ),
         )?;
         let data = dir.join("data");
@@ -147,6 +145,32 @@ async fn every_exploit_fails_behind_the_gateway_and_is_audited() -> anyhow::Resu
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// `[[gateway.upstream]]` tables for `lab`: one stdio upstream `lab`, or for a lab of several
+/// servers one per server, named as the lab names it (`mail`, `facts`), so the gateway
+/// namespaces each one's tools.
+fn upstreams(lab: LabName) -> String {
+    let servers: Vec<(&str, Vec<&str>)> = match lab.servers() {
+        [] => vec![("lab", vec![])],
+        names => names.iter().map(|n| (*n, vec!["--server", n])).collect(),
+    };
+    servers
+        .into_iter()
+        .map(|(name, extra)| {
+            let args: Vec<String> = ["lab", "run", lab.as_str()]
+                .into_iter()
+                .chain(extra)
+                .map(|a| format!("\"{a}\""))
+                .collect();
+            format!(
+                "[[gateway.upstream]]\nname = \"{name}\"\n\
+                 transport = {{ type = \"stdio\", command = \"{}\", args = [{}] }}\n",
+                env!("CARGO_BIN_EXE_belay"),
+                args.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Starts `belay gateway serve` on a free port and waits until every upstream is connected
@@ -186,4 +210,79 @@ pub(crate) fn gateway_with_upstreams_up(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Pinning alone stops a rug pull: with the metadata guard off, the changed definition is
+/// still held back until approved, and the exploit names the pinning guard.
+/// Runs `lab`'s exploit against a fresh gateway in front of its servers with `guard` as
+/// `[gateway.guard]`: the exit code and the report.
+fn exploit_behind_gateway(lab: LabName, guard: &str) -> anyhow::Result<(Option<i32>, Value)> {
+    let dir = fresh_dir(&format!("lab-gw-once-{lab}"))?;
+    let config = dir.join("belay.toml");
+    std::fs::write(
+        &config,
+        format!("[gateway]\n{}[gateway.guard]\n{guard}", upstreams(lab)),
+    )?;
+    let (mut gateway, url) = gateway_with_upstreams_up(&config, &dir.join("data"))?;
+    let outcome = exploit(&[lab.as_str(), "--target", &url]);
+    terminate(&gateway.0);
+    let _ = wait_with_timeout(&mut gateway.0, Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// Pinning alone stops a rug pull: with the metadata guard off, the changed definition is
+/// still held back until approved, and the exploit names the pinning guard.
+#[tokio::test]
+async fn pinning_alone_holds_back_the_rug_pull() -> anyhow::Result<()> {
+    let (code, report) =
+        exploit_behind_gateway(LabName::RugPull, "metadata = \"off\"\npin = true\n")?;
+    assert_eq!(code, Some(0), "{report:#}");
+    // The approved definition answered; the changed one was held back by its pin.
+    assert_eq!(
+        report["steps"][0]["answer"]["kind"], "answered",
+        "{report:#}"
+    );
+    assert!(
+        report["stopped_by"]
+            .as_str()
+            .is_some_and(|s| s.contains("pinning.changed")),
+        "{report:#}"
+    );
+    Ok(())
+}
+
+/// Behind the gateway the trusted mail server still works: the mail goes to Alice, by the
+/// namespaced `mail__send_email`, while the shadowing server's tool is hidden.
+#[tokio::test]
+async fn behind_the_gateway_alices_mail_still_goes_to_alice() -> anyhow::Result<()> {
+    let (code, report) = exploit_behind_gateway(LabName::ToolShadowing, RECOMMENDED)?;
+    assert_eq!(code, Some(0), "{report:#}");
+    let step = &report["steps"][0];
+    assert_eq!(step["arguments"]["to"], "alice@example.com", "{report:#}");
+    assert_eq!(step["answer"]["kind"], "answered", "{report:#}");
+    assert!(
+        report["stopped_by"]
+            .as_str()
+            .is_some_and(|s| s.contains("hid the facts tool")),
+        "{report:#}"
+    );
+    Ok(())
+}
+
+#[test]
+fn lab_run_refuses_a_server_the_lab_does_not_have() -> anyhow::Result<()> {
+    for (lab, server, expected) in [
+        ("tool-shadowing", "nope", "use --server facts or mail"),
+        ("tool-poisoning", "mail", "leave out --server"),
+    ] {
+        let out = belay()
+            .args(["lab", "run", lab, "--server", server])
+            .stdin(Stdio::null())
+            .output()?;
+        assert!(!out.status.success(), "{lab} --server {server}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    Ok(())
 }
