@@ -1,5 +1,6 @@
 //! The labs, one module each: a vulnerable server, its fixed twin and the exploit.
 
+pub mod over_sharing;
 pub mod tool_poisoning;
 
 use std::{fmt, str::FromStr};
@@ -37,6 +38,8 @@ pub enum LabName {
     /// A tool description that tells the model to read a secret file and pass it in a side
     /// parameter.
     ToolPoisoning,
+    /// A customer service that returns whole records, anyone's, where one field was asked.
+    OverSharing,
 }
 
 impl From<LabName> for &'static str {
@@ -68,12 +71,13 @@ pub struct Lab {
 
 impl LabName {
     /// Every lab, in the order `belay lab list` shows them.
-    pub const ALL: &'static [LabName] = &[LabName::ToolPoisoning];
+    pub const ALL: &'static [LabName] = &[LabName::ToolPoisoning, LabName::OverSharing];
 
     /// The name typed on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             LabName::ToolPoisoning => "tool-poisoning",
+            LabName::OverSharing => "over-sharing",
         }
     }
 
@@ -81,6 +85,7 @@ impl LabName {
     pub fn lab(self) -> &'static Lab {
         match self {
             LabName::ToolPoisoning => &tool_poisoning::LAB,
+            LabName::OverSharing => &over_sharing::LAB,
         }
     }
 
@@ -97,6 +102,9 @@ impl LabName {
             LabName::ToolPoisoning => {
                 tool_poisoning::serve(variant, transport, options, shutdown, on_ready).await
             }
+            LabName::OverSharing => {
+                over_sharing::serve(variant, transport, options, shutdown, on_ready).await
+            }
         }
     }
 
@@ -109,6 +117,7 @@ impl LabName {
     ) -> Result<Report, ExploitError> {
         match self {
             LabName::ToolPoisoning => tool_poisoning::exploit(targets, options).await,
+            LabName::OverSharing => over_sharing::exploit(targets, options).await,
         }
     }
 }
