@@ -16,4 +16,4 @@ pub mod owasp;
 pub mod world;
 
 pub use exploit::{ExploitError, Report};
-pub use labs::{Lab, LabName, Variant, over_sharing, tool_poisoning};
+pub use labs::{Lab, LabName, Variant, over_sharing, token_mismanagement, tool_poisoning};

@@ -1,6 +1,7 @@
 //! The labs, one module each: a vulnerable server, its fixed twin and the exploit.
 
 pub mod over_sharing;
+pub mod token_mismanagement;
 pub mod tool_poisoning;
 
 use std::{fmt, str::FromStr};
@@ -40,6 +41,8 @@ pub enum LabName {
     ToolPoisoning,
     /// A customer service that returns whole records, anyone's, where one field was asked.
     OverSharing,
+    /// A server that takes any token or none, from the URL too, and passes it downstream.
+    TokenMismanagement,
 }
 
 impl From<LabName> for &'static str {
@@ -71,13 +74,18 @@ pub struct Lab {
 
 impl LabName {
     /// Every lab, in the order `belay lab list` shows them.
-    pub const ALL: &'static [LabName] = &[LabName::ToolPoisoning, LabName::OverSharing];
+    pub const ALL: &'static [LabName] = &[
+        LabName::ToolPoisoning,
+        LabName::OverSharing,
+        LabName::TokenMismanagement,
+    ];
 
     /// The name typed on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             LabName::ToolPoisoning => "tool-poisoning",
             LabName::OverSharing => "over-sharing",
+            LabName::TokenMismanagement => "token-mismanagement",
         }
     }
 
@@ -86,6 +94,7 @@ impl LabName {
         match self {
             LabName::ToolPoisoning => &tool_poisoning::LAB,
             LabName::OverSharing => &over_sharing::LAB,
+            LabName::TokenMismanagement => &token_mismanagement::LAB,
         }
     }
 
@@ -105,6 +114,9 @@ impl LabName {
             LabName::OverSharing => {
                 over_sharing::serve(variant, transport, options, shutdown, on_ready).await
             }
+            LabName::TokenMismanagement => {
+                token_mismanagement::serve(variant, transport, options, shutdown, on_ready).await
+            }
         }
     }
 
@@ -118,6 +130,7 @@ impl LabName {
         match self {
             LabName::ToolPoisoning => tool_poisoning::exploit(targets, options).await,
             LabName::OverSharing => over_sharing::exploit(targets, options).await,
+            LabName::TokenMismanagement => token_mismanagement::exploit(targets, options).await,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::{process::ExitCode, sync::Arc};
 use anstyle::{AnsiColor, Style};
 use anyhow::Context;
 use belay_client::{ConnectOptions, Target, target::unique_names};
-use belay_labs::{LabName, Report, Variant, agent::Answer};
+use belay_labs::{LabName, Report, Variant, agent::Answer, token_mismanagement};
 use belay_mcp::{HttpOptions, Transport, guard::AllowList};
 use clap::{Args, Subcommand};
 
@@ -65,6 +65,11 @@ struct RunArgs {
     /// Path of the Streamable HTTP endpoint.
     #[arg(long, default_value = "/mcp")]
     path: String,
+    /// Serve the fixed twin behind Belay's resource-server check, accepting tokens of this
+    /// issuer (`belay up`'s or `belay auth serve`'s URL) issued for this server. The
+    /// token-mismanagement twin refuses everyone without one.
+    #[arg(long, value_name = "URL", requires = "fixed")]
+    issuer: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +84,10 @@ struct ExploitArgs {
     /// Without --target: attack the fixed twin.
     #[arg(long, conflicts_with = "target")]
     fixed: bool,
+    /// With --fixed: the issuer whose tokens the fixed twin accepts (see `belay lab run
+    /// --issuer`).
+    #[arg(long, value_name = "URL", requires = "fixed")]
+    issuer: Option<String>,
     /// A header sent with every request (`Authorization: Bearer …`); repeatable.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -147,7 +156,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" or ")
     );
-    let options = http_options(&args.host, args.port, &args.path)?;
+    let mut options = http_options(&args.host, args.port, &args.path)?;
+    options.wrap = resource_check(args.issuer.as_deref())?;
     let variant = if args.fixed {
         Variant::Fixed
     } else {
@@ -217,7 +227,8 @@ async fn attack(args: &ExploitArgs) -> anyhow::Result<Report> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (ready, url) = tokio::sync::oneshot::channel();
     let ready = Arc::new(std::sync::Mutex::new(Some(ready)));
-    let options_http = http_options("127.0.0.1", 0, "/mcp")?;
+    let mut options_http = http_options("127.0.0.1", 0, "/mcp")?;
+    options_http.wrap = resource_check(args.issuer.as_deref())?;
     let name = args.name;
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
@@ -239,6 +250,16 @@ async fn attack(args: &ExploitArgs) -> anyhow::Result<Report> {
     let report = args.name.exploit(&[target], &options).await;
     shutdown.cancel();
     Ok(report?)
+}
+
+/// `--issuer`: the resource-server check in front of a fixed twin.
+fn resource_check(issuer: Option<&str>) -> anyhow::Result<Option<belay_mcp::RouterWrap>> {
+    issuer
+        .map(|issuer| {
+            token_mismanagement::resource_check(issuer)
+                .with_context(|| format!("--issuer `{issuer}`"))
+        })
+        .transpose()
 }
 
 fn http_target(
@@ -279,7 +300,7 @@ fn print_report(report: &Report, json: bool) {
                     text
                 }
             }
-            Answer::Refused { code, message, .. } => format!("refused ({code}): {message}"),
+            Answer::Refused { code, message, .. } => format!("refused ({code}): {}", fold(message)),
             Answer::NotOffered => "not offered".into(),
             Answer::Broken { reason } => format!("failed: {reason}"),
         };
