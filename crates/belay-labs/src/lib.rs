@@ -16,4 +16,6 @@ pub mod owasp;
 pub mod world;
 
 pub use exploit::{ExploitError, Report};
-pub use labs::{Lab, LabName, Variant, over_sharing, token_mismanagement, tool_poisoning};
+pub use labs::{
+    Lab, LabName, Variant, over_sharing, privilege_escalation, token_mismanagement, tool_poisoning,
+};

@@ -1,6 +1,7 @@
 //! The labs, one module each: a vulnerable server, its fixed twin and the exploit.
 
 pub mod over_sharing;
+pub mod privilege_escalation;
 pub mod token_mismanagement;
 pub mod tool_poisoning;
 
@@ -43,6 +44,8 @@ pub enum LabName {
     OverSharing,
     /// A server that takes any token or none, from the URL too, and passes it downstream.
     TokenMismanagement,
+    /// A read scope that reaches write tools.
+    PrivilegeEscalation,
 }
 
 impl From<LabName> for &'static str {
@@ -78,6 +81,7 @@ impl LabName {
         LabName::ToolPoisoning,
         LabName::OverSharing,
         LabName::TokenMismanagement,
+        LabName::PrivilegeEscalation,
     ];
 
     /// The name typed on the command line.
@@ -86,6 +90,7 @@ impl LabName {
             LabName::ToolPoisoning => "tool-poisoning",
             LabName::OverSharing => "over-sharing",
             LabName::TokenMismanagement => "token-mismanagement",
+            LabName::PrivilegeEscalation => "privilege-escalation",
         }
     }
 
@@ -95,6 +100,7 @@ impl LabName {
             LabName::ToolPoisoning => &tool_poisoning::LAB,
             LabName::OverSharing => &over_sharing::LAB,
             LabName::TokenMismanagement => &token_mismanagement::LAB,
+            LabName::PrivilegeEscalation => &privilege_escalation::LAB,
         }
     }
 
@@ -112,10 +118,27 @@ impl LabName {
                 tool_poisoning::serve(variant, transport, options, shutdown, on_ready).await
             }
             LabName::OverSharing => {
-                over_sharing::serve(variant, transport, options, shutdown, on_ready).await
+                let (vulnerable, fixed) = (
+                    over_sharing::OverSharing::new(),
+                    over_sharing::Minimal::new(),
+                );
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
             }
             LabName::TokenMismanagement => {
                 token_mismanagement::serve(variant, transport, options, shutdown, on_ready).await
+            }
+            LabName::PrivilegeEscalation => {
+                let (vulnerable, fixed) = (
+                    privilege_escalation::DoorOnly::new(),
+                    privilege_escalation::PerTool::new(),
+                );
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
             }
         }
     }
@@ -131,7 +154,30 @@ impl LabName {
             LabName::ToolPoisoning => tool_poisoning::exploit(targets, options).await,
             LabName::OverSharing => over_sharing::exploit(targets, options).await,
             LabName::TokenMismanagement => token_mismanagement::exploit(targets, options).await,
+            LabName::PrivilegeEscalation => privilege_escalation::exploit(targets, options).await,
         }
+    }
+}
+
+/// Serves `vulnerable` or `fixed`, as `variant` says, on `transport` until `shutdown`.
+async fn serve_variant<V, F>(
+    variant: Variant,
+    vulnerable: V,
+    fixed: F,
+    transport: Transport,
+    options: &HttpOptions,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(String),
+) -> Result<(), belay_mcp::Error>
+where
+    V: rmcp::ServerHandler + Clone,
+    F: rmcp::ServerHandler + Clone,
+{
+    match variant {
+        Variant::Vulnerable => {
+            belay_mcp::serve(vulnerable, transport, options, shutdown, on_ready).await
+        }
+        Variant::Fixed => belay_mcp::serve(fixed, transport, options, shutdown, on_ready).await,
     }
 }
 

@@ -14,7 +14,7 @@
 
 use belay_client::{ConnectOptions, Target};
 use belay_guard::{SecretKind, SecretScanner};
-use belay_mcp::{HttpOptions, Parameters, Transport, schema::portable_tools};
+use belay_mcp::{Parameters, Transport, schema::portable_tools};
 use rmcp::{
     ServerHandler,
     handler::server::router::tool::ToolRouter,
@@ -24,10 +24,9 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ExploitError, Lab, LabName, Report, Variant,
+    ExploitError, Lab, LabName, Report,
     agent::{Agent, Answer, Step},
     owasp::Risk,
 };
@@ -213,24 +212,6 @@ impl Default for Minimal {
 #[tool_handler(router = self.tool_router, name = "belay-lab-over-sharing-fixed")]
 impl ServerHandler for Minimal {}
 
-/// Serves `variant` on `transport` until `shutdown`.
-pub async fn serve(
-    variant: Variant,
-    transport: Transport,
-    options: &HttpOptions,
-    shutdown: CancellationToken,
-    on_ready: impl FnOnce(String),
-) -> Result<(), belay_mcp::Error> {
-    match variant {
-        Variant::Vulnerable => {
-            belay_mcp::serve(OverSharing::new(), transport, options, shutdown, on_ready).await
-        }
-        Variant::Fixed => {
-            belay_mcp::serve(Minimal::new(), transport, options, shutdown, on_ready).await
-        }
-    }
-}
-
 /// The user (customer [`SIGNED_IN`]) asks for their e-mail address on file, then for
 /// another customer's.
 pub async fn exploit(targets: &[Target], options: &ConnectOptions) -> Result<Report, ExploitError> {
@@ -378,6 +359,7 @@ mod tests {
     use serde_json::{Map, Value};
 
     use super::*;
+    use crate::Variant;
     use crate::labs::testing::{exploit_against, listed_tool, serve_http, target};
 
     fn arguments(value: Value) -> Map<String, Value> {

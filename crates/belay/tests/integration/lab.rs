@@ -21,6 +21,28 @@ secret_kinds = ["private_key", "bearer", "jwt", "api_key", "iban", "card", "ssn"
 links = "flag"
 "#;
 
+/// What a lab's defence needs beyond belay up's guards, as its README says: the gateway
+/// cannot know per-tool scopes unless a policy names them.
+fn defence_config(lab: LabName) -> &'static str {
+    match lab {
+        LabName::PrivilegeEscalation => {
+            r#"[gateway.policy]
+default = "allow"
+[[gateway.policy.rules]]
+id = "note-writers"
+scopes = ["notes:write"]
+names = ["delete_*"]
+[[gateway.policy.rules]]
+id = "writes-need-the-write-scope"
+effect = "deny"
+description = "deleting notes needs the notes:write scope"
+names = ["delete_*"]
+"#
+        }
+        _ => "",
+    }
+}
+
 #[test]
 fn the_guard_table_here_is_what_belay_up_runs() -> anyhow::Result<()> {
     let parsed: GuardSpec = figment::Figment::from(
@@ -119,8 +141,9 @@ async fn every_exploit_fails_behind_the_gateway_and_is_audited() -> anyhow::Resu
             format!(
                 "[gateway]\n[[gateway.upstream]]\nname = \"lab\"\n\
                  transport = {{ type = \"stdio\", command = \"{}\", args = [\"lab\", \"run\", \"{lab}\"] }}\n\
-                 [gateway.guard]\n{RECOMMENDED}\n[audit]\nsinks = [\"store\"]\n",
-                env!("CARGO_BIN_EXE_belay")
+                 [gateway.guard]\n{RECOMMENDED}\n{}\n[audit]\nsinks = [\"store\"]\n",
+                env!("CARGO_BIN_EXE_belay"),
+                defence_config(*lab),
             ),
         )?;
         let data = dir.join("data");
