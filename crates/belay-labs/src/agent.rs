@@ -360,6 +360,29 @@ impl Agent {
         step
     }
 
+    /// Calls `tool` even when no server lists it, as an attacker who knows its name does
+    /// (a gateway may hide a tool from the list and still be asked for it): a listed tool
+    /// as [`Agent::call`]; else the first server, under the name [`reading::unlisted_name`]
+    /// guesses.
+    pub async fn call_unlisted(
+        &mut self,
+        tool: &str,
+        arguments: Map<String, Value>,
+        because: String,
+    ) -> Step {
+        if self.offers(tool) {
+            return self.call(tool, arguments, because).await;
+        }
+        let answer = match self.servers.first() {
+            Some(server) => {
+                let name = reading::unlisted_name(&server.tools, tool);
+                Self::send(server, name, arguments.clone()).await
+            }
+            None => Answer::NotOffered,
+        };
+        self.record(tool, arguments, because, answer)
+    }
+
     /// `known`: look the tool up in every list the servers ever gave, not only the latest.
     async fn answer(&self, tool: &str, arguments: Map<String, Value>, known: bool) -> Answer {
         let found = self.servers.iter().find_map(|server| {
@@ -369,6 +392,10 @@ impl Agent {
         let Some((server, name)) = found else {
             return Answer::NotOffered;
         };
+        Self::send(server, name.to_string(), arguments).await
+    }
+
+    async fn send(server: &Server, name: String, arguments: Map<String, Value>) -> Answer {
         let mut params = CallToolRequestParams::new(name);
         params.arguments = Some(arguments);
         match tokio::time::timeout(CALL_WAIT, server.session.call_tool(params)).await {

@@ -1,7 +1,10 @@
 //! The labs, one module each: a vulnerable server, its fixed twin and the exploit.
 
+pub mod over_sharing;
+pub mod privilege_escalation;
 pub mod rce;
 pub mod rug_pull;
+pub mod token_mismanagement;
 pub mod tool_poisoning;
 pub mod tool_shadowing;
 pub mod xpia;
@@ -49,6 +52,12 @@ pub enum LabName {
     RugPull,
     /// A malicious server whose description changes how a trusted server's tool is used.
     ToolShadowing,
+    /// A customer service that returns whole records, anyone's, where one field was asked.
+    OverSharing,
+    /// A server that takes any token or none, from the URL too, and passes it downstream.
+    TokenMismanagement,
+    /// A read scope that reaches write tools.
+    PrivilegeEscalation,
 }
 
 impl From<LabName> for &'static str {
@@ -86,6 +95,9 @@ impl LabName {
         LabName::ToolPoisoning,
         LabName::RugPull,
         LabName::ToolShadowing,
+        LabName::TokenMismanagement,
+        LabName::PrivilegeEscalation,
+        LabName::OverSharing,
     ];
 
     /// The name typed on the command line.
@@ -96,6 +108,9 @@ impl LabName {
             LabName::ToolPoisoning => "tool-poisoning",
             LabName::RugPull => "rug-pull",
             LabName::ToolShadowing => "tool-shadowing",
+            LabName::OverSharing => "over-sharing",
+            LabName::TokenMismanagement => "token-mismanagement",
+            LabName::PrivilegeEscalation => "privilege-escalation",
         }
     }
 
@@ -107,6 +122,9 @@ impl LabName {
             LabName::ToolPoisoning => &tool_poisoning::LAB,
             LabName::RugPull => &rug_pull::LAB,
             LabName::ToolShadowing => &tool_shadowing::LAB,
+            LabName::OverSharing => &over_sharing::LAB,
+            LabName::TokenMismanagement => &token_mismanagement::LAB,
+            LabName::PrivilegeEscalation => &privilege_escalation::LAB,
         }
     }
 
@@ -131,6 +149,29 @@ impl LabName {
             LabName::ToolShadowing => {
                 let server = tool_shadowing::Server::Facts;
                 tool_shadowing::serve(server, variant, transport, options, shutdown, on_ready).await
+            }
+            LabName::OverSharing => {
+                let (vulnerable, fixed) = (
+                    over_sharing::OverSharing::new(),
+                    over_sharing::Minimal::new(),
+                );
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
+            }
+            LabName::TokenMismanagement => {
+                token_mismanagement::serve(variant, transport, options, shutdown, on_ready).await
+            }
+            LabName::PrivilegeEscalation => {
+                let (vulnerable, fixed) = (
+                    privilege_escalation::DoorOnly::new(),
+                    privilege_escalation::PerTool::new(),
+                );
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
             }
         }
     }
@@ -191,7 +232,32 @@ impl LabName {
             LabName::ToolPoisoning => tool_poisoning::exploit(targets, options).await,
             LabName::RugPull => rug_pull::exploit(targets, options).await,
             LabName::ToolShadowing => tool_shadowing::exploit(targets, options).await,
+            LabName::OverSharing => over_sharing::exploit(targets, options).await,
+            LabName::TokenMismanagement => token_mismanagement::exploit(targets, options).await,
+            LabName::PrivilegeEscalation => privilege_escalation::exploit(targets, options).await,
         }
+    }
+}
+
+/// Serves `vulnerable` or `fixed`, as `variant` says, on `transport` until `shutdown`.
+async fn serve_variant<V, F>(
+    variant: Variant,
+    vulnerable: V,
+    fixed: F,
+    transport: Transport,
+    options: &HttpOptions,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(String),
+) -> Result<(), belay_mcp::Error>
+where
+    V: rmcp::ServerHandler + Clone,
+    F: rmcp::ServerHandler + Clone,
+{
+    match variant {
+        Variant::Vulnerable => {
+            belay_mcp::serve(vulnerable, transport, options, shutdown, on_ready).await
+        }
+        Variant::Fixed => belay_mcp::serve(fixed, transport, options, shutdown, on_ready).await,
     }
 }
 

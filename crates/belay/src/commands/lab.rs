@@ -7,7 +7,7 @@ use std::{process::ExitCode, sync::Arc};
 use anstyle::{AnsiColor, Style};
 use anyhow::Context;
 use belay_client::{ConnectOptions, Target, target::unique_names};
-use belay_labs::{LabName, Report, Variant, agent::Answer};
+use belay_labs::{LabName, Report, Variant, agent::Answer, token_mismanagement};
 use belay_mcp::{HttpOptions, Transport, guard::AllowList};
 use clap::{Args, Subcommand};
 
@@ -70,6 +70,11 @@ struct RunArgs {
     /// Path of the Streamable HTTP endpoint.
     #[arg(long, default_value = "/mcp")]
     path: String,
+    /// Serve the fixed twin behind Belay's resource-server check, accepting tokens of this
+    /// issuer (`belay up`'s or `belay auth serve`'s URL) issued for this server. The
+    /// token-mismanagement twin refuses everyone without one.
+    #[arg(long, value_name = "URL", requires = "fixed")]
+    issuer: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +89,10 @@ struct ExploitArgs {
     /// Without --target: attack the fixed twin.
     #[arg(long, conflicts_with = "target")]
     fixed: bool,
+    /// With --fixed: the issuer whose tokens the fixed twin accepts (see `belay lab run
+    /// --issuer`).
+    #[arg(long, value_name = "URL", requires = "fixed")]
+    issuer: Option<String>,
     /// A header sent with every request (`Authorization: Bearer …`); repeatable.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -172,7 +181,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             }
         );
     }
-    let options = http_options(&args.host, args.port, &args.path)?;
+    let mut options = http_options(&args.host, args.port, &args.path)?;
+    options.wrap = resource_check(args.issuer.as_deref())?;
     let variant = if args.fixed {
         Variant::Fixed
     } else {
@@ -250,7 +260,14 @@ async fn attack(args: &ExploitArgs) -> anyhow::Result<Report> {
     };
     let mut targets = Vec::new();
     for server in servers {
-        let url = start_lab_server(args.name, server, variant, shutdown.clone()).await?;
+        let url = start_lab_server(
+            args.name,
+            server,
+            variant,
+            args.issuer.as_deref(),
+            shutdown.clone(),
+        )
+        .await?;
         let mut target = http_target(&url, &headers)?;
         target.name = server.unwrap_or("lab").to_owned();
         targets.push(target);
@@ -259,16 +276,18 @@ async fn attack(args: &ExploitArgs) -> anyhow::Result<Report> {
 }
 
 /// Serves one of `name`'s servers over Streamable HTTP on a free loopback port until
-/// `shutdown`; its URL.
+/// `shutdown`, behind `issuer`'s resource-server check if given; its URL.
 async fn start_lab_server(
     name: LabName,
     server: Option<&'static str>,
     variant: Variant,
+    issuer: Option<&str>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<String> {
     let (ready, url) = tokio::sync::oneshot::channel();
     let ready = Arc::new(std::sync::Mutex::new(Some(ready)));
-    let options_http = http_options("127.0.0.1", 0, "/mcp")?;
+    let mut options_http = http_options("127.0.0.1", 0, "/mcp")?;
+    options_http.wrap = resource_check(issuer)?;
     let served = tokio::spawn(async move {
         name.serve_server(
             server,
@@ -291,6 +310,16 @@ async fn start_lab_server(
             _ => anyhow::bail!("the lab's server did not start"),
         },
     }
+}
+
+/// `--issuer`: the resource-server check in front of a fixed twin.
+fn resource_check(issuer: Option<&str>) -> anyhow::Result<Option<belay_mcp::RouterWrap>> {
+    issuer
+        .map(|issuer| {
+            token_mismanagement::resource_check(issuer)
+                .with_context(|| format!("--issuer `{issuer}`"))
+        })
+        .transpose()
 }
 
 fn http_target(
@@ -331,7 +360,7 @@ fn print_report(report: &Report, json: bool) {
                     text
                 }
             }
-            Answer::Refused { code, message, .. } => format!("refused ({code}): {message}"),
+            Answer::Refused { code, message, .. } => format!("refused ({code}): {}", fold(message)),
             Answer::NotOffered => "not offered".into(),
             Answer::Broken { reason } => format!("failed: {reason}"),
         };
