@@ -82,6 +82,9 @@ pub enum Command {
     /// Vulnerable MCP servers beside their fixed twins, and the exploits that prove each fix
     /// (`exploit`: exit 0 defended, 1 the attack succeeded, 2 it could not run).
     Lab(commands::lab::LabArgs),
+    /// A private MCP registry (the official Registry API) with governance: serve it, list
+    /// what was published, approve, deprecate or block a version.
+    Registry(commands::registry::RegistryArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
             Command::Gateway(args) => commands::gateway::run(args, config).await,
             Command::Audit(args) => commands::audit::run(args, config).await,
             Command::Chat(args) => commands::chat::run(args, config).await,
+            Command::Registry(args) => commands::registry::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,
