@@ -138,13 +138,37 @@ impl LabName {
         on_ready: impl FnOnce(String),
     ) -> Result<(), belay_mcp::Error> {
         match self {
-            LabName::Xpia => xpia::serve(variant, transport, options, shutdown, on_ready).await,
+            LabName::Xpia => {
+                let fixed =
+                    xpia::Fixed::new().map_err(|e| belay_mcp::Error::Setup(e.to_string()))?;
+                serve_variant(
+                    variant,
+                    xpia::Vulnerable::new(),
+                    fixed,
+                    transport,
+                    options,
+                    shutdown,
+                    on_ready,
+                )
+                .await
+            }
             LabName::Rce => rce::serve(variant, transport, options, shutdown, on_ready).await,
             LabName::ToolPoisoning => {
-                tool_poisoning::serve(variant, transport, options, shutdown, on_ready).await
+                let (vulnerable, fixed) = (
+                    tool_poisoning::Poisoned::new(),
+                    tool_poisoning::Honest::new(),
+                );
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
             }
             LabName::RugPull => {
-                rug_pull::serve(variant, transport, options, shutdown, on_ready).await
+                let (vulnerable, fixed) = (rug_pull::Pulling::new(), rug_pull::Frozen::new());
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
             }
             LabName::ToolShadowing => {
                 let server = tool_shadowing::Server::Facts;

@@ -17,7 +17,7 @@ use std::{
 };
 
 use belay_client::{ConnectOptions, Target};
-use belay_mcp::{HttpOptions, Transport, schema::portable_tool};
+use belay_mcp::{Transport, schema::portable_tool};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::common::schema_for_type,
@@ -32,10 +32,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ExploitError, Lab, LabName, Report, Variant,
+    ExploitError, Lab, LabName, Report,
     agent::{Agent, Answer, Step},
     owasp::Risk,
     world,
@@ -282,24 +281,6 @@ impl ServerHandler for Frozen {
     }
 }
 
-/// Serves `variant` on `transport` until `shutdown`.
-pub async fn serve(
-    variant: Variant,
-    transport: Transport,
-    options: &HttpOptions,
-    shutdown: CancellationToken,
-    on_ready: impl FnOnce(String),
-) -> Result<(), belay_mcp::Error> {
-    match variant {
-        Variant::Vulnerable => {
-            belay_mcp::serve(Pulling::new(), transport, options, shutdown, on_ready).await
-        }
-        Variant::Fixed => {
-            belay_mcp::serve(Frozen::new(), transport, options, shutdown, on_ready).await
-        }
-    }
-}
-
 /// The user converts 21 °C (the trial that approves the tool), then 30 °C; between the two
 /// the assistant re-reads the tool list if a server says it changed, as clients do.
 pub async fn exploit(targets: &[Target], options: &ConnectOptions) -> Result<Report, ExploitError> {
@@ -401,6 +382,7 @@ fn judge(changed: bool, second: &Step, steps: Vec<Step>) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Variant;
     use crate::labs::testing::{exploit_against, serve_http, target};
 
     #[tokio::test]

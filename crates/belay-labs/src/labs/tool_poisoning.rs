@@ -7,7 +7,7 @@
 //! poisoned tool and pinning would hold back a later change to it.
 
 use belay_client::{ConnectOptions, Target};
-use belay_mcp::{HttpOptions, Parameters, Transport, schema::portable_tools};
+use belay_mcp::{Parameters, Transport, schema::portable_tools};
 use rmcp::{
     ServerHandler,
     handler::server::router::tool::ToolRouter,
@@ -17,10 +17,9 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ExploitError, Lab, LabName, Report, Variant,
+    ExploitError, Lab, LabName, Report,
     agent::{Agent, Answer},
     owasp::Risk,
     world,
@@ -138,24 +137,6 @@ impl Default for Honest {
 #[tool_handler(router = self.tool_router, name = "belay-lab-tool-poisoning-fixed")]
 impl ServerHandler for Honest {}
 
-/// Serves `variant` on `transport` until `shutdown`.
-pub async fn serve(
-    variant: Variant,
-    transport: Transport,
-    options: &HttpOptions,
-    shutdown: CancellationToken,
-    on_ready: impl FnOnce(String),
-) -> Result<(), belay_mcp::Error> {
-    match variant {
-        Variant::Vulnerable => {
-            belay_mcp::serve(Poisoned::new(), transport, options, shutdown, on_ready).await
-        }
-        Variant::Fixed => {
-            belay_mcp::serve(Honest::new(), transport, options, shutdown, on_ready).await
-        }
-    }
-}
-
 /// The user asks for 2 + 3; the assistant reads `add`'s description and obeys it.
 pub async fn exploit(targets: &[Target], options: &ConnectOptions) -> Result<Report, ExploitError> {
     let mut agent = Agent::connect(targets, options).await?;
@@ -209,6 +190,7 @@ pub async fn exploit(targets: &[Target], options: &ConnectOptions) -> Result<Rep
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Variant;
     use crate::labs::testing::{exploit_against, listed_tool};
 
     #[tokio::test]

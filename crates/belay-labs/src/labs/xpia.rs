@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use belay_client::{ConnectOptions, Target};
 use belay_guard::{DATA_MARK, DEFAULT_THRESHOLD, InjectionGuard};
-use belay_mcp::{HttpOptions, Parameters, Transport, schema::portable_tools};
+use belay_mcp::{Parameters, Transport, schema::portable_tools};
 use rmcp::{
     ServerHandler, handler::server::router::tool::ToolRouter, model::CallToolResult, tool,
     tool_handler, tool_router,
@@ -21,11 +21,10 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::{answer, refuse};
 use crate::{
-    ExploitError, Lab, LabName, Report, Variant,
+    ExploitError, Lab, LabName, Report,
     agent::{Agent, Answer, Step},
     owasp::Risk,
     world,
@@ -297,25 +296,6 @@ pub fn own_domain(to: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Serves `variant` on `transport` until `shutdown`.
-pub async fn serve(
-    variant: Variant,
-    transport: Transport,
-    options: &HttpOptions,
-    shutdown: CancellationToken,
-    on_ready: impl FnOnce(String),
-) -> Result<(), belay_mcp::Error> {
-    match variant {
-        Variant::Vulnerable => {
-            belay_mcp::serve(Vulnerable::new(), transport, options, shutdown, on_ready).await
-        }
-        Variant::Fixed => {
-            let server = Fixed::new().map_err(|e| belay_mcp::Error::Setup(e.to_string()))?;
-            belay_mcp::serve(server, transport, options, shutdown, on_ready).await
-        }
-    }
-}
-
 /// Whether `tool`, as the assistant named it, is `send_email` (a gateway namespaces it).
 fn is_send_email(tool: &str) -> bool {
     tool == "send_email" || tool.ends_with("__send_email")
@@ -436,6 +416,7 @@ fn judge(fetched: &Step, steps: Vec<Step>) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Variant;
     use crate::{
         agent::reading,
         labs::testing::{exploit_against, listed_tool},
