@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod lab;
 pub mod login;
 mod pins;
+pub mod redteam;
 mod reload;
 pub mod scan;
 pub mod serve;

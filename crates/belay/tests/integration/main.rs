@@ -18,6 +18,7 @@ mod lab;
 mod model_script;
 mod ports;
 mod quiet;
+mod redteam;
 mod reload;
 mod scan;
 mod serve;
