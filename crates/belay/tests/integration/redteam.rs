@@ -73,6 +73,11 @@ async fn nothing_succeeds_against_belay_up_with_or_without_a_token() -> anyhow::
             .is_some_and(|n| n.contains("--token")),
         "{report:#}"
     );
+    let anonymous = attempts(&report)
+        .into_iter()
+        .find(|a| a["attack"] == "anonymous access")
+        .unwrap_or_default();
+    assert_eq!(anonymous["evidence"], "refused: HTTP 401", "{report:#}");
 
     // A signed-in user's token: the tools are attacked behind it, and still nothing works.
     let token = token_of(&gateway, "demo", password).await?;
