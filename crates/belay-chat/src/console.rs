@@ -31,6 +31,8 @@ pub struct ChatOptions {
     pub max_rounds: u32,
     /// Answer sampling without asking.
     pub approve_sampling: bool,
+    /// Models a sampling request may pick by its preferences (see [`crate::preferences`]).
+    pub sampling_models: Vec<String>,
     /// Run this one turn and return (`--prompt`).
     pub prompt: Option<String>,
     /// Write the transcript as JSON on stdout (the console's own output goes to stderr).
@@ -113,6 +115,7 @@ pub async fn run(options: ChatOptions) -> Result<Outcome, ConnectError> {
         options.approve_sampling,
         options.url_wait,
     );
+    shared.set_sampling_models(options.sampling_models.clone());
     let (mut servers, failures) =
         Servers::connect(options.targets, &shared, &options.connect).await;
     for (server, reason) in failures {

@@ -59,6 +59,8 @@ pub struct Shared {
     context: Mutex<Vec<ContextLine>>,
     /// The servers with a tool call in flight, with a bar per progress token they reported.
     progress: Mutex<HashMap<String, Vec<(String, indicatif::ProgressBar)>>>,
+    /// Models a sampling request may pick by its preferences ([`crate::preferences`]).
+    sampling_models: Mutex<Vec<String>>,
 }
 
 /// One line of the conversation, for `includeContext`: who said it, and which server it
@@ -209,7 +211,15 @@ impl Shared {
             url_wait,
             progress: Mutex::new(HashMap::new()),
             context: Mutex::new(Vec::new()),
+            sampling_models: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Lets sampling requests pick among `models` by their `modelPreferences`.
+    pub fn set_sampling_models(&self, models: Vec<String>) {
+        if let Ok(mut slot) = self.sampling_models.lock() {
+            *slot = models;
+        }
     }
 
     /// What sampling requests asking for `includeContext` may see from now on.
@@ -541,12 +551,15 @@ impl ChatClient {
                 Approval::Refuse => return Err("the person refused the sampling request".into()),
             }
         }
+        let chosen = self.shared.sampling_models.lock().ok().and_then(|models| {
+            crate::preferences::pick(params.model_preferences.as_ref(), &models)
+        });
         let request = ModelRequest {
             messages,
             tools: Vec::new(),
             max_tokens: Some(params.max_tokens),
             temperature: params.temperature,
-            model: None,
+            model: chosen,
         };
         let reply = model
             .complete(request, &mut |_| {})

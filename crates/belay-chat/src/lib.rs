@@ -17,6 +17,7 @@ pub mod mcp_json;
 pub mod model;
 pub mod openai;
 pub mod person;
+pub mod preferences;
 pub mod servers;
 pub mod settings;
 pub mod show;

@@ -65,6 +65,11 @@ pub struct ChatSpec {
     pub system_prompt: Option<String>,
     /// Answer servers' sampling requests without asking the person first (default false).
     pub approve_sampling: bool,
+    /// Models the endpoint serves that a server's sampling request may pick with its
+    /// `modelPreferences` (hints by name, else its cost, speed and intelligence
+    /// priorities), ordered from the cheapest and fastest to the most capable. Empty (the
+    /// default): the configured model answers every request.
+    pub sampling_models: Vec<String>,
     /// How long to wait, in seconds, for a server to say a page it sent the person to
     /// (URL-mode elicitation) is done (default 600).
     pub url_wait_secs: Option<u64>,

@@ -225,6 +225,9 @@ pub async fn call_tool(call: &ToolCall, servers: &Servers, shared: &Shared) -> C
     shared
         .screen
         .line(&show::call_line(&tool, &call.arguments, &result, is_error));
+    if let Some(notice) = show::guard_notice(&result) {
+        shared.screen.line(&notice);
+    }
     let millis = started.elapsed().as_millis();
     tracing::debug!(%tool, millis, "tool call");
     CallRecord {

@@ -101,9 +101,11 @@ impl Target {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| command.clone());
-        // `-- belay serve stock` is named `stock`, like the built-in.
+        // `-- belay serve stock` is named `stock`, like the built-in; `-- belay lab run xpia`
+        // is named `xpia`.
         let name = match args {
             [serve, name, ..] if stem == "belay" && serve == "serve" => name.clone(),
+            [lab, run, name, ..] if stem == "belay" && lab == "lab" && run == "run" => name.clone(),
             _ => stem,
         };
         Ok(Self {
@@ -202,6 +204,10 @@ mod tests {
         assert_eq!(
             Target::command(&words(&["/usr/bin/belay", "serve", "news"]))?.name,
             "news"
+        );
+        assert_eq!(
+            Target::command(&words(&["belay", "lab", "run", "rce", "--fixed"]))?.name,
+            "rce"
         );
         assert_eq!(
             Target::command(&words(&["uvx", "mcp-server-time"]))?.name,

@@ -48,10 +48,11 @@ pub use error::Error;
 pub use exfil::LinkGuard;
 pub use finding::{EXCERPT_CHARS, Finding, Kind, Severity, Span, excerpt, max_severity};
 pub use injection::{
-    Action, Applied, DATA_MARK, DEFAULT_THRESHOLD, InjectionGuard, InjectionReport,
+    Action, Applied, DATA_MARK, DEFAULT_THRESHOLD, InjectionGuard, InjectionReport, REMOVED,
+    SPOTLIGHT_OPEN,
 };
 pub use pin::{describe_change, fingerprint};
 pub use poisoning::{MetadataGuard, OVERSIZE_BYTES, Tool};
-pub use secrets::{SecretKind, SecretScanner, SecretScannerBuilder};
+pub use secrets::{REDACTED_PREFIX, SecretKind, SecretScanner, SecretScannerBuilder};
 pub use shadowing::{ServerTools, ShadowFinding, find_shadowing};
 pub use unicode::{is_hidden, mixes_scripts, skeleton};

@@ -8,6 +8,10 @@ use regex::{Regex, RegexSet};
 
 use crate::finding::{Finding, Kind, Span};
 
+/// How every redaction starts (`[redacted:LABEL]`), so a client can tell a person a value was
+/// taken out.
+pub const REDACTED_PREFIX: &str = "[redacted:";
+
 /// One kind of personal datum or credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -331,7 +335,7 @@ impl SecretScanner {
         let mut at = 0;
         for (d, s, e) in found {
             out.push_str(&text[at..s]);
-            out.push_str("[redacted:");
+            out.push_str(REDACTED_PREFIX);
             out.push_str(&d.label);
             out.push(']');
             at = e;

@@ -19,7 +19,8 @@ use belay_client::{ConnectOptions, DevicePrompt, LoopbackRedirect, Target, UserA
 use rmcp::{
     ClientHandler, RoleClient, ServiceError,
     model::{
-        CallToolRequestParams, ClientConfig, ContentBlock, Implementation, ResourceContents, Tool,
+        CallToolRequestParams, ClientConfig, ContentBlock, Implementation, ResourceContents,
+        ServerNotification, ServerPeerInfo, SubscriptionFilter, Tool,
     },
     service::{NotificationContext, RunningService},
 };
@@ -157,7 +158,11 @@ impl UserAgent for NoAccount {
 struct Server {
     session: RunningService<RoleClient, Watcher>,
     watcher: Watcher,
+    /// Reads the `subscriptions/listen` stream of a 2026-07-28 server (no session to notify).
+    listening: Option<tokio::task::JoinHandle<()>>,
     tools: Vec<Tool>,
+    /// Every tool it ever listed, as last listed: what a client holding an older list knows.
+    known: Vec<Tool>,
 }
 
 /// The scripted assistant, connected to one or more servers.
@@ -183,10 +188,13 @@ impl Agent {
             let session = belay_client::open(target, watcher.clone(), &options)
                 .await
                 .map_err(|e| ExploitError::Connect(e.0))?;
+            let listening = listen(&session, &watcher).await;
             servers.push(Server {
                 session,
                 watcher,
+                listening,
                 tools: Vec::new(),
+                known: Vec::new(),
             });
         }
         let mut agent = Self {
@@ -205,6 +213,10 @@ impl Agent {
                 .await
                 .map_err(|_| ExploitError::Session("listing tools timed out".into()))?;
             server.tools = listed.map_err(|e| ExploitError::Session(e.to_string()))?;
+            for tool in &server.tools {
+                server.known.retain(|k| k.name != tool.name);
+                server.known.push(tool.clone());
+            }
         }
         Ok(())
     }
@@ -224,6 +236,29 @@ impl Agent {
         self.servers
             .iter()
             .any(|s| s.watcher.list_changed.load(Ordering::SeqCst))
+    }
+
+    /// Waits up to `within` for a server to say its tool list changed (a notice may come
+    /// after the call that caused it, or through a gateway a moment later); whether one did.
+    /// No wait when no server declared that its list can change (`tools.listChanged`).
+    pub async fn wait_for_tool_list_change(&self, within: Duration) -> bool {
+        let may_change = self
+            .servers
+            .iter()
+            .any(|s| s.session.peer_info().is_some_and(|i| list_may_change(&i)));
+        if !may_change {
+            return self.tool_list_changed();
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.tool_list_changed() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// The instructions every tool's metadata holds, for calls of `tool`: its own
@@ -291,7 +326,30 @@ impl Agent {
         arguments: Map<String, Value>,
         because: String,
     ) -> Step {
-        let answer = self.answer(tool, arguments.clone()).await;
+        let answer = self.answer(tool, arguments.clone(), false).await;
+        self.record(tool, arguments, because, answer)
+    }
+
+    /// Calls `tool` with exactly `arguments` on the server that listed it, even if its
+    /// latest list leaves it out, as a client still holding an older list does (a rug pull's
+    /// victim, or an attacker probing a tool a gateway hides).
+    pub async fn call_known(
+        &mut self,
+        tool: &str,
+        arguments: Map<String, Value>,
+        because: String,
+    ) -> Step {
+        let answer = self.answer(tool, arguments.clone(), true).await;
+        self.record(tool, arguments, because, answer)
+    }
+
+    fn record(
+        &mut self,
+        tool: &str,
+        arguments: Map<String, Value>,
+        because: String,
+        answer: Answer,
+    ) -> Step {
         let step = Step {
             tool: tool.to_owned(),
             arguments,
@@ -302,13 +360,42 @@ impl Agent {
         step
     }
 
-    async fn answer(&self, tool: &str, arguments: Map<String, Value>) -> Answer {
+    /// Calls `tool` even when no server lists it, as an attacker who knows its name does
+    /// (a gateway may hide a tool from the list and still be asked for it): a listed tool
+    /// as [`Agent::call`]; else the first server, under the name [`reading::unlisted_name`]
+    /// guesses.
+    pub async fn call_unlisted(
+        &mut self,
+        tool: &str,
+        arguments: Map<String, Value>,
+        because: String,
+    ) -> Step {
+        if self.offers(tool) {
+            return self.call(tool, arguments, because).await;
+        }
+        let answer = match self.servers.first() {
+            Some(server) => {
+                let name = reading::unlisted_name(&server.tools, tool);
+                Self::send(server, name, arguments.clone()).await
+            }
+            None => Answer::NotOffered,
+        };
+        self.record(tool, arguments, because, answer)
+    }
+
+    /// `known`: look the tool up in every list the servers ever gave, not only the latest.
+    async fn answer(&self, tool: &str, arguments: Map<String, Value>, known: bool) -> Answer {
         let found = self.servers.iter().find_map(|server| {
-            reading::find_tool(&server.tools, tool).map(|t| (server, t.name.clone()))
+            let tools = if known { &server.known } else { &server.tools };
+            reading::find_tool(tools, tool).map(|t| (server, t.name.clone()))
         });
         let Some((server, name)) = found else {
             return Answer::NotOffered;
         };
+        Self::send(server, name.to_string(), arguments).await
+    }
+
+    async fn send(server: &Server, name: String, arguments: Map<String, Value>) -> Answer {
         call_in(&server.session, &name, arguments, CALL_WAIT).await
     }
 
@@ -320,10 +407,57 @@ impl Agent {
     /// Closes every session (a stdio server gets EOF and exits).
     pub async fn close(self) -> Vec<Step> {
         for server in self.servers {
+            if let Some(listening) = server.listening {
+                listening.abort();
+            }
             let _ = tokio::time::timeout(Duration::from_secs(5), server.session.cancel()).await;
         }
         self.steps
     }
+}
+
+/// A client of the 2026-07-28 era has no session on which a server could say that its tool
+/// list changed; it opens a `subscriptions/listen` stream instead, when the server declares
+/// `tools.listChanged`. The returned task marks the watcher on each change.
+async fn listen(
+    session: &RunningService<RoleClient, Watcher>,
+    watcher: &Watcher,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let info = session.peer_info()?;
+    if !list_may_change(&info) || !belay_mcp::era::is_round_trip(Some(&info.protocol_version)) {
+        return None;
+    }
+    let filter = SubscriptionFilter::builder().tools_list_changed().build();
+    let mut stream = match tokio::time::timeout(CALL_WAIT, session.peer().listen(filter)).await {
+        Ok(Ok(stream)) => stream,
+        // The server does not listen after all: the assistant hears of changes only on its
+        // calls' own streams, as before.
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "no listen stream");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let changed = watcher.list_changed.clone();
+    Some(tokio::spawn(async move {
+        while let Ok(Some(notification)) = stream.next().await {
+            if matches!(
+                notification,
+                ServerNotification::ToolListChangedNotification(_)
+            ) {
+                changed.store(true, Ordering::SeqCst);
+            }
+        }
+    }))
+}
+
+/// Whether the server declared that its tool list can change (`tools.listChanged`).
+fn list_may_change(info: &ServerPeerInfo) -> bool {
+    info.capabilities
+        .tools
+        .as_ref()
+        .and_then(|t| t.list_changed)
+        == Some(true)
 }
 
 /// Calls the tool named exactly `name` in `session` (listed or not), waiting at most `wait`.

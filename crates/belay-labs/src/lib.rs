@@ -16,4 +16,7 @@ pub mod owasp;
 pub mod world;
 
 pub use exploit::{ExploitError, Report};
-pub use labs::{Lab, LabName, Variant, tool_poisoning};
+pub use labs::{
+    Lab, LabName, Variant, over_sharing, privilege_escalation, rce, rug_pull, token_mismanagement,
+    tool_poisoning, tool_shadowing, xpia,
+};

@@ -36,6 +36,10 @@ pub struct BelayConfig {
     /// `belay chat`: the model it talks to (`provider`, `base_url`, `model`,
     /// `api_key_env`…), overridden by its flags.
     pub chat: belay_chat::ChatSpec,
+    /// `belay registry`: where it listens, who may publish into which namespaces
+    /// (`[registry.namespaces]`), publish limits, and how publish tokens are checked
+    /// (`[registry.auth]`, the `[resource]` keys).
+    pub registry: belay_registry::RegistrySpec,
 }
 
 impl BelayConfig {
@@ -166,6 +170,35 @@ mod tests {
         // A key written in the file is refused: it names the variable instead.
         let inline_key = inline_key.unwrap_or_default();
         assert!(inline_key.contains("api_key"), "{inline_key}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_registry_table_loads_and_refuses_unknown_keys() -> anyhow::Result<()> {
+        let path =
+            std::env::temp_dir().join(format!("belay-config-registry-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[registry]\nport = 8200\nmax_body_bytes = 1000\n\
+             [registry.namespaces]\nalice = [\"com.example\", \"com.example.*\"]\n\
+             \"client:ci\" = [\"io.acme\"]\n\
+             [registry.auth]\nissuer = \"https://auth.example.com\"\nservice_clients = [\"ci\"]\n",
+        )?;
+        let config = BelayConfig::load(Some(&path));
+        std::fs::write(&path, "[registry]\nnamespace = {}\n")?;
+        let misspelt = BelayConfig::load(Some(&path))
+            .err()
+            .map(|e| format!("{e:#}"));
+        std::fs::remove_file(&path)?;
+        let registry = config?.registry;
+        assert_eq!(registry.port, 8200);
+        assert_eq!(registry.max_body_bytes, 1000);
+        assert!(registry.may_publish("alice", "com.example.team"));
+        assert!(registry.may_publish("client:ci", "io.acme"));
+        assert!(!registry.may_publish("ci", "io.acme"));
+        assert_eq!(registry.auth.issuer, "https://auth.example.com");
+        assert_eq!(registry.scope, "registry:publish");
+        assert!(misspelt.unwrap_or_default().contains("namespace"));
         Ok(())
     }
 

@@ -85,6 +85,9 @@ pub enum Command {
     /// Attack an MCP server or gateway with a catalogue of attacks tagged by OWASP MCP risk
     /// (exit 0 nothing succeeded, 1 an attack succeeded, 2 the red team could not run).
     Redteam(commands::redteam::RedteamArgs),
+    /// A private MCP registry (the official Registry API) with governance: serve it, list
+    /// what was published, approve, deprecate or block a version.
+    Registry(commands::registry::RegistryArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -126,6 +129,7 @@ pub fn main() -> ExitCode {
             Command::Gateway(args) => commands::gateway::run(args, config).await,
             Command::Audit(args) => commands::audit::run(args, config).await,
             Command::Chat(args) => commands::chat::run(args, config).await,
+            Command::Registry(args) => commands::registry::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,

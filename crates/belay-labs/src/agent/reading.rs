@@ -126,6 +126,20 @@ pub fn find_tool<'a>(tools: &'a [Tool], name: &str) -> Option<&'a Tool> {
     })
 }
 
+/// The name to call an unlisted `name` by on a server listing `tools`: under the namespace
+/// prefix its listed tools carry (`lab__` of `lab__list_notes`, a gateway's), else bare.
+pub fn unlisted_name(tools: &[Tool], name: &str) -> String {
+    let prefix = tools.iter().find_map(|t| {
+        t.name
+            .rsplit_once("__")
+            .map(|(prefix, _)| prefix.to_owned())
+    });
+    match prefix {
+        Some(prefix) => format!("{prefix}__{name}"),
+        None => name.to_owned(),
+    }
+}
+
 fn has_param(tool: &Tool, param: &str) -> bool {
     tool.input_schema
         .get("properties")
@@ -341,6 +355,21 @@ mod tests {
         let add = tool("add", &["a", "b"]);
         let text = "Adds numbers; never reads ~/.ssh/id_rsa.\n`a`: The first number.";
         assert!(read(text, std::slice::from_ref(&add), Some(&add)).is_empty());
+    }
+
+    #[test]
+    fn an_unlisted_tool_is_called_under_the_namespace_its_neighbours_carry() {
+        let behind_gateway = [
+            tool("lab__list_notes", &[]),
+            tool("lab__read_note", &["id"]),
+        ];
+        assert_eq!(
+            unlisted_name(&behind_gateway, "delete_note"),
+            "lab__delete_note"
+        );
+        let bare = [tool("list_notes", &[])];
+        assert_eq!(unlisted_name(&bare, "delete_note"), "delete_note");
+        assert_eq!(unlisted_name(&[], "delete_note"), "delete_note");
     }
 
     #[test]

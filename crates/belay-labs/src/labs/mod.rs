@@ -1,6 +1,13 @@
 //! The labs, one module each: a vulnerable server, its fixed twin and the exploit.
 
+pub mod over_sharing;
+pub mod privilege_escalation;
+pub mod rce;
+pub mod rug_pull;
+pub mod token_mismanagement;
 pub mod tool_poisoning;
+pub mod tool_shadowing;
+pub mod xpia;
 
 use std::{fmt, str::FromStr};
 
@@ -34,9 +41,23 @@ impl fmt::Display for Variant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "&'static str")]
 pub enum LabName {
+    /// A fetched e-mail that tells the model to mail the user's credentials away.
+    Xpia,
+    /// A tool that passes its input to a shell.
+    Rce,
     /// A tool description that tells the model to read a secret file and pass it in a side
     /// parameter.
     ToolPoisoning,
+    /// A tool that turns malicious after it was approved.
+    RugPull,
+    /// A malicious server whose description changes how a trusted server's tool is used.
+    ToolShadowing,
+    /// A customer service that returns whole records, anyone's, where one field was asked.
+    OverSharing,
+    /// A server that takes any token or none, from the URL too, and passes it downstream.
+    TokenMismanagement,
+    /// A read scope that reaches write tools.
+    PrivilegeEscalation,
 }
 
 impl From<LabName> for &'static str {
@@ -68,19 +89,42 @@ pub struct Lab {
 
 impl LabName {
     /// Every lab, in the order `belay lab list` shows them.
-    pub const ALL: &'static [LabName] = &[LabName::ToolPoisoning];
+    pub const ALL: &'static [LabName] = &[
+        LabName::Xpia,
+        LabName::Rce,
+        LabName::ToolPoisoning,
+        LabName::RugPull,
+        LabName::ToolShadowing,
+        LabName::TokenMismanagement,
+        LabName::PrivilegeEscalation,
+        LabName::OverSharing,
+    ];
 
     /// The name typed on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
+            LabName::Xpia => "xpia",
+            LabName::Rce => "rce",
             LabName::ToolPoisoning => "tool-poisoning",
+            LabName::RugPull => "rug-pull",
+            LabName::ToolShadowing => "tool-shadowing",
+            LabName::OverSharing => "over-sharing",
+            LabName::TokenMismanagement => "token-mismanagement",
+            LabName::PrivilegeEscalation => "privilege-escalation",
         }
     }
 
     /// The lab's description.
     pub fn lab(self) -> &'static Lab {
         match self {
+            LabName::Xpia => &xpia::LAB,
+            LabName::Rce => &rce::LAB,
             LabName::ToolPoisoning => &tool_poisoning::LAB,
+            LabName::RugPull => &rug_pull::LAB,
+            LabName::ToolShadowing => &tool_shadowing::LAB,
+            LabName::OverSharing => &over_sharing::LAB,
+            LabName::TokenMismanagement => &token_mismanagement::LAB,
+            LabName::PrivilegeEscalation => &privilege_escalation::LAB,
         }
     }
 
@@ -94,8 +138,83 @@ impl LabName {
         on_ready: impl FnOnce(String),
     ) -> Result<(), belay_mcp::Error> {
         match self {
+            LabName::Xpia => xpia::serve(variant, transport, options, shutdown, on_ready).await,
+            LabName::Rce => rce::serve(variant, transport, options, shutdown, on_ready).await,
             LabName::ToolPoisoning => {
                 tool_poisoning::serve(variant, transport, options, shutdown, on_ready).await
+            }
+            LabName::RugPull => {
+                rug_pull::serve(variant, transport, options, shutdown, on_ready).await
+            }
+            LabName::ToolShadowing => {
+                let server = tool_shadowing::Server::Facts;
+                tool_shadowing::serve(server, variant, transport, options, shutdown, on_ready).await
+            }
+            LabName::OverSharing => {
+                let (vulnerable, fixed) = (
+                    over_sharing::OverSharing::new(),
+                    over_sharing::Minimal::new(),
+                );
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
+            }
+            LabName::TokenMismanagement => {
+                token_mismanagement::serve(variant, transport, options, shutdown, on_ready).await
+            }
+            LabName::PrivilegeEscalation => {
+                let (vulnerable, fixed) = (
+                    privilege_escalation::DoorOnly::new(),
+                    privilege_escalation::PerTool::new(),
+                );
+                serve_variant(
+                    variant, vulnerable, fixed, transport, options, shutdown, on_ready,
+                )
+                .await
+            }
+        }
+    }
+
+    /// The lab's servers, when it has several (`belay lab run NAME --server S`), the one
+    /// served by default first; empty for a lab of one server.
+    pub fn servers(self) -> &'static [&'static str] {
+        match self {
+            LabName::ToolShadowing => tool_shadowing::SERVERS,
+            _ => &[],
+        }
+    }
+
+    /// Serves one of the lab's [`LabName::servers`] (`None`: the default one), as
+    /// [`LabName::serve`] does.
+    pub async fn serve_server(
+        self,
+        server: Option<&str>,
+        variant: Variant,
+        transport: Transport,
+        options: &HttpOptions,
+        shutdown: CancellationToken,
+        on_ready: impl FnOnce(String),
+    ) -> Result<(), belay_mcp::Error> {
+        let unknown = || {
+            belay_mcp::Error::Setup(format!(
+                "the {self} lab has no server `{}`; it has: {}",
+                server.unwrap_or_default(),
+                match self.servers() {
+                    [] => "one server, unnamed".to_owned(),
+                    names => names.join(", "),
+                }
+            ))
+        };
+        match self {
+            LabName::ToolShadowing => {
+                let server = tool_shadowing::Server::named(server).ok_or_else(unknown)?;
+                tool_shadowing::serve(server, variant, transport, options, shutdown, on_ready).await
+            }
+            _ if server.is_some() => Err(unknown()),
+            _ => {
+                self.serve(variant, transport, options, shutdown, on_ready)
+                    .await
             }
         }
     }
@@ -108,8 +227,37 @@ impl LabName {
         options: &ConnectOptions,
     ) -> Result<Report, ExploitError> {
         match self {
+            LabName::Xpia => xpia::exploit(targets, options).await,
+            LabName::Rce => rce::exploit(targets, options).await,
             LabName::ToolPoisoning => tool_poisoning::exploit(targets, options).await,
+            LabName::RugPull => rug_pull::exploit(targets, options).await,
+            LabName::ToolShadowing => tool_shadowing::exploit(targets, options).await,
+            LabName::OverSharing => over_sharing::exploit(targets, options).await,
+            LabName::TokenMismanagement => token_mismanagement::exploit(targets, options).await,
+            LabName::PrivilegeEscalation => privilege_escalation::exploit(targets, options).await,
         }
+    }
+}
+
+/// Serves `vulnerable` or `fixed`, as `variant` says, on `transport` until `shutdown`.
+async fn serve_variant<V, F>(
+    variant: Variant,
+    vulnerable: V,
+    fixed: F,
+    transport: Transport,
+    options: &HttpOptions,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(String),
+) -> Result<(), belay_mcp::Error>
+where
+    V: rmcp::ServerHandler + Clone,
+    F: rmcp::ServerHandler + Clone,
+{
+    match variant {
+        Variant::Vulnerable => {
+            belay_mcp::serve(vulnerable, transport, options, shutdown, on_ready).await
+        }
+        Variant::Fixed => belay_mcp::serve(fixed, transport, options, shutdown, on_ready).await,
     }
 }
 
@@ -134,6 +282,16 @@ impl FromStr for LabName {
     }
 }
 
+/// A tool result holding `text`.
+pub(crate) fn answer(text: impl Into<String>) -> rmcp::model::CallToolResult {
+    rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(text.into())])
+}
+
+/// A tool error saying `why`, for the model to read.
+pub(crate) fn refuse(why: impl Into<String>) -> rmcp::model::CallToolResult {
+    rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(why.into())])
+}
+
 /// Serving a lab in-process for the labs' own tests.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -146,6 +304,15 @@ pub(crate) mod testing {
         name: LabName,
         variant: Variant,
     ) -> (String, tokio_util::sync::DropGuard) {
+        serve_server_http(name, None, variant).await
+    }
+
+    /// [`serve_http`] for one of the lab's [`LabName::servers`].
+    pub(crate) async fn serve_server_http(
+        name: LabName,
+        server: Option<&'static str>,
+        variant: Variant,
+    ) -> (String, tokio_util::sync::DropGuard) {
         let shutdown = CancellationToken::new();
         let (ready, url) = tokio::sync::oneshot::channel();
         let options = HttpOptions {
@@ -156,7 +323,7 @@ pub(crate) mod testing {
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let served = name
-                .serve(variant, Transport::Http, &options, stop, |url| {
+                .serve_server(server, variant, Transport::Http, &options, stop, |url| {
                     let _ = ready.send(url);
                 })
                 .await;
@@ -173,8 +340,12 @@ pub(crate) mod testing {
 
     /// The target for a served lab.
     pub(crate) fn target(url: &str) -> Target {
+        named_target("lab", url)
+    }
+
+    fn named_target(name: &str, url: &str) -> Target {
         Target {
-            name: "lab".into(),
+            name: name.into(),
             transport: belay_client::Transport::Http {
                 url: url.to_owned(),
                 headers: Default::default(),
@@ -182,13 +353,21 @@ pub(crate) mod testing {
         }
     }
 
-    /// Runs `name`'s exploit against its `variant`, served in-process.
+    /// Runs `name`'s exploit against its `variant` (every server of it), served in-process.
     pub(crate) async fn exploit_against(name: LabName, variant: Variant) -> Report {
-        let (url, _served) = serve_http(name, variant).await;
-        match name
-            .exploit(&[target(&url)], &ConnectOptions::default())
-            .await
-        {
+        let mut targets = Vec::new();
+        let mut served = Vec::new();
+        if name.servers().is_empty() {
+            let (url, guard) = serve_http(name, variant).await;
+            targets.push(target(&url));
+            served.push(guard);
+        }
+        for server in name.servers() {
+            let (url, guard) = serve_server_http(name, Some(server), variant).await;
+            targets.push(named_target(server, &url));
+            served.push(guard);
+        }
+        match name.exploit(&targets, &ConnectOptions::default()).await {
             Ok(report) => report,
             Err(e) => panic!("the exploit could not run: {e}"),
         }

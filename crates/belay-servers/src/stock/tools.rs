@@ -10,7 +10,8 @@ use rmcp::{
     ErrorData,
     handler::server::tool::schema_for_output,
     model::{
-        CallToolResponse, CallToolResult, ContentBlock, CreateMessageRequestParams, SamplingMessage,
+        CallToolResponse, CallToolResult, ContentBlock, CreateMessageRequestParams, ModelHint,
+        ModelPreferences, SamplingMessage,
     },
     tool, tool_router,
 };
@@ -291,7 +292,14 @@ async fn headline(symbol: &str, ask: &Ask) -> Result<CallToolResult, Suspend> {
         60,
     )
     .with_system_prompt("You are a financial news editor. Write crisp, factual headlines.")
-    .with_temperature(0.7);
+    .with_temperature(0.7)
+    // A headline is a small job: a small, fast model will do.
+    .with_model_preferences(
+        ModelPreferences::default()
+            .with_hints(vec![ModelHint::new("haiku"), ModelHint::new("mini")])
+            .with_speed_priority(0.8)
+            .with_intelligence_priority(0.3),
+    );
     let Some(answer) = ask.sample("headline", params).await? else {
         return Ok(CallToolResult::success(vec![ContentBlock::text(
             advice::fallback_headline(stock),

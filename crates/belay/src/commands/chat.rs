@@ -56,6 +56,11 @@ pub struct ChatArgs {
     /// Answer servers' sampling requests with the model without asking first.
     #[arg(long)]
     pub approve_sampling: bool,
+    /// A model the endpoint serves that a server's sampling request may pick by its
+    /// `modelPreferences`; repeatable, cheapest first (default: `[chat] sampling_models`;
+    /// none: the configured model answers every request).
+    #[arg(long = "sampling-model", value_name = "MODEL")]
+    pub sampling_models: Vec<String>,
     /// Run one turn with this text, print the answer and exit (status 0 when the turn
     /// completed).
     #[arg(long, value_name = "TEXT")]
@@ -112,6 +117,11 @@ pub async fn run(args: ChatArgs, config: Option<&std::path::Path>) -> anyhow::Re
             .or(spec.max_rounds)
             .unwrap_or(DEFAULT_MAX_ROUNDS),
         approve_sampling: args.approve_sampling || spec.approve_sampling,
+        sampling_models: if args.sampling_models.is_empty() {
+            spec.sampling_models
+        } else {
+            args.sampling_models
+        },
         prompt: args.prompt,
         json: args.json,
         history,

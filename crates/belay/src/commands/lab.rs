@@ -7,7 +7,7 @@ use std::{process::ExitCode, sync::Arc};
 use anstyle::{AnsiColor, Style};
 use anyhow::Context;
 use belay_client::{ConnectOptions, Target, target::unique_names};
-use belay_labs::{LabName, Report, Variant, agent::Answer};
+use belay_labs::{LabName, Report, Variant, agent::Answer, token_mismanagement};
 use belay_mcp::{HttpOptions, Transport, guard::AllowList};
 use clap::{Args, Subcommand};
 
@@ -21,7 +21,8 @@ Exit status:
 Examples:
   belay lab exploit tool-poisoning            attack the vulnerable server, started here
   belay lab exploit tool-poisoning --fixed    attack its fixed twin
-  belay lab exploit tool-poisoning --target http://127.0.0.1:8080/mcp";
+  belay lab exploit tool-poisoning --target http://127.0.0.1:8080/mcp
+  belay lab exploit tool-shadowing --target http://127.0.0.1:8001/mcp --target http://127.0.0.1:8002/mcp";
 
 /// Arguments of `belay lab`.
 #[derive(Debug, Args)]
@@ -52,6 +53,10 @@ struct RunArgs {
     /// Serve the fixed twin instead of the vulnerable server.
     #[arg(long)]
     fixed: bool,
+    /// For a lab of several servers (`belay lab list` names them), which one to serve;
+    /// default: the first, the attacker's.
+    #[arg(long, value_name = "NAME")]
+    server: Option<String>,
     /// Transport: `stdio`, `http` (Streamable HTTP) or `sse` (legacy HTTP+SSE).
     #[arg(long, short, default_value = "stdio")]
     transport: Transport,
@@ -65,6 +70,11 @@ struct RunArgs {
     /// Path of the Streamable HTTP endpoint.
     #[arg(long, default_value = "/mcp")]
     path: String,
+    /// Serve the fixed twin behind Belay's resource-server check, accepting tokens of this
+    /// issuer (`belay up`'s or `belay auth serve`'s URL) issued for this server. The
+    /// token-mismanagement twin refuses everyone without one.
+    #[arg(long, value_name = "URL", requires = "fixed")]
+    issuer: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +89,10 @@ struct ExploitArgs {
     /// Without --target: attack the fixed twin.
     #[arg(long, conflicts_with = "target")]
     fixed: bool,
+    /// With --fixed: the issuer whose tokens the fixed twin accepts (see `belay lab run
+    /// --issuer`).
+    #[arg(long, value_name = "URL", requires = "fixed")]
+    issuer: Option<String>,
     /// A header sent with every request (`Authorization: Bearer …`); repeatable.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -111,8 +125,16 @@ fn list(json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|r| format!("{} {}", r.id(), r.title()))
             .collect();
-        anstream::println!("{bold}{:<22}{bold:#} {}", lab.name, lab.title);
+        anstream::println!("{bold}{:<22}{bold:#} {}", lab.name.as_str(), lab.title);
         anstream::println!("{:<22} {dim}{}{dim:#}", "", risks.join("; "));
+        let servers = lab.name.servers();
+        if !servers.is_empty() {
+            anstream::println!(
+                "{:<22} {dim}servers: {} (`--server NAME`){dim:#}",
+                "",
+                servers.join(", ")
+            );
+        }
     }
     anstream::println!(
         "\nServe one with `belay lab run NAME [--fixed]`; attack it with `belay lab exploit NAME`."
@@ -147,7 +169,20 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" or ")
     );
-    let options = http_options(&args.host, args.port, &args.path)?;
+    let servers = args.name.servers();
+    if let Some(server) = &args.server {
+        anyhow::ensure!(
+            servers.contains(&server.as_str()),
+            "the {} lab has no server `{server}`: {}",
+            args.name,
+            match servers {
+                [] => "it has one server; leave out --server".to_owned(),
+                names => format!("use --server {}", names.join(" or ")),
+            }
+        );
+    }
+    let mut options = http_options(&args.host, args.port, &args.path)?;
+    options.wrap = resource_check(args.issuer.as_deref())?;
     let variant = if args.fixed {
         Variant::Fixed
     } else {
@@ -155,15 +190,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     };
     let name = args.name;
     let transport = args.transport;
+    let server = args.server.as_deref().or(servers.first().copied());
+    let label = server.map(|s| format!(" server {s}")).unwrap_or_default();
     let on_ready = move |url: String| {
         // Logs, not stdout: over stdio that is the protocol channel.
-        tracing::info!(lab = %name, %variant, %transport, %url, "listening");
+        tracing::info!(lab = %name, server, %variant, %transport, %url, "listening");
         if transport != Transport::Stdio {
-            super::announce(&format!("lab {name} ({variant}) at {url}\n"));
+            super::announce(&format!("lab {name}{label} ({variant}) at {url}\n"));
         }
     };
     let shutdown = belay_core::shutdown::on_signal();
-    name.serve(variant, transport, &options, shutdown, on_ready)
+    name.serve_server(server, variant, transport, &options, shutdown, on_ready)
         .await
         .with_context(|| format!("`belay lab run {name}` stopped"))
 }
@@ -208,37 +245,81 @@ async fn attack(args: &ExploitArgs) -> anyhow::Result<Report> {
         unique_names(&mut targets);
         return Ok(args.name.exploit(&targets, &options).await?);
     }
-    // The lab's own server, on a loopback port of this process, for as long as the attack.
+    // The lab's own servers, on loopback ports of this process, for as long as the attack.
     let variant = if args.fixed {
         Variant::Fixed
     } else {
         Variant::Vulnerable
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // Stops the servers however the attack ends.
+    let _stop = shutdown.clone().drop_guard();
+    let servers: Vec<Option<&'static str>> = match args.name.servers() {
+        [] => vec![None],
+        names => names.iter().copied().map(Some).collect(),
+    };
+    let mut targets = Vec::new();
+    for server in servers {
+        let url = start_lab_server(
+            args.name,
+            server,
+            variant,
+            args.issuer.as_deref(),
+            shutdown.clone(),
+        )
+        .await?;
+        let mut target = http_target(&url, &headers)?;
+        target.name = server.unwrap_or("lab").to_owned();
+        targets.push(target);
+    }
+    Ok(args.name.exploit(&targets, &options).await?)
+}
+
+/// Serves one of `name`'s servers over Streamable HTTP on a free loopback port until
+/// `shutdown`, behind `issuer`'s resource-server check if given; its URL.
+async fn start_lab_server(
+    name: LabName,
+    server: Option<&'static str>,
+    variant: Variant,
+    issuer: Option<&str>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<String> {
     let (ready, url) = tokio::sync::oneshot::channel();
     let ready = Arc::new(std::sync::Mutex::new(Some(ready)));
-    let options_http = http_options("127.0.0.1", 0, "/mcp")?;
-    let name = args.name;
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        name.serve(variant, Transport::Http, &options_http, stop, move |url| {
-            if let Some(ready) = ready.lock().ok().and_then(|mut r| r.take()) {
-                let _ = ready.send(url);
-            }
-        })
+    let mut options_http = http_options("127.0.0.1", 0, "/mcp")?;
+    options_http.wrap = resource_check(issuer)?;
+    let served = tokio::spawn(async move {
+        name.serve_server(
+            server,
+            variant,
+            Transport::Http,
+            &options_http,
+            shutdown,
+            move |url| {
+                if let Some(ready) = ready.lock().ok().and_then(|mut r| r.take()) {
+                    let _ = ready.send(url);
+                }
+            },
+        )
         .await
     });
-    let url = match url.await {
-        Ok(url) => url,
-        Err(_) => match server.await {
+    match url.await {
+        Ok(url) => Ok(url),
+        Err(_) => match served.await {
             Ok(Err(e)) => anyhow::bail!("the lab's server did not start: {e}"),
             _ => anyhow::bail!("the lab's server did not start"),
         },
-    };
-    let target = http_target(&url, &headers)?;
-    let report = args.name.exploit(&[target], &options).await;
-    shutdown.cancel();
-    Ok(report?)
+    }
+}
+
+/// `--issuer`: the resource-server check in front of a fixed twin.
+fn resource_check(issuer: Option<&str>) -> anyhow::Result<Option<belay_mcp::RouterWrap>> {
+    issuer
+        .map(|issuer| {
+            token_mismanagement::resource_check(issuer)
+                .with_context(|| format!("--issuer `{issuer}`"))
+        })
+        .transpose()
 }
 
 fn http_target(
@@ -279,7 +360,7 @@ fn print_report(report: &Report, json: bool) {
                     text
                 }
             }
-            Answer::Refused { code, message, .. } => format!("refused ({code}): {message}"),
+            Answer::Refused { code, message, .. } => format!("refused ({code}): {}", fold(message)),
             Answer::NotOffered => "not offered".into(),
             Answer::Broken { reason } => format!("failed: {reason}"),
         };

@@ -9,6 +9,7 @@ pub mod lab;
 pub mod login;
 mod pins;
 pub mod redteam;
+pub mod registry;
 mod reload;
 pub mod scan;
 pub mod serve;

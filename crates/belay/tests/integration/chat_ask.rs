@@ -25,6 +25,12 @@ async fn sampling_is_answered_by_the_model_once_approved() -> anyhow::Result<()>
             &model.base_url,
             "--json",
             "--approve-sampling",
+            "--model",
+            "big-model",
+            "--sampling-model",
+            "small-mini",
+            "--sampling-model",
+            "big-model",
             "--prompt",
             "A headline for AAPL",
         ],
@@ -34,6 +40,11 @@ async fn sampling_is_answered_by_the_model_once_approved() -> anyhow::Result<()>
     assert!(run.success, "{}", run.stderr);
     let requests = model.requests();
     assert_eq!(requests.len(), 3);
+    // The turn asks the configured model; the server's sampling request, hinting at a
+    // "mini" model, is answered by the listed model that matches.
+    assert_eq!(requests[0]["model"], "big-model");
+    assert_eq!(requests[1]["model"], "small-mini");
+    assert_eq!(requests[2]["model"], "big-model");
     // The sampling request: the server's system prompt and limit, no tools.
     let sampling = &requests[1];
     assert!(

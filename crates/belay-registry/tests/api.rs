@@ -1,0 +1,447 @@
+//! The registry's HTTP API driven with `tower::ServiceExt::oneshot`, publish tokens signed
+//! by a real in-test issuer (ES256 keys, RFC 8414 metadata and a JWKS on a loopback port)
+//! and checked by `belay_auth`: the official request shapes, and the abuse cases.
+
+#![allow(missing_docs, unreachable_pub)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes, to_bytes},
+    http::{Request, StatusCode, header},
+    routing::get,
+};
+use belay_registry::{
+    RegistrySpec, RegistryStore, Status,
+    api::{Registry, router},
+};
+use belay_store::Db;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const REGISTRY_URL: &str = "http://registry.test";
+
+struct Issuer {
+    url: String,
+    key: EncodingKey,
+}
+
+impl Issuer {
+    /// Serves RFC 8414 metadata and the JWKS of a fresh ES256 key on 127.0.0.1.
+    async fn start() -> anyhow::Result<Self> {
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let der = secret.to_pkcs8_der()?;
+        let mut jwk = serde_json::to_value(secret.public_key().to_jwk())?;
+        jwk["kid"] = json!("k1");
+        jwk["alg"] = json!("ES256");
+        jwk["use"] = json!("sig");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let metadata = json!({ "issuer": url, "jwks_uri": format!("{url}/jwks") });
+        let jwks = json!({ "keys": [jwk] });
+        let app = Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(move || async move { Json(metadata) }),
+            )
+            .route("/jwks", get(move || async move { Json(jwks) }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self {
+            url,
+            key: EncodingKey::from_ec_der(der.as_bytes()),
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some("k1".into());
+        Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
+    }
+
+    /// A user token for `audience` with `scope`.
+    fn user_token(&self, user: &str, audience: &str, scope: &str) -> anyhow::Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        self.sign(&json!({
+            "iss": self.url, "sub": format!("id-{user}"), "aud": audience,
+            "client_id": "mcp-publisher", "scope": scope, "iat": now, "exp": now + 600,
+            "jti": format!("{user}-{}", rand::random::<u64>()), "preferred_username": user,
+        }))
+    }
+
+    /// A client-credentials token of `client` (no user).
+    fn service_token(&self, client: &str) -> anyhow::Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        self.sign(&json!({
+            "iss": self.url, "sub": client, "aud": REGISTRY_URL, "client_id": client,
+            "scope": "registry:publish", "iat": now, "exp": now + 600,
+        }))
+    }
+}
+
+struct Harness {
+    app: Router,
+    store: RegistryStore,
+    issuer: Issuer,
+}
+
+async fn harness() -> anyhow::Result<Harness> {
+    let issuer = Issuer::start().await?;
+    let mut spec = RegistrySpec::default();
+    spec.auth.issuer = issuer.url.clone();
+    spec.auth.service_clients = vec!["ci".into()];
+    spec.namespaces
+        .insert("alice".into(), vec!["com.example".into()]);
+    spec.namespaces
+        .insert("bob".into(), vec!["org.other.*".into()]);
+    spec.namespaces
+        .insert("client:ci".into(), vec!["io.acme".into()]);
+    spec.max_body_bytes = 16 * 1024;
+    spec.body_timeout_secs = 1;
+    spec.max_limit = 5;
+    let store = RegistryStore::open(Db::in_memory()?)?;
+    let registry = Registry::new(store.clone(), spec, REGISTRY_URL)?;
+    Ok(Harness {
+        app: router(registry),
+        store,
+        issuer,
+    })
+}
+
+fn server(name: &str, version: &str) -> Value {
+    json!({
+        "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+        "name": name, "description": "Weather for tests.", "version": version,
+        "remotes": [{ "type": "streamable-http", "url": "https://mcp.example.com/mcp" }],
+    })
+}
+
+impl Harness {
+    async fn send(&self, request: Request<Body>) -> anyhow::Result<(StatusCode, Value, String)> {
+        let response = self.app.clone().oneshot(request).await?;
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = to_bytes(response.into_body(), 1 << 20).await?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, body, challenge))
+    }
+
+    async fn get(&self, uri: &str) -> anyhow::Result<(StatusCode, Value)> {
+        let (status, body, _) = self.send(Request::get(uri).body(Body::empty())?).await?;
+        Ok((status, body))
+    }
+
+    async fn publish(
+        &self,
+        token: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<(StatusCode, Value, String)> {
+        let mut request =
+            Request::post("/v0.1/publish").header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(request.body(Body::from(body.to_string()))?).await
+    }
+
+    fn alice(&self) -> anyhow::Result<String> {
+        self.issuer
+            .user_token("alice", REGISTRY_URL, "openid registry:publish")
+    }
+
+    async fn approve(&self, name: &str, version: &str) -> anyhow::Result<()> {
+        self.store
+            .set_status(name, version, Status::Approved, "cli:test")
+            .await?;
+        Ok(())
+    }
+}
+
+fn official(entry: &Value) -> &Value {
+    &entry["_meta"]["io.modelcontextprotocol.registry/official"]
+}
+
+#[tokio::test]
+async fn publish_review_and_read_back_in_the_official_shapes() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let token = h.alice()?;
+    let (status, body, _) = h
+        .publish(Some(&token), &server("com.example/weather", "1.0.0"))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["server"]["name"], "com.example/weather");
+    assert_eq!(official(&body)["status"], "active");
+    assert_eq!(official(&body)["isLatest"], false);
+    assert_eq!(
+        body["_meta"]["belay.registry/governance"]["status"],
+        "pending"
+    );
+    // Not listed until reviewed.
+    let (status, _) = h
+        .get("/v0.1/servers/com.example%2Fweather/versions/1.0.0")
+        .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, listed) = h.get("/v0.1/servers").await?;
+    assert_eq!(
+        (status, listed["metadata"]["count"].clone()),
+        (StatusCode::OK, json!(0))
+    );
+    let (_, unlisted) = h.get("/v0.1/servers?include_unlisted=true").await?;
+    assert_eq!(unlisted["metadata"]["count"], 1);
+    h.approve("com.example/weather", "1.0.0").await?;
+    let (status, got) = h
+        .get("/v0.1/servers/com.example%2Fweather/versions/1.0.0")
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let meta = official(&got);
+    assert_eq!(meta["isLatest"], true);
+    assert!(
+        meta["publishedAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{meta}"
+    );
+    assert!(meta["updatedAt"].is_string());
+    assert_eq!(
+        got["_meta"]["belay.registry/governance"]["status"],
+        "approved"
+    );
+    // A second version, with build metadata in the URL, becomes the latest once approved.
+    let (status, _, _) = h
+        .publish(Some(&token), &server("com.example/weather", "1.1.0+b7"))
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    h.approve("com.example/weather", "1.1.0+b7").await?;
+    let (_, latest) = h
+        .get("/v0/servers/com.example%2Fweather/versions/latest")
+        .await?;
+    assert_eq!(latest["server"]["version"], "1.1.0+b7");
+    let (_, exact) = h
+        .get("/v0.1/servers/com.example%2Fweather/versions/1.1.0%2Bb7")
+        .await?;
+    assert_eq!(exact["server"]["version"], "1.1.0+b7");
+    let (status, all) = h
+        .get("/v0.1/servers/com.example%2Fweather/versions")
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    let versions: Vec<&str> = all["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["server"]["version"].as_str())
+        .collect();
+    assert_eq!(versions, ["1.1.0+b7", "1.0.0"]);
+    assert_eq!(all["metadata"]["count"], 2);
+    let (_, only_latest) = h.get("/v0.1/servers?version=latest&search=WEATHER").await?;
+    assert_eq!(only_latest["metadata"]["count"], 1, "{only_latest}");
+    let (status, missing) = h
+        .get("/v0.1/servers/com.example%2Fnothing/versions")
+        .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["error"], "Server not found");
+    Ok(())
+}
+
+#[tokio::test]
+async fn pages_follow_next_cursor_and_bad_parameters_are_400() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let token = h.alice()?;
+    for i in 0..7 {
+        let name = format!("com.example/s{i}");
+        h.publish(Some(&token), &server(&name, "1.0.0")).await?;
+        h.approve(&name, "1.0.0").await?;
+    }
+    let (_, first) = h.get("/v0.1/servers?limit=3").await?;
+    assert_eq!(first["metadata"]["count"], 3);
+    let cursor = first["metadata"]["nextCursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // A limit over the cap (5 here) is capped.
+    let (_, second) = h
+        .get(&format!("/v0.1/servers?limit=500&cursor={cursor}"))
+        .await?;
+    assert_eq!(second["metadata"]["count"], 4);
+    assert!(second["metadata"].get("nextCursor").is_none(), "{second}");
+    for bad in [
+        "/v0.1/servers?limit=0",
+        "/v0.1/servers?limit=many",
+        "/v0.1/servers?cursor=not-a-cursor!",
+        "/v0.1/servers?updated_since=yesterday",
+        "/v0.1/servers?include_unlisted=maybe",
+    ] {
+        let (status, body) = h.get(bad).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{bad}: {body}");
+    }
+    let (_, none_newer) = h
+        .get("/v0.1/servers?updated_since=2999-01-01T00:00:00Z")
+        .await?;
+    assert_eq!(none_newer["metadata"]["count"], 0);
+    let (status, body) = h.get("/v0.1/nothing-here").await?;
+    assert_eq!(
+        (status, body["error"].is_string()),
+        (StatusCode::NOT_FOUND, true)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn strangers_and_wrong_tokens_cannot_publish() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let doc = server("com.example/weather", "1.0.0");
+    let (status, body, challenge) = h.publish(None, &doc).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        challenge.contains("scope=\"registry:publish\""),
+        "{challenge}"
+    );
+    // No scope.
+    let token = h
+        .issuer
+        .user_token("alice", REGISTRY_URL, "openid mcp:tools")?;
+    let (status, body, challenge) = h.publish(Some(&token), &doc).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    // A token minted for another resource.
+    let token = h
+        .issuer
+        .user_token("alice", "http://gateway.test/mcp", "registry:publish")?;
+    let (status, body, _) = h.publish(Some(&token), &doc).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("audience")),
+        "{body}"
+    );
+    // A forged signature.
+    let mut forged = h.alice()?;
+    forged.pop();
+    forged.push(if forged.ends_with('A') { 'B' } else { 'A' });
+    let (status, _, _) = h.publish(Some(&forged), &doc).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Another publisher's namespace, a lookalike of it, and a publisher nobody listed.
+    let bob = h
+        .issuer
+        .user_token("bob", REGISTRY_URL, "registry:publish")?;
+    for name in [
+        "com.example/weather",
+        "org.other/weather",
+        "org.others.x/weather",
+    ] {
+        let (status, body, _) = h.publish(Some(&bob), &server(name, "1.0.0")).await?;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("org.other.*")),
+            "{body}"
+        );
+    }
+    let (status, _, _) = h
+        .publish(Some(&bob), &server("org.other.team/weather", "1.0.0"))
+        .await?;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "bob's grant covers the namespaces below org.other"
+    );
+    let mallory = h
+        .issuer
+        .user_token("mallory", REGISTRY_URL, "registry:publish")?;
+    let (status, body, _) = h.publish(Some(&mallory), &doc).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A service client publishes as `client:ID`, never as a person.
+    let ci = h.issuer.service_token("ci")?;
+    let (status, body, _) = h
+        .publish(Some(&ci), &server("io.acme/tool", "1.0.0"))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = h.publish(Some(&ci), &doc).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other_client = h.issuer.service_token("alice")?;
+    let (status, _, _) = h.publish(Some(&other_client), &doc).await?;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a service client not in service_clients"
+    );
+    // Nothing of this was stored but the two allowed publications.
+    assert_eq!(h.store.all(None).await?.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_documents_huge_or_slow_bodies_and_duplicates_are_refused() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let token = h.alice()?;
+    let mut bad = server("com.example/weather", "latest");
+    bad["description"] = json!("x".repeat(150));
+    let (status, body, _) = h.publish(Some(&token), &bad).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let fields: Vec<&str> = body["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["/description", "/version"], "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/description")),
+        "{body}"
+    );
+    let request = |body: Body| {
+        Request::post("/v0.1/publish")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+    };
+    let (status, body, _) = h.send(request(Body::from("{\"name\": "))?).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Over the limit, announced or not.
+    let huge = vec![b' '; 64 * 1024];
+    let announced = Request::post("/v0.1/publish")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_LENGTH, huge.len())
+        .body(Body::from(huge.clone()))?;
+    let (status, body, _) = h.send(announced).await?;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (status, _, _) = h.send(request(Body::from(huge))?).await?;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A body that never finishes.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    sender.send(Ok(Bytes::from_static(b"{\"name\":"))).await?;
+    let slow = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let (status, body, _) = h.send(request(slow)?).await?;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    drop(sender);
+    let form = Request::post("/v0.1/publish")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("name=x"))?;
+    assert_eq!(h.send(form).await?.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A duplicate version.
+    let doc = server("com.example/weather", "1.0.0");
+    assert_eq!(h.publish(Some(&token), &doc).await?.0, StatusCode::OK);
+    let (status, body, _) = h.publish(Some(&token), &doc).await?;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot publish duplicate version")),
+        "{body}"
+    );
+    assert_eq!(h.store.all(None).await?.len(), 1);
+    Ok(())
+}
