@@ -138,7 +138,7 @@ impl ClientHandler for Watcher {
 
 /// Refuses to sign in: the assistant has no account (exploits that need a token bring it
 /// in the target's headers).
-struct NoAccount;
+pub struct NoAccount;
 
 #[async_trait]
 impl UserAgent for NoAccount {
@@ -396,25 +396,7 @@ impl Agent {
     }
 
     async fn send(server: &Server, name: String, arguments: Map<String, Value>) -> Answer {
-        let mut params = CallToolRequestParams::new(name);
-        params.arguments = Some(arguments);
-        match tokio::time::timeout(CALL_WAIT, server.session.call_tool(params)).await {
-            Err(_) => Answer::Broken {
-                reason: format!("no answer within {} s", CALL_WAIT.as_secs()),
-            },
-            Ok(Err(ServiceError::McpError(error))) => Answer::Refused {
-                code: error.code.0,
-                message: error.message.into_owned(),
-                data: error.data,
-            },
-            Ok(Err(other)) => Answer::Broken {
-                reason: other.to_string(),
-            },
-            Ok(Ok(result)) => Answer::Answered {
-                text: result_text(&result.content),
-                is_error: result.is_error == Some(true),
-            },
-        }
+        call_in(&server.session, &name, arguments, CALL_WAIT).await
     }
 
     /// Every call made so far.
@@ -476,6 +458,34 @@ fn list_may_change(info: &ServerPeerInfo) -> bool {
         .as_ref()
         .and_then(|t| t.list_changed)
         == Some(true)
+}
+
+/// Calls the tool named exactly `name` in `session` (listed or not), waiting at most `wait`.
+pub async fn call_in<H: ClientHandler>(
+    session: &RunningService<RoleClient, H>,
+    name: &str,
+    arguments: Map<String, Value>,
+    wait: Duration,
+) -> Answer {
+    let mut params = CallToolRequestParams::new(name.to_owned());
+    params.arguments = Some(arguments);
+    match tokio::time::timeout(wait, session.call_tool(params)).await {
+        Err(_) => Answer::Broken {
+            reason: format!("no answer within {} s", wait.as_secs()),
+        },
+        Ok(Err(ServiceError::McpError(error))) => Answer::Refused {
+            code: error.code.0,
+            message: error.message.into_owned(),
+            data: error.data,
+        },
+        Ok(Err(other)) => Answer::Broken {
+            reason: other.to_string(),
+        },
+        Ok(Ok(result)) => Answer::Answered {
+            text: result_text(&result.content),
+            is_error: result.is_error == Some(true),
+        },
+    }
 }
 
 /// What a model reads of a tool: its name, title, description and parameter descriptions.

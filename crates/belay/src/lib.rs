@@ -82,6 +82,9 @@ pub enum Command {
     /// Vulnerable MCP servers beside their fixed twins, and the exploits that prove each fix
     /// (`exploit`: exit 0 defended, 1 the attack succeeded, 2 it could not run).
     Lab(commands::lab::LabArgs),
+    /// Attack an MCP server or gateway with a catalogue of attacks tagged by OWASP MCP risk
+    /// (exit 0 nothing succeeded, 1 an attack succeeded, 2 the red team could not run).
+    Redteam(commands::redteam::RedteamArgs),
     /// A private MCP registry (the official Registry API) with governance: serve it, list
     /// what was published, approve, deprecate or block a version.
     Registry(commands::registry::RegistryArgs),
@@ -94,7 +97,9 @@ pub fn main() -> ExitCode {
     // `belay scan` says itself why a server could not be scanned; rmcp's error lines about
     // the same broken transport would only repeat it in a worse form.
     let log = match &cli.command {
-        Command::Scan(_) | Command::Lab(_) if cli.log == DEFAULT_LOG => "info,rmcp=off",
+        Command::Scan(_) | Command::Lab(_) | Command::Redteam(_) if cli.log == DEFAULT_LOG => {
+            "info,rmcp=off"
+        }
         _ => cli.log.as_str(),
     };
     let _telemetry = telemetry::init(cli.log_format, log);
@@ -128,6 +133,7 @@ pub fn main() -> ExitCode {
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,
+            Command::Redteam(args) => return Ok(commands::redteam::run(args).await),
         }
         .map(|()| ExitCode::SUCCESS)
     });

@@ -379,11 +379,16 @@ fn print_report(report: &Report, json: bool) {
 
 /// One line of at most 120 characters, control characters shown as spaces.
 fn fold(text: &str) -> String {
+    fold_to(text, 120)
+}
+
+/// One line of at most `most` characters, control characters shown as spaces.
+pub(crate) fn fold_to(text: &str, most: usize) -> String {
     let line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    match line.char_indices().nth(120) {
+    match line.char_indices().nth(most) {
         Some((at, _)) => format!("{}…", &line[..at]),
         None => line,
     }

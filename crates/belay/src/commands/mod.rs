@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod lab;
 pub mod login;
 mod pins;
+pub mod redteam;
 pub mod registry;
 mod reload;
 pub mod scan;

@@ -214,7 +214,7 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 
 /// The servers named on the command line, with unique names: every server of each
 /// mcp.json file, URLs, reference servers, and the command after `--`.
-fn targets(words: &[String], command: &[String]) -> anyhow::Result<Vec<Target>> {
+pub(crate) fn targets(words: &[String], command: &[String]) -> anyhow::Result<Vec<Target>> {
     let exe = std::env::current_exe().map_err(|e| {
         anyhow::anyhow!("cannot find the belay executable to run `belay serve`: {e}")
     })?;

@@ -19,6 +19,7 @@ mod lab;
 mod model_script;
 mod ports;
 mod quiet;
+mod redteam;
 mod registry;
 mod reload;
 mod scan;

@@ -181,6 +181,18 @@ pub(crate) fn first_json_line(child: &mut Child) -> anyhow::Result<Value> {
     Ok(serde_json::from_str(&line)?)
 }
 
+/// A token for `url` as `user`, signed in through `belay up`'s login form.
+pub(crate) async fn token_of(url: &str, user: &str, password: &str) -> anyhow::Result<String> {
+    let options = belay_client::SignInOptions {
+        user_agent: std::sync::Arc::new(belay_client::FormAgent::new(user, password)?),
+        allow_private_addresses: true,
+        ..belay_client::SignInOptions::default()
+    };
+    Ok(belay_client::SignIn::new(url, options)?
+        .sign_in(None, None)
+        .await?)
+}
+
 /// Signs in as `demo` through the login form and calls `tool` on the server at `url`.
 pub(crate) async fn call_as_demo(
     url: &str,

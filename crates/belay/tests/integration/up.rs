@@ -169,18 +169,6 @@ async fn up_protects_every_server_and_keeps_its_users_across_runs() -> anyhow::R
     Ok(())
 }
 
-/// A token for `url` as `user`, signed in through `belay up`'s login form.
-async fn token_of(url: &str, user: &str, password: &str) -> anyhow::Result<String> {
-    let options = belay_client::SignInOptions {
-        user_agent: std::sync::Arc::new(belay_client::FormAgent::new(user, password)?),
-        allow_private_addresses: true,
-        ..belay_client::SignInOptions::default()
-    };
-    Ok(belay_client::SignIn::new(url, options)?
-        .sign_in(None, None)
-        .await?)
-}
-
 #[tokio::test]
 async fn up_keeps_each_persons_sessions_their_own() -> anyhow::Result<()> {
     let data = fresh_dir("up-sessions")?;
