@@ -43,7 +43,7 @@ pub(crate) async fn run(
     let now = now();
     let mut unsigned = claims.clone();
     unsigned["exp"] = json!(now + 3600);
-    let none = jwt(&json!({"alg": "none", "typ": "JWT"}), &unsigned, "");
+    let none = jwt(&json!({"alg": "none", "typ": TYP}), &unsigned, "");
     attempts.push(judge(
         target,
         Risk::WeakAuth,
@@ -225,11 +225,17 @@ fn jwt(header: &Value, claims: &Value, signature: &str) -> String {
     format!("{}.{}.{signature}", encode(header), encode(claims))
 }
 
+/// The `typ` forgeries carry: an access token's (RFC 9068), so a server that checks it still
+/// has to check the signature, the audience and the expiry to refuse them.
+const TYP: &str = "at+jwt";
+
 /// `claims` signed HS256 with a fresh random key only the attacker knows.
 fn signed(claims: &Value) -> Option<String> {
     let key: [u8; 32] = rand::random();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some(TYP.into());
     jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &header,
         claims,
         &jsonwebtoken::EncodingKey::from_secret(&key),
     )

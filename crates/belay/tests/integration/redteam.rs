@@ -79,6 +79,39 @@ async fn nothing_succeeds_against_belay_up_with_or_without_a_token() -> anyhow::
         .unwrap_or_default();
     assert_eq!(anonymous["evidence"], "refused: HTTP 401", "{report:#}");
 
+    // MCP08: each refused token is in the audit log (the plain no-token 401, the first
+    // step of every sign-in, is not).
+    let query = belay()
+        .args([
+            "audit",
+            "query",
+            "--decision",
+            "unauthenticated",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(&state)
+        .output()?;
+    let records: Vec<Value> = String::from_utf8_lossy(&query.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failures: Vec<String> = records
+        .iter()
+        .filter(|r| r["method"] == "auth/token")
+        .filter_map(|r| r["outcome"]["message"].as_str().map(str::to_owned))
+        .collect();
+    // The unsigned, the other audience's and the expired forgery: each refused and audited.
+    let invalid = failures
+        .iter()
+        .filter(|f| f.starts_with("HTTP 401 invalid_token from 127.0.0.1"))
+        .count();
+    assert!(invalid >= 3, "{failures:#?}");
+    assert!(
+        records.iter().all(|r| !r.to_string().contains("eyJ")),
+        "a token reached the audit log: {records:#?}"
+    );
+
     // A signed-in user's token: the tools are attacked behind it, and still nothing works.
     let token = token_of(&gateway, "demo", password).await?;
     let started = std::time::Instant::now();
