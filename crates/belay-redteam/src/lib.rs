@@ -178,6 +178,8 @@ pub async fn run(
 ) -> Result<Report, Error> {
     let metadata = belay_guard::MetadataGuard::new().map_err(|e| Error::Internal(e.to_string()))?;
     let mut report = Report::default();
+    // Targets that ask for a sign-in nobody gave: attacked from outside only.
+    let mut locked: Vec<String> = Vec::new();
     let attacked: Vec<Target> = targets
         .iter()
         .map(|t| with_token(t, options.token.as_deref()))
@@ -207,18 +209,22 @@ pub async fn run(
                 .attempts
                 .extend(attacks::http::malformed(name, url, headers, options).await);
         }
+        if signs_in {
+            // Opening a session would only start a sign-in nobody completes (and register a
+            // client at the target's authorization server each time, until its rate limit
+            // answers 429): its tools and the labs' exploits are out of reach.
+            report.notes.push(format!(
+                "`{name}` asks for a sign-in and no valid token was given: the attacks on its \
+                 tools need --token or a sign-in (`belay auth login URL`)"
+            ));
+            locked.push(name.to_owned());
+            for _ in 2..FAMILIES.len() {
+                progress("");
+            }
+            continue;
+        }
         let session = match session::Session::open(target, options).await {
             Ok(session) => session,
-            Err(reason) if signs_in => {
-                report.notes.push(format!(
-                    "`{name}` asks for a sign-in and no valid token was given ({reason}): \
-                     the attacks on its tools need --token or a sign-in (`belay auth login URL`)"
-                ));
-                for _ in 2..FAMILIES.len() {
-                    progress("");
-                }
-                continue;
-            }
             Err(reason) => {
                 return Err(Error::Unreachable {
                     target: name.to_owned(),
@@ -250,9 +256,13 @@ pub async fn run(
     }
     progress("labs' exploits");
     let label = report.targets.join(", ");
+    let open: Vec<Target> = attacked
+        .into_iter()
+        .filter(|t| !locked.contains(&t.name))
+        .collect();
     report
         .attempts
-        .extend(attacks::labs::run(&label, &attacked, options).await);
+        .extend(attacks::labs::run(&label, &open, options).await);
     Ok(report)
 }
 

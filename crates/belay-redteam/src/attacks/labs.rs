@@ -9,6 +9,24 @@ use crate::{Attempt, Options, Outcome, Risk};
 
 pub(crate) async fn run(label: &str, targets: &[Target], options: &Options) -> Vec<Attempt> {
     let mut attempts = Vec::new();
+    if targets.is_empty() {
+        return LabName::ALL
+            .iter()
+            .map(|&lab| {
+                Attempt::new(
+                    lab.lab()
+                        .risks
+                        .first()
+                        .copied()
+                        .unwrap_or(Risk::PromptInjection),
+                    format!("lab exploit: {lab}"),
+                    label,
+                    Outcome::NotApplicable,
+                    "every target asks for a sign-in that was not given",
+                )
+            })
+            .collect();
+    }
     for &lab in LabName::ALL {
         let risk = lab
             .lab()

@@ -150,24 +150,32 @@ async fn every_exploit_fails_behind_the_gateway_and_is_audited() -> anyhow::Resu
         assert_eq!(code, Some(0), "{lab} behind the gateway: {report:#}");
         assert!(report["stopped_by"].is_string(), "{report:#}");
 
-        let out = belay()
-            .arg("--config")
-            .arg(&config)
-            .args(["audit", "query", "--json", "--data-dir"])
-            .arg(&data)
-            .env_remove("BELAY_CONFIG")
-            .output()?;
-        let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()?;
-        let flagged = records.iter().any(|r| {
-            r["guard"].as_array().is_some_and(|g| !g.is_empty()) || r["decision"] == "deny"
-        });
-        assert!(
-            flagged,
-            "{lab}: no audit record of the attempt: {records:#?}"
-        );
+        // The store sink writes in batches behind the answer: give it a few seconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = belay()
+                .arg("--config")
+                .arg(&config)
+                .args(["audit", "query", "--json", "--data-dir"])
+                .arg(&data)
+                .env_remove("BELAY_CONFIG")
+                .output()?;
+            let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()?;
+            let flagged = records.iter().any(|r| {
+                r["guard"].as_array().is_some_and(|g| !g.is_empty()) || r["decision"] == "deny"
+            });
+            if flagged {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{lab}: no audit record of the attempt: {records:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         terminate(&gateway.0);
         let _ = wait_with_timeout(&mut gateway.0, Duration::from_secs(10));
         let _ = std::fs::remove_dir_all(&dir);
