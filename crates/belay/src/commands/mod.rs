@@ -9,6 +9,7 @@ pub mod lab;
 pub mod login;
 mod pins;
 pub mod registry;
+mod registry_gate;
 mod reload;
 pub mod scan;
 pub mod serve;

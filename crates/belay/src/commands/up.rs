@@ -29,6 +29,7 @@ use clap::Args;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::registry_gate::RegistryGate;
 use crate::config::BelayConfig;
 
 /// Arguments of `belay up`.
@@ -151,14 +152,31 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), audit.clone())?;
     let poll = spec.reload_poll();
     let pins = super::gateway::open_pins(&config, &dir)?;
+    // Belay's own reference servers are not looked up in `[gateway] registry`.
+    let exempt: Vec<&str> = builtin_names().iter().map(|n| n.as_str()).collect();
+    let gate = RegistryGate::of(&spec, &exempt)?;
+    let spec = match &gate {
+        Some(gate) => gate.admit(spec).await?,
+        None => spec,
+    };
     let gateway = Gateway::start_with_pins(spec, chain, Some(pins), shutdown.clone())?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
+    let reload_gate = gate.clone();
     super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),
         poll,
-        move |config| gateway_spec(&config.gateway, &internal_, auth, &base_, &dir_),
+        move |config| {
+            let spec = gateway_spec(&config.gateway, &internal_, auth, &base_, &dir_);
+            let gate = reload_gate.clone();
+            Box::pin(async move {
+                match gate {
+                    Some(gate) => gate.admit(spec?).await,
+                    None => spec,
+                }
+            })
+        },
         shutdown.clone(),
     );
     let router = match &issuer {
@@ -167,6 +185,10 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
             .router()
             .merge(gateway.protected_router(&resource, &base)?),
         None => gateway.router(),
+    };
+    let router = match &gate {
+        Some(gate) => gate.layer(router),
+        None => router,
     };
     // Serving starts now: the upstreams fetch their tokens from the issuer on this port.
     let serving = tokio::spawn(http::run_with(
@@ -412,6 +434,7 @@ fn gateway_spec(
         timeouts: Default::default(),
         scopes: None,
         guard: Some(builtin_guard.clone()),
+        registry_name: None,
     });
     spec.upstreams = builtin
         .chain(configured.upstreams.iter().cloned())

@@ -8,85 +8,128 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-#[tokio::test]
-async fn a_service_client_publishes_an_admin_approves_and_the_api_lists_it() -> anyhow::Result<()> {
-    let dir = fresh_dir("registry")?;
-    let data = dir.join("data").to_string_lossy().into_owned();
-    let config = dir.join("belay.toml");
-    std::fs::write(
-        &config,
-        "[auth_server]\nscopes = [\"openid\", \"profile\", \"email\", \"offline_access\", \
-         \"mcp:tools\", \"mcp:resources\", \"mcp:prompts\", \"registry:publish\"]\n\
-         [registry.namespaces]\n\"client:robot\" = [\"com.example\"]\n\
-         [registry.auth]\nservice_clients = [\"robot\"]\n",
-    )?;
-    let config = config.to_string_lossy().into_owned();
-    let cli = |args: &[&str]| {
+/// `belay auth serve` and `belay registry serve` on one data folder, with a service client
+/// `robot` allowed to publish in `com.example`, and its token.
+struct Fixture {
+    dir: std::path::PathBuf,
+    data: String,
+    config: String,
+    base: String,
+    token: String,
+    _auth: Reaper,
+    registry: Reaper,
+}
+
+impl Fixture {
+    async fn start(name: &str) -> anyhow::Result<Self> {
+        let dir = fresh_dir(name)?;
+        let data = dir.join("data").to_string_lossy().into_owned();
+        let config = dir.join("belay.toml");
+        std::fs::write(
+            &config,
+            "[auth_server]\nscopes = [\"openid\", \"profile\", \"email\", \"offline_access\", \
+             \"mcp:tools\", \"mcp:resources\", \"mcp:prompts\", \"registry:publish\"]\n\
+             [registry.namespaces]\n\"client:robot\" = [\"com.example\"]\n\
+             [registry.auth]\nservice_clients = [\"robot\"]\n",
+        )?;
+        let config = config.to_string_lossy().into_owned();
+        let mut auth = Reaper(
+            belay()
+                .args([
+                    "auth",
+                    "serve",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    &data,
+                    "--config",
+                    &config,
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+        let issuer = stdout_line(&mut auth.0, "issuer")?;
+        let mut registry = Reaper(
+            belay()
+                .args([
+                    "registry",
+                    "serve",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    &data,
+                    "--config",
+                    &config,
+                ])
+                // The issuer's port is known only now: the environment overrides the file.
+                .env("BELAY_REGISTRY__AUTH__ISSUER", &issuer)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+        let listed = stdout_line(&mut registry.0, "registry")?;
+        let base = listed.trim_end_matches("/v0.1/servers").to_owned();
+        let mut fixture = Self {
+            dir,
+            data,
+            config,
+            base,
+            token: String::new(),
+            _auth: auth,
+            registry,
+        };
+        let added = fixture.cli(&["auth", "client", "add", "robot", "--json"])?;
+        anyhow::ensure!(added.status.success(), "{added:?}");
+        let robot: Value = serde_json::from_slice(&added.stdout)?;
+        let secret = robot["client_secret"].as_str().unwrap_or_default();
+        let token: Value = reqwest::Client::new()
+            .post(format!("{issuer}/token"))
+            .basic_auth("robot", Some(secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", fixture.base.as_str()),
+                ("scope", "registry:publish"),
+            ])
+            .send()
+            .await?
+            .json()
+            .await?;
+        fixture.token = token["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        anyhow::ensure!(!fixture.token.is_empty(), "{token}");
+        Ok(fixture)
+    }
+
+    /// `belay ARGS --data-dir DATA --config CONFIG`.
+    fn cli(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
         belay()
             .args(args)
-            .args(["--data-dir", &data, "--config", &config])
+            .args(["--data-dir", &self.data, "--config", &self.config])
             .output()
-    };
-    let mut auth = Reaper(
-        belay()
-            .args([
-                "auth",
-                "serve",
-                "--port",
-                "0",
-                "--data-dir",
-                &data,
-                "--config",
-                &config,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let issuer = stdout_line(&mut auth.0, "issuer")?;
-    let mut registry = Reaper(
-        belay()
-            .args([
-                "registry",
-                "serve",
-                "--port",
-                "0",
-                "--data-dir",
-                &data,
-                "--config",
-                &config,
-            ])
-            // The issuer's port is known only now: the environment overrides the file.
-            .env("BELAY_REGISTRY__AUTH__ISSUER", &issuer)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let listed = stdout_line(&mut registry.0, "registry")?;
-    let base = listed.trim_end_matches("/v0.1/servers").to_owned();
+    }
 
-    let added = cli(&["auth", "client", "add", "robot", "--json"])?;
-    assert!(added.status.success(), "{added:?}");
-    let robot: Value = serde_json::from_slice(&added.stdout)?;
-    let secret = robot["client_secret"].as_str().unwrap_or_default();
+    /// Publishes `document` with the robot's token; the status and the body.
+    async fn publish(&self, document: &Value) -> anyhow::Result<(u16, Value)> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v0.1/publish", self.base))
+            .bearer_auth(&self.token)
+            .json(document)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+}
+
+#[tokio::test]
+async fn a_service_client_publishes_an_admin_approves_and_the_api_lists_it() -> anyhow::Result<()> {
+    let fixture = Fixture::start("registry").await?;
+    let (base, token) = (fixture.base.clone(), fixture.token.clone());
+    let cli = |args: &[&str]| fixture.cli(args);
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{issuer}/token"))
-        .basic_auth("robot", Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", base.as_str()),
-            ("scope", "registry:publish"),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(!token.is_empty(), "{token}");
 
     let server = |name: &str| {
         json!({
@@ -284,5 +327,138 @@ async fn a_service_client_publishes_an_admin_approves_and_the_api_lists_it() -> 
     assert_eq!(methods, expected);
     let verified = cli(&["audit", "verify"])?;
     assert!(verified.status.success(), "{verified:?}");
+    Ok(())
+}
+
+/// A stdio server's server.json: a package, no remotes.
+fn stdio_server(name: &str, version: &str) -> Value {
+    json!({
+        "name": name, "description": "Stock prices.", "version": version,
+        "packages": [{
+            "registryType": "npm", "identifier": "@example/stock", "version": version,
+            "transport": { "type": "stdio" }
+        }],
+    })
+}
+
+/// An MCP `initialize` at `url`: the HTTP status and the body.
+fn initialize(url: &str) -> anyhow::Result<(u16, String)> {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": { "name": "registry-test", "version": "1" } }
+    });
+    let (status, _, text) = http_exchange(url, "POST", &body.to_string())?;
+    Ok((status, text))
+}
+
+/// Polls `initialize` at `url` until its status is `want` (20 s at most); the last answer.
+async fn until_status(url: &str, want: u16) -> anyhow::Result<(u16, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let answer = initialize(url)?;
+        if answer.0 == want || std::time::Instant::now() > deadline {
+            return Ok(answer);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+fn hang_up(child: &std::process::Child) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -HUP failed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_gateway_connects_only_to_servers_the_registry_approved() -> anyhow::Result<()> {
+    let fixture = Fixture::start("registry-gate").await?;
+    let (status, body) = fixture
+        .publish(&stdio_server("com.example/stock", "1.0.0"))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+
+    let gateway_config = fixture.dir.join("gateway.toml");
+    let stock = format!(
+        "transport = {{ type = \"stdio\", command = \"{}\", args = [\"serve\", \"stock\"] }}",
+        env!("CARGO_BIN_EXE_belay")
+    );
+    std::fs::write(
+        &gateway_config,
+        format!(
+            "[gateway]\nregistry = \"{}\"\n\
+             [[gateway.upstream]]\nname = \"stock\"\nregistry_name = \"com.example/stock\"\n{stock}\n\
+             [[gateway.upstream]]\nname = \"rogue\"\n{stock}\n",
+            fixture.base
+        ),
+    )?;
+    let mut gateway = Reaper(
+        belay()
+            .arg("--config")
+            .arg(&gateway_config)
+            .args(["gateway", "serve", "--port", "0", "--data-dir"])
+            .arg(fixture.dir.join("gateway-data"))
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let federated = stdout_line(&mut gateway.0, "gateway")?;
+    let root = federated.trim_end_matches("/mcp").to_owned();
+    let stock_url = format!("{root}/servers/stock/mcp");
+    let rogue_url = format!("{root}/servers/rogue/mcp");
+
+    // Pending: refused, with the reason.
+    let (status, text) = initialize(&stock_url)?;
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("not approved") && text.contains("pending"),
+        "{text}"
+    );
+    // Not in the registry at all (no registry name, stdio): refused too.
+    let (status, text) = initialize(&rogue_url)?;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("registry_name"), "{text}");
+
+    // Approved: reachable after the next reload.
+    let approved = fixture.cli(&["registry", "approve", "com.example/stock@1.0.0"])?;
+    assert!(approved.status.success(), "{approved:?}");
+    hang_up(&gateway.0)?;
+    let (status, text) = until_status(&stock_url, 200).await?;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("serverInfo"), "{text}");
+    assert_eq!(initialize(&rogue_url)?.0, 403, "the unknown one stays out");
+
+    // Blocked later: cut off at the next reload.
+    let blocked = fixture.cli(&["registry", "block", "com.example/stock@1.0.0"])?;
+    assert!(blocked.status.success(), "{blocked:?}");
+    hang_up(&gateway.0)?;
+    let (status, text) = until_status(&stock_url, 403).await?;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("blocked"), "{text}");
+
+    // A registry that cannot be read stops a reload: the gateway keeps what it had, and
+    // a gateway cannot start on it.
+    let unreadable = fixture.dir.join("unreadable.toml");
+    std::fs::write(
+        &unreadable,
+        "[gateway]\nregistry = \"http://127.0.0.1:9/\"\n[[gateway.upstream]]\nname = \"x\"\n\
+         registry_name = \"com.example/x\"\ntransport = { type = \"stdio\", command = \"true\" }\n",
+    )?;
+    let refused = belay()
+        .arg("--config")
+        .arg(&unreadable)
+        .args(["gateway", "serve", "--port", "0", "--data-dir"])
+        .arg(fixture.dir.join("gateway-data-2"))
+        .env_remove("BELAY_CONFIG")
+        .output()?;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("registry"),
+        "{refused:?}"
+    );
+    terminate(&fixture.registry.0);
     Ok(())
 }
