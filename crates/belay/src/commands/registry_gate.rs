@@ -41,6 +41,8 @@ pub(crate) struct Known {
     pub status: String,
     /// The `remotes[].url` of its server.json.
     pub remotes: Vec<String>,
+    /// The `packages[].identifier` of its server.json (`@example/weather-mcp`).
+    pub packages: Vec<String>,
 }
 
 /// What the registry says about one server.
@@ -137,6 +139,58 @@ pub(crate) fn judge(name: Option<&str>, url: Option<&str>, known: &[Known]) -> V
     Verdict::NotApproved(why)
 }
 
+/// The package identifiers a command line may name: each word as given and without a
+/// version (`@scope/pkg@1.2.0` → `@scope/pkg`, `pkg==1.0` → `pkg`, `ghcr.io/o/i:1.0` →
+/// `ghcr.io/o/i`).
+fn named_packages(command: &str, args: &[String]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for word in std::iter::once(command).chain(args.iter().map(String::as_str)) {
+        if word.starts_with('-') || word.is_empty() {
+            continue;
+        }
+        names.insert(word.to_owned());
+        if let Some(at) = word.rfind('@').filter(|&at| at > 0) {
+            names.insert(word[..at].to_owned());
+        }
+        if let Some((name, _)) = word.split_once("==") {
+            names.insert(name.to_owned());
+        }
+        // An image tag: a `:` after the last `/` (not a registry's `host:port/`).
+        if let Some(colon) = word
+            .rfind(':')
+            .filter(|&c| word[..c].contains('/') && !word[c..].contains('/'))
+        {
+            names.insert(word[..colon].to_owned());
+        }
+    }
+    names
+}
+
+/// The verdict on a stdio server started as `command args`: the registry's servers whose
+/// package it names.
+pub(crate) fn judge_command(command: &str, args: &[String], known: &[Known]) -> Verdict {
+    let named = named_packages(command, args);
+    let candidates: Vec<Known> = known
+        .iter()
+        .filter(|k| k.packages.iter().any(|p| named.contains(p)))
+        .cloned()
+        .collect();
+    match candidates.first() {
+        // Judged by name, among the versions of the server(s) whose package it runs.
+        Some(first) => {
+            let name = first.name.clone();
+            judge(Some(&name), None, &candidates)
+        }
+        None => Verdict::Unknown(format!(
+            "`{}` runs no package the registry lists",
+            std::iter::once(command)
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+    }
+}
+
 /// Where the registry is read.
 #[derive(Debug, Clone)]
 enum Source {
@@ -194,6 +248,34 @@ impl Registry {
             (None, None) => Vec::new(),
         };
         Ok(judge(name, url, &known))
+    }
+
+    /// What the registry says about one server of an mcp.json: by its key when that is a
+    /// registry name, else by its URL or the package its command runs.
+    pub(crate) async fn verdict_of_target(
+        &self,
+        key: &str,
+        transport: &belay_client::target::Transport,
+    ) -> anyhow::Result<Verdict> {
+        use belay_client::target::Transport;
+        if key.contains('/') && belay_registry::ServerName::parse(key).is_ok() {
+            let by_key = self.by_name(key).await?;
+            if !by_key.is_empty() {
+                let url = match transport {
+                    Transport::Http { url, .. } | Transport::Sse { url, .. } => Some(url.as_str()),
+                    Transport::Stdio { .. } => None,
+                };
+                return Ok(judge(Some(key), url, &by_key));
+            }
+        }
+        match transport {
+            Transport::Http { url, .. } | Transport::Sse { url, .. } => {
+                self.verdict(None, Some(url)).await
+            }
+            Transport::Stdio { command, args, .. } => {
+                Ok(judge_command(command, args, &self.everything().await?))
+            }
+        }
     }
 
     async fn by_name(&self, name: &str) -> anyhow::Result<Vec<Known>> {
@@ -295,12 +377,22 @@ fn remotes(document: &Value) -> Vec<String> {
         .collect()
 }
 
+fn packages(document: &Value) -> Vec<String> {
+    document["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["identifier"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn known_entry(entry: &belay_registry::Entry) -> Known {
     Known {
         name: entry.name.clone(),
         version: entry.version.clone(),
         status: entry.status.as_str().to_owned(),
         remotes: remotes(&entry.document),
+        packages: packages(&entry.document),
     }
 }
 
@@ -332,6 +424,7 @@ fn known_page(page: &Value) -> Vec<Known> {
                 version: server["version"].as_str()?.to_owned(),
                 status,
                 remotes: remotes(server),
+                packages: packages(server),
             })
         })
         .collect()
@@ -457,6 +550,7 @@ mod tests {
             version: version.into(),
             status: status.into(),
             remotes: remotes.iter().map(|r| (*r).to_owned()).collect(),
+            packages: Vec::new(),
         }
     }
 
@@ -515,6 +609,45 @@ mod tests {
         // Deprecated is still vetted.
         let deprecated = [known("io.example/w", "1.0.0", "deprecated", &[])];
         assert!(judge(Some("io.example/w"), None, &deprecated).is_approved());
+    }
+
+    #[test]
+    fn a_command_is_matched_by_the_package_it_runs() {
+        let mut weather = known("io.example/weather", "1.2.0", "approved", &[]);
+        weather.packages = vec!["@example/weather-mcp".into()];
+        let mut notes = known("io.example/notes", "1.0.0", "pending", &[]);
+        notes.packages = vec!["example-notes".into(), "ghcr.io/example/notes".into()];
+        let registry = [weather, notes];
+        let words = |text: &str| -> Vec<String> { text.split(' ').map(str::to_owned).collect() };
+        for (command, args) in [
+            ("npx", "-y @example/weather-mcp@1.2.0"),
+            ("npx", "@example/weather-mcp"),
+        ] {
+            let verdict = judge_command(command, &words(args), &registry);
+            assert!(verdict.is_approved(), "{command} {args}: {verdict:?}");
+        }
+        for (command, args) in [
+            ("uvx", "example-notes==1.0"),
+            ("docker", "run -i --rm ghcr.io/example/notes:1.0"),
+        ] {
+            let verdict = judge_command(command, &words(args), &registry);
+            assert!(
+                matches!(&verdict, Verdict::NotApproved(why) if why.contains("pending")),
+                "{command} {args}: {verdict:?}"
+            );
+        }
+        // A lookalike package and a bare script are unknown.
+        for (command, args) in [
+            ("npx", "-y @example/weather-mcp-evil"),
+            ("python", "server.py"),
+            ("npx", "-y @evil/weather-mcp"),
+        ] {
+            let verdict = judge_command(command, &words(args), &registry);
+            assert!(
+                matches!(verdict, Verdict::Unknown(_)),
+                "{command} {args}: {verdict:?}"
+            );
+        }
     }
 
     #[test]

@@ -462,3 +462,102 @@ async fn the_gateway_connects_only_to_servers_the_registry_approved() -> anyhow:
     terminate(&fixture.registry.0);
     Ok(())
 }
+
+#[tokio::test]
+async fn scan_registry_reports_the_shadow_servers_of_an_mcp_json() -> anyhow::Result<()> {
+    let fixture = Fixture::start("registry-shadow").await?;
+    let remote = |name: &str, url: &str| {
+        json!({
+            "name": name, "description": "Remote.", "version": "1.0.0",
+            "remotes": [{ "type": "streamable-http", "url": url }],
+        })
+    };
+    for document in [
+        stdio_server("com.example/stock", "1.0.0"),
+        remote("com.example/weather", "https://mcp.example.com/mcp"),
+        remote("com.example/notes", "https://notes.example.com/mcp"),
+    ] {
+        let (status, body) = fixture.publish(&document).await?;
+        assert_eq!(status, 200, "{body}");
+    }
+    for target in ["com.example/stock@1.0.0", "com.example/weather@1.0.0"] {
+        let approved = fixture.cli(&["registry", "approve", target])?;
+        assert!(approved.status.success(), "{approved:?}");
+    }
+    let mcp_json = fixture.dir.join("mcp.json");
+    std::fs::write(
+        &mcp_json,
+        json!({ "mcpServers": {
+            "stock": { "command": "npx", "args": ["-y", "@example/stock@1.0.0"] },
+            "weather": { "url": "https://mcp.example.com/mcp" },
+            "notes": { "url": "https://notes.example.com/mcp" },
+            "helper": { "command": "python3", "args": ["/tmp/helper.py"] },
+        }})
+        .to_string(),
+    )?;
+    let scan = |registry: &str, file: &std::path::Path, json: bool| {
+        let mut command = belay();
+        command.args(["scan", "--registry", registry]).arg(file);
+        if json {
+            command.arg("--json");
+        }
+        command.output()
+    };
+    // The same verdicts from the store folder and from the API.
+    for registry in [fixture.data.as_str(), fixture.base.as_str()] {
+        let found = scan(registry, &mcp_json, true)?;
+        assert_eq!(found.status.code(), Some(1), "{found:?}");
+        let report: Value = serde_json::from_slice(&found.stdout)?;
+        assert_eq!(report["shadow"], 2, "{report:#}");
+        let verdicts: std::collections::BTreeMap<String, String> = report["servers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                (
+                    s["server"].as_str().unwrap_or_default().to_owned(),
+                    s["verdict"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let expected: std::collections::BTreeMap<String, String> = [
+            ("helper", "unknown"),
+            ("notes", "not_approved"),
+            ("stock", "approved"),
+            ("weather", "approved"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        assert_eq!(verdicts, expected, "{registry}: {report:#}");
+    }
+    let table = scan(&fixture.data, &mcp_json, false)?;
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(
+        table.contains("shadow") && table.contains("2 of 4"),
+        "{table}"
+    );
+
+    // Only approved servers: exit 0.
+    let clean = fixture.dir.join("clean.json");
+    std::fs::write(
+        &clean,
+        json!({ "servers": { "weather": { "type": "http", "url": "https://mcp.example.com/mcp/" } } })
+            .to_string(),
+    )?;
+    let passed = scan(&fixture.base, &clean, true)?;
+    assert_eq!(passed.status.code(), Some(0), "{passed:?}");
+    // A registry that cannot be read, a missing store, or a flag that makes no sense
+    // here: exit 2 with the reason, never a pass.
+    for registry in ["http://127.0.0.1:9", "/nonexistent/registry"] {
+        let failed = scan(registry, &mcp_json, true)?;
+        assert_eq!(failed.status.code(), Some(2), "{registry}: {failed:?}");
+        assert!(!failed.stderr.is_empty());
+    }
+    let sarif = belay()
+        .args(["scan", "--registry", &fixture.base, "--sarif"])
+        .arg(&mcp_json)
+        .output()?;
+    assert_eq!(sarif.status.code(), Some(2), "{sarif:?}");
+    Ok(())
+}
