@@ -9,6 +9,8 @@
 //!   `pending`), the [`scan`] of its document made at submission, its server's owners and
 //!   tags; every change is kept in a history table, from which [`audit`] seals each change
 //!   into Belay's audit log.
+//! - [`import`]: the mirror: versions from a file exported from another registry (the
+//!   public one's list answer), offline, with their provenance in `_meta`.
 //! - [`scan`]: belay-guard's metadata rules over every text of a submitted `server.json`; a
 //!   version whose scan finds high or critical issues is approved only with an override
 //!   (a reason, recorded and audited).
@@ -21,6 +23,7 @@
 pub mod api;
 pub mod audit;
 mod error;
+pub mod import;
 pub mod name;
 pub mod scan;
 pub mod spec;

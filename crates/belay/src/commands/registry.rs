@@ -80,6 +80,29 @@ pub enum RegistryCommand {
         /// e.g. `com.example/weather@1.0.0`.
         target: String,
     },
+    /// Mirror: import FILE, a `GET /v0.1/servers` answer saved from another registry (the
+    /// public one), offline. Versions keep their provenance in `_meta` and start pending
+    /// unless --approve; versions already here are skipped.
+    Import {
+        /// The saved list answer (JSON).
+        file: PathBuf,
+        /// Where it came from, for provenance (default: registry.modelcontextprotocol.io).
+        #[arg(long, default_value = "registry.modelcontextprotocol.io")]
+        source: String,
+        /// Approve what is imported (a version whose scan finds high or critical issues
+        /// stays pending unless --override).
+        #[arg(long)]
+        approve: bool,
+        /// With --approve: approve those too (recorded as overrides, with --reason).
+        #[arg(long = "override", requires_all = ["reason", "approve"])]
+        override_scan: bool,
+        /// Why the findings are acceptable (required with --override).
+        #[arg(long, requires = "override_scan")]
+        reason: Option<String>,
+        /// One JSON report instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show or change who owns a server: owners may publish its next versions.
     Owners {
         /// The server, e.g. `com.example/weather`.
@@ -138,6 +161,14 @@ pub async fn run(args: RegistryArgs, config: Option<&Path>) -> anyhow::Result<()
         RegistryCommand::History { name, json } => {
             return print_history(&store.history(name.as_deref()).await?, json);
         }
+        RegistryCommand::Import {
+            file,
+            source,
+            approve,
+            override_scan: _,
+            reason,
+            json,
+        } => return import(&store, &file, source, approve, reason, json).await,
         RegistryCommand::Owners { name, add, remove } => {
             return change_list(&store, ServerList::Owners, &name, &add, &remove).await;
         }
@@ -197,6 +228,73 @@ async fn change_list(
         store.change(name, list, add, remove, &actor()).await?
     };
     println!("{name} {}: {}", list.as_str(), items.join(", "));
+    Ok(())
+}
+
+async fn import(
+    store: &RegistryStore,
+    file: &Path,
+    source: String,
+    approve: bool,
+    override_reason: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= belay_registry::import::MAX_FILE_BYTES as u64,
+        "{} is over {} bytes",
+        file.display(),
+        belay_registry::import::MAX_FILE_BYTES
+    );
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let options = belay_registry::import::ImportOptions {
+        source,
+        file: file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        actor: actor(),
+        approve,
+        override_reason,
+    };
+    let validator = belay_registry::DocumentValidator::new()?;
+    let guard = belay_guard::MetadataGuard::new()?;
+    let report =
+        belay_registry::import::import(store, &validator, &guard, &bytes, &options).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for line in &report.lines {
+            let colour = match line.outcome.as_str() {
+                "approved" => AnsiColor::Green,
+                "imported" => AnsiColor::Yellow,
+                "failed" => AnsiColor::Red,
+                _ => AnsiColor::BrightBlack,
+            };
+            let style = Style::new().fg_color(Some(colour.into())).bold();
+            anstream::println!(
+                "{style}{:<9}{style:#} {}  {}",
+                line.outcome,
+                belay_client::terminal::clean(&line.item),
+                belay_client::terminal::clean(&line.detail)
+            );
+        }
+        println!(
+            "{} imported ({} approved), {} skipped, {} failed",
+            report.count("imported") + report.count("approved"),
+            report.count("approved"),
+            report.count("skipped"),
+            report.count("failed")
+        );
+    }
+    anyhow::ensure!(
+        report.count("failed") == 0,
+        "{} item(s) of {} could not be imported (see above)",
+        report.count("failed"),
+        file.display()
+    );
     Ok(())
 }
 

@@ -330,6 +330,16 @@ async fn a_service_client_publishes_an_admin_approves_and_the_api_lists_it() -> 
     Ok(())
 }
 
+/// The `(a, b)` text pairs of the objects in the array `list`.
+fn pairs(list: &Value, a: &str, b: &str) -> Vec<(String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| (text(&item[a]), text(&item[b])))
+        .collect()
+}
+
 /// A stdio server's server.json: a package, no remotes.
 fn stdio_server(name: &str, version: &str) -> Value {
     json!({
@@ -509,27 +519,19 @@ async fn scan_registry_reports_the_shadow_servers_of_an_mcp_json() -> anyhow::Re
         assert_eq!(found.status.code(), Some(1), "{found:?}");
         let report: Value = serde_json::from_slice(&found.stdout)?;
         assert_eq!(report["shadow"], 2, "{report:#}");
-        let verdicts: std::collections::BTreeMap<String, String> = report["servers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| {
-                (
-                    s["server"].as_str().unwrap_or_default().to_owned(),
-                    s["verdict"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        let expected: std::collections::BTreeMap<String, String> = [
-            ("helper", "unknown"),
-            ("notes", "not_approved"),
-            ("stock", "approved"),
-            ("weather", "approved"),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .collect();
-        assert_eq!(verdicts, expected, "{registry}: {report:#}");
+        let mut verdicts = pairs(&report["servers"], "server", "verdict");
+        verdicts.sort();
+        assert_eq!(
+            verdicts,
+            [
+                ("helper", "unknown"),
+                ("notes", "not_approved"),
+                ("stock", "approved"),
+                ("weather", "approved"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+            "{registry}: {report:#}"
+        );
     }
     let table = scan(&fixture.data, &mcp_json, false)?;
     let table = String::from_utf8_lossy(&table.stdout).into_owned();
@@ -559,5 +561,98 @@ async fn scan_registry_reports_the_shadow_servers_of_an_mcp_json() -> anyhow::Re
         .arg(&mcp_json)
         .output()?;
     assert_eq!(sarif.status.code(), Some(2), "{sarif:?}");
+    Ok(())
+}
+
+/// A `GET /v0.1/servers` answer in the official shape, as saved from the public registry.
+const EXPORT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../belay-registry/tests/fixtures/official-servers.json"
+);
+
+#[tokio::test]
+async fn an_export_of_the_public_registry_is_mirrored_with_provenance() -> anyhow::Result<()> {
+    let dir = fresh_dir("registry-import")?;
+    let data = dir.join("data").to_string_lossy().into_owned();
+    let cli = |args: &[&str]| belay().args(args).args(["--data-dir", &data]).output();
+    let imported = cli(&["registry", "import", EXPORT])?;
+    // One broken item: the rest is imported, the exit status says something failed.
+    assert_eq!(imported.status.code(), Some(1), "{imported:?}");
+    let text = String::from_utf8_lossy(&imported.stdout).into_owned();
+    assert!(
+        text.contains("3 imported (0 approved), 1 skipped, 1 failed"),
+        "{text}"
+    );
+    let listed = cli(&["registry", "list", "--json"])?;
+    let listed: Value = serde_json::from_slice(&listed.stdout)?;
+    let entries = listed.as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 3, "{listed:#}");
+    assert!(
+        entries.iter().all(|e| e["status"] == "pending"),
+        "{listed:#}"
+    );
+    let weather = entries
+        .iter()
+        .find(|e| e["name"] == "io.github.example/weather")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        weather["provenance"]["source"],
+        "registry.modelcontextprotocol.io"
+    );
+    assert_eq!(
+        weather["provenance"]["upstream"]["publishedAt"],
+        "2025-09-10T08:12:31.123456Z"
+    );
+
+    // Again with --approve, from a copy without the broken item: the clean ones are
+    // approved, the poisoned one stays pending; what is already here is skipped.
+    let mut export: Value = serde_json::from_str(&std::fs::read_to_string(EXPORT)?)?;
+    if let Some(servers) = export["servers"].as_array_mut() {
+        servers.retain(|s| s["server"]["name"] != "not a reverse dns name");
+        for server in servers.iter_mut() {
+            if let Some(version) = server["server"]["version"].as_str() {
+                server["server"]["version"] = json!(format!("{version}-1"));
+            }
+        }
+    }
+    let next = dir.join("next.json");
+    std::fs::write(&next, export.to_string())?;
+    let next = next.to_string_lossy().into_owned();
+    let approved = cli(&["registry", "import", &next, "--approve", "--json"])?;
+    assert!(approved.status.success(), "{approved:?}");
+    let report: Value = serde_json::from_slice(&approved.stdout)?;
+    assert_eq!(
+        pairs(&report["lines"], "item", "outcome"),
+        [
+            ("io.github.example/weather@1.2.0-1", "approved"),
+            ("io.github.example/notes@0.3.1-1", "approved"),
+            ("io.github.example/helper@2.0.0-1", "imported"),
+            ("io.github.example/gone@1.0.0-1", "skipped"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{report:#}"
+    );
+    // Bad input: no file, not an export, --override without a reason.
+    let missing = cli(&["registry", "import", "/nonexistent.json"])?;
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    let not_export = dir.join("not-export.json");
+    std::fs::write(&not_export, "{\"items\": []}")?;
+    let refused = cli(&["registry", "import", &not_export.to_string_lossy()])?;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("list answer"),
+        "{refused:?}"
+    );
+    let no_reason = cli(&["registry", "import", &next, "--approve", "--override"])?;
+    assert_eq!(no_reason.status.code(), Some(2), "{no_reason:?}");
+    let history = cli(&["registry", "history", "io.github.example/weather", "--json"])?;
+    let history: Value = serde_json::from_slice(&history.stdout)?;
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("imported from registry.modelcontextprotocol.io")),
+        "{history:#}"
+    );
     Ok(())
 }
