@@ -8,6 +8,20 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
+/// A belay.toml in `dir` whose issuer grants `registry:publish` and whose registry lets the
+/// service client `robot` publish in `com.example`; its path.
+fn write_config(dir: &std::path::Path) -> anyhow::Result<String> {
+    let config = dir.join("belay.toml");
+    std::fs::write(
+        &config,
+        "[auth_server]\nscopes = [\"openid\", \"profile\", \"email\", \"offline_access\", \
+         \"mcp:tools\", \"mcp:resources\", \"mcp:prompts\", \"registry:publish\"]\n\
+         [registry.namespaces]\n\"client:robot\" = [\"com.example\"]\n\
+         [registry.auth]\nservice_clients = [\"robot\"]\n",
+    )?;
+    Ok(config.to_string_lossy().into_owned())
+}
+
 /// `belay auth serve` and `belay registry serve` on one data folder, with a service client
 /// `robot` allowed to publish in `com.example`, and its token.
 struct Fixture {
@@ -24,15 +38,7 @@ impl Fixture {
     async fn start(name: &str) -> anyhow::Result<Self> {
         let dir = fresh_dir(name)?;
         let data = dir.join("data").to_string_lossy().into_owned();
-        let config = dir.join("belay.toml");
-        std::fs::write(
-            &config,
-            "[auth_server]\nscopes = [\"openid\", \"profile\", \"email\", \"offline_access\", \
-             \"mcp:tools\", \"mcp:resources\", \"mcp:prompts\", \"registry:publish\"]\n\
-             [registry.namespaces]\n\"client:robot\" = [\"com.example\"]\n\
-             [registry.auth]\nservice_clients = [\"robot\"]\n",
-        )?;
-        let config = config.to_string_lossy().into_owned();
+        let config = write_config(&dir)?;
         let mut auth = Reaper(
             belay()
                 .args([
@@ -654,5 +660,143 @@ async fn an_export_of_the_public_registry_is_mirrored_with_provenance() -> anyho
             .is_some_and(|r| r.contains("imported from registry.modelcontextprotocol.io")),
         "{history:#}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn belay_up_serves_the_registry_at_slash_registry_and_publishing_needs_a_token()
+-> anyhow::Result<()> {
+    let dir = fresh_dir("registry-up")?;
+    let data = dir.join("data").to_string_lossy().into_owned();
+    let config = write_config(&dir)?;
+    let cli = |args: &[&str]| {
+        belay()
+            .args(args)
+            .args(["--data-dir", &data, "--config", &config])
+            .output()
+    };
+    let mut up = Reaper(
+        belay()
+            .args([
+                "--config",
+                &config,
+                "up",
+                "--port",
+                "0",
+                "--json",
+                "--data-dir",
+                &data,
+            ])
+            .env_remove("BELAY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let info = first_json_line(&mut up.0)?;
+    let list_url = info["registry"].as_str().unwrap_or_default().to_owned();
+    let issuer = info["issuer"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        list_url,
+        format!("{issuer}/registry/v0.1/servers"),
+        "{info:#}"
+    );
+    let registry = format!("{issuer}/registry");
+    let http = reqwest::Client::new();
+
+    let page: Value = http.get(&list_url).send().await?.json().await?;
+    assert_eq!(page["metadata"]["count"], 0, "{page}");
+    let unknown = http
+        .get(format!(
+            "{registry}/v0.1/servers/com.example%2Fnope/versions"
+        ))
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), 404);
+
+    let added = cli(&["auth", "client", "add", "robot", "--json"])?;
+    assert!(added.status.success(), "{added:?}");
+    let robot: Value = serde_json::from_slice(&added.stdout)?;
+    let secret = robot["client_secret"].as_str().unwrap_or_default();
+    let token_for = |resource: String| {
+        let http = http.clone();
+        let (issuer, secret) = (issuer.clone(), secret.to_owned());
+        async move {
+            let answer: Value = http
+                .post(format!("{issuer}/token"))
+                .basic_auth("robot", Some(secret))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("resource", resource.as_str()),
+                    ("scope", "registry:publish"),
+                ])
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(
+                answer["access_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+    };
+    let token = token_for(registry.clone()).await?;
+    assert!(!token.is_empty());
+    let gateway_token = token_for(format!("{issuer}/mcp")).await?;
+
+    let document = stdio_server("com.example/stock", "1.0.0");
+    let publish = |bearer: Option<&str>, body: String| {
+        let mut request = http
+            .post(format!("{registry}/v0.1/publish"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+    let anonymous = publish(None, document.to_string()).await?;
+    assert_eq!(anonymous.status(), 401);
+    let wrong_audience = publish(Some(&gateway_token), document.to_string()).await?;
+    assert_eq!(
+        wrong_audience.status(),
+        401,
+        "a gateway token is not a registry token"
+    );
+    let elsewhere = publish(
+        Some(&token),
+        stdio_server("org.other/stock", "1.0.0").to_string(),
+    )
+    .await?;
+    assert_eq!(elsewhere.status(), 403);
+    let huge = publish(Some(&token), " ".repeat(1024 * 1024)).await?;
+    assert_eq!(huge.status(), 413);
+    let published = publish(Some(&token), document.to_string()).await?;
+    assert_eq!(published.status(), 200);
+
+    // The CLI reviews the same store; the API lists it at once.
+    let approved = cli(&["registry", "approve", "com.example/stock@1.0.0"])?;
+    assert!(approved.status.success(), "{approved:?}");
+    let page: Value = http.get(&list_url).send().await?.json().await?;
+    assert_eq!(page["metadata"]["count"], 1, "{page}");
+    // And belay up seals both changes into its audit log.
+    let mut methods = Vec::new();
+    for _ in 0..50 {
+        let query = cli(&["audit", "query", "--json"])?;
+        methods = String::from_utf8_lossy(&query.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|r| r["method"].as_str().map(str::to_owned))
+            .filter(|m| m.starts_with("registry/"))
+            .collect();
+        if methods.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    methods.reverse();
+    assert_eq!(methods, ["registry/publish", "registry/approve"]);
+    terminate(&up.0);
     Ok(())
 }
