@@ -52,6 +52,13 @@ pub struct GatewaySpec {
     /// The guards of every upstream without a `guard` table of its own
     /// (`[gateway.guard]`). Unset: none (`belay up`: [`GuardSpec::recommended`]).
     pub guard: Option<GuardSpec>,
+    /// A private MCP registry (`belay registry`) every upstream must be approved in: its
+    /// URL (`http://127.0.0.1:8100`) or the folder (or database file) of its store. Set: an
+    /// upstream is connected only when its server (`registry_name`, else its remote URL)
+    /// has an approved version there, and an `http`/`sse` upstream's URL must be one of
+    /// that version's remotes; any other is refused with the reason, and a server blocked
+    /// later is cut off at the next reload. Applied by `belay gateway serve` and `belay up`.
+    pub registry: Option<String>,
 }
 
 impl GatewaySpec {
@@ -86,6 +93,7 @@ impl Default for GatewaySpec {
             metrics: MetricsSpec::default(),
             reload_poll_ms: 2000,
             guard: None,
+            registry: None,
         }
     }
 }
@@ -240,6 +248,11 @@ pub struct UpstreamSpec {
     /// This upstream's guards (`[gateway.upstream.guard]`), replacing `[gateway.guard]`.
     #[serde(default)]
     pub guard: Option<GuardSpec>,
+    /// Its server's name in `[gateway] registry` (`io.example/weather`), where it must be
+    /// approved. Unset: an `http`/`sse` upstream is looked up by its URL among the
+    /// remotes there; a `stdio` one is refused.
+    #[serde(default)]
+    pub registry_name: Option<String>,
 }
 
 impl UpstreamSpec {

@@ -33,6 +33,7 @@ pub struct Registry(Arc<Inner>);
 struct Inner {
     store: RegistryStore,
     documents: DocumentValidator,
+    guard: belay_guard::MetadataGuard,
     tokens: belay_auth::Validator,
     spec: RegistrySpec,
 }
@@ -52,6 +53,8 @@ impl Registry {
         Ok(Self(Arc::new(Inner {
             store,
             documents: DocumentValidator::new()?,
+            guard: belay_guard::MetadataGuard::new()
+                .map_err(|e| Error::Config(format!("the scan's rules: {e}")))?,
             tokens,
             spec,
         })))
@@ -95,6 +98,7 @@ impl IntoResponse for Error {
             Error::Invalid(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Duplicate { .. } | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Store(_) | Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -118,6 +122,8 @@ struct Params {
     version: Option<String>,
     updated_since: Option<String>,
     include_unlisted: Option<String>,
+    owner: Option<String>,
+    tag: Option<String>,
 }
 
 fn params(query: Result<Query<Params>, QueryRejection>) -> Result<Params, Error> {
@@ -169,6 +175,9 @@ async fn list(
         version: p.version.filter(|v| !v.is_empty()),
         updated_since: p.updated_since.as_deref().map(parse_rfc3339).transpose()?,
         include_unlisted: flag(p.include_unlisted.as_deref(), "include_unlisted")?,
+        // Belay's own filters beside the official ones: servers by owner or tag.
+        owner: p.owner.filter(|o| !o.is_empty()),
+        tag: p.tag.filter(|t| !t.is_empty()),
     };
     let page = registry.0.store.list(query).await?;
     let servers = page.entries.iter().map(crate::Entry::response).collect();
@@ -370,12 +379,23 @@ async fn publish_inner(registry: &Registry, request: Request) -> Result<Response
             ),
         ));
     }
+    let scan = crate::scan_document(&registry.0.guard, &document);
     let entry = registry
         .0
         .store
-        .publish(document, &who)
+        .publish(crate::Submission {
+            document,
+            publisher: who.clone(),
+            scan,
+            provenance: None,
+        })
         .await
         .map_err(IntoResponse::into_response)?;
-    tracing::info!(server = %entry.name, version = %entry.version, publisher = %who, "published, pending review");
+    let scan = entry
+        .scan
+        .as_ref()
+        .map(crate::ScanReport::summary)
+        .unwrap_or_default();
+    tracing::info!(server = %entry.name, version = %entry.version, publisher = %who, %scan, "published, pending review");
     Ok(Json(entry.response()).into_response())
 }

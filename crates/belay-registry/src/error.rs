@@ -23,6 +23,9 @@ pub enum Error {
     /// A request parameter is malformed (cursor, limit, timestamp, `NAME@VERSION`).
     #[error("{0}")]
     BadRequest(String),
+    /// The caller may not do this (publish a version of a server someone else owns).
+    #[error("{0}")]
+    Forbidden(String),
     /// A governance change that is not allowed (e.g. approving a blocked version).
     #[error("{0}")]
     Conflict(String),

@@ -11,6 +11,7 @@ use belay_gateway::{Chain, Gateway, GatewaySpec, PinStore, TransportSpec};
 use belay_mcp::{guard::AllowList, http};
 use clap::{Args, Subcommand};
 
+use super::registry_gate::RegistryGate;
 use crate::config::BelayConfig;
 
 /// How long a stop waits for the gateway to close its upstream sessions.
@@ -245,18 +246,36 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         true => Some(open_pins(&config, &dir)?),
         false => None,
     };
-    let gateway = Gateway::start_with_pins(config.gateway.clone(), chain, pins, shutdown.clone())?;
+    let gate = RegistryGate::of(&config.gateway, &[])?;
+    let spec = match &gate {
+        Some(gate) => gate.admit(config.gateway.clone()).await?,
+        None => config.gateway.clone(),
+    };
+    let gateway = Gateway::start_with_pins(spec, chain, pins, shutdown.clone())?;
+    let reload_gate = gate.clone();
     super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),
         config.gateway.reload_poll(),
-        |config| Ok(config.gateway.clone()),
+        move |config| {
+            let gate = reload_gate.clone();
+            Box::pin(async move {
+                match gate {
+                    Some(gate) => gate.admit(config.gateway).await,
+                    None => Ok(config.gateway),
+                }
+            })
+        },
         shutdown.clone(),
     );
     let router = if config.gateway.auth {
         gateway.protected_router(&config.resource, &base)?
     } else {
         gateway.router()
+    };
+    let router = match &gate {
+        Some(gate) => gate.layer(router),
+        None => router,
     };
     let mut banner = format!("gateway  {base}/mcp\n");
     for upstream in gateway.upstreams() {

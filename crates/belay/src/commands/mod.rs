@@ -10,6 +10,7 @@ pub mod login;
 mod pins;
 pub mod redteam;
 pub mod registry;
+mod registry_gate;
 mod reload;
 pub mod scan;
 pub mod serve;

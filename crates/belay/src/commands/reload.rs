@@ -23,12 +23,13 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 /// Reloads `gateway` from `file` (re-read as a whole belay.toml, env overrides included,
 /// then turned into the gateway's spec by `spec_of`) on SIGHUP and whenever the file
 /// changes (checked every `poll`), until `shutdown`. Without a file, SIGHUP reloads the
-/// environment overrides.
+/// environment overrides. `spec_of` may ask elsewhere (`[gateway] registry`), so it is
+/// async.
 pub(crate) fn watch(
     gateway: Gateway,
     file: Option<PathBuf>,
     poll: Duration,
-    spec_of: impl Fn(&BelayConfig) -> anyhow::Result<GatewaySpec> + Send + 'static,
+    spec_of: impl Fn(BelayConfig) -> SpecFuture + Send + Sync + 'static,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -53,21 +54,27 @@ pub(crate) fn watch(
                     "the file changed"
                 }
             };
-            apply(&gateway, file.as_deref(), &spec_of, why);
+            apply(&gateway, file.as_deref(), &spec_of, why).await;
         }
     });
 }
 
-fn apply(
+/// What `spec_of` returns: the gateway's spec, worked out later.
+pub(crate) type SpecFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<GatewaySpec>> + Send>>;
+
+async fn apply(
     gateway: &Gateway,
     file: Option<&Path>,
-    spec_of: &impl Fn(&BelayConfig) -> anyhow::Result<GatewaySpec>,
+    spec_of: &impl Fn(BelayConfig) -> SpecFuture,
     why: &str,
 ) {
     let shown = file.map_or_else(|| "the environment".into(), |f| f.display().to_string());
-    let outcome = BelayConfig::load(file)
-        .and_then(|config| spec_of(&config))
-        .and_then(|spec| Ok(gateway.reload(&spec)?));
+    let outcome = match BelayConfig::load(file) {
+        Ok(config) => spec_of(config).await,
+        Err(e) => Err(e),
+    }
+    .and_then(|spec| Ok(gateway.reload(&spec)?));
     match outcome {
         Ok(report) => {
             tracing::info!(config = %shown, trigger = why, "configuration reloaded: {report}")

@@ -15,6 +15,8 @@ use belay_scan::{
     CollectOptions, DEFAULT_TIMEOUT, Failure, Finding, PinFile, PinMode, Report, ServerSummary,
 };
 use clap::Args;
+
+use super::registry_gate::Verdict;
 use futures::StreamExt;
 
 /// What the exit status means, under `belay scan --help`.
@@ -30,7 +32,13 @@ Examples:
   belay scan -- npx -y @modelcontextprotocol/server-everything
   belay scan ~/.cursor/mcp.json --sarif > mcp.sarif
   belay scan https://mcp.example.com/mcp --fail-on medium
-  belay scan .vscode/mcp.json --pin .belay-pins.json";
+  belay scan .vscode/mcp.json --pin .belay-pins.json
+  belay scan --registry http://127.0.0.1:8100 ~/.cursor/mcp.json
+
+With --registry, no server is started or contacted: each server of the mcp.json files is
+looked up in the registry (by its key when that is a registry name, else by URL or by the
+package its command runs), and those it does not know or has not approved are reported as
+shadow servers (OWASP MCP09); exit status 1 when there is one.";
 
 /// How many servers are started or reached at once.
 const AT_ONCE: usize = 4;
@@ -68,6 +76,10 @@ pub struct ScanArgs {
     /// Seconds one server may take to start (or answer) and be listed.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs_f64(), value_parser = seconds)]
     pub timeout: f64,
+    /// Report the servers the registry at URL (or the store folder of `belay registry`)
+    /// does not know or has not approved, instead of scanning them (nothing is started).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["sarif", "pin"])]
+    pub registry: Option<String>,
     /// Print sign-in URLs instead of opening a browser.
     #[arg(long)]
     pub no_browser: bool,
@@ -103,6 +115,9 @@ pub async fn run(args: ScanArgs) -> ExitCode {
 
 async fn scan(args: ScanArgs) -> anyhow::Result<u8> {
     let targets = targets(&args.targets, &args.command)?;
+    if let Some(registry) = &args.registry {
+        return shadow_servers(registry, &targets, args.json).await;
+    }
     let guard = MetadataGuard::new()?;
     let pins = args.pin.as_deref().map(PinFile::load).transpose()?;
     let token_cache = match args.token_cache {
@@ -196,6 +211,77 @@ async fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
     Ok(report.outcome().exit_code())
+}
+
+/// `belay scan --registry`: every target checked against the registry; 1 when any is a
+/// shadow server.
+async fn shadow_servers(registry: &str, targets: &[Target], json: bool) -> anyhow::Result<u8> {
+    let lookup = super::registry_gate::Registry::open(registry)?;
+    let mut rows = Vec::new();
+    for target in targets {
+        let verdict = lookup
+            .verdict_of_target(&target.name, &target.transport)
+            .await?;
+        rows.push((target, verdict));
+    }
+    let shadows = rows.iter().filter(|(_, v)| !v.is_approved()).count();
+    let mut stdout = anstream::stdout().lock();
+    if json {
+        let servers: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(target, verdict)| {
+                let (state, approved_as) = match verdict {
+                    Verdict::Approved { name, version } => {
+                        ("approved", Some(format!("{name}@{version}")))
+                    }
+                    Verdict::Unknown(_) => ("unknown", None),
+                    Verdict::NotApproved(_) => ("not_approved", None),
+                };
+                serde_json::json!({
+                    "server": target.name,
+                    "verdict": state,
+                    "shadow": !verdict.is_approved(),
+                    "approvedAs": approved_as,
+                    "reason": verdict.reason(),
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "registry": registry,
+            "servers": servers,
+            "shadow": shadows,
+        });
+        let _ = writeln!(stdout, "{report:#}");
+    } else {
+        let bold = anstyle::Style::new().bold();
+        let _ = writeln!(
+            stdout,
+            "{bold}{:<24} {:<14} REASON{bold:#}",
+            "SERVER", "VERDICT"
+        );
+        for (target, verdict) in &rows {
+            let (word, colour) = match verdict {
+                Verdict::Approved { .. } => ("approved", anstyle::AnsiColor::Green),
+                Verdict::Unknown(_) => ("shadow", anstyle::AnsiColor::Red),
+                Verdict::NotApproved(_) => ("not approved", anstyle::AnsiColor::Red),
+            };
+            let style = anstyle::Style::new().fg_color(Some(colour.into())).bold();
+            let _ = writeln!(
+                stdout,
+                "{:<24} {style}{word:<14}{style:#} {}",
+                belay_client::terminal::clean(&target.name),
+                belay_client::terminal::clean(&verdict.reason())
+            );
+        }
+        let _ = writeln!(
+            stdout,
+            "\n{} of {} server(s) not approved in {registry} (shadow servers, OWASP MCP09)",
+            shadows,
+            rows.len()
+        );
+    }
+    let _ = stdout.flush();
+    Ok(u8::from(shadows > 0))
 }
 
 fn progress_bar(len: usize) -> indicatif::ProgressBar {

@@ -29,6 +29,9 @@ use clap::Args;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use belay_registry::{RegistrySpec, RegistryStore};
+
+use super::registry_gate::RegistryGate;
 use crate::config::BelayConfig;
 
 /// Arguments of `belay up`.
@@ -61,6 +64,9 @@ pub fn server_path(name: ServerName) -> String {
     format!("/servers/{name}/mcp")
 }
 
+/// Where `belay up` serves the private registry (`belay registry`'s API).
+pub const REGISTRY_PATH: &str = "/registry";
+
 /// The login created on the first run.
 const DEMO_USER: &str = "demo";
 /// The client whoami exchanges tokens as; its secret is new on every run.
@@ -82,6 +88,8 @@ struct Started {
     new_password: Option<String>,
     /// The audit log's JSON lines file, when audit is on.
     audit: Option<PathBuf>,
+    /// The registry's list endpoint.
+    registry: String,
 }
 
 /// The embedded authorization server, as `up` runs it.
@@ -151,14 +159,31 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), audit.clone())?;
     let poll = spec.reload_poll();
     let pins = super::gateway::open_pins(&config, &dir)?;
+    // Belay's own reference servers are not looked up in `[gateway] registry`.
+    let exempt: Vec<&str> = builtin_names().iter().map(|n| n.as_str()).collect();
+    let gate = RegistryGate::of(&spec, &exempt)?;
+    let spec = match &gate {
+        Some(gate) => gate.admit(spec).await?,
+        None => spec,
+    };
     let gateway = Gateway::start_with_pins(spec, chain, Some(pins), shutdown.clone())?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
+    let reload_gate = gate.clone();
     super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),
         poll,
-        move |config| gateway_spec(&config.gateway, &internal_, auth, &base_, &dir_),
+        move |config| {
+            let spec = gateway_spec(&config.gateway, &internal_, auth, &base_, &dir_);
+            let gate = reload_gate.clone();
+            Box::pin(async move {
+                match gate {
+                    Some(gate) => gate.admit(spec?).await,
+                    None => spec,
+                }
+            })
+        },
         shutdown.clone(),
     );
     let router = match &issuer {
@@ -168,6 +193,33 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
             .merge(gateway.protected_router(&resource, &base)?),
         None => gateway.router(),
     };
+    let router = match &gate {
+        Some(gate) => gate.layer(router),
+        None => router,
+    };
+    // The private registry at /registry, on the same store; publish tokens come from this
+    // issuer, for the audience `{base}/registry` unless `[registry.auth]` names another.
+    let registry_store = RegistryStore::open(super::auth::open_db(
+        &config.auth_server,
+        Some(dir.clone()),
+    )?)
+    .context("cannot open the registry's tables")?;
+    let registry_spec = RegistrySpec {
+        auth: ResourceSpec {
+            issuer: base.clone(),
+            revocations: resource.revocations.clone(),
+            ..config.registry.auth.clone()
+        },
+        ..config.registry.clone()
+    };
+    let registry_url = format!("{base}{REGISTRY_PATH}");
+    let registry =
+        belay_registry::api::Registry::new(registry_store.clone(), registry_spec, &registry_url)?;
+    let router = router.nest(REGISTRY_PATH, belay_registry::api::router(registry));
+    // This process owns the audit log: it seals the registry's changes, the CLI's too.
+    let sealer = audit
+        .clone()
+        .map(|log| super::registry::seal_changes(registry_store.clone(), log, shutdown.clone()));
     // Serving starts now: the upstreams fetch their tokens from the issuer on this port.
     let serving = tokio::spawn(http::run_with(
         listener,
@@ -196,6 +248,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         issuer: issuer.as_ref().map(|i| i.url.clone()),
         new_password: issuer.and_then(|i| i.new_password),
         audit: config.audit.enabled.then(|| config.audit.file_in(&dir)),
+        registry: format!("{registry_url}/v0.1/servers"),
     };
     if args.json {
         super::announce(&format!("{}\n", started_json(&started)));
@@ -214,6 +267,9 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     internal_serving
         .await
         .context("the reference servers' task failed")??;
+    if let Some(sealer) = sealer {
+        let _ = sealer.await;
+    }
     if let Some(log) = audit {
         log.flush()
             .await
@@ -412,6 +468,7 @@ fn gateway_spec(
         timeouts: Default::default(),
         scopes: None,
         guard: Some(builtin_guard.clone()),
+        registry_name: None,
     });
     spec.upstreams = builtin
         .chain(configured.upstreams.iter().cloned())
@@ -444,6 +501,7 @@ fn started_json(started: &Started) -> serde_json::Value {
     if let Some(audit) = &started.audit {
         value["audit"] = json!(audit);
     }
+    value["registry"] = json!(started.registry);
     value
 }
 
@@ -484,6 +542,10 @@ fn print_banner(started: &Started, follow: &str) {
             audit.display()
         ));
     }
+    out.push_str(&format!(
+        "{bold}Registry{bold:#}   {}  {dim}(`belay registry list`){dim:#}\n",
+        started.registry
+    ));
     let pretty = serde_json::to_string_pretty(&mcp_json(started)).unwrap_or_default();
     out.push_str(&format!(
         "\n{bold}VS Code{bold:#} {dim}(.vscode/mcp.json):{dim:#}\n{pretty}\n\n{dim}Press Ctrl-C to stop.{dim:#}\n"
@@ -505,6 +567,7 @@ mod tests {
             issuer: Some("http://127.0.0.1:8000".into()),
             new_password: new_password.map(str::to_owned),
             audit: None,
+            registry: "http://127.0.0.1:8000/registry/v0.1/servers".into(),
         }
     }
 
