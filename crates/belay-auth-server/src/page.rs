@@ -35,20 +35,7 @@ pub(crate) enum Showing<'a> {
     },
 }
 
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use belay_core::html::escape;
 
 /// `error` as an alert paragraph above a form; nothing when there is none.
 pub(crate) fn alert(error: Option<&str>) -> String {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod auth_client;
 pub mod chat;
+mod console;
 pub mod gateway;
 pub mod lab;
 pub mod login;

@@ -82,6 +82,8 @@ struct Started {
     new_password: Option<String>,
     /// The audit log's JSON lines file, when audit is on.
     audit: Option<PathBuf>,
+    /// The operations console, when it is served (only with sign-in).
+    console: Option<String>,
 }
 
 /// The embedded authorization server, as `up` runs it.
@@ -90,6 +92,8 @@ struct Issuer {
     server: AuthServer,
     new_password: Option<String>,
     whoami_secret: String,
+    /// The console client's secret, when the console is on.
+    console_secret: Option<String>,
 }
 
 /// Runs the authorization server, the gateway and every reference server until
@@ -151,7 +155,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     let chain = Chain::from_spec(&spec, Arc::new(belay_policy::SystemClock), audit.clone())?;
     let poll = spec.reload_poll();
     let pins = super::gateway::open_pins(&config, &dir)?;
-    let gateway = Gateway::start_with_pins(spec, chain, Some(pins), shutdown.clone())?;
+    let gateway = Gateway::start_with_pins(spec, chain, Some(pins.clone()), shutdown.clone())?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
     super::reload::watch(
@@ -161,11 +165,33 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         move |config| gateway_spec(&config.gateway, &internal_, auth, &base_, &dir_),
         shutdown.clone(),
     );
+    let console = match &issuer {
+        Some(Issuer {
+            console_secret: Some(secret),
+            ..
+        }) => Some(super::console::router(super::console::Mount {
+            config: &config,
+            dir: &dir,
+            gateway: &gateway,
+            audit: audit.clone(),
+            pins: Some(pins.clone()),
+            place: belay_console::Place {
+                base_url: base.clone(),
+                resource: resource.clone(),
+                client_secret: secret.clone(),
+            },
+            default_admin: Some(DEMO_USER),
+            shutdown: shutdown.clone(),
+        })?),
+        _ => None,
+    };
+    let console_url = console.is_some().then(|| format!("{base}/ui"));
     let router = match &issuer {
         Some(issuer) => issuer
             .server
             .router()
-            .merge(gateway.protected_router(&resource, &base)?),
+            .merge(gateway.protected_router(&resource, &base)?)
+            .merge(console.unwrap_or_default()),
         None => gateway.router(),
     };
     // Serving starts now: the upstreams fetch their tokens from the issuer on this port.
@@ -196,6 +222,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         issuer: issuer.as_ref().map(|i| i.url.clone()),
         new_password: issuer.and_then(|i| i.new_password),
         audit: config.audit.enabled.then(|| config.audit.file_in(&dir)),
+        console: console_url,
     };
     if args.json {
         super::announce(&format!("{}\n", started_json(&started)));
@@ -293,6 +320,24 @@ async fn start_issuer(
         }),
         ..ClientSpec::default()
     });
+    let console_secret = config.console.enabled.then(|| {
+        // The console signs admins in as its own confidential client, which may ask only
+        // for the admin scope, for the console's resource.
+        let secret = belay_auth_server::users::generate_password();
+        if !spec.scopes.contains(&config.console.scope) {
+            spec.scopes.push(config.console.scope.clone());
+        }
+        spec.clients.push(ClientSpec {
+            client_id: config.console.client_id.clone(),
+            client_secret: Some(secret.clone()),
+            redirect_uris: vec![belay_console::Console::redirect_uri(base)],
+            grant_types: vec!["authorization_code".into()],
+            scopes: vec![config.console.scope.clone()],
+            name: Some("Belay console".into()),
+            ..ClientSpec::default()
+        });
+        secret
+    });
     let db = super::auth::open_db(&spec, Some(dir.to_owned()))?;
     let settings = Settings::try_from(&spec)?;
     let (server, new_password) = tokio::task::spawn_blocking(move || {
@@ -313,6 +358,7 @@ async fn start_issuer(
         server,
         new_password,
         whoami_secret,
+        console_secret,
     })
 }
 
@@ -444,6 +490,9 @@ fn started_json(started: &Started) -> serde_json::Value {
     if let Some(audit) = &started.audit {
         value["audit"] = json!(audit);
     }
+    if let Some(console) = &started.console {
+        value["console"] = json!(console);
+    }
     value
 }
 
@@ -484,6 +533,11 @@ fn print_banner(started: &Started, follow: &str) {
             audit.display()
         ));
     }
+    if let Some(console) = &started.console {
+        out.push_str(&format!(
+            "{bold}Console{bold:#}    {console}  {dim}(sign in as an admin: {DEMO_USER} unless [console] admins says otherwise){dim:#}\n"
+        ));
+    }
     let pretty = serde_json::to_string_pretty(&mcp_json(started)).unwrap_or_default();
     out.push_str(&format!(
         "\n{bold}VS Code{bold:#} {dim}(.vscode/mcp.json):{dim:#}\n{pretty}\n\n{dim}Press Ctrl-C to stop.{dim:#}\n"
@@ -505,6 +559,7 @@ mod tests {
             issuer: Some("http://127.0.0.1:8000".into()),
             new_password: new_password.map(str::to_owned),
             audit: None,
+            console: None,
         }
     }
 
