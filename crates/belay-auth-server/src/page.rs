@@ -63,9 +63,12 @@ pub(crate) fn secure(status: StatusCode, body: String) -> Response {
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // `same-origin`, not `no-referrer`: the code's redirect still carries no referrer to
+    // the client, but the form's POST keeps its Origin (under `no-referrer` browsers send
+    // `Origin: null`, which the DNS rebinding guard rightly refuses).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }

@@ -46,7 +46,7 @@ pub(crate) fn page(title: &str, section: Section, viewer: &Viewer<'_>, body: &st
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · Belay console</title><link rel=\"stylesheet\" href=\"/ui/assets/console.css\">\
+<title>{title} · Belay console</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/ui/assets/console.css\">\
 <script src=\"/ui/assets/console.js\" defer></script></head><body>\
 <header><strong class=\"brand\">Belay</strong><nav>{nav}</nav>\
 <form method=\"post\" action=\"/ui/logout\" class=\"who\"><span>{who}</span>\
@@ -72,7 +72,7 @@ pub(crate) fn message(status: StatusCode, title: &str, text: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title} · Belay console</title><link rel=\"stylesheet\" href=\"/ui/assets/console.css\">\
+<title>{title} · Belay console</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/ui/assets/console.css\">\
 </head><body><main><h1>{title}</h1><p>{text}</p><p><a href=\"/ui/login\">Sign in</a></p></main></body></html>",
         title = escape(title),
         text = escape(text),
@@ -83,18 +83,19 @@ pub(crate) fn message(status: StatusCode, title: &str, text: &str) -> Response {
 }
 
 /// Headers every console answer carries: no script but our own, no framing, no caching of
-/// pages that show audit data, no referrer leaking filters.
+/// pages that show audit data, no referrer leaking filters to other sites.
 pub(crate) fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
              connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`, under which a browser sends `Origin: null` with the forms.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
