@@ -55,6 +55,7 @@
       fillTable("detections", stats.detections_by_kind.map((c) => [c.label, c.count]));
     }
     fillTable("health", snapshot.health.map((h) => [h.name, h.state, h.breaker]));
+    fillTable("alerts", snapshot.alerts);
   }
 
   const source = new EventSource(live.getAttribute("data-events"));

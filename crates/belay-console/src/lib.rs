@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod access;
+pub mod alerts;
 mod assets;
 mod error;
 mod explorer;
@@ -91,6 +92,8 @@ pub struct Sources {
     pub audit_key: Option<PathBuf>,
     /// Tool pins, when an upstream pins.
     pub pins: Option<PinStore>,
+    /// The open alert incidents ([`alerts::notify::spawn`]), when rules run.
+    pub alerts: Option<alerts::notify::OpenIncidents>,
     /// Cancelled when the server stops: live streams end then, so they cannot hold it up.
     pub shutdown: CancellationToken,
 }

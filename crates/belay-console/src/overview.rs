@@ -67,6 +67,8 @@ struct Health {
 struct Snapshot {
     stats: Option<Stats>,
     health: Vec<Health>,
+    /// Open alert incidents: rule, group, since.
+    alerts: Vec<[String; 3]>,
     /// Why there are no stats, when there are none.
     problem: Option<String>,
 }
@@ -94,11 +96,27 @@ fn health(inner: &Inner) -> Vec<Health> {
         .collect()
 }
 
+fn open_alerts(inner: &Inner) -> Vec<[String; 3]> {
+    let Some(open) = &inner.sources.alerts else {
+        return Vec::new();
+    };
+    open.lock()
+        .map(|open| {
+            open.iter()
+                .map(|(rule, group, since)| {
+                    [rule.clone(), group.clone(), belay_audit::format_time(since)]
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 async fn snapshot(inner: &Inner, minutes: u64) -> Snapshot {
     let Some(db) = &inner.sources.audit_db else {
         return Snapshot {
             stats: None,
             health: health(inner),
+            alerts: open_alerts(inner),
             problem: Some(
                 "the overview reads the audit store: add \"store\" to [audit] sinks".into(),
             ),
@@ -113,11 +131,13 @@ async fn snapshot(inner: &Inner, minutes: u64) -> Snapshot {
         Ok((records, truncated)) => Snapshot {
             stats: Some(stats::compute(&records, minutes, truncated)),
             health: health(inner),
+            alerts: open_alerts(inner),
             problem: None,
         },
         Err(e) => Snapshot {
             stats: None,
             health: health(inner),
+            alerts: open_alerts(inner),
             problem: Some(format!("cannot read the audit store: {e}")),
         },
     }
@@ -163,6 +183,17 @@ fn render(snapshot: &Snapshot, minutes: u64) -> String {
     if let Some(problem) = &snapshot.problem {
         let _ = write!(out, "<p class=\"problem\">{}</p>", escape(problem));
     }
+    let alerts: Vec<Vec<String>> = snapshot
+        .alerts
+        .iter()
+        .map(|a| a.iter().map(|v| escape(v)).collect())
+        .collect();
+    out.push_str(&table(
+        "alerts",
+        "Open alerts",
+        &["Rule", "For", "Since"],
+        &alerts,
+    ));
     let empty = stats::compute(&[], minutes, false);
     let s = snapshot.stats.as_ref().unwrap_or(&empty);
     out.push_str("<section class=\"cards\" aria-label=\"Totals\">");

@@ -105,6 +105,7 @@ async fn world() -> anyhow::Result<World> {
         audit_db: Some(db.clone()),
         audit_key: audit_spec.key_file,
         pins: Some(pins.clone()),
+        alerts: None,
         shutdown: stop.clone(),
     };
     let console = Console::new(&spec, place, sources)?;

@@ -43,6 +43,9 @@ pub struct BelayConfig {
     /// The operations console at `/ui` of `belay up` and `belay gateway serve` (with
     /// sign-in): the admin scope, who the admins are, the console's OAuth client.
     pub console: belay_console::ConsoleSpec,
+    /// Alert rules over the audit stream and the webhooks they notify (`belay up`, `belay
+    /// gateway serve`, `belay alerts`).
+    pub alerts: belay_console::alerts::AlertsSpec,
 }
 
 impl BelayConfig {

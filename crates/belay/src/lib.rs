@@ -88,6 +88,8 @@ pub enum Command {
     /// A private MCP registry (the official Registry API) with governance: serve it, list
     /// what was published, approve, deprecate or block a version.
     Registry(commands::registry::RegistryArgs),
+    /// Alert rules over the audit stream (`[[alerts.rule]]`): list them, send a sample.
+    Alerts(commands::alerts::AlertsArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -130,6 +132,7 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => commands::audit::run(args, config).await,
             Command::Chat(args) => commands::chat::run(args, config).await,
             Command::Registry(args) => commands::registry::run(args, config).await,
+            Command::Alerts(args) => commands::alerts::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,

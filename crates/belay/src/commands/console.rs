@@ -19,10 +19,26 @@ pub(crate) struct Mount<'a> {
     pub(crate) gateway: &'a Gateway,
     pub(crate) audit: Option<AuditLog>,
     pub(crate) pins: Option<PinStore>,
+    pub(crate) alerts: Option<belay_console::alerts::notify::OpenIncidents>,
     pub(crate) place: Place,
     /// Admins when `[console] admins` names none (`belay up`: its demo user).
     pub(crate) default_admin: Option<&'a str>,
     pub(crate) shutdown: CancellationToken,
+}
+
+/// Starts `[alerts]`'s rules on the audit log, when there are rules and a log.
+pub(crate) fn start_alerts(
+    config: &BelayConfig,
+    audit: Option<&AuditLog>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<belay_console::alerts::notify::OpenIncidents>> {
+    match audit {
+        Some(log) if !config.alerts.rule.is_empty() => Ok(Some(
+            belay_console::alerts::notify::spawn(config.alerts.clone(), log, shutdown.clone())
+                .context("invalid [alerts]")?,
+        )),
+        _ => Ok(None),
+    }
 }
 
 /// The console's routes.
@@ -47,6 +63,7 @@ pub(crate) fn router(mount: Mount<'_>) -> anyhow::Result<axum::Router> {
         audit_db,
         audit_key: config.audit.key_path().ok(),
         pins: mount.pins,
+        alerts: mount.alerts,
         shutdown: mount.shutdown,
     };
     let console = Console::new(&spec, mount.place, sources).context("cannot start the console")?;

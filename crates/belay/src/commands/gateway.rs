@@ -275,6 +275,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         shutdown.clone(),
     );
     let console_secret = console_secret(&config)?;
+    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
     let router = if config.gateway.auth {
         let router = gateway.protected_router(&config.resource, &base)?;
         match console_secret {
@@ -284,6 +285,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
                 gateway: &gateway,
                 audit: audit.clone(),
                 pins,
+                alerts,
                 place: belay_console::Place {
                     base_url: base.clone(),
                     resource: config.resource.clone(),

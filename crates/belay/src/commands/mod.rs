@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod auth_client;

@@ -156,6 +156,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
     let poll = spec.reload_poll();
     let pins = super::gateway::open_pins(&config, &dir)?;
     let gateway = Gateway::start_with_pins(spec, chain, Some(pins.clone()), shutdown.clone())?;
+    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
     super::reload::watch(
@@ -175,6 +176,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
             gateway: &gateway,
             audit: audit.clone(),
             pins: Some(pins.clone()),
+            alerts,
             place: belay_console::Place {
                 base_url: base.clone(),
                 resource: resource.clone(),

@@ -101,3 +101,62 @@ async fn up_serves_the_console_to_its_demo_admin() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
+
+#[tokio::test]
+async fn alerts_test_sends_a_sample_to_the_rules_webhooks() -> anyhow::Result<()> {
+    let received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().map(|mut r| r.push(body)).ok();
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = fresh_dir("alerts-test")?;
+    let config = dir.join("belay.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alerts.rule]]\nname = \"sign-in-failures\"\nwhen = \"unauthenticated\"\n\
+             threshold = 5\nper = \"client\"\n\n[[alerts.webhook]]\nname = \"ops\"\n\
+             url = \"{hook}\"\nformat = \"slack\"\n"
+        ),
+    )?;
+    let run = |rule: &str| {
+        let config = config.clone();
+        let rule = rule.to_owned();
+        tokio::task::spawn_blocking(move || {
+            belay()
+                .arg("--config")
+                .arg(&config)
+                .args(["alerts", "test", &rule])
+                .env_remove("BELAY_CONFIG")
+                .output()
+        })
+    };
+    let sent = run("sign-in-failures").await??;
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let bodies = received.lock().map(|r| r.clone()).unwrap_or_default();
+    assert_eq!(bodies.len(), 1);
+    let text = bodies[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("sign-in-failures") && text.contains("(test)"),
+        "{text}"
+    );
+    let unknown = run("nope").await??;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no alert rule `nope`"));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
