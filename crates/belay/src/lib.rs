@@ -90,6 +90,9 @@ pub enum Command {
     Registry(commands::registry::RegistryArgs),
     /// Alert rules over the audit stream (`[[alerts.rule]]`): list them, send a sample.
     Alerts(commands::alerts::AlertsArgs),
+    /// A security review's report of the audit log: self-contained HTML with SVG charts (or
+    /// `--json`), a section per OWASP MCP risk.
+    Report(commands::report::ReportArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -133,6 +136,7 @@ pub fn main() -> ExitCode {
             Command::Chat(args) => commands::chat::run(args, config).await,
             Command::Registry(args) => commands::registry::run(args, config).await,
             Command::Alerts(args) => commands::alerts::run(args, config).await,
+            Command::Report(args) => commands::report::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,

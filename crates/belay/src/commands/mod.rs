@@ -13,6 +13,7 @@ mod pins;
 pub mod redteam;
 pub mod registry;
 mod reload;
+pub mod report;
 pub mod scan;
 pub mod serve;
 pub mod up;

@@ -78,6 +78,29 @@ async fn up_serves_the_console_to_its_demo_admin() -> anyhow::Result<()> {
     let status = wait_with_timeout(&mut up.0, Duration::from_secs(10));
     assert_eq!(status.map(|s| s.success()), Some(true));
 
+    // The week's report of the same data folder: the call, the sign-in, every OWASP risk.
+    let report = belay()
+        .args(["report", "--since", "7d", "--json", "--data-dir"])
+        .arg(&data)
+        .env_remove("BELAY_CONFIG")
+        .output()?;
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout)?;
+    assert_eq!(report["top_tools"][0]["label"], "matheval/evaluate", "{report}");
+    assert_eq!(report["owasp"].as_array().map(Vec::len), Some(10));
+    assert!(report["chain"].as_str().is_some_and(|c| c.contains("verifies")), "{report}");
+    let html = data.join("report.html");
+    let written = belay()
+        .args(["report", "--output"])
+        .arg(&html)
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("BELAY_CONFIG")
+        .output()?;
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    let page = std::fs::read_to_string(&html)?;
+    assert!(page.contains("<svg") && page.contains("MCP08") && !page.contains("<script"));
+
     // No sign-in, no console.
     let child = belay()
         .args(["up", "--no-auth", "--port", "0", "--json", "--data-dir"])
