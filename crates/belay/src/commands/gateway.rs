@@ -275,6 +275,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         shutdown.clone(),
     );
     let console_secret = console_secret(&config)?;
+    let console_on = console_secret.is_some();
     let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
     let router = if config.gateway.auth {
         let router = gateway.protected_router(&config.resource, &base)?;
@@ -300,7 +301,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         gateway.router()
     };
     let mut banner = format!("gateway  {base}/mcp\n");
-    if config.gateway.auth && config.console.client_secret_env.is_some() {
+    if console_on {
         banner.push_str(&format!("console  {base}/ui\n"));
     }
     for upstream in gateway.upstreams() {
