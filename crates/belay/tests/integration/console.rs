@@ -84,11 +84,23 @@ async fn up_serves_the_console_to_its_demo_admin() -> anyhow::Result<()> {
         .arg(&data)
         .env_remove("BELAY_CONFIG")
         .output()?;
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&report.stdout)?;
-    assert_eq!(report["top_tools"][0]["label"], "matheval/evaluate", "{report}");
+    assert_eq!(
+        report["top_tools"][0]["label"], "matheval/evaluate",
+        "{report}"
+    );
     assert_eq!(report["owasp"].as_array().map(Vec::len), Some(10));
-    assert!(report["chain"].as_str().is_some_and(|c| c.contains("verifies")), "{report}");
+    assert!(
+        report["chain"]
+            .as_str()
+            .is_some_and(|c| c.contains("verifies")),
+        "{report}"
+    );
     let html = data.join("report.html");
     let written = belay()
         .args(["report", "--output"])
@@ -97,7 +109,11 @@ async fn up_serves_the_console_to_its_demo_admin() -> anyhow::Result<()> {
         .arg(&data)
         .env_remove("BELAY_CONFIG")
         .output()?;
-    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
     let page = std::fs::read_to_string(&html)?;
     assert!(page.contains("<svg") && page.contains("MCP08") && !page.contains("<script"));
 
