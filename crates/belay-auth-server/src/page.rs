@@ -35,20 +35,7 @@ pub(crate) enum Showing<'a> {
     },
 }
 
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use belay_core::html::escape;
 
 /// `error` as an alert paragraph above a form; nothing when there is none.
 pub(crate) fn alert(error: Option<&str>) -> String {
@@ -76,9 +63,12 @@ pub(crate) fn secure(status: StatusCode, body: String) -> Response {
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // `same-origin`, not `no-referrer`: the code's redirect still carries no referrer to
+    // the client, but the form's POST keeps its Origin (under `no-referrer` browsers send
+    // `Origin: null`, which the DNS rebinding guard rightly refuses).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }

@@ -11,6 +11,7 @@
 
 pub mod bucket;
 pub mod clock;
+pub mod html;
 mod principal;
 pub mod private;
 pub mod shutdown;

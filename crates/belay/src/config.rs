@@ -40,6 +40,12 @@ pub struct BelayConfig {
     /// (`[registry.namespaces]`), publish limits, and how publish tokens are checked
     /// (`[registry.auth]`, the `[resource]` keys).
     pub registry: belay_registry::RegistrySpec,
+    /// The operations console at `/ui` of `belay up` and `belay gateway serve` (with
+    /// sign-in): the admin scope, who the admins are, the console's OAuth client.
+    pub console: belay_console::ConsoleSpec,
+    /// Alert rules over the audit stream and the webhooks they notify (`belay up`, `belay
+    /// gateway serve`, `belay alerts`).
+    pub alerts: belay_console::alerts::AlertsSpec,
 }
 
 impl BelayConfig {

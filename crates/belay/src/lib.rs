@@ -88,6 +88,11 @@ pub enum Command {
     /// A private MCP registry (the official Registry API) with governance: serve it, list
     /// what was published, approve, deprecate or block a version.
     Registry(commands::registry::RegistryArgs),
+    /// Alert rules over the audit stream (`[[alerts.rule]]`): list them, send a sample.
+    Alerts(commands::alerts::AlertsArgs),
+    /// A security review's report of the audit log: self-contained HTML with SVG charts (or
+    /// `--json`), a section per OWASP MCP risk.
+    Report(commands::report::ReportArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -130,6 +135,8 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => commands::audit::run(args, config).await,
             Command::Chat(args) => commands::chat::run(args, config).await,
             Command::Registry(args) => commands::registry::run(args, config).await,
+            Command::Alerts(args) => commands::alerts::run(args, config).await,
+            Command::Report(args) => commands::report::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,

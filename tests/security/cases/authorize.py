@@ -144,10 +144,10 @@ def _(w):
     csp = answer.header("content-security-policy") or ""
     cookie = answer.header("set-cookie") or ""
     expect(answer.header("x-frame-options") == "DENY" and "frame-ancestors 'none'" in csp
-           and answer.header("cache-control") == "no-store" and answer.header("referrer-policy") == "no-referrer",
+           and answer.header("cache-control") == "no-store" and answer.header("referrer-policy") == "same-origin",
            f"headers: {answer.headers}")
     expect("HttpOnly" in cookie and "SameSite=Strict" in cookie and cookie.startswith("belay_csrf_"), cookie)
-    return f"X-Frame-Options DENY, CSP {csp!r}, no-store, no-referrer; cookie {cookie.split('=')[0]}…; HttpOnly; SameSite=Strict"
+    return f"X-Frame-Options DENY, CSP {csp!r}, no-store, same-origin referrers; cookie {cookie.split('=')[0]}…; HttpOnly; SameSite=Strict"
 
 
 @case("a client name with markup is escaped on the page")

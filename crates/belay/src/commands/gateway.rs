@@ -202,6 +202,22 @@ pub(crate) fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The console client's secret from `[console] client_secret_env`, when the console is
+/// on and configured (a gateway with sign-in at an external issuer: the client is
+/// registered there by hand).
+fn console_secret(config: &BelayConfig) -> anyhow::Result<Option<String>> {
+    let console = &config.console;
+    match (
+        &console.client_secret_env,
+        console.enabled && config.gateway.auth,
+    ) {
+        (Some(var), true) => std::env::var(var)
+            .map(Some)
+            .with_context(|| format!("[console] client_secret_env names ${var}, which is not set")),
+        _ => Ok(None),
+    }
+}
+
 /// The audit log `[audit]` configures, or `None` when it is disabled.
 pub(crate) fn open_audit(config: &BelayConfig, dir: &Path) -> anyhow::Result<Option<AuditLog>> {
     if !config.audit.enabled {
@@ -251,7 +267,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         Some(gate) => gate.admit(config.gateway.clone()).await?,
         None => config.gateway.clone(),
     };
-    let gateway = Gateway::start_with_pins(spec, chain, pins, shutdown.clone())?;
+    let gateway = Gateway::start_with_pins(spec, chain, pins.clone(), shutdown.clone())?;
     let reload_gate = gate.clone();
     super::reload::watch(
         gateway.clone(),
@@ -268,8 +284,29 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         },
         shutdown.clone(),
     );
+    let console_secret = console_secret(&config)?;
+    let console_on = console_secret.is_some();
+    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
     let router = if config.gateway.auth {
-        gateway.protected_router(&config.resource, &base)?
+        let router = gateway.protected_router(&config.resource, &base)?;
+        match console_secret {
+            Some(secret) => router.merge(super::console::router(super::console::Mount {
+                config: &config,
+                dir: &dir,
+                gateway: &gateway,
+                audit: audit.clone(),
+                pins,
+                alerts,
+                place: belay_console::Place {
+                    base_url: base.clone(),
+                    resource: config.resource.clone(),
+                    client_secret: secret,
+                },
+                default_admin: None,
+                shutdown: shutdown.clone(),
+            })?),
+            None => router,
+        }
     } else {
         gateway.router()
     };
@@ -278,6 +315,9 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         None => router,
     };
     let mut banner = format!("gateway  {base}/mcp\n");
+    if console_on {
+        banner.push_str(&format!("console  {base}/ui\n"));
+    }
     for upstream in gateway.upstreams() {
         banner.push_str(&format!(
             "         {base}/servers/{}/mcp\n",

@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod auth_client;
 pub mod chat;
+mod console;
 pub mod gateway;
 pub mod lab;
 pub mod login;
@@ -12,6 +14,7 @@ pub mod redteam;
 pub mod registry;
 mod registry_gate;
 mod reload;
+pub mod report;
 pub mod scan;
 pub mod serve;
 pub mod up;

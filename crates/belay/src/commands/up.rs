@@ -90,6 +90,8 @@ struct Started {
     audit: Option<PathBuf>,
     /// The registry's list endpoint.
     registry: String,
+    /// The operations console, when it is served (only with sign-in).
+    console: Option<String>,
 }
 
 /// The embedded authorization server, as `up` runs it.
@@ -98,6 +100,8 @@ struct Issuer {
     server: AuthServer,
     new_password: Option<String>,
     whoami_secret: String,
+    /// The console client's secret, when the console is on.
+    console_secret: Option<String>,
 }
 
 /// Runs the authorization server, the gateway and every reference server until
@@ -166,7 +170,8 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         Some(gate) => gate.admit(spec).await?,
         None => spec,
     };
-    let gateway = Gateway::start_with_pins(spec, chain, Some(pins), shutdown.clone())?;
+    let gateway = Gateway::start_with_pins(spec, chain, Some(pins.clone()), shutdown.clone())?;
+    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
     let reload_gate = gate.clone();
@@ -186,11 +191,34 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         },
         shutdown.clone(),
     );
+    let console = match &issuer {
+        Some(Issuer {
+            console_secret: Some(secret),
+            ..
+        }) => Some(super::console::router(super::console::Mount {
+            config: &config,
+            dir: &dir,
+            gateway: &gateway,
+            audit: audit.clone(),
+            pins: Some(pins.clone()),
+            alerts,
+            place: belay_console::Place {
+                base_url: base.clone(),
+                resource: resource.clone(),
+                client_secret: secret.clone(),
+            },
+            default_admin: Some(DEMO_USER),
+            shutdown: shutdown.clone(),
+        })?),
+        _ => None,
+    };
+    let console_url = console.is_some().then(|| format!("{base}/ui"));
     let router = match &issuer {
         Some(issuer) => issuer
             .server
             .router()
-            .merge(gateway.protected_router(&resource, &base)?),
+            .merge(gateway.protected_router(&resource, &base)?)
+            .merge(console.unwrap_or_default()),
         None => gateway.router(),
     };
     let router = match &gate {
@@ -249,6 +277,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         new_password: issuer.and_then(|i| i.new_password),
         audit: config.audit.enabled.then(|| config.audit.file_in(&dir)),
         registry: format!("{registry_url}/v0.1/servers"),
+        console: console_url,
     };
     if args.json {
         super::announce(&format!("{}\n", started_json(&started)));
@@ -349,6 +378,24 @@ async fn start_issuer(
         }),
         ..ClientSpec::default()
     });
+    let console_secret = config.console.enabled.then(|| {
+        // The console signs admins in as its own confidential client, which may ask only
+        // for the admin scope, for the console's resource.
+        let secret = belay_auth_server::users::generate_password();
+        if !spec.scopes.contains(&config.console.scope) {
+            spec.scopes.push(config.console.scope.clone());
+        }
+        spec.clients.push(ClientSpec {
+            client_id: config.console.client_id.clone(),
+            client_secret: Some(secret.clone()),
+            redirect_uris: vec![belay_console::Console::redirect_uri(base)],
+            grant_types: vec!["authorization_code".into()],
+            scopes: vec![config.console.scope.clone()],
+            name: Some("Belay console".into()),
+            ..ClientSpec::default()
+        });
+        secret
+    });
     let db = super::auth::open_db(&spec, Some(dir.to_owned()))?;
     let settings = Settings::try_from(&spec)?;
     let (server, new_password) = tokio::task::spawn_blocking(move || {
@@ -369,6 +416,7 @@ async fn start_issuer(
         server,
         new_password,
         whoami_secret,
+        console_secret,
     })
 }
 
@@ -502,6 +550,9 @@ fn started_json(started: &Started) -> serde_json::Value {
         value["audit"] = json!(audit);
     }
     value["registry"] = json!(started.registry);
+    if let Some(console) = &started.console {
+        value["console"] = json!(console);
+    }
     value
 }
 
@@ -546,6 +597,11 @@ fn print_banner(started: &Started, follow: &str) {
         "{bold}Registry{bold:#}   {}  {dim}(`belay registry list`){dim:#}\n",
         started.registry
     ));
+    if let Some(console) = &started.console {
+        out.push_str(&format!(
+            "{bold}Console{bold:#}    {console}  {dim}(sign in as an admin: {DEMO_USER} unless [console] admins says otherwise){dim:#}\n"
+        ));
+    }
     let pretty = serde_json::to_string_pretty(&mcp_json(started)).unwrap_or_default();
     out.push_str(&format!(
         "\n{bold}VS Code{bold:#} {dim}(.vscode/mcp.json):{dim:#}\n{pretty}\n\n{dim}Press Ctrl-C to stop.{dim:#}\n"
@@ -568,6 +624,7 @@ mod tests {
             new_password: new_password.map(str::to_owned),
             audit: None,
             registry: "http://127.0.0.1:8000/registry/v0.1/servers".into(),
+            console: None,
         }
     }
 

@@ -13,6 +13,7 @@ mod chat_terminal;
 mod chat_up;
 mod chat_url;
 mod connections;
+mod console;
 mod front_door;
 mod gateway;
 mod lab;

@@ -1,0 +1,143 @@
+//! Who may see and act: an admin signed in with a session cookie, or a script presenting an
+//! admin's token. Everyone else is sent to sign in (pages) or refused (401, 403).
+
+use axum::response::{IntoResponse, Redirect, Response};
+use belay_auth::Caller;
+use http::{HeaderMap, StatusCode, header};
+
+use crate::{
+    ConsoleSpec, Inner, html,
+    session::{self, SESSION_COOKIE},
+};
+
+/// A person let in.
+#[derive(Debug, Clone)]
+pub(crate) struct Admin {
+    /// The token's subject.
+    pub(crate) subject: String,
+    /// What the page calls them.
+    pub(crate) name: String,
+    /// The session's CSRF token; `None` for a bearer token, which a browser never sends on
+    /// its own, so a forged request cannot carry it.
+    pub(crate) csrf: Option<String>,
+}
+
+impl Admin {
+    pub(crate) fn viewer(&self) -> html::Viewer<'_> {
+        html::Viewer {
+            name: &self.name,
+            csrf: self.csrf.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
+/// Why `caller` may not open the console, if it may not.
+pub(crate) fn refusal(spec: &ConsoleSpec, caller: &Caller) -> Option<String> {
+    if !caller.has_scope(&spec.scope) {
+        return Some(format!("the token lacks the `{}` scope", spec.scope));
+    }
+    let named = |who: &str| spec.admins.iter().any(|a| a == who);
+    let listed = spec.admins.is_empty()
+        || named(&caller.sub)
+        || caller.username.as_deref().is_some_and(named);
+    (!listed).then(|| "this user is not a console admin ([console] admins)".to_owned())
+}
+
+/// The admin behind the request, or the answer for someone else: pages send a person
+/// without a session to sign in; a bad token gets 401, a token of someone who is not an
+/// admin 403.
+pub(crate) async fn admin(inner: &Inner, headers: &HeaderMap) -> Result<Admin, Response> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        let caller = match inner.validator.validate(token).await {
+            Ok(caller) => caller,
+            Err(e) => {
+                tracing::info!(error = %e, "console: token refused");
+                let mut refused = html::message(
+                    StatusCode::UNAUTHORIZED,
+                    "Not signed in",
+                    "The token was refused.",
+                );
+                refused.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                return Err(refused);
+            }
+        };
+        if let Some(why) = refusal(&inner.spec, &caller) {
+            return Err(forbidden(&why));
+        }
+        return Ok(Admin {
+            subject: caller.sub.clone(),
+            name: caller
+                .username
+                .clone()
+                .unwrap_or_else(|| caller.sub.clone()),
+            csrf: None,
+        });
+    }
+    match session::cookie(headers, SESSION_COOKIE).and_then(|id| inner.sessions.get(id)) {
+        Some(s) => Ok(Admin {
+            subject: s.subject,
+            name: s.display,
+            csrf: Some(s.csrf),
+        }),
+        None => Err(html::secured(Redirect::to("/ui/login").into_response())),
+    }
+}
+
+/// The admin behind a POST whose form carried `form_csrf`, or the answer for a request
+/// that is not one ([`admin`], [`refuse_post`]).
+pub(crate) async fn admin_post(
+    inner: &Inner,
+    headers: &HeaderMap,
+    form_csrf: Option<&str>,
+) -> Result<Admin, Response> {
+    let admin = admin(inner, headers).await?;
+    match refuse_post(inner, &admin, headers, form_csrf) {
+        Some(refused) => Err(refused),
+        None => Ok(admin),
+    }
+}
+
+/// 403 with `why`.
+pub(crate) fn forbidden(why: &str) -> Response {
+    html::message(StatusCode::FORBIDDEN, "Not allowed", why)
+}
+
+/// The refusal of a POST of `admin`, if it is refused: a session's must carry its CSRF
+/// token and, when the browser names an origin, come from the console's own.
+fn refuse_post(
+    inner: &Inner,
+    admin: &Admin,
+    headers: &HeaderMap,
+    form_csrf: Option<&str>,
+) -> Option<Response> {
+    let Some(expected) = &admin.csrf else {
+        return None;
+    };
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && origin.to_str().ok() != Some(base_origin(&inner.base).as_str())
+    {
+        return Some(forbidden("the form was sent from another site"));
+    }
+    match form_csrf {
+        Some(given) if session::same(given, expected) => None,
+        _ => Some(forbidden(
+            "the form's CSRF token is missing or stale: reload the page",
+        )),
+    }
+}
+
+/// `scheme://host[:port]` of `base`.
+fn base_origin(base: &str) -> String {
+    url::Url::parse(base)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
+}

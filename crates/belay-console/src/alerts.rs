@@ -1,0 +1,501 @@
+//! Alert rules over the audit stream (`[[alerts.rule]]` in belay.toml): a signal (refused
+//! tokens, denials, rate-limit hits, errors, the error rate, guard blocks or detections)
+//! counted over a sliding window, per client, user or upstream, against a threshold. A rule
+//! that crosses its threshold opens one incident for that group and sends one `firing`
+//! notice; while it stays over nothing more is sent; when it falls back one `resolved`
+//! notice closes it. Notices go to webhooks ([`notify`]) in generic JSON, Slack or Teams
+//! form.
+//!
+//! [`Evaluator`] is pure (records and times in, notices out), so incidents are tested with
+//! made-up times; [`spawn`] runs it on the live audit log.
+
+pub mod notify;
+
+use std::collections::{HashMap, VecDeque};
+
+use belay_audit::{AuditEvent, Decision, Outcome};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// `[alerts]` in belay.toml.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSpec {
+    /// `[[alerts.rule]]`.
+    pub rule: Vec<RuleSpec>,
+    /// `[[alerts.webhook]]`.
+    pub webhook: Vec<WebhookSpec>,
+}
+
+/// What a rule counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Requests refused for want of a valid token (sign-in failures).
+    Unauthenticated,
+    /// Requests a policy rule denied.
+    Denied,
+    /// Requests a rate limit refused.
+    RateLimited,
+    /// Requests that ended in an error.
+    Errors,
+    /// Percent of requests that ended in an error or were refused.
+    ErrorRate,
+    /// Guard verdicts that blocked or hid something (a poisoned tool, an injection).
+    GuardBlocked,
+    /// Any guard verdict.
+    GuardDetection,
+}
+
+/// What a rule counts separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Everything together.
+    #[default]
+    All,
+    /// Per OAuth client.
+    Client,
+    /// Per user.
+    User,
+    /// Per upstream.
+    Upstream,
+}
+
+/// One `[[alerts.rule]]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Its name (`belay alerts test NAME`).
+    pub name: String,
+    /// What it counts.
+    pub when: Signal,
+    /// Fires when the count (or, for `error_rate`, the percent) is above this.
+    pub threshold: f64,
+    /// The sliding window, in seconds.
+    #[serde(default = "default_window")]
+    pub window_secs: u64,
+    /// Counted per client, user or upstream, or all together.
+    #[serde(default)]
+    pub per: Group,
+    /// `error_rate` only: fewer requests than this in the window never fire.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+    /// The webhooks (by name) its notices go to; empty: every webhook.
+    #[serde(default)]
+    pub webhooks: Vec<String>,
+}
+
+fn default_window() -> u64 {
+    60
+}
+
+fn default_min_requests() -> u64 {
+    10
+}
+
+/// The body a webhook expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Belay's own JSON (the [`Notice`]).
+    #[default]
+    Json,
+    /// A Slack incoming webhook (`text`).
+    Slack,
+    /// A Microsoft Teams incoming webhook (a message card).
+    Teams,
+}
+
+/// One `[[alerts.webhook]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Its name, which rules refer to.
+    pub name: String,
+    /// Where notices are POSTed.
+    pub url: String,
+    /// The body's form.
+    #[serde(default)]
+    pub format: Format,
+}
+
+impl AlertsSpec {
+    /// Checks names, thresholds, windows and webhook references.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |why: String| Err(Error::Config(format!("[alerts] {why}")));
+        for (i, rule) in self.rule.iter().enumerate() {
+            if rule.name.trim().is_empty() {
+                return bad(format!("rule {i} has no name"));
+            }
+            if self.rule[..i].iter().any(|r| r.name == rule.name) {
+                return bad(format!("two rules are called `{}`", rule.name));
+            }
+            if rule.window_secs == 0 || rule.window_secs > 7 * 24 * 3600 {
+                return bad(format!(
+                    "rule `{}`: window_secs must be 1 to 604800",
+                    rule.name
+                ));
+            }
+            if !rule.threshold.is_finite() || rule.threshold < 0.0 {
+                return bad(format!("rule `{}`: threshold must be 0 or more", rule.name));
+            }
+            for hook in &rule.webhooks {
+                if !self.webhook.iter().any(|w| &w.name == hook) {
+                    return bad(format!("rule `{}` names no webhook `{hook}`", rule.name));
+                }
+            }
+        }
+        for hook in &self.webhook {
+            let url = url::Url::parse(&hook.url)
+                .map_err(|e| Error::Config(format!("[alerts] webhook `{}`: {e}", hook.name)))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return bad(format!("webhook `{}` must be an http(s) URL", hook.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule called `name`.
+    pub fn rule(&self, name: &str) -> Option<&RuleSpec> {
+        self.rule.iter().find(|r| r.name == name)
+    }
+
+    /// The webhooks `rule`'s notices go to.
+    pub fn webhooks_of(&self, rule: &str) -> Vec<&WebhookSpec> {
+        let named = self
+            .rule(rule)
+            .map(|r| r.webhooks.as_slice())
+            .unwrap_or(&[]);
+        self.webhook
+            .iter()
+            .filter(|w| named.is_empty() || named.contains(&w.name))
+            .collect()
+    }
+}
+
+/// Whether an incident began or ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Over the threshold: an incident began.
+    Firing,
+    /// Back at or under it: the incident ended.
+    Resolved,
+}
+
+/// One notice, as the generic JSON webhook receives it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    /// The rule.
+    pub rule: String,
+    /// Firing or resolved.
+    pub status: Status,
+    /// What it counts.
+    pub signal: Signal,
+    /// The group (client, user or upstream), `*` for all.
+    pub group: String,
+    /// The count or percent when the notice was made.
+    pub value: f64,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// The rule's window.
+    pub window_secs: u64,
+    /// When the incident began (RFC 3339).
+    pub since: String,
+    /// A sample sent by `belay alerts test`, not a real incident.
+    pub test: bool,
+}
+
+/// An event in a window: when, and whether it matched the rule's signal.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    time: DateTime<Utc>,
+    matched: bool,
+}
+
+/// The rules, their windows and their open incidents.
+#[derive(Debug)]
+pub struct Evaluator {
+    rules: Vec<RuleSpec>,
+    windows: HashMap<(usize, String), VecDeque<Seen>>,
+    open: HashMap<(usize, String), DateTime<Utc>>,
+}
+
+/// Most events one window keeps (a flood cannot grow memory without bound; the count then
+/// saturates, which still fires).
+const MAX_WINDOW: usize = 100_000;
+
+fn matches(signal: Signal, e: &AuditEvent) -> bool {
+    let error = matches!(e.outcome, Outcome::Error { .. });
+    match signal {
+        Signal::Unauthenticated => e.decision == Decision::Unauthenticated,
+        Signal::Denied => e.decision == Decision::Deny,
+        Signal::RateLimited => e.decision == Decision::RateLimited,
+        Signal::Errors => error,
+        Signal::ErrorRate => error || e.decision != Decision::Allow,
+        Signal::GuardBlocked => e
+            .guard
+            .iter()
+            .any(|v| v.action == "blocked" || v.action == "hidden"),
+        Signal::GuardDetection => !e.guard.is_empty(),
+    }
+}
+
+fn group_of(per: Group, e: &AuditEvent) -> String {
+    let pick = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    match per {
+        Group::All => "*".into(),
+        Group::Client => pick(&e.client),
+        Group::User => pick(&e.user),
+        Group::Upstream => pick(&e.upstream),
+    }
+}
+
+impl Evaluator {
+    /// An evaluator of `spec`'s rules (validate it first).
+    pub fn new(spec: &AlertsSpec) -> Self {
+        Self {
+            rules: spec.rule.clone(),
+            windows: HashMap::new(),
+            open: HashMap::new(),
+        }
+    }
+
+    /// Counts `event` in every rule's window. Console actions are not traffic, except its
+    /// refused sign-ins, which are sign-in failures.
+    pub fn observe(&mut self, event: &AuditEvent) {
+        if event.method.starts_with("console/") && event.decision != Decision::Unauthenticated {
+            return;
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let matched = matches(rule.when, event);
+            // Only the error rate needs the events that did not match.
+            if !matched && rule.when != Signal::ErrorRate {
+                continue;
+            }
+            let window = self
+                .windows
+                .entry((i, group_of(rule.per, event)))
+                .or_default();
+            if window.len() < MAX_WINDOW {
+                window.push_back(Seen {
+                    time: event.time,
+                    matched,
+                });
+            }
+        }
+    }
+
+    /// The value of rule `i` over `window`, if it is over the threshold.
+    fn over(rule: &RuleSpec, window: &VecDeque<Seen>) -> (f64, bool) {
+        let matched = window.iter().filter(|s| s.matched).count() as f64;
+        match rule.when {
+            Signal::ErrorRate => {
+                let total = window.len() as u64;
+                let rate = if total == 0 {
+                    0.0
+                } else {
+                    matched / total as f64 * 100.0
+                };
+                (rate, total >= rule.min_requests && rate > rule.threshold)
+            }
+            _ => (matched, matched > rule.threshold),
+        }
+    }
+
+    /// Slides every window to `now` and returns the incidents that began or ended.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for ((i, group), window) in &mut self.windows {
+            let rule = &self.rules[*i];
+            let start = now - Duration::seconds(rule.window_secs as i64);
+            while window.front().is_some_and(|s| s.time < start) {
+                window.pop_front();
+            }
+            let (value, over) = Self::over(rule, window);
+            let key = (*i, group.clone());
+            let notice = |status, since: DateTime<Utc>| Notice {
+                rule: rule.name.clone(),
+                status,
+                signal: rule.when,
+                group: group.clone(),
+                value: (value * 10.0).round() / 10.0,
+                threshold: rule.threshold,
+                window_secs: rule.window_secs,
+                since: belay_audit::format_time(&since),
+                test: false,
+            };
+            match (over, self.open.get(&key).copied()) {
+                (true, None) => {
+                    self.open.insert(key, now);
+                    notices.push(notice(Status::Firing, now));
+                }
+                (false, Some(since)) => {
+                    self.open.remove(&key);
+                    notices.push(notice(Status::Resolved, since));
+                }
+                _ => {}
+            }
+        }
+        self.windows
+            .retain(|k, w| !w.is_empty() || self.open.contains_key(k));
+        notices.sort_by(|a, b| (&a.rule, &a.group).cmp(&(&b.rule, &b.group)));
+        notices
+    }
+
+    /// The incidents open now: rule, group and since when.
+    pub fn open(&self) -> Vec<(String, String, DateTime<Utc>)> {
+        let mut open: Vec<_> = self
+            .open
+            .iter()
+            .map(|((i, group), since)| (self.rules[*i].name.clone(), group.clone(), *since))
+            .collect();
+        open.sort();
+        open
+    }
+}
+
+/// A sample firing notice of `rule`, for `belay alerts test`.
+pub fn sample(rule: &RuleSpec) -> Notice {
+    Notice {
+        rule: rule.name.clone(),
+        status: Status::Firing,
+        signal: rule.when,
+        group: "sample".into(),
+        value: rule.threshold + 1.0,
+        threshold: rule.threshold,
+        window_secs: rule.window_secs,
+        since: belay_audit::format_time(&Utc::now()),
+        test: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(when: Signal, threshold: f64, per: Group) -> RuleSpec {
+        RuleSpec {
+            name: format!("{when:?}"),
+            when,
+            threshold,
+            window_secs: 60,
+            per,
+            min_requests: 4,
+            webhooks: Vec::new(),
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    fn refused(client: &str, secs: i64) -> AuditEvent {
+        AuditEvent {
+            time: at(secs),
+            client: Some(client.into()),
+            decision: Decision::Unauthenticated,
+            ..AuditEvent::new("tools/call")
+        }
+    }
+
+    #[test]
+    fn one_incident_per_group_fires_once_and_resolves_once() {
+        let spec = AlertsSpec {
+            rule: vec![rule(Signal::Unauthenticated, 3.0, Group::Client)],
+            webhook: Vec::new(),
+        };
+        let mut alerts = Evaluator::new(&spec);
+        for s in 0..4 {
+            alerts.observe(&refused("mallory", s));
+        }
+        alerts.observe(&refused("alice", 1));
+        let fired = alerts.tick(at(5));
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(
+            (fired[0].status, fired[0].group.as_str(), fired[0].value),
+            (Status::Firing, "mallory", 4.0)
+        );
+        // Still over: nothing new, however many ticks and failures.
+        for s in 6..10 {
+            alerts.observe(&refused("mallory", s));
+            assert!(alerts.tick(at(s)).is_empty());
+        }
+        assert_eq!(alerts.open().len(), 1);
+        // The window slides past them: resolved, once.
+        let resolved = alerts.tick(at(75));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, Status::Resolved);
+        assert_eq!(resolved[0].since, belay_audit::format_time(&at(5)));
+        assert!(alerts.tick(at(80)).is_empty());
+        // A new burst is a new incident.
+        for s in 100..104 {
+            alerts.observe(&refused("mallory", s));
+        }
+        assert_eq!(alerts.tick(at(104)).len(), 1);
+    }
+
+    #[test]
+    fn the_error_rate_needs_enough_requests() {
+        let spec = AlertsSpec {
+            rule: vec![rule(Signal::ErrorRate, 50.0, Group::Upstream)],
+            webhook: Vec::new(),
+        };
+        let mut alerts = Evaluator::new(&spec);
+        let call = |ok: bool, s| AuditEvent {
+            time: at(s),
+            upstream: Some("news".into()),
+            outcome: if ok {
+                Outcome::Ok
+            } else {
+                Outcome::Error {
+                    code: None,
+                    message: "down".into(),
+                }
+            },
+            ..AuditEvent::new("tools/call")
+        };
+        alerts.observe(&call(false, 1));
+        alerts.observe(&call(false, 2));
+        assert!(alerts.tick(at(3)).is_empty(), "2 requests < min_requests");
+        alerts.observe(&call(false, 3));
+        alerts.observe(&call(true, 4));
+        let fired = alerts.tick(at(5));
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].value, 75.0);
+    }
+
+    #[test]
+    fn guard_blocks_and_bad_specs() {
+        let mut spec = AlertsSpec {
+            rule: vec![rule(Signal::GuardBlocked, 0.0, Group::All)],
+            webhook: Vec::new(),
+        };
+        assert!(spec.validate().is_ok());
+        let mut alerts = Evaluator::new(&spec);
+        alerts.observe(&AuditEvent {
+            guard: vec![belay_audit::GuardVerdict {
+                guard: "metadata".into(),
+                rule: "poisoning.combined".into(),
+                kind: "hidden_instruction".into(),
+                severity: "critical".into(),
+                action: "hidden".into(),
+                field: None,
+            }],
+            ..AuditEvent::new("tools/list")
+        });
+        assert_eq!(
+            alerts.tick(Utc::now()).len(),
+            1,
+            "any blocked poisoning fires"
+        );
+        spec.rule[0].webhooks = vec!["nowhere".into()];
+        assert!(spec.validate().is_err());
+        spec.rule[0].webhooks.clear();
+        spec.rule.push(spec.rule[0].clone());
+        assert!(spec.validate().is_err(), "duplicate names");
+    }
+}

@@ -1,0 +1,71 @@
+//! The operations console (`belay-console`) as `belay up` and `belay gateway serve` mount it
+//! at `/ui`: its sources (the gateway, the audit log and store, the pins) and its place
+//! (base URL, issuer, client secret).
+
+use std::path::Path;
+
+use anyhow::Context;
+use belay_audit::AuditLog;
+use belay_console::{Console, Place, Sources};
+use belay_gateway::{Gateway, PinStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BelayConfig;
+
+/// What the console is mounted with.
+pub(crate) struct Mount<'a> {
+    pub(crate) config: &'a BelayConfig,
+    pub(crate) dir: &'a Path,
+    pub(crate) gateway: &'a Gateway,
+    pub(crate) audit: Option<AuditLog>,
+    pub(crate) pins: Option<PinStore>,
+    pub(crate) alerts: Option<belay_console::alerts::notify::OpenIncidents>,
+    pub(crate) place: Place,
+    /// Admins when `[console] admins` names none (`belay up`: its demo user).
+    pub(crate) default_admin: Option<&'a str>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Starts `[alerts]`'s rules on the audit log, when there are rules and a log.
+pub(crate) fn start_alerts(
+    config: &BelayConfig,
+    audit: Option<&AuditLog>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<belay_console::alerts::notify::OpenIncidents>> {
+    match audit {
+        Some(log) if !config.alerts.rule.is_empty() => Ok(Some(
+            belay_console::alerts::notify::spawn(config.alerts.clone(), log, shutdown.clone())
+                .context("invalid [alerts]")?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The console's routes.
+pub(crate) fn router(mount: Mount<'_>) -> anyhow::Result<axum::Router> {
+    let config = mount.config;
+    let audit_db = match config.audit.enabled && config.audit.has(belay_audit::Sink::Store) {
+        true => Some(super::auth::open_db(
+            &config.auth_server,
+            Some(mount.dir.to_owned()),
+        )?),
+        false => None,
+    };
+    let mut spec = config.console.clone();
+    if spec.admins.is_empty()
+        && let Some(admin) = mount.default_admin
+    {
+        spec.admins.push(admin.to_owned());
+    }
+    let sources = Sources {
+        gateway: mount.gateway.clone(),
+        audit: mount.audit,
+        audit_db,
+        audit_key: config.audit.key_path().ok(),
+        pins: mount.pins,
+        alerts: mount.alerts,
+        shutdown: mount.shutdown,
+    };
+    let console = Console::new(&spec, mount.place, sources).context("cannot start the console")?;
+    Ok(console.router())
+}
