@@ -88,6 +88,9 @@ pub enum Command {
     /// A private MCP registry (the official Registry API) with governance: serve it, list
     /// what was published, approve, deprecate or block a version.
     Registry(commands::registry::RegistryArgs),
+    /// REST APIs as MCP tools: show the tools an OpenAPI document gives (`inspect`), or
+    /// serve them (`serve`); the gateway serves them as `type = "openapi"` upstreams.
+    Openapi(commands::openapi::OpenapiArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -130,6 +133,7 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => commands::audit::run(args, config).await,
             Command::Chat(args) => commands::chat::run(args, config).await,
             Command::Registry(args) => commands::registry::run(args, config).await,
+            Command::Openapi(args) => commands::openapi::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod gateway;
 pub mod lab;
 pub mod login;
+pub mod openapi;
 mod pins;
 pub mod redteam;
 pub mod registry;
