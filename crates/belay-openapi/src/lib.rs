@@ -416,6 +416,12 @@ fn build_tool(
         Some(response) => {
             let resolved = resolver.resolve(response).map_err(|e| e.to_string())?;
             if is_object_schema(&resolved) {
+                // MCP wants `type: object` at the root of an output schema, stated (clients
+                // drop one that only implies it through `allOf`).
+                let mut resolved = resolved;
+                if let Value::Object(root) = &mut resolved {
+                    root.entry("type").or_insert_with(|| json!("object"));
+                }
                 (Some(resolved), false)
             } else {
                 (

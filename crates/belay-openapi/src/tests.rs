@@ -115,11 +115,9 @@ fn the_petstore_becomes_one_tool_per_operation() {
     );
     // allOf of objects is an object: not wrapped.
     let get = tool(&c, "getPet");
-    assert!(
-        get.output_schema
-            .as_ref()
-            .is_some_and(|s| s.get("allOf").is_some())
-    );
+    let pet = get.output_schema.as_ref().expect("getPet has an output schema");
+    assert!(pet.get("allOf").is_some());
+    assert_eq!(pet["type"], "object", "stated at the root, as MCP wants");
     assert_eq!(get.input_schema["required"], json!(["petId"]));
     assert_eq!(
         get.input_schema["properties"]["petId"]["description"],
