@@ -292,7 +292,7 @@ pub enum TransportSpec {
     /// the API's own credential (`credential` in this table; the upstream's `credentials`
     /// must stay unset). A relative `document` path is relative to the gateway's working
     /// directory.
-    Openapi(belay_openapi::OpenApiSpec),
+    Openapi(Box<belay_openapi::OpenApiSpec>),
 }
 
 /// When a stdio upstream is started again, and how quickly.

@@ -310,7 +310,7 @@ fn from_v30(raw: Value) -> Result<Document, Error> {
         .collect();
     Ok(Document {
         version: Version::V30,
-        title: spec.info.title.clone(),
+        title: spec.info.title,
         raw,
         servers,
         operations,
@@ -431,7 +431,7 @@ fn from_v31(raw: Value) -> Result<Document, Error> {
         .collect();
     Ok(Document {
         version: Version::V31,
-        title: spec.info.title.clone(),
+        title: spec.info.title,
         raw,
         servers,
         operations,

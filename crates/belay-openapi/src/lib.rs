@@ -480,15 +480,16 @@ fn is_object_schema(schema: &Value) -> bool {
 
 fn describe(operation: &document::RawOperation) -> String {
     let mut parts = Vec::new();
-    if let Some(summary) = operation.summary.as_deref().map(str::trim) {
-        if !summary.is_empty() {
-            parts.push(summary.to_owned());
-        }
+    if let Some(summary) = operation.summary.as_deref().map(str::trim)
+        && !summary.is_empty()
+    {
+        parts.push(summary.to_owned());
     }
-    if let Some(description) = operation.description.as_deref().map(str::trim) {
-        if !description.is_empty() && Some(description) != operation.summary.as_deref() {
-            parts.push(description.to_owned());
-        }
+    if let Some(description) = operation.description.as_deref().map(str::trim)
+        && !description.is_empty()
+        && Some(description) != operation.summary.as_deref().map(str::trim)
+    {
+        parts.push(description.to_owned());
     }
     if parts.is_empty() {
         parts.push(format!(

@@ -115,7 +115,10 @@ fn the_petstore_becomes_one_tool_per_operation() {
     );
     // allOf of objects is an object: not wrapped.
     let get = tool(&c, "getPet");
-    let pet = get.output_schema.as_ref().expect("getPet has an output schema");
+    let pet = get
+        .output_schema
+        .as_ref()
+        .expect("getPet has an output schema");
     assert!(pet.get("allOf").is_some());
     assert_eq!(pet["type"], "object", "stated at the root, as MCP wants");
     assert_eq!(get.input_schema["required"], json!(["petId"]));

@@ -84,25 +84,50 @@ async fn the_petstore_is_called_with_its_api_key() -> Result<()> {
     };
     let api = api(PETSTORE, &spec)?;
 
-    let listed = call(&api, "listPets", json!({"tag": "dog", "X-Request-Id": "r-1"})).await?;
+    let listed = call(
+        &api,
+        "listPets",
+        json!({"tag": "dog", "X-Request-Id": "r-1"}),
+    )
+    .await?;
     assert!(!listed.is_error, "{listed:?}");
     assert_eq!(listed.status, Some(200));
     assert_eq!(
         listed.structured,
         Some(json!({"result": [{"id": "1", "name": "Rex", "tag": "dog"}]}))
     );
-    let created = call(&api, "createPet", json!({"body": {"name": "Kiki", "tag": "bird"}})).await?;
+    let created = call(
+        &api,
+        "createPet",
+        json!({"body": {"name": "Kiki", "tag": "bird"}}),
+    )
+    .await?;
     assert_eq!(created.status, Some(201));
-    let id = created.structured.as_ref().and_then(|s| s["id"].as_str()).unwrap_or_default().to_owned();
+    let id = created
+        .structured
+        .as_ref()
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
     let got = call(&api, "getPet", json!({"petId": id})).await?;
-    assert_eq!(got.structured.as_ref().map(|s| s["name"].clone()), Some(json!("Kiki")));
+    assert_eq!(
+        got.structured.as_ref().map(|s| s["name"].clone()),
+        Some(json!("Kiki"))
+    );
     let missing = call(&api, "getPet", json!({"petId": "999"})).await?;
-    assert!(missing.is_error && missing.text.contains("404") && missing.text.contains("no pet 999"), "{missing:?}");
+    assert!(
+        missing.is_error && missing.text.contains("404") && missing.text.contains("no pet 999"),
+        "{missing:?}"
+    );
 
     let log = store.log();
     assert_eq!(log[0].target, "/v1/pets?tag=dog");
     assert_eq!(log[0].request_id.as_deref(), Some("r-1"));
-    assert!(log.iter().all(|seen| seen.api_key.as_deref() == Some("k-123")), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|seen| seen.api_key.as_deref() == Some("k-123")),
+        "{log:?}"
+    );
 
     // A wrong key: the API's 401 is the answer, and the key is in no message.
     let (_dir, wrong) = key_file("wrong-key-xyz")?;
@@ -112,9 +137,15 @@ async fn the_petstore_is_called_with_its_api_key() -> Result<()> {
         secret: wrong,
     };
     let refused = call(&api_from(&spec)?, "listPets", json!({})).await?;
-    assert!(refused.is_error && refused.text.contains("401"), "{refused:?}");
+    assert!(
+        refused.is_error && refused.text.contains("401"),
+        "{refused:?}"
+    );
     assert!(!refused.text.contains("wrong-key-xyz"));
-    assert!(!format!("{:?}", api_from(&spec)?).contains("wrong-key-xyz"), "Debug shows no secret");
+    assert!(
+        !format!("{:?}", api_from(&spec)?).contains("wrong-key-xyz"),
+        "Debug shows no secret"
+    );
     Ok(())
 }
 
@@ -127,17 +158,37 @@ async fn malicious_path_arguments_do_not_escape_the_api() -> Result<()> {
     let store = Petstore::new(None);
     let url = serve(store.router()).await?;
     let api = api(PETSTORE, &spec_for(&format!("{url}/v1")))?;
-    for evil in ["../admin", "../../admin", "..%2F..%2Fadmin", "%2e%2e/%2e%2e/admin", "x/../../admin?y=1#z"] {
+    for evil in [
+        "../admin",
+        "../../admin",
+        "..%2F..%2Fadmin",
+        "%2e%2e/%2e%2e/admin",
+        "x/../../admin?y=1#z",
+    ] {
         let answer = call(&api, "getPet", json!({"petId": evil})).await?;
         assert!(!answer.text.contains(ADMIN_SECRET), "{evil}: {answer:?}");
-        assert!(answer.is_error && answer.text.contains("404"), "{evil}: {answer:?}");
+        assert!(
+            answer.is_error && answer.text.contains("404"),
+            "{evil}: {answer:?}"
+        );
     }
     for evil in ["..", "."] {
         let answer = call(&api, "getPet", json!({"petId": evil})).await?;
-        assert!(answer.is_error && answer.status.is_none(), "{evil} sent: {answer:?}");
+        assert!(
+            answer.is_error && answer.status.is_none(),
+            "{evil} sent: {answer:?}"
+        );
     }
-    let header = call(&api, "listPets", json!({"X-Request-Id": "a\r\nX-API-Key: forged"})).await?;
-    assert!(header.is_error && header.text.contains("cannot carry"), "{header:?}");
+    let header = call(
+        &api,
+        "listPets",
+        json!({"X-Request-Id": "a\r\nX-API-Key: forged"}),
+    )
+    .await?;
+    assert!(
+        header.is_error && header.text.contains("cannot carry"),
+        "{header:?}"
+    );
     let targets: Vec<String> = store.log().into_iter().map(|s| s.target).collect();
     assert_eq!(
         targets,
@@ -178,7 +229,10 @@ async fn redirects_huge_and_slow_answers_are_refused() -> Result<()> {
     .await?;
     let target = format!("{elsewhere}/steal");
     let hostile = Router::new()
-        .route("/redirect", get(move || async move { Redirect::temporary(&target) }))
+        .route(
+            "/redirect",
+            get(move || async move { Redirect::temporary(&target) }),
+        )
         .route("/huge", get(|| async { "x".repeat(3 * 1024 * 1024) }))
         .route(
             "/huge-chunked",
@@ -204,22 +258,42 @@ async fn redirects_huge_and_slow_answers_are_refused() -> Result<()> {
     let api = api(HOSTILE, &spec)?;
 
     let redirected = call(&api, "redirect", json!({})).await?;
-    assert!(redirected.is_error && redirected.text.contains("redirects are not followed"), "{redirected:?}");
-    assert!(redirected.text.contains(&elsewhere), "names where it pointed: {redirected:?}");
-    assert_eq!(elsewhere_hits.load(Ordering::SeqCst), 0, "the other host was never called");
+    assert!(
+        redirected.is_error && redirected.text.contains("redirects are not followed"),
+        "{redirected:?}"
+    );
+    assert!(
+        redirected.text.contains(&elsewhere),
+        "names where it pointed: {redirected:?}"
+    );
+    assert_eq!(
+        elsewhere_hits.load(Ordering::SeqCst),
+        0,
+        "the other host was never called"
+    );
 
     for tool in ["huge", "hugeChunked"] {
         let huge = call(&api, tool, json!({})).await?;
-        assert!(huge.is_error && huge.text.contains("larger than 1048576 bytes"), "{tool}: {huge:?}");
+        assert!(
+            huge.is_error && huge.text.contains("larger than 1048576 bytes"),
+            "{tool}: {huge:?}"
+        );
     }
 
     let started = Instant::now();
     let slow = call(&api, "slow", json!({})).await?;
     assert!(slow.is_error, "{slow:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 
     let text = call(&api, "text", json!({})).await?;
-    assert_eq!((text.is_error, text.text.as_str(), text.structured), (false, "plain words", None));
+    assert_eq!(
+        (text.is_error, text.text.as_str(), text.structured),
+        (false, "plain words", None)
+    );
     Ok(())
 }
 
@@ -236,18 +310,31 @@ async fn private_addresses_need_allow_hosts() -> Result<()> {
     // A literal loopback address is refused when the API is built...
     let mut spec = spec_for(&format!("{url}/v1"));
     spec.allow_hosts.clear();
-    let refused = api(PETSTORE, &spec).err().map(|e| e.to_string()).unwrap_or_default();
+    let refused = api(PETSTORE, &spec)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(refused.contains("allow_hosts"), "{refused}");
     // ...and a name that resolves to one is refused when it resolves, before connecting.
     spec.base_url = Some(format!("http://localhost:{port}/v1"));
     spec.allow_hosts = vec!["example.invalid".into()];
-    let plain_http = api(PETSTORE, &spec).err().map(|e| e.to_string()).unwrap_or_default();
+    let plain_http = api(PETSTORE, &spec)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(plain_http.contains("only https"), "{plain_http}");
     spec.base_url = Some(format!("https://localhost:{port}/v1"));
     let named = api(PETSTORE, &spec)?;
     let answer = call(&named, "listPets", json!({})).await?;
-    assert!(answer.is_error && answer.text.contains("not a public address"), "{answer:?}");
-    assert!(store.log().is_empty(), "nothing reached the service: {:?}", store.log());
+    assert!(
+        answer.is_error && answer.text.contains("not a public address"),
+        "{answer:?}"
+    );
+    assert!(
+        store.log().is_empty(),
+        "nothing reached the service: {:?}",
+        store.log()
+    );
     Ok(())
 }
 
@@ -324,6 +411,9 @@ async fn a_document_is_fetched_by_url_with_the_address_checks() -> Result<()> {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(refused.contains("cannot read the OpenAPI document"), "{refused}");
+    assert!(
+        refused.contains("cannot read the OpenAPI document"),
+        "{refused}"
+    );
     Ok(())
 }

@@ -35,6 +35,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from belay_server import HOST, ROOT, belay_bin, free_port, running, stop_on_sigterm  # noqa: E402
+from gateway_guard import refused  # noqa: E402
 from oauth_weather import Report  # noqa: E402
 from stock_session import text_of  # noqa: E402
 
@@ -89,15 +90,6 @@ def client(url: str) -> Client:
 def api_log(api: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"{api}/_log", timeout=10) as answer:
         return json.loads(answer.read())
-
-
-async def refused(c: Client, tool: str, arguments: dict[str, Any]) -> str:
-    """The error text of a call that fails ('' if it succeeded)."""
-    try:
-        result = await c.call_tool(tool, arguments)
-    except Exception as e:  # noqa: BLE001 - a refusal by the gateway is a JSON-RPC error
-        return str(e) or repr(e)
-    return text_of(result) if result.is_error else ""
 
 
 async def session(url: str, api: str, report: Report) -> None:
