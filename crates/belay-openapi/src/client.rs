@@ -215,7 +215,11 @@ impl Answer {
                     status: Some(self.status),
                 };
             }
-            (None, _) => None,
+            // No schema to follow: JSON still comes back structured, an object as it is,
+            // anything else as `{"result": …}` (structured content is always an object).
+            (None, Some(json)) if json.is_object() => Some(json),
+            (None, Some(json)) => Some(json!({ "result": json })),
+            (None, None) => None,
         };
         ToolAnswer {
             is_error: false,

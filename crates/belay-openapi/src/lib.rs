@@ -511,8 +511,8 @@ pub struct ToolAnswer {
     pub is_error: bool,
     /// The answer as text (the JSON body, pretty-printed, when it is JSON).
     pub text: String,
-    /// The JSON answer, shaped by the tool's output schema (wrapped as `{"result": …}`
-    /// when it is not an object). Only for successful calls of tools with an output schema.
+    /// The JSON answer of a successful call, as an object: wrapped as `{"result": …}` when
+    /// it is not one (or when the tool's output schema wraps it). `None` for non-JSON answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub structured: Option<Value>,
     /// The HTTP status, when the API answered.

@@ -215,6 +215,7 @@ paths:
   /huge-chunked: {get: {operationId: hugeChunked, responses: {"200": {description: ok}}}}
   /slow: {get: {operationId: slow, responses: {"200": {description: ok}}}}
   /text: {get: {operationId: text, responses: {"200": {description: ok}}}}
+  /json: {get: {operationId: json, responses: {"200": {description: ok}}}}
 "#;
 
 #[tokio::test]
@@ -248,7 +249,8 @@ async fn redirects_huge_and_slow_answers_are_refused() -> Result<()> {
                 "late"
             }),
         )
-        .route("/text", get(|| async { "plain words" }));
+        .route("/text", get(|| async { "plain words" }))
+        .route("/json", get(|| async { Json(json!([1, 2])) }));
     let url = serve(hostile).await?;
     let spec = OpenApiSpec {
         timeout_ms: 500,
@@ -294,6 +296,9 @@ async fn redirects_huge_and_slow_answers_are_refused() -> Result<()> {
         (text.is_error, text.text.as_str(), text.structured),
         (false, "plain words", None)
     );
+    // JSON with no schema in the document still comes back structured, as an object.
+    let undocumented = call(&api, "json", json!({})).await?;
+    assert_eq!(undocumented.structured, Some(json!({"result": [1, 2]})));
     Ok(())
 }
 
