@@ -24,7 +24,7 @@ mod validate;
 pub use caller::{AccessToken, Caller};
 pub use error::Error;
 pub use introspect::Introspector;
-pub use protect::{PRM_PATH, Protection};
+pub use protect::{PRM_PATH, Protection, Refusal, RefusalHook};
 pub use revocations::{RevocationList, Revocations};
 pub use scopes::ScopePolicy;
 pub use spec::{CapabilityScopes, DEFAULT_ISSUER, IntrospectionSpec, ResourceSpec};

@@ -29,6 +29,44 @@ pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 #[derive(Clone, Debug)]
 pub struct Protection(Arc<Inner>);
 
+/// A request the bearer check refused with a token that did not pass: one that is forged,
+/// expired, revoked, for another resource, malformed, moved into the URL, or short of a
+/// scope. Given to [`Protection::on_refusal`] so a gateway can audit token failures.
+///
+/// A request with no credentials at all is not a refusal in this sense: it is the first step
+/// of every sign-in (the 401 that points to the metadata), and an anonymous flood could
+/// otherwise write the audit log full for free.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    /// The HTTP status answered: 400, 401 or 403.
+    pub status: u16,
+    /// The RFC 6750 error code: `invalid_request`, `invalid_token` or `insufficient_scope`.
+    pub error: &'a str,
+    /// Why, as the challenge says it (never the token).
+    pub reason: &'a str,
+    /// The resource the token was presented to.
+    pub resource: &'a str,
+    /// The refused request's head (its extensions hold the client address).
+    pub request: &'a http::request::Parts,
+}
+
+/// What [`Protection::on_refusal`] calls.
+pub type RefusalHook = Arc<dyn Fn(&Refusal<'_>) + Send + Sync>;
+
+/// The hook slot: set once, after construction, before the protection serves requests.
+#[derive(Default)]
+struct Hook(std::sync::OnceLock<RefusalHook>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Hook(set)"
+        } else {
+            "Hook(none)"
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     validator: Validator,
@@ -39,6 +77,7 @@ struct Inner {
     metadata: Value,
     all_scopes: String,
     max_body_bytes: usize,
+    on_refusal: Hook,
 }
 
 impl Protection {
@@ -97,7 +136,36 @@ impl Protection {
             metadata_paths,
             metadata,
             max_body_bytes: spec.max_body_bytes,
+            on_refusal: Hook::default(),
         })))
+    }
+
+    /// Calls `hook` for every [`Refusal`] (a token that did not pass) from now on; the first
+    /// hook set stays (this protection and its clones share it).
+    pub fn on_refusal(self, hook: RefusalHook) -> Self {
+        if self.0.on_refusal.0.set(hook).is_err() {
+            tracing::warn!(resource = %self.0.resource, "a refusal hook was already set; the first one stays");
+        }
+        self
+    }
+
+    /// Tells the hook, if any, about a refusal.
+    fn refused(
+        &self,
+        request: &http::request::Parts,
+        status: StatusCode,
+        error: &str,
+        reason: &str,
+    ) {
+        if let Some(hook) = self.0.on_refusal.0.get() {
+            hook(&Refusal {
+                status: status.as_u16(),
+                error,
+                reason,
+                resource: &self.0.resource,
+                request,
+            });
+        }
     }
 
     /// The canonical resource URI tokens must be minted for.
@@ -301,6 +369,8 @@ async fn check(State(protection): State<Protection>, request: Request, next: Nex
         Ok(Some(token)) => token.to_owned(),
         Ok(None) => return protection.challenge(StatusCode::UNAUTHORIZED, None, None),
         Err(why) => {
+            let (parts, _) = request.into_parts();
+            protection.refused(&parts, StatusCode::BAD_REQUEST, "invalid_request", why);
             return protection.challenge(
                 StatusCode::BAD_REQUEST,
                 Some(("invalid_request", why)),
@@ -312,6 +382,8 @@ async fn check(State(protection): State<Protection>, request: Request, next: Nex
         Ok(caller) => caller,
         Err(Error::InvalidToken(why)) => {
             tracing::debug!(%why, "token refused");
+            let (parts, _) = request.into_parts();
+            protection.refused(&parts, StatusCode::UNAUTHORIZED, "invalid_token", &why);
             return protection.challenge(
                 StatusCode::UNAUTHORIZED,
                 Some(("invalid_token", &why)),
@@ -363,6 +435,7 @@ async fn check(State(protection): State<Protection>, request: Request, next: Nex
         let mut step_up: Vec<String> = caller.scopes.iter().map(|s| policy.advertised(s)).collect();
         step_up.extend(missing.iter().map(|s| policy.advertised(s)));
         let why = format!("this request needs scope {}", missing.join(" "));
+        protection.refused(&parts, StatusCode::FORBIDDEN, "insufficient_scope", &why);
         return protection.challenge(
             StatusCode::FORBIDDEN,
             Some(("insufficient_scope", &why)),

@@ -38,6 +38,6 @@ pub use error::{Error, Result};
 pub use form::FormAgent;
 pub use http::SignedInClient;
 pub use mcp_json::{InputSpec, McpJson};
-pub use open::{ConnectOptions, OpenError, ProtocolEra, open};
+pub use open::{ConnectOptions, OpenError, ProtocolEra, access_token, open};
 pub use signin::{Grant, SignIn, SignInOptions, canonical_server_url};
 pub use target::{Target, TargetError, Transport};

@@ -293,6 +293,28 @@ fn keep_tail(
     });
 }
 
+/// A bearer token for the MCP server at `url`, got the way [`open`] gets one: the cached
+/// token (refreshed when due), else, when `sign_in_now` is set, a sign-in through
+/// `options.user_agent` (a browser by default). `None`: nothing cached and no sign-in asked.
+pub async fn access_token(
+    url: &str,
+    options: &ConnectOptions,
+    sign_in_now: bool,
+) -> Result<Option<String>, String> {
+    let sign_in = sign_in(url, options)?;
+    if let Some(token) = sign_in.access_token().await.map_err(|e| e.to_string())? {
+        return Ok(Some(token));
+    }
+    if !sign_in_now {
+        return Ok(None);
+    }
+    sign_in
+        .sign_in(None, None)
+        .await
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 fn sign_in(url: &str, options: &ConnectOptions) -> Result<Arc<SignIn>, String> {
     let user_agent = options.user_agent.clone().unwrap_or_else(|| {
         Arc::new(BrowserAgent {

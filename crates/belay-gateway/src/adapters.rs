@@ -253,7 +253,8 @@ pub(crate) fn event(record: AuditRecord) -> AuditEvent {
         user: context.caller.as_ref().map(|c| c.sub.clone()),
         client: context.caller.as_ref().and_then(|c| c.client_id.clone()),
         session: context.session,
-        upstream: Some(context.upstream),
+        // Empty: refused before any upstream was chosen (a token failure at `/mcp`).
+        upstream: Some(context.upstream).filter(|u| !u.is_empty()),
         name: context.target,
         arguments: context.arguments.map(Value::Object),
         decision: audit_decision,

@@ -20,6 +20,7 @@ use crate::{
     routes::{Edge, Table},
     server::Hub,
     spec::{GatewaySpec, HttpLimitsSpec},
+    token_failures,
     upstream::{Upstream, UpstreamState, UpstreamStatus},
     upstream_client::Change,
 };
@@ -379,7 +380,8 @@ impl Gateway {
             ..resource.clone()
         };
         if resource.resource.is_some() {
-            let protection = belay_auth::Protection::new(resource, &format!("{base}/mcp"))?;
+            let protection = belay_auth::Protection::new(resource, &format!("{base}/mcp"))?
+                .on_refusal(token_failures::hook(self.hub.chain.audit.clone(), ""));
             tracing::info!(
                 issuer = %resource.issuer,
                 resource = %protection.resource(),
@@ -390,7 +392,8 @@ impl Gateway {
         }
         let (streamable, legacy) = self.federated_transports();
         let protect = |router: Router, path: &str| -> Result<Router, Error> {
-            let protection = belay_auth::Protection::new(resource, &format!("{base}{path}"))?;
+            let protection = belay_auth::Protection::new(resource, &format!("{base}{path}"))?
+                .on_refusal(token_failures::hook(self.hub.chain.audit.clone(), ""));
             Ok(protection.protect_shared_origin(router))
         };
         let edge = Edge {

@@ -37,6 +37,7 @@ mod routes;
 mod server;
 pub mod spec;
 mod tasks;
+pub mod token_failures;
 pub mod trace_context;
 pub mod upstream;
 mod upstream_client;

@@ -17,7 +17,7 @@ use tower::ServiceExt;
 
 use crate::{
     Error, Gateway, admission, federation::Scope, http_limits, server::GatewayServer,
-    upstream::Upstream,
+    token_failures, upstream::Upstream,
 };
 
 /// How a router's endpoints are protected: each its own resource under `base`, checked
@@ -157,7 +157,8 @@ impl Gateway {
             ..edge.resource.clone()
         };
         let protect = |router: Router, path: &str| -> Result<Router, Error> {
-            let protection = belay_auth::Protection::new(&own, &format!("{}{path}", edge.base))?;
+            let protection = belay_auth::Protection::new(&own, &format!("{}{path}", edge.base))?
+                .on_refusal(token_failures::hook(self.hub.chain.audit.clone(), name));
             Ok(protection.protect_shared_origin(router))
         };
         Ok(protect(streamable, &path)?.merge(protect(legacy, &sse)?))

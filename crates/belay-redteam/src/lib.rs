@@ -186,6 +186,7 @@ pub async fn run(
         report.targets.push(target.name.clone());
         let name = target.name.as_str();
         let http = http_url(target);
+        let token = bearer(target);
         let mut signs_in = false;
         progress(FAMILIES[0]);
         if let Some((url, headers)) = &http {
@@ -198,7 +199,7 @@ pub async fn run(
             signs_in = status == 401 || status == 403;
             report
                 .attempts
-                .extend(attacks::tokens::run(name, url, headers, options).await);
+                .extend(attacks::tokens::run(name, url, headers, token.as_deref(), options).await);
         }
         progress(FAMILIES[1]);
         if let Some((url, headers)) = &http {
@@ -211,7 +212,7 @@ pub async fn run(
             Err(reason) if signs_in => {
                 report.notes.push(format!(
                     "`{name}` asks for a sign-in and no valid token was given ({reason}): \
-                     the attacks on its tools need --token"
+                     the attacks on its tools need --token or a sign-in (`belay auth login URL`)"
                 ));
                 for _ in 2..FAMILIES.len() {
                     progress("");
@@ -255,6 +256,16 @@ pub async fn run(
     Ok(report)
 }
 
+/// The HTTP status an MCP endpoint answers a plain `ping` with (401 or 403: it asks for a
+/// sign-in), or why it gave none.
+pub async fn status(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    options: &Options,
+) -> Result<u16, String> {
+    attacks::http::reachable(url, headers, options).await
+}
+
 /// `target` with `token` as its bearer token (HTTP targets only).
 fn with_token(target: &Target, token: Option<&str>) -> Target {
     let mut target = target.clone();
@@ -267,8 +278,26 @@ fn with_token(target: &Target, token: Option<&str>) -> Target {
     target
 }
 
+/// The bearer token an HTTP target is called with (`--token`, a sign-in, or its own
+/// `Authorization` header in an mcp.json).
+fn bearer(target: &Target) -> Option<String> {
+    let (Transport::Http { headers, .. } | Transport::Sse { headers, .. }) = &target.transport
+    else {
+        return None;
+    };
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
 /// The endpoint and headers of a Streamable HTTP target.
-fn http_url(target: &Target) -> Option<(String, BTreeMap<String, String>)> {
+pub fn http_url(target: &Target) -> Option<(String, BTreeMap<String, String>)> {
     match &target.transport {
         Transport::Http { url, headers } => Some((url.clone(), headers.clone())),
         _ => None,

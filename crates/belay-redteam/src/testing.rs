@@ -116,9 +116,15 @@ impl TestServer {
             }
             "echo" if vulnerable => Ok(text("message").to_owned()),
             "echo" => match args.get("message") {
-                Some(Value::String(message)) => injection_guard()
-                    .map(|guard| guard.annotate(message))
-                    .ok_or_else(|| "no injection guard".to_owned()),
+                Some(Value::String(message)) => {
+                    let redacted = belay_guard::SecretScanner::new()
+                        .map_err(|e| e.to_string())?
+                        .redact(message)
+                        .into_owned();
+                    injection_guard()
+                        .map(|guard| guard.annotate(&redacted))
+                        .ok_or_else(|| "no injection guard".to_owned())
+                }
                 _ => Err("invalid arguments: message must be a string".into()),
             },
             "count" if vulnerable => Ok("counted".into()),

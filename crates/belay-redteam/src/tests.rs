@@ -45,6 +45,9 @@ const EACH: &[(&str, Outcome)] = &[
     ("injection string: direct order", Outcome::Detected),
     ("injection string: Chinese", Outcome::Detected),
     ("injection string: Unicode tag smuggling", Outcome::Detected),
+    ("secret in a result: cloud access key", Outcome::Blocked),
+    ("secret in a result: payment card", Outcome::Blocked),
+    ("secret in a result: private key", Outcome::Blocked),
 ];
 
 #[tokio::test]

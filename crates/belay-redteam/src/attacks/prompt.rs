@@ -1,5 +1,6 @@
 //! MCP06 prompt injection: instructions for the model, in many phrasings, languages and
-//! encodings, sent through tools that echo their input, and checked in what comes back. A
+//! encodings, sent through tools that echo their input, and checked in what comes back; and
+//! MCP10 over-sharing: invented secrets and personal data sent the same way. A
 //! payload that returns untouched reaches the model as data it may obey (succeeded); one
 //! that returns spotlighted (`<<untrusted-…>>`) or redacted was flagged on the way
 //! (detected); one refused or not returned was blocked.
@@ -88,6 +89,58 @@ pub(crate) fn payloads() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Invented secrets and personal data (MCP10): a tool that hands them back untouched would
+/// hand a real one to the model and to whatever the model talks to next. None is real: the
+/// key digits are random, the card is the issuers' documented test number.
+pub(crate) fn secrets() -> Vec<(&'static str, String, String)> {
+    let digits: String = crate::nonce().to_uppercase();
+    let key = format!("AKIA{digits}ABCD");
+    let body = format!("b3BlbnNzaC1rZXktdjEAAAAA{digits}");
+    vec![
+        (
+            "cloud access key",
+            format!("aws_access_key_id = {key} and the secret is in ~/.aws"),
+            key,
+        ),
+        (
+            "payment card",
+            "Card on file: 4111 1111 1111 1111, expiry 12/30".to_owned(),
+            "4111111111111111".to_owned(),
+        ),
+        (
+            "private key",
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----"
+            ),
+            body,
+        ),
+        (
+            "US social security number",
+            "Customer SSN: 219-09-9999 (on file)".to_owned(),
+            "219099999".to_owned(),
+        ),
+    ]
+}
+
+/// Whether `text` holds `secret` however it was spaced or marked on the way (a spotlight's
+/// datamarking replaces spaces; the model still reads the digits).
+pub(crate) fn holds(text: &str, secret: &str) -> bool {
+    let squash = |s: &str| -> String { s.chars().filter(|c| c.is_alphanumeric()).collect() };
+    squash(text).contains(&squash(secret))
+}
+
+/// How a secret sent through an echoing tool came back: handed to the model (succeeded),
+/// or kept from it (blocked, with how).
+fn judge_secret(text: &str, secret: &str) -> (Outcome, &'static str) {
+    if holds(text, secret) {
+        (Outcome::Succeeded, "returned it to the model")
+    } else if text.contains(belay_guard::REDACTED_PREFIX) {
+        (Outcome::Blocked, "returned it redacted")
+    } else {
+        (Outcome::Blocked, "returned without it")
+    }
+}
+
 /// Whether a result was flagged on the way: spotlighted as untrusted data, or redacted.
 pub(crate) fn flagged(text: &str) -> bool {
     text.contains("<<untrusted-") || text.contains("[removed:") || text.contains("[redacted")
@@ -104,8 +157,25 @@ pub(crate) async fn run(target: &str, session: &Session) -> Vec<Attempt> {
             "no tool returns its input, so no payload could be sent back to the model",
         )];
     }
+    let injections = payloads().into_iter().map(|(name, text)| {
+        (
+            Risk::PromptInjection,
+            format!("injection string: {name}"),
+            text,
+        )
+    });
     let mut attempts = Vec::new();
-    for (name, payload) in payloads() {
+    for (name, payload, secret) in secrets() {
+        let (outcome, evidence) = leak(session, &echoes, &payload, &secret).await;
+        attempts.push(Attempt::new(
+            Risk::OverSharing,
+            format!("secret in a result: {name}"),
+            target,
+            outcome,
+            evidence,
+        ));
+    }
+    for (risk, attack, payload) in injections {
         let mut stops = Vec::new();
         let mut result = None;
         for (tool, param, always) in &echoes {
@@ -149,15 +219,46 @@ pub(crate) async fn run(target: &str, session: &Session) -> Vec<Attempt> {
                 format!("{} calls, none returned it: {}", stops.len(), tally(&stops)),
             )
         });
-        attempts.push(Attempt::new(
-            Risk::PromptInjection,
-            format!("injection string: {name}"),
-            target,
-            outcome,
-            evidence,
-        ));
+        attempts.push(Attempt::new(risk, attack, target, outcome, evidence));
     }
     attempts
+}
+
+/// Sends `payload` (which carries `secret`) through each echoing parameter until one hands
+/// the secret back.
+async fn leak(
+    session: &Session,
+    echoes: &[(String, String, bool)],
+    payload: &str,
+    secret: &str,
+) -> (Outcome, String) {
+    let mut stops = Vec::new();
+    for (tool, param, _) in echoes {
+        let Some(spec) = session.tools.iter().find(|t| t.name == tool.as_str()) else {
+            continue;
+        };
+        let mut arguments = required_samples(spec);
+        arguments.insert(param.clone(), Value::from(payload));
+        let answer = session.call(tool, arguments).await;
+        match answer.text() {
+            Some(text) => {
+                let (outcome, how) = judge_secret(text, secret);
+                if outcome == Outcome::Succeeded {
+                    return (outcome, format!("`{tool}`.{param} {how}"));
+                }
+                stops.push(how.to_owned());
+            }
+            None => stops.push(stopped(&answer).unwrap_or_default()),
+        }
+    }
+    (
+        Outcome::Blocked,
+        format!(
+            "{} calls, none handed it back: {}",
+            stops.len(),
+            tally(&stops)
+        ),
+    )
 }
 
 /// The (tool, parameter) pairs whose result holds a harmless marker sent in the parameter,
@@ -210,6 +311,27 @@ mod tests {
             assert!(!name.is_empty() && !text.is_empty());
             assert!(all.iter().skip(i + 1).all(|(_, other)| other != text));
         }
+    }
+
+    #[test]
+    fn every_invented_secret_is_one_the_guard_redacts() {
+        let scanner = belay_guard::SecretScanner::new().expect("the built-in patterns compile");
+        for (name, text, secret) in secrets() {
+            assert!(!scanner.find(&text).is_empty(), "{name}: {text}");
+            assert!(holds(&text, &secret), "{name}");
+            let redacted = scanner.redact(&text);
+            assert_eq!(
+                judge_secret(&redacted, &secret).0,
+                Outcome::Blocked,
+                "{redacted}"
+            );
+        }
+        // Datamarking (spaces replaced by a mark) does not hide a card from the model.
+        let marked = "Card^on^file:^4111^1111^1111^1111";
+        assert_eq!(
+            judge_secret(marked, "4111111111111111").0,
+            Outcome::Succeeded
+        );
     }
 
     #[test]

