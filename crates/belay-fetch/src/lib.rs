@@ -272,6 +272,29 @@ impl SafeFetcher {
     }
 }
 
+/// The address check of [`SafeFetcher`], for an HTTP client of another shape (one that
+/// sends other methods than GET, or follows no redirects): a DNS resolver that refuses names
+/// resolving to non-public addresses unless `allow_private`. Give it to
+/// `reqwest::ClientBuilder::dns_resolver`, and check each URL with [`check_url`] too, since
+/// IP-literal hosts never reach a resolver.
+pub fn guarded_resolver(allow_private: bool) -> Arc<dyn Resolve> {
+    Arc::new(GuardedResolver { allow_private })
+}
+
+/// Checks `url`'s scheme (`https`, or `http` too when `allow_http`) and, for an IP-literal
+/// host, its address (public unless `allow_private`). Names are checked by
+/// [`guarded_resolver`] when they resolve.
+pub fn check_url(url: &Url, allow_private: bool, allow_http: bool) -> Result<(), FetchError> {
+    check_target(
+        url,
+        &FetchPolicy {
+            allow_private,
+            allow_http,
+            ..FetchPolicy::default()
+        },
+    )
+}
+
 /// A fetched document.
 #[derive(Debug, Clone)]
 pub struct Fetched {

@@ -224,6 +224,16 @@ fn problems(spec: &GatewaySpec) -> Vec<Problem> {
                 .into_iter()
                 .map(|m| problem(Field::Whole, m)),
         );
+        if matches!(upstream.transport, TransportSpec::Openapi(_))
+            && upstream.credentials != CredentialSpec::None
+        {
+            out.push(problem(
+                Field::Whole,
+                "an openapi upstream takes the API's credential in `transport.credential` \
+                 (none, api_key, bearer, client_credentials), not in `credentials`"
+                    .into(),
+            ));
+        }
         if upstream.timeouts.connect_ms == 0 || upstream.timeouts.call_ms == 0 {
             out.push(problem(
                 Field::Whole,
@@ -261,7 +271,47 @@ fn transport_problem(transport: &TransportSpec) -> Option<String> {
                 })
         }),
         TransportSpec::Sse { url } => http_url_problem(url),
+        TransportSpec::Openapi(api) => openapi_problem(api),
         TransportSpec::Stdio { .. } => None,
+    }
+}
+
+/// What can be told about an OpenAPI upstream without reading its document or secrets.
+fn openapi_problem(api: &belay_openapi::OpenApiSpec) -> Option<String> {
+    use belay_openapi::ApiCredentialSpec;
+    if api.document.trim().is_empty() {
+        return Some("transport.document is empty; give a file path or an https:// URL".into());
+    }
+    if let Some(problem) = api.base_url.as_deref().and_then(http_url_problem) {
+        return Some(problem.replace("transport.url", "transport.base_url"));
+    }
+    if api.timeout_ms == 0 || api.max_response_bytes == 0 {
+        return Some(
+            "transport.timeout_ms and transport.max_response_bytes must be at least 1".into(),
+        );
+    }
+    let secret = |what: &str, s: &belay_openapi::Secret| match (&s.env, &s.file) {
+        (None, None) => Some(format!("{what} needs `env` or `file`")),
+        _ => None,
+    };
+    match &api.credential {
+        ApiCredentialSpec::None => None,
+        ApiCredentialSpec::ApiKey {
+            name, secret: s, ..
+        } => {
+            if name.trim().is_empty() {
+                return Some("transport.credential.name is empty".into());
+            }
+            secret("transport.credential.secret", s)
+        }
+        ApiCredentialSpec::Bearer { secret: s } => secret("transport.credential.secret", s),
+        ApiCredentialSpec::ClientCredentials {
+            token_url,
+            client_secret,
+            ..
+        } => http_url_problem(token_url)
+            .map(|p| p.replace("transport.url", "transport.credential.token_url"))
+            .or_else(|| secret("transport.credential.client_secret", client_secret)),
     }
 }
 

@@ -29,6 +29,7 @@ mod in_flight;
 mod input_required;
 mod listen;
 pub mod metrics;
+pub mod openapi;
 pub mod pins;
 mod reload;
 mod roster;

@@ -300,6 +300,12 @@ pub enum TransportSpec {
         /// The SSE endpoint, e.g. `http://127.0.0.1:8000/sse`.
         url: String,
     },
+    /// A REST API described by an OpenAPI 3.0 or 3.1 document: one tool per operation,
+    /// served by an MCP server inside the gateway (`crate::openapi`), called over HTTP with
+    /// the API's own credential (`credential` in this table; the upstream's `credentials`
+    /// must stay unset). A relative `document` path is relative to the gateway's working
+    /// directory.
+    Openapi(Box<belay_openapi::OpenApiSpec>),
 }
 
 /// When a stdio upstream is started again, and how quickly.

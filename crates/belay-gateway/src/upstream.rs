@@ -151,7 +151,7 @@ impl Upstream {
     ) -> Result<Self, Error> {
         let url = match &spec.transport {
             TransportSpec::Http { url, .. } | TransportSpec::Sse { url } => Some(url.as_str()),
-            TransportSpec::Stdio { .. } => None,
+            TransportSpec::Stdio { .. } | TransportSpec::Openapi(_) => None,
         };
         let credential = Credential::from_spec(&spec.name, &spec.credentials, url)?;
         let followers = Followers::new(spec.timeouts.call());
@@ -685,7 +685,7 @@ impl Upstream {
                 "it is not started again (restart policy `never`)"
             }
             TransportSpec::Stdio { .. } => "it is being started again",
-            TransportSpec::Http { .. } | TransportSpec::Sse { .. } => {
+            TransportSpec::Http { .. } | TransportSpec::Sse { .. } | TransportSpec::Openapi(_) => {
                 "the gateway opens a new session"
             }
         }

@@ -93,6 +93,9 @@ pub enum Command {
     /// A security review's report of the audit log: self-contained HTML with SVG charts (or
     /// `--json`), a section per OWASP MCP risk.
     Report(commands::report::ReportArgs),
+    /// REST APIs as MCP tools: show the tools an OpenAPI document gives (`inspect`), or
+    /// serve them (`serve`); the gateway serves them as `type = "openapi"` upstreams.
+    Openapi(commands::openapi::OpenapiArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to an exit code.
@@ -137,6 +140,7 @@ pub fn main() -> ExitCode {
             Command::Registry(args) => commands::registry::run(args, config).await,
             Command::Alerts(args) => commands::alerts::run(args, config).await,
             Command::Report(args) => commands::report::run(args, config).await,
+            Command::Openapi(args) => commands::openapi::run(args, config).await,
             // Its own exit statuses (0, 1, 2): a finding is not an error.
             Command::Scan(args) => return Ok(commands::scan::run(args).await),
             Command::Lab(args) => return commands::lab::run(args).await,

@@ -100,6 +100,47 @@ impl Upstream {
                 standalone.settled(self.spec.timeouts.connect()).await;
                 Ok((running, None))
             }
+            TransportSpec::Openapi(api) => {
+                // The API's MCP server runs in this process; the gateway's client reaches it
+                // over an in-memory pipe, checked like a stdio process's output. The
+                // document is read again on every connect, so a changed API shows up (and
+                // pinned tools catch a changed description) after a reconnect or reload.
+                let loaded = belay_openapi::Api::load(api, None)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                for skipped in &loaded.catalogue().skipped {
+                    tracing::info!(
+                        upstream = %self.spec.name,
+                        operation = %format!("{} {}", skipped.method, skipped.path),
+                        reason = %skipped.reason,
+                        "OpenAPI operation not served"
+                    );
+                }
+                let server = crate::openapi::OpenApiServer::new(loaded);
+                let (gateway_end, server_end) = tokio::io::duplex(64 * 1024);
+                let (server_read, server_write) = tokio::io::split(server_end);
+                let name = self.spec.name.clone();
+                tokio::spawn(async move {
+                    use rmcp::ServiceExt;
+                    match server.serve((server_read, server_write)).await {
+                        Ok(running) => {
+                            let _ = running.waiting().await;
+                        }
+                        Err(e) => tracing::warn!(upstream = %name, "OpenAPI server: {e}"),
+                    }
+                });
+                let (read, write) = tokio::io::split(gateway_end);
+                let running = client
+                    .start(Checked::new(
+                        rmcp::transport::async_rw::AsyncRwTransport::<RoleClient, _, _>::new(
+                            read, write,
+                        ),
+                        conduct.clone(),
+                    ))
+                    .await
+                    .map_err(|e| fail(format!("the OpenAPI server did not start: {}", why(&e))))?;
+                Ok((running, None))
+            }
             TransportSpec::Sse { url } => {
                 // Only the upstream's own credential, on the GET and every POST; a token
                 // the upstream refuses is renewed once, as over Streamable HTTP. The

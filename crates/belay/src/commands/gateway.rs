@@ -163,6 +163,7 @@ fn summary(file: &Path, spec: &GatewaySpec) -> String {
             TransportSpec::Stdio { command, .. } => format!("stdio  {command}"),
             TransportSpec::Http { url, .. } => format!("http   {url}"),
             TransportSpec::Sse { url } => format!("sse    {url}"),
+            TransportSpec::Openapi(api) => format!("openapi {}", api.document),
         };
         out.push_str(&format!(
             "  {:<16} prefix {:<16} {transport}\n",

@@ -9,6 +9,7 @@ mod console;
 pub mod gateway;
 pub mod lab;
 pub mod login;
+pub mod openapi;
 mod pins;
 pub mod redteam;
 pub mod registry;

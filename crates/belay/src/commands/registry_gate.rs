@@ -430,11 +430,12 @@ fn known_page(page: &Value) -> Vec<Known> {
         .collect()
 }
 
-/// The URL of an HTTP or SSE upstream.
+/// The URL of an HTTP or SSE upstream. An OpenAPI upstream's base URL is a REST API's, not
+/// an MCP remote a registry lists: it is matched by `registry_name` only.
 fn upstream_url(upstream: &UpstreamSpec) -> Option<&str> {
     match &upstream.transport {
         TransportSpec::Http { url, .. } | TransportSpec::Sse { url } => Some(url),
-        TransportSpec::Stdio { .. } => None,
+        TransportSpec::Stdio { .. } | TransportSpec::Openapi(_) => None,
     }
 }
 

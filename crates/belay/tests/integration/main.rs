@@ -18,6 +18,7 @@ mod front_door;
 mod gateway;
 mod lab;
 mod model_script;
+mod openapi;
 mod ports;
 mod quiet;
 mod redteam;
