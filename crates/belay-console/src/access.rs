@@ -36,10 +36,13 @@ pub(crate) fn refusal(spec: &ConsoleSpec, caller: &Caller) -> Option<String> {
     if !caller.has_scope(&spec.scope) {
         return Some(format!("the token lacks the `{}` scope", spec.scope));
     }
+    // Nobody listed lets nobody in: a scope alone does not make an admin, since a client
+    // may ask the authorization server for any scope it advertises.
+    if spec.admins.is_empty() {
+        return Some("no console admins are configured: name them in [console] admins".to_owned());
+    }
     let named = |who: &str| spec.admins.iter().any(|a| a == who);
-    let listed = spec.admins.is_empty()
-        || named(&caller.sub)
-        || caller.username.as_deref().is_some_and(named);
+    let listed = named(&caller.sub) || caller.username.as_deref().is_some_and(named);
     (!listed).then(|| "this user is not a console admin ([console] admins)".to_owned())
 }
 
@@ -140,4 +143,36 @@ fn base_origin(base: &str) -> String {
     url::Url::parse(base)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(sub: &str, username: Option<&str>, scope: &str) -> Caller {
+        let claims = serde_json::json!({
+            "sub": sub, "preferred_username": username, "scope": scope,
+            "iss": "https://issuer", "exp": 4_000_000_000u64,
+        });
+        Caller::from_claims(
+            claims.as_object().cloned().unwrap_or_default(),
+            belay_auth::AccessToken::new("t"),
+        )
+        .unwrap_or_else(|e| panic!("test claims: {e}"))
+    }
+
+    #[test]
+    fn only_listed_people_with_the_scope_get_in_and_an_empty_list_lets_nobody_in() {
+        let mut spec = ConsoleSpec::default();
+        let ada = caller("u1", Some("ada"), &spec.scope);
+        assert!(refusal(&spec, &ada).is_some_and(|why| why.contains("[console] admins")));
+        spec.admins = vec!["ada".into()];
+        assert_eq!(refusal(&spec, &ada), None);
+        spec.admins = vec!["u1".into()];
+        assert_eq!(refusal(&spec, &ada), None);
+        let bob = caller("u2", Some("bob"), &spec.scope);
+        assert!(refusal(&spec, &bob).is_some());
+        let scopeless = caller("u1", Some("ada"), "mcp");
+        assert!(refusal(&spec, &scopeless).is_some_and(|why| why.contains("scope")));
+    }
 }

@@ -5,8 +5,7 @@
 //!
 //! Only admins get in: a person signs in at the authorization server (authorization code
 //! with PKCE, the console a confidential client); the token must be for the console's own
-//! resource (`<base>/ui`), carry the admin scope and, when `admins` lists people, name one
-//! of them. The browser then holds an opaque session id in an `HttpOnly; SameSite=Strict`
+//! resource (`<base>/ui`), carry the admin scope and name one of `[console] admins`. The browser then holds an opaque session id in an `HttpOnly; SameSite=Strict`
 //! cookie ([`session`]), never a token; every POST carries the session's CSRF token.
 //! Scripts may send `Authorization: Bearer` with such a token instead (no cookie, so no
 //! CSRF to fear). Pages are server-rendered with every value escaped, plus one small
@@ -54,8 +53,8 @@ pub struct ConsoleSpec {
     pub enabled: bool,
     /// The scope a token needs to open the console.
     pub scope: String,
-    /// User names (`preferred_username`) or subjects allowed in; empty: anyone whose token
-    /// carries the scope. `belay up` lists its demo user when this is empty.
+    /// User names (`preferred_username`) or subjects allowed in (with the scope); empty:
+    /// nobody. `belay up` lists its demo user when this is empty.
     pub admins: Vec<String>,
     /// The console's client id at the authorization server.
     pub client_id: String,

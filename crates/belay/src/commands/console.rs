@@ -57,6 +57,9 @@ pub(crate) fn router(mount: Mount<'_>) -> anyhow::Result<axum::Router> {
     {
         spec.admins.push(admin.to_owned());
     }
+    if spec.admins.is_empty() {
+        tracing::warn!("the console at /ui lets nobody in until [console] admins names someone");
+    }
     let sources = Sources {
         gateway: mount.gateway.clone(),
         audit: mount.audit,
