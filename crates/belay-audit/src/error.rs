@@ -45,6 +45,18 @@ pub enum Error {
         /// Why.
         why: String,
     },
+    /// Another process is writing this log: two writers would fork the chain.
+    #[error(
+        "the audit log {} is being written by another Belay ({holder}): one process writes a \
+         log; stop it, or give this one its own data folder (--data-dir) or [audit] file",
+        path.display()
+    )]
+    InUse {
+        /// The log.
+        path: PathBuf,
+        /// What the lock file says of its holder.
+        holder: String,
+    },
     /// The `[audit]` configuration is unusable.
     #[error("invalid audit configuration: {0}")]
     Config(String),

@@ -34,6 +34,7 @@ mod store;
 mod tail;
 mod verify;
 mod walk;
+mod writer_lock;
 
 pub use chain::{GENESIS, Head, Record};
 pub use checkpoint::{Checkpoint, checkpoint};

@@ -25,6 +25,7 @@ use crate::{
     file::{self, FileSink},
     limits::Limits,
     store,
+    writer_lock::WriterLock,
 };
 
 /// An event redacted and cut to the limits, with the pointers of what was cut.
@@ -38,6 +39,8 @@ struct Prepared {
 enum Msg {
     Event(Prepared),
     Flush(oneshot::Sender<Result<Head, String>>),
+    /// Write what is queued, stop, and let go of the log (its writer lock with it).
+    Close(oneshot::Sender<Result<Head, String>>),
 }
 
 struct Shared {
@@ -78,6 +81,8 @@ struct Sinks {
     /// Where the records kept in the files start (moves when rotation deletes a file).
     from: Head,
     sync: bool,
+    /// Held while the writer runs: no second process appends to this chain.
+    _writer: WriterLock,
 }
 
 impl AuditLog {
@@ -127,6 +132,7 @@ impl AuditLog {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
+        let writer = WriterLock::acquire(&file)?;
         let checkpoint = CheckpointFile::new(spec, data_dir, &key_path);
         let known = checkpoint.read()?;
         let last = resume(path.as_deref(), db.as_ref(), &key)?;
@@ -149,6 +155,7 @@ impl AuditLog {
             checkpoint,
             from,
             sync: spec.fsync == crate::Fsync::Batch,
+            _writer: writer,
         };
         let (tx, rx) = mpsc::channel(spec.channel_capacity);
         let (head_tx, head_rx) = watch::channel(head);
@@ -209,6 +216,22 @@ impl AuditLog {
         }
     }
 
+    /// Writes every event queued before this call, stops the writer and lets go of the log,
+    /// so another writer (a restarted gateway, another process) may open it. Every clone of
+    /// this log fails from then on. Returns the head.
+    pub async fn close(self) -> Result<Head, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Close(tx))
+            .await
+            .map_err(|_| self.failure())?;
+        match rx.await {
+            Ok(Ok(head)) => Ok(head),
+            Ok(Err(why)) => Err(Error::WriterFailed(why)),
+            Err(_) => Err(self.failure()),
+        }
+    }
+
     /// The last record written (sequence number and seal). The writer also keeps it in the
     /// log's head file beside the key, which is what shows a tail cut off.
     pub fn head(&self) -> Head {
@@ -253,10 +276,12 @@ async fn write_loop(
     while rx.recv_many(&mut msgs, batch_size).await > 0 {
         let mut events = Vec::new();
         let mut waiters = Vec::new();
+        let mut closing = None;
         for msg in msgs.drain(..) {
             match msg {
                 Msg::Event(e) => events.push(e),
                 Msg::Flush(w) => waiters.push(w),
+                Msg::Close(w) => closing = Some(w),
             }
         }
         let dropped = shared.pending_dropped.swap(0, Ordering::SeqCst);
@@ -278,6 +303,7 @@ async fn write_loop(
             }
             Err(e) => {
                 let why = format!("audit write task failed: {e}");
+                waiters.extend(closing);
                 fail(&shared, waiters, why);
                 return;
             }
@@ -287,8 +313,18 @@ async fn write_loop(
                 for w in waiters {
                     let _ = w.send(Ok(head.clone()));
                 }
+                if let Some(closed) = closing {
+                    drop(sinks);
+                    *shared.failed.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some("the audit log was closed".into());
+                    let _ = closed.send(Ok(head));
+                    return;
+                }
             }
-            Err(why) => return fail(&shared, waiters, why),
+            Err(why) => {
+                waiters.extend(closing);
+                return fail(&shared, waiters, why);
+            }
         }
     }
 }

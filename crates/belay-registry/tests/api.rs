@@ -22,6 +22,8 @@ use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod contract;
+
 const REGISTRY_URL: &str = "http://registry.test";
 
 struct Issuer {
@@ -123,7 +125,9 @@ fn server(name: &str, version: &str) -> Value {
 }
 
 impl Harness {
+    /// Sends `request` and checks the answer against the official OpenAPI document.
     async fn send(&self, request: Request<Body>) -> anyhow::Result<(StatusCode, Value, String)> {
+        let (method, uri) = (request.method().clone(), request.uri().to_string());
         let response = self.app.clone().oneshot(request).await?;
         let status = response.status();
         let challenge = response
@@ -134,6 +138,9 @@ impl Harness {
             .to_owned();
         let bytes = to_bytes(response.into_body(), 1 << 20).await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if let Some(contract) = contract::Contract::get() {
+            contract.check(method.as_str(), &uri, status.as_u16(), &body);
+        }
         Ok((status, body, challenge))
     }
 
@@ -525,5 +532,98 @@ async fn the_scan_is_stored_shown_and_another_owner_cannot_add_versions() -> any
         )
         .await;
     assert!(refused.is_err(), "{refused:?}");
+    Ok(())
+}
+
+/// Every operation Belay serves, in each way the official OpenAPI document describes an
+/// answer to it, checked against that document (the checks run inside `Harness::send`;
+/// this test makes sure each documented answer was actually produced and checked).
+#[tokio::test]
+async fn every_served_operation_answers_as_the_official_document_says() -> anyhow::Result<()> {
+    let Some(contract) = contract::Contract::get() else {
+        return Ok(());
+    };
+    let h = harness().await?;
+    let token = h.alice()?;
+    let mut full = server("com.example/weather", "1.0.0");
+    full["title"] = json!("Weather");
+    full["websiteUrl"] = json!("https://example.com/weather");
+    full["repository"] = json!({ "url": "https://github.com/example/weather", "source": "github" });
+    full["packages"] = json!([{
+        "registryType": "npm", "identifier": "@example/weather", "version": "1.0.0",
+        "transport": { "type": "stdio" },
+        "environmentVariables": [{ "name": "WEATHER_KEY", "isSecret": true, "isRequired": true }],
+    }]);
+    full["_meta"] = json!({
+        "io.modelcontextprotocol.registry/publisher-provided": { "tool": "test", "version": "1" },
+    });
+    let (status, body, _) = h.publish(Some(&token), &full).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    h.approve("com.example/weather", "1.0.0").await?;
+    h.publish(Some(&token), &server("com.example/weather", "1.1.0"))
+        .await?;
+    h.approve("com.example/weather", "1.1.0").await?;
+    h.store
+        .set_status(
+            "com.example/weather",
+            "1.0.0",
+            Status::Deprecated,
+            &belay_registry::Review {
+                actor: "cli:test".into(),
+                override_reason: None,
+            },
+        )
+        .await?;
+    for prefix in ["/v0.1", "/v0"] {
+        for uri in [
+            "/servers",
+            "/servers?limit=1",
+            "/servers?search=weather&version=latest",
+            "/servers?updated_since=2020-01-01T00:00:00Z",
+            "/servers?include_deleted=true",
+            "/servers/com.example%2Fweather/versions",
+            "/servers/com.example%2Fweather/versions/latest",
+            "/servers/com.example%2Fweather/versions/1.0.0",
+            "/servers/com.example%2Fnothing/versions",
+            "/servers/com.example%2Fweather/versions/9.9.9",
+            "/servers?limit=0",
+        ] {
+            h.get(&format!("{prefix}{uri}")).await?;
+        }
+    }
+    let (_, first) = h.get("/v0.1/servers?limit=1").await?;
+    if let Some(cursor) = first["metadata"]["nextCursor"].as_str() {
+        h.get(&format!("/v0.1/servers?limit=1&cursor={cursor}"))
+            .await?;
+    }
+    h.publish(None, &server("com.example/other", "1.0.0"))
+        .await?;
+    let bob = h
+        .issuer
+        .user_token("bob", REGISTRY_URL, "registry:publish")?;
+    h.publish(Some(&bob), &server("com.example/other", "1.0.0"))
+        .await?;
+
+    let seen = contract.seen();
+    let documented = |method: &str, template: &str, status: u16| contract::Checked::Documented {
+        method: method.into(),
+        template: template.into(),
+        status,
+    };
+    for want in [
+        documented("get", "/v0.1/servers", 200),
+        documented("get", "/v0.1/servers/{serverName}/versions", 200),
+        documented("get", "/v0.1/servers/{serverName}/versions", 404),
+        documented("get", "/v0.1/servers/{serverName}/versions/{version}", 200),
+        documented("get", "/v0.1/servers/{serverName}/versions/{version}", 404),
+        documented("post", "/v0.1/publish", 200),
+        documented("post", "/v0.1/publish", 401),
+        documented("post", "/v0.1/publish", 403),
+    ] {
+        assert!(
+            seen.contains(&want),
+            "not exercised: {want:?}; seen: {seen:#?}"
+        );
+    }
     Ok(())
 }

@@ -86,3 +86,26 @@ async fn a_partial_last_line_from_a_crash_is_cut_on_start() -> anyhow::Result<()
     assert!(report.is_ok(), "{report}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_second_writer_is_refused_until_the_first_closes() -> anyhow::Result<()> {
+    let env = Env::new()?;
+    let first = env.open()?;
+    first.record(crate::support::event(1)).await?;
+    let refused = env.open().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        refused.contains("being written by another Belay")
+            && refused.contains(&format!("process {}", std::process::id())),
+        "{refused}"
+    );
+    let copy = first.clone();
+    assert_eq!(first.close().await?.seq, 1);
+    assert!(
+        copy.record(crate::support::event(2)).await.is_err(),
+        "a clone of a closed log writes nothing"
+    );
+    let second = env.open()?;
+    second.record(crate::support::event(3)).await?;
+    assert_eq!(second.flush().await?.seq, 2, "one chain, continued");
+    Ok(())
+}

@@ -89,13 +89,13 @@ pub fn event(n: i64) -> AuditEvent {
     }
 }
 
-/// Opens a log, records events `from..to`, flushes and drops it.
+/// Opens a log, records events `from..to`, and closes it.
 pub async fn write(env: &Env, from: i64, to: i64) -> anyhow::Result<()> {
     let log = env.open()?;
     for n in from..to {
         log.record(event(n)).await?;
     }
-    log.flush().await?;
+    log.close().await?;
     Ok(())
 }
 

@@ -129,3 +129,144 @@ fn gateway_check_takes_an_openapi_upstream_and_refuses_misplaced_credentials() -
     assert!(err.contains("transport.credential"), "{err}");
     Ok(())
 }
+
+/// The Petstore of the fixture on a loopback port of this test's runtime; its `/v1` base.
+async fn petstore_service() -> anyhow::Result<(String, belay_openapi::petstore::Petstore)> {
+    let store = belay_openapi::petstore::Petstore::new(None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/v1", listener.local_addr()?);
+    let router = store.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok((base, store))
+}
+
+fn serve_args(base: &str) -> Vec<String> {
+    [
+        "openapi",
+        "serve",
+        &petstore(),
+        "--base-url",
+        base,
+        "--allow-host",
+        "127.0.0.1",
+        "--exclude-tag",
+        "admin",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Calls `getPet` with `pet_id` and returns the tool result as JSON.
+async fn get_pet(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ScriptedClient>,
+    pet_id: &str,
+) -> anyhow::Result<Value> {
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new("getPet")
+                .with_arguments(object(serde_json::json!({ "petId": pet_id }))),
+        )
+        .await?;
+    Ok(serde_json::to_value(result)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_over_http_and_stdio_and_keeps_arguments_in_their_place() -> anyhow::Result<()>
+{
+    let (base, store) = petstore_service().await?;
+
+    // Streamable HTTP: the announced URL serves the document's operations.
+    let mut child = belay()
+        .args(serve_args(&base))
+        .args(["--transport", "http", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let url = tokio::task::spawn_blocking(move || {
+        let url = stdout_line(&mut child, "mcp");
+        (child, url)
+    })
+    .await?;
+    let reaper = Reaper(url.0);
+    let url = url.1?;
+    let client = ScriptedClient::new(Era::Handshake)
+        .serve(StreamableHttpClientTransport::from_uri(url.as_str()))
+        .await?;
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await?
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["listPets", "createPet", "getPet", "get_pets_petId_owner"],
+        "deletePet carries the excluded tag"
+    );
+    let rex = get_pet(&client, "1").await?;
+    assert_eq!(rex["isError"], false, "{rex}");
+    assert_eq!(rex["structuredContent"]["name"], "Rex", "{rex}");
+    // A path argument stays one path segment: no way to /v1/admin or out of /v1.
+    for escape in ["../admin", "..%2Fadmin", "1/../../admin", "1?x=1#"] {
+        let answer = get_pet(&client, escape).await?;
+        assert_eq!(answer["isError"], true, "{escape}: {answer}");
+    }
+    let targets: Vec<String> = store.log().into_iter().map(|s| s.target).collect();
+    assert!(targets.contains(&"/v1/pets/1".to_owned()), "{targets:?}");
+    assert!(
+        targets
+            .iter()
+            .all(|t| t.starts_with("/v1/pets/") && !t.contains("admin/") && t != "/v1/admin"),
+        "{targets:?}"
+    );
+    assert!(
+        targets.iter().any(|t| t == "/v1/pets/..%2Fadmin"),
+        "the traversal went out percent-encoded: {targets:?}"
+    );
+    client.cancel().await?;
+    drop(reaper);
+
+    // stdio: stdout is the protocol channel and nothing else.
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_belay"));
+    command.args(serve_args(&base));
+    let client = ScriptedClient::new(Era::Handshake)
+        .serve(TokioChildProcess::new(command)?)
+        .await?;
+    let tom = get_pet(&client, "2").await?;
+    assert_eq!(tom["structuredContent"]["name"], "Tom", "{tom}");
+    let missing = get_pet(&client, "404").await?;
+    assert_eq!(missing["isError"], true, "{missing}");
+    client.cancel().await?;
+    Ok(())
+}
+
+#[test]
+fn serve_refuses_a_document_it_cannot_use_before_listening() -> anyhow::Result<()> {
+    let out = belay()
+        .args(["openapi", "serve", "/nonexistent/openapi.yaml"])
+        .args(["--transport", "http", "--port", "0"])
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read the OpenAPI document"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("mcp"),
+        "nothing was announced"
+    );
+    // The document's own servers are public: a private base URL needs --allow-host.
+    let out = belay()
+        .args(["openapi", "serve", &petstore()])
+        .args(["--base-url", "http://127.0.0.1:9/v1"])
+        .args(["--transport", "http", "--port", "0"])
+        .output()?;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}

@@ -808,3 +808,20 @@ async fn belay_up_serves_the_registry_at_slash_registry_and_publishing_needs_a_t
     terminate(&up.0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_gateway_cannot_write_the_audit_log_the_registry_writes() -> anyhow::Result<()> {
+    let fixture = Fixture::start("registry-one-writer").await?;
+    // Both would append to one chain from the head each read at start: the log would fork.
+    let second = fixture.cli(&["gateway", "serve", "--port", "0"])?;
+    assert!(!second.status.success(), "{second:?}");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("being written by another Belay") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+    // The registry's own records still verify as one chain.
+    let verified = fixture.cli(&["audit", "verify"])?;
+    assert!(verified.status.success(), "{verified:?}");
+    Ok(())
+}
