@@ -13,7 +13,7 @@ use belay_guard::{InjectionGuard, LinkGuard, MetadataGuard, SecretScanner};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `dev` and `probe4` are the tuning views (misses and false alarms listed); `test` and the
-    // held-out `probe5` are only ever summarised.
+    // held-out `probe5` and `probe6` are only ever summarised.
     let dev = args.iter().any(|a| a == "dev");
     let probe4 = args.iter().any(|a| a == "probe4");
     let split = if dev { "dev" } else { "test" };
@@ -55,7 +55,7 @@ fn main() {
         row("injection (score ≥ 0.5)", k, c, k == "benign");
     }
     // Small sets in other styles (tests/data/guard/README.md says how they were used).
-    for probe in ["probe1", "probe2", "probe3", "probe4", "probe5"] {
+    for probe in ["probe1", "probe2", "probe3", "probe4", "probe5", "probe6"] {
         let d = corpus::measure_descriptions(&meta, &descs, probe);
         let r = corpus::measure_results(&inj, &results, probe);
         row(&format!("poisoning, {probe}"), "all", &d.overall, true);
@@ -124,6 +124,23 @@ fn main() {
         "benign tool definitions",
         kib(&benign_json),
         || benign_tools.iter().map(|t| meta.scan_tool(t).len()).sum(),
+    );
+    // Long definitions (padding, a long manual): these go through the sets in windows.
+    let long_tools: Vec<&belay_guard::Tool> = descs
+        .iter()
+        .filter(|r| r.tool.description.as_ref().is_some_and(|d| d.len() > 2048))
+        .map(|r| &r.tool)
+        .collect();
+    let long_json: Vec<String> = long_tools
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap_or_default())
+        .collect();
+    let long_json: Vec<&str> = long_json.iter().map(String::as_str).collect();
+    speed(
+        "metadata (scan_tool)",
+        "tool definitions over 2 KiB",
+        kib(&long_json),
+        || long_tools.iter().map(|t| meta.scan_tool(t).len()).sum(),
     );
     let benign_results: Vec<&str> = results
         .iter()
