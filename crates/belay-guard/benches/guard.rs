@@ -13,7 +13,7 @@ use belay_guard::{InjectionGuard, LinkGuard, MetadataGuard, SecretScanner};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `dev` and `probe4` are the tuning views (misses and false alarms listed); `test` and the
-    // held-out `probe5` are only ever summarised.
+    // held-out `probe5` and `probe6` are only ever summarised.
     let dev = args.iter().any(|a| a == "dev");
     let probe4 = args.iter().any(|a| a == "probe4");
     let split = if dev { "dev" } else { "test" };
@@ -55,7 +55,7 @@ fn main() {
         row("injection (score ≥ 0.5)", k, c, k == "benign");
     }
     // Small sets in other styles (tests/data/guard/README.md says how they were used).
-    for probe in ["probe1", "probe2", "probe3", "probe4", "probe5"] {
+    for probe in ["probe1", "probe2", "probe3", "probe4", "probe5", "probe6"] {
         let d = corpus::measure_descriptions(&meta, &descs, probe);
         let r = corpus::measure_results(&inj, &results, probe);
         row(&format!("poisoning, {probe}"), "all", &d.overall, true);
@@ -88,10 +88,6 @@ fn main() {
     }
 
     // Speed: every text of the corpus through each detector, several rounds.
-    let desc_texts: Vec<String> = descs
-        .iter()
-        .map(|r| serde_json::to_string(&r.tool).unwrap_or_default())
-        .collect();
     let result_texts: Vec<&str> = results.iter().map(|r| r.text.as_str()).collect();
     let secrets = SecretScanner::new().expect("secret patterns compile");
     let links = LinkGuard::new(&["github.com"]).expect("allow-list");
@@ -99,32 +95,27 @@ fn main() {
     println!("| detector | input | KiB | µs per KiB |");
     println!("| --- | --- | ---: | ---: |");
     let kib = |texts: &[&str]| texts.iter().map(|t| t.len()).sum::<usize>() as f64 / 1024.0;
-    let desc_refs: Vec<&str> = desc_texts.iter().map(String::as_str).collect();
-    let tools: Vec<&belay_guard::Tool> = descs.iter().map(|r| &r.tool).collect();
-    speed(
-        "metadata (scan_tool)",
-        "all tool definitions",
-        kib(&desc_refs),
-        || tools.iter().map(|t| meta.scan_tool(t).len()).sum(),
-    );
     // Real traffic is mostly benign, and a benign text matches few rules (each match costs a
-    // second pass for its span): the benign rows are closer to what a gateway sees.
-    let benign_tools: Vec<&belay_guard::Tool> = descs
-        .iter()
-        .filter(|r| r.label == "benign")
-        .map(|r| &r.tool)
-        .collect();
-    let benign_json: Vec<String> = benign_tools
-        .iter()
-        .map(|t| serde_json::to_string(t).unwrap_or_default())
-        .collect();
-    let benign_json: Vec<&str> = benign_json.iter().map(String::as_str).collect();
-    speed(
-        "metadata (scan_tool)",
-        "benign tool definitions",
-        kib(&benign_json),
-        || benign_tools.iter().map(|t| meta.scan_tool(t).len()).sum(),
-    );
+    // second pass for its span): the benign rows are closer to what a gateway sees. Long
+    // definitions (padding, a long manual) go through the rule sets in windows.
+    let definitions: [(&str, RowFilter); 3] = [
+        ("all tool definitions", |_| true),
+        ("benign tool definitions", |r| r.label == "benign"),
+        ("tool definitions over 2 KiB", |r| {
+            r.tool.description.as_ref().is_some_and(|d| d.len() > 2048)
+        }),
+    ];
+    for (input, keep) in definitions {
+        let tools: Vec<&belay_guard::Tool> =
+            descs.iter().filter(|r| keep(r)).map(|r| &r.tool).collect();
+        let bytes: usize = tools
+            .iter()
+            .map(|t| serde_json::to_string(t).map_or(0, |j| j.len()))
+            .sum();
+        speed("metadata (scan_tool)", input, bytes as f64 / 1024.0, || {
+            tools.iter().map(|t| meta.scan_tool(t).len()).sum()
+        });
+    }
     let benign_results: Vec<&str> = results
         .iter()
         .filter(|r| r.label == "benign")
@@ -162,6 +153,9 @@ fn main() {
         result_texts.iter().map(|t| links.scan(t).len()).sum()
     });
 }
+
+/// Which corpus rows a speed measurement takes.
+type RowFilter = fn(&corpus::DescRow) -> bool;
 
 fn row(detector: &str, kind: &str, c: &corpus::Counts, show_fp: bool) {
     let positives = c.tp + c.fn_;

@@ -151,6 +151,16 @@ fn the_held_out_probe_keeps_its_floor() -> anyhow::Result<()> {
     assert_probe("probe5", &Floors::new(0.55, 2, 0.75, 1))
 }
 
+/// `probe6` was written by another session (2026-12-07, guardspeed) in voices of its own
+/// (changelogs, FAQs, config comments, casual chat, Spanish, French, German, Chinese), run
+/// before any change and never tuned on: measured 13 of 31 poisoned (2 of 30 benign flagged)
+/// and 15 of 16 injected (1 of 16 benign flagged). The floors sit below that, to catch a
+/// regression; its low poisoning recall is the open gap (tests/data/guard/README.md).
+#[test]
+fn the_second_held_out_probe_keeps_its_floor() -> anyhow::Result<()> {
+    assert_probe("probe6", &Floors::new(0.35, 2, 0.85, 1))
+}
+
 /// The false-positive budgets hold over every benign row (dev, test and all probes), not only
 /// on the test split.
 #[test]

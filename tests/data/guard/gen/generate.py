@@ -390,11 +390,11 @@ def blocks(name):
 
 
 def block_probes():
-    """`probe4` (tuning) and `probe5` (held out): whole tool definitions with parameter
+    """`probe4` (tuning), `probe5` and `probe6` (held out): whole tool definitions with parameter
     descriptions and multi-line results, in block files. `probe5` was written together with
     `probe4`, before any tuning on either, and measured once before and once after."""
     descs, results = [], []
-    for probe in ("probe4", "probe5"):
+    for probe in ("probe4", "probe5", "probe6"):
         for label in ("poisoned", "benign"):
             for i, block in enumerate(blocks(f"{probe}_{label}_tools.txt")):
                 name, desc, props = block[0], [], {}
