@@ -204,27 +204,23 @@ impl AuditLog {
 
     /// Waits until every event queued before this call is written, and returns the head.
     pub async fn flush(&self) -> Result<Head, Error> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Flush(tx))
-            .await
-            .map_err(|_| self.failure())?;
-        match rx.await {
-            Ok(Ok(head)) => Ok(head),
-            Ok(Err(why)) => Err(Error::WriterFailed(why)),
-            Err(_) => Err(self.failure()),
-        }
+        self.ask_writer(Msg::Flush).await
     }
 
     /// Writes every event queued before this call, stops the writer and lets go of the log,
     /// so another writer (a restarted gateway, another process) may open it. Every clone of
     /// this log fails from then on. Returns the head.
     pub async fn close(self) -> Result<Head, Error> {
+        self.ask_writer(Msg::Close).await
+    }
+
+    /// Sends the writer a message that answers with the head once what came before is written.
+    async fn ask_writer(
+        &self,
+        msg: fn(oneshot::Sender<Result<Head, String>>) -> Msg,
+    ) -> Result<Head, Error> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Close(tx))
-            .await
-            .map_err(|_| self.failure())?;
+        self.tx.send(msg(tx)).await.map_err(|_| self.failure())?;
         match rx.await {
             Ok(Ok(head)) => Ok(head),
             Ok(Err(why)) => Err(Error::WriterFailed(why)),

@@ -492,8 +492,8 @@ impl RegistryStore {
                      VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?5, ?6, ?7)",
                     params![name, version, text, owner, now, scan, provenance],
                 )?;
-                record(
-                    &tx,
+                let entry = commit_version_change(
+                    tx,
                     &Change {
                         at: now,
                         name: &name,
@@ -505,9 +505,6 @@ impl RegistryStore {
                         reason: reason.as_deref(),
                     },
                 )?;
-                refresh_latest(&tx, &name, now)?;
-                let entry = get(&tx, &name, &version)?;
-                tx.commit()?;
                 Ok(entry.ok_or_else(|| Error::Store("the new version vanished".into())))
             })
             .await?
@@ -576,8 +573,8 @@ impl RegistryStore {
                     Status::Deprecated => "deprecate",
                     Status::Blocked | Status::Pending => "block",
                 };
-                record(
-                    &tx,
+                let entry = commit_version_change(
+                    tx,
                     &Change {
                         at: now,
                         name: &name,
@@ -589,9 +586,6 @@ impl RegistryStore {
                         reason: review.override_reason.as_deref(),
                     },
                 )?;
-                refresh_latest(&tx, &name, now)?;
-                let entry = get(&tx, &name, &version)?;
-                tx.commit()?;
                 Ok(entry.ok_or_else(|| Error::Store("the version vanished".into())))
             })
             .await?
@@ -1010,6 +1004,19 @@ fn check_tag(tag: &str) -> Result<(), Error> {
             tag.chars().take(80).collect::<String>()
         )))
     }
+}
+
+/// The end of every change to one version: the change kept in the history, `latest` moved
+/// to where it now belongs, the version read back, all in one commit.
+fn commit_version_change(
+    tx: Transaction<'_>,
+    change: &Change<'_>,
+) -> rusqlite::Result<Option<Entry>> {
+    record(&tx, change)?;
+    refresh_latest(&tx, change.name, change.at)?;
+    let entry = get(&tx, change.name, change.version)?;
+    tx.commit()?;
+    Ok(entry)
 }
 
 /// Marks `name`'s latest listed version, touching `updated_at` of each row whose flag flips.
