@@ -71,8 +71,10 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("tmp"), e))?;
         let log = dir.path().join("audit.jsonl");
         let first = WriterLock::acquire(&log)?;
-        let refused = WriterLock::acquire(&log).map(|_| ()).unwrap_err();
-        let message = refused.to_string();
+        let message = WriterLock::acquire(&log)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
             message.contains(&format!("process {}", std::process::id()))
                 && message.contains("audit.jsonl"),

@@ -233,7 +233,7 @@ fn answers_that_break_the_document_are_refused() {
     extra["_meta"]["io.modelcontextprotocol.registry/official"]["approvedBy"] = json!("x");
     let mut wrong_type = good.clone();
     wrong_type["_meta"]["io.modelcontextprotocol.registry/official"]["isLatest"] = json!("yes");
-    let mut bad_time = good.clone();
+    let mut bad_time = good;
     bad_time["_meta"]["io.modelcontextprotocol.registry/official"]["publishedAt"] =
         json!("yesterday");
     let list_without_servers = json!({ "metadata": { "count": 0 } });
