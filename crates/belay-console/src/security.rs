@@ -140,7 +140,7 @@ pub(crate) async fn page(State(inner): State<Arc<Inner>>, headers: HeaderMap) ->
         Ok(admin) => admin,
         Err(response) => return response,
     };
-    let mut body = String::new();
+    let mut body = crate::actions::admin_html(&inner, admin.csrf.as_deref().unwrap_or(""));
     match &inner.sources.pins {
         None => body.push_str(
             "<p class=\"empty\">No upstream pins its tools (`pin = true` in [gateway.guard]).</p>",

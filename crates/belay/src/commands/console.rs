@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use belay_audit::AuditLog;
 use belay_console::{Console, Place, Sources};
-use belay_gateway::{Gateway, PinStore};
+use belay_gateway::{BlockStore, Gateway, PinStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BelayConfig;
@@ -19,6 +19,8 @@ pub(crate) struct Mount<'a> {
     pub(crate) gateway: &'a Gateway,
     pub(crate) audit: Option<AuditLog>,
     pub(crate) pins: Option<PinStore>,
+    pub(crate) blocks: Option<BlockStore>,
+    pub(crate) reload: Option<belay_console::Reload>,
     pub(crate) alerts: Option<belay_console::alerts::notify::OpenIncidents>,
     pub(crate) place: Place,
     /// Admins when `[console] admins` names none (`belay up`: its demo user).
@@ -66,6 +68,8 @@ pub(crate) fn router(mount: Mount<'_>) -> anyhow::Result<axum::Router> {
         audit_db,
         audit_key: config.audit.key_path().ok(),
         pins: mount.pins,
+        blocks: mount.blocks,
+        reload: mount.reload,
         alerts: mount.alerts,
         shutdown: mount.shutdown,
     };
