@@ -190,7 +190,7 @@ pub async fn run(args: GatewayArgs, config: Option<&Path>) -> anyhow::Result<()>
         GatewayCommand::Unblock(args) => {
             let config = BelayConfig::load(config)?;
             let target = args.target()?;
-            let blocks = open_blocks(&config, &self::data_dir(args.data_dir.clone())?)?;
+            let blocks = open_blocks(&config, &self::data_dir(args.data_dir)?)?;
             if !blocks.unblock(&target)? {
                 anyhow::bail!("{target} is not blocked (see `belay gateway blocks`)");
             }
