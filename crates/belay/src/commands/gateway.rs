@@ -413,7 +413,8 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
     );
     let console_secret = console_secret(&config)?;
     let console_on = console_secret.is_some();
-    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
+    let alerts =
+        super::console::start_alerts(&config, audit.as_ref(), pins.clone(), &dir, &shutdown)?;
     let router = if config.gateway.auth {
         let router = gateway.protected_router(&config.resource, &base)?;
         match console_secret {

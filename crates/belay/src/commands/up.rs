@@ -178,7 +178,8 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         Some(blocks.clone()),
         shutdown.clone(),
     )?;
-    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
+    let alerts =
+        super::console::start_alerts(&config, audit.as_ref(), Some(pins.clone()), &dir, &shutdown)?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
     let reload_gate = gate.clone();
