@@ -752,3 +752,64 @@ async fn revoking_the_admins_token_sends_the_next_request_to_sign_in() -> anyhow
     assert_eq!(status, StatusCode::SEE_OTHER);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_security_view_shows_the_latest_scan_finding_per_upstream_and_tool()
+-> anyhow::Result<()> {
+    let w = world().await?;
+    let verdict = |kind: &str, action: &str| belay_audit::GuardVerdict {
+        guard: "metadata".into(),
+        rule: "poisoning.combined".into(),
+        kind: kind.into(),
+        severity: "critical".into(),
+        action: action.into(),
+        field: Some("description".into()),
+    };
+    let screened = |tool: &str, kind: &str, held: bool| AuditEvent {
+        upstream: Some("evil".into()),
+        name: Some(tool.into()),
+        guard: vec![verdict(kind, if held { "hidden" } else { "flagged" })],
+        outcome: if held {
+            belay_audit::Outcome::Error {
+                code: None,
+                message: "tool held back: hidden instruction".into(),
+            }
+        } else {
+            belay_audit::Outcome::Ok
+        },
+        ..AuditEvent::new("tools/list")
+    };
+    // An older finding for `add`, then the newer one; a tool name with markup; a call with a
+    // verdict, which is no screening.
+    w.audit.record(screened("add", "old_kind", false)).await?;
+    w.audit
+        .record(screened("add", "hidden_instruction", true))
+        .await?;
+    w.audit
+        .record(screened("<b>bold</b>", "exfiltration", false))
+        .await?;
+    w.audit
+        .record(AuditEvent {
+            upstream: Some("evil".into()),
+            name: Some("called".into()),
+            guard: vec![verdict("prompt_injection", "redacted")],
+            ..AuditEvent::new("tools/call")
+        })
+        .await?;
+    w.audit.flush().await?;
+    let (_, session) = w.sign_in("ada", "ada-password").await?;
+    let cookie = session.context("ada got a session")?;
+    let (status, page) = w.get("/ui/security", &cookie).await?;
+    assert_eq!(status, StatusCode::OK);
+    let at = page.find("id=\"findings\"").context("the findings table")?;
+    let findings = &page[at..at + page[at..].find("</table>").unwrap_or(0)];
+    assert!(
+        findings.contains("metadata: hidden_instruction (critical, hidden)"),
+        "{findings}"
+    );
+    assert!(findings.contains("tool held back: hidden instruction"));
+    assert!(!findings.contains("old_kind"), "only the latest per tool");
+    assert!(findings.contains("&lt;b&gt;bold&lt;/b&gt;"), "escaped");
+    assert!(!findings.contains("called"), "calls are not screenings");
+    Ok(())
+}
