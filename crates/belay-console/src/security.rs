@@ -178,7 +178,7 @@ async fn findings(inner: &Inner) -> String {
                 belay_audit::Outcome::Error { message, .. } => {
                     format!("<span class=\"decision deny\">{}</span>", escape(message))
                 }
-                belay_audit::Outcome::Ok => "flagged, shown".into(),
+                _ => "flagged, shown".into(),
             };
             vec![
                 escape(upstream),
