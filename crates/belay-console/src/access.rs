@@ -85,14 +85,40 @@ pub(crate) async fn admin(inner: &Inner, headers: &HeaderMap) -> Result<Admin, R
             csrf: None,
         });
     }
-    match session::cookie(headers, SESSION_COOKIE).and_then(|id| inner.sessions.get(id)) {
-        Some(s) => Ok(Admin {
+    let Some(id) = session::cookie(headers, SESSION_COOKIE) else {
+        return Err(to_sign_in());
+    };
+    let Some(s) = inner.sessions.get(id) else {
+        return Err(to_sign_in());
+    };
+    // The token is checked again on every request (signature, expiry, and revocation:
+    // the issuer's revocation list in-process, introspection otherwise), so a revoked
+    // admin is out at their next click, not when the session would have ended.
+    match inner.validator.validate(s.token.secret()).await {
+        Ok(caller) if refusal(&inner.spec, &caller).is_none() => Ok(Admin {
             subject: s.subject,
             name: s.display,
             csrf: Some(s.csrf),
         }),
-        None => Err(html::secured(Redirect::to("/ui/login").into_response())),
+        Ok(_) | Err(belay_auth::Error::InvalidToken(_)) => {
+            tracing::info!(user = %s.subject, "console: session ended, its token is no longer valid");
+            inner.sessions.close(id);
+            Err(to_sign_in())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "console: cannot check a session's token");
+            Err(html::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot check your sign-in",
+                "The authorization server could not be asked; try again shortly.",
+            ))
+        }
     }
+}
+
+/// The answer that sends a browser to sign in.
+fn to_sign_in() -> Response {
+    html::secured(Redirect::to("/ui/login").into_response())
 }
 
 /// The admin behind a POST whose form carried `form_csrf`, or the answer for a request

@@ -47,6 +47,21 @@ pub enum Signal {
     GuardBlocked,
     /// Any guard verdict.
     GuardDetection,
+    /// A state, not a count: a tool whose definition differs from its pin and waits for
+    /// approval (rug-pull pinning holds it back), one incident per `upstream/tool`,
+    /// resolved when approved (or the upstream goes back to the pinned definition).
+    UnapprovedTool,
+    /// A state, not a count: the audit store's hash chain fails verification (checked
+    /// every `window_secs`, at least every 10 s); resolved when it verifies again.
+    AuditChainBroken,
+}
+
+impl Signal {
+    /// Whether the signal is a state the runner checks ([`Evaluator::observe_state`])
+    /// rather than audit records counted over a window.
+    pub fn is_state(self) -> bool {
+        matches!(self, Self::UnapprovedTool | Self::AuditChainBroken)
+    }
 }
 
 /// What a rule counts separately.
@@ -72,7 +87,9 @@ pub struct RuleSpec {
     pub name: String,
     /// What it counts.
     pub when: Signal,
-    /// Fires when the count (or, for `error_rate`, the percent) is above this.
+    /// Fires when the count (or, for `error_rate`, the percent) is above this; states
+    /// fire whenever they hold.
+    #[serde(default)]
     pub threshold: f64,
     /// The sliding window, in seconds.
     #[serde(default = "default_window")]
@@ -222,6 +239,8 @@ pub struct Evaluator {
     rules: Vec<RuleSpec>,
     windows: HashMap<(usize, String), VecDeque<Seen>>,
     open: HashMap<(usize, String), DateTime<Utc>>,
+    /// Per state rule, the groups in which its state holds now.
+    states: HashMap<usize, std::collections::BTreeSet<String>>,
 }
 
 /// Most events one window keeps (a flood cannot grow memory without bound; the count then
@@ -241,6 +260,7 @@ fn matches(signal: Signal, e: &AuditEvent) -> bool {
             .iter()
             .any(|v| v.action == "blocked" || v.action == "hidden"),
         Signal::GuardDetection => !e.guard.is_empty(),
+        Signal::UnapprovedTool | Signal::AuditChainBroken => false,
     }
 }
 
@@ -261,6 +281,7 @@ impl Evaluator {
             rules: spec.rule.clone(),
             windows: HashMap::new(),
             open: HashMap::new(),
+            states: HashMap::new(),
         }
     }
 
@@ -285,6 +306,32 @@ impl Evaluator {
                     time: event.time,
                     matched,
                 });
+            }
+        }
+    }
+
+    /// Whether any rule watches `signal`.
+    pub fn watches(&self, signal: Signal) -> bool {
+        self.rules.iter().any(|r| r.when == signal)
+    }
+
+    /// The rules' windows of `signal`, the shortest first.
+    pub fn windows_of(&self, signal: Signal) -> Option<u64> {
+        self.rules
+            .iter()
+            .filter(|r| r.when == signal)
+            .map(|r| r.window_secs)
+            .min()
+    }
+
+    /// Where state `signal` holds now (e.g. `upstream/tool` of every tool waiting for
+    /// approval): the next [`Self::tick`] opens an incident for each new group and resolves
+    /// those that no longer hold.
+    pub fn observe_state(&mut self, signal: Signal, groups: impl IntoIterator<Item = String>) {
+        let groups: std::collections::BTreeSet<String> = groups.into_iter().collect();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.when == signal {
+                self.states.insert(i, groups.clone());
             }
         }
     }
@@ -338,6 +385,39 @@ impl Evaluator {
                     notices.push(notice(Status::Resolved, since));
                 }
                 _ => {}
+            }
+        }
+        for (i, holding) in &self.states {
+            let rule = &self.rules[*i];
+            let notice = |status, group: &str, since: DateTime<Utc>| Notice {
+                rule: rule.name.clone(),
+                status,
+                signal: rule.when,
+                group: group.to_owned(),
+                value: if status == Status::Firing { 1.0 } else { 0.0 },
+                threshold: rule.threshold,
+                window_secs: rule.window_secs,
+                since: belay_audit::format_time(&since),
+                test: false,
+            };
+            for group in holding {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    self.open.entry((*i, group.clone()))
+                {
+                    slot.insert(now);
+                    notices.push(notice(Status::Firing, group, now));
+                }
+            }
+            let ended: Vec<(usize, String)> = self
+                .open
+                .keys()
+                .filter(|(r, g)| r == i && !holding.contains(g))
+                .cloned()
+                .collect();
+            for key in ended {
+                if let Some(since) = self.open.remove(&key) {
+                    notices.push(notice(Status::Resolved, &key.1, since));
+                }
             }
         }
         self.windows
@@ -466,6 +546,58 @@ mod tests {
         let fired = alerts.tick(at(5));
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].value, 75.0);
+    }
+
+    #[test]
+    fn a_state_fires_once_per_group_while_it_holds_and_resolves_once() {
+        let spec = AlertsSpec {
+            rule: vec![
+                rule(Signal::UnapprovedTool, 0.0, Group::All),
+                rule(Signal::AuditChainBroken, 0.0, Group::All),
+            ],
+            webhook: Vec::new(),
+        };
+        let mut alerts = Evaluator::new(&spec);
+        assert!(alerts.watches(Signal::UnapprovedTool));
+        // Records never count towards a state.
+        alerts.observe(&refused("mallory", 1));
+        assert!(alerts.tick(at(2)).is_empty());
+        alerts.observe_state(Signal::UnapprovedTool, ["calc/add".to_owned()]);
+        let fired = alerts.tick(at(3));
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(
+            (fired[0].status, fired[0].group.as_str()),
+            (Status::Firing, "calc/add")
+        );
+        // Still waiting, a second tool joins: only the new one fires.
+        alerts.observe_state(
+            Signal::UnapprovedTool,
+            ["calc/add".to_owned(), "calc/sub".to_owned()],
+        );
+        let fired = alerts.tick(at(4));
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].group, "calc/sub");
+        assert!(alerts.tick(at(5)).is_empty(), "nothing new");
+        // Add approved: it resolves, once; sub stays open.
+        alerts.observe_state(Signal::UnapprovedTool, ["calc/sub".to_owned()]);
+        let resolved = alerts.tick(at(6));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(
+            (resolved[0].status, resolved[0].group.as_str()),
+            (Status::Resolved, "calc/add")
+        );
+        assert_eq!(resolved[0].since, belay_audit::format_time(&at(3)));
+        assert!(alerts.tick(at(7)).is_empty());
+        // The chain breaks, then verifies again.
+        alerts.observe_state(Signal::AuditChainBroken, ["*".to_owned()]);
+        let fired = alerts.tick(at(8));
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].signal, Signal::AuditChainBroken);
+        alerts.observe_state(Signal::AuditChainBroken, Vec::new());
+        let resolved = alerts.tick(at(9));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, Status::Resolved);
+        assert_eq!(alerts.open().len(), 1, "calc/sub still waits");
     }
 
     #[test]

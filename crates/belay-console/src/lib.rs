@@ -6,13 +6,15 @@
 //! Only admins get in: a person signs in at the authorization server (authorization code
 //! with PKCE, the console a confidential client); the token must be for the console's own
 //! resource (`<base>/ui`), carry the admin scope and name one of `[console] admins`. The browser then holds an opaque session id in an `HttpOnly; SameSite=Strict`
-//! cookie ([`session`]), never a token; every POST carries the session's CSRF token.
+//! cookie ([`session`]), never a token (the server keeps it, and checks it again on every
+//! request, so revoking it ends the session); every POST carries the session's CSRF token.
 //! Scripts may send `Authorization: Bearer` with such a token instead (no cookie, so no
 //! CSRF to fear). Pages are server-rendered with every value escaped, plus one small
 //! bundled script (no CDN); admin actions are audited.
 #![deny(missing_docs)]
 
 mod access;
+mod actions;
 pub mod alerts;
 mod assets;
 mod error;
@@ -33,7 +35,7 @@ use axum::{
 };
 use belay_audit::AuditLog;
 use belay_auth::{ResourceSpec, Validator};
-use belay_gateway::{Gateway, PinStore};
+use belay_gateway::{BlockStore, Gateway, PinStore};
 use belay_store::Db;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -91,11 +93,20 @@ pub struct Sources {
     pub audit_key: Option<PathBuf>,
     /// Tool pins, when an upstream pins.
     pub pins: Option<PinStore>,
+    /// The operator blocks the gateway enforces (the same store `belay gateway block`
+    /// writes), for the block and unblock actions.
+    pub blocks: Option<BlockStore>,
+    /// Reloads the configuration as the server does on SIGHUP, for the reload action.
+    pub reload: Option<Reload>,
     /// The open alert incidents ([`alerts::notify::spawn`]), when rules run.
     pub alerts: Option<alerts::notify::OpenIncidents>,
     /// Cancelled when the server stops: live streams end then, so they cannot hold it up.
     pub shutdown: CancellationToken,
 }
+
+/// Reloads the configuration from its file: what was applied, or why nothing was.
+pub type Reload =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, String>> + Send + Sync>;
 
 /// Where the console is and whom it trusts.
 #[derive(Debug, Clone)]
@@ -178,6 +189,9 @@ impl Console {
             .route("/ui/audit/export", get(explorer::export))
             .route("/ui/security", get(security::page))
             .route("/ui/security/approve", post(security::approve))
+            .route("/ui/security/block", post(actions::block))
+            .route("/ui/security/unblock", post(actions::unblock))
+            .route("/ui/reload", post(actions::reload))
             .route("/ui/login", get(signin::login))
             .route("/ui/callback", get(signin::callback))
             .route("/ui/logout", post(signin::logout))

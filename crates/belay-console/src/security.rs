@@ -1,5 +1,6 @@
 //! `/ui/security`: pinned tools and the changes waiting for approval (each as a diff of the
-//! definitions), recent console sign-ins and refused tokens; and `POST
+//! definitions), the scan findings per upstream (what the gateway's screening held back or
+//! flagged), recent console sign-ins and refused tokens; and `POST
 //! /ui/security/approve`, which approves a changed tool as `belay gateway approve` does
 //! (the running gateway shows it again within a second) and audits who did it.
 
@@ -134,13 +135,75 @@ async fn recent(inner: &Inner, filter: Filter, id: &str, caption: &str) -> Strin
     }
 }
 
+/// Screening records read for the findings table, at most.
+const FINDINGS_SCAN: usize = 20_000;
+
+/// What the gateway's screening of each upstream's lists found (metadata guard, pinning),
+/// from the audit store: the latest verdicts per upstream and tool, held back or flagged.
+async fn findings(inner: &Inner) -> String {
+    let Some(db) = &inner.sources.audit_db else {
+        return String::new();
+    };
+    let filter = Filter {
+        guard: "any".into(),
+        ..Filter::default()
+    };
+    let found = match records::matching(db, &filter, 2_000, FINDINGS_SCAN).await {
+        Ok((found, _)) => found,
+        Err(e) => return format!("<p class=\"problem\">{}</p>", escape(&e)),
+    };
+    // Newest first: the first record of each upstream and tool is its current finding.
+    let mut latest: std::collections::BTreeMap<(String, String), &belay_audit::AuditEvent> =
+        std::collections::BTreeMap::new();
+    for record in &found {
+        let e = &record.event;
+        if !matches!(e.method.as_str(), "tools/list" | "list") {
+            continue;
+        }
+        let key = (
+            e.upstream.clone().unwrap_or_default(),
+            e.name.clone().unwrap_or_default(),
+        );
+        latest.entry(key).or_insert(e);
+    }
+    let rows: Vec<Vec<String>> = latest
+        .iter()
+        .map(|((upstream, name), e)| {
+            let verdicts: Vec<String> = e
+                .guard
+                .iter()
+                .map(|v| format!("{}: {} ({}, {})", v.guard, v.kind, v.severity, v.action))
+                .collect();
+            let state = match &e.outcome {
+                belay_audit::Outcome::Error { message, .. } => {
+                    format!("<span class=\"decision deny\">{}</span>", escape(message))
+                }
+                _ => "flagged, shown".into(),
+            };
+            vec![
+                escape(upstream),
+                escape(name),
+                escape(&verdicts.join("; ")),
+                state,
+                escape(&format_time(&e.time)),
+            ]
+        })
+        .collect();
+    table(
+        "findings",
+        "Scan findings per upstream (the gateway's screening of each upstream's tools)",
+        &["Upstream", "Tool", "Findings", "State", "Seen"],
+        &rows,
+    )
+}
+
 /// `GET /ui/security`.
 pub(crate) async fn page(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     let admin = match access::admin(&inner, &headers).await {
         Ok(admin) => admin,
         Err(response) => return response,
     };
-    let mut body = String::new();
+    let mut body = crate::actions::admin_html(&inner, admin.csrf.as_deref().unwrap_or(""));
     match &inner.sources.pins {
         None => body.push_str(
             "<p class=\"empty\">No upstream pins its tools (`pin = true` in [gateway.guard]).</p>",
@@ -152,6 +215,7 @@ pub(crate) async fn page(State(inner): State<Arc<Inner>>, headers: HeaderMap) ->
             }
         },
     }
+    body.push_str(&findings(&inner).await);
     body.push_str(
         &recent(
             &inner,

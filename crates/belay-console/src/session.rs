@@ -4,6 +4,10 @@
 //! form carries and every POST must echo. Pending sign-ins (state, PKCE verifier) are kept
 //! the same way until the authorization server sends the browser back.
 //!
+//! The session keeps the admin's access token on the server (never in a page or cookie), so
+//! that each request checks it again ([`crate::access`]): revoking it at the authorization
+//! server, or its expiry, ends the session.
+//!
 //! Ids are looked up by their SHA-256, so a lookup's timing says nothing about a live id.
 //! Both tables are capped, so a flood of sign-in attempts cannot grow memory without bound.
 
@@ -36,6 +40,9 @@ pub(crate) struct Session {
     pub(crate) display: String,
     /// The token every POST of this session must carry.
     pub(crate) csrf: String,
+    /// The access token that proved them an admin, checked again on each request (its
+    /// `Debug` shows no secret).
+    pub(crate) token: belay_auth::AccessToken,
     expires: Instant,
 }
 
@@ -107,12 +114,18 @@ impl Sessions {
     }
 
     /// Starts a session; returns its id (for the cookie) and the session.
-    pub(crate) fn open(&self, subject: String, display: String) -> Result<(String, Session), Full> {
+    pub(crate) fn open(
+        &self,
+        subject: String,
+        display: String,
+        token: belay_auth::AccessToken,
+    ) -> Result<(String, Session), Full> {
         let id = random_token();
         let session = Session {
             subject,
             display,
             csrf: random_token(),
+            token,
             expires: Instant::now() + self.lifetime,
         };
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
@@ -195,7 +208,11 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_id_only_and_ends_when_closed() -> Result<(), Full> {
         let sessions = Sessions::new(Duration::from_secs(60));
-        let (id, session) = sessions.open("sub-1".into(), "ada".into())?;
+        let (id, session) = sessions.open(
+            "sub-1".into(),
+            "ada".into(),
+            belay_auth::AccessToken::new("t"),
+        )?;
         assert_eq!(sessions.get(&id), Some(session.clone()));
         assert_eq!(sessions.get(&format!("{id}x")), None);
         assert_ne!(session.csrf, id, "the CSRF token is not the session id");
@@ -207,7 +224,11 @@ mod tests {
     #[test]
     fn an_expired_session_is_gone() -> Result<(), Full> {
         let sessions = Sessions::new(Duration::ZERO);
-        let (id, _) = sessions.open("sub-1".into(), "ada".into())?;
+        let (id, _) = sessions.open(
+            "sub-1".into(),
+            "ada".into(),
+            belay_auth::AccessToken::new("t"),
+        )?;
         assert_eq!(sessions.get(&id), None);
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Sign-in: the console is an OAuth client of the issuer (authorization code with PKCE,
 //! RFC 7636, and a resource indicator for `<base>/ui`, RFC 8707). `/ui/login` sends the
 //! browser to the issuer's sign-in page; `/ui/callback` trades the code for a token,
-//! checks the token is an admin's, opens a session and forgets the token. Every sign-in,
+//! checks the token is an admin's and opens a session, which keeps the token on the server
+//! only, to check it again on each request. Every sign-in,
 //! and every refusal, is audited.
 
 use std::sync::Arc;
@@ -182,7 +183,8 @@ pub(crate) async fn callback(
         audit_sign_in(&inner, Some(&caller.sub), Decision::Deny, &why).await;
         return with_cookie(access::forbidden(&why), &clear);
     }
-    let Ok((id, _)) = inner.sessions.open(caller.sub.clone(), name) else {
+    let token = belay_auth::AccessToken::new(token);
+    let Ok((id, _)) = inner.sessions.open(caller.sub.clone(), name, token) else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many sessions are open.",

@@ -147,3 +147,101 @@ async fn an_incident_is_sent_once_to_each_webhook_and_resolved_once() -> anyhow:
     );
     Ok(())
 }
+
+fn state_rule(name: &str, when: Signal) -> RuleSpec {
+    RuleSpec {
+        name: name.into(),
+        when,
+        threshold: 0.0,
+        window_secs: 1,
+        per: Group::All,
+        min_requests: 1,
+        webhooks: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_tool_waiting_for_approval_and_a_broken_audit_chain_each_fire_once() -> anyhow::Result<()>
+{
+    let (base, received) = receiver().await?;
+    let spec = AlertsSpec {
+        rule: vec![
+            state_rule("unapproved", Signal::UnapprovedTool),
+            state_rule("chain", Signal::AuditChainBroken),
+        ],
+        webhook: vec![WebhookSpec {
+            name: "json".into(),
+            url: format!("{base}/hook/json"),
+            format: Format::Json,
+        }],
+    };
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("audit.key");
+    let db = belay_store::Db::in_memory()?;
+    let audit = AuditLog::open(
+        &AuditSpec {
+            sinks: vec![Sink::Store],
+            key_file: Some(key.clone()),
+            ..AuditSpec::default()
+        },
+        dir.path(),
+        Some(db.clone()),
+    )?;
+    for user in ["ada", "bob", "eve"] {
+        audit
+            .record(AuditEvent {
+                user: Some(user.into()),
+                ..AuditEvent::new("tools/call")
+            })
+            .await?;
+    }
+    audit.flush().await?;
+    // Someone edits a record in the store behind the log's back.
+    db.call_blocking(|c| {
+        c.execute(
+            "UPDATE audit_records SET line = replace(line, 'bob', 'eve') WHERE seq = 2",
+            [],
+        )
+    })?;
+    let pins = belay_gateway::PinStore::open(belay_store::Db::in_memory()?)?;
+    pins.check("calc", "add", "f-old", r#"{"name":"add"}"#)
+        .await?;
+    let watched = notify::Watched {
+        pins: Some(pins.clone()),
+        audit_db: Some(db.clone()),
+        audit_key: Some(key),
+    };
+    let stop = CancellationToken::new();
+    let _open = notify::spawn_watching(spec, &audit, watched, stop.clone())?;
+    // The chain fails verification: one notice.
+    wait_for(&received, 1).await?;
+    // A rug pull: the changed tool waits for approval, one notice however many ticks pass.
+    pins.check("calc", "add", "f-new", r#"{"name":"add","x":1}"#)
+        .await?;
+    wait_for(&received, 2).await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(count(&received), 2, "no repeats while it waits");
+    // Approved: resolved once.
+    pins.approve("calc", Some("add"))?;
+    wait_for(&received, 3).await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.cancel();
+    let notices = received.lock().map(|r| r.clone()).unwrap_or_default();
+    assert_eq!(notices.len(), 3, "{notices:?}");
+    let summary: Vec<(String, String, String)> = notices
+        .iter()
+        .map(|(_, b)| {
+            let field = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+            (field("rule"), field("status"), field("group"))
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("chain".into(), "firing".into(), "*".into()),
+            ("unapproved".into(), "firing".into(), "calc/add".into()),
+            ("unapproved".into(), "resolved".into(), "calc/add".into()),
+        ]
+    );
+    Ok(())
+}

@@ -3,14 +3,17 @@
 //! cross-site requests get, escaping of attacker-controlled audit content, approval of a
 //! changed tool (audited), the live event stream and the exports.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::{Context, ensure};
 use belay_audit::{AuditEvent, AuditLog, AuditSpec, Sink};
-use belay_auth::{ResourceSpec, exchange::ClientCredentials};
+use belay_auth::{ResourceSpec, RevocationList, exchange::ClientCredentials};
 use belay_auth_server::{ClientSpec, spawn_ephemeral};
-use belay_console::{ADMIN_SCOPE, CONSOLE_CLIENT, Console, ConsoleSpec, Place, Sources};
-use belay_gateway::{Chain, Gateway, GatewaySpec, PinStore};
+use belay_console::{ADMIN_SCOPE, CONSOLE_CLIENT, Console, ConsoleSpec, Place, Reload, Sources};
+use belay_gateway::{BlockStore, Chain, Gateway, GatewaySpec, PinStore};
 use reqwest::{StatusCode, header};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +27,10 @@ struct World {
     http: reqwest::Client,
     audit: AuditLog,
     pins: PinStore,
+    blocks: BlockStore,
+    /// The configuration text the reload action reads.
+    config: Arc<Mutex<String>>,
+    server: belay_auth_server::AuthServer,
     db: belay_store::Db,
     _dir: tempfile::TempDir,
     stop: CancellationToken,
@@ -82,8 +89,31 @@ async fn world() -> anyhow::Result<World> {
         Arc::new(belay_policy::SystemClock),
         Some(audit.clone()),
     )?;
-    let gateway = Gateway::start(gateway_spec, chain, stop.clone())?;
+    let blocks = BlockStore::open(belay_store::Db::in_memory()?)?;
+    let gateway = Gateway::start_with_stores(
+        gateway_spec,
+        chain,
+        None,
+        Some(blocks.clone()),
+        stop.clone(),
+    )?;
     let pins = PinStore::open(belay_store::Db::in_memory()?)?;
+    // The reload action as the CLI wires it: read the configuration, check it, reload.
+    let config = Arc::new(Mutex::new(String::new()));
+    let reload: Reload = {
+        let (gateway, config) = (gateway.clone(), config.clone());
+        Arc::new(move || {
+            let text = config.lock().map(|t| t.clone()).unwrap_or_default();
+            let gateway = gateway.clone();
+            Box::pin(async move {
+                let spec = belay_gateway::check(&text).map_err(|e| e.to_string())?;
+                gateway
+                    .reload(&spec)
+                    .map(|r| r.to_string())
+                    .map_err(|e| e.to_string())
+            })
+        })
+    };
     let spec = ConsoleSpec {
         admins: vec!["ada".into()],
         ..ConsoleSpec::default()
@@ -95,6 +125,11 @@ async fn world() -> anyhow::Result<World> {
             // The robot's client-credentials tokens are accepted as tokens (so that what
             // the console makes of their scopes and subject can be tested).
             service_clients: vec![ROBOT.into()],
+            // Revocations as `belay up` wires them: the issuer's own list, no round trip.
+            revocations: Some(RevocationList::new(Arc::new({
+                let server = server.clone();
+                move |jti: &str| server.is_revoked_now(jti)
+            }))),
             ..ResourceSpec::default()
         },
         client_secret: SECRET.into(),
@@ -105,6 +140,8 @@ async fn world() -> anyhow::Result<World> {
         audit_db: Some(db.clone()),
         audit_key: audit_spec.key_file,
         pins: Some(pins.clone()),
+        blocks: Some(blocks.clone()),
+        reload: Some(reload),
         alerts: None,
         shutdown: stop.clone(),
     };
@@ -126,6 +163,9 @@ async fn world() -> anyhow::Result<World> {
         http,
         audit,
         pins,
+        blocks,
+        config,
+        server,
         db,
         _dir: dir,
         stop,
@@ -431,5 +471,345 @@ async fn an_admin_signs_in_sees_escaped_records_and_approves_a_changed_tool() ->
     assert_eq!(response.status(), StatusCode::OK);
     let (status, _) = w.get("/ui", &cookie).await?;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    Ok(())
+}
+
+impl World {
+    /// POSTs `form` as the signed-in browser with `cookie` (and `origin`, if given).
+    async fn post(
+        &self,
+        path: &str,
+        cookie: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header(header::COOKIE, cookie)
+            .form(form);
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        let response = request.send().await?;
+        Ok((response.status(), response.text().await?))
+    }
+
+    /// The audit records of `method`.
+    async fn actions(&self, method: &str) -> anyhow::Result<Vec<belay_audit::AuditEvent>> {
+        self.audit.flush().await?;
+        let page = belay_audit::query(
+            &self.db,
+            &belay_audit::Query {
+                method: Some(method.into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(page.records.into_iter().map(|r| r.event).collect())
+    }
+}
+
+fn tool_call(upstream: &str, tool: &str) -> belay_gateway::CallContext {
+    belay_gateway::CallContext {
+        caller: None,
+        session: None,
+        upstream: upstream.into(),
+        method: "tools/call",
+        target: Some(tool.into()),
+        arguments: None,
+    }
+}
+
+#[tokio::test]
+async fn an_admin_blocks_and_unblocks_a_tool_and_a_user_and_each_action_is_audited()
+-> anyhow::Result<()> {
+    let w = world().await?;
+    let (_, session) = w.sign_in("ada", "ada-password").await?;
+    let cookie = session.context("ada got a session")?;
+    let (status, security) = w.get("/ui/security", &cookie).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(security.contains("id=\"block-tool\""), "the block form");
+    let csrf = csrf_of(&security).context("a CSRF field")?;
+    let block_tool = |csrf: &'static str| {
+        vec![
+            ("kind", "tool"),
+            ("upstream", "files"),
+            ("tool", "delete_file"),
+            ("reason", "incident 7"),
+            ("csrf", csrf),
+        ]
+    };
+    // Abuse first: no CSRF token, a stale one, another site, anonymous, a non-admin token.
+    let (status, _) = w
+        .post("/ui/security/block", &cookie, &block_tool("")[..4], None)
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w
+        .post("/ui/security/block", &cookie, &block_tool("stale"), None)
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let csrf: &'static str = Box::leak(csrf.into_boxed_str());
+    let (status, _) = w
+        .post(
+            "/ui/security/block",
+            &cookie,
+            &block_tool(csrf),
+            Some("https://evil.example"),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let anonymous = w
+        .http
+        .post(w.url("/ui/security/block"))
+        .form(&block_tool(csrf))
+        .send()
+        .await?;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    let robot = w.robot_token(ADMIN_SCOPE).await?;
+    let response = w
+        .http
+        .post(w.url("/ui/security/block"))
+        .bearer_auth(&robot)
+        .form(&block_tool(""))
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "not a listed admin"
+    );
+    assert!(
+        w.blocks.list()?.is_empty(),
+        "nothing blocked by any of those"
+    );
+
+    // The real thing: blocked, in force at once for the gateway, shown, audited.
+    let (status, _) = w
+        .post("/ui/security/block", &cookie, &block_tool(csrf), None)
+        .await?;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let listed = w.blocks.list()?;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].blocked_by, "ada");
+    assert_eq!(listed[0].reason, "incident 7");
+    assert!(
+        w.blocks
+            .refusal(&tool_call("files", "delete_file"))
+            .is_some()
+    );
+    assert!(w.blocks.refusal(&tool_call("files", "read_file")).is_none());
+    let (_, security) = w.get("/ui/security", &cookie).await?;
+    assert!(security.contains("tool `delete_file` of upstream `files`"));
+    // A user, by name; a name with markup is stored as given and shown escaped.
+    let hostile = "<img src=x onerror=alert(1)>";
+    for user in ["mallory", hostile] {
+        let form = [("kind", "user"), ("user", user), ("csrf", csrf)];
+        let (status, _) = w.post("/ui/security/block", &cookie, &form, None).await?;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{user}");
+    }
+    let (_, security) = w.get("/ui/security", &cookie).await?;
+    assert!(!security.contains(hostile), "escaped");
+    // Bad input is refused with a reason: empty, control characters, huge, unknown kind.
+    let huge = "x".repeat(10_000);
+    for (kind, user) in [
+        ("user", ""),
+        ("user", "a\u{7}b"),
+        ("user", huge.as_str()),
+        ("robot", "x"),
+    ] {
+        let form = [("kind", kind), ("user", user), ("csrf", csrf)];
+        let (status, _) = w.post("/ui/security/block", &cookie, &form, None).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{kind} {:.20}", user);
+    }
+    assert_eq!(w.blocks.list()?.len(), 3);
+
+    // Unblock: lifted at once; a second time there is nothing to lift.
+    let unblock = [
+        ("kind", "tool"),
+        ("upstream", "files"),
+        ("tool", "delete_file"),
+        ("csrf", csrf),
+    ];
+    let (status, _) = w
+        .post("/ui/security/unblock", &cookie, &unblock, None)
+        .await?;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        w.blocks
+            .refusal(&tool_call("files", "delete_file"))
+            .is_none()
+    );
+    let (status, _) = w
+        .post("/ui/security/unblock", &cookie, &unblock, None)
+        .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let blocked = w.actions("console/block").await?;
+    let done: Vec<_> = blocked
+        .iter()
+        .filter(|e| e.decision == belay_audit::Decision::Allow)
+        .collect();
+    assert_eq!(done.len(), 3, "{blocked:?}");
+    assert!(done.iter().all(|e| e.user.is_some()), "who");
+    assert!(
+        done.iter()
+            .any(|e| e.upstream.as_deref() == Some("files")
+                && e.name.as_deref() == Some("delete_file")),
+        "what: {done:?}"
+    );
+    let unblocked = w.actions("console/unblock").await?;
+    assert_eq!(unblocked.len(), 2);
+    assert_eq!(
+        unblocked
+            .iter()
+            .filter(|e| e.decision == belay_audit::Decision::Deny)
+            .count(),
+        1,
+        "the second unblock found nothing"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reload_shows_what_was_applied_or_the_configuration_error() -> anyhow::Result<()> {
+    let w = world().await?;
+    let (_, session) = w.sign_in("ada", "ada-password").await?;
+    let cookie = session.context("ada got a session")?;
+    let (_, security) = w.get("/ui/security", &cookie).await?;
+    assert!(security.contains("id=\"reload\""));
+    let csrf = csrf_of(&security).context("a CSRF field")?;
+    let (status, _) = w
+        .post("/ui/reload", &cookie, &[("csrf", "stale")], None)
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    if let Ok(mut text) = w.config.lock() {
+        *text = "[policy]\ndefault = \"allow\"\n[[policy.rules]]\nid = \"no-delete\"\n\
+                 effect = \"deny\"\nnames = [\"delete_*\"]\n"
+            .into();
+    }
+    let (status, page) = w
+        .post("/ui/reload", &cookie, &[("csrf", &csrf)], None)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Configuration reloaded: applied policy"),
+        "{page}"
+    );
+
+    if let Ok(mut text) = w.config.lock() {
+        *text = "[policy]\ndefault = \"sometimes\"\n".into();
+    }
+    let (status, page) = w
+        .post("/ui/reload", &cookie, &[("csrf", &csrf)], None)
+        .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("NOT reloaded"), "{page}");
+    assert!(
+        page.contains("sometimes"),
+        "the error names the bad value: {page}"
+    );
+
+    let reloads = w.actions("console/reload").await?;
+    let decisions: Vec<_> = reloads.iter().map(|e| e.decision).collect();
+    assert_eq!(decisions.len(), 2);
+    assert!(
+        decisions.contains(&belay_audit::Decision::Allow),
+        "{decisions:?}"
+    );
+    assert!(
+        reloads.iter().any(|e| e.decision == belay_audit::Decision::Deny
+            && matches!(&e.outcome, belay_audit::Outcome::Error { message, .. } if message.contains("sometimes"))),
+        "the refused reload is audited with its error"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn revoking_the_admins_token_sends_the_next_request_to_sign_in() -> anyhow::Result<()> {
+    let w = world().await?;
+    let (_, session) = w.sign_in("ada", "ada-password").await?;
+    let cookie = session.context("ada got a session")?;
+    let (status, _) = w.get("/ui", &cookie).await?;
+    assert_eq!(status, StatusCode::OK);
+    // Ada is removed at the authorization server: every grant of hers is revoked.
+    let users = w.server.users();
+    assert!(tokio::task::spawn_blocking(move || users.remove("ada")).await??);
+    w.server.sync_revocations().await?;
+    let response = w
+        .http
+        .get(w.url("/ui/security"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/ui/login");
+    // And the session is gone for good, POSTs included.
+    let (status, _) = w
+        .post("/ui/reload", &cookie, &[("csrf", "x")], None)
+        .await?;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_security_view_shows_the_latest_scan_finding_per_upstream_and_tool()
+-> anyhow::Result<()> {
+    let w = world().await?;
+    let verdict = |kind: &str, action: &str| belay_audit::GuardVerdict {
+        guard: "metadata".into(),
+        rule: "poisoning.combined".into(),
+        kind: kind.into(),
+        severity: "critical".into(),
+        action: action.into(),
+        field: Some("description".into()),
+    };
+    let screened = |tool: &str, kind: &str, held: bool| AuditEvent {
+        upstream: Some("evil".into()),
+        name: Some(tool.into()),
+        guard: vec![verdict(kind, if held { "hidden" } else { "flagged" })],
+        outcome: if held {
+            belay_audit::Outcome::Error {
+                code: None,
+                message: "tool held back: hidden instruction".into(),
+            }
+        } else {
+            belay_audit::Outcome::Ok
+        },
+        ..AuditEvent::new("tools/list")
+    };
+    // An older finding for `add`, then the newer one; a tool name with markup; a call with a
+    // verdict, which is no screening.
+    w.audit.record(screened("add", "old_kind", false)).await?;
+    w.audit
+        .record(screened("add", "hidden_instruction", true))
+        .await?;
+    w.audit
+        .record(screened("<b>bold</b>", "exfiltration", false))
+        .await?;
+    w.audit
+        .record(AuditEvent {
+            upstream: Some("evil".into()),
+            name: Some("called".into()),
+            guard: vec![verdict("prompt_injection", "redacted")],
+            ..AuditEvent::new("tools/call")
+        })
+        .await?;
+    w.audit.flush().await?;
+    let (_, session) = w.sign_in("ada", "ada-password").await?;
+    let cookie = session.context("ada got a session")?;
+    let (status, page) = w.get("/ui/security", &cookie).await?;
+    assert_eq!(status, StatusCode::OK);
+    let at = page.find("id=\"findings\"").context("the findings table")?;
+    let findings = &page[at..at + page[at..].find("</table>").unwrap_or(0)];
+    assert!(
+        findings.contains("metadata: hidden_instruction (critical, hidden)"),
+        "{findings}"
+    );
+    assert!(findings.contains("tool held back: hidden instruction"));
+    assert!(!findings.contains("old_kind"), "only the latest per tool");
+    assert!(findings.contains("&lt;b&gt;bold&lt;/b&gt;"), "escaped");
+    assert!(!findings.contains("called"), "calls are not screenings");
     Ok(())
 }

@@ -45,6 +45,9 @@ pub enum Error {
     /// The state store (pins) failed.
     #[error("the gateway's store: {0}")]
     Store(String),
+    /// A block (`belay gateway block`) names no usable tool or user.
+    #[error("{0}")]
+    BadBlock(String),
     /// A guard could not be built (a bug in its built-in tables, or a bad pattern).
     #[error("guard: {0}")]
     Guard(#[from] belay_guard::Error),

@@ -11,6 +11,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     Error,
+    blocks::{self, BlockStore},
     chain::Chain,
     guardrails::{Reporting, UpstreamGuard},
     http_limits,
@@ -45,6 +46,8 @@ pub struct Gateway {
     pub(crate) tables: Arc<Mutex<Vec<Table>>>,
     /// Tool pins (rug-pull pinning), when an upstream pins.
     pins: Option<PinStore>,
+    /// Operator blocks (tools, users), when kept.
+    blocks: Option<BlockStore>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -142,8 +145,21 @@ impl Gateway {
     /// upstream that pins keeps its pins in memory, for this run only.
     pub fn start_with_pins(
         spec: GatewaySpec,
+        chain: Chain,
+        pins: Option<PinStore>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
+        Self::start_with_stores(spec, chain, pins, None, shutdown)
+    }
+
+    /// [`Self::start_with_pins`], also enforcing the operator blocks in `blocks` (see
+    /// [`crate::blocks`]): they stand in front of the policy, reloads included, and blocks
+    /// made by another process apply within [`blocks::BLOCKS_POLL`].
+    pub fn start_with_stores(
+        spec: GatewaySpec,
         mut chain: Chain,
         pins: Option<PinStore>,
+        blocks: Option<BlockStore>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
         spec.validate()?;
@@ -154,6 +170,9 @@ impl Gateway {
         // The chain's clock, so that limits a reload brings are timed as the first ones were.
         let clock = chain.clock.clone();
         let reloader = Arc::new(Reloader::install(&mut chain, spec.clone(), clock));
+        if let Some(blocks) = &blocks {
+            blocks::install(&mut chain, blocks.clone());
+        }
         let pins = match pins {
             Some(pins) => Some(pins),
             None if spec.upstreams.iter().any(|u| spec.guard_of(u).pin) => {
@@ -201,6 +220,14 @@ impl Gateway {
                 notifier.notify_list_changed().await;
             }
         });
+        if let Some(blocks) = &blocks {
+            tokio::spawn(blocks::follow(
+                hub.clone(),
+                blocks.clone(),
+                changes.clone(),
+                shutdown.clone(),
+            ));
+        }
         if let Some(pins) = &pins {
             tokio::spawn(follow_approvals(
                 hub.clone(),
@@ -225,7 +252,13 @@ impl Gateway {
             changes,
             tables: Arc::default(),
             pins,
+            blocks,
         })
+    }
+
+    /// The operator blocks this gateway enforces, if any.
+    pub fn blocks(&self) -> Option<&BlockStore> {
+        self.blocks.as_ref()
     }
 
     /// Applies a new configuration without dropping sessions: policy and rate limits

@@ -13,6 +13,7 @@
 mod adapters;
 mod admission;
 mod arrivals;
+pub mod blocks;
 pub mod breaker;
 mod caller_sessions;
 pub mod chain;
@@ -43,6 +44,7 @@ pub mod upstream;
 mod upstream_client;
 
 pub use adapters::{AuditLogSink, PolicyDecide, ThrottleLimit};
+pub use blocks::BlockStore;
 pub use chain::{
     Admission, Admitted, AuditRecord, AuditSink, CallContext, Chain, Decide, Decision, Guard,
     GuardAction, Limit, Refusal, Refused, Stop, UpstreamGuards, Verdict,

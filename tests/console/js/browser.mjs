@@ -9,7 +9,10 @@
 //   4. makes the upstream change a tool's description (a rug pull, applied by a
 //      configuration reload), sees the change waiting with its diff, approves it, and the
 //      Python client sees the tool again;
-//   5. checks the page on a phone-sized screen and that the keyboard reaches the navigation.
+//   5. blocks matheval's evaluate tool from the security page, sees the Python client's call
+//      refused as blocked, unblocks it and sees the call answered again;
+//   6. reloads the configuration from the console and sees what was applied;
+//   7. checks the page on a phone-sized screen and that the keyboard reaches the navigation.
 //
 // Fails on any page error or console error. Screenshots go to $CONSOLE_ARTEFACTS
 // (default target/console-browser). Exit 0 when every check passes.
@@ -204,7 +207,35 @@ async function main() {
     await page.goto(`${consoleUrl}/audit?tool=get_quote`);
     check("the approval is in the audit log", (await page.content()).includes("console/approve"));
 
-    // 5. Phone and keyboard.
+    // 5. Block a tool, see the Python client refused; unblock it.
+    await page.goto(`${consoleUrl}/security`);
+    await page.selectOption("#block-tool select[name=upstream]", "matheval");
+    await page.fill("#block-tool input[name=tool]", "evaluate");
+    await page.fill("#block-tool input[name=reason]", "browser test");
+    await page.click("#block-tool button[type=submit]");
+    await page.waitForURL((u) => u.pathname === "/ui/security");
+    const blocked = await page.locator("#blocks tbody").textContent();
+    check("the block is listed", blocked.includes("tool `evaluate` of upstream `matheval`"), blocked);
+    await page.screenshot({ path: join(ARTEFACTS, "security-blocked.png"), fullPage: true });
+    const refused = pythonCalls(gateway, password, ["--count", "1", "--expect-blocked"]);
+    check("the Python SDK client's call of the blocked tool is refused", refused.refusals.length === 1, JSON.stringify(refused));
+    await page.click("#blocks button.unblock");
+    await page.waitForURL((u) => u.pathname === "/ui/security");
+    check("unblocked: nothing listed", (await page.locator("#blocks button.unblock").count()) === 0);
+    const answered = pythonCalls(gateway, password, ["--count", "1"]);
+    check("the Python SDK client's call is answered again", answered.calls === 1, JSON.stringify(answered));
+    await page.goto(`${consoleUrl}/audit?tool=evaluate`);
+    const trail = await page.content();
+    check("the block and unblock are in the audit log", trail.includes("console/block") && trail.includes("console/unblock"));
+
+    // 6. Reload from the console.
+    await page.goto(`${consoleUrl}/security`);
+    await page.click("#reload");
+    await page.waitForSelector("#reload-result", { timeout: 20_000 });
+    const reloaded = await page.locator("#reload-result").textContent();
+    check("the console reloads the configuration and says what it applied", reloaded.startsWith("Configuration reloaded"), reloaded);
+
+    // 7. Phone and keyboard.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(consoleUrl);
     await page.waitForSelector("#live.on", { timeout: 20_000 });

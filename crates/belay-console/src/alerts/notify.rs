@@ -3,16 +3,19 @@
 //! live audit log.
 
 use std::{
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use belay_audit::AuditLog;
+use belay_gateway::PinStore;
+use belay_store::Db;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::{AlertsSpec, Evaluator, Format, Notice, Status, WebhookSpec};
+use super::{AlertsSpec, Evaluator, Format, Notice, Signal, Status, WebhookSpec};
 
 /// The body of `notice` for a webhook of `format`.
 pub fn payload(notice: &Notice, format: Format) -> Value {
@@ -75,11 +78,86 @@ pub async fn deliver(
 /// The open incidents, for the console to show.
 pub type OpenIncidents = Arc<Mutex<Vec<(String, String, chrono::DateTime<chrono::Utc>)>>>;
 
+/// What the runner checks, besides the audit records, for the state signals.
+#[derive(Clone, Default)]
+pub struct Watched {
+    /// The tool pins, for `unapproved_tool`.
+    pub pins: Option<PinStore>,
+    /// The audit store and its key's file, for `audit_chain_broken`.
+    pub audit_db: Option<Db>,
+    /// The audit key's file.
+    pub audit_key: Option<PathBuf>,
+}
+
+/// The shortest time between two verifications of the audit chain.
+const MIN_VERIFY_EVERY: Duration = Duration::from_secs(10);
+
 /// Runs `spec`'s rules on every record `audit` writes, every second, until `shutdown`;
 /// notices go to the rules' webhooks. Returns the open incidents, kept current.
 pub fn spawn(
     spec: AlertsSpec,
     audit: &AuditLog,
+    shutdown: CancellationToken,
+) -> Result<OpenIncidents, crate::Error> {
+    spawn_watching(spec, audit, Watched::default(), shutdown)
+}
+
+/// Where the state signals hold now, fed to `evaluator`: tools waiting for approval every
+/// tick, the audit chain when `verified` is older than the rules' window.
+async fn observe_states(
+    evaluator: &mut Evaluator,
+    watched: &Watched,
+    verified: &mut Option<tokio::time::Instant>,
+) {
+    if evaluator.watches(Signal::UnapprovedTool)
+        && let Some(pins) = &watched.pins
+    {
+        match pins.list(true) {
+            Ok(waiting) => evaluator.observe_state(
+                Signal::UnapprovedTool,
+                waiting.iter().map(|p| format!("{}/{}", p.upstream, p.tool)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "alerts: cannot read the tool pins"),
+        }
+    }
+    let Some(window) = evaluator.windows_of(Signal::AuditChainBroken) else {
+        return;
+    };
+    let every = Duration::from_secs(window).max(MIN_VERIFY_EVERY);
+    if verified.is_some_and(|at| at.elapsed() < every) {
+        return;
+    }
+    *verified = Some(tokio::time::Instant::now());
+    let (Some(db), Some(key)) = (&watched.audit_db, &watched.audit_key) else {
+        tracing::warn!("alerts: audit_chain_broken needs the audit store and its key");
+        return;
+    };
+    let key = match belay_audit::AuditKey::load(key) {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::warn!(error = %e, "alerts: cannot load the audit key");
+            return;
+        }
+    };
+    match belay_audit::verify_store(db, &key).await {
+        Ok(report) => {
+            if let Some(problem) = &report.problem {
+                tracing::error!(seq = problem.seq, detail = %problem.detail, "the audit chain fails verification");
+            }
+            evaluator.observe_state(
+                Signal::AuditChainBroken,
+                report.problem.map(|_| "*".to_owned()),
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "alerts: cannot verify the audit chain"),
+    }
+}
+
+/// [`spawn`], also checking the state signals against `watched`.
+pub fn spawn_watching(
+    spec: AlertsSpec,
+    audit: &AuditLog,
+    watched: Watched,
     shutdown: CancellationToken,
 ) -> Result<OpenIncidents, crate::Error> {
     spec.validate()?;
@@ -89,6 +167,7 @@ pub fn spawn(
     let shared = open.clone();
     tokio::spawn(async move {
         let mut evaluator = Evaluator::new(&spec);
+        let mut verified = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
@@ -101,6 +180,7 @@ pub fn spawn(
                     Err(RecvError::Closed) => return,
                 },
                 _ = tick.tick() => {
+                    observe_states(&mut evaluator, &watched, &mut verified).await;
                     for notice in evaluator.tick(chrono::Utc::now()) {
                         tracing::warn!(rule = %notice.rule, group = %notice.group, status = ?notice.status, value = notice.value, "alert");
                         for (hook, why) in deliver(&http, &spec.webhooks_of(&notice.rule), &notice).await {

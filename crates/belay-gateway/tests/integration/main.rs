@@ -3,6 +3,7 @@
 
 mod admission;
 mod audit;
+mod blocks;
 mod config;
 mod credentials;
 mod edge;

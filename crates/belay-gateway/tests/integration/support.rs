@@ -160,8 +160,18 @@ pub(crate) async fn gateway_with(
     chain: Chain,
     wrap: impl FnOnce(Router) -> Router,
 ) -> anyhow::Result<Running> {
+    gateway_with_blocks(spec, chain, None, wrap).await
+}
+
+/// [`gateway_with`], enforcing the operator blocks in `blocks`.
+pub(crate) async fn gateway_with_blocks(
+    spec: GatewaySpec,
+    chain: Chain,
+    blocks: Option<belay_gateway::BlockStore>,
+    wrap: impl FnOnce(Router) -> Router,
+) -> anyhow::Result<Running> {
     let stop = CancellationToken::new();
-    let gateway = Gateway::start(spec, chain, stop.clone())?;
+    let gateway = Gateway::start_with_stores(spec, chain, None, blocks, stop.clone())?;
     let (base, server) = serve(wrap(gateway.router())).await?;
     Ok(Running {
         gateway,

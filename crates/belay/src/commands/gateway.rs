@@ -7,7 +7,10 @@ use std::{
 
 use anyhow::Context;
 use belay_audit::AuditLog;
-use belay_gateway::{Chain, Gateway, GatewaySpec, PinStore, TransportSpec};
+use belay_gateway::{
+    BlockStore, Chain, Gateway, GatewaySpec, PinStore, TransportSpec,
+    blocks::{Block, Target},
+};
 use belay_mcp::{guard::AllowList, http};
 use clap::{Args, Subcommand};
 
@@ -64,6 +67,53 @@ pub enum GatewayCommand {
         #[arg(long, env = "BELAY_DATA_DIR", value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Block a tool of one upstream, or a user, at every gateway on this store: refused
+    /// from the next call on (a running gateway notices within a second) until unblocked.
+    Block(BlockArgs),
+    /// Lift a block made by `belay gateway block` (or the console).
+    Unblock(BlockArgs),
+    /// List the blocked tools and users.
+    Blocks {
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Folder of the state database (as for `serve`).
+        #[arg(long, env = "BELAY_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// What `belay gateway block` and `unblock` name.
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    /// The upstream whose tool it is, as in `[[gateway.upstream]]`.
+    #[arg(long, requires = "tool", conflicts_with = "user")]
+    pub upstream: Option<String>,
+    /// The tool, by its own name at the upstream (not prefixed).
+    #[arg(long, requires = "upstream")]
+    pub tool: Option<String>,
+    /// A user: token subject or user name (`preferred_username`).
+    #[arg(long, required_unless_present = "tool")]
+    pub user: Option<String>,
+    /// Why (kept with the block; `block` only).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Folder of the state database (as for `serve`).
+    #[arg(long, env = "BELAY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl BlockArgs {
+    fn target(&self) -> anyhow::Result<Target> {
+        match (&self.upstream, &self.tool, &self.user) {
+            (Some(upstream), Some(tool), None) => Ok(Target::Tool {
+                upstream: upstream.clone(),
+                tool: tool.clone(),
+            }),
+            (None, None, Some(user)) => Ok(Target::User { user: user.clone() }),
+            _ => anyhow::bail!("name a tool (--upstream U --tool T) or a user (--user NAME)"),
+        }
+    }
 }
 
 /// Arguments of `belay gateway serve`.
@@ -129,7 +179,76 @@ pub async fn run(args: GatewayArgs, config: Option<&Path>) -> anyhow::Result<()>
             }
             Ok(())
         }
+        GatewayCommand::Block(args) => {
+            let config = BelayConfig::load(config)?;
+            let target = args.target()?;
+            let blocks = open_blocks(&config, &self::data_dir(args.data_dir.clone())?)?;
+            blocks.block(&target, &cli_user(), &args.reason)?;
+            println!("blocked {target}");
+            Ok(())
+        }
+        GatewayCommand::Unblock(args) => {
+            let config = BelayConfig::load(config)?;
+            let target = args.target()?;
+            let blocks = open_blocks(&config, &self::data_dir(args.data_dir)?)?;
+            if !blocks.unblock(&target)? {
+                anyhow::bail!("{target} is not blocked (see `belay gateway blocks`)");
+            }
+            println!("unblocked {target}");
+            Ok(())
+        }
+        GatewayCommand::Blocks { json, data_dir } => {
+            let config = BelayConfig::load(config)?;
+            let blocks = open_blocks(&config, &self::data_dir(data_dir)?)?;
+            print_blocks(&blocks.list()?, json)
+        }
     }
+}
+
+/// Who blocks from the command line: the OS user, for the record.
+fn cli_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map_or_else(|_| "cli".into(), |u| format!("cli:{u}"))
+}
+
+fn print_blocks(blocks: &[Block], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(blocks)?);
+        return Ok(());
+    }
+    if blocks.is_empty() {
+        println!("nothing is blocked");
+        return Ok(());
+    }
+    let bold = anstyle::Style::new().bold();
+    let red = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Red.into()));
+    anstream::println!(
+        "{bold}{:<44} {:<20} {:<20} REASON{bold:#}",
+        "BLOCKED",
+        "BY",
+        "SINCE"
+    );
+    for block in blocks {
+        let since = chrono::DateTime::from_timestamp(block.blocked_at, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        anstream::println!(
+            "{red}{:<44}{red:#} {:<20} {:<20} {}",
+            block.target.to_string(),
+            block.blocked_by,
+            since,
+            block.reason
+        );
+    }
+    Ok(())
+}
+
+/// The operator blocks in the store of `dir` (or `[auth_server] database`).
+pub(crate) fn open_blocks(config: &BelayConfig, dir: &Path) -> anyhow::Result<BlockStore> {
+    super::create_data_dir(dir)?;
+    let db = super::auth::open_db(&config.auth_server, Some(dir.to_owned()))?;
+    BlockStore::open(db).context("cannot open the operator blocks")
 }
 
 /// The tool pins in the store of `dir` (or `[auth_server] database`).
@@ -268,9 +387,16 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
         Some(gate) => gate.admit(config.gateway.clone()).await?,
         None => config.gateway.clone(),
     };
-    let gateway = Gateway::start_with_pins(spec, chain, pins.clone(), shutdown.clone())?;
+    let blocks = open_blocks(&config, &dir)?;
+    let gateway = Gateway::start_with_stores(
+        spec,
+        chain,
+        pins.clone(),
+        Some(blocks.clone()),
+        shutdown.clone(),
+    )?;
     let reload_gate = gate.clone();
-    super::reload::watch(
+    let reload = super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),
         config.gateway.reload_poll(),
@@ -287,7 +413,8 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
     );
     let console_secret = console_secret(&config)?;
     let console_on = console_secret.is_some();
-    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
+    let alerts =
+        super::console::start_alerts(&config, audit.as_ref(), pins.clone(), &dir, &shutdown)?;
     let router = if config.gateway.auth {
         let router = gateway.protected_router(&config.resource, &base)?;
         match console_secret {
@@ -297,6 +424,8 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
                 gateway: &gateway,
                 audit: audit.clone(),
                 pins,
+                blocks: Some(blocks),
+                reload: Some(reload),
                 alerts,
                 place: belay_console::Place {
                     base_url: base.clone(),

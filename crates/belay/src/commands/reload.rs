@@ -6,6 +6,7 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -24,14 +25,27 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 /// then turned into the gateway's spec by `spec_of`) on SIGHUP and whenever the file
 /// changes (checked every `poll`), until `shutdown`. Without a file, SIGHUP reloads the
 /// environment overrides. `spec_of` may ask elsewhere (`[gateway] registry`), so it is
-/// async.
+/// async. Returns the same reload for the console's button.
 pub(crate) fn watch(
     gateway: Gateway,
     file: Option<PathBuf>,
     poll: Duration,
     spec_of: impl Fn(BelayConfig) -> SpecFuture + Send + Sync + 'static,
     shutdown: CancellationToken,
-) {
+) -> belay_console::Reload {
+    let spec_of: Arc<SpecOf> = Arc::new(spec_of);
+    let on_demand = {
+        let (gateway, file, spec_of) = (gateway.clone(), file.clone(), spec_of.clone());
+        let reload: belay_console::Reload = Arc::new(move || {
+            let (gateway, file, spec_of) = (gateway.clone(), file.clone(), spec_of.clone());
+            Box::pin(async move {
+                apply(&gateway, file.as_deref(), &*spec_of, "the console")
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
+        });
+        reload
+    };
     tokio::spawn(async move {
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
@@ -54,21 +68,26 @@ pub(crate) fn watch(
                     "the file changed"
                 }
             };
-            apply(&gateway, file.as_deref(), &spec_of, why).await;
+            let _ = apply(&gateway, file.as_deref(), &*spec_of, why).await;
         }
     });
+    on_demand
 }
+
+/// How the gateway's spec is worked out from a loaded belay.toml.
+type SpecOf = dyn Fn(BelayConfig) -> SpecFuture + Send + Sync;
 
 /// What `spec_of` returns: the gateway's spec, worked out later.
 pub(crate) type SpecFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<GatewaySpec>> + Send>>;
 
+/// Reloads once; what was applied, or why nothing was (both logged).
 async fn apply(
     gateway: &Gateway,
     file: Option<&Path>,
-    spec_of: &impl Fn(BelayConfig) -> SpecFuture,
+    spec_of: &SpecOf,
     why: &str,
-) {
+) -> anyhow::Result<String> {
     let shown = file.map_or_else(|| "the environment".into(), |f| f.display().to_string());
     let outcome = match BelayConfig::load(file) {
         Ok(config) => spec_of(config).await,
@@ -77,11 +96,15 @@ async fn apply(
     .and_then(|spec| Ok(gateway.reload(&spec)?));
     match outcome {
         Ok(report) => {
-            tracing::info!(config = %shown, trigger = why, "configuration reloaded: {report}")
+            tracing::info!(config = %shown, trigger = why, "configuration reloaded: {report}");
+            Ok(report.to_string())
         }
-        Err(e) => tracing::error!(
-            config = %shown, trigger = why,
-            "configuration NOT reloaded, the running one stays: {e:#}"
-        ),
+        Err(e) => {
+            tracing::error!(
+                config = %shown, trigger = why,
+                "configuration NOT reloaded, the running one stays: {e:#}"
+            );
+            Err(e)
+        }
     }
 }

@@ -170,12 +170,20 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
         Some(gate) => gate.admit(spec).await?,
         None => spec,
     };
-    let gateway = Gateway::start_with_pins(spec, chain, Some(pins.clone()), shutdown.clone())?;
-    let alerts = super::console::start_alerts(&config, audit.as_ref(), &shutdown)?;
+    let blocks = super::gateway::open_blocks(&config, &dir)?;
+    let gateway = Gateway::start_with_stores(
+        spec,
+        chain,
+        Some(pins.clone()),
+        Some(blocks.clone()),
+        shutdown.clone(),
+    )?;
+    let alerts =
+        super::console::start_alerts(&config, audit.as_ref(), Some(pins.clone()), &dir, &shutdown)?;
     let (auth, dir_) = (issuer.is_some(), dir.clone());
     let (internal_, base_) = (internal_base.clone(), base.clone());
     let reload_gate = gate.clone();
-    super::reload::watch(
+    let reload = super::reload::watch(
         gateway.clone(),
         config_file.map(Path::to_owned),
         poll,
@@ -201,6 +209,8 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
             gateway: &gateway,
             audit: audit.clone(),
             pins: Some(pins.clone()),
+            blocks: Some(blocks.clone()),
+            reload: Some(reload),
             alerts,
             place: belay_console::Place {
                 base_url: base.clone(),

@@ -142,3 +142,61 @@ sinks = ["file", "store"]
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[test]
+fn gateway_block_unblock_and_blocks_share_the_store_and_refuse_bad_input() -> anyhow::Result<()> {
+    let dir = fresh_dir("gateway-blocks")?;
+    let data = dir.join("data").to_string_lossy().into_owned();
+    let cli = |args: &[&str]| {
+        belay()
+            .args(["gateway"])
+            .args(args)
+            .args(["--data-dir", &data])
+            .output()
+    };
+    let blocked = cli(&[
+        "block",
+        "--upstream",
+        "files",
+        "--tool",
+        "delete_file",
+        "--reason",
+        "incident 7",
+    ])?;
+    assert!(blocked.status.success(), "{blocked:?}");
+    let blocked = cli(&["block", "--user", "mallory"])?;
+    assert!(blocked.status.success(), "{blocked:?}");
+    let listed = cli(&["blocks", "--json"])?;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout)?;
+    let kinds: Vec<&str> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["tool", "user"], "{listed:#}");
+    assert_eq!(listed[0]["reason"], "incident 7");
+    assert_eq!(listed[0]["tool"], "delete_file");
+    // A tool needs its upstream; a name must be printable; nothing named is an error.
+    for bad in [
+        &["block", "--tool", "x"][..],
+        &["block", "--user", "a\u{1b}[31mb"],
+        &["block"],
+        &["block", "--upstream", "files", "--tool", "t", "--user", "u"],
+    ] {
+        let refused = cli(bad)?;
+        assert!(!refused.status.success(), "{bad:?} was accepted");
+    }
+    let lifted = cli(&["unblock", "--upstream", "files", "--tool", "delete_file"])?;
+    assert!(lifted.status.success(), "{lifted:?}");
+    let again = cli(&["unblock", "--upstream", "files", "--tool", "delete_file"])?;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is not blocked"),
+        "{again:?}"
+    );
+    let listed = cli(&["blocks", "--json"])?;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout)?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed:#}");
+    Ok(())
+}
