@@ -100,8 +100,34 @@ pub struct Sources {
     pub reload: Option<Reload>,
     /// The open alert incidents ([`alerts::notify::spawn`]), when rules run.
     pub alerts: Option<alerts::notify::OpenIncidents>,
+    /// What `[gateway] registry` said of each upstream at the last start or reload.
+    pub registry: Option<RegistryStatus>,
     /// Cancelled when the server stops: live streams end then, so they cannot hold it up.
     pub shutdown: CancellationToken,
+}
+
+/// The registry's verdict on each upstream, kept current by whoever applies
+/// `[gateway] registry` (the gateway's start and each reload).
+pub type RegistryStatus = Arc<std::sync::RwLock<RegistryView>>;
+
+/// What the registry said at the last (re)load.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryView {
+    /// The registry read (a URL or a data folder).
+    pub location: String,
+    /// One line per configured upstream, in configuration order.
+    pub upstreams: Vec<RegistryLine>,
+}
+
+/// The registry's verdict on one upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryLine {
+    /// The upstream, as in `[[gateway.upstream]]`.
+    pub upstream: String,
+    /// Connected (approved, or served by Belay itself and not looked up).
+    pub admitted: bool,
+    /// Why, in words (`approved as NAME@VERSION`, `blocked: …`, `served by Belay`).
+    pub reason: String,
 }
 
 /// Reloads the configuration from its file: what was applied, or why nothing was.

@@ -197,6 +197,35 @@ async fn findings(inner: &Inner) -> String {
     )
 }
 
+/// The registry's verdict on each upstream, when `[gateway] registry` is set.
+fn registry_html(inner: &Inner) -> String {
+    let Some(status) = &inner.sources.registry else {
+        return String::new();
+    };
+    let view = status
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let rows: Vec<Vec<String>> = view
+        .upstreams
+        .iter()
+        .map(|line| {
+            let state = if line.admitted {
+                "<span class=\"decision allow\">connected</span>"
+            } else {
+                "<span class=\"decision deny\">refused</span>"
+            };
+            vec![escape(&line.upstream), state.into(), escape(&line.reason)]
+        })
+        .collect();
+    table(
+        "registry",
+        &format!("Registry status of each upstream ({})", view.location),
+        &["Upstream", "State", "Registry says"],
+        &rows,
+    )
+}
+
 /// `GET /ui/security`.
 pub(crate) async fn page(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     let admin = match access::admin(&inner, &headers).await {
@@ -215,6 +244,7 @@ pub(crate) async fn page(State(inner): State<Arc<Inner>>, headers: HeaderMap) ->
             }
         },
     }
+    body.push_str(&registry_html(&inner));
     body.push_str(&findings(&inner).await);
     body.push_str(
         &recent(

@@ -32,6 +32,8 @@ struct World {
     config: Arc<Mutex<String>>,
     server: belay_auth_server::AuthServer,
     db: belay_store::Db,
+    /// What `[gateway] registry` said of each upstream, as the gateway's start sets it.
+    registry: belay_console::RegistryStatus,
     _dir: tempfile::TempDir,
     stop: CancellationToken,
 }
@@ -134,6 +136,7 @@ async fn world() -> anyhow::Result<World> {
         },
         client_secret: SECRET.into(),
     };
+    let registry = belay_console::RegistryStatus::default();
     let sources = Sources {
         gateway,
         audit: Some(audit.clone()),
@@ -143,6 +146,7 @@ async fn world() -> anyhow::Result<World> {
         blocks: Some(blocks.clone()),
         reload: Some(reload),
         alerts: None,
+        registry: Some(registry.clone()),
         shutdown: stop.clone(),
     };
     let console = Console::new(&spec, place, sources)?;
@@ -167,6 +171,7 @@ async fn world() -> anyhow::Result<World> {
         config,
         server,
         db,
+        registry,
         _dir: dir,
         stop,
     })
@@ -811,5 +816,50 @@ async fn the_security_view_shows_the_latest_scan_finding_per_upstream_and_tool()
     assert!(!findings.contains("old_kind"), "only the latest per tool");
     assert!(findings.contains("&lt;b&gt;bold&lt;/b&gt;"), "escaped");
     assert!(!findings.contains("called"), "calls are not screenings");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_security_view_shows_what_the_registry_said_of_each_upstream() -> anyhow::Result<()> {
+    let w = world().await?;
+    let (_, cookie) = w.sign_in("ada", "ada-password").await?;
+    let cookie = cookie.ok_or_else(|| anyhow::anyhow!("no session"))?;
+    let (status, page) = w.get("/ui/security", &cookie).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("id=\"registry\"") && page.contains("nothing yet"),
+        "{page}"
+    );
+    *w.registry
+        .write()
+        .map_err(|_| anyhow::anyhow!("poisoned"))? = belay_console::RegistryView {
+        location: "http://127.0.0.1:8100".into(),
+        upstreams: vec![
+            belay_console::RegistryLine {
+                upstream: "weather".into(),
+                admitted: true,
+                reason: "approved as com.example/weather@1.1.0".into(),
+            },
+            belay_console::RegistryLine {
+                upstream: "notes".into(),
+                admitted: false,
+                reason: "com.example/notes: 1.0.0 blocked <script>alert(1)</script>".into(),
+            },
+        ],
+    };
+    let (_, page) = w.get("/ui/security", &cookie).await?;
+    assert!(
+        page.contains("Registry status of each upstream (http://127.0.0.1:8100)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("approved as com.example/weather@1.1.0"),
+        "{page}"
+    );
+    assert!(page.contains("decision deny\">refused"), "{page}");
+    assert!(
+        page.contains("1.0.0 blocked &lt;script&gt;") && !page.contains("<script>alert"),
+        "the registry's words are escaped"
+    );
     Ok(())
 }

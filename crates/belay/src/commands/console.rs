@@ -22,6 +22,7 @@ pub(crate) struct Mount<'a> {
     pub(crate) blocks: Option<BlockStore>,
     pub(crate) reload: Option<belay_console::Reload>,
     pub(crate) alerts: Option<belay_console::alerts::notify::OpenIncidents>,
+    pub(crate) registry: Option<belay_console::RegistryStatus>,
     pub(crate) place: Place,
     /// Admins when `[console] admins` names none (`belay up`: its demo user).
     pub(crate) default_admin: Option<&'a str>,
@@ -89,6 +90,7 @@ pub(crate) fn router(mount: Mount<'_>) -> anyhow::Result<axum::Router> {
         blocks: mount.blocks,
         reload: mount.reload,
         alerts: mount.alerts,
+        registry: mount.registry,
         shutdown: mount.shutdown,
     };
     let console = Console::new(&spec, mount.place, sources).context("cannot start the console")?;

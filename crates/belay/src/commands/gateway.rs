@@ -427,6 +427,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> anyhow::Result<()
                 blocks: Some(blocks),
                 reload: Some(reload),
                 alerts,
+                registry: gate.as_ref().map(RegistryGate::status),
                 place: belay_console::Place {
                     base_url: base.clone(),
                     resource: config.resource.clone(),

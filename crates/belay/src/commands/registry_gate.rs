@@ -451,6 +451,8 @@ pub(crate) struct RegistryGate {
     /// Upstreams Belay itself serves (`belay up`'s reference servers): not looked up.
     exempt: BTreeSet<String>,
     refused: Refused,
+    /// Every upstream's verdict, for the console's security view.
+    status: belay_console::RegistryStatus,
 }
 
 impl RegistryGate {
@@ -465,6 +467,7 @@ impl RegistryGate {
             location: location.to_owned(),
             exempt: exempt.iter().map(|s| (*s).to_owned()).collect(),
             refused: Refused::default(),
+            status: belay_console::RegistryStatus::default(),
         }))
     }
 
@@ -473,8 +476,14 @@ impl RegistryGate {
     pub(crate) async fn admit(&self, mut spec: GatewaySpec) -> anyhow::Result<GatewaySpec> {
         let mut refused = BTreeMap::new();
         let mut admitted = Vec::new();
+        let mut lines = Vec::new();
         for upstream in spec.upstreams {
             if self.exempt.contains(&upstream.name) {
+                lines.push(belay_console::RegistryLine {
+                    upstream: upstream.name.clone(),
+                    admitted: true,
+                    reason: "served by Belay itself (not looked up)".into(),
+                });
                 admitted.push(upstream);
                 continue;
             }
@@ -488,6 +497,11 @@ impl RegistryGate {
                         upstream.name, self.location
                     )
                 })?;
+            lines.push(belay_console::RegistryLine {
+                upstream: upstream.name.clone(),
+                admitted: verdict.is_approved(),
+                reason: verdict.reason(),
+            });
             if verdict.is_approved() {
                 tracing::info!(upstream = %upstream.name, "registry: {}", verdict.reason());
                 admitted.push(upstream);
@@ -501,7 +515,16 @@ impl RegistryGate {
         }
         spec.upstreams = admitted;
         *self.refused.write().unwrap_or_else(|e| e.into_inner()) = refused;
+        *self.status.write().unwrap_or_else(|e| e.into_inner()) = belay_console::RegistryView {
+            location: self.location.clone(),
+            upstreams: lines,
+        };
         Ok(spec)
+    }
+
+    /// Every upstream's verdict at the last [`Self::admit`], kept current.
+    pub(crate) fn status(&self) -> belay_console::RegistryStatus {
+        Arc::clone(&self.status)
     }
 
     /// `router` answering a refused upstream's endpoint (`/servers/NAME/…`) with 403 and
@@ -649,6 +672,70 @@ mod tests {
                 "{command} {args}: {verdict:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn admit_keeps_every_upstreams_verdict_for_the_console() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("belay-gate-status-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let store = RegistryStore::open(belay_store::Db::open(&dir.join("belay.db"))?)?;
+        let guard = belay_guard::MetadataGuard::new()?;
+        for (name, status) in [
+            ("com.example/stock", Status::Approved),
+            ("com.example/bad", Status::Blocked),
+        ] {
+            let document =
+                serde_json::json!({ "name": name, "description": "D.", "version": "1.0.0" });
+            store
+                .publish(belay_registry::Submission {
+                    scan: belay_registry::scan_document(&guard, &document),
+                    document,
+                    publisher: "client:ci".into(),
+                    provenance: None,
+                })
+                .await?;
+            let review = belay_registry::Review {
+                actor: "cli:test".into(),
+                override_reason: None,
+            };
+            store.set_status(name, "1.0.0", status, &review).await?;
+        }
+        let stdio = "transport = { type = \"stdio\", command = \"true\" }";
+        let spec = belay_gateway::check(&format!(
+            "[gateway]\nregistry = \"{}\"\n\
+             [[gateway.upstream]]\nname = \"stock\"\nregistry_name = \"com.example/stock\"\n{stdio}\n\
+             [[gateway.upstream]]\nname = \"bad\"\nregistry_name = \"com.example/bad\"\n{stdio}\n\
+             [[gateway.upstream]]\nname = \"own\"\n{stdio}\n",
+            dir.display()
+        ))?;
+        let gate = RegistryGate::of(&spec, &["own"])?.ok_or_else(|| anyhow::anyhow!("no gate"))?;
+        let status = gate.status();
+        let admitted = gate.admit(spec).await?;
+        let names: Vec<&str> = admitted.upstreams.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["stock", "own"]);
+        let view = status
+            .read()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        assert_eq!(view.location, dir.display().to_string());
+        let lines: Vec<(&str, bool)> = view
+            .upstreams
+            .iter()
+            .map(|l| (l.upstream.as_str(), l.admitted))
+            .collect();
+        assert_eq!(lines, [("stock", true), ("bad", false), ("own", true)]);
+        assert!(
+            view.upstreams[0].reason.contains("com.example/stock@1.0.0"),
+            "{view:?}"
+        );
+        assert!(view.upstreams[1].reason.contains("blocked"), "{view:?}");
+        assert!(
+            view.upstreams[2].reason.contains("not looked up"),
+            "{view:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 
     #[test]

@@ -212,6 +212,7 @@ pub async fn run(args: UpArgs, config_file: Option<&Path>) -> anyhow::Result<()>
             blocks: Some(blocks.clone()),
             reload: Some(reload),
             alerts,
+            registry: gate.as_ref().map(RegistryGate::status),
             place: belay_console::Place {
                 base_url: base.clone(),
                 resource: resource.clone(),
