@@ -51,6 +51,11 @@ pub enum Signal {
     /// approval (rug-pull pinning holds it back), one incident per `upstream/tool`,
     /// resolved when approved (or the upstream goes back to the pinned definition).
     UnapprovedTool,
+    /// A state, not a count: a tool that an upstream already known started listing later
+    /// (pinned on first sight, trusted on first use) within the last `window_secs`, one
+    /// incident per `upstream/tool`, resolved when the window has passed. The tools of an
+    /// upstream's first list do not count.
+    NewTool,
     /// A state, not a count: the audit store's hash chain fails verification (checked
     /// every `window_secs`, at least every 10 s); resolved when it verifies again.
     AuditChainBroken,
@@ -60,7 +65,10 @@ impl Signal {
     /// Whether the signal is a state the runner checks ([`Evaluator::observe_state`])
     /// rather than audit records counted over a window.
     pub fn is_state(self) -> bool {
-        matches!(self, Self::UnapprovedTool | Self::AuditChainBroken)
+        matches!(
+            self,
+            Self::UnapprovedTool | Self::NewTool | Self::AuditChainBroken
+        )
     }
 }
 
@@ -260,7 +268,7 @@ fn matches(signal: Signal, e: &AuditEvent) -> bool {
             .iter()
             .any(|v| v.action == "blocked" || v.action == "hidden"),
         Signal::GuardDetection => !e.guard.is_empty(),
-        Signal::UnapprovedTool | Signal::AuditChainBroken => false,
+        Signal::UnapprovedTool | Signal::NewTool | Signal::AuditChainBroken => false,
     }
 }
 

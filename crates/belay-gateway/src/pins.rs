@@ -17,7 +17,8 @@ use belay_store::{
 use crate::Error;
 
 /// Migration steps of component `gateway_pins`. Append-only.
-const STEPS: &[&str] = &[r"
+const STEPS: &[&str] = &[
+    r"
 CREATE TABLE gateway_pins (
     upstream            TEXT NOT NULL,
     tool                TEXT NOT NULL,
@@ -34,7 +35,11 @@ CREATE TABLE gateway_pin_generation (
     generation INTEGER NOT NULL
 );
 INSERT INTO gateway_pin_generation (id, generation) VALUES (1, 0);
-"];
+",
+    // When a tool was first seen, which an approval (moving `pinned_at`) does not change:
+    // a tool an upstream adds later is told apart from its first list (alerts' `new_tool`).
+    r"ALTER TABLE gateway_pins ADD COLUMN first_seen INTEGER;",
+];
 
 /// What a tool's definition is against its pin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +68,9 @@ pub struct Pin {
     pub definition: String,
     /// When it was pinned or last approved (Unix seconds).
     pub pinned_at: i64,
+    /// When it was first seen (Unix seconds); unknown for pins made before this was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<i64>,
     /// A different definition the upstream now lists, waiting for approval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingChange>,
@@ -128,8 +136,8 @@ impl PinStore {
                     None => {
                         tx.execute(
                             "INSERT INTO gateway_pins
-                                 (upstream, tool, fingerprint, definition, pinned_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                                 (upstream, tool, fingerprint, definition, pinned_at, first_seen)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                             params![upstream, tool, fingerprint, definition, now()],
                         )?;
                         PinCheck::Pinned
@@ -168,7 +176,8 @@ impl PinStore {
             .call_blocking(|c| {
                 let mut statement = c.prepare(
                     "SELECT upstream, tool, fingerprint, definition, pinned_at,
-                            pending_fingerprint, pending_definition, pending_since
+                            pending_fingerprint, pending_definition, pending_since,
+                            first_seen
                      FROM gateway_pins ORDER BY upstream, tool",
                 )?;
                 let rows = statement.query_map([], |r| {
@@ -186,6 +195,7 @@ impl PinStore {
                         fingerprint: r.get(2)?,
                         definition: r.get(3)?,
                         pinned_at: r.get(4)?,
+                        first_seen: r.get(8)?,
                         pending,
                     })
                 })?;

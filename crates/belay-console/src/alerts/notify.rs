@@ -120,6 +120,15 @@ async fn observe_states(
             Err(e) => tracing::warn!(error = %e, "alerts: cannot read the tool pins"),
         }
     }
+    if let (Some(window), Some(pins)) = (evaluator.windows_of(Signal::NewTool), &watched.pins) {
+        match pins.list(false) {
+            Ok(all) => {
+                let now = chrono::Utc::now().timestamp();
+                evaluator.observe_state(Signal::NewTool, new_tools(&all, now, window));
+            }
+            Err(e) => tracing::warn!(error = %e, "alerts: cannot read the tool pins"),
+        }
+    }
     let Some(window) = evaluator.windows_of(Signal::AuditChainBroken) else {
         return;
     };
@@ -151,6 +160,30 @@ async fn observe_states(
         }
         Err(e) => tracing::warn!(error = %e, "alerts: cannot verify the audit chain"),
     }
+}
+
+/// How long after an upstream's first tool its other tools still count as its first list.
+const FIRST_LIST_SECS: i64 = 10;
+
+/// `upstream/tool` of each tool first seen within `window_secs` of `now` that its upstream
+/// listed later than its first list (a tool added to a server already in use).
+fn new_tools(pins: &[belay_gateway::pins::Pin], now: i64, window_secs: u64) -> Vec<String> {
+    let mut first_list: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for pin in pins {
+        if let Some(seen) = pin.first_seen {
+            let earliest = first_list.entry(pin.upstream.as_str()).or_insert(seen);
+            *earliest = (*earliest).min(seen);
+        }
+    }
+    let since = now.saturating_sub(i64::try_from(window_secs).unwrap_or(i64::MAX));
+    pins.iter()
+        .filter_map(|pin| {
+            let seen = pin.first_seen?;
+            let earliest = *first_list.get(pin.upstream.as_str())?;
+            (seen >= since && seen > earliest + FIRST_LIST_SECS)
+                .then(|| format!("{}/{}", pin.upstream, pin.tool))
+        })
+        .collect()
 }
 
 /// [`spawn`], also checking the state signals against `watched`.
@@ -201,6 +234,96 @@ pub fn spawn_watching(
 mod tests {
     use super::*;
     use crate::alerts::{RuleSpec, Signal, sample};
+
+    fn pin(upstream: &str, tool: &str, first_seen: Option<i64>) -> belay_gateway::pins::Pin {
+        belay_gateway::pins::Pin {
+            upstream: upstream.into(),
+            tool: tool.into(),
+            fingerprint: String::new(),
+            definition: String::new(),
+            pinned_at: first_seen.unwrap_or(0),
+            first_seen,
+            pending: None,
+        }
+    }
+
+    #[test]
+    fn a_tool_added_to_a_known_upstream_is_new_for_one_window() {
+        let now = 1_000_000;
+        let pins = [
+            // The first list of `mail` hours ago, and of `fresh` just now (a new upstream).
+            pin("mail", "send", Some(now - 10_000)),
+            pin("mail", "read", Some(now - 9_995)),
+            pin("fresh", "a", Some(now - 5)),
+            pin("fresh", "b", Some(now - 2)),
+            // Added to `mail` later: a minute ago, and an hour ago.
+            pin("mail", "forward_all", Some(now - 60)),
+            pin("mail", "old_addition", Some(now - 3_600)),
+            // Pinned before first sightings were kept.
+            pin("legacy", "x", None),
+        ];
+        assert_eq!(new_tools(&pins, now, 300), ["mail/forward_all"]);
+        assert_eq!(
+            new_tools(&pins, now, 7_200),
+            ["mail/forward_all", "mail/old_addition"]
+        );
+        assert!(
+            new_tools(&pins, now + 400, 300).is_empty(),
+            "the window passed"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_runner_opens_and_resolves_a_new_tool_incident_from_the_pins() -> anyhow::Result<()>
+    {
+        let db = belay_store::Db::in_memory()?;
+        let pins = PinStore::open(db.clone())?;
+        pins.check("mail", "send", "f1", "{}").await?;
+        // The upstream's first list was a minute ago; `forward_all` appears now.
+        db.call_blocking(|c| {
+            c.execute("UPDATE gateway_pins SET first_seen = first_seen - 60", [])
+        })?;
+        pins.check("mail", "forward_all", "f2", "{}").await?;
+        let rule = RuleSpec {
+            name: "new-tools".into(),
+            when: Signal::NewTool,
+            threshold: 0.0,
+            window_secs: 30,
+            per: crate::alerts::Group::All,
+            min_requests: 0,
+            webhooks: Vec::new(),
+        };
+        let spec = AlertsSpec {
+            rule: vec![rule],
+            ..AlertsSpec::default()
+        };
+        let mut evaluator = Evaluator::new(&spec);
+        let watched = Watched {
+            pins: Some(pins.clone()),
+            ..Watched::default()
+        };
+        let mut verified = None;
+        observe_states(&mut evaluator, &watched, &mut verified).await;
+        let fired = evaluator.tick(chrono::Utc::now());
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(
+            (fired[0].group.as_str(), fired[0].status),
+            ("mail/forward_all", Status::Firing)
+        );
+        observe_states(&mut evaluator, &watched, &mut verified).await;
+        assert!(
+            evaluator.tick(chrono::Utc::now()).is_empty(),
+            "once per incident"
+        );
+        db.call_blocking(|c| {
+            c.execute("UPDATE gateway_pins SET first_seen = first_seen - 60", [])
+        })?;
+        observe_states(&mut evaluator, &watched, &mut verified).await;
+        let resolved = evaluator.tick(chrono::Utc::now());
+        assert_eq!(resolved.len(), 1, "{resolved:?}");
+        assert_eq!(resolved[0].status, Status::Resolved);
+        Ok(())
+    }
 
     #[test]
     fn each_format_carries_the_rule_and_the_status() {
