@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Error,
     chain::{CallContext, Chain, Decide, Decision},
+    pins::{now, store_error},
     server::Hub,
     upstream_client::Change,
 };
@@ -137,16 +138,6 @@ struct Snapshot {
 pub struct BlockStore {
     db: Db,
     snapshot: Arc<RwLock<Snapshot>>,
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn store_error(e: belay_store::Error) -> Error {
-    Error::Store(e.to_string())
 }
 
 fn read_generation(c: &rusqlite::Connection) -> rusqlite::Result<i64> {

@@ -93,13 +93,14 @@ pub struct PinStore {
     db: Db,
 }
 
-fn now() -> i64 {
+/// Now, in Unix seconds (as the pin and block stores keep times).
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn store_error(e: belay_store::Error) -> Error {
+pub(crate) fn store_error(e: belay_store::Error) -> Error {
     Error::Store(e.to_string())
 }
 
