@@ -199,10 +199,17 @@ impl Protection {
     /// under `belay up`): only the path-suffixed metadata route is added, since the root
     /// one can describe a single resource.
     pub fn protect_shared_origin(&self, router: Router) -> Router {
+        router
+            .layer(self.clone())
+            .merge(self.shared_origin_metadata_router())
+    }
+
+    /// The metadata routes of [`protect_shared_origin`](Self::protect_shared_origin): only
+    /// the path-suffixed one.
+    pub fn shared_origin_metadata_router(&self) -> Router {
         // The root path comes first; a server at the origin's root has only that one.
         let skip = usize::from(self.0.metadata_paths.len() > 1);
-        let suffixed = &self.0.metadata_paths[skip..];
-        router.layer(self.clone()).merge(self.routes(suffixed))
+        self.routes(&self.0.metadata_paths[skip..])
     }
 
     /// Just the metadata routes.

@@ -4,8 +4,7 @@
 #![allow(deprecated)] // Sampling and logging are deprecated by SEP-2577 but servers still use them.
 
 use std::{
-    collections::{HashMap, HashSet},
-    io::IsTerminal,
+    collections::HashMap,
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicU8, Ordering},
@@ -19,13 +18,19 @@ use rmcp::{
         ClientCapabilities, ClientConfig, ContextInclusion, CreateMessageRequestParams,
         CreateMessageResult, CustomNotification, ElicitRequestParams, ElicitResult,
         ElicitationAction, ElicitationCapability, ErrorCode, FormElicitationCapability,
-        Implementation, LoggingLevel, LoggingMessageNotificationParam, NumberOrString,
-        ProgressNotificationParam, ProgressToken, Role, SamplingCapability, SamplingMessage,
-        UrlElicitationCapability,
+        Implementation, LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam,
+        Role, SamplingCapability, SamplingMessage, UrlElicitationCapability,
     },
     service::{NotificationContext, RequestContext},
 };
 use serde::Serialize;
+
+mod progress;
+mod url_elicitation;
+
+pub use url_elicitation::{
+    DEFAULT_URL_WAIT, URL_ELICITATION_REQUIRED, UrlRequest, UrlWaits, url_requests,
+};
 
 use crate::{
     form,
@@ -132,38 +137,6 @@ pub fn context_lines(
 
 /// The longest an elicitation id is kept (a server's id is untrusted input).
 const MAX_ELICITATION_ID: usize = 256;
-/// The most progress bars one tool call may draw.
-const MAX_BARS_PER_CALL: usize = 4;
-/// The most URL elicitations waited for at once: a server cannot grow the set without end.
-const MAX_PENDING_URLS: usize = 64;
-
-/// URL-mode elicitations by (server, elicitation id): those the person agreed to open and
-/// whose completion notice has not come yet, and those whose notice came.
-#[derive(Debug, Default)]
-pub struct UrlWaits {
-    pending: HashSet<(String, String)>,
-    done: HashSet<(String, String)>,
-}
-
-/// A page a server needs the person to visit (URL-mode elicitation), from the data of a
-/// `URLElicitationRequiredError` (-32042) answering a tool call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlRequest {
-    /// The server's id for it, named again in `notifications/elicitation/complete`.
-    pub id: String,
-    /// Where to go.
-    pub url: String,
-    /// Why, in the server's words.
-    pub message: String,
-}
-
-/// JSON-RPC error code of `URLElicitationRequiredError`: the request needs the person to
-/// visit a page first (MCP 2025-11-25, URL-mode elicitation).
-pub const URL_ELICITATION_REQUIRED: i32 = -32042;
-
-/// The default of [`Shared::with_url_wait`].
-pub const DEFAULT_URL_WAIT: Duration = Duration::from_secs(600);
-
 /// One sampling request as the transcript records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SamplingRecord {
@@ -244,188 +217,6 @@ impl Shared {
         }
     }
 
-    /// A tool call to `server` is about to be made: its progress notifications are drawn
-    /// until [`Shared::end_progress`]. (rmcp gives every request its own progress token.)
-    pub fn start_progress(&self, server: &str) {
-        if let Ok(mut progress) = self.progress.lock() {
-            progress.entry(server.to_owned()).or_default();
-        }
-    }
-
-    /// The call to `server` is over: its bars stay on the screen as they last were.
-    pub fn end_progress(&self, server: &str) {
-        let bars = self
-            .progress
-            .lock()
-            .ok()
-            .and_then(|mut p| p.remove(server))
-            .unwrap_or_default();
-        for (_, bar) in bars {
-            bar.abandon();
-        }
-    }
-
-    /// Shows one progress notification of `server`: on a terminal as a bar (one per
-    /// token), else as a line. Progress from a server with no call in flight is ignored.
-    fn show_progress(&self, server: &str, params: &ProgressNotificationParam) {
-        let message = fold(&clean(params.message.as_deref().unwrap_or_default()), 60);
-        let Ok(mut progress) = self.progress.lock() else {
-            return;
-        };
-        let Some(bars) = progress.get_mut(server) else {
-            tracing::debug!(%server, "progress with no call in flight");
-            return;
-        };
-        let fraction = params
-            .total
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(|total| (params.progress / total).clamp(0.0, 1.0))
-            .filter(|f| f.is_finite());
-        if !self.is_terminal() {
-            let amount = match fraction {
-                Some(done) => {
-                    let filled = (done * 20.0).round() as usize;
-                    format!(
-                        "[{}{}] {:.0}%",
-                        "█".repeat(filled),
-                        "·".repeat(20 - filled),
-                        done * 100.0
-                    )
-                }
-                None => format!("{}", params.progress),
-            };
-            self.screen.note(&format!("  {server} {amount} {message}"));
-            return;
-        }
-        let token = token_key(&params.progress_token);
-        let bar = match bars.iter().position(|(t, _)| *t == token) {
-            Some(index) => &bars[index].1,
-            // A server cannot fill the screen with bars.
-            None if bars.len() >= MAX_BARS_PER_CALL => return,
-            None => {
-                bars.push((token, self.new_bar(server, fraction.is_some())));
-                &bars[bars.len() - 1].1
-            }
-        };
-        match fraction {
-            Some(done) => bar.set_position((done * 1000.0).round() as u64),
-            None => bar.tick(),
-        }
-        bar.set_message(message);
-    }
-
-    fn is_terminal(&self) -> bool {
-        if self.screen.to_stderr() {
-            std::io::stderr().is_terminal()
-        } else {
-            std::io::stdout().is_terminal()
-        }
-    }
-
-    fn new_bar(&self, server: &str, bounded: bool) -> indicatif::ProgressBar {
-        let target = if self.screen.to_stderr() {
-            indicatif::ProgressDrawTarget::stderr()
-        } else {
-            indicatif::ProgressDrawTarget::stdout()
-        };
-        let template = if bounded {
-            "  {prefix} [{bar:20}] {percent:>3}% {msg}"
-        } else {
-            "  {prefix} {spinner} {msg}"
-        };
-        let style = indicatif::ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("█▌·");
-        let bar = indicatif::ProgressBar::with_draw_target(Some(1000), target).with_style(style);
-        bar.set_prefix(clean(server).into_owned());
-        bar
-    }
-
-    /// Notes that `server` will say when the page of elicitation `id` is done. False when
-    /// too many are waited for already (the elicitation is then not accepted).
-    fn expect_url(&self, server: &str, id: &str) -> bool {
-        let mut accepted = false;
-        self.urls.send_modify(|waits| {
-            if waits.pending.len() < MAX_PENDING_URLS {
-                waits.pending.insert((server.to_owned(), id.to_owned()));
-                accepted = true;
-            }
-        });
-        accepted
-    }
-
-    /// A server's `notifications/elicitation/complete`: true when it is news. A notice may
-    /// come before the person has said yes (they opened the page first), so notices for
-    /// pages not waited for yet are kept too, up to [`MAX_PENDING_URLS`].
-    fn url_done(&self, server: &str, id: &str) -> bool {
-        let key = (server.to_owned(), id.to_owned());
-        self.urls.send_if_modified(|waits| {
-            let expected = waits.pending.remove(&key);
-            if waits.done.contains(&key) || (!expected && waits.done.len() >= MAX_PENDING_URLS) {
-                return false;
-            }
-            waits.done.insert(key.clone());
-            true
-        })
-    }
-
-    /// Takes the person to the pages `server` needs before it can answer a tool call:
-    /// each URL is shown, and once the person agrees to open it, the console waits for
-    /// the server's completion notice (at most the configured time; Ctrl-C stops waiting).
-    /// `Ok` when every page is done; the error says why not, for the model or person.
-    pub async fn visit_urls(&self, server: &str, requests: &[UrlRequest]) -> Result<(), String> {
-        for request in requests {
-            if !self
-                .person
-                .open_url(server, &request.message, &request.url)
-                .await
-            {
-                return Err(format!(
-                    "the person declined to open the page {server} needs ({})",
-                    request.url
-                ));
-            }
-            if !self.expect_url(server, &request.id) {
-                return Err(format!("too many pages of {server} are waited for already"));
-            }
-            self.screen.note(&format!(
-                "  waiting for {server} to say the page is done (at most {} s; Ctrl-C stops waiting)",
-                self.url_wait.as_secs()
-            ));
-            let key = (server.to_owned(), request.id.clone());
-            let mut waits = self.urls.subscribe();
-            // The guard `wait_for` returns is dropped at once: `forget_url` writes.
-            let seen = async { waits.wait_for(|w| w.done.contains(&key)).await.map(drop) };
-            let done = tokio::select! {
-                done = tokio::time::timeout(self.url_wait, seen) => done,
-                _ = tokio::signal::ctrl_c() => {
-                    self.forget_url(&key);
-                    return Err(format!("the person stopped waiting for the page of {server}"));
-                }
-            };
-            self.forget_url(&key);
-            match done {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => return Err("the console is closing".into()),
-                Err(_) => {
-                    return Err(format!(
-                        "{server} did not say the page was done within {} s ({})",
-                        self.url_wait.as_secs(),
-                        request.url
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn forget_url(&self, key: &(String, String)) {
-        self.urls.send_modify(|waits| {
-            waits.pending.remove(key);
-            waits.done.remove(key);
-        });
-    }
-
     /// The model, if any.
     pub fn model(&self) -> Option<Arc<dyn ChatModel>> {
         self.model.read().ok().and_then(|m| m.clone())
@@ -453,13 +244,6 @@ impl Shared {
         if let Ok(mut samplings) = self.samplings.lock() {
             samplings.push(record);
         }
-    }
-}
-
-fn token_key(token: &ProgressToken) -> String {
-    match &token.0 {
-        NumberOrString::String(s) => s.to_string(),
-        NumberOrString::Number(n) => n.to_string(),
     }
 }
 
@@ -797,142 +581,5 @@ impl ClientHandler for ChatClient {
     }
 }
 
-/// The pages a `URLElicitationRequiredError`'s data names (`{"elicitations": [{"mode":
-/// "url", "elicitationId", "url", "message"}]}`); entries that are not URL mode or lack a
-/// field are left out, and at most [`MAX_PENDING_URLS`] are read.
-pub fn url_requests(data: Option<&serde_json::Value>) -> Vec<UrlRequest> {
-    data.and_then(|d| d.get("elicitations"))
-        .and_then(|e| e.as_array())
-        .into_iter()
-        .flatten()
-        .filter(|e| e.get("mode").and_then(|m| m.as_str()) == Some("url"))
-        .filter_map(|e| {
-            let text = |key: &str| e.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-            let id = text("elicitationId").filter(|id| id.len() <= MAX_ELICITATION_ID)?;
-            let url = text("url")?;
-            Some(UrlRequest {
-                id,
-                url,
-                message: text("message").unwrap_or_default(),
-            })
-        })
-        .take(MAX_PENDING_URLS)
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_lines_name_the_server_of_each_call() {
-        let call = |id: &str, name: &str| crate::model::ToolCall {
-            id: id.into(),
-            name: name.into(),
-            arguments: "{}".into(),
-        };
-        let messages = vec![
-            Message::System {
-                content: "secret instructions".into(),
-            },
-            Message::User {
-                content: "AAPL and Tokyo?".into(),
-            },
-            Message::Assistant {
-                content: String::new(),
-                tool_calls: vec![call("a", "get_stock_price"), call("b", "get_weather")],
-            },
-            Message::Tool {
-                tool_call_id: "a".into(),
-                content: "150.25".into(),
-            },
-            Message::Tool {
-                tool_call_id: "b".into(),
-                content: "Tokyo: mild".into(),
-            },
-        ];
-        let server_of = |name: &str| match name {
-            "get_stock_price" => Some(("stock".to_owned(), "stock.get_stock_price".to_owned())),
-            "get_weather" => Some(("weather".to_owned(), "weather.get_weather".to_owned())),
-            _ => None,
-        };
-        let lines = context_lines(&messages, &server_of);
-        let shown: Vec<(Option<&str>, &str)> = lines
-            .iter()
-            .map(|l| (l.server.as_deref(), l.text.as_str()))
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                (None, "AAPL and Tokyo?"),
-                (Some("stock"), "called stock.get_stock_price({})"),
-                (Some("weather"), "called weather.get_weather({})"),
-                (Some("stock"), "stock.get_stock_price → 150.25"),
-                (Some("weather"), "weather.get_weather → Tokyo: mild"),
-            ]
-        );
-    }
-
-    /// Someone who opens every page and answers nothing else.
-    struct Opener;
-
-    #[async_trait::async_trait]
-    impl Person for Opener {
-        async fn approve_sampling(&self, _: &str, _: &str) -> Approval {
-            Approval::Refuse
-        }
-        async fn fill_form(&self, _: &str, _: &str, _: &[form::Field]) -> FormAnswer {
-            FormAnswer::Cancel
-        }
-        async fn open_url(&self, _: &str, _: &str, _: &str) -> bool {
-            true
-        }
-    }
-
-    #[tokio::test]
-    async fn a_notice_before_the_yes_is_not_lost_and_strangers_are_bounded() {
-        let shared = Shared::with_url_wait(
-            None,
-            Arc::new(Opener),
-            Screen::new(true),
-            false,
-            Duration::from_secs(5),
-        );
-        // The person opened the page before saying yes: its notice came first.
-        assert!(shared.url_done("s", "a"));
-        let page = UrlRequest {
-            id: "a".into(),
-            url: "https://x/a".into(),
-            message: String::new(),
-        };
-        let started = Instant::now();
-        assert_eq!(shared.visit_urls("s", &[page]).await, Ok(()));
-        assert!(started.elapsed() < Duration::from_secs(1));
-        // A server sending notices for pages nobody asked about fills a bounded set only.
-        for n in 0..1000 {
-            shared.url_done("s", &n.to_string());
-        }
-        assert!(shared.urls.borrow().done.len() <= MAX_PENDING_URLS);
-    }
-
-    #[test]
-    fn url_elicitations_are_read_from_the_error_data() {
-        let data = serde_json::json!({"elicitations": [
-            {"mode": "url", "elicitationId": "a", "url": "https://x/a", "message": "Link"},
-            {"mode": "form", "elicitationId": "b", "url": "https://x/b"},
-            {"mode": "url", "url": "https://x/no-id"},
-            {"mode": "url", "elicitationId": "x".repeat(300), "url": "https://x/long"},
-            "junk"
-        ]});
-        assert_eq!(
-            url_requests(Some(&data)),
-            [UrlRequest {
-                id: "a".into(),
-                url: "https://x/a".into(),
-                message: "Link".into()
-            }]
-        );
-        assert!(url_requests(None).is_empty());
-        assert!(url_requests(Some(&serde_json::json!([1]))).is_empty());
-    }
-}
+mod tests;

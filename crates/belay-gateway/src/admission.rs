@@ -20,11 +20,10 @@
 use std::{borrow::Cow, sync::Arc};
 
 use axum::{
-    Router,
     body::{Body, Bytes},
     extract::{Request, State},
     http::{HeaderValue, StatusCode, header},
-    middleware::{self, Next},
+    middleware::Next,
     response::Response,
 };
 use rmcp::{ErrorData, RoleServer, model::JsonObject, service::RequestContext};
@@ -37,7 +36,7 @@ use crate::{
     http_limits::{buffered, refusal},
     listen,
     server::{Hub, call_context},
-    spec::RateLimitStatus,
+    spec::{HttpLimitsSpec, RateLimitStatus},
     tasks,
 };
 
@@ -73,25 +72,25 @@ fn same_request(admitted: &CallContext, handled: &CallContext) -> bool {
         && admitted.target == handled.target
 }
 
-/// Wraps one endpoint (`scope`) with the front's reading of requests (see the module),
-/// answering a rate-limited request as `status` says.
-pub(crate) fn layer(
-    router: Router,
+/// One endpoint's front (see the module): its upstreams (`scope`), how a rate-limited
+/// request is answered (`status`), and the body limit its reads run under.
+#[derive(Clone)]
+pub(crate) struct Front {
     hub: Arc<Hub>,
     scope: Scope,
     status: RateLimitStatus,
-) -> Router {
-    router.layer(middleware::from_fn_with_state(
-        Endpoint { hub, scope, status },
-        admit,
-    ))
+    max_body_bytes: usize,
 }
 
-#[derive(Clone)]
-struct Endpoint {
-    hub: Arc<Hub>,
-    scope: Scope,
-    status: RateLimitStatus,
+impl Front {
+    pub(crate) fn new(hub: Arc<Hub>, scope: Scope, http: &HttpLimitsSpec) -> Self {
+        Self {
+            hub,
+            scope,
+            status: http.rate_limit_status,
+            max_body_bytes: http.max_body_bytes,
+        }
+    }
 }
 
 /// A JSON-RPC request, its `params` left unparsed until its method says what they are.
@@ -134,11 +133,11 @@ struct Reference {
 
 /// Reads one request (see the module); a rate-limited one becomes a 429 when the endpoint
 /// answers so, a listen stream whose resources cannot be followed gets its error.
-async fn admit(State(endpoint): State<Endpoint>, request: Request, next: Next) -> Response {
+pub(crate) async fn admit(State(endpoint): State<Front>, request: Request, next: Next) -> Response {
     if request.method() != http::Method::POST {
         return next.run(request).await;
     }
-    let (mut parts, mut bytes) = match buffered(request).await {
+    let (mut parts, mut bytes) = match buffered(request, endpoint.max_body_bytes).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
@@ -190,7 +189,7 @@ fn too_many(id: &Value, refused: &Refusal, secs: u64) -> Response {
     response
 }
 
-impl Endpoint {
+impl Front {
     /// The chain's view of a request for `method`; `None` for a method the chain does not
     /// admit here, a name no upstream serves (the handler answers that), or a retry with a
     /// `requestState`.

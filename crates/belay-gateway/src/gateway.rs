@@ -14,11 +14,10 @@ use crate::{
     blocks::{self, BlockStore},
     chain::Chain,
     guardrails::{Reporting, UpstreamGuard},
-    http_limits,
     pins::PinStore,
     reload::{Reloaded, Reloader},
     roster::Roster,
-    routes::{Edge, Table},
+    routes::{SignIn, Table},
     server::Hub,
     spec::{GatewaySpec, HttpLimitsSpec},
     token_failures,
@@ -369,23 +368,17 @@ impl Gateway {
     /// Every endpoint (see [`Self::protected_router`] for the same behind OAuth), and
     /// the metrics endpoint (`[gateway.metrics]`).
     pub fn router(&self) -> Router {
-        // Without an edge, building an endpoint cannot fail.
-        let mcp = self.mcp_router(None).unwrap_or_else(|e| {
+        // Without sign-in, building an endpoint cannot fail.
+        let mcp = self.mcp_router(SignIn::Open).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot route the upstreams' endpoints");
-            self.federated_endpoint()
+            Router::new()
         });
         self.with_metrics(mcp)
     }
 
-    fn mcp_router(&self, edge: Option<Edge>) -> Result<Router, Error> {
-        Ok(self.federated_endpoint().merge(self.upstream_routes(edge)?))
-    }
-
-    /// Adds `[gateway.http]`'s header check around `router` (before authentication: a
-    /// token is a header too), then the metrics route outside every layer (Prometheus
-    /// brings no token).
+    /// `router` and the metrics route, which is outside every layer (Prometheus brings no
+    /// token).
     fn with_metrics(&self, router: Router) -> Router {
-        let router = http_limits::outer(router, &self.http);
         match &self.metrics {
             Some(metrics) => router.merge(metrics.clone()),
             None => router,
@@ -406,8 +399,8 @@ impl Gateway {
         base_url: &str,
     ) -> Result<Router, Error> {
         let base = base_url.trim_end_matches('/');
-        // The token check reads bodies (for scopes) before the gateway's own body limit
-        // layer: it must not read more than that limit.
+        // The token check reads bodies (for scopes) before admission does: it must not
+        // read more than the gateway's limit.
         let resource = &belay_auth::ResourceSpec {
             max_body_bytes: self.http.max_body_bytes,
             ..resource.clone()
@@ -421,21 +414,14 @@ impl Gateway {
                 metadata = %protection.metadata_url(),
                 "gateway requires sign-in (one resource for every endpoint)"
             );
-            return Ok(self.with_metrics(protection.protect(self.mcp_router(None)?)));
+            let metadata = protection.metadata_router();
+            let router = self.mcp_router(SignIn::Shared(protection))?;
+            return Ok(self.with_metrics(router.merge(metadata)));
         }
-        let (streamable, legacy) = self.federated_transports();
-        let protect = |router: Router, path: &str| -> Result<Router, Error> {
-            let protection = belay_auth::Protection::new(resource, &format!("{base}{path}"))?
-                .on_refusal(token_failures::hook(self.hub.chain.audit.clone(), ""));
-            Ok(protection.protect_shared_origin(router))
-        };
-        let edge = Edge {
+        let router = self.mcp_router(SignIn::PerEndpoint {
             resource: resource.clone(),
             base: base.to_owned(),
-        };
-        let router = protect(streamable, "/mcp")?
-            .merge(protect(legacy, "/sse")?)
-            .merge(self.upstream_routes(Some(edge))?);
+        })?;
         tracing::info!(issuer = %resource.issuer, base = %base, "gateway requires sign-in (each endpoint its own resource)");
         Ok(self.with_metrics(router))
     }

@@ -6,18 +6,10 @@
 //! runs from the end of the request head, so it bounds every layer that reads the body,
 //! authentication's scope check included (see [`HttpLimitsSpec::server_options`]).
 //!
-//! The layers, outermost first (see [`crate::Gateway::router`]):
-//!
-//! 1. [`check_headers`]: 431 when the header names and values add up to too much. Before
-//!    authentication, as it costs nothing and a token is itself a header.
-//! 2. authentication (`belay_auth::Protection`), when the gateway requires it;
-//! 3. [`buffer_body`]: 413 when the body is too large. After authentication, so an
-//!    anonymous client cannot make the gateway hold megabytes. tower-http's body limit
-//!    answers 413 in plain text, so it does not fit; and the rate limiter below needs the
-//!    body buffered anyway.
-//! 4. admission ([`crate::admission`]): the chain's authentication, policy and rate limit,
-//!    once, before rmcp answers 200, so that a rate-limited request can still be a 429 with
-//!    `Retry-After` (see [`crate::chain`] on why the chain itself cannot).
+//! Where each limit sits among the gateway's layers, and why: [`crate::stack`]. A body
+//! over the limit is refused by [`check_headers`] when its length is announced, and by
+//! [`buffered`] (reading under tower-http's body limit) when it is streamed: tower-http
+//! answers an announced one itself in plain text, which is why the header check comes first.
 //!
 //! Slow clients at the connection level (headers or bodies dribbled in, idle keep-alive
 //! connections, too many connections from one address) are the server loop's:
@@ -26,15 +18,13 @@
 use std::time::Duration;
 
 use axum::{
-    Router,
-    body::{Body, Bytes},
+    body::Bytes,
     extract::{Request, State},
     http::{HeaderValue, StatusCode, header},
-    middleware::{self, Next},
+    middleware::Next,
     response::Response,
 };
 use belay_mcp::http::{HttpServerOptions, SettingNames};
-use futures::StreamExt;
 use rmcp::{ErrorData, model::ErrorCode};
 use serde_json::Value;
 
@@ -65,20 +55,20 @@ impl HttpLimitsSpec {
     }
 }
 
-/// Wraps `router` with the header size check (the outermost layer).
-pub(crate) fn outer(router: Router, spec: &HttpLimitsSpec) -> Router {
-    router.layer(middleware::from_fn_with_state(
-        (spec.max_header_bytes, spec.max_body_bytes),
-        check_headers,
-    ))
+/// The limits [`check_headers`] applies.
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    max_header_bytes: usize,
+    max_body_bytes: usize,
 }
 
-/// Wraps `router` with the body size limit.
-pub(crate) fn body_limits(router: Router, spec: &HttpLimitsSpec) -> Router {
-    router.layer(middleware::from_fn_with_state(
-        spec.max_body_bytes,
-        buffer_body,
-    ))
+impl Limits {
+    pub(crate) fn of(spec: &HttpLimitsSpec) -> Self {
+        Self {
+            max_header_bytes: spec.max_header_bytes,
+            max_body_bytes: spec.max_body_bytes,
+        }
+    }
 }
 
 /// A JSON-RPC error response to request `id`; `close` asks the client to open a new
@@ -98,12 +88,14 @@ fn invalid(status: StatusCode, message: String) -> Response {
     refusal(status, &Value::Null, &error, true)
 }
 
-/// 431 when the request's header names and values add up to more than the limit.
-async fn check_headers(
-    State((max, max_body)): State<(usize, usize)>,
+/// 431 when the request's header names and values add up to more than the limit; 413 when
+/// it announces a body over the limit.
+pub(crate) async fn check_headers(
+    State(limits): State<Limits>,
     request: Request,
     next: Next,
 ) -> Response {
+    let (max, max_body) = (limits.max_header_bytes, limits.max_body_bytes);
     let size: usize = request
         .headers()
         .iter()
@@ -137,47 +129,6 @@ fn declared_length(request: &Request) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-/// Reads the whole body within the size limit (the server loop bounds the time), and
-/// passes it on buffered.
-async fn buffer_body(State(max): State<usize>, request: Request, next: Next) -> Response {
-    if let Some(size) = declared_length(&request).filter(|&size| size > max as u64) {
-        tracing::info!(size, max, "request body too large");
-        return too_large(format!("request body is {size} bytes; the limit is {max}"));
-    }
-    let (parts, body) = request.into_parts();
-    let mut stream = body.into_data_stream();
-    let mut buffered = Vec::new();
-    let read = async {
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            if buffered.len() + chunk.len() > max {
-                return Ok(false);
-            }
-            buffered.extend_from_slice(&chunk);
-        }
-        Ok::<_, axum::Error>(true)
-    };
-    match read.await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!(max, "request body too large");
-            return too_large(format!("request body is over {max} bytes, the limit"));
-        }
-        Err(e) => {
-            tracing::debug!(error = %e, "cannot read a request body");
-            return invalid(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the request body: {e}"),
-            );
-        }
-    }
-    next.run(Request::from_parts(
-        parts,
-        Body::from(Bytes::from(buffered)),
-    ))
-    .await
-}
-
 fn too_large(what: String) -> Response {
     invalid(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -185,16 +136,40 @@ fn too_large(what: String) -> Response {
     )
 }
 
-/// The head and body of `request`, whose body [`buffer_body`] holds already (so reading it
-/// takes no time and cannot pass the limit), for a layer that reads the JSON-RPC message
-/// before rmcp; `Err` is the answer when it cannot be read.
-pub(crate) async fn buffered(request: Request) -> Result<(http::request::Parts, Bytes), Response> {
+/// The head and body of `request`, read whole. The body limit layer below which this runs
+/// (`crate::stack`) ends the read at `max_body_bytes`, and the server loop bounds its time;
+/// `Err` is the answer when it cannot be read: 413 over the limit, 400 otherwise.
+pub(crate) async fn buffered(
+    request: Request,
+    max_body_bytes: usize,
+) -> Result<(http::request::Parts, Bytes), Response> {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => Ok((parts, bytes)),
-        Err(e) => Err(invalid(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read the request body: {e}"),
-        )),
+        Err(e) if over_limit(&e) => {
+            tracing::info!(max = max_body_bytes, "request body too large");
+            Err(too_large(format!(
+                "request body is over {max_body_bytes} bytes, the limit"
+            )))
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read a request body");
+            Err(invalid(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}"),
+            ))
+        }
     }
+}
+
+/// Whether a body read failed because the body limit layer ended it.
+fn over_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }

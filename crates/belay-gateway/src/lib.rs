@@ -37,6 +37,7 @@ mod roster;
 mod routes;
 mod server;
 pub mod spec;
+mod stack;
 mod tasks;
 pub mod token_failures;
 pub mod trace_context;

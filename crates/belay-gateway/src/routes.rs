@@ -16,24 +16,56 @@ use rmcp::model::ErrorCode;
 use tower::ServiceExt;
 
 use crate::{
-    Error, Gateway, admission, federation::Scope, http_limits, server::GatewayServer,
-    token_failures, upstream::Upstream,
+    AuditSink, Error, Gateway, federation::Scope, server::GatewayServer, stack, token_failures,
+    upstream::Upstream,
 };
 
-/// How a router's endpoints are protected: each its own resource under `base`, checked
-/// as `resource` says.
+/// How a router's endpoints are signed in to.
 #[derive(Clone)]
-pub(crate) struct Edge {
-    pub(crate) resource: belay_auth::ResourceSpec,
-    pub(crate) base: String,
+pub(crate) enum SignIn {
+    /// Not at all.
+    Open,
+    /// One resource for every endpoint (`[gateway.auth] resource` set).
+    Shared(belay_auth::Protection),
+    /// Each endpoint its own resource, its URL under `base`, checked as `resource` says
+    /// (an upstream's own `scopes` replacing the resource's).
+    PerEndpoint {
+        resource: belay_auth::ResourceSpec,
+        base: String,
+    },
+}
+
+impl SignIn {
+    /// The check in front of the endpoint at `path`, whose token failures are audited under
+    /// `upstream` ("" for the federated endpoint); `scopes` replace the resource's.
+    fn protection(
+        &self,
+        audit: &Arc<dyn AuditSink>,
+        upstream: &str,
+        path: &str,
+        scopes: Option<&belay_auth::CapabilityScopes>,
+    ) -> Result<Option<belay_auth::Protection>, Error> {
+        match self {
+            Self::Open => Ok(None),
+            Self::Shared(protection) => Ok(Some(protection.clone())),
+            Self::PerEndpoint { resource, base } => {
+                let own = belay_auth::ResourceSpec {
+                    scopes: scopes.cloned().unwrap_or_else(|| resource.scopes.clone()),
+                    ..resource.clone()
+                };
+                let protection = belay_auth::Protection::new(&own, &format!("{base}{path}"))?
+                    .on_refusal(token_failures::hook(audit.clone(), upstream));
+                Ok(Some(protection))
+            }
+        }
+    }
 }
 
 /// One router's per-upstream endpoints, by upstream name.
 #[derive(Clone)]
 pub(crate) struct Table {
     entries: Arc<RwLock<HashMap<String, Router>>>,
-    /// `None`: unprotected, or protected as a whole from outside.
-    edge: Option<Edge>,
+    sign_in: SignIn,
 }
 
 impl Table {
@@ -74,10 +106,15 @@ impl Table {
                     names.sort();
                     names
                 };
-                let message = format!(
-                    "no upstream `{name}` at this gateway; upstreams: {}",
-                    known.join(", ")
-                );
+                // Upstream names are for callers who may use them: a gateway that asks for
+                // sign-in does not list them to anyone who asks for a wrong one.
+                let message = match self.sign_in {
+                    SignIn::Open => format!(
+                        "no upstream `{name}` at this gateway; upstreams: {}",
+                        known.join(", ")
+                    ),
+                    _ => format!("no upstream `{name}` at this gateway"),
+                };
                 belay_mcp::http::jsonrpc_error(
                     StatusCode::NOT_FOUND,
                     ErrorCode::INVALID_REQUEST,
@@ -89,102 +126,77 @@ impl Table {
 }
 
 impl Gateway {
-    /// `/mcp` + `/sse` + `/messages`: every upstream, prefixed, with its limits.
-    pub(crate) fn federated_endpoint(&self) -> Router {
-        let (streamable, legacy) = self.federated_transports();
-        streamable.merge(legacy)
+    /// Every endpoint behind `sign_in`: `/mcp` + `/sse` + `/messages` (every upstream,
+    /// prefixed) and each upstream's own, now and after reloads.
+    pub(crate) fn mcp_router(&self, sign_in: SignIn) -> Result<Router, Error> {
+        let paths = Paths::under("");
+        let federated = self.endpoint(Scope::Federated, &paths, &sign_in, "", None)?;
+        Ok(federated.merge(self.upstream_routes(sign_in)?))
     }
 
-    /// The federated endpoint's two transports, apart: `/mcp`, and `/sse` + `/messages`.
-    /// Behind OAuth each is its own resource: a legacy SSE client asks for a token for the
-    /// URL it was given (`…/sse`), and checks that the metadata names that URL.
-    pub(crate) fn federated_transports(&self) -> (Router, Router) {
+    /// One endpoint's two transports (Streamable HTTP at `paths.mcp`, legacy SSE at
+    /// `paths.sse` + `paths.messages`) for `scope`, each through [`stack::endpoint`]. Behind
+    /// per-endpoint sign-in each transport is its own resource: a legacy SSE client asks for
+    /// a token for the URL it was given (`…/sse`), and checks that the metadata names it.
+    fn endpoint(
+        &self,
+        scope: Scope,
+        paths: &Paths,
+        sign_in: &SignIn,
+        upstream: &str,
+        scopes: Option<&belay_auth::CapabilityScopes>,
+    ) -> Result<Router, Error> {
         let streamable = belay_mcp::http::streamable_router_with_limit(
-            GatewayServer::new(self.hub.clone(), Scope::Federated),
-            "/mcp",
+            GatewayServer::new(self.hub.clone(), scope),
+            &paths.mcp,
             false,
             self.shutdown.clone(),
             self.http.max_body_bytes,
         );
         let legacy = belay_mcp::legacy_sse::router(
-            GatewayServer::new(self.hub.clone(), Scope::Federated),
-            "/sse",
-            "/messages",
+            GatewayServer::new(self.hub.clone(), scope),
+            &paths.sse,
+            &paths.messages,
             self.shutdown.clone(),
         );
-        (
-            self.limited(streamable, Scope::Federated),
-            self.limited(legacy, Scope::Federated),
-        )
+        let audit = &self.hub.chain.audit;
+        let mut router = Router::new();
+        for (inner, path) in [(streamable, &paths.mcp), (legacy, &paths.sse)] {
+            let protection = sign_in.protection(audit, upstream, path, scopes)?;
+            if let (SignIn::PerEndpoint { .. }, Some(protection)) = (sign_in, &protection) {
+                router = router.merge(protection.shared_origin_metadata_router());
+            }
+            let stacked = stack::endpoint(inner, self.hub.clone(), scope, &self.http, protection);
+            router = router.merge(stacked);
+        }
+        Ok(router)
     }
 
-    /// Upstream `i`'s endpoint (`/servers/NAME/mcp` + `/sse` + `/messages`) with its
-    /// limits, behind `edge` if given: `…/mcp` and `…/sse` (with its `…/messages`) are each
-    /// a resource, their URL, and the upstream's `scopes` apply to both.
+    /// Upstream `i`'s endpoint (`/servers/NAME/mcp` + `/sse` + `/messages`), behind
+    /// `sign_in`; the upstream's `scopes` apply to both transports.
     fn upstream_endpoint(
         &self,
         i: usize,
         upstream: &Upstream,
-        edge: Option<&Edge>,
+        sign_in: &SignIn,
     ) -> Result<Router, Error> {
         let name = upstream.name();
-        let path = format!("/servers/{name}/mcp");
-        let sse = format!("/servers/{name}/sse");
-        let streamable = belay_mcp::http::streamable_router_with_limit(
-            GatewayServer::new(self.hub.clone(), Scope::Single(i)),
-            &path,
-            false,
-            self.shutdown.clone(),
-            self.http.max_body_bytes,
-        );
-        let legacy = belay_mcp::legacy_sse::router(
-            GatewayServer::new(self.hub.clone(), Scope::Single(i)),
-            &sse,
-            &format!("/servers/{name}/messages"),
-            self.shutdown.clone(),
-        );
-        let streamable = self.limited(streamable, Scope::Single(i));
-        let legacy = self.limited(legacy, Scope::Single(i));
-        let Some(edge) = edge else {
-            return Ok(streamable.merge(legacy));
-        };
-        let own = belay_auth::ResourceSpec {
-            scopes: upstream
-                .spec()
-                .scopes
-                .clone()
-                .unwrap_or_else(|| edge.resource.scopes.clone()),
-            ..edge.resource.clone()
-        };
-        let protect = |router: Router, path: &str| -> Result<Router, Error> {
-            let protection = belay_auth::Protection::new(&own, &format!("{}{path}", edge.base))?
-                .on_refusal(token_failures::hook(self.hub.chain.audit.clone(), name));
-            Ok(protection.protect_shared_origin(router))
-        };
-        Ok(protect(streamable, &path)?.merge(protect(legacy, &sse)?))
-    }
-
-    /// `[gateway.http]`'s body limits around one endpoint, then the front's one reading of
-    /// each request ([`admission`]: admitted once, a caller's `tasks` capability kept, a
-    /// listen stream's resources followed before it is acknowledged); inside
-    /// authentication, so the caller is known.
-    fn limited(&self, router: Router, scope: Scope) -> Router {
-        let status = self.http.rate_limit_status;
-        let router = admission::layer(router, self.hub.clone(), scope, status);
-        http_limits::body_limits(router, &self.http)
+        let paths = Paths::under(&format!("/servers/{name}"));
+        let scopes = upstream.spec().scopes.as_ref();
+        self.endpoint(Scope::Single(i), &paths, sign_in, name, scopes)
     }
 
     /// The routes of every upstream's endpoint, now and after reloads: a new [`Table`]
     /// filled with the upstreams in service and kept up to date by [`Self::reload`].
-    pub(crate) fn upstream_routes(&self, edge: Option<Edge>) -> Result<Router, Error> {
+    fn upstream_routes(&self, sign_in: SignIn) -> Result<Router, Error> {
         let table = Table {
             entries: Arc::default(),
-            edge,
+            sign_in,
         };
         for (i, upstream) in self.hub.upstreams.active() {
             table.insert(
                 upstream.name(),
-                self.upstream_endpoint(i, &upstream, table.edge.as_ref())?,
+                self.upstream_endpoint(i, &upstream, &table.sign_in)?,
             );
         }
         self.tables
@@ -211,7 +223,7 @@ impl Gateway {
     /// Routes upstream `i` in every table (a reload added or replaced it).
     pub(crate) fn route_upstream(&self, i: usize, upstream: &Upstream) -> Result<(), Error> {
         for table in self.tables() {
-            let endpoint = self.upstream_endpoint(i, upstream, table.edge.as_ref())?;
+            let endpoint = self.upstream_endpoint(i, upstream, &table.sign_in)?;
             table.insert(upstream.name(), endpoint);
         }
         Ok(())
@@ -221,6 +233,23 @@ impl Gateway {
     pub(crate) fn unroute_upstream(&self, name: &str) {
         for table in self.tables() {
             table.remove(name);
+        }
+    }
+}
+
+/// Where one endpoint's transports are served.
+struct Paths {
+    mcp: String,
+    sse: String,
+    messages: String,
+}
+
+impl Paths {
+    fn under(prefix: &str) -> Self {
+        Self {
+            mcp: format!("{prefix}/mcp"),
+            sse: format!("{prefix}/sse"),
+            messages: format!("{prefix}/messages"),
         }
     }
 }

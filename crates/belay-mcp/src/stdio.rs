@@ -16,8 +16,8 @@ pub mod decode;
 
 use futures::StreamExt;
 use rmcp::{
-    RoleServer,
-    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    ErrorData, RoleServer,
+    model::{ClientJsonRpcMessage, ErrorCode, ServerJsonRpcMessage},
     transport::Transport,
 };
 use tokio::{
@@ -125,7 +125,7 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
                 Ok(Line::Complete(line)) => line,
                 Ok(Line::TooLong) => {
                     self.reply = Some(error_line(
-                        -32600,
+                        ErrorCode::INVALID_REQUEST,
                         &format!("message longer than {MAX_LINE_BYTES} bytes was dropped"),
                     ));
                     continue;
@@ -209,14 +209,11 @@ async fn write_lines<W: AsyncWrite + Unpin>(mut output: W, mut queued: mpsc::Rec
     }
 }
 
-fn error_line(code: i32, message: &str) -> Vec<u8> {
-    let mut line = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": code, "message": message },
-    })
-    .to_string()
-    .into_bytes();
+fn error_line(code: ErrorCode, message: &str) -> Vec<u8> {
+    let error = ErrorData::new(code, message.to_owned(), None);
+    let mut line = crate::http::error_body(&serde_json::Value::Null, &error)
+        .to_string()
+        .into_bytes();
     line.push(b'\n');
     line
 }

@@ -319,3 +319,98 @@ async fn a_reload_swaps_the_limits_and_keeps_the_injected_clock() -> anyhow::Res
     assert_eq!(status, StatusCode::OK, "{text}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_streamed_body_over_the_limit_gets_413_at_every_endpoint() -> anyhow::Result<()> {
+    let (gateway, _stop) =
+        stdio_gateway("[http]\nmax_body_bytes = 4096\n", Arc::new(SystemClock)).await?;
+    let router = gateway.router();
+    // No Content-Length: the body arrives in chunks, so only reading it finds it too large.
+    let padding = "x".repeat(1024);
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "get_stock_price", "arguments": {"symbol": "AAPL", "note": padding}}});
+    let bytes = serde_json::to_vec(&call)?;
+    for path in ["/mcp", "/servers/stock/mcp", "/messages?sessionId=x"] {
+        let body = Body::from_stream(futures::stream::iter(
+            [
+                bytes.clone(),
+                bytes.clone(),
+                bytes.clone(),
+                bytes.clone(),
+                bytes.clone(),
+            ]
+            .into_iter()
+            .map(Ok::<_, std::io::Error>),
+        ));
+        let (status, headers, text) = send(&router, post(path, body)?).await?;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {text}");
+        assert_eq!(
+            header(&headers, "content-type"),
+            "application/json",
+            "{path}"
+        );
+        let refused = message(&text)?;
+        assert_eq!(refused["error"]["code"], -32600, "{path}: {text}");
+        let why = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("4096") && why.contains("[gateway.http] max_body_bytes"),
+            "{path}: {text}"
+        );
+    }
+    // A body within the limit, streamed the same way, is read whole and answered.
+    let small = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "oneshot", "version": "0"}}});
+    let small = serde_json::to_vec(&small)?;
+    let (left, right) = small.split_at(small.len() / 2);
+    let body = Body::from_stream(futures::stream::iter(
+        [left.to_vec(), right.to_vec()]
+            .into_iter()
+            .map(Ok::<_, std::io::Error>),
+    ));
+    let (status, _, text) = send(&router, post("/mcp", body)?).await?;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(
+        message(&text)?["result"]["serverInfo"].is_object(),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_upstream_name_lists_the_upstreams_only_when_no_sign_in_is_asked()
+-> anyhow::Result<()> {
+    let (gateway, _stop) = stdio_gateway("", Arc::new(SystemClock)).await?;
+    let call = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))?;
+
+    let open = gateway.router();
+    let (status, _, text) = send(&open, post("/servers/nope/mcp", call.clone())?).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    assert!(
+        text.contains("no upstream `nope`") && text.contains("stock"),
+        "{text}"
+    );
+
+    // Behind sign-in, an anonymous caller learns no upstream's name from a wrong one, with
+    // per-endpoint resources and with one resource for all.
+    let base = format!("http://{HOST}");
+    let per_endpoint = ResourceSpec {
+        issuer: "http://issuer.test".to_owned(),
+        ..ResourceSpec::default()
+    };
+    let shared = ResourceSpec {
+        resource: Some(format!("{base}/mcp")),
+        ..per_endpoint.clone()
+    };
+    for resource in [per_endpoint, shared] {
+        let router = gateway.protected_router(&resource, &base)?;
+        let (status, _, text) = send(&router, post("/servers/nope/mcp", call.clone())?).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+        assert!(text.contains("no upstream `nope`"), "{text}");
+        assert!(!text.contains("stock"), "the name leaked: {text}");
+        // The real endpoint still asks for a token.
+        let (status, _, text) = send(&router, post("/servers/stock/mcp", call.clone())?).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    }
+    Ok(())
+}

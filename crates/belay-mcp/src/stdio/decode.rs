@@ -14,7 +14,7 @@
 use std::fmt;
 
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, JsonObject, JsonRpcMessage, JsonRpcRequest,
+    ClientJsonRpcMessage, ClientRequest, ErrorCode, JsonObject, JsonRpcMessage, JsonRpcRequest,
     JsonRpcVersion2_0, Request, RequestId, RequestMetaObject,
 };
 use serde::{
@@ -26,10 +26,10 @@ use serde_json::error::Category;
 
 /// A message that cannot be served, with the JSON-RPC error to answer it with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} ({code})")]
+#[error("{message} ({})", code.0)]
 pub struct Malformed {
-    /// -32700 (not JSON) or -32600 (JSON, but not a message MCP understands).
-    pub code: i32,
+    /// Parse error (not JSON) or invalid request (JSON, but not a message MCP understands).
+    pub code: ErrorCode,
     /// What is wrong, for the client to fix.
     pub message: String,
 }
@@ -44,12 +44,12 @@ pub fn client_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Malformed> {
         // are seen: check the whole text, so that what is not JSON is always -32700.
         let (code, e) = match e.classify() {
             Category::Data => match serde_json::from_slice::<IgnoredAny>(bytes) {
-                Ok(_) => (-32600, e),
-                Err(syntax) => (-32700, syntax),
+                Ok(_) => (ErrorCode::INVALID_REQUEST, e),
+                Err(syntax) => (ErrorCode::PARSE_ERROR, syntax),
             },
-            Category::Syntax | Category::Eof | Category::Io => (-32700, e),
+            Category::Syntax | Category::Eof | Category::Io => (ErrorCode::PARSE_ERROR, e),
         };
-        let message = if code == -32700 {
+        let message = if code == ErrorCode::PARSE_ERROR {
             format!("parse error: the body is not valid JSON: {e}")
         } else {
             format!("invalid request: not a JSON-RPC 2.0 message MCP understands: {e}")
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn errors_carry_json_rpc_codes() {
-        let code = |bytes: &[u8]| client_message(bytes).err().map(|e| e.code);
+        let code = |bytes: &[u8]| client_message(bytes).err().map(|e| e.code.0);
         assert_eq!(code(b"{not json"), Some(-32700));
         assert_eq!(code(br#"{"jsonrpc": "2.0", "id": "#), Some(-32700));
         assert_eq!(code(b"\xff\xfe"), Some(-32700));
