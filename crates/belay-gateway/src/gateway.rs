@@ -419,7 +419,7 @@ impl Gateway {
             return Ok(self.with_metrics(router.merge(metadata)));
         }
         let router = self.mcp_router(SignIn::PerEndpoint {
-            resource: resource.clone(),
+            resource: Box::new(resource.clone()),
             base: base.to_owned(),
         })?;
         tracing::info!(issuer = %resource.issuer, base = %base, "gateway requires sign-in (each endpoint its own resource)");

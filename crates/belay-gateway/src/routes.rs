@@ -30,7 +30,7 @@ pub(crate) enum SignIn {
     /// Each endpoint its own resource, its URL under `base`, checked as `resource` says
     /// (an upstream's own `scopes` replacing the resource's).
     PerEndpoint {
-        resource: belay_auth::ResourceSpec,
+        resource: Box<belay_auth::ResourceSpec>,
         base: String,
     },
 }
@@ -51,7 +51,7 @@ impl SignIn {
             Self::PerEndpoint { resource, base } => {
                 let own = belay_auth::ResourceSpec {
                     scopes: scopes.cloned().unwrap_or_else(|| resource.scopes.clone()),
-                    ..resource.clone()
+                    ..(**resource).clone()
                 };
                 let protection = belay_auth::Protection::new(&own, &format!("{base}{path}"))?
                     .on_refusal(token_failures::hook(audit.clone(), upstream));

@@ -237,7 +237,11 @@ impl World {
         Ok((answer, session))
     }
 
-    pub(super) async fn get(&self, path: &str, cookie: &str) -> anyhow::Result<(StatusCode, String)> {
+    pub(super) async fn get(
+        &self,
+        path: &str,
+        cookie: &str,
+    ) -> anyhow::Result<(StatusCode, String)> {
         let response = self
             .http
             .get(self.url(path))
@@ -289,7 +293,10 @@ impl World {
     }
 
     /// The audit records of `method`.
-    pub(super) async fn actions(&self, method: &str) -> anyhow::Result<Vec<belay_audit::AuditEvent>> {
+    pub(super) async fn actions(
+        &self,
+        method: &str,
+    ) -> anyhow::Result<Vec<belay_audit::AuditEvent>> {
         self.audit.flush().await?;
         let page = belay_audit::query(
             &self.db,
@@ -313,4 +320,3 @@ pub(super) fn tool_call(upstream: &str, tool: &str) -> belay_gateway::CallContex
         arguments: None,
     }
 }
-
