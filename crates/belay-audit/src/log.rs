@@ -371,7 +371,7 @@ impl Sinks {
         }
         if let Some(db) = &self.db {
             db.call_blocking(|c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 for s in &sealed {
                     store::insert(&tx, &s.record, &s.line)?;
                 }
@@ -550,7 +550,7 @@ fn reconcile(
         "copying audit records the store missed from the file"
     );
     db.call_blocking(|c| {
-        let tx = c.transaction()?;
+        let tx = belay_store::write_transaction(c)?;
         for (r, line) in &missing {
             store::insert(&tx, r, line)?;
         }

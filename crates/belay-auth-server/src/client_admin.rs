@@ -123,7 +123,7 @@ impl Clients {
         check_grants(&client).map_err(|why| Error::User(format!("client `{id}`: {why}")))?;
         let stored = client.clone();
         let added = self.db.call_blocking(move |c| {
-            let tx = c.transaction()?;
+            let tx = belay_store::write_transaction(c)?;
             let taken: bool = tx.query_row(
                 "SELECT count(*) > 0 FROM as_clients WHERE client_id = ?1",
                 [&stored.client_id],
@@ -165,7 +165,7 @@ impl Clients {
     pub fn remove(&self, client_id: &str, now: i64) -> Result<bool, Error> {
         let id = client_id.to_owned();
         Ok(self.db.call_blocking(move |c| {
-            let tx = c.transaction()?;
+            let tx = belay_store::write_transaction(c)?;
             revoke_in(&tx, "client_id = ?1", &id, RevokeReason::Removed, now)?;
             revoke_held(&tx, &id, now)?;
             let removed = tx.execute("DELETE FROM as_clients WHERE client_id = ?1", params![id])?;

@@ -284,7 +284,7 @@ pub(crate) async fn grant(
     let poll = server
         .db()
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = belay_store::write_transaction(c)?;
             let row = tx
                 .query_row(
                     &format!("SELECT {COLUMNS} FROM as_device_codes WHERE device_code_hash = ?1"),

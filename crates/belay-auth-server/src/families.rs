@@ -321,7 +321,7 @@ impl AuthServer {
         let revoked = self
             .db()
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 let revoked = revoke_in(&tx, "id = ?1", &family, reason, now)?;
                 tx.commit()?;
                 Ok(revoked)

@@ -158,7 +158,7 @@ pub(crate) async fn authorization_code(
     let found = server
         .db()
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = belay_store::write_transaction(c)?;
             let row = tx
                 .query_row(
                     "SELECT client_id, redirect_uri, redirect_given, code_challenge, scope, resource,

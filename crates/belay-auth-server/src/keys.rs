@@ -153,7 +153,7 @@ pub fn rotate(db: &Db, alg: Alg, now: i64) -> Result<String, Error> {
     let (kid, pem) = generate(alg)?;
     let stored = kid.clone();
     db.call_blocking(move |c| {
-        let tx = c.transaction()?;
+        let tx = belay_store::write_transaction(c)?;
         tx.execute(
             "UPDATE as_keys SET superseded_at = ?1 WHERE superseded_at IS NULL",
             [now],

@@ -112,7 +112,7 @@ impl Users {
         let username = username.to_owned();
         let now = crate::Clock::unix_seconds(&crate::SystemClock);
         Ok(self.db.call_blocking(move |c| {
-            let tx = c.transaction()?;
+            let tx = belay_store::write_transaction(c)?;
             let id: Option<String> = tx
                 .query_row(
                     "SELECT id FROM as_users WHERE username = ?1",

@@ -291,7 +291,7 @@ impl BlockStore {
         let (changed, generation, blocks) = self
             .db
             .call_blocking(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 let changed = change(&tx)?;
                 if changed > 0 {
                     tx.execute(

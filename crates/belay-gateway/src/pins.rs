@@ -124,7 +124,7 @@ impl PinStore {
         let (fingerprint, definition) = (fingerprint.to_owned(), definition.to_owned());
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 let pinned: Option<(String, String, Option<String>)> = tx
                     .query_row(
                         "SELECT fingerprint, definition, pending_fingerprint FROM gateway_pins
@@ -217,7 +217,7 @@ impl PinStore {
         let (upstream, tool) = (upstream.to_owned(), tool.map(str::to_owned));
         self.db
             .call_blocking(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 let tools: Vec<String> = {
                     let mut statement = tx.prepare(
                         "SELECT tool FROM gateway_pins WHERE upstream = ?1

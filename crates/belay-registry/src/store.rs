@@ -446,7 +446,7 @@ impl RegistryStore {
         );
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 let owners: Option<String> = tx
                     .query_row(
                         "SELECT owners FROM registry_servers WHERE name = ?1",
@@ -537,7 +537,7 @@ impl RegistryStore {
         let (name, version, review) = (name.to_owned(), version.to_owned(), review.clone());
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 let Some(before) = get(&tx, &name, &version)? else {
                     return Ok(Err(Error::NotFound(format!(
                         "{name}@{version} is not in the registry"
@@ -637,7 +637,7 @@ impl RegistryStore {
         );
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 let current: Option<String> = tx
                     .query_row(
                         &format!("SELECT {column} FROM registry_servers WHERE name = ?1"),
@@ -740,7 +740,7 @@ impl RegistryStore {
     pub async fn mark_audited(&self, ids: Vec<i64>) -> Result<(), Error> {
         self.db
             .call(move |c| {
-                let tx = c.transaction()?;
+                let tx = belay_store::write_transaction(c)?;
                 for id in ids {
                     tx.execute("UPDATE registry_events SET audited = 1 WHERE id = ?1", [id])?;
                 }

@@ -22,7 +22,7 @@ use std::{
 };
 
 pub use rusqlite;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +164,17 @@ impl Db {
     }
 }
 
+/// Begins a transaction that will write, as every read-modify-write in Belay's stores does.
+///
+/// `BEGIN IMMEDIATE` takes the write lock up front, so a database another process is writing
+/// is waited for (the busy timeout). A plain (deferred) transaction that reads first cannot
+/// wait when it comes to write after another process committed: its snapshot is stale, and
+/// SQLite fails it at once with "database is locked" whatever the busy timeout (seen as a
+/// gateway refusing a pinned tool while `belay gateway approve` wrote the pin).
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
 fn migrate(conn: &mut Connection, component: &str, steps: &[String]) -> Result<(), Error> {
     let current: i64 = conn
         .query_row(
@@ -187,7 +198,7 @@ fn migrate(conn: &mut Connection, component: &str, steps: &[String]) -> Result<(
         .skip(usize::try_from(current).unwrap_or(0))
     {
         let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
-        let tx = conn.transaction()?;
+        let tx = write_transaction(conn)?;
         tx.execute_batch(step)?;
         tx.execute(
             "INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)
@@ -207,6 +218,52 @@ mod tests {
         "CREATE TABLE t (a INTEGER)",
         "ALTER TABLE t ADD COLUMN b TEXT",
     ];
+
+    /// Two processes on one file: a read-then-write transaction of one while the other
+    /// writes. Deferred, it fails at once ("database is locked"); begun with
+    /// [`write_transaction`], the other side waits and both writes land.
+    #[test]
+    fn a_read_then_write_waits_for_another_writer_instead_of_failing() -> Result<(), Error> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Task(e.to_string()))?;
+        let path = dir.path().join("state.db");
+        let (ours, theirs) = (Db::open(&path)?, Db::open(&path)?);
+        ours.migrate("demo", &STEPS[..1])?;
+        let count =
+            |c: &Connection| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0));
+
+        // Deferred: the other process commits between our read and our write.
+        let deferred = ours.call_blocking(|c| {
+            let tx = c.transaction()?;
+            let seen = count(&tx)?;
+            theirs
+                .call_blocking(|o| o.execute("INSERT INTO t (a) VALUES (1)", []))
+                .map_err(|_| rusqlite::Error::InvalidQuery)?;
+            let wrote = tx.execute("INSERT INTO t (a) VALUES (?1)", [seen]);
+            Ok(wrote.map(drop))
+        })?;
+        assert!(
+            matches!(&deferred, Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy),
+            "{deferred:?}"
+        );
+
+        // Immediate: the other process waits for our commit, then writes.
+        let writer = std::thread::scope(|scope| {
+            ours.call_blocking(|c| {
+                let tx = write_transaction(c)?;
+                let seen = count(&tx)?;
+                let other = scope.spawn(|| {
+                    theirs.call_blocking(|o| o.execute("INSERT INTO t (a) VALUES (2)", []))
+                });
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                tx.execute("INSERT INTO t (a) VALUES (?1)", [seen])?;
+                tx.commit()?;
+                Ok(other.join())
+            })
+        })?;
+        assert!(matches!(writer, Ok(Ok(1))), "{writer:?}");
+        assert_eq!(ours.call_blocking(|c| count(c))?, 3);
+        Ok(())
+    }
 
     #[test]
     fn migrations_apply_once_and_survive_reopen() -> Result<(), Error> {
