@@ -23,30 +23,29 @@ use crate::{
     credential::Credential,
     followers::Followers,
     in_flight::InFlight,
-    upstream::{Conduct, Conn},
+    upstream::{Conduct, Conn, RoundTripRoute},
     upstream_client::UpstreamClient,
 };
 
 /// How long a caller's session stays open without calls.
 pub(crate) const IDLE: Duration = Duration::from_secs(10 * 60);
 
+/// A caller's session as opened: the session, the record of its upstream's conduct, and
+/// how a 2026-07-28 caller's requests reach the upstream with the caller's credential.
+pub(crate) type OpenedSession = (
+    rmcp::service::RunningService<rmcp::RoleClient, UpstreamClient>,
+    Arc<Conduct>,
+    RoundTripRoute,
+);
+
 /// Opens a session with a given credential: the transport part of [`crate::upstream::Upstream`].
 pub(crate) trait Connector: Send + Sync {
-    /// Opens an MCP session to the upstream as `client`, sending `credential`; the
-    /// session, and the record of its upstream's conduct.
+    /// Opens an MCP session to the upstream as `client`, sending `credential`.
     fn open(
         &self,
         client: UpstreamClient,
         credential: Credential,
-    ) -> impl Future<
-        Output = Result<
-            (
-                rmcp::service::RunningService<rmcp::RoleClient, UpstreamClient>,
-                Arc<Conduct>,
-            ),
-            ErrorData,
-        >,
-    > + Send;
+    ) -> impl Future<Output = Result<OpenedSession, ErrorData>> + Send;
 }
 
 /// The per-caller sessions of one upstream.
@@ -165,13 +164,13 @@ impl CallerSessions {
             changes,
         )
         .for_one_caller();
-        let (running, conduct) = connector.open(client, session.credential.clone()).await?;
+        let (running, conduct, round_trip) =
+            connector.open(client, session.credential.clone()).await?;
         let opened = Conn {
             peer: running.peer().clone(),
             in_flight,
             conduct,
-            // Over HTTP: see `Upstream::serves_round_trip`.
-            round_trip: false,
+            round_trip,
         };
         let stop = session.stop.clone();
         let upstream = self.upstream.clone();

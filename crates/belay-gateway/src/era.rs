@@ -4,13 +4,14 @@
 //! or the round-trip era (2026-07-28: no session, every request carries its own `_meta`
 //! envelope, questions come back as `input_required`). The gateway negotiates an era of
 //! its own with each upstream: it opens every upstream session with `initialize` (whose
-//! health pings, subscriptions and list-change notifications it needs), then asks a stdio
-//! upstream once, with `server/discover`, whether it serves 2026-07-28 requests on that
-//! connection too (rmcp-based servers do; the Python SDK does not). A 2026-07-28 caller's
-//! calls go to such an upstream in that era, declaring what the caller can answer through
-//! the gateway, so the upstream asks in its own `input_required` rounds (tied to the call
-//! even when several callers share the connection) and refuses what needs a capability
-//! the caller lacks.
+//! health pings, subscriptions and list-change notifications it needs), then asks the
+//! upstream once, with `server/discover`, whether it serves 2026-07-28 requests too
+//! (rmcp-based servers do; the Python SDK does over HTTP, not on stdio): a stdio upstream
+//! on that connection, a Streamable HTTP one as POSTs of their own, outside the session
+//! (`upstream::round_trip` says why). A 2026-07-28 caller's calls go to such an upstream
+//! in that era, declaring what the caller can answer through the gateway, so the upstream
+//! asks in its own `input_required` rounds (tied to the call even when several callers
+//! share the connection) and refuses what needs a capability the caller lacks (-32021).
 //! The two need not match, and neither side may be sent the other's: a handshake-era
 //! server refuses a request carrying the 2026-07-28 envelope (the Python SDK answers
 //! -32600), as the specification says an `initialize` selects the handshake era for the

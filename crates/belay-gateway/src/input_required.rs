@@ -3,11 +3,11 @@
 //! A 2026-07-28 client cannot receive server-to-client requests: a server that needs an
 //! elicitation, a sampling or the client's roots answers the call with an `input_required`
 //! result, and the client calls again with the answers. An upstream that also serves
-//! 2026-07-28 requests on its handshake connection (a stdio one that answered
-//! `server/discover`; see [`crate::era`]) is sent the call in that era and answers
-//! `input_required` itself; its round passes through. Any other upstream asks live: its
-//! elicitation or
-//! sampling request reaches the upstream's client handler ([`crate::upstream_client`]) while the call is open; the gateway
+//! 2026-07-28 requests (one that answered `server/discover` in that era; see
+//! [`crate::era`]) is sent the call in that era and answers `input_required` itself; its
+//! round passes through. Any other upstream asks live: its elicitation or sampling request
+//! reaches the upstream's client handler ([`crate::upstream_client`]) while the call is
+//! open; the gateway
 //! answers the client's call with `input_required` carrying that request and *parks* the
 //! upstream call, still waiting, under a random id. The client's retry answers the parked
 //! request, and the gateway waits again for the result or the next question. A parked call

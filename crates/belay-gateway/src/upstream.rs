@@ -11,13 +11,11 @@ use std::{
     time::Duration,
 };
 
-use belay_auth::Caller;
 use rmcp::{
-    ErrorData, RoleClient, ServiceError,
+    ErrorData, RoleClient,
     model::{
-        CancelledNotificationParam, ClientRequest, LoggingLevel, Prompt, Request, RequestId,
-        Resource, ResourceTemplate, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
-        Tool, UnsubscribeRequestParams,
+        ClientRequest, LoggingLevel, Prompt, Request, Resource, ResourceTemplate,
+        SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
     },
     service::{Peer, PeerRequestOptions},
 };
@@ -27,22 +25,24 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 mod checked;
 mod conduct;
 mod connect;
+mod round_trip;
+mod send;
 mod stdio;
 mod supervise;
 
 pub(crate) use conduct::{Conduct, ConductCounts};
+pub(crate) use connect::Opened;
+pub(crate) use round_trip::{Posts, RoundTripRoute};
 
 use crate::{
     Error,
     breaker::{Breaker, BreakerState},
     caller_sessions::CallerSessions,
     credential::Credential,
-    era::{self, Era, Logs},
     followers::{Channel, Follower, Followers},
     guardrails::UpstreamGuard,
     in_flight::InFlight,
-    spec::{CredentialSpec, GatewaySpec, GuardSpec, RestartPolicy, TransportSpec, UpstreamSpec},
-    upstream_client::Downstream,
+    spec::{CredentialSpec, GatewaySpec, GuardSpec, TransportSpec, UpstreamSpec},
 };
 
 /// Whether an upstream can take calls.
@@ -91,9 +91,9 @@ pub(crate) struct Conn {
     pub(crate) peer: Peer<RoleClient>,
     pub(crate) in_flight: InFlight,
     pub(crate) conduct: Arc<Conduct>,
-    /// Whether the upstream also serves 2026-07-28 requests on this handshake connection
-    /// (see [`Upstream::serves_round_trip`]).
-    pub(crate) round_trip: bool,
+    /// How a 2026-07-28 caller's requests reach the upstream on this connection (see
+    /// [`Upstream::round_trip_route`]).
+    pub(crate) round_trip: RoundTripRoute,
 }
 
 /// One upstream MCP server and the gateway's connection to it.
@@ -354,141 +354,6 @@ impl Upstream {
         self.callers.as_ref().map_or(0, CallerSessions::len)
     }
 
-    /// The session a request of `caller` goes over: the caller's own (token exchange),
-    /// else the shared one.
-    async fn conn_for(&self, caller: Option<&Caller>) -> Result<Conn, ErrorData> {
-        if self.is_retired() {
-            return Err(self.unavailable(
-                "it was removed from the configuration (reconnect to see the current upstreams)",
-            ));
-        }
-        if let Some(callers) = &self.callers {
-            let caller = caller.ok_or_else(|| {
-                self.unavailable(
-                    "it acts on behalf of the signed-in caller, and this request has none",
-                )
-            })?;
-            return callers.conn(caller, self).await;
-        }
-        match self.current() {
-            Some(conn) => Ok(conn),
-            None => {
-                let why = match self.status().state {
-                    UpstreamState::Down { reason, .. } => reason,
-                    _ => "it is still connecting".into(),
-                };
-                Err(self.unavailable(why))
-            }
-        }
-    }
-
-    /// Sends `request` upstream on behalf of `downstream` (signed in as `caller`), within
-    /// the call timeout and the breaker; cancelling `ct` cancels it upstream too. Its
-    /// `_meta` is said in the era of the upstream's session (`era::to_upstream`), never
-    /// the caller's.
-    pub async fn request(
-        &self,
-        mut request: ClientRequest,
-        downstream: Option<Downstream>,
-        caller: Option<&Caller>,
-        ct: &CancellationToken,
-    ) -> Result<ServerResult, ErrorData> {
-        let conn = self.conn_for(caller).await?;
-        let wanted = match downstream.as_ref().map(|d| d.logs) {
-            Some(Logs::PerRequest(level)) => level,
-            Some(Logs::Session) | None => self.log_level(),
-        };
-        // A 2026-07-28 caller's call goes in that era to an upstream that serves it on this
-        // connection: the upstream then asks its questions as `input_required` itself, tied
-        // to the call, and checks the caller's capabilities per request. Any other upstream
-        // is spoken to in the era of its session.
-        let caller_round_trip = downstream.as_ref().and_then(|d| d.round_trip.as_ref());
-        let (upstream_era, capabilities) = match (Era::of_upstream(&conn.peer), caller_round_trip) {
-            (Era::Handshake, Some(round_trip)) if conn.round_trip => {
-                (Era::RoundTrip, Some(round_trip.capabilities().clone()))
-            }
-            (era, round_trip) => (era, round_trip.map(|r| r.capabilities().clone())),
-        };
-        if let Some(level) = era::to_upstream(&mut request, wanted, upstream_era, capabilities) {
-            self.log_at(&conn, level, ct).await;
-        }
-        self.send(&conn, request, downstream, ct).await
-    }
-
-    /// Sends `request` on `conn`, as [`Self::request`] says.
-    async fn send(
-        &self,
-        conn: &Conn,
-        mut request: ClientRequest,
-        downstream: Option<Downstream>,
-        ct: &CancellationToken,
-    ) -> Result<ServerResult, ErrorData> {
-        self.breaker.admit().map_err(|wait| {
-            self.unavailable(format!(
-                "its circuit breaker is open after repeated failures; next try in {} s",
-                wait.as_secs().max(1)
-            ))
-        })?;
-        let options = PeerRequestOptions::with_timeout(self.spec.timeouts.call());
-        // Filed before sending: the upstream may log or ask before the send returns.
-        let in_flight = downstream.map(|d| conn.in_flight.reserve(d));
-        if let Some(in_flight) = &in_flight {
-            in_flight.label(&mut request);
-        }
-        let handle = conn
-            .peer
-            .send_request_with_option(request, options)
-            .await
-            .map_err(|e| self.failed(conn, None, e))?;
-        let id = handle.id.clone();
-        tokio::select! {
-            result = handle.await_response() => {
-                // What the upstream sent about the call before answering goes first.
-                if let Some(in_flight) = &in_flight {
-                    in_flight.passed_on(self.spec.timeouts.call()).await;
-                }
-                result.map_err(|e| self.failed(conn, Some(&id), e))
-            }
-            () = ct.cancelled() => {
-                let _ = conn.peer.notify_cancelled(CancelledNotificationParam::new(
-                    Some(id),
-                    Some("cancelled by the client".into()),
-                )).await;
-                Err(ErrorData::internal_error("request cancelled", None))
-            }
-        }
-        .inspect(|_| self.breaker.success())
-    }
-
-    /// The level the last `logging/setLevel` asked for.
-    fn log_level(&self) -> Option<LoggingLevel> {
-        *self.log_level.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Sets a handshake-era session's log level to `level` for a caller that asked for it
-    /// per request (a 2026-07-28 caller's `logLevel`), unless it is set so already. The
-    /// session is shared, so, as with `logging/setLevel`, the last level asked wins; each
-    /// caller still gets only what it asked for (see [`crate::era::to_caller`]). A call
-    /// does not fail for want of log messages: a refusal is only logged.
-    async fn log_at(&self, conn: &Conn, level: LoggingLevel, ct: &CancellationToken) {
-        let logs = conn
-            .peer
-            .peer_info()
-            .is_some_and(|i| i.capabilities.logging.is_some());
-        {
-            let mut current = self.log_level.lock().unwrap_or_else(|e| e.into_inner());
-            if !logs || *current == Some(level) {
-                return;
-            }
-            *current = Some(level);
-        }
-        let params = SetLevelRequestParams::new(level);
-        let request = ClientRequest::SetLevelRequest(Request::new(params));
-        if let Err(e) = self.send(conn, request, None, ct).await {
-            tracing::warn!(upstream = %self.spec.name, error = %e.message, "cannot set the log level a caller asked for");
-        }
-    }
-
     /// `who` follows resource `uri`, its updates told on `channel`: the upstream is
     /// subscribed for the first follower only (and renewed after a reconnect).
     pub(crate) async fn subscribe(
@@ -585,31 +450,6 @@ impl Upstream {
         .map(drop)
     }
 
-    /// Whether the upstream, on its handshake connection `peer`, also serves 2026-07-28
-    /// requests, as rmcp-based servers such as Belay's do: asked once per connection with
-    /// `server/discover` in that era. Only over stdio: rmcp's Streamable HTTP client keeps one
-    /// protocol version per session (a request naming another switches the header of every
-    /// later request), so HTTP upstreams are always spoken to in their session's era. One
-    /// that refuses (the Python SDK answers -32600: `initialize` chose the handshake era for
-    /// the whole connection) is spoken to in the handshake era.
-    pub(crate) async fn serves_round_trip(&self, peer: &Peer<RoleClient>) -> bool {
-        if !matches!(self.spec.transport, TransportSpec::Stdio { .. }) {
-            return false;
-        }
-        let identity = crate::upstream_client::identity();
-        let mut meta = rmcp::model::RequestMetaObject::new();
-        meta.set_protocol_version(rmcp::model::ProtocolVersion::V_2026_07_28);
-        meta.set_client_info(identity.client_info);
-        meta.set_client_capabilities(identity.capabilities);
-        let asked = tokio::time::timeout(self.spec.timeouts.connect(), peer.discover(meta)).await;
-        let serves = matches!(
-            &asked,
-            Ok(Ok(found)) if found.supported_versions.contains(&rmcp::model::ProtocolVersion::V_2026_07_28)
-        );
-        tracing::debug!(upstream = %self.spec.name, serves, "2026-07-28 requests on the handshake connection");
-        serves
-    }
-
     /// Renews what clients asked of the previous session: subscriptions and log level.
     async fn renew(&self, peer: &Peer<RoleClient>) {
         let level = *self.log_level.lock().unwrap_or_else(|e| e.into_inner());
@@ -637,56 +477,6 @@ impl Upstream {
             };
             if let Err(e) = renewed {
                 tracing::warn!(upstream = %self.spec.name, error = %e, "cannot renew a subscription or log level");
-            }
-        }
-    }
-
-    /// Maps a failed request (`id`, once sent) on `conn` to a JSON-RPC error naming this
-    /// upstream and what it did, counting upstream failures (not its own error answers)
-    /// against the breaker.
-    fn failed(&self, conn: &Conn, id: Option<&RequestId>, error: ServiceError) -> ErrorData {
-        let note = || id.and_then(|id| conn.conduct.take_note(id));
-        match error {
-            ServiceError::McpError(e) => {
-                self.breaker.success(); // It answered: it is alive.
-                e
-            }
-            ServiceError::Timeout { timeout } => {
-                self.breaker.failure();
-                let waited = format!("no answer within {} ms", timeout.as_millis());
-                self.unavailable(match note() {
-                    Some(note) => format!("{waited} ({note})"),
-                    None => waited,
-                })
-            }
-            other => {
-                self.breaker.failure();
-                let why = match (conn.conduct.ended(), note()) {
-                    (Some(ended), _) => format!("{ended}; {}", self.afterwards()),
-                    (None, Some(note)) => note,
-                    // The transport's own words, not rmcp's wrapping with its type name.
-                    (None, None) => match other {
-                        ServiceError::TransportSend(e) => {
-                            format!("the request could not be sent ({})", e.error)
-                        }
-                        other => format!("the connection failed ({other})"),
-                    },
-                };
-                self.unavailable(why)
-            }
-        }
-    }
-
-    /// What becomes of it once its session has ended.
-    fn afterwards(&self) -> &'static str {
-        match &self.spec.transport {
-            _ if self.callers.is_some() => "the caller's next call opens a new session",
-            TransportSpec::Stdio { restart, .. } if restart.policy == RestartPolicy::Never => {
-                "it is not started again (restart policy `never`)"
-            }
-            TransportSpec::Stdio { .. } => "it is being started again",
-            TransportSpec::Http { .. } | TransportSpec::Sse { .. } | TransportSpec::Openapi(_) => {
-                "the gateway opens a new session"
             }
         }
     }

@@ -153,6 +153,13 @@ impl UpstreamClient {
         self
     }
 
+    /// Where this connection reports the upstream's catalog changes (to the supervisor of
+    /// the shared connection; nowhere for a caller's own session), and who follows its
+    /// resources.
+    pub(crate) fn outside_calls(&self) -> (mpsc::UnboundedSender<Change>, Followers) {
+        (self.changes.clone(), self.followers.clone())
+    }
+
     /// Starts the session on `transport`, watched as it is read and written (see
     /// [`crate::arrivals`]).
     pub(crate) async fn start<T, E, A>(

@@ -13,29 +13,39 @@ use rmcp::{
 };
 
 use super::{
-    Upstream,
+    Posts, Upstream,
     checked::{self, Checked, CheckedHttp},
     conduct::Conduct,
     stdio::{Program, StdioTransport},
 };
 use crate::{
     Error,
-    caller_sessions::Connector,
+    caller_sessions::{self, Connector},
     credential::{Credential, upstream_http_client},
     spec::TransportSpec,
     tasks::wire::TaskAwareHttp,
     upstream_client::UpstreamClient,
 };
 
+/// A session opened to an upstream.
+pub(crate) struct Opened {
+    pub(crate) running: RunningService<RoleClient, UpstreamClient>,
+    /// A stdio upstream's process id.
+    pub(crate) pid: Option<u32>,
+    /// Over Streamable HTTP, where 2026-07-28 requests would go with the same credential,
+    /// if the upstream serves them ([`Upstream::round_trip_route`]).
+    pub(crate) posts: Option<Posts>,
+}
+
 impl Upstream {
     /// Opens a session as `client`, sending `credential`, its upstream's conduct recorded
-    /// in `conduct`; a stdio upstream's process id.
+    /// in `conduct`.
     pub(super) async fn connect(
         &self,
         client: UpstreamClient,
         credential: &Credential,
         conduct: Arc<Conduct>,
-    ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
+    ) -> Result<Opened, Error> {
         let fail = |reason: String| Error::Upstream {
             upstream: self.spec.name.clone(),
             reason,
@@ -71,7 +81,11 @@ impl Upstream {
                             why(&e)
                         ))
                     })?;
-                Ok((running, pid))
+                Ok(Opened {
+                    running,
+                    pid,
+                    posts: None,
+                })
             }
             TransportSpec::Http { url, headers } => {
                 let mut extra = HashMap::new();
@@ -83,6 +97,7 @@ impl Upstream {
                     extra.insert(name, value);
                 }
                 let http = upstream_http_client(credential.clone(), extra);
+                let posts = Posts::new(http.clone(), url.as_str(), client.outside_calls());
                 let standalone = http.standalone_stream();
                 let transport = StreamableHttpClientTransport::with_client(
                     // The upstream's events are checked as it sent them, then task-augmented
@@ -98,7 +113,11 @@ impl Upstream {
                     })?;
                 // The upstream may need that stream to reach the gateway during a call.
                 standalone.settled(self.spec.timeouts.connect()).await;
-                Ok((running, None))
+                Ok(Opened {
+                    running,
+                    pid: None,
+                    posts: Some(posts),
+                })
             }
             TransportSpec::Openapi(api) => {
                 // The API's MCP server runs in this process; the gateway's client reaches it
@@ -139,7 +158,11 @@ impl Upstream {
                     ))
                     .await
                     .map_err(|e| fail(format!("the OpenAPI server did not start: {}", why(&e))))?;
-                Ok((running, None))
+                Ok(Opened {
+                    running,
+                    pid: None,
+                    posts: None,
+                })
             }
             TransportSpec::Sse { url } => {
                 // Only the upstream's own credential, on the GET and every POST; a token
@@ -174,7 +197,11 @@ impl Upstream {
                     .map_err(|e| {
                         fail(format!("cannot open an MCP session at {url}: {}", why(&e)))
                     })?;
-                Ok((running, None))
+                Ok(Opened {
+                    running,
+                    pid: None,
+                    posts: None,
+                })
             }
         }
     }
@@ -185,7 +212,7 @@ impl Connector for Upstream {
         &self,
         client: UpstreamClient,
         credential: Credential,
-    ) -> Result<(RunningService<RoleClient, UpstreamClient>, Arc<Conduct>), ErrorData> {
+    ) -> Result<caller_sessions::OpenedSession, ErrorData> {
         let conduct = self.new_conduct();
         match tokio::time::timeout(
             self.spec.timeouts.connect(),
@@ -193,7 +220,13 @@ impl Connector for Upstream {
         )
         .await
         {
-            Ok(Ok((running, _))) => Ok((running, conduct)),
+            Ok(Ok(opened)) => {
+                // Over HTTP, with the caller's own credential, as its session's requests.
+                let route = self
+                    .round_trip_route(opened.running.peer(), opened.posts)
+                    .await;
+                Ok((opened.running, conduct, route))
+            }
             Ok(Err(e)) => Err(self.unavailable(format!("cannot open the caller's session: {e}"))),
             Err(_) => Err(self.unavailable(format!(
                 "no session for the caller within {} ms",

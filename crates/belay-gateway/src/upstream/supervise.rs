@@ -11,7 +11,7 @@ use rmcp::{
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::{Catalog, Conduct, Conn, Upstream, UpstreamState};
+use super::{Catalog, Conduct, Conn, Opened, Upstream, UpstreamState};
 use crate::{
     in_flight::InFlight,
     spec::{RestartPolicy, RestartSpec, TransportSpec},
@@ -56,13 +56,17 @@ impl Upstream {
                 () = shutdown.cancelled() => return,
             };
             let failure = match connected {
-                Ok(Ok((running, pid))) => {
+                Ok(Ok(Opened {
+                    running,
+                    pid,
+                    posts,
+                })) => {
                     attempt = 0;
                     self.breaker.success();
                     let peer = running.peer().clone();
                     self.refresh(&peer).await;
                     self.renew(&peer).await;
-                    let round_trip = self.serves_round_trip(&peer).await;
+                    let round_trip = self.round_trip_route(&peer, posts).await;
                     self.set_conn(Some(Conn {
                         peer,
                         in_flight,

@@ -9,6 +9,12 @@
 //! token in `_meta`, the caller's log level as `logging/setLevel`, nothing else of the
 //! envelope; and its questions must come back to each caller in the caller's era.
 //!
+//! Over Streamable HTTP the SDK also serves 2026-07-28 requests outside any session (it
+//! answers `server/discover` so), and there a 2026-07-28 caller's request goes to it in that
+//! era, a POST of its own carrying the caller's envelope. Its tools ask their questions
+//! live, which the SDK itself refuses in that era (-32600, "no back-channel"): a
+//! 2026-07-28 client gets that refusal from it, directly or through the gateway.
+//!
 //! Without the Python SDK (no `BELAY_PYTHON`, no `.tools/bin/python`) these tests say so
 //! and pass: run `scripts/setup` first.
 #![allow(deprecated)] // Logging and sampling are deprecated by SEP-2577 but still served.
@@ -134,8 +140,15 @@ async fn connect(gw: &Running, person: ScriptedClient) -> anyhow::Result<Client>
 /// Calls `sdk__inspect` as a caller of `person`'s era who wants logs at `level` (per
 /// request in 2026-07-28, with `logging/setLevel` before) and progress, in the trace
 /// [`TRACEPARENT`]; checks what the upstream got and what the caller heard.
-async fn inspect(gw: &Running, person: ScriptedClient, level: LoggingLevel) -> anyhow::Result<()> {
+async fn inspect(
+    gw: &Running,
+    wire: Wire,
+    person: ScriptedClient,
+    level: LoggingLevel,
+) -> anyhow::Result<()> {
     let era = person.era;
+    // Over Streamable HTTP, a 2026-07-28 caller's call reaches the SDK in that era.
+    let in_era = matches!((era, wire), (Era::RoundTrip, Wire::StreamableHttp));
     let client = connect(gw, person.clone()).await?;
     let mut meta = RequestMetaObject::new();
     meta.set_traceparent(TRACEPARENT);
@@ -161,10 +174,23 @@ async fn inspect(gw: &Running, person: ScriptedClient, level: LoggingLevel) -> a
         .keys()
         .filter(|k| k.starts_with("io.modelcontextprotocol/"))
         .collect();
-    assert!(
-        envelope.is_empty(),
-        "{era:?}: envelope keys reached a handshake-era upstream: {meta:?}"
-    );
+    if in_era {
+        assert_eq!(
+            meta.get("io.modelcontextprotocol/protocolVersion"),
+            Some(&json!("2026-07-28")),
+            "{meta:?}"
+        );
+        assert_eq!(
+            meta.get("io.modelcontextprotocol/logLevel"),
+            Some(&serde_json::to_value(level)?),
+            "{meta:?}"
+        );
+    } else {
+        assert!(
+            envelope.is_empty(),
+            "{era:?}: envelope keys reached a handshake-era upstream: {meta:?}"
+        );
+    }
     assert!(meta.contains_key("progressToken"), "{era:?}: {meta:?}");
     let traceparent = meta
         .get("traceparent")
@@ -179,7 +205,11 @@ async fn inspect(gw: &Running, person: ScriptedClient, level: LoggingLevel) -> a
         Some(&json!("vendor=opaque")),
         "{era:?}"
     );
-    let wanted = serde_json::to_value(level)?;
+    // In 2026-07-28 the level travels with the request, and no session level is set.
+    let wanted = match in_era {
+        true => Value::Null,
+        false => serde_json::to_value(level)?,
+    };
     assert_eq!(
         seen["level"], wanted,
         "{era:?}: the session logs at the caller's level"
@@ -229,11 +259,22 @@ async fn inspect(gw: &Running, person: ScriptedClient, level: LoggingLevel) -> a
 
 /// Calls `sdk__ask` (elicitation) and `sdk__headline` (sampling) as a caller of `era`,
 /// letting the client answer (a 2026-07-28 caller gets `input_required` rounds).
-async fn questions(gw: &Running, era: Era) -> anyhow::Result<()> {
+async fn questions(gw: &Running, wire: Wire, era: Era) -> anyhow::Result<()> {
     let person = ScriptedClient::new(era).answering(json!({"include": true}));
     let client = connect(gw, person.clone()).await?;
     let call =
         |name: &str| CallToolRequestParams::new(name.to_owned()).with_arguments(object(json!({})));
+    if let (Era::RoundTrip, Wire::StreamableHttp) = (era, wire) {
+        // In that era the SDK's live questions are its own to refuse, as to any client.
+        for tool in ["sdk__ask", "sdk__headline"] {
+            let refused = client.call_tool(call(tool)).await;
+            let said = format!("{refused:?}");
+            assert!(said.contains("back-channel"), "{tool}: {said}");
+        }
+        assert!(person.questions().is_empty(), "{:?}", person.questions());
+        client.cancel().await?;
+        return Ok(());
+    }
     let asked = text_of(&client.call_tool(call("sdk__ask")).await?);
     assert_eq!(
         asked, "include=true",
@@ -259,18 +300,20 @@ async fn sdk_upstream_over(wire: Wire) -> anyhow::Result<()> {
     let (gw, _server) = sdk_gateway(&python, wire).await?;
     inspect(
         &gw,
+        wire,
         ScriptedClient::new(Era::RoundTrip),
         LoggingLevel::Warning,
     )
     .await?;
     inspect(
         &gw,
+        wire,
         ScriptedClient::new(Era::Handshake),
         LoggingLevel::Error,
     )
     .await?;
     for era in Era::BOTH {
-        questions(&gw, era).await?;
+        questions(&gw, wire, era).await?;
     }
     Ok(())
 }

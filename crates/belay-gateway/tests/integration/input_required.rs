@@ -1,13 +1,14 @@
 //! 2026-07-28 clients through the gateway: an upstream's elicitation and sampling reach the
 //! client as `input_required` rounds, whichever way the upstream asks.
 //!
-//! The stock server is the upstream twice over: on stdio, where it also serves 2026-07-28
-//! requests on its handshake connection (the gateway asks it once, with `server/discover`),
-//! so a 2026-07-28 client's call goes in that era and it asks in its own `input_required`
-//! round, which passes through; and on Streamable HTTP, where it is asked in its session's
-//! (handshake) era, so it asks live and the gateway parks the call between the client's
-//! rounds. Callers are signed in by a test layer that turns `Authorization: Bearer NAME`
-//! into a `Caller` NAME.
+//! The stock server is the upstream three ways: on stdio, where it also serves 2026-07-28
+//! requests on its handshake connection, and on Streamable HTTP, where it also serves them
+//! as POSTs of their own (the gateway asks it once, with `server/discover`), so a
+//! 2026-07-28 client's call goes in that era and it asks in its own `input_required`
+//! round, which passes through; and on Streamable HTTP refusing that era (as the Python SDK
+//! does), where it is asked in its session's (handshake) era, so it asks live and the
+//! gateway parks the call between the client's rounds. Callers are signed in by a test
+//! layer that turns `Authorization: Bearer NAME` into a `Caller` NAME.
 #![allow(deprecated)] // Sampling is deprecated by SEP-2577 but served.
 
 use std::sync::{
@@ -35,18 +36,21 @@ use rmcp::{
 use serde_json::{Value, json};
 use tokio_util::sync::DropGuard;
 
-use crate::support::{Running, fixture, gateway_with, http_upstream};
+use crate::support::{Running, fixture, gateway_with, handshake_http_upstream, http_upstream};
 
 /// How the gateway reaches the stock upstream, and so how its questions come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Upstream {
     /// Stdio: it serves the call in the client's era and answers `input_required` itself.
     Stdio,
-    /// Streamable HTTP: it asks live, and the gateway parks the call.
+    /// Streamable HTTP: the same, each such call a POST of its own.
     Http,
+    /// Streamable HTTP, serving the handshake era only: it asks live, and the gateway
+    /// parks the call.
+    HandshakeHttp,
 }
 
-const BOTH: [Upstream; 2] = [Upstream::Stdio, Upstream::Http];
+const EVERY: [Upstream; 3] = [Upstream::Stdio, Upstream::Http, Upstream::HandshakeHttp];
 
 /// The `[[upstream]]` transport of the stock server reached as `kind` (an HTTP one runs
 /// until the guard drops).
@@ -61,6 +65,13 @@ async fn stock(kind: Upstream) -> anyhow::Result<(String, Option<DropGuard>)> {
         }
         Upstream::Http => {
             let (url, _, guard) = http_upstream(ServerName::Stock).await?;
+            (
+                format!("{{ type = \"http\", url = \"{url}\" }}"),
+                Some(guard),
+            )
+        }
+        Upstream::HandshakeHttp => {
+            let (url, guard) = handshake_http_upstream(ServerName::Stock).await?;
             (
                 format!("{{ type = \"http\", url = \"{url}\" }}"),
                 Some(guard),
@@ -198,7 +209,7 @@ async fn complete(client: &Client, params: CallToolRequestParams) -> anyhow::Res
 #[tokio::test]
 async fn elicitation_reaches_a_round_trip_client_from_either_kind_of_upstream() -> anyhow::Result<()>
 {
-    for kind in BOTH {
+    for kind in EVERY {
         let (transport, _stock) = stock(kind).await?;
         let (gw, counts) = gateway(&transport, "", JSONRPC_LIMITS).await?;
         for include in [true, false] {
@@ -225,7 +236,7 @@ async fn elicitation_reaches_a_round_trip_client_from_either_kind_of_upstream() 
 
 #[tokio::test]
 async fn sampling_reaches_a_round_trip_client_from_either_kind_of_upstream() -> anyhow::Result<()> {
-    for kind in BOTH {
+    for kind in EVERY {
         let (transport, _stock) = stock(kind).await?;
         let (gw, _) = gateway(&transport, "", "").await?;
         let mut person = ScriptedClient::new(Era::RoundTrip);
@@ -249,7 +260,7 @@ async fn sampling_reaches_a_round_trip_client_from_either_kind_of_upstream() -> 
 
 #[tokio::test]
 async fn a_forged_request_state_is_refused_and_the_call_still_completes() -> anyhow::Result<()> {
-    for kind in BOTH {
+    for kind in EVERY {
         let (transport, _stock) = stock(kind).await?;
         let (gw, _) = gateway(&transport, "", "").await?;
         let client = client(&gw, "alice", ScriptedClient::new(Era::RoundTrip)).await?;
@@ -262,8 +273,8 @@ async fn a_forged_request_state_is_refused_and_the_call_still_completes() -> any
             .map(|(k, _)| k)
             .collect();
         let expected = match kind {
-            Upstream::Stdio => "week_range",
-            Upstream::Http => "elicitation-1",
+            Upstream::Stdio | Upstream::Http => "week_range",
+            Upstream::HandshakeHttp => "elicitation-1",
         };
         assert_eq!(keys, [expected], "{kind:?}");
 
@@ -278,7 +289,7 @@ async fn a_forged_request_state_is_refused_and_the_call_still_completes() -> any
 
         let text = complete(&client, retry(ticker_info(), &pending, accept(true))).await?;
         assert!(text.contains("52-week range"), "{kind:?}: {text}");
-        if kind == Upstream::Http {
+        if kind == Upstream::HandshakeHttp {
             // The parked call has been answered: its state is spent.
             let error = refused(&client, retry(ticker_info(), &pending, accept(true))).await?;
             assert!(
@@ -294,7 +305,7 @@ async fn a_forged_request_state_is_refused_and_the_call_still_completes() -> any
 
 #[tokio::test]
 async fn another_caller_cannot_answer_a_parked_call() -> anyhow::Result<()> {
-    let (transport, _stock) = stock(Upstream::Http).await?;
+    let (transport, _stock) = stock(Upstream::HandshakeHttp).await?;
     let (gw, _) = gateway(&transport, "", "").await?;
     let alice = client(&gw, "alice", ScriptedClient::new(Era::RoundTrip)).await?;
     let bob = client(&gw, "bob", ScriptedClient::new(Era::RoundTrip)).await?;
@@ -326,7 +337,7 @@ async fn another_caller_cannot_answer_a_parked_call() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_parked_call_expires_with_the_upstream_call_timeout() -> anyhow::Result<()> {
-    let (transport, _stock) = stock(Upstream::Http).await?;
+    let (transport, _stock) = stock(Upstream::HandshakeHttp).await?;
     let (gw, _) = gateway(&transport, "timeouts = { call_ms = 1000 }", "").await?;
     let client = client(&gw, "alice", ScriptedClient::new(Era::RoundTrip)).await?;
     let pending = input_required(&client, ticker_info()).await?;

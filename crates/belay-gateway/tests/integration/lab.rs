@@ -30,7 +30,7 @@ use rmcp::{
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::support::{WAIT, serve};
+use crate::support::{WAIT, handshake_only, serve};
 
 /// The one resource the lab offers.
 pub(crate) const DOC: &str = "lab://doc";
@@ -60,6 +60,18 @@ pub(crate) struct Lab {
 impl Lab {
     /// Serves a new lab at `<url>/mcp` until the guard drops.
     pub(crate) async fn start() -> anyhow::Result<(Self, String, DropGuard)> {
+        Self::start_with(|router| router).await
+    }
+
+    /// [`Self::start`] serving the handshake era only ([`handshake_only`]): it asks its
+    /// questions live whatever the caller's era, as such a server does.
+    pub(crate) async fn start_handshake_only() -> anyhow::Result<(Self, String, DropGuard)> {
+        Self::start_with(handshake_only).await
+    }
+
+    async fn start_with(
+        wrap: impl FnOnce(axum::Router) -> axum::Router,
+    ) -> anyhow::Result<(Self, String, DropGuard)> {
         let lab = Lab {
             extra: Arc::default(),
             sick: Arc::default(),
@@ -71,7 +83,7 @@ impl Lab {
             false,
             CancellationToken::new(),
         );
-        let (base, guard) = serve(router).await?;
+        let (base, guard) = serve(wrap(router)).await?;
         Ok((lab, format!("{base}/mcp"), guard))
     }
 

@@ -25,6 +25,7 @@ mod passthrough;
 mod policy;
 mod reload;
 mod resilience;
+mod round_trip_http;
 mod sessions;
 mod support;
 mod task_caller;

@@ -455,9 +455,9 @@ async fn resource_updates_reach_only_subscribed_clients() -> anyhow::Result<()> 
 #[tokio::test]
 async fn a_later_round_of_a_round_trip_call_hears_the_upstreams_progress_and_logs()
 -> anyhow::Result<()> {
-    // An HTTP upstream asks live, so the gateway parks the call between the client's
-    // rounds; what the upstream reports after the answer belongs to the second round.
-    let (_lab, url, _guard) = Lab::start().await?;
+    // A handshake-era HTTP upstream asks live, so the gateway parks the call between the
+    // client's rounds; what the upstream reports after the answer belongs to the second round.
+    let (_lab, url, _guard) = Lab::start_handshake_only().await?;
     let gw = one_upstream("lab", &url).await?;
     let person = ScriptedClient::new(Era::RoundTrip).answering(json!({"go_on": true}));
     let recorder = Recorder::new(person.clone());

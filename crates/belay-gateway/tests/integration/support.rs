@@ -6,7 +6,12 @@ use std::{
 };
 
 use anyhow::Context as _;
-use axum::{Router, extract::Request, middleware::Next, response::Response};
+use axum::{
+    Router,
+    extract::Request,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
 use belay_auth::ResourceSpec;
 use belay_auth_server::ClientSpec;
 use belay_gateway::{Chain, Gateway, GatewaySpec};
@@ -64,6 +69,36 @@ pub(crate) async fn http_upstream(name: ServerName) -> anyhow::Result<(String, S
     ));
     let (base, guard) = serve(router).await?;
     Ok((format!("{base}/mcp"), seen, guard))
+}
+
+/// `router` serving the handshake era only, as the Python SDK does: a 2026-07-28 request
+/// (one without a session) is refused with 400.
+pub(crate) fn handshake_only(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(
+        |request: Request, next: Next| async move {
+            let headers = request.headers();
+            let round_trip = headers
+                .get("mcp-protocol-version")
+                .is_some_and(|v| v == "2026-07-28")
+                && headers.get("mcp-session-id").is_none();
+            if round_trip {
+                let refusal = json!({"jsonrpc": "2.0", "id": null, "error": {
+                    "code": -32600, "message": "Bad Request: Missing session ID"}});
+                let refused: Response =
+                    (http::StatusCode::BAD_REQUEST, axum::Json(refusal)).into_response();
+                return refused;
+            }
+            next.run(request).await
+        },
+    ))
+}
+
+/// A reference server on Streamable HTTP at `/mcp` that serves the handshake era only.
+pub(crate) async fn handshake_http_upstream(
+    name: ServerName,
+) -> anyhow::Result<(String, DropGuard)> {
+    let (base, guard) = serve(handshake_only(reference(name))).await?;
+    Ok((format!("{base}/mcp"), guard))
 }
 
 /// The fixture binary that serves a reference server on stdio.

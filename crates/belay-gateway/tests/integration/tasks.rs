@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::{
-    support::{Running, one_upstream, serve},
+    support::{Running, handshake_only, one_upstream, serve},
     task_caller::TaskCaller,
 };
 
@@ -76,7 +76,8 @@ impl Requestor {
                 }
             },
         ));
-        let (base, guard) = serve(router).await?;
+        // Task-augmented questions belong to the handshake era, as server-everything's.
+        let (base, guard) = serve(handshake_only(router)).await?;
         Ok((requestor, format!("{base}/mcp"), guard))
     }
 
