@@ -55,7 +55,9 @@ fn main() {
         row("injection (score ≥ 0.5)", k, c, k == "benign");
     }
     // Small sets in other styles (tests/data/guard/README.md says how they were used).
-    for probe in ["probe1", "probe2", "probe3", "probe4", "probe5", "probe6", "probe7"] {
+    for probe in [
+        "probe1", "probe2", "probe3", "probe4", "probe5", "probe6", "probe7",
+    ] {
         let d = corpus::measure_descriptions(&meta, &descs, probe);
         let r = corpus::measure_results(&inj, &results, probe);
         row(&format!("poisoning, {probe}"), "all", &d.overall, true);

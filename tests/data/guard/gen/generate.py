@@ -445,7 +445,7 @@ def dev_voices():
     for label in ("poisoned", "benign"):
         for i, block in enumerate(blocks(f"dev_voices_{label}_tools.txt")):
             tool, labels = block_tool(block)
-            fam = f"voices:{label}:{i:02d}"
+            fam = f"voices-tools:{label}:{i:02d}"
             row = {"id": fam, "family": fam, "split": "dev", "label": label,
                    "kinds": labels["kinds"].split(",") if label == "poisoned" else [],
                    "tool": tool}
@@ -455,7 +455,7 @@ def dev_voices():
     for label in ("injected", "benign"):
         for i, block in enumerate(blocks(f"dev_voices_{label}_results.txt")):
             text, labels = block_result(block)
-            fam = f"voices:{label}:{i:02d}"
+            fam = f"voices-results:{label}:{i:02d}"
             row = {"id": fam, "family": fam, "split": "dev", "label": label,
                    "kinds": labels["kinds"].split(",") if label == "injected" else [],
                    "text": text}
