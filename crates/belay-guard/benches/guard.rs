@@ -13,7 +13,7 @@ use belay_guard::{InjectionGuard, LinkGuard, MetadataGuard, SecretScanner};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `dev` and `probe4` are the tuning views (misses and false alarms listed); `test` and the
-    // held-out `probe5` and `probe6` are only ever summarised.
+    // held-out `probe5`, `probe6` and `probe7` are only ever summarised.
     let dev = args.iter().any(|a| a == "dev");
     let probe4 = args.iter().any(|a| a == "probe4");
     let split = if dev { "dev" } else { "test" };
@@ -55,7 +55,9 @@ fn main() {
         row("injection (score ≥ 0.5)", k, c, k == "benign");
     }
     // Small sets in other styles (tests/data/guard/README.md says how they were used).
-    for probe in ["probe1", "probe2", "probe3", "probe4", "probe5", "probe6"] {
+    for probe in [
+        "probe1", "probe2", "probe3", "probe4", "probe5", "probe6", "probe7",
+    ] {
         let d = corpus::measure_descriptions(&meta, &descs, probe);
         let r = corpus::measure_results(&inj, &results, probe);
         row(&format!("poisoning, {probe}"), "all", &d.overall, true);

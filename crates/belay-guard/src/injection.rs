@@ -155,7 +155,7 @@ static RULES: &[Rule] = &[
     rule(
         "injection.send_to_address",
         Signal::Send,
-        0.55,
+        0.45,
         send_out!(),
         "asks for data to be sent to an outside URL or address",
     ),

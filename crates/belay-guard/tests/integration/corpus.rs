@@ -161,6 +161,17 @@ fn the_second_held_out_probe_keeps_its_floor() -> anyhow::Result<()> {
     assert_probe("probe6", &Floors::new(0.35, 2, 0.85, 1))
 }
 
+/// `probe7` was written by a third session (2026-12-08, guardvoices) before it read any rule
+/// or ran the set, in voices of its own (man pages, SOPs, front matter, migration notes, legal
+/// and accessibility pretexts, white-on-white PDF text, profile bios; Italian, Dutch, Polish,
+/// Japanese, Korean besides es/fr/de/zh), and never tuned on. Its first run: 18 of 42 poisoned
+/// (2 of 45 benign flagged), 17 of 26 injected (8 of 26 benign flagged); after generalising on
+/// the dev families: 19 of 42 (2 of 45) and 17 of 26 (3 of 26). The floors sit just below.
+#[test]
+fn the_third_held_out_probe_keeps_its_floor() -> anyhow::Result<()> {
+    assert_probe("probe7", &Floors::new(0.40, 2, 0.60, 3))
+}
+
 /// The false-positive budgets hold over every benign row (dev, test and all probes), not only
 /// on the test split.
 #[test]

@@ -10,3 +10,4 @@ mod poisoning;
 mod robustness;
 mod secrets;
 mod shadowing;
+mod voices;

@@ -389,29 +389,79 @@ def blocks(name):
     return out
 
 
+def block_tool(block):
+    """A tool block: the name, then description lines and `@param name: text` lines; `@kinds`
+    and `@lang` lines (dev voices only) are labels, returned apart."""
+    name, desc, props, labels = block[0], [], {}, {}
+    for line in block[1:]:
+        if line.startswith("@param "):
+            key, _, text = line[len("@param "):].partition(":")
+            props[key.strip()] = {"type": "string", "description": text.strip()}
+        elif line.startswith(("@kinds ", "@lang ")):
+            key, _, value = line[1:].partition(" ")
+            labels[key] = value.strip()
+        else:
+            desc.append(line)
+    return tool_object(name, "\n".join(desc).strip(), props), labels
+
+
+def block_result(block):
+    """A result block: its text, and its `@kinds` / `@lang` labels (dev voices only)."""
+    text, labels = [], {}
+    for line in block[1:]:
+        if line.startswith(("@kinds ", "@lang ")):
+            key, _, value = line[1:].partition(" ")
+            labels[key] = value.strip()
+        else:
+            text.append(line)
+    return "\n".join(text).strip(), labels
+
+
 def block_probes():
-    """`probe4` (tuning), `probe5` and `probe6` (held out): whole tool definitions with parameter
-    descriptions and multi-line results, in block files. `probe5` was written together with
-    `probe4`, before any tuning on either, and measured once before and once after."""
+    """`probe4` (tuning), `probe5`, `probe6` and `probe7` (held out): whole tool definitions
+    with parameter descriptions and multi-line results, in block files. `probe5` was written
+    together with `probe4`, before any tuning on either, and measured once before and once
+    after; `probe7` was written by a session that had not read the rules, before its first run."""
     descs, results = [], []
-    for probe in ("probe4", "probe5", "probe6"):
+    for probe in ("probe4", "probe5", "probe6", "probe7"):
         for label in ("poisoned", "benign"):
             for i, block in enumerate(blocks(f"{probe}_{label}_tools.txt")):
-                name, desc, props = block[0], [], {}
-                for line in block[1:]:
-                    if line.startswith("@param "):
-                        key, _, text = line[len("@param "):].partition(":")
-                        props[key.strip()] = {"type": "string", "description": text.strip()}
-                    else:
-                        desc.append(line)
+                tool, _ = block_tool(block)
                 descs.append({"id": f"{probe}:{label}:{i:02d}", "family": f"{probe}:{label}:{i:02d}",
-                              "split": probe, "label": label, "kinds": [],
-                              "tool": tool_object(name, "\n".join(desc).strip(), props)})
+                              "split": probe, "label": label, "kinds": [], "tool": tool})
         for label in ("injected", "benign"):
             for i, block in enumerate(blocks(f"{probe}_{label}_results.txt")):
+                text, _ = block_result(block)
                 results.append({"id": f"{probe}:{label}:{i:02d}", "family": f"{probe}:{label}:{i:02d}",
-                                "split": probe, "label": label, "kinds": [],
-                                "text": "\n".join(block[1:]).strip()})
+                                "split": probe, "label": label, "kinds": [], "text": text})
+    return descs, results
+
+
+def dev_voices():
+    """Hand-written dev families in further voices (`dev_voices_*.txt`, block form with
+    `@kinds` and `@lang` labels), written by a session that had not read the rules. All go to
+    `dev`: they widen what the rules are tuned on without moving any existing row's split."""
+    descs, results = [], []
+    for label in ("poisoned", "benign"):
+        for i, block in enumerate(blocks(f"dev_voices_{label}_tools.txt")):
+            tool, labels = block_tool(block)
+            fam = f"voices-tools:{label}:{i:02d}"
+            row = {"id": fam, "family": fam, "split": "dev", "label": label,
+                   "kinds": labels["kinds"].split(",") if label == "poisoned" else [],
+                   "tool": tool}
+            if label == "poisoned":
+                row["lang"] = labels.get("lang", "en")
+            descs.append(row)
+    for label in ("injected", "benign"):
+        for i, block in enumerate(blocks(f"dev_voices_{label}_results.txt")):
+            text, labels = block_result(block)
+            fam = f"voices-results:{label}:{i:02d}"
+            row = {"id": fam, "family": fam, "split": "dev", "label": label,
+                   "kinds": labels["kinds"].split(",") if label == "injected" else [],
+                   "text": text}
+            if label == "injected":
+                row["lang"] = labels.get("lang", "en")
+            results.append(row)
     return descs, results
 
 
@@ -426,6 +476,9 @@ def main():
     descs = benign_descriptions(tools) + poisoned_descriptions(tools)
     fams = parse_results()
     results = benign_results(fams) + injected_results(fams)
+    voice_descs, voice_results = dev_voices()
+    descs += voice_descs
+    results += voice_results
     probe_descs, probe_results = probes()
     descs += probe_descs
     results += probe_results
