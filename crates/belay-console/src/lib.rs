@@ -26,6 +26,8 @@ mod security;
 mod session;
 mod signin;
 mod stats;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 

@@ -125,7 +125,7 @@ mod tests {
     use belay_audit::{AuditEvent, GuardVerdict};
 
     use super::*;
-    use crate::stats::tests::record;
+    use crate::testkit::record;
 
     #[test]
     fn times_parse_in_the_forms_a_browser_sends() -> Result<(), String> {

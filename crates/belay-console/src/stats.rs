@@ -169,23 +169,11 @@ pub(crate) fn compute(records: &[Record], window_minutes: u64, truncated: bool) 
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use belay_audit::{AuditEvent, GuardVerdict};
 
     use super::*;
-
-    /// A record of `event`, as the log would seal it (the seal is not checked here).
-    pub(crate) fn record(seq: u64, event: AuditEvent) -> Record {
-        Record {
-            seq,
-            event,
-            dropped: 0,
-            cut: Vec::new(),
-            prev: String::new(),
-            key: None,
-            hash: String::new(),
-        }
-    }
+    use crate::testkit::record;
 
     fn call(upstream: &str, tool: &str, latency_ms: u64) -> AuditEvent {
         AuditEvent {

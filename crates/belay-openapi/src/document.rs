@@ -5,14 +5,19 @@
 //! per schema) and refuses 3.1's type arrays, while `oas3` models 3.1 (JSON Schema 2020-12
 //! schemas, `webhooks`) and declares 3.0 out of its range. Each parses its version, which
 //! checks the document's shape (a parameter without `in`, a response that is not an object
-//! are refused with the crate's message); the operations then become [`RawOperation`]s,
-//! one shape for both. Schemas are kept as JSON: they are emitted as JSON Schema anyway,
+//! are refused with the crate's message). One walk then turns either model's paths and
+//! operations into [`RawOperation`]s, one shape for both, through the [`versions::Model`]
+//! each crate's model implements: what differs between the versions is there. Schemas are kept as JSON: they are emitted as JSON Schema anyway,
 //! and their `$ref`s are resolved by [`crate::schema`] against the whole document.
 
+mod versions;
+
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Error;
+use versions::{Content, Model, OperationView, Ref};
 
 /// The OpenAPI version a document declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -23,6 +28,16 @@ pub enum Version {
     /// 3.1.x (schemas are JSON Schema 2020-12).
     #[serde(rename = "3.1")]
     V31,
+}
+
+impl Version {
+    /// `3.0` or `3.1`, as messages say it.
+    pub(crate) fn number(self) -> &'static str {
+        match self {
+            Self::V30 => "3.0",
+            Self::V31 => "3.1",
+        }
+    }
 }
 
 /// Where a parameter goes in the request.
@@ -102,9 +117,9 @@ pub(crate) fn parse(text: &str) -> Result<Document, Error> {
         })?
         .to_owned();
     if declared.starts_with("3.0.") || declared == "3.0" {
-        from_v30(raw)
+        read::<openapiv3::OpenAPI>(raw)
     } else if declared.starts_with("3.1.") || declared == "3.1" {
-        from_v31(raw)
+        read::<oas3::Spec>(raw)
     } else {
         Err(Error::Document(format!(
             "OpenAPI {declared} is not supported (3.0.x and 3.1.x are)"
@@ -151,19 +166,14 @@ fn is_json(media_type: &str) -> bool {
     essence == "application/json" || essence.ends_with("+json") || essence == "*/*"
 }
 
-/// The JSON schema of the first JSON media type in `content`, and the first media type.
-fn json_schema_of<'a, M: 'a>(
-    content: impl IntoIterator<Item = (&'a String, &'a M)>,
-    schema: impl Fn(&M) -> Option<Value>,
-) -> (Option<Value>, Option<String>) {
+/// The schema of the first JSON media type in `content` (`{}` if it gives none), and the
+/// first media type of all.
+fn json_schema_of<S: Serialize>(content: Content<'_, S>) -> (Option<Value>, Option<String>) {
     let mut first = None;
-    for (media_type, item) in content {
+    for (media_type, schema) in content {
         first.get_or_insert_with(|| media_type.clone());
         if is_json(media_type) {
-            return (
-                Some(schema(item).unwrap_or_else(|| Value::Object(Default::default()))),
-                first,
-            );
+            return (Some(schema.map(to_json).unwrap_or_else(empty)), first);
         }
     }
     (None, first)
@@ -183,257 +193,127 @@ fn merge_parameters(path_level: Vec<RawParameter>, own: Vec<RawParameter>) -> Ve
     merged
 }
 
-fn server_url(url: &str, defaults: impl Iterator<Item = (String, String)>) -> String {
+fn server_url(url: &str, defaults: &[(&str, &str)]) -> String {
     let mut url = url.to_owned();
     for (name, default) in defaults {
-        url = url.replace(&format!("{{{name}}}"), &default);
+        url = url.replace(&format!("{{{name}}}"), default);
     }
     url
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or_else(|_| Value::Object(Default::default()))
+fn to_json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|_| empty())
 }
 
-fn from_v30(raw: Value) -> Result<Document, Error> {
-    use openapiv3::{
-        OpenAPI, Parameter, ParameterSchemaOrContent, ReferenceOr, RequestBody, Response,
-    };
-    let spec: OpenAPI = serde_json::from_value(raw.clone())
-        .map_err(|e| Error::Document(format!("not a valid OpenAPI 3.0 document: {e}")))?;
-    let parameter = |p: &ReferenceOr<Parameter>| -> Result<RawParameter, Error> {
-        let p: Parameter = match p {
-            ReferenceOr::Reference { reference } => component(&raw, reference)?,
-            ReferenceOr::Item(p) => p.clone(),
-        };
-        let location = match &p {
-            Parameter::Path { .. } => Location::Path,
-            Parameter::Query { .. } => Location::Query,
-            Parameter::Header { .. } => Location::Header,
-            Parameter::Cookie { .. } => Location::Cookie,
-        };
-        let data = p.parameter_data();
-        let schema = match &data.format {
-            ParameterSchemaOrContent::Schema(schema) => to_json(schema),
-            ParameterSchemaOrContent::Content(content) => {
-                json_schema_of(content.iter(), |m| m.schema.as_ref().map(to_json))
-                    .0
-                    .unwrap_or_else(|| Value::Object(Default::default()))
-            }
-        };
-        Ok(RawParameter {
-            name: data.name,
-            // Path parameters are always required (OpenAPI 3.0 §4.7.12.1).
-            required: data.required || location == Location::Path,
-            location,
-            description: data.description,
-            schema,
-        })
-    };
-    let mut operations = Vec::new();
-    for (path, item) in spec.paths.iter() {
-        let item = match item {
-            ReferenceOr::Reference { reference } => component(&raw, reference)?,
-            ReferenceOr::Item(item) => item.clone(),
-        };
-        let shared = item
-            .parameters
-            .iter()
-            .map(parameter)
-            .collect::<Result<Vec<_>, _>>()?;
-        for (method, operation) in item.iter() {
-            let own = operation
-                .parameters
-                .iter()
-                .map(parameter)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.at(method, path))?;
-            let (body, non_json_body) = match &operation.request_body {
-                None => (None, None),
-                Some(body) => {
-                    let body: RequestBody = match body {
-                        ReferenceOr::Reference { reference } => {
-                            component(&raw, reference).map_err(|e| e.at(method, path))?
-                        }
-                        ReferenceOr::Item(body) => body.clone(),
-                    };
-                    let (schema, first) =
-                        json_schema_of(body.content.iter(), |m| m.schema.as_ref().map(to_json));
-                    match schema {
-                        Some(schema) => (Some((body.required, schema)), None),
-                        None => (None, first),
-                    }
-                }
-            };
-            let mut response = None;
-            for (status, answer) in &operation.responses.responses {
-                if !is_success(&status.to_string()) {
-                    continue;
-                }
-                let answer: Response = match answer {
-                    ReferenceOr::Reference { reference } => {
-                        component(&raw, reference).map_err(|e| e.at(method, path))?
-                    }
-                    ReferenceOr::Item(answer) => answer.clone(),
-                };
-                response =
-                    json_schema_of(answer.content.iter(), |m| m.schema.as_ref().map(to_json)).0;
-                if response.is_some() {
-                    break;
-                }
-            }
-            operations.push(RawOperation {
-                method: method.to_owned(),
-                path: path.clone(),
-                operation_id: operation.operation_id.clone(),
-                summary: operation.summary.clone(),
-                description: operation.description.clone(),
-                tags: operation.tags.clone(),
-                deprecated: operation.deprecated,
-                parameters: merge_parameters(shared.clone(), own),
-                body,
-                non_json_body,
-                response,
-            });
+/// The open schema `{}`.
+fn empty() -> Value {
+    Value::Object(Default::default())
+}
+
+impl<T: DeserializeOwned + Clone> Ref<'_, T> {
+    /// The component itself, following `$ref`s in `raw`.
+    fn resolve(self, raw: &Value) -> Result<T, Error> {
+        match self {
+            Ref::To(reference) => component(raw, reference),
+            Ref::Here(item) => Ok(item.clone()),
         }
     }
-    let servers = spec
-        .servers
-        .iter()
-        .map(|s| {
-            let defaults = s.variables.iter().flatten();
-            server_url(
-                &s.url,
-                defaults.map(|(k, v)| (k.clone(), v.default.clone())),
-            )
-        })
+}
+
+/// Reads `raw` as a document of `M`'s version: one walk over paths and operations for both.
+fn read<M: Model>(raw: Value) -> Result<Document, Error> {
+    let spec: M = serde_json::from_value(raw.clone()).map_err(|e| {
+        let version = M::VERSION.number();
+        Error::Document(format!("not a valid OpenAPI {version} document: {e}"))
+    })?;
+    let mut operations = Vec::new();
+    for (path, item) in spec.paths() {
+        let item = item.resolve(&raw)?;
+        let shared = M::path_parameters(&item)
+            .into_iter()
+            .map(|p| parameter::<M>(&raw, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        for view in M::operations(&item) {
+            let method = view.method.clone();
+            let operation =
+                operation::<M>(&raw, path, view, &shared).map_err(|e| e.at(&method, path))?;
+            operations.push(operation);
+        }
+    }
+    let servers = (spec.servers().iter())
+        .map(|(url, defaults)| server_url(url, defaults))
         .collect();
     Ok(Document {
-        version: Version::V30,
-        title: spec.info.title,
+        version: M::VERSION,
+        title: spec.title(),
         raw,
         servers,
         operations,
     })
 }
 
-fn from_v31(raw: Value) -> Result<Document, Error> {
-    use oas3::spec::{ObjectOrReference, Parameter, ParameterIn, PathItem, RequestBody, Response};
-    let spec: oas3::Spec = serde_json::from_value(raw.clone())
-        .map_err(|e| Error::Document(format!("not a valid OpenAPI 3.1 document: {e}")))?;
-    let parameter = |p: &ObjectOrReference<Parameter>| -> Result<RawParameter, Error> {
-        let p: Parameter = match p {
-            ObjectOrReference::Ref { ref_path, .. } => component(&raw, ref_path)?,
-            ObjectOrReference::Object(p) => p.clone(),
-        };
-        let location = match p.location {
-            ParameterIn::Path => Location::Path,
-            ParameterIn::Query => Location::Query,
-            ParameterIn::Header => Location::Header,
-            ParameterIn::Cookie => Location::Cookie,
-        };
-        let schema = match (&p.schema, &p.content) {
-            (Some(schema), _) => to_json(schema),
-            (None, Some(content)) => {
-                json_schema_of(content.iter(), |m| m.schema.as_ref().map(to_json))
-                    .0
-                    .unwrap_or_else(|| Value::Object(Default::default()))
+fn operation<M: Model>(
+    raw: &Value,
+    path: &str,
+    view: OperationView<'_, M>,
+    shared: &[RawParameter],
+) -> Result<RawOperation, Error> {
+    let own = (view.parameters.into_iter())
+        .map(|p| parameter::<M>(raw, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (body, non_json_body) = match view.request_body {
+        None => (None, None),
+        Some(body) => {
+            let body = body.resolve(raw)?;
+            let (required, content) = M::request_body(&body);
+            match json_schema_of(content) {
+                (Some(schema), _) => (Some((required, schema)), None),
+                (None, first) => (None, first),
             }
-            (None, None) => Value::Object(Default::default()),
-        };
-        Ok(RawParameter {
-            required: p.required.unwrap_or(false) || location == Location::Path,
-            name: p.name,
-            location,
-            description: p.description,
-            schema,
-        })
+        }
     };
-    let mut operations = Vec::new();
-    for (path, item) in spec.paths.iter().flatten() {
-        let item: PathItem = match &item.reference {
-            Some(reference) => component(&raw, reference)?,
-            None => item.clone(),
-        };
-        let shared = item
-            .parameters
-            .iter()
-            .map(parameter)
-            .collect::<Result<Vec<_>, _>>()?;
-        for (method, operation) in item.methods() {
-            let method = method.as_str().to_ascii_lowercase();
-            let own = operation
-                .parameters
-                .iter()
-                .map(parameter)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.at(&method, path))?;
-            let (body, non_json_body) = match &operation.request_body {
-                None => (None, None),
-                Some(body) => {
-                    let body: RequestBody = match body {
-                        ObjectOrReference::Ref { ref_path, .. } => {
-                            component(&raw, ref_path).map_err(|e| e.at(&method, path))?
-                        }
-                        ObjectOrReference::Object(body) => body.clone(),
-                    };
-                    let (schema, first) =
-                        json_schema_of(body.content.iter(), |m| m.schema.as_ref().map(to_json));
-                    match schema {
-                        Some(schema) => (Some((body.required.unwrap_or(false), schema)), None),
-                        None => (None, first),
-                    }
-                }
-            };
-            let mut response = None;
-            for (status, answer) in operation.responses.iter().flatten() {
-                if !is_success(status) {
-                    continue;
-                }
-                let answer: Response = match answer {
-                    ObjectOrReference::Ref { ref_path, .. } => {
-                        component(&raw, ref_path).map_err(|e| e.at(&method, path))?
-                    }
-                    ObjectOrReference::Object(answer) => answer.clone(),
-                };
-                response =
-                    json_schema_of(answer.content.iter(), |m| m.schema.as_ref().map(to_json)).0;
-                if response.is_some() {
-                    break;
-                }
-            }
-            operations.push(RawOperation {
-                method,
-                path: path.clone(),
-                operation_id: operation.operation_id.clone(),
-                summary: operation.summary.clone(),
-                description: operation.description.clone(),
-                tags: operation.tags.clone(),
-                deprecated: operation.deprecated.unwrap_or(false),
-                parameters: merge_parameters(shared.clone(), own),
-                body,
-                non_json_body,
-                response,
-            });
+    let mut response = None;
+    for (status, answer) in view.responses {
+        if !is_success(&status) {
+            continue;
+        }
+        let answer = answer.resolve(raw)?;
+        response = json_schema_of(M::response(&answer)).0;
+        if response.is_some() {
+            break;
         }
     }
-    let servers = spec
-        .servers
-        .iter()
-        .map(|s| {
-            server_url(
-                &s.url,
-                s.variables
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.default.clone())),
-            )
-        })
-        .collect();
-    Ok(Document {
-        version: Version::V31,
-        title: spec.info.title,
-        raw,
-        servers,
-        operations,
+    Ok(RawOperation {
+        method: view.method,
+        path: path.to_owned(),
+        operation_id: view.operation_id,
+        summary: view.summary,
+        description: view.description,
+        tags: view.tags,
+        deprecated: view.deprecated,
+        parameters: merge_parameters(shared.to_vec(), own),
+        body,
+        non_json_body,
+        response,
+    })
+}
+
+fn parameter<M: Model>(
+    raw: &Value,
+    parameter: Ref<'_, M::Parameter>,
+) -> Result<RawParameter, Error> {
+    let parameter = parameter.resolve(raw)?;
+    let view = M::parameter(&parameter);
+    let schema = match view.schema {
+        Some(schema) => to_json(schema),
+        None => json_schema_of(view.content).0.unwrap_or_else(empty),
+    };
+    Ok(RawParameter {
+        name: view.name,
+        // Path parameters are always required (OpenAPI 3.0 §4.7.12.1; 3.1 says the same).
+        required: view.required || view.location == Location::Path,
+        location: view.location,
+        description: view.description,
+        schema,
     })
 }

@@ -18,22 +18,16 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp_types as types
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from belay_server import HOST, ROOT, belay_bin, free_port, running, stop_on_sigterm  # noqa: E402
+from belay_server import ROOT  # noqa: E402
+from gateway_harness import client, gateway_home, main, tool_names  # noqa: E402
 from oauth_weather import Report  # noqa: E402
 from stock_session import HEADLINE, Callbacks, text_of  # noqa: E402
 
 UPSTREAM = ROOT / "crates" / "belay-gateway" / "tests" / "python" / "sdk_upstream.py"
-TIMEOUT_S = 60.0
 
 
 def config_toml() -> str:
@@ -52,27 +46,20 @@ transport = {{ type = "stdio", command = {python}, args = [{upstream}, "stdio"] 
 async def session(url: str, mode: str, report: Report) -> None:
     label = f"[py/{mode}]"
     cb = Callbacks()
-    client = Client(
-        streamable_http_client(url),
+    c = client(
+        url,
+        "belay-interop-gateway-foreign",
         mode=mode,
         elicitation_callback=cb.elicitation,
         sampling_callback=cb.sampling,
-        client_info=types.Implementation(name="belay-interop-gateway-foreign", version="0"),
-        read_timeout_seconds=TIMEOUT_S,
     )
-    async with client:
-        print(f"     {label} protocol {client.protocol_version}", flush=True)
+    async with c:
+        print(f"     {label} protocol {c.protocol_version}", flush=True)
         want = ["sdk__inspect", "sdk__ask", "sdk__headline"]
-        tools: list[str] = []
-        # The gateway listens before its upstream is up; give the SDK server time to start.
-        with anyio.move_on_after(30):
-            while not all(t in tools for t in want):
-                tools = [t.name for t in (await client.list_tools()).tools]
-                if not all(t in tools for t in want):
-                    await anyio.sleep(0.2)
+        tools = await tool_names(c, *want)
         report.check(f"{label} tools/list has the SDK server's tools", all(t in tools for t in want), tools)
 
-        inspected = await client.call_tool("sdk__inspect", {})
+        inspected = await c.call_tool("sdk__inspect", {})
         text = text_of(inspected)
         meta: dict[str, Any] = {}
         if not inspected.is_error:
@@ -84,7 +71,7 @@ async def session(url: str, mode: str, report: Report) -> None:
             text[:300],
         )
 
-        asked = await client.call_tool("sdk__ask", {})
+        asked = await c.call_tool("sdk__ask", {})
         text = text_of(asked)
         report.check(
             f"{label} sdk__ask: elicitation crosses the gateway",
@@ -92,7 +79,7 @@ async def session(url: str, mode: str, report: Report) -> None:
             f"elicitations={len(cb.elicitations)} text={text[:200]!r}",
         )
 
-        headline = await client.call_tool("sdk__headline", {})
+        headline = await c.call_tool("sdk__headline", {})
         text = text_of(headline)
         report.check(
             f"{label} sdk__headline: sampling crosses the gateway",
@@ -101,28 +88,16 @@ async def session(url: str, mode: str, report: Report) -> None:
         )
 
 
-async def main_async() -> int:
-    report = Report()
-    with tempfile.TemporaryDirectory(prefix="belay-gateway-foreign-") as tmp:
-        config = Path(tmp) / "belay.toml"
-        config.write_text(config_toml())
-        port = free_port()
-        cmd = [belay_bin(), "--config", str(config), "gateway", "serve"]
-        cmd += ["--port", str(port), "--data-dir", tmp]
-        with running(cmd, port, "gateway-foreign"):
-            url = f"http://{HOST}:{port}/mcp"
+async def run(report: Report) -> None:
+    with gateway_home("gateway-foreign") as gateway:
+        gateway.configure(config_toml())
+        with gateway.running("gateway-foreign"):
             for mode in ("auto", "legacy"):
                 try:
-                    await session(url, mode, report)
+                    await session(gateway.url, mode, report)
                 except Exception as e:  # noqa: BLE001 - reported, then the other mode runs
                     report.check(f"[py/{mode}] session", False, repr(e))
-    return 1 if report.failed else 0
-
-
-def main() -> int:
-    stop_on_sigterm()
-    return anyio.run(main_async)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run))

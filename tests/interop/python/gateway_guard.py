@@ -19,25 +19,20 @@ Every check prints PASS/FAIL; the exit code is non-zero on any FAIL.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-import anyio
-import mcp_types as types
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from belay_server import HOST, ROOT, belay_bin, free_port, running, stop_on_sigterm  # noqa: E402
+from belay_server import ROOT  # noqa: E402
+from gateway_harness import Gateway, audit_records, gateway_home, main, refused, tool_names  # noqa: E402
+from gateway_harness import client as sdk_client  # noqa: E402
 from oauth_weather import Report  # noqa: E402
 from stock_session import text_of  # noqa: E402
 
 UPSTREAM = ROOT / "crates" / "belay-gateway" / "tests" / "python" / "guarded_upstream.py"
-TIMEOUT_S = 60.0
 
 
 def config_toml(state: Path, calls: Path) -> str:
@@ -76,32 +71,7 @@ file = "audit.jsonl"
 
 
 def client(url: str) -> Client:
-    return Client(
-        streamable_http_client(url),
-        mode="auto",
-        client_info=types.Implementation(name="belay-interop-gateway-guard", version="0"),
-        read_timeout_seconds=TIMEOUT_S,
-    )
-
-
-async def tool_names(c: Client, *want: str) -> list[str]:
-    """The tools listed once all of `want` are there (the upstreams start after the gateway)."""
-    names: list[str] = []
-    with anyio.move_on_after(30):
-        while not set(want) <= set(names):
-            names = [t.name for t in (await c.list_tools()).tools]
-            if not set(want) <= set(names):
-                await anyio.sleep(0.2)
-    return names
-
-
-async def refused(c: Client, tool: str, arguments: dict[str, Any]) -> str:
-    """The error text of a call the gateway refuses ('' if it was answered)."""
-    try:
-        result = await c.call_tool(tool, arguments)
-    except Exception as e:  # noqa: BLE001 - the refusal is a JSON-RPC error
-        return str(e)
-    return "" if not result.is_error else text_of(result)
+    return sdk_client(url, "belay-interop-gateway-guard")
 
 
 async def first_run(url: str, calls: Path, report: Report) -> None:
@@ -144,24 +114,18 @@ async def pulled_run(url: str, report: Report, label: str) -> None:
         report.check(f"{label}: its call is refused, naming the approval", "belay gateway approve sdk get_quote" in why, why)
 
 
-def belay(config: Path, data: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [belay_bin(), "--config", str(config), *args, "--data-dir", data], capture_output=True, text=True, timeout=60
-    )
-
-
-async def approve_while_running(url: str, config: Path, data: str, report: Report) -> None:
-    pins = belay(config, data, "gateway", "pins", "--pending", "--json")
+async def approve_while_running(gateway: Gateway, report: Report) -> None:
+    pins = gateway.belay("gateway", "pins", "--pending", "--json")
     pending = json.loads(pins.stdout) if pins.returncode == 0 else []
     report.check(
         "belay gateway pins lists the pending change with its diff",
         len(pending) == 1 and pending[0]["tool"] == "get_quote" and "+" in pending[0].get("diff", ""),
         pins.stdout[-400:] + pins.stderr[-400:],
     )
-    async with client(url) as c:
+    async with client(gateway.url) as c:
         names = await tool_names(c, "sdk__transfer")
         report.check("before approval get_quote is still hidden", "sdk__get_quote" not in names, names)
-        approved = belay(config, data, "gateway", "approve", "sdk", "get_quote")
+        approved = gateway.belay("gateway", "approve", "sdk", "get_quote")
         report.check("belay gateway approve sdk get_quote", approved.returncode == 0, approved.stderr[-400:])
         names = await tool_names(c, "sdk__get_quote")
         report.check("the running gateway shows the approved tool", "sdk__get_quote" in names, names)
@@ -169,11 +133,8 @@ async def approve_while_running(url: str, config: Path, data: str, report: Repor
         report.check("and calls it", "150.25" in text_of(quote), text_of(quote))
 
 
-def audit_checks(config: Path, data: str, report: Report) -> None:
-    verify = belay(config, data, "audit", "verify")
-    report.check("belay audit verify passes", verify.returncode == 0, (verify.stdout + verify.stderr)[-600:])
-    query = belay(config, data, "audit", "query", "--json", "--limit", "1000")
-    records = [json.loads(line) for line in query.stdout.splitlines() if line.strip()]
+def audit_checks(gateway: Gateway, report: Report) -> None:
+    records = audit_records(gateway, report)
     verdicts = [(r.get("upstream"), r.get("name"), v["guard"], v["action"]) for r in records for v in r.get("guard", [])]
     for want in [
         ("sdk", "add", "metadata", "hidden"),
@@ -190,37 +151,27 @@ def audit_checks(config: Path, data: str, report: Report) -> None:
     report.check("the audit log never holds the card number", not leaked, leaked[:1])
 
 
-async def main_async() -> int:
-    report = Report()
-    with tempfile.TemporaryDirectory(prefix="belay-gateway-guard-") as tmp:
-        state, calls = Path(tmp) / "state", Path(tmp) / "calls.jsonl"
-        config = Path(tmp) / "belay.toml"
-        config.write_text(config_toml(state, calls))
-        port = free_port()
-        cmd = [belay_bin(), "--config", str(config), "gateway", "serve", "--port", str(port), "--data-dir", tmp]
-        url = f"http://{HOST}:{port}/mcp"
+async def run(report: Report) -> None:
+    with gateway_home("gateway-guard") as gateway:
+        state, calls = gateway.data / "state", gateway.data / "calls.jsonl"
+        gateway.configure(config_toml(state, calls))
+        url = gateway.url
         steps = [
             ("first run", lambda: first_run(url, calls, report)),
             ("after the rug pull", lambda: pulled_run(url, report, "after the rug pull")),
             ("after another restart", lambda: pulled_run(url, report, "after another restart")),
-            ("approval", lambda: approve_while_running(url, config, tmp, report)),
+            ("approval", lambda: approve_while_running(gateway, report)),
         ]
         for i, (label, step) in enumerate(steps):
             if i == 1:
                 state.write_text("pulled")  # the upstream changes while the gateway is stopped
-            with running(cmd, port, f"gateway-guard-{i}"):
+            with gateway.running(f"gateway-guard-{i}"):
                 try:
                     await step()
                 except Exception as e:  # noqa: BLE001 - reported, then the next step runs
                     report.check(f"{label}: session", False, repr(e))
-        audit_checks(config, tmp, report)
-    return 1 if report.failed else 0
-
-
-def main() -> int:
-    stop_on_sigterm()
-    return anyio.run(main_async)
+        audit_checks(gateway, report)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run))

@@ -21,28 +21,23 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp_types as types
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from belay_server import HOST, ROOT, belay_bin, free_port, running, stop_on_sigterm  # noqa: E402
-from gateway_guard import refused  # noqa: E402
+from belay_server import HOST, ROOT, belay_bin, free_port, running  # noqa: E402
+from gateway_harness import Gateway, audit_records, gateway_home, listed_tools, main, refused  # noqa: E402
+from gateway_harness import client as sdk_client  # noqa: E402
 from oauth_weather import Report  # noqa: E402
 from stock_session import text_of  # noqa: E402
 
 DOCUMENT = ROOT / "crates" / "belay-openapi" / "fixtures" / "petstore.yaml"
 API_KEY = "interop-petstore-key-7f3a"
 ADMIN_SECRET = "petstore-admin-secret-4c1d"
-TIMEOUT_S = 60.0
 
 
 def petstore_bin() -> str:
@@ -79,12 +74,7 @@ file = "audit.jsonl"
 
 
 def client(url: str) -> Client:
-    return Client(
-        streamable_http_client(url),
-        mode="auto",
-        client_info=types.Implementation(name="belay-interop-gateway-openapi", version="0"),
-        read_timeout_seconds=TIMEOUT_S,
-    )
+    return sdk_client(url, "belay-interop-gateway-openapi")
 
 
 def api_log(api: str) -> list[dict[str, Any]]:
@@ -94,13 +84,7 @@ def api_log(api: str) -> list[dict[str, Any]]:
 
 async def session(url: str, api: str, report: Report) -> None:
     async with client(url) as c:
-        tools: list[types.Tool] = []
-        with anyio.move_on_after(30):
-            while not any(t.name == "pets__getPet" for t in tools):
-                tools = (await c.list_tools()).tools
-                if not tools:
-                    await anyio.sleep(0.2)
-        by_name = {t.name: t for t in tools}
+        by_name = {t.name: t for t in await listed_tools(c, "pets__getPet")}
         report.check(
             "the operations are listed as prefixed tools",
             {"pets__listPets", "pets__createPet", "pets__getPet", "pets__get_pets_petId_owner"} <= set(by_name),
@@ -166,49 +150,30 @@ async def session(url: str, api: str, report: Report) -> None:
         report.check("the request id header went through", log[0].get("request_id") == "interop-1", log[:1])
 
 
-def audit_checks(config: Path, data: str, report: Report) -> None:
-    def belay(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [belay_bin(), "--config", str(config), *args, "--data-dir", data], capture_output=True, text=True, timeout=60
-        )
-
-    verify = belay("audit", "verify")
-    report.check("belay audit verify passes", verify.returncode == 0, (verify.stdout + verify.stderr)[-600:])
-    query = belay("audit", "query", "--json", "--limit", "1000")
-    records = [json.loads(line) for line in query.stdout.splitlines() if line.strip()]
+def audit_checks(gateway: Gateway, report: Report) -> None:
+    records = audit_records(gateway, report)
     calls = {(r.get("upstream"), r.get("name")) for r in records}
     for want in [("pets", "listPets"), ("pets", "createPet"), ("pets", "getPet")]:
         report.check(f"the audit log holds a call of {want[1]}", want in calls, sorted(map(str, calls))[:20])
     denied = [r for r in records if r.get("name") == "deletePet"]
     report.check("the audit log holds the policy denial", bool(denied), denied[:1])
-    report.check("the audit log never holds the API key", API_KEY not in query.stdout)
+    report.check("the audit log never holds the API key", API_KEY not in json.dumps(records))
 
 
-async def main_async() -> int:
-    report = Report()
-    with tempfile.TemporaryDirectory(prefix="belay-gateway-openapi-") as tmp:
+async def run(report: Report) -> None:
+    with gateway_home("gateway-openapi") as gateway:
         api_port = free_port()
         api = f"http://{HOST}:{api_port}"
-        config = Path(tmp) / "belay.toml"
-        config.write_text(config_toml(api))
-        port = free_port()
-        url = f"http://{HOST}:{port}/mcp"
-        gateway = [belay_bin(), "--config", str(config), "gateway", "serve", "--port", str(port), "--data-dir", tmp]
+        gateway.configure(config_toml(api))
         os.environ["PETSTORE_KEY"] = API_KEY
         with running([petstore_bin(), str(api_port)], api_port, "petstore", env={"PETSTORE_API_KEY": API_KEY}):
-            with running(gateway, port, "gateway-openapi"):
+            with gateway.running("gateway-openapi"):
                 try:
-                    await session(url, api, report)
+                    await session(gateway.url, api, report)
                 except Exception as e:  # noqa: BLE001 - reported as a failed check
                     report.check("session", False, repr(e))
-        audit_checks(config, tmp, report)
-    return 1 if report.failed else 0
-
-
-def main() -> int:
-    stop_on_sigterm()
-    return anyio.run(main_async)
+        audit_checks(gateway, report)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run))

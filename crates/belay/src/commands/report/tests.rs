@@ -2,21 +2,10 @@
 
 use belay_audit::{AuditEvent, Decision, GuardVerdict, Outcome, Record};
 use belay_console::alerts::{AlertsSpec, Group, RuleSpec, Signal};
+use belay_console::testkit::record;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{html, model, parse_period};
-
-fn record(seq: u64, event: AuditEvent) -> Record {
-    Record {
-        seq,
-        event,
-        dropped: 0,
-        cut: Vec::new(),
-        prev: String::new(),
-        key: None,
-        hash: String::new(),
-    }
-}
 
 fn verdict(guard: &str, kind: &str, action: &str) -> GuardVerdict {
     GuardVerdict {
