@@ -34,8 +34,9 @@ use crate::{
     chain::{Admitted, CallContext, Chain, Refusal},
     federation::{self, Scope},
     http_limits::{buffered, refusal},
+    hub::Hub,
     listen,
-    server::{Hub, call_context},
+    server::call_context,
     spec::{HttpLimitsSpec, RateLimitStatus},
     tasks,
 };

@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Error,
     chain::{CallContext, Chain, Decide, Decision},
+    hub::Hub,
     pins::{now, store_error},
-    server::Hub,
     upstream_client::Change,
 };
 

@@ -26,6 +26,7 @@ mod followers;
 mod gateway;
 mod guardrails;
 mod http_limits;
+mod hub;
 mod in_flight;
 mod input_required;
 mod listen;

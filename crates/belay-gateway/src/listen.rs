@@ -2,7 +2,7 @@
 //! to the clients that listen for them.
 //!
 //! Handshake-era sessions are told of changes with notifications on their session
-//! ([`crate::server::Hub::notify_list_changed`]); a 2026-07-28 client has no session, so it
+//! ([`crate::hub::Hub::notify_list_changed`]); a 2026-07-28 client has no session, so it
 //! opens a listen stream instead, asking for the kinds it wants. Each change an upstream
 //! announces (and each reconnect, announced as a tools change) is broadcast here, and
 //! every stream passes on the kinds it accepted, for the upstreams its endpoint serves.
@@ -33,7 +33,8 @@ use crate::{
     chain::{CallContext, Chain},
     federation::{self, Scope},
     followers::{Channel, Follower, StreamSlot},
-    server::{Hub, session_of},
+    hub::Hub,
+    server::session_of,
     upstream::Upstream,
     upstream_client::Change,
 };

@@ -17,7 +17,7 @@ use tower::ServiceBuilder;
 use tower_http::body::Limited;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::{admission, federation::Scope, http_limits, server::Hub, spec::HttpLimitsSpec};
+use crate::{admission, federation::Scope, http_limits, hub::Hub, spec::HttpLimitsSpec};
 
 /// `inner` (an rmcp transport's router) behind the gateway's layers, outermost first:
 ///

@@ -3,10 +3,13 @@
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
-use crate::spec::GuardSpec;
+use crate::{
+    chain::Guard,
+    spec::{GuardSpec, InjectionAction},
+};
 
 /// Keeps every record.
 #[derive(Default)]
