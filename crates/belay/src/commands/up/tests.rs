@@ -1,3 +1,5 @@
+use serde_json::json;
+
 use super::*;
 
 fn started(new_password: Option<&str>) -> Started {
