@@ -441,27 +441,22 @@ def dev_voices():
     """Hand-written dev families in further voices (`dev_voices_*.txt`, block form with
     `@kinds` and `@lang` labels), written by a session that had not read the rules. All go to
     `dev`: they widen what the rules are tuned on without moving any existing row's split."""
-    descs, results = [], []
-    for label in ("poisoned", "benign"):
-        for i, block in enumerate(blocks(f"dev_voices_{label}_tools.txt")):
-            tool, labels = block_tool(block)
-            fam = f"voices-tools:{label}:{i:02d}"
-            row = {"id": fam, "family": fam, "split": "dev", "label": label,
-                   "kinds": labels["kinds"].split(",") if label == "poisoned" else [],
-                   "tool": tool}
-            if label == "poisoned":
-                row["lang"] = labels.get("lang", "en")
-            descs.append(row)
-    for label in ("injected", "benign"):
-        for i, block in enumerate(blocks(f"dev_voices_{label}_results.txt")):
-            text, labels = block_result(block)
-            fam = f"voices-results:{label}:{i:02d}"
-            row = {"id": fam, "family": fam, "split": "dev", "label": label,
-                   "kinds": labels["kinds"].split(",") if label == "injected" else [],
-                   "text": text}
-            if label == "injected":
-                row["lang"] = labels.get("lang", "en")
-            results.append(row)
+    def rows(kind, attack, read, field):
+        out = []
+        for label in (attack, "benign"):
+            for i, block in enumerate(blocks(f"dev_voices_{label}_{kind}.txt")):
+                content, labels = read(block)
+                fam = f"voices-{kind}:{label}:{i:02d}"
+                row = {"id": fam, "family": fam, "split": "dev", "label": label,
+                       "kinds": labels["kinds"].split(",") if label == attack else [],
+                       field: content}
+                if label == attack:
+                    row["lang"] = labels.get("lang", "en")
+                out.append(row)
+        return out
+
+    descs = rows("tools", "poisoned", block_tool, "tool")
+    results = rows("results", "injected", block_result, "text")
     return descs, results
 
 
